@@ -1,0 +1,48 @@
+/*  daisy.c - the `daisy` program: one binary, one subcommand per job
+
+    `daisy plan` shows what a pipeline will do before anything runs;
+    `daisy run` runs it. Each subcommand lives in its own file and parses
+    its own options, so this file only dispatches and prints the overview.
+*/
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *usage =
+    "Usage: daisy COMMAND [OPTIONS] PIPELINE.json\n"
+    "\n"
+    "Blockwise task scheduling for very large nD volumes.\n"
+    "\n"
+    "Commands:\n"
+    "  plan   show the blocks of every task, per level (or as JSON lines)\n"
+    "  run    run a pipeline (--serial: in this process, one block at a time)\n"
+    "\n"
+    "Run `daisy COMMAND --help` for the options of a command.\n"
+    "\n"
+    "Exit status: 0 success, 1 blocks failed, 2 bad command line,\n"
+    "3 bad pipeline file, 4 internal error.\n";
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("daisy %s\n", DAISY_VERSION);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "plan"))
+        return cli_plan(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run"))
+        return cli_run(argc - 1, argv + 1);
+    fprintf(stderr, "daisy: unknown command '%s'\n\n%s", cmd, usage);
+    return EXIT_USAGE;
+}

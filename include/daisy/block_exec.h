@@ -1,0 +1,45 @@
+/*  daisy/block_exec.h - run a shell command for one block
+
+    A task's `command` is run once per block through /bin/sh, with the block
+    in the environment (comma-separated integers for ROIs):
+
+      DAISY_TASK_ID, DAISY_BLOCK_ID, DAISY_ATTEMPT, DAISY_READ_OFFSET,
+      DAISY_READ_SHAPE, DAISY_WRITE_OFFSET, DAISY_WRITE_SHAPE,
+      and DAISY_BROKER, DAISY_WORKER_ID when given.
+
+    Success is exit status 0. The serial runner and daisy-worker --exec
+    both run commands through this one function.
+*/
+#ifndef DAISY_BLOCK_EXEC_H
+#define DAISY_BLOCK_EXEC_H
+
+#include "daisy/block.h"
+#include "daisy/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *broker;      //  DAISY_BROKER, or NULL
+    const char *worker_id;   //  DAISY_WORKER_ID, or NULL
+    int out_fd;              //  the command's stdout, or -1 to inherit
+    int err_fd;              //  the command's stderr, or -1 to inherit
+} daisy_exec_env_t;
+
+//  Run `command` for `block` and wait for it. Returns 0 when it ran, with
+//  *status its exit status (128 + signal number when killed by a signal);
+//  -1 with a message when it could not be started.
+int daisy_block_exec(const char *command, const daisy_block_t *block,
+                     const daisy_exec_env_t *env, int *status, daisy_error_t *err);
+
+//  Write the block's variables as "NAME=value" strings into vars (each of
+//  `size` bytes); returns how many (at most DAISY_BLOCK_ENV_COUNT).
+#define DAISY_BLOCK_ENV_COUNT 9
+int daisy_block_env(const daisy_block_t *block, const daisy_exec_env_t *env,
+                    char vars[][256], size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,25 @@
+/*  daisy/daisy.h - the whole public API of libdaisy
+
+    Include this one header. Modules, in the order data flows through them:
+    geometry (coordinates, ROIs) -> task, pipeline (what to run) -> graph
+    (blocks, levels, dependencies) -> resolver (what may run) -> scheduler
+    (who gets what) -> serial runner / broker and workers (who runs it) ->
+    summary (what happened).
+*/
+#ifndef DAISY_H
+#define DAISY_H
+
+#include "daisy/version.h"
+#include "daisy/error.h"
+#include "daisy/geometry.h"
+#include "daisy/block.h"
+#include "daisy/task.h"
+#include "daisy/pipeline.h"
+#include "daisy/graph.h"
+#include "daisy/resolver.h"
+#include "daisy/scheduler.h"
+#include "daisy/summary.h"
+#include "daisy/block_exec.h"
+#include "daisy/serial.h"
+
+#endif

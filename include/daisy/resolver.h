@@ -1,0 +1,54 @@
+/*  daisy/resolver.h - which blocks may run, as blocks finish
+
+    The dependency resolver turns "this block succeeded" or "this block
+    failed for good" into the blocks that became ready (across tasks) and
+    the blocks orphaned (every block downstream of a failure, transitively).
+    It also hands out, per task, the blocks that wait for nothing.
+
+    It remembers only the frontier: for each block with some but not all of
+    its upstream blocks resolved, how many are left and whether one failed.
+    A block is orphaned once all its upstream blocks are resolved and one of
+    them failed or was orphaned, so orphans are reported as the run reaches
+    them, and the counts are exact when the run ends. Every block must be
+    resolved at most once; the scheduler sees to that.
+*/
+#ifndef DAISY_RESOLVER_H
+#define DAISY_RESOLVER_H
+
+#include "daisy/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _daisy_resolver_t daisy_resolver_t;
+
+//  Called for each block that became ready (`ready` true) or orphaned.
+typedef void (daisy_resolver_fn)(void *arg, daisy_block_ref_t ref, bool ready);
+
+//  A resolver over the graph (which must outlive it); NULL with a message
+//  when a task cannot be handled (more than 32 upstream tasks, or blocks
+//  with more than 2^31 upstream blocks).
+daisy_resolver_t *daisy_resolver_new(const daisy_graph_t *graph, daisy_error_t *err);
+void daisy_resolver_destroy(daisy_resolver_t **self_p);
+
+//  The next block of `task` that waits for nothing, in plan order; false
+//  when none is left.
+bool daisy_resolver_next_root(daisy_resolver_t *self, uint32_t task,
+                              daisy_block_ref_t *ref);
+//  Blocks of `task` that wait for nothing and were not handed out yet.
+uint64_t daisy_resolver_roots_left(const daisy_resolver_t *self, uint32_t task);
+
+//  Record that `ref` succeeded (ok) or failed for good, and report through
+//  fn the blocks that became ready or orphaned as a consequence. Returns -1
+//  only when memory runs out.
+int daisy_resolver_resolve(daisy_resolver_t *self, daisy_block_ref_t ref, bool ok,
+                           daisy_resolver_fn *fn, void *arg);
+
+//  Blocks waiting on some but not all of their upstream blocks.
+size_t daisy_resolver_waiting(const daisy_resolver_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

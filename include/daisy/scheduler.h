@@ -1,0 +1,89 @@
+/*  daisy/scheduler.h - hands out ready blocks per task and takes them back
+
+    The scheduler keeps, per task, a first-in first-out queue of ready
+    blocks, the blocks being processed (with their attempt), and daisy's
+    counters. acquire(task) gives the next ready block of a task: blocks
+    released by finished upstream blocks and retries first, then the blocks
+    that waited for nothing, in plan order (this keeps the frontier, and so
+    memory, small on huge tasks; Python daisy serves those first instead).
+    If the task has a completion check and the block is already done, the
+    block is skipped (counted as completed and skipped) and the next one is
+    tried.
+
+    release(block, status) ends an attempt: success releases downstream
+    blocks; a failure puts the block back at the end of the queue until it
+    has failed max_retries + 1 times, then fails it for good and its
+    downstream blocks are orphaned. A release of a block that is not being
+    processed is refused and changes nothing.
+*/
+#ifndef DAISY_SCHEDULER_H
+#define DAISY_SCHEDULER_H
+
+#include "daisy/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _daisy_scheduler_t daisy_scheduler_t;
+
+typedef struct {
+    uint64_t total;
+    uint64_t ready;        //  may be acquired now
+    uint64_t processing;
+    uint64_t pending;      //  total - ready - processing - completed - failed - orphaned
+    uint64_t completed;    //  includes skipped
+    uint64_t skipped;
+    uint64_t failed;       //  failed for good
+    uint64_t orphaned;     //  downstream of a failure, never run
+    uint64_t retries;      //  failed attempts that were retried
+} daisy_task_counts_t;
+
+typedef enum {
+    DAISY_RELEASE_SUCCESS,  //  counted as completed, downstream released
+    DAISY_RELEASE_RETRY,    //  failed, queued again
+    DAISY_RELEASE_FAILED    //  failed for good, downstream orphaned
+} daisy_release_t;
+
+//  Decides whether a block is already done (see daisy_task_set_check).
+typedef bool (daisy_scheduler_check_fn)(const daisy_block_t *block, void *arg);
+
+//  A scheduler over the graph (which must outlive it). Completion checks
+//  are taken from the tasks' C check functions.
+daisy_scheduler_t *daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err);
+void daisy_scheduler_destroy(daisy_scheduler_t **self_p);
+
+const daisy_graph_t *daisy_scheduler_graph(const daisy_scheduler_t *self);
+
+//  Replace a task's completion check (NULL: none; checks may also run on
+//  workers instead, who then release the block as skipped).
+void daisy_scheduler_set_check(daisy_scheduler_t *self, uint32_t task,
+                               daisy_scheduler_check_fn *fn, void *arg);
+
+//  The next block of `task` to process: 1 with *block filled, 0 when none
+//  is ready now, -1 on an unknown task or when memory runs out.
+int daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *block);
+
+//  End the attempt on `ref`: success or failure. Returns the outcome, or
+//  -1 (with a message) when the block is not being processed.
+int daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref,
+                            bool success, daisy_error_t *err);
+//  End the attempt on `ref` as already done (a check that ran elsewhere):
+//  counted as completed and skipped. -1 when not being processed.
+int daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
+                                    daisy_error_t *err);
+
+//  The attempt number of a block being processed, or -1.
+int daisy_scheduler_attempt(const daisy_scheduler_t *self, daisy_block_ref_t ref);
+
+void daisy_scheduler_counts(const daisy_scheduler_t *self, uint32_t task,
+                            daisy_task_counts_t *counts);
+//  Every block of the task is completed, failed or orphaned.
+bool daisy_scheduler_task_done(const daisy_scheduler_t *self, uint32_t task);
+//  Every task is done.
+bool daisy_scheduler_done(const daisy_scheduler_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

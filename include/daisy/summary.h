@@ -1,0 +1,55 @@
+/*  daisy/summary.h - the execution summary at the end of a run
+
+    What daisy prints when a run ends, per task: the number of blocks,
+    completed (with skipped), failed, orphaned, the first failed blocks with
+    their error, worker and log file, and "all blocks processed
+    successfully" when so. Runners feed it failures as they happen and the
+    final counters at the end; skipped blocks are counted and shown even
+    when every block was skipped.
+*/
+#ifndef DAISY_SUMMARY_H
+#define DAISY_SUMMARY_H
+
+#include "daisy/scheduler.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Failed blocks kept per task for the report; more are only counted.
+#define DAISY_SUMMARY_MAX_FAILURES 100
+
+typedef struct _daisy_summary_t daisy_summary_t;
+
+typedef struct {
+    uint64_t block_id;
+    uint32_t attempt;
+    const char *error;     //  the error text (owned by the summary)
+    const char *worker;    //  who ran it, or ""
+    const char *log;       //  its log file, or ""
+} daisy_failure_t;
+
+daisy_summary_t *daisy_summary_new(const daisy_graph_t *graph);
+void daisy_summary_destroy(daisy_summary_t **self_p);
+
+//  Record an attempt that failed for good (strings copied, NULL allowed).
+void daisy_summary_add_failure(daisy_summary_t *self, uint32_t task, uint64_t block_id,
+                               uint32_t attempt, const char *error, const char *worker,
+                               const char *log);
+//  Take the counters of every task from the scheduler.
+void daisy_summary_update(daisy_summary_t *self, const daisy_scheduler_t *scheduler);
+
+const daisy_task_counts_t *daisy_summary_counts(const daisy_summary_t *self, uint32_t task);
+size_t daisy_summary_failure_count(const daisy_summary_t *self, uint32_t task);
+//  The i-th recorded failure of a task (i < DAISY_SUMMARY_MAX_FAILURES).
+const daisy_failure_t *daisy_summary_failure(const daisy_summary_t *self, uint32_t task,
+                                             size_t i);
+//  True when every block of every task completed.
+bool daisy_summary_success(const daisy_summary_t *self);
+//  The report as text (caller frees); NULL when memory runs out.
+char *daisy_summary_format(const daisy_summary_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

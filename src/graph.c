@@ -1,0 +1,593 @@
+/*  graph.c - daisy's block graph as arithmetic on grid positions
+
+    Python daisy enumerates blocks and asks, block by block, which exist and
+    which conflict. Here every question is answered from a task's handful of
+    numbers: the grid shape under its fit, the level stride, the context.
+    Nothing is stored per block, so a graph of 10^12 blocks is built in
+    constant time and memory, and the resolver asks for the neighbours of
+    one block at a time.
+
+    The rules are daisy 1.x's (checked against its plans in
+    shared/reference): levels are the offsets inside one level stride in
+    descending lexicographic order; a block of level L waits for the blocks
+    of level L-1 at the conflict offsets; a block of a downstream task waits
+    for the upstream blocks whose grid cells meet its (fitted) read ROI
+    inside the upstream total write ROI. Downstream is derived from the same
+    two rules run backwards, so the two relations are exact inverses.
+*/
+#include "graph_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static int64_t
+ceil_div(int64_t a, int64_t b)
+{
+    return -floor_div(-a, b);
+}
+
+static int64_t
+max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static int64_t
+min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+//  Set up one task's numbers; -1 when its grid cannot be counted in 63 bits.
+static int
+task_init(graph_task_t *t, const daisy_task_t *task, daisy_error_t *err)
+{
+    daisy_roi_t total = daisy_task_total_roi(task);
+    daisy_roi_t read = daisy_task_read_roi(task);
+    daisy_roi_t write = daisy_task_write_roi(task);
+    t->id = daisy_task_id(task);
+    t->dims = total.dims;
+    t->fit = daisy_task_fit(task);
+    t->conflict = daisy_task_read_write_conflict(task);
+    t->total = 1;
+    t->levels = 1;
+    for (int d = 0; d < t->dims; d++) {
+        int64_t ctx_lo = write.offset[d] - read.offset[d];
+        int64_t ctx_hi = (read.offset[d] + read.shape[d]) - (write.offset[d] + write.shape[d]);
+        int64_t ws = write.shape[d];
+        t->ws[d] = ws;
+        t->rs[d] = read.shape[d];
+        t->ctx_lo[d] = ctx_lo;
+        t->tr_begin[d] = total.offset[d];
+        t->tr_end[d] = total.offset[d] + total.shape[d];
+        t->tw_begin[d] = t->tr_begin[d] + ctx_lo;
+        t->tw_end[d] = t->tr_end[d] - ctx_hi;
+        int64_t extent = t->tw_end[d] - t->tw_begin[d];
+        t->n[d] = t->fit == DAISY_FIT_VALID ? extent / ws : ceil_div(extent, ws);
+        //  daisy's id counts from the total (read) ROI, not the write ROI.
+        t->id_shift[d] = floor_div(ctx_lo, ws);
+        //  A task may have no block at all (a write ROI larger than the
+        //  total write ROI under `valid`); daisy accepts it, and so do we.
+        int64_t m = 1;
+        if (t->conflict)
+            m = max64(1, min64(ceil_div(max64(ctx_lo, ctx_hi) + ws, ws), t->n[d]));
+        t->m[d] = m;
+        if (__builtin_mul_overflow(t->total, (uint64_t)t->n[d], &t->total)
+            || t->total > (uint64_t)INT64_MAX)
+            return daisy_error_set(err, "task '%s': more than 2^63 blocks", t->id);
+        if (__builtin_mul_overflow(t->levels, (uint64_t)m, &t->levels))
+            return daisy_error_set(err, "task '%s': more than 2^64 levels", t->id);
+    }
+    return 0;
+}
+
+//  Record upstream and downstream task positions by id.
+static int
+link_tasks(daisy_graph_t *g, daisy_error_t *err)
+{
+    const daisy_pipeline_t *p = g->pipeline;
+    for (uint32_t v = 0; v < g->ntasks; v++) {
+        const daisy_task_t *task = daisy_pipeline_task(p, v);
+        size_t n_up = daisy_task_upstream_count(task);
+        g->tasks[v].up = calloc(n_up + 1, sizeof(uint32_t));
+        g->tasks[v].down = calloc(g->ntasks + 1, sizeof(uint32_t));
+        if (!g->tasks[v].up || !g->tasks[v].down)
+            return daisy_error_set(err, "out of memory");
+    }
+    for (uint32_t v = 0; v < g->ntasks; v++) {
+        const daisy_task_t *task = daisy_pipeline_task(p, v);
+        for (size_t i = 0; i < daisy_task_upstream_count(task); i++) {
+            int u = daisy_pipeline_find(p, daisy_task_upstream(task, i));
+            if (u < 0)
+                return daisy_error_set(err, "task '%s': unknown upstream task '%s'",
+                                       daisy_task_id(task), daisy_task_upstream(task, i));
+            graph_task_t *up = &g->tasks[u];
+            g->tasks[v].up[g->tasks[v].n_up++] = (uint32_t)u;
+            up->down[up->n_down++] = v;
+        }
+    }
+    return 0;
+}
+
+daisy_graph_t *
+daisy_graph_new(const daisy_pipeline_t *pipeline, daisy_error_t *err)
+{
+    if (daisy_pipeline_validate(pipeline, err) != 0)
+        return NULL;
+    daisy_graph_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->pipeline = pipeline;
+    self->ntasks = (uint32_t)daisy_pipeline_size(pipeline);
+    self->tasks = calloc(self->ntasks ? self->ntasks : 1, sizeof(graph_task_t));
+    int rc = self->tasks ? 0 : daisy_error_set(err, "out of memory");
+    for (uint32_t i = 0; rc == 0 && i < self->ntasks; i++)
+        rc = task_init(&self->tasks[i], daisy_pipeline_task(pipeline, i), err);
+    if (rc == 0)
+        rc = link_tasks(self, err);
+    if (rc != 0)
+        daisy_graph_destroy(&self);
+    return self;
+}
+
+void
+daisy_graph_destroy(daisy_graph_t **self_p)
+{
+    daisy_graph_t *self = *self_p;
+    if (!self)
+        return;
+    for (uint32_t i = 0; self->tasks && i < self->ntasks; i++) {
+        free(self->tasks[i].up);
+        free(self->tasks[i].down);
+    }
+    free(self->tasks);
+    free(self);
+    *self_p = NULL;
+}
+
+//  Grid positions ---------------------------------------------------------
+
+void
+graph_unflatten(const graph_task_t *t, uint64_t index, int64_t *k)
+{
+    for (int d = t->dims - 1; d >= 0; d--) {
+        k[d] = (int64_t)(index % (uint64_t)t->n[d]);
+        index /= (uint64_t)t->n[d];
+    }
+}
+
+uint64_t
+graph_flatten(const graph_task_t *t, const int64_t *k)
+{
+    uint64_t index = 0;
+    for (int d = 0; d < t->dims; d++)
+        index = index * (uint64_t)t->n[d] + (uint64_t)k[d];
+    return index;
+}
+
+//  Levels: the lexicographic rank of a block's offset inside one stride,
+//  counted from the largest offset down.
+uint64_t
+graph_level_of(const graph_task_t *t, const int64_t *k)
+{
+    uint64_t rank = 0;
+    for (int d = 0; d < t->dims; d++)
+        rank = rank * (uint64_t)t->m[d] + (uint64_t)(k[d] % t->m[d]);
+    return t->levels - 1 - rank;
+}
+
+void
+graph_level_offset(const graph_task_t *t, uint64_t level, int64_t *o)
+{
+    uint64_t rank = t->levels - 1 - level;
+    for (int d = t->dims - 1; d >= 0; d--) {
+        o[d] = (int64_t)(rank % (uint64_t)t->m[d]);
+        rank /= (uint64_t)t->m[d];
+    }
+}
+
+//  Blocks of a level along dimension d: positions o, o + m, ... below n.
+static int64_t
+level_extent(const graph_task_t *t, const int64_t *o, int d)
+{
+    return ceil_div(t->n[d] - o[d], t->m[d]);
+}
+
+//  Conflicts inside a task ----------------------------------------------
+
+//  Candidate offsets (in blocks) along one dimension from a block of one
+//  level to the conflicting blocks of the level before it, daisy's rule.
+static int
+conflict_candidates(int64_t delta, int64_t m, int64_t *c)
+{
+    if (delta == 0) {
+        c[0] = 0;
+        return 1;
+    }
+    c[0] = delta < 0 ? delta : delta - m;
+    c[1] = delta < 0 ? delta + m : delta;
+    return 2;
+}
+
+//  Visit the blocks at k + sign * c for every combination of candidates
+//  between `level` (of k's neighbours) and `from` (k's level).
+static void
+each_conflict(const daisy_graph_t *g, uint32_t task, const int64_t *k,
+              uint64_t later, int sign, graph_visit_fn *fn, void *arg)
+{
+    const graph_task_t *t = &g->tasks[task];
+    int64_t o_later[D], o_earlier[D], cand[D][2];
+    int ncand[D];
+    graph_level_offset(t, later, o_later);
+    graph_level_offset(t, later - 1, o_earlier);
+    for (int d = 0; d < t->dims; d++)
+        ncand[d] = conflict_candidates(o_earlier[d] - o_later[d], t->m[d], cand[d]);
+    unsigned combos = 1u << t->dims;
+    for (unsigned bits = 0; bits < combos; bits++) {
+        int64_t q[D];
+        int d;
+        for (d = 0; d < t->dims; d++) {
+            int pick = (bits >> d) & 1;
+            if (pick >= ncand[d])
+                break;
+            q[d] = k[d] + sign * cand[d][pick];
+            if (q[d] < 0 || q[d] >= t->n[d])
+                break;
+        }
+        if (d == t->dims)
+            fn(arg, task, graph_flatten(t, q));
+    }
+}
+
+//  Dependencies between tasks ---------------------------------------------
+
+void
+graph_cross_range(const graph_task_t *v, const graph_task_t *u, int d,
+                  int64_t kd, int64_t *a, int64_t *b)
+{
+    int64_t rb = v->tr_begin[d] + kd * v->ws[d];
+    int64_t re = rb + v->rs[d];
+    if (v->fit == DAISY_FIT_SHRINK)
+        re = min64(re, v->tr_end[d]);
+    if (rb >= u->tw_end[d]) {
+        *a = *b = u->n[d];
+        return;
+    }
+    if (re <= u->tw_begin[d]) {
+        *a = *b = 0;
+        return;
+    }
+    int64_t lo = max64(rb, u->tw_begin[d]) - u->tw_begin[d];
+    int64_t hi = min64(re, u->tw_end[d]) - u->tw_begin[d];
+    *b = min64(ceil_div(hi, u->ws[d]), u->n[d]);
+    *a = min64(lo / u->ws[d], *b);
+}
+
+//  First kd in [0, n) whose range end (want_end) or begin lies beyond p.
+static int64_t
+first_beyond(const graph_task_t *v, const graph_task_t *u, int d, int64_t p,
+             bool want_end)
+{
+    int64_t lo = 0, hi = v->n[d];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int64_t a, b;
+        graph_cross_range(v, u, d, mid, &a, &b);
+        if ((want_end ? b : a) > p)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+//  Visit every position of the box [lo, hi) of task `task`.
+static void
+each_in_box(const daisy_graph_t *g, uint32_t task, const int64_t *lo,
+            const int64_t *hi, graph_visit_fn *fn, void *arg)
+{
+    const graph_task_t *t = &g->tasks[task];
+    int64_t q[D];
+    for (int d = 0; d < t->dims; d++) {
+        if (lo[d] >= hi[d])
+            return;
+        q[d] = lo[d];
+    }
+    for (;;) {
+        fn(arg, task, graph_flatten(t, q));
+        int d = t->dims - 1;
+        while (d >= 0 && ++q[d] == hi[d]) {
+            q[d] = lo[d];
+            d--;
+        }
+        if (d < 0)
+            return;
+    }
+}
+
+void
+graph_each_upstream(const daisy_graph_t *g, uint32_t task, const int64_t *k,
+                    graph_visit_fn *fn, void *arg)
+{
+    const graph_task_t *v = &g->tasks[task];
+    uint64_t level = graph_level_of(v, k);
+    if (level > 0)
+        each_conflict(g, task, k, level, 1, fn, arg);
+    for (uint32_t i = 0; i < v->n_up; i++) {
+        const graph_task_t *u = &g->tasks[v->up[i]];
+        int64_t lo[D], hi[D];
+        for (int d = 0; d < v->dims; d++)
+            graph_cross_range(v, u, d, k[d], &lo[d], &hi[d]);
+        each_in_box(g, v->up[i], lo, hi, fn, arg);
+    }
+}
+
+void
+graph_each_downstream(const daisy_graph_t *g, uint32_t task, const int64_t *k,
+                      graph_visit_fn *fn, void *arg)
+{
+    const graph_task_t *u = &g->tasks[task];
+    uint64_t level = graph_level_of(u, k);
+    if (level + 1 < u->levels)
+        each_conflict(g, task, k, level + 1, -1, fn, arg);
+    for (uint32_t i = 0; i < u->n_down; i++) {
+        const graph_task_t *v = &g->tasks[u->down[i]];
+        int64_t lo[D], hi[D];
+        for (int d = 0; d < u->dims; d++) {
+            lo[d] = first_beyond(v, u, d, k[d], true);
+            hi[d] = first_beyond(v, u, d, k[d], false);
+        }
+        each_in_box(g, u->down[i], lo, hi, fn, arg);
+    }
+}
+
+uint64_t
+graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64_t *k)
+{
+    const graph_task_t *v = &g->tasks[task];
+    uint64_t count = 0;
+    uint64_t level = graph_level_of(v, k);
+    if (level > 0) {
+        int64_t o_later[D], o_earlier[D], cand[D][2];
+        graph_level_offset(v, level, o_later);
+        graph_level_offset(v, level - 1, o_earlier);
+        uint64_t c = 1;
+        for (int d = 0; d < v->dims; d++) {
+            int nc = conflict_candidates(o_earlier[d] - o_later[d], v->m[d], cand[d]);
+            int exist = 0;
+            for (int i = 0; i < nc; i++)
+                exist += k[d] + cand[d][i] >= 0 && k[d] + cand[d][i] < v->n[d];
+            c *= (uint64_t)exist;
+        }
+        count += c;
+    }
+    for (uint32_t i = 0; i < v->n_up; i++) {
+        const graph_task_t *u = &g->tasks[v->up[i]];
+        uint64_t c = 1;
+        for (int d = 0; d < v->dims && c; d++) {
+            int64_t a, b;
+            graph_cross_range(v, u, d, k[d], &a, &b);
+            c *= (uint64_t)(b - a);
+        }
+        count += c;
+    }
+    return count;
+}
+
+//  Blocks -----------------------------------------------------------------
+
+void
+graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
+                 daisy_block_t *b)
+{
+    const graph_task_t *t = &g->tasks[task];
+    int64_t index[D];
+    b->task = task;
+    b->task_id = t->id;
+    b->index = graph_flatten(t, k);
+    b->level = (uint32_t)graph_level_of(t, k);
+    b->attempt = 0;
+    b->read_roi.dims = b->write_roi.dims = t->dims;
+    for (int d = 0; d < t->dims; d++) {
+        int64_t wb = t->tw_begin[d] + k[d] * t->ws[d];
+        int64_t we = wb + t->ws[d];
+        int64_t rb = wb - t->ctx_lo[d];
+        int64_t re = rb + t->rs[d];
+        if (t->fit == DAISY_FIT_SHRINK) {
+            we = min64(we, t->tw_end[d]);
+            re = min64(re, t->tr_end[d]);
+        }
+        b->write_roi.offset[d] = wb;
+        b->write_roi.shape[d] = we - wb;
+        b->read_roi.offset[d] = rb;
+        b->read_roi.shape[d] = re - rb;
+        index[d] = k[d] + t->id_shift[d];
+    }
+    for (int d = t->dims; d < D; d++) {
+        b->write_roi.offset[d] = b->write_roi.shape[d] = 0;
+        b->read_roi.offset[d] = b->read_roi.shape[d] = 0;
+    }
+    //  Grids are checked to count in 63 bits; ids of such grids fit too
+    //  except in extreme shapes, where the id saturates.
+    if (daisy_cantor_number(t->dims, index, &b->block_id) != 0)
+        b->block_id = UINT64_MAX;
+}
+
+//  Public API -------------------------------------------------------------
+
+const daisy_pipeline_t *
+daisy_graph_pipeline(const daisy_graph_t *self)
+{
+    return self->pipeline;
+}
+
+uint32_t
+daisy_graph_task_count(const daisy_graph_t *self)
+{
+    return self->ntasks;
+}
+
+uint64_t
+daisy_graph_block_count(const daisy_graph_t *self, uint32_t task)
+{
+    return task < self->ntasks ? self->tasks[task].total : 0;
+}
+
+daisy_coord_t
+daisy_graph_grid_shape(const daisy_graph_t *self, uint32_t task)
+{
+    const graph_task_t *t = &self->tasks[task];
+    return daisy_coord_make(t->dims, t->n);
+}
+
+daisy_roi_t
+daisy_graph_total_write_roi(const daisy_graph_t *self, uint32_t task)
+{
+    const graph_task_t *t = &self->tasks[task];
+    int64_t shape[D];
+    for (int d = 0; d < t->dims; d++)
+        shape[d] = t->tw_end[d] - t->tw_begin[d];
+    return daisy_roi_make(t->dims, t->tw_begin, shape);
+}
+
+daisy_coord_t
+daisy_graph_level_stride(const daisy_graph_t *self, uint32_t task)
+{
+    const graph_task_t *t = &self->tasks[task];
+    int64_t stride[D];
+    for (int d = 0; d < t->dims; d++)
+        stride[d] = t->m[d] * t->ws[d];
+    return daisy_coord_make(t->dims, stride);
+}
+
+uint64_t
+daisy_graph_level_count(const daisy_graph_t *self, uint32_t task)
+{
+    return self->tasks[task].levels;
+}
+
+uint64_t
+daisy_graph_level_block_count(const daisy_graph_t *self, uint32_t task, uint64_t level)
+{
+    const graph_task_t *t = &self->tasks[task];
+    if (level >= t->levels)
+        return 0;
+    int64_t o[D];
+    graph_level_offset(t, level, o);
+    uint64_t count = 1;
+    for (int d = 0; d < t->dims; d++)
+        count *= (uint64_t)level_extent(t, o, d);
+    return count;
+}
+
+int
+daisy_graph_level_block(const daisy_graph_t *self, uint32_t task, uint64_t level,
+                        uint64_t i, daisy_block_ref_t *ref)
+{
+    const graph_task_t *t = &self->tasks[task];
+    if (i >= daisy_graph_level_block_count(self, task, level))
+        return -1;
+    int64_t o[D], k[D];
+    graph_level_offset(t, level, o);
+    for (int d = t->dims - 1; d >= 0; d--) {
+        uint64_t extent = (uint64_t)level_extent(t, o, d);
+        k[d] = o[d] + (int64_t)(i % extent) * t->m[d];
+        i /= extent;
+    }
+    ref->task = task;
+    ref->index = graph_flatten(t, k);
+    return 0;
+}
+
+int
+daisy_graph_block(const daisy_graph_t *self, daisy_block_ref_t ref, daisy_block_t *block)
+{
+    if (ref.task >= self->ntasks || ref.index >= self->tasks[ref.task].total)
+        return -1;
+    int64_t k[D];
+    graph_unflatten(&self->tasks[ref.task], ref.index, k);
+    graph_fill_block(self, ref.task, k, block);
+    return 0;
+}
+
+int
+daisy_graph_find(const daisy_graph_t *self, uint32_t task, uint64_t block_id,
+                 daisy_block_ref_t *ref)
+{
+    if (task >= self->ntasks)
+        return -1;
+    const graph_task_t *t = &self->tasks[task];
+    int64_t k[D];
+    if (daisy_cantor_index(t->dims, block_id, k) != 0)
+        return -1;
+    for (int d = 0; d < t->dims; d++) {
+        k[d] -= t->id_shift[d];
+        if (k[d] < 0 || k[d] >= t->n[d])
+            return -1;
+    }
+    ref->task = task;
+    ref->index = graph_flatten(t, k);
+    return 0;
+}
+
+typedef struct {
+    daisy_block_ref_t *out;
+    size_t cap;
+    size_t count;
+} collect_t;
+
+static void
+collect(void *arg, uint32_t task, uint64_t index)
+{
+    collect_t *c = arg;
+    if (c->count < c->cap)
+        c->out[c->count] = (daisy_block_ref_t){.task = task, .index = index};
+    c->count++;
+}
+
+static size_t
+list_neighbours(const daisy_graph_t *self, daisy_block_ref_t ref,
+                daisy_block_ref_t *out, size_t cap, bool upstream)
+{
+    if (ref.task >= self->ntasks || ref.index >= self->tasks[ref.task].total)
+        return 0;
+    int64_t k[D];
+    graph_unflatten(&self->tasks[ref.task], ref.index, k);
+    collect_t c = {.out = out, .cap = cap, .count = 0};
+    if (upstream)
+        graph_each_upstream(self, ref.task, k, collect, &c);
+    else
+        graph_each_downstream(self, ref.task, k, collect, &c);
+    return c.count;
+}
+
+size_t
+daisy_graph_upstream(const daisy_graph_t *self, daisy_block_ref_t ref,
+                     daisy_block_ref_t *out, size_t cap)
+{
+    return list_neighbours(self, ref, out, cap, true);
+}
+
+size_t
+daisy_graph_downstream(const daisy_graph_t *self, daisy_block_ref_t ref,
+                       daisy_block_ref_t *out, size_t cap)
+{
+    return list_neighbours(self, ref, out, cap, false);
+}
+
+uint64_t
+daisy_graph_upstream_count(const daisy_graph_t *self, daisy_block_ref_t ref)
+{
+    if (ref.task >= self->ntasks || ref.index >= self->tasks[ref.task].total)
+        return 0;
+    int64_t k[D];
+    graph_unflatten(&self->tasks[ref.task], ref.index, k);
+    return graph_upstream_count(self, ref.task, k);
+}

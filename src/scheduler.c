@@ -1,0 +1,306 @@
+/*  scheduler.c - per-task ready queues, attempts and counters
+
+    The scheduler sits between whoever runs blocks (the serial runner, the
+    broker) and the resolver. It owns the only mutable per-block state
+    outside the resolver: the ready queues (a ring per task) and the map of
+    blocks being processed with their attempt number, which is also what
+    makes a release of a block nobody holds harmless.
+
+    Ready counts include the roots the resolver has not handed out yet, so
+    the counters are daisy's from the first moment, although those blocks
+    are produced one at a time as they are acquired.
+*/
+#include "daisy/scheduler.h"
+
+#include <stdlib.h>
+
+#include "blockmap.h"
+#include "daisy/resolver.h"
+#include "graph_internal.h"
+
+typedef struct {
+    uint64_t index;
+    uint32_t attempt;
+} queued_t;
+
+typedef struct {
+    queued_t *ring;
+    size_t head, len, cap;
+    daisy_task_counts_t counts;   //  ready and pending are derived on read
+    daisy_scheduler_check_fn *check;
+    void *check_arg;
+    uint32_t max_retries;
+} sched_task_t;
+
+struct _daisy_scheduler_t {
+    const daisy_graph_t *graph;
+    daisy_resolver_t *resolver;
+    blockmap_t *processing;       //  block -> attempt
+    sched_task_t *tasks;
+    bool oom;
+};
+
+static bool
+task_check_adapter(const daisy_block_t *block, void *arg)
+{
+    daisy_task_t *task = arg;
+    void *check_arg;
+    daisy_check_fn *fn = daisy_task_check(task, &check_arg);
+    return fn(block, check_arg);
+}
+
+daisy_scheduler_t *
+daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err)
+{
+    daisy_scheduler_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->graph = graph;
+    self->resolver = daisy_resolver_new(graph, err);
+    self->processing = blockmap_new();
+    self->tasks = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->tasks);
+    if (!self->resolver || !self->processing || !self->tasks) {
+        if (self->resolver)
+            daisy_error_set(err, "out of memory");
+        daisy_scheduler_destroy(&self);
+        return NULL;
+    }
+    for (uint32_t t = 0; t < graph->ntasks; t++) {
+        daisy_task_t *task = daisy_pipeline_task(graph->pipeline, t);
+        sched_task_t *st = &self->tasks[t];
+        st->counts.total = graph->tasks[t].total;
+        st->max_retries = (uint32_t)daisy_task_max_retries(task);
+        void *arg;
+        if (daisy_task_check(task, &arg)) {
+            st->check = task_check_adapter;
+            st->check_arg = task;
+        }
+    }
+    return self;
+}
+
+void
+daisy_scheduler_destroy(daisy_scheduler_t **self_p)
+{
+    daisy_scheduler_t *self = *self_p;
+    if (!self)
+        return;
+    for (uint32_t t = 0; self->tasks && t < self->graph->ntasks; t++)
+        free(self->tasks[t].ring);
+    free(self->tasks);
+    blockmap_destroy(&self->processing);
+    daisy_resolver_destroy(&self->resolver);
+    free(self);
+    *self_p = NULL;
+}
+
+const daisy_graph_t *
+daisy_scheduler_graph(const daisy_scheduler_t *self)
+{
+    return self->graph;
+}
+
+void
+daisy_scheduler_set_check(daisy_scheduler_t *self, uint32_t task,
+                          daisy_scheduler_check_fn *fn, void *arg)
+{
+    if (task >= self->graph->ntasks)
+        return;
+    self->tasks[task].check = fn;
+    self->tasks[task].check_arg = arg;
+}
+
+//  Ready queues -----------------------------------------------------------
+
+static int
+queue_push(sched_task_t *st, uint64_t index, uint32_t attempt)
+{
+    if (st->len == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 256;
+        queued_t *ring = malloc(cap * sizeof *ring);
+        if (!ring)
+            return -1;
+        for (size_t i = 0; i < st->len; i++)
+            ring[i] = st->ring[(st->head + i) % st->cap];
+        free(st->ring);
+        st->ring = ring;
+        st->cap = cap;
+        st->head = 0;
+    }
+    st->ring[(st->head + st->len) % st->cap] = (queued_t){index, attempt};
+    st->len++;
+    return 0;
+}
+
+static bool
+queue_pop(sched_task_t *st, queued_t *out)
+{
+    if (st->len == 0)
+        return false;
+    *out = st->ring[st->head];
+    st->head = (st->head + 1) % st->cap;
+    st->len--;
+    return true;
+}
+
+//  Resolution -------------------------------------------------------------
+
+static void
+on_resolved(void *arg, daisy_block_ref_t ref, bool ready)
+{
+    daisy_scheduler_t *self = arg;
+    sched_task_t *st = &self->tasks[ref.task];
+    if (!ready)
+        st->counts.orphaned++;
+    else if (queue_push(st, ref.index, 0) != 0)
+        self->oom = true;
+}
+
+static int
+resolve(daisy_scheduler_t *self, daisy_block_ref_t ref, bool ok)
+{
+    if (daisy_resolver_resolve(self->resolver, ref, ok, on_resolved, self) != 0)
+        self->oom = true;
+    return self->oom ? -1 : 0;
+}
+
+//  Acquire and release ----------------------------------------------------
+
+//  The next ready block of the task, retries and released blocks first.
+static bool
+next_ready(daisy_scheduler_t *self, uint32_t task, queued_t *next)
+{
+    if (queue_pop(&self->tasks[task], next))
+        return true;
+    daisy_block_ref_t ref;
+    if (!daisy_resolver_next_root(self->resolver, task, &ref))
+        return false;
+    *next = (queued_t){ref.index, 0};
+    return true;
+}
+
+int
+daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *block)
+{
+    if (task >= self->graph->ntasks || self->oom)
+        return -1;
+    sched_task_t *st = &self->tasks[task];
+    queued_t next;
+    while (next_ready(self, task, &next)) {
+        int64_t k[D];
+        graph_unflatten(&self->graph->tasks[task], next.index, k);
+        graph_fill_block(self->graph, task, k, block);
+        block->attempt = next.attempt;
+        if (st->check && st->check(block, st->check_arg)) {
+            st->counts.completed++;
+            st->counts.skipped++;
+            if (resolve(self, (daisy_block_ref_t){task, next.index}, true) != 0)
+                return -1;
+            continue;
+        }
+        bool created;
+        uint32_t *attempt = blockmap_put(self->processing, task, next.index, &created);
+        if (!attempt)
+            return -1;
+        *attempt = next.attempt;
+        st->counts.processing++;
+        return 1;
+    }
+    return 0;
+}
+
+//  Take the block out of processing; its attempt, or -1 when not there.
+static int64_t
+end_attempt(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_error_t *err)
+{
+    uint32_t *attempt = ref.task < self->graph->ntasks
+        ? blockmap_get(self->processing, ref.task, ref.index) : NULL;
+    if (!attempt) {
+        daisy_error_set(err, "block %llu of task %u is not being processed",
+                        (unsigned long long)ref.index, ref.task);
+        return -1;
+    }
+    int64_t value = *attempt;
+    blockmap_del(self->processing, ref.task, ref.index);
+    self->tasks[ref.task].counts.processing--;
+    return value;
+}
+
+int
+daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool success,
+                        daisy_error_t *err)
+{
+    int64_t attempt = end_attempt(self, ref, err);
+    if (attempt < 0)
+        return -1;
+    sched_task_t *st = &self->tasks[ref.task];
+    if (success) {
+        st->counts.completed++;
+        return resolve(self, ref, true) == 0 ? DAISY_RELEASE_SUCCESS
+                                             : daisy_error_set(err, "out of memory");
+    }
+    if ((uint32_t)attempt < st->max_retries) {
+        st->counts.retries++;
+        if (queue_push(st, ref.index, (uint32_t)attempt + 1) != 0)
+            return daisy_error_set(err, "out of memory");
+        return DAISY_RELEASE_RETRY;
+    }
+    st->counts.failed++;
+    return resolve(self, ref, false) == 0 ? DAISY_RELEASE_FAILED
+                                          : daisy_error_set(err, "out of memory");
+}
+
+int
+daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
+                                daisy_error_t *err)
+{
+    if (end_attempt(self, ref, err) < 0)
+        return -1;
+    sched_task_t *st = &self->tasks[ref.task];
+    st->counts.completed++;
+    st->counts.skipped++;
+    return resolve(self, ref, true) == 0 ? DAISY_RELEASE_SUCCESS
+                                         : daisy_error_set(err, "out of memory");
+}
+
+int
+daisy_scheduler_attempt(const daisy_scheduler_t *self, daisy_block_ref_t ref)
+{
+    if (ref.task >= self->graph->ntasks)
+        return -1;
+    uint32_t *attempt = blockmap_get(self->processing, ref.task, ref.index);
+    return attempt ? (int)*attempt : -1;
+}
+
+//  Counters ---------------------------------------------------------------
+
+void
+daisy_scheduler_counts(const daisy_scheduler_t *self, uint32_t task,
+                       daisy_task_counts_t *counts)
+{
+    if (task >= self->graph->ntasks) {
+        *counts = (daisy_task_counts_t){0};
+        return;
+    }
+    const sched_task_t *st = &self->tasks[task];
+    *counts = st->counts;
+    counts->ready = st->len + daisy_resolver_roots_left(self->resolver, task);
+    counts->pending = counts->total - counts->ready - counts->processing
+                    - counts->completed - counts->failed - counts->orphaned;
+}
+
+bool
+daisy_scheduler_task_done(const daisy_scheduler_t *self, uint32_t task)
+{
+    const daisy_task_counts_t *c = &self->tasks[task].counts;
+    return c->completed + c->failed + c->orphaned == c->total;
+}
+
+bool
+daisy_scheduler_done(const daisy_scheduler_t *self)
+{
+    for (uint32_t t = 0; t < self->graph->ntasks; t++)
+        if (!daisy_scheduler_task_done(self, t))
+            return false;
+    return true;
+}

@@ -1,0 +1,177 @@
+/*  serial.c - the serial runner
+
+    Sweeps the tasks in pipeline order, each time running every block that
+    is ready, until the scheduler has nothing ready anywhere. Blocks
+    released by a sweep are picked up by the next one, so blocks run in
+    dependency order without the runner knowing the graph. When nothing is
+    ready and the run is not done, the scheduler has lost a block: that is
+    reported as an error rather than a silent partial result.
+*/
+#include "daisy/serial.h"
+
+#include "daisy/block_exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    const daisy_task_t *task;
+    daisy_process_fn *process;
+    void *process_arg;
+    const char *command;
+    int out_fd, err_fd;
+    char log[1024];
+} runner_task_t;
+
+static int
+open_logs(runner_task_t *rt, const char *dir, daisy_error_t *err)
+{
+    rt->out_fd = rt->err_fd = -1;
+    rt->log[0] = '\0';
+    if (!dir || !rt->command)
+        return 0;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return daisy_error_set(err, "cannot create log directory '%s': %s", dir, strerror(errno));
+    char path[1100];
+    snprintf(rt->log, sizeof rt->log, "%s/%s", dir, daisy_task_id(rt->task));
+    snprintf(path, sizeof path, "%s.out", rt->log);
+    rt->out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    snprintf(path, sizeof path, "%s.err", rt->log);
+    rt->err_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    if (rt->out_fd < 0 || rt->err_fd < 0)
+        return daisy_error_set(err, "cannot open log '%s': %s", path, strerror(errno));
+    strncat(rt->log, ".err / .out", sizeof rt->log - strlen(rt->log) - 1);
+    return 0;
+}
+
+static int
+setup_tasks(const daisy_pipeline_t *p, runner_task_t *rts, const char *log_dir,
+            daisy_error_t *err)
+{
+    for (size_t t = 0; t < daisy_pipeline_size(p); t++) {
+        runner_task_t *rt = &rts[t];
+        rt->task = daisy_pipeline_task(p, t);
+        rt->process = daisy_task_process(rt->task, &rt->process_arg);
+        rt->command = daisy_task_command(rt->task);
+        rt->out_fd = rt->err_fd = -1;
+        if (!rt->process && !rt->command)
+            return daisy_error_set(err, "task '%s': the serial runner needs a process "
+                                   "function or a command", daisy_task_id(rt->task));
+        if (open_logs(rt, log_dir, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+//  Run one block; 0 on success, else a short error text in `why`.
+static int
+run_block(const runner_task_t *rt, const daisy_block_t *block, char *why, size_t len)
+{
+    if (rt->process) {
+        int rc = rt->process(block, rt->process_arg);
+        if (rc != 0)
+            snprintf(why, len, "process function returned %d", rc);
+        return rc;
+    }
+    daisy_exec_env_t env = {.worker_id = "serial", .out_fd = rt->out_fd, .err_fd = rt->err_fd};
+    daisy_error_t err;
+    int status;
+    if (daisy_block_exec(rt->command, block, &env, &status, &err) != 0) {
+        snprintf(why, len, "%s", err.msg);
+        return -1;
+    }
+    if (status != 0)
+        snprintf(why, len, "command exited with status %d", status);
+    return status;
+}
+
+//  Run every ready block of one task; how many ran, or -1 on error.
+static long
+sweep_task(daisy_scheduler_t *s, daisy_summary_t *summary, const runner_task_t *rt,
+           uint32_t t, const daisy_serial_options_t *opt, daisy_error_t *err)
+{
+    long ran = 0;
+    daisy_block_t block;
+    int got;
+    while ((got = daisy_scheduler_acquire(s, t, &block)) == 1) {
+        char why[512] = "";
+        bool ok = run_block(rt, &block, why, sizeof why) == 0;
+        daisy_block_ref_t ref = {block.task, block.index};
+        int outcome = daisy_scheduler_release(s, ref, ok, err);
+        if (outcome < 0)
+            return -1;
+        if (outcome == DAISY_RELEASE_FAILED)
+            daisy_summary_add_failure(summary, t, block.block_id, block.attempt, why,
+                                      "serial", rt->log);
+        if (opt && opt->progress)
+            opt->progress(opt->progress_arg, s, t);
+        ran++;
+    }
+    return got < 0 ? daisy_error_set(err, "out of memory") : ran;
+}
+
+static int
+run_all(daisy_scheduler_t *s, daisy_summary_t *summary, const runner_task_t *rts,
+        uint32_t ntasks, const daisy_serial_options_t *opt, daisy_error_t *err)
+{
+    while (!daisy_scheduler_done(s)) {
+        long ran = 0;
+        for (uint32_t t = 0; t < ntasks; t++) {
+            long n = sweep_task(s, summary, &rts[t], t, opt, err);
+            if (n < 0)
+                return -1;
+            ran += n;
+        }
+        //  Skipped blocks release others without running: check again
+        //  before calling it a stall.
+        if (ran == 0 && !daisy_scheduler_done(s)) {
+            bool any_ready = false;
+            for (uint32_t t = 0; t < ntasks; t++) {
+                daisy_task_counts_t c;
+                daisy_scheduler_counts(s, t, &c);
+                any_ready |= c.ready > 0;
+            }
+            if (!any_ready)
+                return daisy_error_set(err, "internal error: no block is ready "
+                                       "but the run is not done");
+        }
+    }
+    return 0;
+}
+
+daisy_summary_t *
+daisy_run_serial(const daisy_pipeline_t *pipeline, const daisy_serial_options_t *options,
+                 daisy_error_t *err)
+{
+    daisy_graph_t *graph = daisy_graph_new(pipeline, err);
+    if (!graph)
+        return NULL;
+    uint32_t ntasks = daisy_graph_task_count(graph);
+    runner_task_t *rts = calloc(ntasks ? ntasks : 1, sizeof *rts);
+    daisy_scheduler_t *s = daisy_scheduler_new(graph, err);
+    daisy_summary_t *summary = daisy_summary_new(graph);
+    int rc = rts && s && summary ? 0 : daisy_error_set(err, "out of memory");
+    if (rc == 0)
+        rc = setup_tasks(pipeline, rts, options ? options->log_dir : NULL, err);
+    if (rc == 0)
+        rc = run_all(s, summary, rts, ntasks, options, err);
+    if (rc == 0)
+        daisy_summary_update(summary, s);
+    for (uint32_t t = 0; rts && t < ntasks; t++) {
+        if (rts[t].out_fd >= 0)
+            close(rts[t].out_fd);
+        if (rts[t].err_fd >= 0)
+            close(rts[t].err_fd);
+    }
+    free(rts);
+    daisy_scheduler_destroy(&s);
+    if (rc != 0)
+        daisy_summary_destroy(&summary);
+    daisy_graph_destroy(&graph);
+    return summary;
+}

@@ -1,0 +1,186 @@
+/*  summary.c - daisy's execution summary
+
+    The layout follows Python daisy's closing report, which users grep and
+    paste into issues, so it stays recognisable: one section per task, the
+    four counters, failed blocks (the first hundred), where to find logs,
+    and the success line.
+*/
+#include "daisy/summary.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph_internal.h"
+
+typedef struct {
+    char *id;
+    daisy_task_counts_t counts;
+    daisy_failure_t failures[DAISY_SUMMARY_MAX_FAILURES];
+    size_t nfailures;     //  all failures seen, recorded or not
+} summary_task_t;
+
+//  Self-contained (task ids copied) so it outlives the run's graph.
+struct _daisy_summary_t {
+    uint32_t ntasks;
+    summary_task_t *tasks;
+};
+
+daisy_summary_t *
+daisy_summary_new(const daisy_graph_t *graph)
+{
+    daisy_summary_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ntasks = graph->ntasks;
+    self->tasks = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->tasks);
+    bool ok = self->tasks != NULL;
+    for (uint32_t t = 0; ok && t < graph->ntasks; t++) {
+        self->tasks[t].counts.total = graph->tasks[t].total;
+        ok = (self->tasks[t].id = strdup(graph->tasks[t].id)) != NULL;
+    }
+    if (!ok)
+        daisy_summary_destroy(&self);
+    return self;
+}
+
+static void
+failure_free(daisy_failure_t *f)
+{
+    free((char *)f->error);
+    free((char *)f->worker);
+    free((char *)f->log);
+}
+
+void
+daisy_summary_destroy(daisy_summary_t **self_p)
+{
+    daisy_summary_t *self = *self_p;
+    if (!self)
+        return;
+    for (uint32_t t = 0; self->tasks && t < self->ntasks; t++) {
+        summary_task_t *st = &self->tasks[t];
+        free(st->id);
+        size_t kept = st->nfailures < DAISY_SUMMARY_MAX_FAILURES
+                    ? st->nfailures : DAISY_SUMMARY_MAX_FAILURES;
+        for (size_t i = 0; i < kept; i++)
+            failure_free(&st->failures[i]);
+    }
+    free(self->tasks);
+    free(self);
+    *self_p = NULL;
+}
+
+void
+daisy_summary_add_failure(daisy_summary_t *self, uint32_t task, uint64_t block_id,
+                          uint32_t attempt, const char *error, const char *worker,
+                          const char *log)
+{
+    if (task >= self->ntasks)
+        return;
+    summary_task_t *st = &self->tasks[task];
+    if (st->nfailures < DAISY_SUMMARY_MAX_FAILURES) {
+        daisy_failure_t *f = &st->failures[st->nfailures];
+        f->block_id = block_id;
+        f->attempt = attempt;
+        f->error = strdup(error ? error : "");
+        f->worker = strdup(worker ? worker : "");
+        f->log = strdup(log ? log : "");
+    }
+    st->nfailures++;
+}
+
+void
+daisy_summary_update(daisy_summary_t *self, const daisy_scheduler_t *scheduler)
+{
+    for (uint32_t t = 0; t < self->ntasks; t++)
+        daisy_scheduler_counts(scheduler, t, &self->tasks[t].counts);
+}
+
+const daisy_task_counts_t *
+daisy_summary_counts(const daisy_summary_t *self, uint32_t task)
+{
+    return task < self->ntasks ? &self->tasks[task].counts : NULL;
+}
+
+size_t
+daisy_summary_failure_count(const daisy_summary_t *self, uint32_t task)
+{
+    return task < self->ntasks ? self->tasks[task].nfailures : 0;
+}
+
+const daisy_failure_t *
+daisy_summary_failure(const daisy_summary_t *self, uint32_t task, size_t i)
+{
+    if (task >= self->ntasks || i >= self->tasks[task].nfailures
+        || i >= DAISY_SUMMARY_MAX_FAILURES)
+        return NULL;
+    return &self->tasks[task].failures[i];
+}
+
+bool
+daisy_summary_success(const daisy_summary_t *self)
+{
+    for (uint32_t t = 0; t < self->ntasks; t++)
+        if (self->tasks[t].counts.completed != self->tasks[t].counts.total)
+            return false;
+    return true;
+}
+
+static void
+format_failures(FILE *out, const summary_task_t *st)
+{
+    size_t kept = st->nfailures < DAISY_SUMMARY_MAX_FAILURES
+                ? st->nfailures : DAISY_SUMMARY_MAX_FAILURES;
+    fputs("    Failed Blocks:\n\n", out);
+    for (size_t i = 0; i < kept; i++) {
+        const daisy_failure_t *f = &st->failures[i];
+        fprintf(out, "      block %llu (attempt %u): %s", (unsigned long long)f->block_id,
+                f->attempt + 1, *f->error ? f->error : "failed");
+        if (*f->worker)
+            fprintf(out, " [worker %s]", f->worker);
+        fputc('\n', out);
+    }
+    if (st->nfailures > kept)
+        fprintf(out, "      (and %zu more)\n", st->nfailures - kept);
+    bool any_log = false;
+    for (size_t i = 0; i < kept && i < 10; i++)
+        any_log |= *st->failures[i].log != '\0';
+    if (!any_log)
+        return;
+    fputs("\n    See worker logs for details:\n\n", out);
+    for (size_t i = 0; i < kept && i < 10; i++)
+        if (*st->failures[i].log)
+            fprintf(out, "      %s\n", st->failures[i].log);
+    if (kept > 10)
+        fputs("      ...\n", out);
+}
+
+char *
+daisy_summary_format(const daisy_summary_t *self)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return NULL;
+    fputs("\nExecution Summary\n-----------------\n", out);
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        const summary_task_t *st = &self->tasks[t];
+        const daisy_task_counts_t *c = &st->counts;
+        fprintf(out, "\n  Task %s:\n\n", st->id);
+        fprintf(out, "    num blocks : %llu\n", (unsigned long long)c->total);
+        fprintf(out, "    completed \u2714: %llu (skipped %llu)\n",
+                (unsigned long long)c->completed, (unsigned long long)c->skipped);
+        fprintf(out, "    failed    \u2717: %llu\n", (unsigned long long)c->failed);
+        fprintf(out, "    orphaned  \u2205: %llu\n\n", (unsigned long long)c->orphaned);
+        if (st->nfailures > 0) {
+            format_failures(out, st);
+            fputc('\n', out);
+        }
+        if (c->completed == c->total)
+            fputs("    all blocks processed successfully\n", out);
+    }
+    fclose(out);
+    return text;
+}

@@ -1,0 +1,385 @@
+/*  test_scheduler.c - what the scheduler promises, on random pipelines
+
+    Each test drives acquire/release in a random order with up to K blocks
+    in flight and checks the promises against the graph: upstream first, no
+    conflicting blocks together, every block exactly once, retries and
+    orphans counted exactly, counters that always add up, and a run that
+    ends.
+*/
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "testutil.h"
+
+typedef struct {
+    daisy_pipeline_t *p;
+    daisy_graph_t *g;
+    daisy_scheduler_t *s;
+    uint32_t ntasks;
+    char *state[8];          //  per task, per block: 0 new, 1 running, 2 done, 3 failed
+    daisy_block_t inflight[64];
+    int ninflight;
+} run_t;
+
+enum { NEW, RUNNING, DONE, FAILED };
+
+static void
+run_init(run_t *r, daisy_pipeline_t *p)
+{
+    memset(r, 0, sizeof *r);
+    r->p = p;
+    daisy_error_t err;
+    r->g = daisy_graph_new(p, &err);
+    cr_assert_not_null(r->g, "%s", err.msg);
+    r->s = daisy_scheduler_new(r->g, &err);
+    cr_assert_not_null(r->s, "%s", err.msg);
+    r->ntasks = daisy_graph_task_count(r->g);
+    cr_assert_leq(r->ntasks, 8);
+    for (uint32_t t = 0; t < r->ntasks; t++)
+        r->state[t] = calloc(daisy_graph_block_count(r->g, t) + 1, 1);
+}
+
+static void
+run_fini(run_t *r)
+{
+    for (uint32_t t = 0; t < r->ntasks; t++)
+        free(r->state[t]);
+    daisy_scheduler_destroy(&r->s);
+    cr_assert_null(r->s);
+    daisy_graph_destroy(&r->g);
+    daisy_pipeline_destroy(&r->p);
+}
+
+static void
+check_counts_add_up(run_t *r)
+{
+    for (uint32_t t = 0; t < r->ntasks; t++) {
+        daisy_task_counts_t c;
+        daisy_scheduler_counts(r->s, t, &c);
+        cr_assert_eq(c.ready + c.processing + c.pending + c.completed + c.failed + c.orphaned,
+                     c.total);
+        cr_assert_leq(c.skipped, c.completed);
+        cr_assert_leq(c.pending, c.total);
+    }
+}
+
+//  The block just handed out may run: its upstream blocks all succeeded
+//  and no running block of its task conflicts with it.
+static void
+check_may_run(run_t *r, const daisy_block_t *b)
+{
+    daisy_block_ref_t up[4096];
+    size_t n = daisy_graph_upstream(r->g, (daisy_block_ref_t){b->task, b->index}, up, 4096);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(r->state[up[i].task][up[i].index], DONE,
+                     "block %u/%llu handed out before upstream %u/%llu", b->task,
+                     (unsigned long long)b->index, up[i].task,
+                     (unsigned long long)up[i].index);
+    const daisy_task_t *task = daisy_pipeline_task(r->p, b->task);
+    if (!daisy_task_read_write_conflict(task))
+        return;
+    for (int i = 0; i < r->ninflight; i++) {
+        const daisy_block_t *o = &r->inflight[i];
+        if (o->task != b->task)
+            continue;
+        cr_assert(!daisy_roi_intersects(&o->write_roi, &b->read_roi));
+        cr_assert(!daisy_roi_intersects(&b->write_roi, &o->read_roi));
+    }
+}
+
+//  Acquire from a random task; false when none had a block.
+static bool
+try_acquire(run_t *r, uint64_t *rng)
+{
+    uint32_t first = (uint32_t)tu_range(rng, 0, r->ntasks - 1);
+    for (uint32_t i = 0; i < r->ntasks; i++) {
+        uint32_t t = (first + i) % r->ntasks;
+        daisy_block_t b;
+        int got = daisy_scheduler_acquire(r->s, t, &b);
+        cr_assert_geq(got, 0);
+        if (!got)
+            continue;
+        cr_assert_eq(b.task, t);
+        check_may_run(r, &b);
+        cr_assert_neq(r->state[t][b.index], DONE, "block handed out again after success");
+        cr_assert_neq(r->state[t][b.index], RUNNING, "block handed out twice at once");
+        r->state[t][b.index] = RUNNING;
+        r->inflight[r->ninflight++] = b;
+        return true;
+    }
+    return false;
+}
+
+//  Release a random running block; `fails` says which blocks fail always.
+static int
+release_one(run_t *r, uint64_t *rng, bool (*fails)(const daisy_block_t *))
+{
+    int i = (int)tu_range(rng, 0, r->ninflight - 1);
+    daisy_block_t b = r->inflight[i];
+    r->inflight[i] = r->inflight[--r->ninflight];
+    bool ok = !fails || !fails(&b);
+    daisy_error_t err;
+    int outcome = daisy_scheduler_release(r->s, (daisy_block_ref_t){b.task, b.index}, ok, &err);
+    cr_assert_geq(outcome, 0, "%s", err.msg);
+    r->state[b.task][b.index] = outcome == DAISY_RELEASE_SUCCESS ? DONE
+                              : outcome == DAISY_RELEASE_FAILED ? FAILED : NEW;
+    return outcome;
+}
+
+//  Run to the end with up to k blocks in flight; returns the steps taken.
+static long
+run_to_end(run_t *r, uint64_t *rng, int k, bool (*fails)(const daisy_block_t *))
+{
+    long steps = 0;
+    for (;;) {
+        bool acquired = false;
+        if (r->ninflight < k && tu_range(rng, 0, 2) != 0)
+            acquired = try_acquire(r, rng);
+        if (!acquired) {
+            if (r->ninflight == 0 && !try_acquire(r, rng))
+                break;
+            if (r->ninflight > 0 && (r->ninflight >= k || tu_range(rng, 0, 1)))
+                release_one(r, rng, fails);
+        }
+        check_counts_add_up(r);
+        steps++;
+    }
+    cr_assert(daisy_scheduler_done(r->s), "nothing ready, nothing running, run not done");
+    return steps;
+}
+
+Test(scheduler, every_block_once_in_dependency_order_without_conflicts)
+{
+    uint64_t rng = 2024;
+    for (int round = 0; round < 120; round++) {
+        int dims = 1 + round % 4;
+        run_t r;
+        run_init(&r, tu_random_pipeline(&rng, dims, 4, dims >= 3 ? 3 : 6));
+        run_to_end(&r, &rng, (int)tu_range(&rng, 1, 16), NULL);
+        for (uint32_t t = 0; t < r.ntasks; t++) {
+            daisy_task_counts_t c;
+            daisy_scheduler_counts(r.s, t, &c);
+            cr_assert_eq(c.completed, c.total);
+            cr_assert_eq(c.failed + c.orphaned + c.ready + c.processing + c.pending, 0);
+            for (uint64_t i = 0; i < c.total; i++)
+                cr_assert_eq(r.state[t][i], DONE, "round %d: block %u/%llu never ran", round,
+                             t, (unsigned long long)i);
+        }
+        run_fini(&r);
+    }
+}
+
+static bool
+fails_block_id_mod_7(const daisy_block_t *b)
+{
+    return b->block_id % 7 == 3;
+}
+
+//  Mark every block downstream of a failed block, transitively.
+static void
+mark_orphans(run_t *r, char **orphan, daisy_block_ref_t ref)
+{
+    daisy_block_ref_t down[4096];
+    size_t n = daisy_graph_downstream(r->g, ref, down, 4096);
+    for (size_t i = 0; i < n; i++)
+        if (!orphan[down[i].task][down[i].index]) {
+            orphan[down[i].task][down[i].index] = 1;
+            mark_orphans(r, orphan, down[i]);
+        }
+}
+
+Test(scheduler, permanent_failures_orphan_exactly_the_downstream_blocks)
+{
+    uint64_t rng = 77;
+    for (int round = 0; round < 80; round++) {
+        int dims = 1 + round % 3;
+        run_t r;
+        run_init(&r, tu_random_pipeline(&rng, dims, 4, 5));
+        int max_retries = (int)tu_range(&rng, 0, 3);
+        for (uint32_t t = 0; t < r.ntasks; t++)
+            daisy_task_set_max_retries(daisy_pipeline_task(r.p, t), max_retries);
+        //  The scheduler read max_retries when it was made; make it again.
+        daisy_scheduler_destroy(&r.s);
+        r.s = daisy_scheduler_new(r.g, NULL);
+        run_to_end(&r, &rng, (int)tu_range(&rng, 1, 8), fails_block_id_mod_7);
+
+        char *orphan[8];
+        for (uint32_t t = 0; t < r.ntasks; t++)
+            orphan[t] = calloc(daisy_graph_block_count(r.g, t) + 1, 1);
+        for (uint32_t t = 0; t < r.ntasks; t++)
+            for (uint64_t i = 0; i < daisy_graph_block_count(r.g, t); i++)
+                if (r.state[t][i] == FAILED)
+                    mark_orphans(&r, orphan, (daisy_block_ref_t){t, i});
+        for (uint32_t t = 0; t < r.ntasks; t++) {
+            daisy_task_counts_t c;
+            daisy_scheduler_counts(r.s, t, &c);
+            uint64_t failed = 0, orphans = 0, done = 0;
+            for (uint64_t i = 0; i < c.total; i++) {
+                daisy_block_t b;
+                daisy_graph_block(r.g, (daisy_block_ref_t){t, i}, &b);
+                bool fails = fails_block_id_mod_7(&b);
+                if (orphan[t][i]) {
+                    orphans++;
+                    cr_assert_eq(r.state[t][i], NEW, "orphan %u/%llu ran", t,
+                                 (unsigned long long)i);
+                } else if (fails) {
+                    failed++;
+                    cr_assert_eq(r.state[t][i], FAILED);
+                } else {
+                    done++;
+                    cr_assert_eq(r.state[t][i], DONE);
+                }
+            }
+            cr_assert_eq(c.failed, failed, "round %d task %u", round, t);
+            cr_assert_eq(c.orphaned, orphans, "round %d task %u", round, t);
+            cr_assert_eq(c.completed, done);
+            cr_assert_eq(c.retries, failed * (uint64_t)max_retries);
+        }
+        for (uint32_t t = 0; t < r.ntasks; t++)
+            free(orphan[t]);
+        run_fini(&r);
+    }
+}
+
+Test(scheduler, retries_go_to_the_back_of_the_queue)
+{
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *t = tu_task_1d("t", 0, 4, 1, 0, 1);
+    daisy_task_set_read_write_conflict(t, false);
+    daisy_task_set_max_retries(t, 1);
+    daisy_pipeline_add(p, &t);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_scheduler_t *s = daisy_scheduler_new(g, NULL);
+    daisy_block_t a, b;
+    cr_assert_eq(daisy_scheduler_acquire(s, 0, &a), 1);
+    cr_assert_eq(a.index, 0);
+    cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, 0}, false, NULL),
+                 DAISY_RELEASE_RETRY);
+    cr_assert_eq(daisy_scheduler_acquire(s, 0, &b), 1);
+    cr_assert_eq(b.index, 0, "a retry is ready again at once (it is first in the queue)");
+    cr_assert_eq(b.attempt, 1);
+    cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, 0}, false, NULL),
+                 DAISY_RELEASE_FAILED);
+    daisy_task_counts_t c;
+    daisy_scheduler_counts(s, 0, &c);
+    cr_assert_eq(c.failed, 1);
+    cr_assert_eq(c.retries, 1);
+    cr_assert_eq(c.ready, 3);
+    daisy_scheduler_destroy(&s);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+Test(scheduler, release_of_a_block_not_held_changes_nothing)
+{
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *t = tu_task_1d("t", 0, 10, 3, 1, 1);
+    daisy_pipeline_add(p, &t);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_scheduler_t *s = daisy_scheduler_new(g, NULL);
+    daisy_task_counts_t before, after;
+    daisy_scheduler_counts(s, 0, &before);
+    daisy_error_t err;
+    cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, 2}, true, &err), -1);
+    cr_assert(strstr(err.msg, "not being processed"));
+    cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){5, 0}, true, &err), -1);
+    cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, 999}, false, &err), -1);
+    daisy_scheduler_counts(s, 0, &after);
+    cr_assert_eq(memcmp(&before, &after, sizeof before), 0);
+    daisy_block_t b;
+    cr_assert_eq(daisy_scheduler_acquire(s, 0, &b), 1);
+    cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, b.index}, true, NULL),
+                 DAISY_RELEASE_SUCCESS);
+    daisy_scheduler_counts(s, 0, &before);
+    cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, b.index}, true, &err), -1,
+                 "a second release of the same attempt is refused");
+    daisy_scheduler_counts(s, 0, &after);
+    cr_assert_eq(memcmp(&before, &after, sizeof before), 0);
+    cr_assert_eq(daisy_scheduler_acquire(s, 7, &b), -1);
+    daisy_scheduler_destroy(&s);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+//  Skips even ids; with a run as arg, records the skip as done, since a
+//  skipped block counts as succeeded for its downstream blocks.
+static bool
+even_ids_done(const daisy_block_t *b, void *arg)
+{
+    run_t *r = arg;
+    bool done = b->block_id % 2 == 0;
+    if (done && r) {
+        cr_assert_eq(r->state[b->task][b->index], NEW);
+        r->state[b->task][b->index] = DONE;
+    }
+    return done;
+}
+
+Test(scheduler, completion_check_skips_blocks)
+{
+    uint64_t rng = 3;
+    for (int round = 0; round < 30; round++) {
+        run_t r;
+        run_init(&r, tu_random_pipeline(&rng, 2, 3, 5));
+        for (uint32_t t = 0; t < r.ntasks; t++)
+            daisy_scheduler_set_check(r.s, t, even_ids_done, &r);
+        run_to_end(&r, &rng, 4, NULL);
+        for (uint32_t t = 0; t < r.ntasks; t++) {
+            daisy_task_counts_t c;
+            daisy_scheduler_counts(r.s, t, &c);
+            uint64_t even = 0;
+            for (uint64_t i = 0; i < c.total; i++) {
+                daisy_block_t b;
+                daisy_graph_block(r.g, (daisy_block_ref_t){t, i}, &b);
+                even += b.block_id % 2 == 0;
+                cr_assert_eq(r.state[t][i], DONE);
+            }
+            cr_assert_eq(c.skipped, even);
+            cr_assert_eq(c.completed, c.total);
+        }
+        run_fini(&r);
+    }
+}
+
+Test(scheduler, task_check_function_is_used)
+{
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *t = tu_task_1d("t", 0, 10, 1, 0, 1);
+    daisy_task_set_check(t, even_ids_done, NULL);
+    daisy_pipeline_add(p, &t);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_scheduler_t *s = daisy_scheduler_new(g, NULL);
+    daisy_block_t b;
+    cr_assert_eq(daisy_scheduler_acquire(s, 0, &b), 1);
+    cr_assert_eq(b.block_id % 2, 1);
+    daisy_task_counts_t c;
+    daisy_scheduler_counts(s, 0, &c);
+    cr_assert_eq(c.skipped, 1);
+    daisy_scheduler_destroy(&s);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+//  A downstream block whose read ROI meets no upstream block is ready at
+//  the start instead of waiting forever.
+Test(scheduler, downstream_blocks_without_upstream_blocks_are_ready)
+{
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *a = tu_task_1d("a", 0, 10, 1, 0, 1);
+    daisy_task_t *b = tu_task_1d("b", 0, 30, 1, 0, 1);
+    daisy_task_set_read_write_conflict(b, false);
+    daisy_task_add_upstream(b, "a");
+    daisy_pipeline_add(p, &a);
+    daisy_pipeline_add(p, &b);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_scheduler_t *s = daisy_scheduler_new(g, NULL);
+    daisy_task_counts_t c;
+    daisy_scheduler_counts(s, 1, &c);
+    cr_assert_eq(c.ready, 20);
+    daisy_block_t blk;
+    cr_assert_eq(daisy_scheduler_acquire(s, 1, &blk), 1);
+    cr_assert_eq(blk.write_roi.offset[0], 10);
+    daisy_scheduler_destroy(&s);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
