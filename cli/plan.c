@@ -64,7 +64,8 @@ sorted_upstream(const daisy_graph_t *g, daisy_block_ref_t ref, scratch_t *s)
         daisy_graph_block(g, s->refs[i], &b);
         s->ups[i] = (upstream_t){b.task_id, b.block_id};
     }
-    qsort(s->ups, n, sizeof *s->ups, cmp_upstream);
+    if (n > 1)
+        qsort(s->ups, n, sizeof *s->ups, cmp_upstream);
     return (long)n;
 }
 
@@ -168,6 +169,9 @@ cli_plan(int argc, char **argv)
     daisy_pipeline_t *p = daisy_pipeline_load(argv[optind], &err);
     daisy_graph_t *g = p ? daisy_graph_new(p, &err) : NULL;
     if (!g) {
+        //  Load errors name the file already; graph errors do not.
+        if (p)
+            daisy_error_prefix(&err, "%s", argv[optind]);
         fprintf(stderr, "daisy plan: %s\n", err.msg);
         daisy_pipeline_destroy(&p);
         return EXIT_INPUT;

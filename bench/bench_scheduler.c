@@ -1,0 +1,418 @@
+/*  bench_scheduler.c - how fast the scheduler hands out blocks, and in how
+    much memory
+
+    The scheduler is the only part of daisy that touches every block, so its
+    cost per block bounds how fine a volume may be cut. This program drives
+    it the way a runner with infinitely fast workers would: one loop that
+    acquires a block and releases it at once as a success, round-robin over
+    the tasks of the pipeline (draining a task of what is ready before
+    moving on) until daisy_scheduler_done(). Nothing else runs, so what is
+    measured is the scheduler alone: ready queues, the processing map, the
+    resolver counting down downstream blocks, and the graph arithmetic
+    that fills every block.
+
+    Each case runs in its own forked child, for two reasons: peak RSS
+    (ru_maxrss from wait4()) is then the case's own and not the maximum of
+    every case before it, and a case that crashes or runs out of memory
+    cannot take the others down. The child sends its figures back through a
+    pipe as one fixed-size struct (smaller than PIPE_BUF, so one write).
+
+    Raw blocks/s depends on the machine, so each child first times a plain
+    loop that only computes the same number of blocks through the graph
+    (daisy_graph_block, in index order) and nothing else: the cost of
+    merely enumerating blocks. `ratio` = scheduler rate / enumeration rate
+    is the scheduling overhead in machine-independent form (1.0 would mean
+    scheduling is free).
+
+    Both loops fold every block into an order-independent checksum (a sum
+    of hashed (task, block id) pairs), which keeps the compiler from
+    dropping the work and, where every block is processed, proves that the
+    scheduler handed out exactly the blocks of the graph: same count, same
+    multiset of ids, and done() at the end. Any mismatch exits non-zero.
+    Missed throughput targets do not: timings on shared CI machines are
+    noise, correctness is not.
+
+    Output is one JSON object per case per line on stdout (easy to diff,
+    grep and feed to jq); progress and errors go to stderr.
+*/
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daisy/daisy.h"
+
+//  Blocks are 10^3 voxels written, read with 2 voxels of context on every
+//  side: neighbours' read ROIs overlap their write ROIs, so with conflicts
+//  on the scheduler must keep them apart (2^3 levels).
+#define WRITE_SIZE 10
+#define CONTEXT 2
+
+typedef struct {
+    const char *name;
+    const char *what;          //  one line for --help
+    int ntasks;                //  chained: task i reads task i-1
+    int64_t per_dim;           //  blocks per dimension (full run)
+    int64_t per_dim_quick;     //  ... with --quick (about 10x fewer blocks)
+    bool conflict;
+    uint64_t limit;            //  blocks to process; 0 means all of them
+    uint64_t limit_quick;
+    double target_per_s;       //  0 when the target is not a rate
+    long target_rss_kib;       //  0 when the target is not memory
+} bench_case_t;
+
+static const bench_case_t cases[] = {
+    {"3d_conflict", "one 3D task, 100^3 blocks, read/write conflicts",
+     1, 100, 46, true, 0, 0, 1e6, 0},
+    {"3d_free", "one 3D task, 100^3 blocks, no conflicts",
+     1, 100, 46, false, 0, 0, 5e6, 0},
+    {"pipeline", "three chained 3D tasks, 67^3 blocks each, conflicts",
+     3, 67, 31, true, 0, 0, 5e5, 0},
+    {"huge", "one 3D task of 10^12 blocks, first 10^7, no conflicts",
+     1, 10000, 10000, false, 10000000, 1000000, 0, 65536},
+    {"huge_conflict", "as huge, with conflicts (memory reported, no target)",
+     1, 10000, 10000, true, 10000000, 1000000, 0, 0},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+//  What a child sends back. Fixed size and well under PIPE_BUF.
+typedef struct {
+    int ok;
+    char msg[DAISY_ERROR_MAX + 64];   //  room for a library message and a prefix
+    uint64_t total;            //  blocks in the pipeline
+    uint64_t blocks;           //  blocks processed
+    double setup_seconds;      //  graph + scheduler construction
+    double seconds;            //  scheduler loop
+    double ref_seconds;        //  enumeration loop
+    uint64_t checksum;
+    uint64_t ref_checksum;
+} result_t;
+
+static double
+now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+//  splitmix64's finaliser: summing hashes rather than raw ids makes the
+//  checksum sensitive to which ids were seen, not only to their total.
+static inline uint64_t
+mix(uint32_t task, uint64_t block_id)
+{
+    uint64_t z = block_id + ((uint64_t)task << 56) + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+//  Pipeline ---------------------------------------------------------------
+
+static daisy_task_t *
+make_task(const char *id, int64_t per_dim, bool conflict)
+{
+    int64_t total_off[3] = {0, 0, 0}, read_off[3] = {0, 0, 0}, write_off[3];
+    int64_t total_shape[3], read_shape[3], write_shape[3];
+    for (int d = 0; d < 3; d++) {
+        total_shape[d] = per_dim * WRITE_SIZE + 2 * CONTEXT;
+        read_shape[d] = WRITE_SIZE + 2 * CONTEXT;
+        write_off[d] = CONTEXT;
+        write_shape[d] = WRITE_SIZE;
+    }
+    daisy_task_t *t = daisy_task_new(id, daisy_roi_make(3, total_off, total_shape),
+                                     daisy_roi_make(3, read_off, read_shape),
+                                     daisy_roi_make(3, write_off, write_shape));
+    daisy_task_set_read_write_conflict(t, conflict);
+    return t;
+}
+
+static daisy_pipeline_t *
+make_pipeline(const bench_case_t *c, int64_t per_dim)
+{
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    for (int i = 0; i < c->ntasks; i++) {
+        char id[16], up[16];
+        snprintf(id, sizeof id, "t%d", i);
+        daisy_task_t *t = make_task(id, per_dim, c->conflict);
+        if (i > 0) {
+            snprintf(up, sizeof up, "t%d", i - 1);
+            daisy_task_add_upstream(t, up);
+        }
+        daisy_pipeline_add(p, &t);
+    }
+    return p;
+}
+
+//  Loops ------------------------------------------------------------------
+
+//  The baseline: compute `limit` blocks through the graph, task by task in
+//  index order, and nothing else.
+static int
+enumerate(const daisy_graph_t *g, uint64_t limit, result_t *r)
+{
+    uint64_t sum = 0, n = 0;
+    daisy_block_t b;
+    double t0 = now();
+    for (uint32_t t = 0; t < daisy_graph_task_count(g) && n < limit; t++) {
+        uint64_t count = daisy_graph_block_count(g, t);
+        for (uint64_t i = 0; i < count && n < limit; i++, n++) {
+            if (daisy_graph_block(g, (daisy_block_ref_t){t, i}, &b) != 0)
+                return snprintf(r->msg, sizeof r->msg, "no block %u/%llu", t,
+                                (unsigned long long)i), -1;
+            sum += mix(b.task, b.block_id);
+        }
+    }
+    r->ref_seconds = now() - t0;
+    r->ref_checksum = sum;
+    return 0;
+}
+
+//  Acquire and release every ready block of one task, up to `*left` of
+//  them; how many, or -1 on a scheduler error.
+static int64_t
+drain_task(daisy_scheduler_t *s, uint32_t task, uint64_t *left, uint64_t *sum,
+           result_t *r)
+{
+    int64_t n = 0;
+    daisy_block_t b;
+    daisy_error_t err;
+    int rc;
+    while (*left > 0 && (rc = daisy_scheduler_acquire(s, task, &b)) == 1) {
+        *sum += mix(b.task, b.block_id);
+        if (daisy_scheduler_release(s, (daisy_block_ref_t){b.task, b.index}, true,
+                                    &err) != DAISY_RELEASE_SUCCESS)
+            return snprintf(r->msg, sizeof r->msg, "release: %s", err.msg), -1;
+        (*left)--;
+        n++;
+    }
+    if (rc < 0)
+        return snprintf(r->msg, sizeof r->msg, "acquire failed on task %u", task), -1;
+    return n;
+}
+
+//  The scheduler run: round-robin over the tasks until done or `limit`
+//  blocks. A round that hands out nothing while work remains is a stall,
+//  which with instant releases can only be a scheduler bug.
+static int
+schedule(daisy_scheduler_t *s, uint32_t ntasks, uint64_t limit, result_t *r)
+{
+    uint64_t sum = 0, left = limit;
+    double t0 = now();
+    while (left > 0 && !daisy_scheduler_done(s)) {
+        int64_t round = 0;
+        for (uint32_t t = 0; t < ntasks; t++) {
+            int64_t n = drain_task(s, t, &left, &sum, r);
+            if (n < 0)
+                return -1;
+            round += n;
+        }
+        if (round == 0)
+            return snprintf(r->msg, sizeof r->msg, "stalled: nothing ready, not done"), -1;
+    }
+    r->seconds = now() - t0;
+    r->blocks = limit - left;
+    r->checksum = sum;
+    return 0;
+}
+
+//  Every block exactly once: the right count, the graph's multiset of ids
+//  (checksum), and the scheduler agrees that it is done.
+static int
+verify_complete(daisy_scheduler_t *s, result_t *r)
+{
+    if (r->blocks != r->total)
+        return snprintf(r->msg, sizeof r->msg, "processed %llu blocks of %llu",
+                        (unsigned long long)r->blocks,
+                        (unsigned long long)r->total), -1;
+    if (r->checksum != r->ref_checksum)
+        return snprintf(r->msg, sizeof r->msg, "checksum differs from the graph's"), -1;
+    if (!daisy_scheduler_done(s))
+        return snprintf(r->msg, sizeof r->msg, "all blocks processed, not done"), -1;
+    return 0;
+}
+
+//  Child ------------------------------------------------------------------
+
+static uint64_t
+total_blocks(const daisy_graph_t *g)
+{
+    uint64_t total = 0;
+    for (uint32_t t = 0; t < daisy_graph_task_count(g); t++)
+        total += daisy_graph_block_count(g, t);
+    return total;
+}
+
+//  The whole case, in the child. Fills r; 0 when every check passed.
+static int
+run_case(const bench_case_t *c, bool quick, result_t *r)
+{
+    daisy_error_t err;
+    double t0 = now();
+    daisy_pipeline_t *p = make_pipeline(c, quick ? c->per_dim_quick : c->per_dim);
+    daisy_graph_t *g = daisy_graph_new(p, &err);
+    if (!g)
+        return snprintf(r->msg, sizeof r->msg, "graph: %s", err.msg), -1;
+    r->setup_seconds = now() - t0;
+    r->total = total_blocks(g);
+    uint64_t limit = quick ? c->limit_quick : c->limit;
+    if (limit == 0 || limit > r->total)
+        limit = r->total;
+    if (enumerate(g, limit, r) != 0)
+        return -1;
+    double t1 = now();
+    daisy_scheduler_t *s = daisy_scheduler_new(g, &err);
+    if (!s)
+        return snprintf(r->msg, sizeof r->msg, "scheduler: %s", err.msg), -1;
+    r->setup_seconds += now() - t1;
+    if (schedule(s, daisy_graph_task_count(g), limit, r) != 0)
+        return -1;
+    if (limit == r->total && verify_complete(s, r) != 0)
+        return -1;
+    //  No cleanup: the process ends here, and destroying a 10^12-block
+    //  scheduler's state would only add to the run time, not to the figures.
+    return 0;
+}
+
+static void
+child(const bench_case_t *c, bool quick, int fd)
+{
+    result_t r;
+    memset(&r, 0, sizeof r);
+    r.ok = run_case(c, quick, &r) == 0;
+    ssize_t n = write(fd, &r, sizeof r);
+    _exit(n == (ssize_t)sizeof r && r.ok ? 0 : 1);
+}
+
+//  Parent -----------------------------------------------------------------
+
+static void
+print_json(const bench_case_t *c, bool quick, const result_t *r, long rss_kib)
+{
+    double rate = r->seconds > 0 ? (double)r->blocks / r->seconds : 0;
+    double ref = r->ref_seconds > 0 ? (double)r->blocks / r->ref_seconds : 0;
+    printf("{\"case\": \"%s\", \"quick\": %s, \"tasks\": %d, \"total_blocks\": %llu, "
+           "\"blocks\": %llu, \"setup_seconds\": %.6f, \"seconds\": %.6f, "
+           "\"blocks_per_s\": %.0f, \"reference_seconds\": %.6f, "
+           "\"reference_per_s\": %.0f, \"ratio\": %.4f, \"peak_rss_kib\": %ld, ",
+           c->name, quick ? "true" : "false", c->ntasks,
+           (unsigned long long)r->total, (unsigned long long)r->blocks,
+           r->setup_seconds, r->seconds, rate, r->ref_seconds, ref,
+           ref > 0 ? rate / ref : 0, rss_kib);
+    if (c->target_per_s > 0)
+        printf("\"target_per_s\": %.0f, \"meets_target\": %s, ", c->target_per_s,
+               rate >= c->target_per_s ? "true" : "false");
+    else if (c->target_rss_kib > 0)
+        printf("\"target_rss_kib\": %ld, \"meets_target\": %s, ", c->target_rss_kib,
+               rss_kib < c->target_rss_kib ? "true" : "false");
+    else
+        printf("\"target_rss_kib\": null, \"meets_target\": null, ");
+    //  A string: JSON readers keep only 53 bits of a number.
+    printf("\"checksum\": \"%016llx\"}\n", (unsigned long long)r->checksum);
+    fflush(stdout);
+}
+
+//  Read exactly one result_t; false when the child died before sending it.
+static bool
+read_result(int fd, result_t *r)
+{
+    size_t got = 0;
+    while (got < sizeof *r) {
+        ssize_t n = read(fd, (char *)r + got, sizeof *r - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    return true;
+}
+
+//  Fork, collect, report. 0 when the case ran and passed its checks.
+static int
+bench(const bench_case_t *c, bool quick)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return perror("pipe"), -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return perror("fork"), -1;
+    if (pid == 0) {
+        close(fds[0]);
+        child(c, quick, fds[1]);
+    }
+    close(fds[1]);
+    result_t r;
+    bool have = read_result(fds[0], &r);
+    close(fds[0]);
+    int status;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0)
+        if (errno != EINTR)
+            return perror("wait4"), -1;
+    if (!have)
+        return fprintf(stderr, "bench_scheduler: %s: child died (status %d)\n",
+                       c->name, status), -1;
+    if (!r.ok)
+        return fprintf(stderr, "bench_scheduler: %s: %s\n", c->name, r.msg), -1;
+    print_json(c, quick, &r, ru.ru_maxrss);
+    return 0;
+}
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bench_scheduler [--case NAME] [--quick] [--help]\n"
+            "Times acquire+release of every block; one JSON line per case.\n"
+            "  --case NAME  run only this case\n"
+            "  --quick      about 10x fewer blocks per case (smoke test)\n"
+            "cases:\n");
+    for (size_t i = 0; i < NCASES; i++)
+        fprintf(out, "  %-14s %s\n", cases[i].name, cases[i].what);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"case", required_argument, NULL, 'c'},
+        {"quick", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *only = NULL;
+    bool quick = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
+        if (opt == 'c')
+            only = optarg;
+        else if (opt == 'q')
+            quick = true;
+        else if (opt == 'h')
+            return usage(stdout), 0;
+        else
+            return usage(stderr), 2;
+    }
+    if (optind < argc)
+        return usage(stderr), 2;
+    int ran = 0, failed = 0;
+    for (size_t i = 0; i < NCASES; i++) {
+        if (only && strcmp(only, cases[i].name) != 0)
+            continue;
+        ran++;
+        failed += bench(&cases[i], quick) != 0;
+    }
+    if (ran == 0)
+        return fprintf(stderr, "bench_scheduler: no case named '%s'\n", only), usage(stderr), 2;
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `daisy run --serial` on pipeline files with per-block commands: success,
+# a failing block with retries and orphans, log files, exit statuses.
+. "$(dirname "$0")/lib.sh"
+
+"$DAISY" run --serial --quiet "$EXAMPLES/pipelines/two_tasks.json" >"$tmpdir/out" 2>"$tmpdir/err"
+check "two_tasks exits 0" test $? -eq 0
+check "two_tasks summary" grep -q "all blocks processed successfully" "$tmpdir/out"
+check "every extract block ran" test "$(grep -c '^extract block' "$tmpdir/out")" -eq 16
+
+cat >"$tmpdir/fail.json" <<JSON
+{"tasks": [
+  {"id": "a", "total_roi": {"offset": [0], "shape": [10]},
+   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+   "max_retries": 2,
+   "command": "echo attempt \$DAISY_ATTEMPT >> $tmpdir/attempts.\$DAISY_BLOCK_ID; test \$DAISY_BLOCK_ID -ne 4"},
+  {"id": "b", "upstream": ["a"], "total_roi": {"offset": [0], "shape": [10]},
+   "read_roi": {"offset": [0], "shape": [3]}, "write_roi": {"offset": [1], "shape": [1]},
+   "command": "true"}
+]}
+JSON
+"$DAISY" run --serial --logs "$tmpdir/logs" "$tmpdir/fail.json" >"$tmpdir/out" 2>"$tmpdir/err"
+check "failing run exits 1" test $? -eq 1
+check "block 4 ran three times" test "$(wc -l <"$tmpdir/attempts.4")" -eq 3
+check "block 3 ran once" test "$(wc -l <"$tmpdir/attempts.3")" -eq 1
+check "summary counts the failure" grep -q "failed    ✗: 1" "$tmpdir/out"
+check "summary counts the orphans" grep -q "orphaned  ∅: 3" "$tmpdir/out"
+check "summary names the block" grep -q "block 4 (attempt 3)" "$tmpdir/out"
+check "summary points at the log" grep -q "logs/a.err / .out" "$tmpdir/out"
+check "log files exist" test -f "$tmpdir/logs/a.err" -a -f "$tmpdir/logs/b.out"
+check "progress lines on stderr" grep -q "^a: " "$tmpdir/err"
+
+"$DAISY" run "$tmpdir/fail.json" >/dev/null 2>&1
+check "run without a mode is a usage error" test $? -eq 2
+"$DAISY" run --serial "$tmpdir/missing.json" >/dev/null 2>"$tmpdir/err"
+check "missing pipeline exits 3" test $? -eq 3
+finish
