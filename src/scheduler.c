@@ -30,6 +30,7 @@ typedef struct {
     daisy_scheduler_check_fn *check;
     void *check_arg;
     uint32_t max_retries;
+    bool abandoned;
 } sched_task_t;
 
 struct _daisy_scheduler_t {
@@ -37,6 +38,7 @@ struct _daisy_scheduler_t {
     daisy_resolver_t *resolver;
     blockmap_t *processing;       //  block -> attempt
     sched_task_t *tasks;
+    bool any_abandoned;
     bool oom;
 };
 
@@ -156,12 +158,88 @@ on_resolved(void *arg, daisy_block_ref_t ref, bool ready)
         self->oom = true;
 }
 
+static bool next_ready(daisy_scheduler_t *self, uint32_t task, queued_t *next);
+static void drain_abandoned(daisy_scheduler_t *self);
+
 static int
 resolve(daisy_scheduler_t *self, daisy_block_ref_t ref, bool ok)
 {
     if (daisy_resolver_resolve(self->resolver, ref, ok, on_resolved, self) != 0)
         self->oom = true;
+    if (self->any_abandoned)
+        drain_abandoned(self);
     return self->oom ? -1 : 0;
+}
+
+//  Orphan every ready block of abandoned tasks; orphaning may make more
+//  blocks ready (downstream of them, in other abandoned tasks too), so
+//  repeat until none is left.
+static void
+drain_abandoned(daisy_scheduler_t *self)
+{
+    bool again = true;
+    while (again && !self->oom) {
+        again = false;
+        for (uint32_t t = 0; t < self->graph->ntasks; t++) {
+            queued_t next;
+            while (self->tasks[t].abandoned && next_ready(self, t, &next)) {
+                self->tasks[t].counts.orphaned++;
+                daisy_block_ref_t ref = {t, next.index};
+                if (daisy_resolver_resolve(self->resolver, ref, false, on_resolved, self) != 0)
+                    self->oom = true;
+                again = true;
+            }
+        }
+    }
+}
+
+typedef struct {
+    uint32_t task;
+    daisy_block_ref_t *refs;
+    size_t count;
+} held_t;
+
+static void
+collect_held(void *arg, uint32_t task, uint64_t index, uint32_t value)
+{
+    held_t *h = arg;
+    (void)value;
+    if (task == h->task)
+        h->refs[h->count++] = (daisy_block_ref_t){task, index};
+}
+
+uint64_t
+daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task)
+{
+    if (task >= self->graph->ntasks || self->tasks[task].abandoned)
+        return 0;
+    sched_task_t *st = &self->tasks[task];
+    uint64_t before = st->counts.orphaned;
+    st->abandoned = true;
+    self->any_abandoned = true;
+    //  Blocks being processed: taken back and orphaned.
+    held_t held = {task, calloc(st->counts.processing + 1, sizeof(daisy_block_ref_t)), 0};
+    if (!held.refs) {
+        self->oom = true;
+        return 0;
+    }
+    blockmap_each(self->processing, collect_held, &held);
+    for (size_t i = 0; i < held.count; i++) {
+        blockmap_del(self->processing, task, held.refs[i].index);
+        st->counts.processing--;
+        st->counts.orphaned++;
+        if (daisy_resolver_resolve(self->resolver, held.refs[i], false, on_resolved, self) != 0)
+            self->oom = true;
+    }
+    free(held.refs);
+    drain_abandoned(self);
+    return st->counts.orphaned - before;
+}
+
+bool
+daisy_scheduler_abandoned(const daisy_scheduler_t *self, uint32_t task)
+{
+    return task < self->graph->ntasks && self->tasks[task].abandoned;
 }
 
 //  Acquire and release ----------------------------------------------------

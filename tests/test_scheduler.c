@@ -383,3 +383,45 @@ Test(scheduler, downstream_blocks_without_upstream_blocks_are_ready)
     daisy_graph_destroy(&g);
     daisy_pipeline_destroy(&p);
 }
+
+//  Abandoning a task (its workers keep dying) orphans what is left of it
+//  and everything downstream of that, takes back its running blocks, and
+//  lets the run end; independent work still completes.
+Test(scheduler, abandoning_a_task_orphans_what_is_left)
+{
+    uint64_t rng = 555;
+    for (int round = 0; round < 60; round++) {
+        run_t r;
+        run_init(&r, tu_random_pipeline(&rng, 1 + round % 3, 4, 5));
+        //  Run a little, then give up on task 0 with blocks in flight.
+        for (int i = 0; i < 6; i++)
+            try_acquire(&r, &rng);
+        uint64_t orphaned = daisy_scheduler_abandon(r.s, 0);
+        cr_assert_eq(daisy_scheduler_abandon(r.s, 0), 0, "abandoning twice does nothing more");
+        cr_assert(daisy_scheduler_abandoned(r.s, 0));
+        //  Releases of task 0's blocks are refused from now on.
+        for (int i = 0; i < r.ninflight; i++) {
+            daisy_block_t *b = &r.inflight[i];
+            if (b->task != 0)
+                continue;
+            cr_assert_eq(daisy_scheduler_release(r.s, (daisy_block_ref_t){0, b->index}, true, NULL), -1);
+            r.state[0][b->index] = NEW;
+            r.inflight[i--] = r.inflight[--r.ninflight];
+        }
+        run_to_end(&r, &rng, 4, NULL);
+        daisy_task_counts_t c;
+        daisy_scheduler_counts(r.s, 0, &c);
+        cr_assert_eq(c.orphaned, orphaned);
+        cr_assert_eq(c.completed + c.orphaned, c.total);
+        //  Everything downstream of an unfinished block of task 0 is orphaned.
+        for (uint32_t t = 0; t < r.ntasks; t++) {
+            daisy_scheduler_counts(r.s, t, &c);
+            uint64_t never_ran = 0;
+            for (uint64_t i = 0; i < c.total; i++)
+                never_ran += r.state[t][i] != DONE;
+            cr_assert_eq(never_ran, c.orphaned, "round %d task %u", round, t);
+            cr_assert_eq(c.processing + c.ready + c.pending, 0);
+        }
+        run_fini(&r);
+    }
+}

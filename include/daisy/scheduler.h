@@ -73,6 +73,14 @@ int daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref,
 int daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
                                     daisy_error_t *err);
 
+//  Give up on a task (its workers keep dying): every block of it not yet
+//  completed or failed is orphaned - blocks being processed included, whose
+//  later release is then refused - and so is everything downstream of
+//  them. Blocks of it that become ready later are orphaned at once.
+//  Returns how many blocks of the task this orphaned.
+uint64_t daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task);
+bool daisy_scheduler_abandoned(const daisy_scheduler_t *self, uint32_t task);
+
 //  The attempt number of a block being processed, or -1.
 int daisy_scheduler_attempt(const daisy_scheduler_t *self, daisy_block_ref_t ref);
 

@@ -1,0 +1,82 @@
+/*  daisy/worker.h - the worker loop that C programs embed
+
+    A worker joins one task of a broker and processes blocks until the
+    broker says there is no more work:
+
+        daisy_worker_options_t opt = daisy_worker_options_default();
+        opt.endpoint = "tcp://broker-host:5555";
+        opt.task_id = "extract";
+        daisy_worker_t *w = daisy_worker_new(&opt, &err);
+        int rc = daisy_worker_run(w, process_block, my_state);
+        daisy_worker_destroy(&w);
+
+    The socket lives in a background thread that keeps heartbeats going
+    while a block runs (so long blocks are not mistaken for dead workers),
+    prefetches up to `prefetch` blocks so short blocks do not wait on the
+    round trip, batches results, and reconnects with back-off (1 s doubling
+    to 30 s) when the broker goes away. The process function runs in the
+    thread that called daisy_worker_run(). The worker uses libzmq directly
+    and its own context, so it may run in a process forked from one that
+    uses czmq.
+
+    Endpoint, task and worker id default to the environment variables
+    DAISY_BROKER, DAISY_TASK_ID and DAISY_WORKER_ID, which `daisy run` and
+    `daisy-broker` set for the workers they start.
+*/
+#ifndef DAISY_WORKER_H
+#define DAISY_WORKER_H
+
+#include "daisy/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *endpoint;      //  broker ROUTER endpoint (DAISY_BROKER)
+    const char *task_id;       //  task to join (DAISY_TASK_ID)
+    const char *worker_id;     //  unique id (DAISY_WORKER_ID, else host:pid:random)
+    uint32_t prefetch;         //  blocks held at once (default 1, daisy's behaviour)
+    uint32_t reconnect_max_ms; //  back-off ceiling (default 30000)
+    //  Give up after this long without reaching a broker (0: never).
+    uint32_t give_up_ms;
+    //  CurveZMQ (NULL: clear text): this worker's secret key file and the
+    //  broker's public key file, as written by `daisy keygen`.
+    const char *curve_secret;
+    const char *broker_key;
+} daisy_worker_options_t;
+
+typedef struct _daisy_worker_t daisy_worker_t;
+
+//  Defaults, with endpoint/task/worker id taken from the environment.
+daisy_worker_options_t daisy_worker_options_default(void);
+
+daisy_worker_t *daisy_worker_new(const daisy_worker_options_t *options, daisy_error_t *err);
+void daisy_worker_destroy(daisy_worker_t **self_p);
+
+//  Process blocks until the broker sends SHUTDOWN (returns 0), the broker
+//  refuses this worker (unknown task: returns -1 with a message), the
+//  broker stays unreachable past give_up_ms (-1), or daisy_worker_stop()
+//  is called (returns 1). `fn` returns 0 for success; the error text of a
+//  failure is "process function returned N" unless the function set one
+//  with daisy_worker_set_error().
+int daisy_worker_run(daisy_worker_t *self, daisy_process_fn *fn, void *arg,
+                     daisy_error_t *err);
+
+//  From inside a process function: the error text to report for the block
+//  being processed (copied).
+void daisy_worker_set_error(daisy_worker_t *self, const char *text);
+
+//  Ask a running worker to finish the current block, release what it
+//  holds and return (safe from a signal handler).
+void daisy_worker_stop(daisy_worker_t *self);
+
+//  Blocks processed so far (for tests and logs).
+uint64_t daisy_worker_processed(const daisy_worker_t *self);
+//  The id this worker uses.
+const char *daisy_worker_id(const daisy_worker_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
