@@ -114,7 +114,8 @@ memo_store(root_cursor_t *self, int d, uint32_t open, uint64_t count)
 static uint64_t
 count_from(root_cursor_t *self, int d, uint32_t open)
 {
-    if (d == self->dims)
+    //  d < D as well, for the compiler's bounds analysis.
+    if (d >= self->dims || d >= D)
         return open == 0;
     bool found;
     uint64_t count = memo_lookup(self, d, open, &found);
@@ -166,7 +167,7 @@ root_cursor_destroy(root_cursor_t **self_p)
 static bool
 seek(root_cursor_t *self, int d, uint32_t open, bool tight)
 {
-    if (d == self->dims)
+    if (d >= self->dims || d >= D)
         return open == 0;
     int64_t start = tight ? self->j[d] : 0;
     for (int i = 0; i < self->nseg[d]; i++) {
