@@ -8,20 +8,23 @@
 #include <string.h>
 
 #include "cli.h"
+#include "worker/cli.h"
 
 static const char *usage =
-    "Usage: daisy COMMAND [OPTIONS] PIPELINE.json\n"
+    "Usage: daisy COMMAND [OPTIONS] ARGS\n"
     "\n"
     "Blockwise task scheduling for very large nD volumes.\n"
     "\n"
     "Commands:\n"
-    "  plan   show the blocks of every task, per level (or as JSON lines)\n"
-    "  run    run a pipeline (--serial: in this process, one block at a time)\n"
+    "  plan     show the blocks of every task, per level (or as JSON lines)\n"
+    "  run      run a pipeline on this machine (broker, local workers, progress)\n"
+    "  monitor  watch a running broker's progress feed\n"
+    "  worker   a worker for any host (the same as daisy-worker)\n"
     "\n"
     "Run `daisy COMMAND --help` for the options of a command.\n"
     "\n"
     "Exit status: 0 success, 1 blocks failed, 2 bad command line,\n"
-    "3 bad pipeline file, 4 internal error.\n";
+    "3 bad pipeline file, 4 internal error, 130 interrupted.\n";
 
 int
 main(int argc, char **argv)
@@ -43,6 +46,10 @@ main(int argc, char **argv)
         return cli_plan(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
         return cli_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "monitor"))
+        return cli_monitor(argc - 1, argv + 1);
+    if (!strcmp(cmd, "worker"))
+        return daisy_worker_cli(argc - 1, argv + 1, "daisy worker");
     fprintf(stderr, "daisy: unknown command '%s'\n\n%s", cmd, usage);
     return EXIT_USAGE;
 }

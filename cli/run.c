@@ -1,9 +1,11 @@
-/*  run.c - `daisy run`: run a pipeline file
+/*  run.c - `daisy run`: a whole pipeline on this machine
 
-    With --serial the pipeline runs in this process through the serial
-    runner: one block at a time, commands through the shell, the execution
-    summary at the end. Progress goes to stderr as a plain line per task at
-    most once a second, so logs of long runs stay small.
+    By default: an embedded broker on loopback, each task's `workers`
+    local processes started by the launcher (its `command` through
+    daisy-worker --exec, or its `worker` program), live progress on stderr,
+    the execution summary on stdout, per-worker logs in --logs DIR. With
+    --serial the pipeline runs in this process through the serial runner
+    instead, one block at a time: daisy's debugging mode.
 */
 #include <getopt.h>
 #include <stdlib.h>
@@ -12,39 +14,52 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "serve.h"
 
 static const char *usage =
-    "Usage: daisy run --serial [--logs DIR] [--quiet] PIPELINE.json\n"
+    "Usage: daisy run [OPTIONS] PIPELINE.json\n"
     "\n"
-    "Run every block of every task of a pipeline file and print the\n"
-    "execution summary.\n"
+    "Run every block of every task of a pipeline file on this machine and\n"
+    "print the execution summary.\n"
     "\n"
-    "  --serial     run in this process, one block at a time, tasks in\n"
-    "               dependency order (the debugging mode)\n"
-    "  --logs DIR   write each task's command output to DIR/TASK.out and\n"
-    "               DIR/TASK.err (default: this terminal)\n"
-    "  --quiet      no progress lines\n"
-    "  -h, --help   show this help\n"
+    "  --serial              run in this process, one block at a time, tasks in\n"
+    "                        dependency order (the debugging mode)\n"
+    "  --logs DIR            worker logs: DIR/TASK/WORKER.out and .err\n"
+    "                        (default daisy_logs; with --serial DIR/TASK.out/.err,\n"
+    "                        default: this terminal)\n"
+    "  --bind EP             workers' endpoint (default tcp://127.0.0.1:*, a free port)\n"
+    "  --publish EP          also publish progress on EP for `daisy monitor`\n"
+    "  --prefetch N          blocks each command worker holds at once (default 1)\n"
+    "  --restart-cap N       worker deaths before a task is abandoned\n"
+    "                        (default 3 x its workers)\n"
+    "  --heartbeat MS        heartbeat interval (default 1000)\n"
+    "  --progress-interval S plain progress lines at most every S seconds when\n"
+    "                        stderr is not a terminal (default 5)\n"
+    "  --quiet               no progress\n"
+    "  -h, --help            show this help\n"
     "\n"
     "Exit status: 0 when every block completed, 1 when blocks failed or were\n"
-    "orphaned, 2 bad command line, 3 bad pipeline file, 4 internal error.\n";
+    "orphaned, 2 bad command line, 3 bad pipeline file, 4 internal error,\n"
+    "130 interrupted.\n";
 
 typedef struct {
-    struct timespec last;
-} progress_t;
+    bool serial, quiet;
+    const char *logs, *bind, *publish;
+    uint32_t prefetch, restart_cap, heartbeat_ms;
+    double interval_s;
+} run_options_t;
 
 static void
-on_progress(void *arg, const daisy_scheduler_t *s, uint32_t task)
+on_serial_progress(void *arg, const daisy_scheduler_t *s, uint32_t task)
 {
-    progress_t *p = arg;
-    struct timespec now;
+    struct timespec *last = arg, now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     daisy_task_counts_t c;
     daisy_scheduler_counts(s, task, &c);
     bool task_done = c.completed + c.failed + c.orphaned == c.total;
-    if (!task_done && now.tv_sec - p->last.tv_sec < 1)
+    if (!task_done && now.tv_sec - last->tv_sec < 1)
         return;
-    p->last = now;
+    *last = now;
     const daisy_graph_t *g = daisy_scheduler_graph(s);
     const daisy_task_t *t = daisy_pipeline_task(daisy_graph_pipeline(g), task);
     fprintf(stderr, "%s: %llu/%llu completed (skipped %llu), %llu failed, %llu orphaned\n",
@@ -53,51 +68,17 @@ on_progress(void *arg, const daisy_scheduler_t *s, uint32_t task)
             (unsigned long long)c.orphaned);
 }
 
-int
-cli_run(int argc, char **argv)
+static int
+run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
 {
-    static const struct option options[] = {
-        {"serial", no_argument, NULL, 's'},
-        {"logs", required_argument, NULL, 'l'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    bool serial = false, quiet = false;
-    const char *logs = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "sl:qh", options, NULL)) != -1) {
-        switch (c) {
-        case 's': serial = true; break;
-        case 'l': logs = optarg; break;
-        case 'q': quiet = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_OK;
-        default: fputs(usage, stderr); return EXIT_USAGE;
-        }
+    struct timespec last = {0};
+    daisy_serial_options_t opt = {.log_dir = o->logs};
+    if (!o->quiet) {
+        opt.progress = on_serial_progress;
+        opt.progress_arg = &last;
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "daisy run: expected one pipeline file\n\n%s", usage);
-        return EXIT_USAGE;
-    }
-    if (!serial) {
-        fprintf(stderr, "daisy run: only --serial is available in this version\n");
-        return EXIT_USAGE;
-    }
-    const char *path = argv[optind];
     daisy_error_t err;
-    daisy_pipeline_t *p = daisy_pipeline_load(path, &err);
-    if (!p) {
-        fprintf(stderr, "daisy run: %s\n", err.msg);
-        return EXIT_INPUT;
-    }
-    progress_t progress = {0};
-    daisy_serial_options_t opt = {.log_dir = logs};
-    if (!quiet) {
-        opt.progress = on_progress;
-        opt.progress_arg = &progress;
-    }
     daisy_summary_t *summary = daisy_run_serial(p, &opt, &err);
-    daisy_pipeline_destroy(&p);
     if (!summary) {
         fprintf(stderr, "daisy run: %s: %s\n", path, err.msg);
         return EXIT_INPUT;
@@ -108,5 +89,103 @@ cli_run(int argc, char **argv)
     free(text);
     int rc = daisy_summary_success(summary) ? EXIT_OK : EXIT_FAILED;
     daisy_summary_destroy(&summary);
+    return rc;
+}
+
+static int
+run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
+{
+    daisy_error_t err;
+    daisy_graph_t *graph = daisy_graph_new(p, &err);
+    if (!graph) {
+        fprintf(stderr, "daisy run: %s: %s\n", path, err.msg);
+        return EXIT_INPUT;
+    }
+    daisy_broker_options_t bo = daisy_broker_options_default();
+    bo.bind = o->bind ? o->bind : "tcp://127.0.0.1:*";
+    bo.publish = o->publish;
+    bo.log_dir = o->logs ? o->logs : "daisy_logs";
+    if (o->heartbeat_ms)
+        bo.heartbeat_ms = o->heartbeat_ms;
+    daisy_broker_t *broker = daisy_broker_new(graph, &bo, &err);
+    daisy_launcher_options_t lo = {.log_dir = bo.log_dir, .prefetch = o->prefetch,
+                                   .restart_cap = o->restart_cap};
+    daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, &err) : NULL;
+    int rc = EXIT_INTERNAL;
+    if (!launcher)
+        fprintf(stderr, "daisy run: %s\n", err.msg);
+    else {
+        if (o->publish && !o->quiet)
+            fprintf(stderr, "daisy run: progress on %s\n", daisy_broker_publish_endpoint(broker));
+        serve_options_t so = {.quiet = o->quiet, .interval_ms = (int)(o->interval_s * 1000)};
+        rc = cli_serve(broker, launcher, &so);
+    }
+    daisy_launcher_destroy(&launcher);
+    daisy_broker_destroy(&broker);
+    daisy_graph_destroy(&graph);
+    return rc;
+}
+
+static int
+parse_uint(const char *name, const char *text, uint32_t *out)
+{
+    char *end;
+    unsigned long v = strtoul(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || v > UINT32_MAX || *text == '-') {
+        fprintf(stderr, "daisy run: %s: '%s' is not a non-negative integer\n", name, text);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int
+cli_run(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"serial", no_argument, NULL, 's'},
+        {"logs", required_argument, NULL, 'l'},
+        {"bind", required_argument, NULL, 'b'},
+        {"publish", required_argument, NULL, 'p'},
+        {"prefetch", required_argument, NULL, 'f'},
+        {"restart-cap", required_argument, NULL, 'r'},
+        {"heartbeat", required_argument, NULL, 'H'},
+        {"progress-interval", required_argument, NULL, 'i'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    run_options_t o = {.interval_s = 5};
+    int c, bad = 0;
+    while ((c = getopt_long(argc, argv, "sl:qh", options, NULL)) != -1) {
+        switch (c) {
+        case 's': o.serial = true; break;
+        case 'l': o.logs = optarg; break;
+        case 'b': o.bind = optarg; break;
+        case 'p': o.publish = optarg; break;
+        case 'f': bad |= parse_uint("--prefetch", optarg, &o.prefetch); break;
+        case 'r': bad |= parse_uint("--restart-cap", optarg, &o.restart_cap); break;
+        case 'H': bad |= parse_uint("--heartbeat", optarg, &o.heartbeat_ms); break;
+        case 'i': o.interval_s = atof(optarg); break;
+        case 'q': o.quiet = true; break;
+        case 'h': fputs(usage, stdout); return EXIT_OK;
+        default: fputs(usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (bad)
+        return EXIT_USAGE;
+    if (optind != argc - 1) {
+        fprintf(stderr, "daisy run: expected one pipeline file\n\n%s", usage);
+        return EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    daisy_error_t err;
+    daisy_pipeline_t *p = daisy_pipeline_load(path, &err);
+    if (!p) {
+        fprintf(stderr, "daisy run: %s\n", err.msg);
+        return EXIT_INPUT;
+    }
+    int rc = o.serial ? run_serial(p, path, &o) : run_distributed(p, path, &o);
+    daisy_pipeline_destroy(&p);
     return rc;
 }

@@ -15,6 +15,7 @@
 
 typedef struct {
     char *id;
+    char *note;
     daisy_task_counts_t counts;
     daisy_failure_t failures[DAISY_SUMMARY_MAX_FAILURES];
     size_t nfailures;     //  all failures seen, recorded or not
@@ -61,6 +62,7 @@ daisy_summary_destroy(daisy_summary_t **self_p)
     for (uint32_t t = 0; self->tasks && t < self->ntasks; t++) {
         summary_task_t *st = &self->tasks[t];
         free(st->id);
+        free(st->note);
         size_t kept = st->nfailures < DAISY_SUMMARY_MAX_FAILURES
                     ? st->nfailures : DAISY_SUMMARY_MAX_FAILURES;
         for (size_t i = 0; i < kept; i++)
@@ -69,6 +71,41 @@ daisy_summary_destroy(daisy_summary_t **self_p)
     free(self->tasks);
     free(self);
     *self_p = NULL;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+daisy_summary_t *
+daisy_summary_dup(const daisy_summary_t *self)
+{
+    daisy_summary_t *copy = calloc(1, sizeof *copy);
+    if (!copy)
+        return NULL;
+    copy->ntasks = self->ntasks;
+    copy->tasks = calloc(self->ntasks ? self->ntasks : 1, sizeof *copy->tasks);
+    if (!copy->tasks) {
+        free(copy);
+        return NULL;
+    }
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        const summary_task_t *from = &self->tasks[t];
+        summary_task_t *to = &copy->tasks[t];
+        *to = *from;
+        to->id = dup_or_null(from->id);
+        to->note = dup_or_null(from->note);
+        size_t kept = from->nfailures < DAISY_SUMMARY_MAX_FAILURES
+                    ? from->nfailures : DAISY_SUMMARY_MAX_FAILURES;
+        for (size_t i = 0; i < kept; i++) {
+            to->failures[i].error = dup_or_null(from->failures[i].error);
+            to->failures[i].worker = dup_or_null(from->failures[i].worker);
+            to->failures[i].log = dup_or_null(from->failures[i].log);
+        }
+    }
+    return copy;
 }
 
 void
@@ -88,6 +125,15 @@ daisy_summary_add_failure(daisy_summary_t *self, uint32_t task, uint64_t block_i
         f->log = strdup(log ? log : "");
     }
     st->nfailures++;
+}
+
+void
+daisy_summary_set_note(daisy_summary_t *self, uint32_t task, const char *note)
+{
+    if (task >= self->ntasks)
+        return;
+    free(self->tasks[task].note);
+    self->tasks[task].note = note ? strdup(note) : NULL;
 }
 
 void
@@ -174,6 +220,8 @@ daisy_summary_format(const daisy_summary_t *self)
                 (unsigned long long)c->completed, (unsigned long long)c->skipped);
         fprintf(out, "    failed    \u2717: %llu\n", (unsigned long long)c->failed);
         fprintf(out, "    orphaned  \u2205: %llu\n\n", (unsigned long long)c->orphaned);
+        if (st->note)
+            fprintf(out, "    %s\n\n", st->note);
         if (st->nfailures > 0) {
             format_failures(out, st);
             fputc('\n', out);

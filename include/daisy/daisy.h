@@ -21,5 +21,10 @@
 #include "daisy/summary.h"
 #include "daisy/block_exec.h"
 #include "daisy/serial.h"
+#include "daisy/protocol.h"
+#include "daisy/broker.h"
+#include "daisy/launcher.h"
+#include "daisy/worker.h"
+#include "daisy/blockwise.h"
 
 #endif

@@ -31,11 +31,16 @@ typedef struct {
 
 daisy_summary_t *daisy_summary_new(const daisy_graph_t *graph);
 void daisy_summary_destroy(daisy_summary_t **self_p);
+//  A copy that outlives the original (NULL when memory runs out).
+daisy_summary_t *daisy_summary_dup(const daisy_summary_t *self);
 
 //  Record an attempt that failed for good (strings copied, NULL allowed).
 void daisy_summary_add_failure(daisy_summary_t *self, uint32_t task, uint64_t block_id,
                                uint32_t attempt, const char *error, const char *worker,
                                const char *log);
+//  A note for a task's section, e.g. why it was abandoned (copied; the
+//  last one is kept).
+void daisy_summary_set_note(daisy_summary_t *self, uint32_t task, const char *note);
 //  Take the counters of every task from the scheduler.
 void daisy_summary_update(daisy_summary_t *self, const daisy_scheduler_t *scheduler);
 

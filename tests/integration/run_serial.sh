@@ -30,8 +30,8 @@ check "summary points at the log" grep -q "logs/a.err / .out" "$tmpdir/out"
 check "log files exist" test -f "$tmpdir/logs/a.err" -a -f "$tmpdir/logs/b.out"
 check "progress lines on stderr" grep -q "^a: " "$tmpdir/err"
 
-"$DAISY" run "$tmpdir/fail.json" >/dev/null 2>&1
-check "run without a mode is a usage error" test $? -eq 2
+"$DAISY" run --serial --bogus "$tmpdir/fail.json" >/dev/null 2>&1
+check "unknown option is a usage error" test $? -eq 2
 "$DAISY" run --serial "$tmpdir/missing.json" >/dev/null 2>"$tmpdir/err"
 check "missing pipeline exits 3" test $? -eq 3
 finish

@@ -1,0 +1,97 @@
+/*  blockwise.c - daisy_run_blockwise(): broker here, workers forked
+
+    The workers are children of this process running the task's process
+    function in the worker loop. The worker loop uses its own libzmq
+    context (never this process's czmq one), resets the signal handlers
+    czmq installed, and leaves with _exit() so that no atexit handler of
+    the parent (czmq's among them) runs in the child.
+*/
+#include "daisy/blockwise.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "daisy/worker.h"
+
+typedef struct {
+    const daisy_pipeline_t *pipeline;
+    uint32_t prefetch;
+} forker_t;
+
+static void
+run_child(const forker_t *f, uint32_t task, const char *endpoint, const char *worker_id)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    const daisy_task_t *t = daisy_pipeline_task(f->pipeline, task);
+    void *arg;
+    daisy_process_fn *fn = daisy_task_process(t, &arg);
+    daisy_worker_options_t opt = daisy_worker_options_default();
+    opt.endpoint = endpoint;
+    opt.task_id = daisy_task_id(t);
+    opt.worker_id = worker_id;
+    opt.prefetch = f->prefetch ? f->prefetch : 1;
+    opt.give_up_ms = 60000;
+    daisy_error_t err;
+    daisy_worker_t *w = daisy_worker_new(&opt, &err);
+    int rc = w ? daisy_worker_run(w, fn, arg, &err) : -1;
+    if (rc < 0)
+        fprintf(stderr, "worker %s: %s\n", worker_id, err.msg);
+    daisy_worker_destroy(&w);
+    fflush(NULL);
+    _exit(rc < 0 ? 1 : 0);
+}
+
+static pid_t
+fork_worker(void *arg, uint32_t task, const char *endpoint, const char *worker_id,
+            int out_fd, int err_fd)
+{
+    fflush(NULL);   //  or the child would write out the parent's buffers too
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    run_child(arg, task, endpoint, worker_id);
+    return -1;   //  not reached
+}
+
+daisy_summary_t *
+daisy_run_blockwise(const daisy_pipeline_t *pipeline, const daisy_blockwise_options_t *options,
+                    daisy_error_t *err)
+{
+    for (size_t t = 0; t < daisy_pipeline_size(pipeline); t++) {
+        void *arg;
+        const daisy_task_t *task = daisy_pipeline_task(pipeline, t);
+        if (!daisy_task_process(task, &arg)) {
+            daisy_error_set(err, "task '%s': run_blockwise needs a process function",
+                            daisy_task_id(task));
+            return NULL;
+        }
+    }
+    daisy_blockwise_options_t o = options ? *options : (daisy_blockwise_options_t){0};
+    daisy_graph_t *graph = daisy_graph_new(pipeline, err);
+    if (!graph)
+        return NULL;
+    daisy_broker_options_t bo = daisy_broker_options_default();
+    bo.bind = "tcp://127.0.0.1:*";
+    bo.log_dir = o.log_dir ? o.log_dir : "daisy_logs";
+    forker_t forker = {pipeline, o.prefetch};
+    daisy_launcher_options_t lo = {.log_dir = bo.log_dir, .restart_cap = o.restart_cap,
+                                   .spawn = fork_worker, .spawn_arg = &forker};
+    daisy_broker_t *broker = daisy_broker_new(graph, &bo, err);
+    daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, err) : NULL;
+    daisy_summary_t *summary = NULL;
+    if (launcher) {
+        daisy_serve(broker, launcher, o.progress, o.progress_arg);
+        summary = daisy_summary_dup(daisy_broker_summary(broker));
+        if (!summary)
+            daisy_error_set(err, "out of memory");
+    }
+    daisy_launcher_destroy(&launcher);
+    daisy_broker_destroy(&broker);
+    daisy_graph_destroy(&graph);
+    return summary;
+}

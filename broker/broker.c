@@ -1,0 +1,682 @@
+/*  broker.c - the broker's loop and message handlers
+
+    One thread, one ROUTER socket. Each wake-up drains every waiting
+    message (results first make blocks ready, then requests take them),
+    then runs what is due: heartbeats out, silent workers and overrun
+    blocks back, snapshots. The hot path receives and sends zmq_msg_t
+    frames on the raw socket handle; czmq serves for setup only.
+
+    Everything a worker says is checked against what the broker knows
+    before it touches the scheduler: the message must decode, come from a
+    worker that said HELLO, and a result must match a lease the worker
+    holds (block id and attempt). Anything else is refused with an ERROR
+    reply and counted, and changes nothing.
+*/
+#include "broker_internal.h"
+
+#include <unistd.h>
+
+#define DRAIN_LIMIT 4096    //  messages per wake-up before timers get a turn
+
+daisy_broker_options_t
+daisy_broker_options_default(void)
+{
+    return (daisy_broker_options_t){
+        .bind = "tcp://127.0.0.1:5555",
+        .heartbeat_ms = 1000,
+        .liveness = 3,
+        .snapshot_ms = 1000,
+    };
+}
+
+//  Sending ------------------------------------------------------------------
+
+//  Send an encoded message to a routing id; -1 when the peer is gone.
+static int
+send_to(daisy_broker_t *self, const uint8_t *identity, size_t size, const daisy_msg_t *msg)
+{
+    if (daisy_encode(msg, &self->out) != 0)
+        return -1;
+    if (zmq_send(self->router_handle, identity, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    return zmq_send(self->router_handle, self->out.data, self->out.size, ZMQ_DONTWAIT) < 0
+         ? -1 : 0;
+}
+
+static int
+send_worker(daisy_broker_t *self, worker_t *w, const daisy_msg_t *msg, int64_t now)
+{
+    int rc = send_to(self, w->identity, w->identity_size, msg);
+    if (rc == 0)
+        roster_sent(self, w, now);
+    return rc;
+}
+
+static void
+reject(daisy_broker_t *self, const uint8_t *identity, size_t size,
+       daisy_proto_error_t code, const char *text)
+{
+    self->stats.rejected++;
+    if ((unsigned)code < 16)
+        self->stats.rejected_by_code[code]++;
+    daisy_msg_t msg = {.type = DAISY_MSG_ERROR};
+    msg.u.error.code = code;
+    msg.u.error.text = text;
+    send_to(self, identity, size, &msg);
+}
+
+//  Blocks going back ----------------------------------------------------------
+
+static const char *
+task_id_of(daisy_broker_t *self, uint32_t task)
+{
+    return daisy_task_id(daisy_pipeline_task(daisy_graph_pipeline(self->graph), task));
+}
+
+//  A failed attempt on a leased block: retry or fail for good, and tell.
+static void
+block_failed(daisy_broker_t *self, worker_t *w, uint32_t task, uint64_t index,
+             uint64_t block_id, uint32_t attempt, const char *error)
+{
+    int outcome = daisy_scheduler_release(self->scheduler, (daisy_block_ref_t){task, index},
+                                          false, NULL);
+    if (outcome < 0)
+        return;
+    bool final = outcome == DAISY_RELEASE_FAILED;
+    progress_block_failed(self, task, block_id, attempt, final, error, w);
+    if (!final)
+        return;
+    char log[1024] = "";
+    if (self->opt.log_dir && w && w->worker_id)
+        snprintf(log, sizeof log, "%s/%s/%s.err / .out", self->opt.log_dir,
+                 task_id_of(self, task), w->worker_id);
+    daisy_summary_add_failure(self->summary, task, block_id, attempt, error,
+                              w ? w->worker_id : "", log);
+}
+
+static void
+lose_worker(daisy_broker_t *self, worker_t *w, const char *reason)
+{
+    while (w->leases) {
+        lease_t *l = w->leases;
+        w->leases = l->next_in_worker;
+        w->nleases--;
+        uint64_t index = l->index, block_id = l->block_id;
+        uint32_t attempt = l->attempt;
+        roster_free_lease(self, l);
+        block_failed(self, w, w->task, index, block_id, attempt, reason);
+    }
+    self->stats.workers_lost++;
+    progress_worker(self, w, DAISY_EVT_WORKER_LOST, reason);
+    roster_remove(self, w);
+}
+
+//  Handing out blocks ---------------------------------------------------------
+
+static void
+tell_shutdown(daisy_broker_t *self, worker_t *w, const char *reason, int64_t now)
+{
+    daisy_msg_t msg = {.type = DAISY_MSG_SHUTDOWN};
+    msg.u.shutdown.reason = reason;
+    send_worker(self, w, &msg, now);
+}
+
+//  Give the worker as many ready blocks as it has credits for, in one
+//  message; park it while it still wants more.
+static void
+serve(daisy_broker_t *self, worker_t *w, int64_t now)
+{
+    btask_t *bt = &self->tasks[w->task];
+    uint32_t want = w->credits < DAISY_MAX_BATCH ? w->credits : DAISY_MAX_BATCH;
+    uint32_t n = 0;
+    while (n < want
+           && daisy_scheduler_acquire(self->scheduler, w->task, &self->scratch[n]) == 1)
+        n++;
+    if (n > 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            roster_lease(self, w, &self->scratch[i], now);
+            daisy_wire_block_from(&self->wire[i], &self->scratch[i]);
+        }
+        daisy_msg_t msg = {.type = DAISY_MSG_BLOCKS};
+        msg.u.blocks.task_id = task_id_of(self, w->task);
+        msg.u.blocks.count = n;
+        msg.u.blocks.blocks = self->wire;
+        w->credits -= n;
+        self->stats.blocks_sent += n;
+        if (!bt->started) {
+            bt->started = true;
+            progress_task_state(self, w->task, DAISY_EVT_TASK_STARTED);
+        }
+        if (send_worker(self, w, &msg, now) != 0) {
+            lose_worker(self, w, "unreachable");
+            return;
+        }
+    }
+    if (w->credits > 0)
+        roster_park(self, w);
+    else
+        roster_unpark(self, w);
+}
+
+//  Serve parked workers of every task that has ready blocks.
+static void
+dispatch(daisy_broker_t *self, int64_t now)
+{
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        btask_t *bt = &self->tasks[t];
+        while (!dlist_empty(&bt->parked)) {
+            daisy_task_counts_t c;
+            daisy_scheduler_counts(self->scheduler, t, &c);
+            if (c.ready == 0)
+                break;
+            worker_t *w = dlist_entry(bt->parked.next, worker_t, parked);
+            //  Rotate, so that parked workers take turns.
+            roster_unpark(self, w);
+            serve(self, w, now);
+        }
+    }
+}
+
+//  Tell the workers of finished tasks to exit.
+static void
+finish_tasks(daisy_broker_t *self, int64_t now)
+{
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        btask_t *bt = &self->tasks[t];
+        if (bt->finished || !daisy_scheduler_task_done(self->scheduler, t))
+            continue;
+        bt->finished = true;
+        progress_task_state(self, t, DAISY_EVT_TASK_DONE);
+        dnode_t *n = self->by_heard.next;
+        while (n != &self->by_heard) {
+            worker_t *w = dlist_entry(n, worker_t, by_heard);
+            n = n->next;
+            if (w->task == t) {
+                tell_shutdown(self, w, "task done", now);
+                roster_remove(self, w);
+            }
+        }
+    }
+}
+
+//  Messages ---------------------------------------------------------------------
+
+static void
+on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
+         const daisy_msg_t *msg, int64_t now)
+{
+    int task = daisy_pipeline_find(daisy_graph_pipeline(self->graph), msg->u.hello.task_id);
+    if (task < 0) {
+        char text[512];
+        snprintf(text, sizeof text, "hello: unknown task '%s'", msg->u.hello.task_id);
+        reject(self, id, idsize, DAISY_PROTO_UNKNOWN_TASK, text);
+        return;
+    }
+    bool known = w != NULL;
+    if (known && w->task != (uint32_t)task) {
+        lose_worker(self, w, "changed task");
+        w = NULL;
+        known = false;
+    }
+    if (!w && !(w = roster_add(self, id, idsize)))
+        return;
+    if (!known) {
+        w->task = (uint32_t)task;
+        w->worker_id = strdup(msg->u.hello.worker_id);
+        w->host = strdup(msg->u.hello.host);
+        w->pid = msg->u.hello.pid;
+        self->tasks[task].nworkers++;
+        self->stats.workers_joined++;
+        progress_worker(self, w, DAISY_EVT_WORKER_JOINED, "");
+    }
+    //  A worker saying hello again (after a reconnect) keeps its leases:
+    //  it may still finish them. It asks for credits anew.
+    w->credits = 0;
+    roster_unpark(self, w);
+    roster_heard(self, w, now);
+    if (self->tasks[task].finished) {
+        tell_shutdown(self, w, "task done", now);
+        roster_remove(self, w);
+        return;
+    }
+    daisy_msg_t reply = {.type = DAISY_MSG_WELCOME};
+    reply.u.welcome.task_id = msg->u.hello.task_id;
+    reply.u.welcome.heartbeat_ms = self->opt.heartbeat_ms;
+    reply.u.welcome.liveness = self->opt.liveness;
+    reply.u.welcome.dims = (uint32_t)daisy_graph_grid_shape(self->graph, (uint32_t)task).dims;
+    send_worker(self, w, &reply, now);
+}
+
+static void
+on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
+{
+    lease_t *l = roster_take_lease(self, w, r->block_id, r->attempt);
+    if (!l) {
+        char text[256];
+        snprintf(text, sizeof text, "release: block %llu attempt %u is not held by this worker",
+                 (unsigned long long)r->block_id, r->attempt);
+        reject(self, w->identity, w->identity_size, DAISY_PROTO_UNKNOWN_BLOCK, text);
+        return;
+    }
+    daisy_block_ref_t ref = {w->task, l->index};
+    roster_free_lease(self, l);
+    self->stats.results++;
+    if (r->status == DAISY_RESULT_SUCCESS)
+        daisy_scheduler_release(self->scheduler, ref, true, NULL);
+    else if (r->status == DAISY_RESULT_SKIPPED)
+        daisy_scheduler_release_skipped(self->scheduler, ref, NULL);
+    else
+        block_failed(self, w, w->task, ref.index, r->block_id, r->attempt,
+                     *r->error ? r->error : "failed");
+}
+
+static uint32_t
+add_credits(uint32_t have, uint32_t more)
+{
+    uint64_t sum = (uint64_t)have + more;
+    return sum > DAISY_MAX_BATCH ? DAISY_MAX_BATCH : (uint32_t)sum;
+}
+
+static void
+on_message(daisy_broker_t *self, const uint8_t *id, size_t idsize, const void *data,
+           size_t size, int64_t now)
+{
+    daisy_msg_t msg;
+    daisy_error_t err;
+    self->stats.messages++;
+    daisy_proto_error_t code = daisy_decode(self->decoder, data, size, &msg, &err);
+    if (code != DAISY_PROTO_OK) {
+        reject(self, id, idsize, code, err.msg);
+        return;
+    }
+    worker_t *w = roster_find(self, id, idsize);
+    if (msg.type == DAISY_MSG_HELLO) {
+        on_hello(self, id, idsize, w, &msg, now);
+        return;
+    }
+    if (!w) {
+        reject(self, id, idsize, DAISY_PROTO_NOT_READY, "say hello first");
+        return;
+    }
+    roster_heard(self, w, now);
+    switch (msg.type) {
+    case DAISY_MSG_REQUEST:
+        w->credits = add_credits(w->credits, msg.u.request.credits);
+        serve(self, w, now);
+        break;
+    case DAISY_MSG_RELEASE:
+        for (uint32_t i = 0; i < msg.u.release.count; i++)
+            on_result(self, w, &msg.u.release.results[i]);
+        w->credits = add_credits(w->credits, msg.u.release.credits);
+        serve(self, w, now);
+        break;
+    case DAISY_MSG_HEARTBEAT:
+        break;
+    case DAISY_MSG_BYE:
+        lose_worker(self, w, "worker left");
+        break;
+    default: {
+        char text[128];
+        snprintf(text, sizeof text, "the broker does not accept '%s' messages",
+                 daisy_msg_name(msg.type));
+        reject(self, id, idsize, DAISY_PROTO_UNKNOWN_TYPE, text);
+    }
+    }
+}
+
+//  Receive one [identity, body] message; false when none is waiting.
+static bool
+receive_one(daisy_broker_t *self, int64_t now)
+{
+    zmq_msg_t id, body;
+    zmq_msg_init(&id);
+    if (zmq_msg_recv(&id, self->router_handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&id);
+        return false;
+    }
+    zmq_msg_init(&body);
+    bool have_body = zmq_msg_more(&id) && zmq_msg_recv(&body, self->router_handle, 0) >= 0;
+    bool extra = have_body && zmq_msg_more(&body);
+    while (extra) {   //  a message of more than one frame: drop the rest
+        zmq_msg_t rest;
+        zmq_msg_init(&rest);
+        extra = zmq_msg_recv(&rest, self->router_handle, 0) >= 0 && zmq_msg_more(&rest);
+        zmq_msg_close(&rest);
+        have_body = false;
+    }
+    const uint8_t *identity = zmq_msg_data(&id);
+    size_t idsize = zmq_msg_size(&id);
+    if (have_body)
+        on_message(self, identity, idsize, zmq_msg_data(&body), zmq_msg_size(&body), now);
+    else {
+        self->stats.messages++;
+        reject(self, identity, idsize, DAISY_PROTO_MALFORMED,
+               "a message is exactly one frame");
+    }
+    zmq_msg_close(&body);
+    zmq_msg_close(&id);
+    return true;
+}
+
+//  Timers -------------------------------------------------------------------
+
+static void
+run_timers(daisy_broker_t *self, int64_t now)
+{
+    int64_t hb = self->opt.heartbeat_ms, dead = hb * self->opt.liveness;
+    while (!dlist_empty(&self->by_heard)) {
+        worker_t *w = dlist_entry(self->by_heard.next, worker_t, by_heard);
+        if (w->last_heard + dead > now)
+            break;
+        lose_worker(self, w, "heartbeat timeout");
+    }
+    while (!dlist_empty(&self->by_sent)) {
+        worker_t *w = dlist_entry(self->by_sent.next, worker_t, by_sent);
+        if (w->last_sent + hb > now)
+            break;
+        daisy_msg_t msg = {.type = DAISY_MSG_HEARTBEAT};
+        if (send_worker(self, w, &msg, now) != 0)
+            roster_sent(self, w, now);   //  gone: expiry will tell
+    }
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        btask_t *bt = &self->tasks[t];
+        while (bt->timeout_ms > 0 && !dlist_empty(&bt->leases)) {
+            lease_t *l = dlist_entry(bt->leases.next, lease_t, by_start);
+            if (l->started + bt->timeout_ms > now)
+                break;
+            worker_t *w = l->worker;
+            roster_take_lease(self, w, l->block_id, l->attempt);
+            uint64_t index = l->index, block_id = l->block_id;
+            uint32_t attempt = l->attempt;
+            roster_free_lease(self, l);
+            self->stats.timeouts++;
+            char text[128];
+            snprintf(text, sizeof text, "timeout: still running after %.3g s",
+                     (double)bt->timeout_ms / 1000.0);
+            block_failed(self, w, t, index, block_id, attempt, text);
+        }
+    }
+    if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms)
+        progress_snapshot(self, now);
+}
+
+//  Milliseconds until the next timer is due (at least 0).
+static int64_t
+next_timer(daisy_broker_t *self, int64_t now)
+{
+    int64_t next = self->last_snapshot + self->opt.snapshot_ms;
+    int64_t hb = self->opt.heartbeat_ms;
+    if (!dlist_empty(&self->by_heard)) {
+        worker_t *w = dlist_entry(self->by_heard.next, worker_t, by_heard);
+        next = w->last_heard + hb * self->opt.liveness < next
+             ? w->last_heard + hb * self->opt.liveness : next;
+    }
+    if (!dlist_empty(&self->by_sent)) {
+        worker_t *w = dlist_entry(self->by_sent.next, worker_t, by_sent);
+        next = w->last_sent + hb < next ? w->last_sent + hb : next;
+    }
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        btask_t *bt = &self->tasks[t];
+        if (bt->timeout_ms > 0 && !dlist_empty(&bt->leases)) {
+            lease_t *l = dlist_entry(bt->leases.next, lease_t, by_start);
+            next = l->started + bt->timeout_ms < next ? l->started + bt->timeout_ms : next;
+        }
+    }
+    return next > now ? next - now : 0;
+}
+
+//  One round: everything waiting, then what is due.
+static void
+work(daisy_broker_t *self)
+{
+    int64_t now = zclock_mono();
+    for (int i = 0; i < DRAIN_LIMIT && receive_one(self, now); i++)
+        ;
+    now = zclock_mono();
+    run_timers(self, now);
+    dispatch(self, now);
+    finish_tasks(self, now);
+}
+
+int
+daisy_broker_poll(daisy_broker_t *self, int timeout_ms)
+{
+    work(self);
+    int64_t wait = next_timer(self, zclock_mono());
+    if (timeout_ms >= 0 && wait > timeout_ms)
+        wait = timeout_ms;
+    zmq_pollitem_t item = {.socket = self->router_handle, .events = ZMQ_POLLIN};
+    int rc = zmq_poll(&item, 1, (long)wait);
+    if (rc < 0)
+        return errno == EINTR ? -1 : 0;
+    if (rc > 0)
+        work(self);
+    return 0;
+}
+
+//  Life cycle ---------------------------------------------------------------
+
+static int
+bind_sockets(daisy_broker_t *self, daisy_error_t *err)
+{
+    self->router = zsock_new(ZMQ_ROUTER);
+    if (!self->router)
+        return daisy_error_set(err, "cannot create a ROUTER socket");
+    zsock_set_maxmsgsize(self->router, DAISY_MAX_FRAME);
+    zsock_set_router_handover(self->router, 1);
+    zsock_set_router_mandatory(self->router, 1);
+    zsock_set_sndhwm(self->router, 0);
+    zsock_set_rcvhwm(self->router, 0);
+    zsock_set_linger(self->router, 200);
+    if (zsock_bind(self->router, "%s", self->opt.bind) < 0)
+        return daisy_error_set(err, "cannot bind workers' endpoint '%s': %s", self->opt.bind,
+                               zmq_strerror(zmq_errno()));
+    self->endpoint = zsock_last_endpoint(self->router);
+    self->router_handle = zsock_resolve(self->router);
+    if (!self->opt.publish)
+        return 0;
+    self->pub = zsock_new(ZMQ_PUB);
+    if (!self->pub)
+        return daisy_error_set(err, "cannot create a PUB socket");
+    zsock_set_sndhwm(self->pub, 10000);
+    zsock_set_linger(self->pub, 1000);
+    if (zsock_bind(self->pub, "%s", self->opt.publish) < 0)
+        return daisy_error_set(err, "cannot bind progress endpoint '%s': %s",
+                               self->opt.publish, zmq_strerror(zmq_errno()));
+    self->pub_endpoint = zsock_last_endpoint(self->pub);
+    return 0;
+}
+
+static int
+init_tasks(daisy_broker_t *self)
+{
+    self->ntasks = daisy_graph_task_count(self->graph);
+    self->tasks = calloc(self->ntasks ? self->ntasks : 1, sizeof *self->tasks);
+    if (!self->tasks)
+        return -1;
+    const daisy_pipeline_t *p = daisy_graph_pipeline(self->graph);
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        dlist_init(&self->tasks[t].parked);
+        dlist_init(&self->tasks[t].leases);
+        self->tasks[t].timeout_ms = (int64_t)(daisy_task_timeout(daisy_pipeline_task(p, t)) * 1000);
+    }
+    return 0;
+}
+
+daisy_broker_t *
+daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *options,
+                 daisy_error_t *err)
+{
+    daisy_broker_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->graph = graph;
+    self->opt = options ? *options : daisy_broker_options_default();
+    if (self->opt.heartbeat_ms == 0)
+        self->opt.heartbeat_ms = 1000;
+    if (self->opt.liveness == 0)
+        self->opt.liveness = 3;
+    if (self->opt.snapshot_ms == 0)
+        self->opt.snapshot_ms = 1000;
+    gethostname(self->hostname, sizeof self->hostname - 1);
+    dlist_init(&self->by_heard);
+    dlist_init(&self->by_sent);
+    int rc = 0;
+    if (self->opt.curve_secret || self->opt.curve_allow)
+        rc = daisy_error_set(err, "CurveZMQ is not supported by this version yet");
+    if (rc == 0 && !(self->scheduler = daisy_scheduler_new(graph, err)))
+        rc = -1;
+    self->summary = rc == 0 ? daisy_summary_new(graph) : NULL;
+    self->workers = zhashx_new();
+    self->decoder = daisy_decoder_new();
+    self->scratch = calloc(DAISY_MAX_BATCH, sizeof *self->scratch);
+    self->wire = calloc(DAISY_MAX_BATCH, sizeof *self->wire);
+    if (rc == 0 && (!self->summary || !self->workers || !self->decoder || !self->scratch
+                    || !self->wire || init_tasks(self) != 0))
+        rc = daisy_error_set(err, "out of memory");
+    if (rc == 0)
+        rc = bind_sockets(self, err);
+    if (rc != 0) {
+        daisy_broker_destroy(&self);
+        return NULL;
+    }
+    self->last_snapshot = zclock_mono();
+    return self;
+}
+
+void
+daisy_broker_destroy(daisy_broker_t **self_p)
+{
+    daisy_broker_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->workers)
+        roster_destroy_all(self);
+    zhashx_destroy(&self->workers);
+    zsock_destroy(&self->router);
+    zsock_destroy(&self->pub);
+    zstr_free(&self->endpoint);
+    zstr_free(&self->pub_endpoint);
+    daisy_decoder_destroy(&self->decoder);
+    daisy_buffer_free(&self->out);
+    daisy_buffer_free(&self->evt);
+    daisy_summary_destroy(&self->summary);
+    daisy_scheduler_destroy(&self->scheduler);
+    free(self->scratch);
+    free(self->wire);
+    free(self->tasks);
+    free(self);
+    *self_p = NULL;
+}
+
+bool
+daisy_broker_done(const daisy_broker_t *self)
+{
+    return daisy_scheduler_done(self->scheduler);
+}
+
+void
+daisy_broker_finish(daisy_broker_t *self, bool interrupted)
+{
+    if (self->finished)
+        return;
+    self->finished = true;
+    int64_t now = zclock_mono();
+    while (!dlist_empty(&self->by_heard)) {
+        worker_t *w = dlist_entry(self->by_heard.next, worker_t, by_heard);
+        tell_shutdown(self, w, interrupted ? "interrupted" : "run finished", now);
+        //  Blocks still held go back; on interruption they were not lost.
+        lose_worker(self, w, interrupted ? "interrupted" : "run finished");
+    }
+    progress_snapshot(self, now);
+    daisy_summary_update(self->summary, self->scheduler);
+    progress_run_finished(self, interrupted);
+}
+
+int
+daisy_broker_run(daisy_broker_t *self)
+{
+    while (!daisy_broker_done(self) && !zsys_interrupted)
+        daisy_broker_poll(self, 1000);
+    bool interrupted = !daisy_broker_done(self);
+    daisy_broker_finish(self, interrupted);
+    if (interrupted)
+        return 2;
+    return daisy_summary_success(self->summary) ? 0 : 1;
+}
+
+void
+daisy_broker_process_died(daisy_broker_t *self, pid_t pid)
+{
+    dnode_t *n = self->by_heard.next;
+    while (n != &self->by_heard) {
+        worker_t *w = dlist_entry(n, worker_t, by_heard);
+        n = n->next;
+        if (w->pid == pid && w->host && strcmp(w->host, self->hostname) == 0) {
+            lose_worker(self, w, "process died");
+            n = self->by_heard.next;   //  losing may have changed the list
+        }
+    }
+}
+
+uint64_t
+daisy_broker_abandon(daisy_broker_t *self, uint32_t task, const char *reason)
+{
+    if (task >= self->ntasks)
+        return 0;
+    //  Leases of the task are void: the scheduler takes its blocks back.
+    int64_t now = zclock_mono();
+    dnode_t *n = self->by_heard.next;
+    while (n != &self->by_heard) {
+        worker_t *w = dlist_entry(n, worker_t, by_heard);
+        n = n->next;
+        if (w->task != task)
+            continue;
+        tell_shutdown(self, w, reason, now);
+        progress_worker(self, w, DAISY_EVT_WORKER_LOST, reason);
+        roster_remove(self, w);
+    }
+    uint64_t orphaned = daisy_scheduler_abandon(self->scheduler, task);
+    char note[512];
+    snprintf(note, sizeof note, "abandoned: %s", reason);
+    daisy_summary_set_note(self->summary, task, note);
+    finish_tasks(self, now);
+    return orphaned;
+}
+
+const char *
+daisy_broker_endpoint(const daisy_broker_t *self)
+{
+    return self->endpoint;
+}
+
+const char *
+daisy_broker_publish_endpoint(const daisy_broker_t *self)
+{
+    return self->pub_endpoint;
+}
+
+const daisy_scheduler_t *
+daisy_broker_scheduler(const daisy_broker_t *self)
+{
+    return self->scheduler;
+}
+
+const daisy_summary_t *
+daisy_broker_summary(daisy_broker_t *self)
+{
+    daisy_summary_update(self->summary, self->scheduler);
+    return self->summary;
+}
+
+void
+daisy_broker_stats(const daisy_broker_t *self, daisy_broker_stats_t *stats)
+{
+    *stats = self->stats;
+}
+
+uint32_t
+daisy_broker_worker_count(const daisy_broker_t *self, uint32_t task)
+{
+    return task < self->ntasks ? self->tasks[task].nworkers : 0;
+}

@@ -1,0 +1,126 @@
+/*  broker_internal.h - the broker's state, shared by its files
+
+    broker.c runs the loop and the message handlers, roster.c keeps the
+    workers and the blocks they hold, progress.c publishes events. Workers
+    and leases sit on intrusive, time-ordered lists (moved to the tail when
+    touched), so finding who is due for a heartbeat, who went silent and
+    which block overran its timeout costs O(1) per expiry instead of a scan
+    or a timer per worker.
+*/
+#ifndef DAISY_BROKER_INTERNAL_H
+#define DAISY_BROKER_INTERNAL_H
+
+#include <czmq.h>
+
+#include "daisy/broker.h"
+
+typedef struct dnode {
+    struct dnode *prev, *next;
+} dnode_t;
+
+typedef struct worker worker_t;
+
+//  One block held by a worker: the lease its result must match.
+typedef struct lease {
+    struct lease *next_in_worker;
+    dnode_t by_start;           //  in the task's leases, oldest first
+    worker_t *worker;
+    uint64_t index;
+    uint64_t block_id;
+    uint32_t attempt;
+    int64_t started;            //  ms, monotonic
+} lease_t;
+
+struct worker {
+    char *key;                  //  routing id in hex: the roster's hash key
+    uint8_t identity[256];      //  routing id as sent by ZeroMQ
+    size_t identity_size;
+    char *worker_id;
+    char *host;
+    int64_t pid;
+    uint32_t task;
+    uint32_t credits;           //  blocks it asked for and did not get yet
+    lease_t *leases;
+    uint32_t nleases;
+    int64_t last_heard;
+    int64_t last_sent;
+    dnode_t by_heard;           //  roster list, least recently heard first
+    dnode_t by_sent;            //  roster list, least recently sent to first
+    dnode_t parked;             //  in its task's waiting list while credits > 0
+    bool is_parked;
+};
+
+typedef struct {
+    dnode_t parked;             //  workers waiting for blocks of this task
+    dnode_t leases;             //  held blocks, oldest first
+    uint32_t nworkers;
+    int64_t timeout_ms;         //  0: none
+    bool started;               //  TASK_STARTED published
+    bool finished;              //  TASK_DONE published, workers told to exit
+    uint64_t rate_completed;    //  completed count at the last rate sample
+    int64_t rate_at;
+    double rate;                //  blocks per second, smoothed
+} btask_t;
+
+struct _daisy_broker_t {
+    const daisy_graph_t *graph;
+    daisy_scheduler_t *scheduler;
+    daisy_summary_t *summary;
+    daisy_broker_options_t opt;
+    zsock_t *router;
+    zsock_t *pub;
+    void *router_handle;        //  zsock_resolve(router): the hot path uses libzmq
+    char *endpoint;
+    char *pub_endpoint;
+    char hostname[256];
+    btask_t *tasks;
+    uint32_t ntasks;
+    zhashx_t *workers;          //  key -> worker_t
+    dnode_t by_heard;
+    dnode_t by_sent;
+    daisy_decoder_t *decoder;
+    daisy_buffer_t out;         //  encoding buffer, reused
+    daisy_buffer_t evt;         //  event encoding buffer, reused
+    daisy_block_t *scratch;     //  acquired blocks waiting to be sent
+    daisy_wire_block_t *wire;
+    lease_t *free_leases;       //  recycled leases
+    int64_t last_snapshot;
+    daisy_broker_stats_t stats;
+    bool finished;
+};
+
+//  Intrusive lists (circular, with the list head as sentinel).
+void dlist_init(dnode_t *head);
+bool dlist_empty(const dnode_t *head);
+void dlist_push_tail(dnode_t *head, dnode_t *node);
+void dlist_remove(dnode_t *node);
+#define dlist_entry(node, type, member) \
+    ((type *)((char *)(node) - offsetof(type, member)))
+
+//  roster.c
+worker_t *roster_find(daisy_broker_t *self, const uint8_t *identity, size_t size);
+worker_t *roster_add(daisy_broker_t *self, const uint8_t *identity, size_t size);
+void roster_remove(daisy_broker_t *self, worker_t *w);
+void roster_heard(daisy_broker_t *self, worker_t *w, int64_t now);
+void roster_sent(daisy_broker_t *self, worker_t *w, int64_t now);
+void roster_park(daisy_broker_t *self, worker_t *w);
+void roster_unpark(daisy_broker_t *self, worker_t *w);
+lease_t *roster_lease(daisy_broker_t *self, worker_t *w, const daisy_block_t *b, int64_t now);
+//  The worker's lease on block_id for `attempt`, unlinked; NULL if none.
+lease_t *roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id,
+                           uint32_t attempt);
+void roster_free_lease(daisy_broker_t *self, lease_t *l);
+void roster_destroy_all(daisy_broker_t *self);
+
+//  progress.c
+void progress_publish(daisy_broker_t *self, const daisy_msg_t *msg);
+void progress_task_state(daisy_broker_t *self, uint32_t task, daisy_msg_type_t type);
+void progress_snapshot(daisy_broker_t *self, int64_t now);
+void progress_block_failed(daisy_broker_t *self, uint32_t task, uint64_t block_id,
+                           uint32_t attempt, bool final, const char *error,
+                           const worker_t *w);
+void progress_worker(daisy_broker_t *self, const worker_t *w, daisy_msg_type_t type,
+                     const char *reason);
+void progress_run_finished(daisy_broker_t *self, bool interrupted);
+
+#endif

@@ -1,0 +1,488 @@
+/*  launcher.c - the broker's worker processes: start, watch, replace, give up
+
+    Processes are reaped with waitpid(WNOHANG) on every poll rather than in
+    a SIGCHLD handler, so nothing runs in signal context and the broker
+    hears of a death within one poll interval. A death while the task still
+    has work counts toward the task's restart cap; past it the task is
+    abandoned (daisy's users saw buggy tasks respawn workers for days).
+*/
+#include "daisy/launcher.h"
+
+#include <czmq.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct {
+    pid_t pid;
+    uint32_t task;
+} proc_t;
+
+typedef struct {
+    bool started;
+    uint32_t running;
+    uint32_t deaths;
+    uint32_t next_id;
+} ltask_t;
+
+struct _daisy_launcher_t {
+    daisy_broker_t *broker;
+    const daisy_graph_t *graph;
+    daisy_launcher_options_t opt;
+    char *worker_program;
+    char *log_dir;
+    char **hosts;
+    size_t nhosts, next_host;
+    ltask_t *tasks;
+    uint32_t ntasks;
+    proc_t *procs;
+    size_t nprocs, capprocs;
+};
+
+//  Paths and text ----------------------------------------------------------------
+
+static int
+mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+//  daisy-worker beside this executable, else the bare name (PATH).
+static char *
+find_worker_program(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            char path[PATH_MAX + 32];
+            snprintf(path, sizeof path, "%.*s/daisy-worker", (int)(slash - self), self);
+            if (access(path, X_OK) == 0)
+                return strdup(path);
+        }
+    }
+    return strdup("daisy-worker");
+}
+
+//  Append `s` to buf as one single-quoted shell word.
+static void
+append_quoted(char *buf, size_t size, const char *s)
+{
+    size_t used = strlen(buf);
+    if (used + 1 < size)
+        buf[used++] = '\'';
+    for (; *s && used + 5 < size; s++) {
+        if (*s == '\'') {
+            memcpy(buf + used, "'\\''", 4);
+            used += 4;
+        } else
+            buf[used++] = *s;
+    }
+    if (used + 1 < size)
+        buf[used++] = '\'';
+    buf[used < size ? used : size - 1] = '\0';
+}
+
+//  The template with {cmd} and {host} replaced.
+static void
+expand_template(const char *tmpl, const char *cmd, const char *host, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *p = tmpl; *p && used + 1 < size;) {
+        const char *value = NULL;
+        if (!strncmp(p, "{cmd}", 5))
+            value = cmd, p += 5;
+        else if (!strncmp(p, "{host}", 6))
+            value = host, p += 6;
+        if (value) {
+            used += (size_t)snprintf(out + used, size - used, "%s", value);
+            if (used >= size)
+                used = size - 1;
+        } else
+            out[used++] = *p++, out[used] = '\0';
+    }
+}
+
+//  Starting one worker -----------------------------------------------------------
+
+static pid_t
+spawn_argv(char *const argv[], char *const envp[], int out_fd, int err_fd)
+{
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err_fd, STDERR_FILENO);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc == 0 ? pid : -1;
+}
+
+//  The environment plus the worker's DAISY_ variables.
+static char **
+worker_env(char vars[3][512], const char *endpoint, const char *task_id, const char *wid)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **envp = calloc(n + 4, sizeof *envp);
+    if (!envp)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "DAISY_", 6) != 0)
+            envp[k++] = environ[i];
+    snprintf(vars[0], 512, "DAISY_BROKER=%s", endpoint);
+    snprintf(vars[1], 512, "DAISY_TASK_ID=%s", task_id);
+    snprintf(vars[2], 512, "DAISY_WORKER_ID=%s", wid);
+    for (int i = 0; i < 3; i++)
+        envp[k++] = vars[i];
+    return envp;
+}
+
+//  The worker's command line as one shell string.
+static void
+worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *endpoint,
+               const char *wid, char *cmd, size_t size)
+{
+    cmd[0] = '\0';
+    if (!daisy_task_command(task)) {   //  the task's own worker program
+        snprintf(cmd, size, "env DAISY_BROKER=");
+        append_quoted(cmd, size, endpoint);
+        strncat(cmd, " DAISY_TASK_ID=", size - strlen(cmd) - 1);
+        append_quoted(cmd, size, daisy_task_id(task));
+        strncat(cmd, " DAISY_WORKER_ID=", size - strlen(cmd) - 1);
+        append_quoted(cmd, size, wid);
+        strncat(cmd, " sh -c ", size - strlen(cmd) - 1);
+        append_quoted(cmd, size, daisy_task_worker(task));
+        return;
+    }
+    char prefetch[16];
+    snprintf(prefetch, sizeof prefetch, "%u", self->opt.prefetch ? self->opt.prefetch : 1);
+    const char *words[] = {self->worker_program, "--connect", endpoint, "--task",
+                           daisy_task_id(task), "--worker-id", wid, "--prefetch", prefetch,
+                           "--exec", daisy_task_command(task)};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (i)
+            strncat(cmd, " ", size - strlen(cmd) - 1);
+        append_quoted(cmd, size, words[i]);
+    }
+}
+
+static pid_t
+spawn_worker(daisy_launcher_t *self, uint32_t t, const char *wid, int out_fd, int err_fd)
+{
+    const char *endpoint = daisy_broker_endpoint(self->broker);
+    if (self->opt.spawn)
+        return self->opt.spawn(self->opt.spawn_arg, t, endpoint, wid, out_fd, err_fd);
+    const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
+    static char cmd[8192], line[16384];
+    worker_command(self, task, endpoint, wid, cmd, sizeof cmd);
+    if (self->opt.launch_template) {
+        const char *host = self->nhosts ? self->hosts[self->next_host++ % self->nhosts]
+                                        : "localhost";
+        expand_template(self->opt.launch_template, cmd, host, line, sizeof line);
+    } else
+        snprintf(line, sizeof line, "exec %s", cmd);
+    char vars[3][512];
+    char **envp = worker_env(vars, endpoint, daisy_task_id(task), wid);
+    if (!envp)
+        return -1;
+    char *argv[] = {"/bin/sh", "-c", line, NULL};
+    pid_t pid = spawn_argv(argv, envp, out_fd, err_fd);
+    free(envp);
+    return pid;
+}
+
+static int
+open_log(const char *dir, const char *wid, const char *ext)
+{
+    char path[PATH_MAX + 512];
+    snprintf(path, sizeof path, "%s/%s.%s", dir, wid, ext);
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+}
+
+static void
+start_one(daisy_launcher_t *self, uint32_t t)
+{
+    ltask_t *lt = &self->tasks[t];
+    const char *task_id = daisy_task_id(daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
+    char wid[300], dir[PATH_MAX];
+    snprintf(wid, sizeof wid, "%s-%u", task_id, lt->next_id++);
+    snprintf(dir, sizeof dir, "%s/%s", self->log_dir, task_id);
+    mkdirs(dir);
+    int out_fd = open_log(dir, wid, "out"), err_fd = open_log(dir, wid, "err");
+    pid_t pid = out_fd >= 0 && err_fd >= 0 ? spawn_worker(self, t, wid, out_fd, err_fd) : -1;
+    if (out_fd >= 0)
+        close(out_fd);
+    if (err_fd >= 0)
+        close(err_fd);
+    if (pid < 0) {
+        lt->deaths++;   //  a worker that cannot start counts as one that died
+        return;
+    }
+    if (self->nprocs == self->capprocs) {
+        size_t cap = self->capprocs ? self->capprocs * 2 : 16;
+        proc_t *p = realloc(self->procs, cap * sizeof *p);
+        if (!p) {
+            kill(pid, SIGKILL);
+            return;
+        }
+        self->procs = p;
+        self->capprocs = cap;
+    }
+    self->procs[self->nprocs++] = (proc_t){pid, t};
+    lt->running++;
+}
+
+//  Watching ------------------------------------------------------------------
+
+static uint32_t
+restart_cap(const daisy_launcher_t *self, uint32_t t)
+{
+    if (self->opt.restart_cap)
+        return self->opt.restart_cap;
+    const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
+    return 3 * (uint32_t)daisy_task_workers(task);
+}
+
+static void
+kill_task(daisy_launcher_t *self, uint32_t t, int sig)
+{
+    for (size_t i = 0; i < self->nprocs; i++)
+        if (self->procs[i].task == t)
+            kill(self->procs[i].pid, sig);
+}
+
+static void
+on_exit_status(daisy_launcher_t *self, uint32_t t, pid_t pid, int status)
+{
+    ltask_t *lt = &self->tasks[t];
+    lt->running--;
+    const daisy_scheduler_t *s = daisy_broker_scheduler(self->broker);
+    bool done = daisy_scheduler_task_done(s, t);
+    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!self->opt.launch_template)
+        daisy_broker_process_died(self->broker, pid);
+    if (done || (clean && lt->running > 0))
+        return;
+    lt->deaths++;
+    if (lt->deaths >= restart_cap(self, t)) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "workers died %u times (restart cap %u)",
+                 lt->deaths, restart_cap(self, t));
+        kill_task(self, t, SIGKILL);
+        daisy_broker_abandon(self->broker, t, reason);
+        return;
+    }
+    start_one(self, t);
+}
+
+static void
+reap(daisy_launcher_t *self)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            return;
+        for (size_t i = 0; i < self->nprocs; i++) {
+            if (self->procs[i].pid != pid)
+                continue;
+            uint32_t t = self->procs[i].task;
+            self->procs[i] = self->procs[--self->nprocs];
+            on_exit_status(self, t, pid, status);
+            break;
+        }
+    }
+}
+
+void
+daisy_launcher_poll(daisy_launcher_t *self)
+{
+    reap(self);
+    const daisy_scheduler_t *s = daisy_broker_scheduler(self->broker);
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        ltask_t *lt = &self->tasks[t];
+        if (lt->started || daisy_scheduler_task_done(s, t))
+            continue;
+        daisy_task_counts_t c;
+        daisy_scheduler_counts(s, t, &c);
+        if (c.ready == 0)
+            continue;
+        lt->started = true;
+        const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
+        for (int i = 0; i < daisy_task_workers(task); i++)
+            start_one(self, t);
+    }
+}
+
+void
+daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
+{
+    for (size_t i = 0; i < self->nprocs; i++)
+        kill(self->procs[i].pid, SIGTERM);
+    struct timespec step = {0, 10 * 1000 * 1000};
+    for (int waited = 0; self->nprocs > 0 && waited < grace_ms; waited += 10) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            for (size_t i = 0; i < self->nprocs; i++)
+                if (self->procs[i].pid == pid) {
+                    self->tasks[self->procs[i].task].running--;
+                    self->procs[i] = self->procs[--self->nprocs];
+                    break;
+                }
+            continue;
+        }
+        nanosleep(&step, NULL);
+    }
+    for (size_t i = 0; i < self->nprocs; i++) {
+        kill(self->procs[i].pid, SIGKILL);
+        waitpid(self->procs[i].pid, NULL, 0);
+        self->tasks[self->procs[i].task].running--;
+    }
+    self->nprocs = 0;
+}
+
+//  Life cycle ----------------------------------------------------------------
+
+static int
+split_hosts(daisy_launcher_t *self, const char *hosts)
+{
+    if (!hosts || !*hosts)
+        return 0;
+    char *copy = strdup(hosts);
+    if (!copy)
+        return -1;
+    for (char *save = NULL, *h = strtok_r(copy, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+        char **more = realloc(self->hosts, (self->nhosts + 1) * sizeof *more);
+        if (!more) {
+            free(copy);
+            return -1;
+        }
+        self->hosts = more;
+        self->hosts[self->nhosts++] = strdup(h);
+    }
+    free(copy);
+    return 0;
+}
+
+daisy_launcher_t *
+daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *options,
+                   daisy_error_t *err)
+{
+    daisy_launcher_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->broker = broker;
+    self->graph = daisy_scheduler_graph(daisy_broker_scheduler(broker));
+    if (options)
+        self->opt = *options;
+    self->ntasks = daisy_graph_task_count(self->graph);
+    self->tasks = calloc(self->ntasks ? self->ntasks : 1, sizeof *self->tasks);
+    self->worker_program = self->opt.worker_program ? strdup(self->opt.worker_program)
+                                                    : find_worker_program();
+    self->log_dir = strdup(self->opt.log_dir ? self->opt.log_dir : "daisy_logs");
+    if (!self->tasks || !self->worker_program || !self->log_dir
+        || split_hosts(self, self->opt.hosts) != 0) {
+        daisy_error_set(err, "out of memory");
+        daisy_launcher_destroy(&self);
+        return NULL;
+    }
+    if (mkdirs(self->log_dir) != 0) {
+        daisy_error_set(err, "cannot create log directory '%s': %s", self->log_dir,
+                        strerror(errno));
+        daisy_launcher_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+daisy_launcher_destroy(daisy_launcher_t **self_p)
+{
+    daisy_launcher_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->nprocs)
+        daisy_launcher_stop(self, 2000);
+    for (size_t i = 0; i < self->nhosts; i++)
+        free(self->hosts[i]);
+    free(self->hosts);
+    free(self->worker_program);
+    free(self->log_dir);
+    free(self->tasks);
+    free(self->procs);
+    free(self);
+    *self_p = NULL;
+}
+
+uint32_t
+daisy_launcher_running(const daisy_launcher_t *self, uint32_t task)
+{
+    return task < self->ntasks ? self->tasks[task].running : 0;
+}
+
+uint32_t
+daisy_launcher_deaths(const daisy_launcher_t *self, uint32_t task)
+{
+    return task < self->ntasks ? self->tasks[task].deaths : 0;
+}
+
+const char *
+daisy_launcher_log_dir(const daisy_launcher_t *self)
+{
+    return self->log_dir;
+}
+
+//  The serving loop ------------------------------------------------------------
+
+int
+daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, daisy_serve_fn *progress,
+            void *arg)
+{
+    //  100 ms polls: dead workers are noticed and progress stays fresh even
+    //  when no message arrives.
+    while (!daisy_broker_done(broker) && !zsys_interrupted) {
+        daisy_broker_poll(broker, 100);
+        if (launcher)
+            daisy_launcher_poll(launcher);
+        if (progress)
+            progress(arg, broker);
+    }
+    bool interrupted = !daisy_broker_done(broker);
+    daisy_broker_finish(broker, interrupted);
+    if (progress)
+        progress(arg, broker);
+    if (launcher)
+        daisy_launcher_stop(launcher, 3000);
+    if (interrupted)
+        return 2;
+    return daisy_summary_success(daisy_broker_summary(broker)) ? 0 : 1;
+}

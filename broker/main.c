@@ -1,0 +1,138 @@
+/*  main.c - the `daisy-broker` program: serve workers started anywhere
+
+    A broker for one pipeline file. Workers connect from any host (started
+    by hand, by a batch system, or by this program through --launch with a
+    template such as 'ssh {host} {cmd}' or 'srun -N1 -n1 {cmd}', or
+    --local for processes on this host). Progress goes to stderr and, with
+    --publish, to a PUB socket for `daisy monitor`.
+*/
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/serve.h"
+
+static const char *usage =
+    "Usage: daisy-broker [OPTIONS] PIPELINE.json\n"
+    "\n"
+    "Serve the blocks of a pipeline to workers on any host, until every\n"
+    "block is done, then print the execution summary.\n"
+    "\n"
+    "  --bind EP             workers' endpoint (default tcp://127.0.0.1:5555;\n"
+    "                        tcp://*:5555 for every interface)\n"
+    "  --publish EP          progress feed for `daisy monitor` (e.g. tcp://*:5556)\n"
+    "  --local               start each task's workers as local processes\n"
+    "  --launch TEMPLATE     start workers with a shell command, {cmd} replaced by\n"
+    "                        the worker's command line and {host} by the next\n"
+    "                        host of --hosts, e.g. 'ssh {host} {cmd}'\n"
+    "  --hosts H1,H2,...     hosts for {host}, used in turn\n"
+    "  --worker-program P    program for tasks with a command (default daisy-worker)\n"
+    "  --logs DIR            worker logs DIR/TASK/WORKER.out/.err (default daisy_logs)\n"
+    "  --prefetch N          blocks each started command worker holds at once\n"
+    "  --restart-cap N       worker deaths before a task is abandoned\n"
+    "  --heartbeat MS        heartbeat interval (default 1000)\n"
+    "  --liveness N          missed heartbeats before a worker is lost (default 3)\n"
+    "  --progress-interval S progress lines at most every S seconds (default 5)\n"
+    "  --quiet               no progress\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Workers: daisy-worker --connect EP --task ID --exec CMD (or --plugin LIB.so).\n"
+    "\n"
+    "Exit status: 0 when every block completed, 1 when blocks failed or were\n"
+    "orphaned, 2 bad command line, 3 bad pipeline file, 4 internal error\n"
+    "(an endpoint could not be bound), 130 interrupted.\n";
+
+typedef struct {
+    daisy_broker_options_t broker;
+    daisy_launcher_options_t launcher;
+    serve_options_t serve;
+    bool launch;
+} options_t;
+
+static int
+parse(int argc, char **argv, options_t *o)
+{
+    static const struct option longopts[] = {
+        {"bind", required_argument, NULL, 'b'},
+        {"publish", required_argument, NULL, 'p'},
+        {"local", no_argument, NULL, 'L'},
+        {"launch", required_argument, NULL, 'T'},
+        {"hosts", required_argument, NULL, 'o'},
+        {"worker-program", required_argument, NULL, 'w'},
+        {"logs", required_argument, NULL, 'l'},
+        {"prefetch", required_argument, NULL, 'f'},
+        {"restart-cap", required_argument, NULL, 'r'},
+        {"heartbeat", required_argument, NULL, 'H'},
+        {"liveness", required_argument, NULL, 'v'},
+        {"progress-interval", required_argument, NULL, 'i'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b': o->broker.bind = optarg; break;
+        case 'p': o->broker.publish = optarg; break;
+        case 'L': o->launch = true; break;
+        case 'T': o->launch = true; o->launcher.launch_template = optarg; break;
+        case 'o': o->launcher.hosts = optarg; break;
+        case 'w': o->launcher.worker_program = optarg; break;
+        case 'l': o->launcher.log_dir = o->broker.log_dir = optarg; break;
+        case 'f': o->launcher.prefetch = (uint32_t)atoi(optarg); break;
+        case 'r': o->launcher.restart_cap = (uint32_t)atoi(optarg); break;
+        case 'H': o->broker.heartbeat_ms = (uint32_t)atoi(optarg); break;
+        case 'v': o->broker.liveness = (uint32_t)atoi(optarg); break;
+        case 'i': o->serve.interval_ms = (int)(atof(optarg) * 1000); break;
+        case 'q': o->serve.quiet = true; break;
+        case 'h': fputs(usage, stdout); exit(0);
+        default: fputs(usage, stderr); return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "daisy-broker: expected one pipeline file\n\n%s", usage);
+        return -1;
+    }
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    options_t o = {.broker = daisy_broker_options_default(), .serve = {.interval_ms = 5000}};
+    if (parse(argc, argv, &o) != 0)
+        return 2;
+    if (!o.broker.log_dir)
+        o.broker.log_dir = "daisy_logs";
+    const char *path = argv[optind];
+    daisy_error_t err;
+    daisy_pipeline_t *p = daisy_pipeline_load(path, &err);
+    daisy_graph_t *graph = p ? daisy_graph_new(p, &err) : NULL;
+    if (!graph) {
+        if (p)
+            daisy_error_prefix(&err, "%s", path);
+        fprintf(stderr, "daisy-broker: %s\n", err.msg);
+        daisy_pipeline_destroy(&p);
+        return 3;
+    }
+    daisy_broker_t *broker = daisy_broker_new(graph, &o.broker, &err);
+    daisy_launcher_t *launcher = NULL;
+    if (broker && o.launch)
+        launcher = daisy_launcher_new(broker, &o.launcher, &err);
+    int rc = 4;
+    if (!broker || (o.launch && !launcher))
+        fprintf(stderr, "daisy-broker: %s\n", err.msg);
+    else {
+        fprintf(stderr, "daisy-broker: serving %s on %s", path, daisy_broker_endpoint(broker));
+        if (daisy_broker_publish_endpoint(broker))
+            fprintf(stderr, ", progress on %s", daisy_broker_publish_endpoint(broker));
+        fputc('\n', stderr);
+        rc = cli_serve(broker, launcher, &o.serve);
+    }
+    daisy_launcher_destroy(&launcher);
+    daisy_broker_destroy(&broker);
+    daisy_graph_destroy(&graph);
+    daisy_pipeline_destroy(&p);
+    return rc;
+}

@@ -1,0 +1,196 @@
+/*  roster.c - who is connected, and which blocks each one holds
+
+    Workers are found by their ZeroMQ routing id (hex-encoded as the hash
+    key, since ids are arbitrary bytes). A worker's leases form a short
+    list (at most its prefetch window), so a result is matched by scanning
+    it: cheaper than inverting a Cantor id on every release. Leases are
+    recycled through a free list because one is made per block handed out.
+*/
+#include "broker_internal.h"
+
+void
+dlist_init(dnode_t *head)
+{
+    head->prev = head->next = head;
+}
+
+bool
+dlist_empty(const dnode_t *head)
+{
+    return head->next == head;
+}
+
+void
+dlist_push_tail(dnode_t *head, dnode_t *node)
+{
+    node->prev = head->prev;
+    node->next = head;
+    head->prev->next = node;
+    head->prev = node;
+}
+
+void
+dlist_remove(dnode_t *node)
+{
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    node->prev = node->next = node;
+}
+
+static void
+hex_key(const uint8_t *identity, size_t size, char *key)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < size; i++) {
+        key[2 * i] = digits[identity[i] >> 4];
+        key[2 * i + 1] = digits[identity[i] & 15];
+    }
+    key[2 * size] = '\0';
+}
+
+worker_t *
+roster_find(daisy_broker_t *self, const uint8_t *identity, size_t size)
+{
+    char key[2 * 256 + 1];
+    if (size > 255)
+        return NULL;
+    hex_key(identity, size, key);
+    return zhashx_lookup(self->workers, key);
+}
+
+worker_t *
+roster_add(daisy_broker_t *self, const uint8_t *identity, size_t size)
+{
+    if (size > 255)
+        return NULL;
+    worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->key = malloc(2 * size + 1);
+    if (!w->key) {
+        free(w);
+        return NULL;
+    }
+    hex_key(identity, size, w->key);
+    memcpy(w->identity, identity, size);
+    w->identity_size = size;
+    dlist_init(&w->by_heard);
+    dlist_init(&w->by_sent);
+    dlist_init(&w->parked);
+    dlist_push_tail(&self->by_heard, &w->by_heard);
+    dlist_push_tail(&self->by_sent, &w->by_sent);
+    zhashx_insert(self->workers, w->key, w);
+    return w;
+}
+
+void
+roster_free_lease(daisy_broker_t *self, lease_t *l)
+{
+    dlist_remove(&l->by_start);
+    l->next_in_worker = self->free_leases;
+    self->free_leases = l;
+}
+
+//  The caller has already given the worker's leases back to the scheduler.
+void
+roster_remove(daisy_broker_t *self, worker_t *w)
+{
+    while (w->leases) {
+        lease_t *l = w->leases;
+        w->leases = l->next_in_worker;
+        roster_free_lease(self, l);
+    }
+    roster_unpark(self, w);
+    dlist_remove(&w->by_heard);
+    dlist_remove(&w->by_sent);
+    if (w->worker_id && w->task < self->ntasks)
+        self->tasks[w->task].nworkers--;
+    zhashx_delete(self->workers, w->key);
+    free(w->key);
+    free(w->worker_id);
+    free(w->host);
+    free(w);
+}
+
+void
+roster_heard(daisy_broker_t *self, worker_t *w, int64_t now)
+{
+    w->last_heard = now;
+    dlist_remove(&w->by_heard);
+    dlist_push_tail(&self->by_heard, &w->by_heard);
+}
+
+void
+roster_sent(daisy_broker_t *self, worker_t *w, int64_t now)
+{
+    w->last_sent = now;
+    dlist_remove(&w->by_sent);
+    dlist_push_tail(&self->by_sent, &w->by_sent);
+}
+
+void
+roster_park(daisy_broker_t *self, worker_t *w)
+{
+    if (w->is_parked)
+        return;
+    dlist_push_tail(&self->tasks[w->task].parked, &w->parked);
+    w->is_parked = true;
+}
+
+void
+roster_unpark(daisy_broker_t *self, worker_t *w)
+{
+    (void)self;
+    if (!w->is_parked)
+        return;
+    dlist_remove(&w->parked);
+    w->is_parked = false;
+}
+
+lease_t *
+roster_lease(daisy_broker_t *self, worker_t *w, const daisy_block_t *b, int64_t now)
+{
+    lease_t *l = self->free_leases;
+    if (l)
+        self->free_leases = l->next_in_worker;
+    else if (!(l = malloc(sizeof *l)))
+        return NULL;
+    l->worker = w;
+    l->index = b->index;
+    l->block_id = b->block_id;
+    l->attempt = b->attempt;
+    l->started = now;
+    l->next_in_worker = w->leases;
+    w->leases = l;
+    w->nleases++;
+    dlist_init(&l->by_start);
+    dlist_push_tail(&self->tasks[b->task].leases, &l->by_start);
+    return l;
+}
+
+lease_t *
+roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id, uint32_t attempt)
+{
+    (void)self;
+    for (lease_t **p = &w->leases; *p; p = &(*p)->next_in_worker) {
+        lease_t *l = *p;
+        if (l->block_id == block_id && l->attempt == attempt) {
+            *p = l->next_in_worker;
+            w->nleases--;
+            return l;
+        }
+    }
+    return NULL;
+}
+
+void
+roster_destroy_all(daisy_broker_t *self)
+{
+    while (!dlist_empty(&self->by_heard))
+        roster_remove(self, dlist_entry(self->by_heard.next, worker_t, by_heard));
+    while (self->free_leases) {
+        lease_t *l = self->free_leases;
+        self->free_leases = l->next_in_worker;
+        free(l);
+    }
+}

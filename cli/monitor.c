@@ -1,0 +1,232 @@
+/*  monitor.c - `daisy monitor`: watch a broker from anywhere
+
+    Subscribes to a broker's PUB feed and shows the same progress bars as
+    `daisy run` (or one JSON object per event with --json, for tools). It
+    keeps the latest state per task as snapshots arrive, so a monitor that
+    joins late is current within one snapshot interval, and it exits when
+    the broker publishes the end of the run.
+*/
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "bars.h"
+#include "cli.h"
+#include "daisy/protocol.h"
+
+static const char *usage =
+    "Usage: daisy monitor [--json] [--timeout S] [--broker-key FILE] ENDPOINT\n"
+    "\n"
+    "Show the progress of a running broker from its progress feed (the\n"
+    "--publish endpoint of daisy-broker or daisy run), until the run ends.\n"
+    "\n"
+    "  --json             one JSON object per event on stdout instead of bars\n"
+    "  --timeout S        give up when nothing arrives for S seconds (default: wait)\n"
+    "  --broker-key FILE  the broker's public key (CurveZMQ)\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Exit status: 0 when the run ended with every block completed, 1 when it\n"
+    "ended otherwise, 2 bad command line, 5 timed out.\n";
+
+#define MAX_TASKS 4096
+
+typedef struct {
+    daisy_wire_task_state_t states[MAX_TASKS];
+    char *ids[MAX_TASKS];
+    size_t n;
+} table_t;
+
+static void
+table_put(table_t *t, const daisy_wire_task_state_t *st)
+{
+    size_t i;
+    for (i = 0; i < t->n; i++)
+        if (!strcmp(t->ids[i], st->task_id))
+            break;
+    if (i == t->n) {
+        if (t->n == MAX_TASKS)
+            return;
+        t->ids[t->n++] = strdup(st->task_id);
+    }
+    t->states[i] = *st;
+    t->states[i].task_id = t->ids[i];
+}
+
+static json_t *
+counts_json(const daisy_wire_task_state_t *st)
+{
+    const daisy_task_counts_t *c = &st->counts;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+                     "task", st->task_id, "total", (json_int_t)c->total,
+                     "ready", (json_int_t)c->ready, "processing", (json_int_t)c->processing,
+                     "pending", (json_int_t)c->pending, "completed", (json_int_t)c->completed,
+                     "skipped", (json_int_t)c->skipped, "failed", (json_int_t)c->failed,
+                     "orphaned", (json_int_t)c->orphaned, "retries", (json_int_t)c->retries,
+                     "blocks_per_s", st->blocks_per_s);
+}
+
+static json_t *
+event_json(const daisy_msg_t *m)
+{
+    json_t *o = NULL;
+    switch (m->type) {
+    case DAISY_EVT_TASK_STATE:
+    case DAISY_EVT_TASK_STARTED:
+    case DAISY_EVT_TASK_DONE:
+        o = counts_json(&m->u.task_state);
+        break;
+    case DAISY_EVT_BLOCK_FAILED:
+        o = json_pack("{s:s, s:I, s:i, s:b, s:s, s:s, s:s}", "task", m->u.block_failed.task_id,
+                      "block_id", (json_int_t)m->u.block_failed.block_id,
+                      "attempt", (int)m->u.block_failed.attempt, "final", m->u.block_failed.final,
+                      "error", m->u.block_failed.error, "worker", m->u.block_failed.worker_id,
+                      "log", m->u.block_failed.log);
+        break;
+    case DAISY_EVT_WORKER_JOINED:
+    case DAISY_EVT_WORKER_LOST:
+        o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "worker", m->u.worker.worker_id,
+                      "task", m->u.worker.task_id, "host", m->u.worker.host,
+                      "pid", (json_int_t)m->u.worker.pid, "reason", m->u.worker.reason);
+        break;
+    case DAISY_EVT_RUN_FINISHED: {
+        json_t *tasks = json_array();
+        for (uint32_t i = 0; i < m->u.run_finished.count; i++)
+            json_array_append_new(tasks, counts_json(&m->u.run_finished.tasks[i]));
+        o = json_pack("{s:b, s:b, s:o}", "success", m->u.run_finished.success,
+                      "interrupted", m->u.run_finished.interrupted, "tasks", tasks);
+        break;
+    }
+    default:
+        return NULL;
+    }
+    if (o)
+        json_object_set_new(o, "event", json_string(daisy_msg_name(m->type)));
+    return o;
+}
+
+static void
+print_final(const daisy_msg_t *m)
+{
+    printf("run %s%s\n", m->u.run_finished.success ? "finished: all blocks processed successfully"
+                                                    : "finished with failures",
+           m->u.run_finished.interrupted ? " (interrupted)" : "");
+    for (uint32_t i = 0; i < m->u.run_finished.count; i++) {
+        const daisy_wire_task_state_t *st = &m->u.run_finished.tasks[i];
+        printf("  %s: %llu blocks, %llu completed (skipped %llu), %llu failed, %llu orphaned\n",
+               st->task_id, (unsigned long long)st->counts.total,
+               (unsigned long long)st->counts.completed, (unsigned long long)st->counts.skipped,
+               (unsigned long long)st->counts.failed, (unsigned long long)st->counts.orphaned);
+    }
+}
+
+//  Handle one event; returns the exit status once the run finished, else -1.
+static int
+on_event(const daisy_msg_t *m, bool json, table_t *table, bars_t *bars)
+{
+    if (json) {
+        json_t *o = event_json(m);
+        if (o) {
+            char *line = json_dumps(o, JSON_COMPACT);
+            puts(line);
+            free(line);
+            json_decref(o);
+            fflush(stdout);
+        }
+    } else if (m->type == DAISY_EVT_TASK_STATE || m->type == DAISY_EVT_TASK_DONE
+               || m->type == DAISY_EVT_TASK_STARTED) {
+        table_put(table, &m->u.task_state);
+        bars_update(bars, table->states, table->n, m->type != DAISY_EVT_TASK_STATE);
+    } else if (m->type == DAISY_EVT_BLOCK_FAILED && m->u.block_failed.final)
+        fprintf(stderr, "%s: block %llu failed: %s\n", m->u.block_failed.task_id,
+                (unsigned long long)m->u.block_failed.block_id, m->u.block_failed.error);
+    if (m->type != DAISY_EVT_RUN_FINISHED)
+        return -1;
+    if (!json) {
+        for (uint32_t i = 0; i < m->u.run_finished.count; i++)
+            table_put(table, &m->u.run_finished.tasks[i]);
+        bars_update(bars, table->states, table->n, true);
+        bars_finish(bars);
+        print_final(m);
+    }
+    return m->u.run_finished.success ? EXIT_OK : EXIT_FAILED;
+}
+
+static int
+watch(const char *endpoint, bool json, double timeout_s)
+{
+    zsock_t *sub = zsock_new(ZMQ_SUB);
+    zsock_set_maxmsgsize(sub, DAISY_MAX_FRAME);
+    zsock_set_subscribe(sub, "");
+    if (zsock_connect(sub, "%s", endpoint) < 0) {
+        fprintf(stderr, "daisy monitor: cannot connect to '%s'\n", endpoint);
+        zsock_destroy(&sub);
+        return EXIT_USAGE;
+    }
+    daisy_decoder_t *decoder = daisy_decoder_new();
+    table_t *table = calloc(1, sizeof *table);
+    bars_t *bars = bars_new(stderr, isatty(STDERR_FILENO), 5000);
+    int rc = -1;
+    int64_t last = zclock_mono();
+    zpoller_t *poller = zpoller_new(sub, NULL);
+    while (rc < 0 && !zsys_interrupted) {
+        if (!zpoller_wait(poller, 200)) {
+            if (timeout_s > 0 && zclock_mono() - last > (int64_t)(timeout_s * 1000))
+                rc = 5;
+            continue;
+        }
+        zmsg_t *msg = zmsg_recv(sub);
+        zframe_t *topic = zmsg_first(msg), *body = zmsg_next(msg);
+        daisy_msg_t m;
+        if (topic && body && daisy_decode(decoder, zframe_data(body), zframe_size(body),
+                                          &m, NULL) == DAISY_PROTO_OK) {
+            last = zclock_mono();
+            rc = on_event(&m, json, table, bars);
+        }
+        zmsg_destroy(&msg);
+    }
+    if (rc == 5)
+        fprintf(stderr, "daisy monitor: nothing from %s for %g s\n", endpoint, timeout_s);
+    for (size_t i = 0; i < table->n; i++)
+        free(table->ids[i]);
+    free(table);
+    bars_destroy(&bars);
+    zpoller_destroy(&poller);
+    daisy_decoder_destroy(&decoder);
+    zsock_destroy(&sub);
+    return rc < 0 ? 130 : rc;
+}
+
+int
+cli_monitor(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"broker-key", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool json = false;
+    double timeout_s = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = true; break;
+        case 't': timeout_s = atof(optarg); break;
+        case 'k':
+            fprintf(stderr, "daisy monitor: CurveZMQ is not supported by this version yet\n");
+            return EXIT_USAGE;
+        case 'h': fputs(usage, stdout); return EXIT_OK;
+        default: fputs(usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "daisy monitor: expected one endpoint\n\n%s", usage);
+        return EXIT_USAGE;
+    }
+    return watch(argv[optind], json, timeout_s);
+}

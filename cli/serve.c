@@ -1,0 +1,47 @@
+/*  serve.c - daisy_serve() with progress bars and the summary on stdout
+
+    The programs' face on the library's serving loop: bars (or plain lines
+    off a terminal) while it runs, the execution summary when it ends.
+*/
+#include "serve.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "bars.h"
+
+typedef struct {
+    bars_t *bars;
+    uint32_t ntasks;
+} view_t;
+
+static void
+show(void *arg, daisy_broker_t *broker)
+{
+    view_t *v = arg;
+    if (!v->bars)
+        return;
+    daisy_wire_task_state_t states[v->ntasks ? v->ntasks : 1];
+    for (uint32_t t = 0; t < v->ntasks; t++)
+        daisy_broker_task_state(broker, t, &states[t]);
+    bars_update(v->bars, states, v->ntasks, daisy_broker_done(broker));
+}
+
+int
+cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_options_t *options)
+{
+    const daisy_graph_t *graph = daisy_scheduler_graph(daisy_broker_scheduler(broker));
+    view_t view = {.ntasks = daisy_graph_task_count(graph)};
+    if (!options->quiet)
+        view.bars = bars_new(stderr, isatty(STDERR_FILENO), options->interval_ms);
+    int rc = daisy_serve(broker, launcher, show, &view);
+    if (view.bars)
+        bars_finish(view.bars);
+    bars_destroy(&view.bars);
+    char *text = daisy_summary_format(daisy_broker_summary(broker));
+    if (text)
+        fputs(text, stdout);
+    free(text);
+    fflush(stdout);
+    return rc == 2 ? 130 : rc;
+}

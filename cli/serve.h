@@ -1,0 +1,25 @@
+/*  serve.h - run a broker (and its launcher) to the end, showing progress
+
+    The loop shared by `daisy run` and `daisy-broker`: poll the broker,
+    let the launcher start and replace workers, draw progress, and on the
+    end of the run (or SIGINT/SIGTERM) tell workers to stop and print the
+    execution summary on stdout.
+*/
+#ifndef DAISY_CLI_SERVE_H
+#define DAISY_CLI_SERVE_H
+
+#include "daisy/daisy.h"
+#include "daisy/broker.h"
+#include "daisy/launcher.h"
+
+typedef struct {
+    bool quiet;            //  no progress at all
+    int interval_ms;       //  plain progress lines at most this often
+} serve_options_t;
+
+//  0 when every block completed, 1 when some failed or were orphaned,
+//  130 when interrupted.
+int cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher,
+              const serve_options_t *options);
+
+#endif

@@ -1,0 +1,43 @@
+/*  daisy/blockwise.h - run_blockwise: the seed's quickstart, in C
+
+    Define tasks with C process functions and run them on local worker
+    processes forked from this one, with an embedded broker, just as
+    daisy.run_blockwise([task]) does in Python:
+
+        daisy_summary_t *summary = daisy_run_blockwise(pipeline, NULL, &err);
+
+    Each task gets `workers` processes (daisy_task_set_workers). Workers
+    are forked, so they see this process's memory as it was at the fork;
+    results must go to storage they share (files, Zarr arrays, shared
+    memory). A worker that dies is replaced up to the restart cap.
+*/
+#ifndef DAISY_BLOCKWISE_H
+#define DAISY_BLOCKWISE_H
+
+#include "daisy/launcher.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *log_dir;        //  workers' logs (default "daisy_logs")
+    uint32_t prefetch;          //  blocks each worker holds at once (default 1)
+    uint32_t restart_cap;       //  worker deaths per task before it is abandoned
+    daisy_serve_fn *progress;   //  called every 100 ms or so (may be NULL)
+    void *progress_arg;
+} daisy_blockwise_options_t;
+
+//  Run every block of the pipeline with its tasks' process functions.
+//  Returns the summary (caller destroys; daisy_summary_success() tells
+//  whether every block completed), or NULL with a message when the run
+//  could not be set up (invalid pipeline, a task without a process
+//  function, an endpoint that cannot be bound).
+daisy_summary_t *daisy_run_blockwise(const daisy_pipeline_t *pipeline,
+                                     const daisy_blockwise_options_t *options,
+                                     daisy_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

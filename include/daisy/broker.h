@@ -1,0 +1,101 @@
+/*  daisy/broker.h - serves blocks to workers anywhere, streams progress
+
+    The broker binds a ROUTER socket for workers and, optionally, a PUB
+    socket for progress, and drives a scheduler over them: it hands blocks
+    to workers that asked for them (holding requests while nothing is
+    ready), takes results back, tracks which worker holds which block, and
+    sends the blocks of a worker that went silent, died, or held a block
+    past its task's timeout back through the retry path. Any bad message
+    is refused, counted and answered, and changes nothing.
+
+    Embedding: create it, then call daisy_broker_poll() in a loop (or
+    daisy_broker_run()) until daisy_broker_done(); daisy_broker_finish()
+    tells remaining workers to exit and publishes the final summary.
+*/
+#ifndef DAISY_BROKER_H
+#define DAISY_BROKER_H
+
+#include <sys/types.h>
+
+#include "daisy/protocol.h"
+#include "daisy/summary.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *bind;          //  ROUTER endpoint (default tcp://127.0.0.1:5555; a
+                               //  port of * picks a free one)
+    const char *publish;       //  PUB endpoint for progress, or NULL for none
+    uint32_t heartbeat_ms;     //  heartbeat interval (default 1000)
+    uint32_t liveness;         //  missed intervals before a worker is lost (default 3)
+    uint32_t snapshot_ms;      //  task-state snapshots at most this often (default 1000)
+    //  CurveZMQ: the broker's secret key file and a directory of allowed
+    //  worker public keys (NULL: clear text).
+    const char *curve_secret;
+    const char *curve_allow;
+    //  Where workers' logs are (LOG_DIR/TASK/WORKER.out and .err), for the
+    //  summary's pointers to them; NULL when unknown.
+    const char *log_dir;
+} daisy_broker_options_t;
+
+typedef struct {
+    uint64_t messages;         //  frames received from workers
+    uint64_t rejected;         //  messages refused (any reason)
+    uint64_t rejected_by_code[16]; //  indexed by daisy_proto_error_t
+    uint64_t workers_joined;
+    uint64_t workers_lost;
+    uint64_t blocks_sent;
+    uint64_t results;          //  results accepted
+    uint64_t timeouts;         //  blocks taken back after their task's timeout
+} daisy_broker_stats_t;
+
+typedef struct _daisy_broker_t daisy_broker_t;
+
+daisy_broker_options_t daisy_broker_options_default(void);
+
+//  A broker for the graph (which must outlive it), bound and ready. NULL
+//  with a message when an endpoint cannot be bound or a key not read.
+daisy_broker_t *daisy_broker_new(const daisy_graph_t *graph,
+                                 const daisy_broker_options_t *options,
+                                 daisy_error_t *err);
+void daisy_broker_destroy(daisy_broker_t **self_p);
+
+//  The endpoints actually bound (a tcp port of * resolved).
+const char *daisy_broker_endpoint(const daisy_broker_t *self);
+const char *daisy_broker_publish_endpoint(const daisy_broker_t *self);
+
+//  Handle every waiting message and due timer, then wait up to timeout_ms
+//  for more (0: do not wait). Returns 0, or -1 when the wait was
+//  interrupted by a signal.
+int daisy_broker_poll(daisy_broker_t *self, int timeout_ms);
+//  Poll until every task is done or a SIGINT/SIGTERM arrives; then finish.
+//  Returns 0 when every block completed, 1 when some failed or were
+//  orphaned, 2 when interrupted.
+int daisy_broker_run(daisy_broker_t *self);
+//  Every block of every task is completed, failed or orphaned.
+bool daisy_broker_done(const daisy_broker_t *self);
+//  Tell every connected worker to exit and publish the final summary.
+void daisy_broker_finish(daisy_broker_t *self, bool interrupted);
+
+//  A worker process with this pid on this host died: its blocks go back
+//  now instead of after the heartbeat timeout.
+void daisy_broker_process_died(daisy_broker_t *self, pid_t pid);
+//  Give up on a task (its workers keep dying); see daisy_scheduler_abandon.
+uint64_t daisy_broker_abandon(daisy_broker_t *self, uint32_t task, const char *reason);
+
+const daisy_scheduler_t *daisy_broker_scheduler(const daisy_broker_t *self);
+//  The summary so far (counters current); owned by the broker.
+const daisy_summary_t *daisy_broker_summary(daisy_broker_t *self);
+void daisy_broker_stats(const daisy_broker_t *self, daisy_broker_stats_t *stats);
+//  A task's counters and recent completion rate, as the feed publishes them.
+void daisy_broker_task_state(const daisy_broker_t *self, uint32_t task,
+                             daisy_wire_task_state_t *state);
+//  Workers currently connected to a task.
+uint32_t daisy_broker_worker_count(const daisy_broker_t *self, uint32_t task);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

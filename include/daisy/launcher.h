@@ -1,0 +1,84 @@
+/*  daisy/launcher.h - starts, watches and restarts a broker's workers
+
+    For each task that has blocks ready, the launcher starts the task's
+    `workers` processes: `daisy-worker --exec COMMAND` for a task with a
+    `command`, the task's own `worker` program otherwise (with DAISY_BROKER,
+    DAISY_TASK_ID and DAISY_WORKER_ID in its environment), or whatever a
+    spawn function starts (the run-blockwise entry point forks workers
+    running a C function). Through a template such as `ssh {host} {cmd}` or
+    `srun -N1 -n1 {cmd}` the workers start elsewhere.
+
+    Each worker writes LOG_DIR/TASK/WORKER_ID.out and .err. A worker that
+    dies while its task has work left is reported to the broker (its blocks
+    go back at once) and replaced, until the task's workers died
+    `restart_cap` times: then the task is abandoned and what is left of it
+    orphaned, instead of restarting a broken worker forever. Workers that
+    exit with status 0 after their task is done are not replaced.
+*/
+#ifndef DAISY_LAUNCHER_H
+#define DAISY_LAUNCHER_H
+
+#include <sys/types.h>
+
+#include "daisy/broker.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Start one worker for `task` connecting to `endpoint` under `worker_id`,
+//  with stdout/stderr on the given descriptors. Returns its pid, or -1.
+typedef pid_t (daisy_spawn_fn)(void *arg, uint32_t task, const char *endpoint,
+                               const char *worker_id, int out_fd, int err_fd);
+
+typedef struct {
+    //  NULL: start workers as local processes. Otherwise a shell command
+    //  with {cmd} (the worker's command line, quoted) and optionally
+    //  {host} (taken in turn from `hosts`).
+    const char *launch_template;
+    const char *hosts;            //  comma-separated, for {host}
+    //  Program for tasks with a `command` (default: daisy-worker beside
+    //  this executable, else on PATH).
+    const char *worker_program;
+    const char *log_dir;          //  default "daisy_logs"
+    //  Worker deaths per task before it is abandoned (0: 3 x workers).
+    uint32_t restart_cap;
+    uint32_t prefetch;            //  prefetch window of --exec workers (default 1)
+    daisy_spawn_fn *spawn;        //  replaces the above for every task
+    void *spawn_arg;
+} daisy_launcher_options_t;
+
+typedef struct _daisy_launcher_t daisy_launcher_t;
+
+daisy_launcher_t *daisy_launcher_new(daisy_broker_t *broker,
+                                     const daisy_launcher_options_t *options,
+                                     daisy_error_t *err);
+//  Stops remaining workers (see daisy_launcher_stop) and frees.
+void daisy_launcher_destroy(daisy_launcher_t **self_p);
+
+//  Start workers of tasks that have work, reap the ones that exited,
+//  report deaths, replace or abandon. Call it after each broker poll.
+void daisy_launcher_poll(daisy_launcher_t *self);
+//  SIGTERM every worker still running, wait up to grace_ms for them, then
+//  SIGKILL the rest.
+void daisy_launcher_stop(daisy_launcher_t *self, int grace_ms);
+
+//  Called by daisy_serve() at most every 100 ms, e.g. to show progress.
+typedef void (daisy_serve_fn)(void *arg, daisy_broker_t *broker);
+
+//  Poll the broker and the launcher (which may be NULL: external workers
+//  only) until every task is done or SIGINT/SIGTERM arrives; then finish
+//  the broker (workers are told to exit, the summary is published) and
+//  stop the launcher's workers. Returns 0 when every block completed, 1
+//  when blocks failed or were orphaned, 2 when interrupted.
+int daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher,
+                daisy_serve_fn *progress, void *arg);
+
+uint32_t daisy_launcher_running(const daisy_launcher_t *self, uint32_t task);
+uint32_t daisy_launcher_deaths(const daisy_launcher_t *self, uint32_t task);
+const char *daisy_launcher_log_dir(const daisy_launcher_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

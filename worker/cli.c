@@ -1,0 +1,431 @@
+/*  cli.c - `daisy-worker` / `daisy worker`: a worker for any host
+
+    A thin shell over the embeddable worker loop (worker.c). What runs per
+    block is either a shell command (--exec, through daisy_block_exec, the
+    same code the serial runner uses, so a command behaves the same under
+    `daisy run --serial` and on a cluster) or a plugin (--plugin), a shared
+    library whose process function runs in this process, for blocks too
+    short to pay for a fork and exec each.
+
+    SIGINT and SIGTERM call daisy_worker_stop(), which only sets a flag and
+    rings an eventfd, so the block in progress finishes and is reported and
+    the broker gets the unstarted ones back at once rather than after a
+    heartbeat timeout.
+
+    --log sends this process's stdout and stderr (and so those of its
+    commands and plugin) to a file opened for appending: one log per
+    worker, whichever way the block's code writes.
+*/
+#include "cli.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daisy/block_exec.h"
+#include "daisy/protocol.h"
+#include "daisy/worker.h"
+
+#if defined(__has_include)
+#if __has_include("daisy/version.h")
+#include "daisy/version.h"
+#endif
+#endif
+#ifndef DAISY_VERSION
+#define DAISY_VERSION "unknown"
+#endif
+
+enum {
+    WCLI_OK = 0,
+    WCLI_REFUSED = 1,     //  refused, unreachable, plugin init failed
+    WCLI_USAGE = 2,
+    WCLI_INTERNAL = 4
+};
+
+enum { OPT_CURVE_SECRET = 256, OPT_BROKER_KEY, OPT_VERSION };
+
+static const char *usage_text =
+    "Usage: %1$s [OPTIONS] --exec CMD\n"
+    "       %1$s [OPTIONS] --plugin LIB.so [-- PLUGIN-ARGS...]\n"
+    "\n"
+    "Join one task of a daisy broker and process its blocks until the broker\n"
+    "says there is no more work. Start as many as you like, on any host that\n"
+    "can reach the broker: each asks for blocks, runs them, reports every\n"
+    "result, and keeps a heartbeat going while a block runs. A worker that\n"
+    "loses its broker reconnects (back-off from 1 s doubling to 30 s).\n"
+    "\n"
+    "What runs per block (exactly one):\n"
+    "  -e, --exec CMD         run CMD through /bin/sh once per block; success is\n"
+    "                         exit status 0. The block is in its environment:\n"
+    "                         DAISY_TASK_ID, DAISY_BLOCK_ID, DAISY_ATTEMPT,\n"
+    "                         DAISY_READ_OFFSET, DAISY_READ_SHAPE,\n"
+    "                         DAISY_WRITE_OFFSET, DAISY_WRITE_SHAPE (ROIs as\n"
+    "                         comma-separated integers, world units),\n"
+    "                         DAISY_BROKER and DAISY_WORKER_ID.\n"
+    "  -P, --plugin LIB.so    load a shared library and call its\n"
+    "                         daisy_plugin_process() for every block, in this\n"
+    "                         process (see PLUGINS). A name without '/' is looked\n"
+    "                         up in the current directory first.\n"
+    "\n"
+    "Broker:\n"
+    "  -c, --connect EP       broker endpoint, e.g. tcp://node7:5555\n"
+    "                         (default: $DAISY_BROKER)\n"
+    "  -t, --task ID          the task to work for (default: $DAISY_TASK_ID)\n"
+    "  -w, --worker-id ID     this worker's unique id, shown in the broker's logs\n"
+    "                         (default: $DAISY_WORKER_ID, else HOST:PID:RANDOM)\n"
+    "  -p, --prefetch N       blocks to hold at once, 1 to 1024 (default 1, as\n"
+    "                         daisy does); more hides the round trip to the\n"
+    "                         broker when blocks are short\n"
+    "  -g, --give-up SECONDS  exit when no broker has answered for this long\n"
+    "                         (default: keep trying)\n"
+    "      --curve-secret FILE  this worker's CurveZMQ secret key file\n"
+    "      --broker-key FILE    the broker's CurveZMQ public key file; give both\n"
+    "                         or neither (files as written by `daisy keygen`)\n"
+    "\n"
+    "Output:\n"
+    "  -l, --log FILE         append this worker's stdout and stderr, and so the\n"
+    "                         output of its commands or plugin, to FILE\n"
+    "                         (default: inherited)\n"
+    "  -h, --help             show this help\n"
+    "      --version          show the version\n"
+    "\n"
+    "PLUGINS\n"
+    "  A plugin is a shared library that exports\n"
+    "      int daisy_plugin_process(const daisy_block_t *block, void *state);\n"
+    "  returning 0 for success (see <daisy/block.h>), and may export\n"
+    "      int daisy_plugin_init(int argc, char **argv, void **state);\n"
+    "      void daisy_plugin_fini(void *state);\n"
+    "  init is called once, before connecting, with the arguments after `--`\n"
+    "  (argc may be 0; argv[argc] is NULL); the state it sets is passed to\n"
+    "  every process call and to fini. A non-zero return from init stops the\n"
+    "  worker. Build one with: cc -shared -fPIC plugin.c -o plugin.so\n"
+    "\n"
+    "SIGNALS\n"
+    "  SIGINT, SIGTERM   finish the block in progress, report it, give the\n"
+    "                    blocks not yet started back to the broker, and exit.\n"
+    "\n"
+    "ENVIRONMENT\n"
+    "  DAISY_BROKER, DAISY_TASK_ID, DAISY_WORKER_ID   defaults of --connect,\n"
+    "                    --task and --worker-id (set by `daisy run` and\n"
+    "                    `daisy-broker` for the workers they start)\n"
+    "\n"
+    "EXIT STATUS\n"
+    "  0      the broker said there is no more work\n"
+    "  1      the broker refused this worker (unknown task), no broker answered\n"
+    "         within --give-up, or the plugin's init failed\n"
+    "  2      bad command line (including an unreadable key file, plugin or log)\n"
+    "  4      internal error\n"
+    "  128+N  stopped by signal N (130 for SIGINT, 143 for SIGTERM)\n";
+
+typedef int (plugin_init_fn)(int argc, char **argv, void **state);
+typedef void (plugin_fini_fn)(void *state);
+
+typedef struct {
+    const char *prog;
+    daisy_worker_options_t opt;
+    const char *exec;
+    const char *plugin;
+    const char *log;
+    int plugin_argc;
+    char **plugin_argv;
+} wcli_args_t;
+
+//  What a block runs, and with what.
+typedef struct {
+    const char *prog;
+    daisy_worker_t *worker;
+    const char *command;                //  --exec
+    daisy_exec_env_t env;
+    void *dl;                           //  --plugin
+    daisy_process_fn *process;
+    plugin_fini_fn *fini;
+    void *state;
+} wcli_job_t;
+
+static daisy_worker_t *volatile s_worker;
+static volatile sig_atomic_t s_signal;
+
+static void
+wcli_on_signal(int sig)
+{
+    s_signal = sig;
+    daisy_worker_t *w = s_worker;
+    if (w)
+        daisy_worker_stop(w);
+}
+
+static void
+wcli_signals(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+//  Command line ------------------------------------------------------------
+
+static int
+wcli_usage_error(const char *prog, const char *what, const char *arg)
+{
+    fprintf(stderr, "%s: %s%s%s%s\nTry '%s --help' for more information.\n", prog, what,
+            arg ? " '" : "", arg ? arg : "", arg ? "'" : "", prog);
+    return WCLI_USAGE;
+}
+
+static int
+wcli_parse_prefetch(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v < 1 || v > DAISY_MAX_BATCH)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int
+wcli_parse_seconds(const char *s, uint32_t *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0 || v * 1000 > UINT32_MAX)
+        return -1;
+    *ms = (uint32_t)ceil(v * 1000);
+    return 0;
+}
+
+//  Returns -1 when parsing went fine, else the exit status to return.
+static int
+wcli_parse(int argc, char **argv, wcli_args_t *a)
+{
+    static const struct option longopts[] = {
+        {"connect", required_argument, NULL, 'c'},
+        {"task", required_argument, NULL, 't'},
+        {"worker-id", required_argument, NULL, 'w'},
+        {"prefetch", required_argument, NULL, 'p'},
+        {"give-up", required_argument, NULL, 'g'},
+        {"log", required_argument, NULL, 'l'},
+        {"exec", required_argument, NULL, 'e'},
+        {"plugin", required_argument, NULL, 'P'},
+        {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
+        {"broker-key", required_argument, NULL, OPT_BROKER_KEY},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    const char *prog = a->prog;
+    int c;
+    optind = 0;     //  full re-initialisation: we may not be the first parser
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:c:t:w:p:g:l:e:P:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': a->opt.endpoint = optarg; break;
+        case 't': a->opt.task_id = optarg; break;
+        case 'w': a->opt.worker_id = optarg; break;
+        case 'l': a->log = optarg; break;
+        case 'e': a->exec = optarg; break;
+        case 'P': a->plugin = optarg; break;
+        case OPT_CURVE_SECRET: a->opt.curve_secret = optarg; break;
+        case OPT_BROKER_KEY: a->opt.broker_key = optarg; break;
+        case 'p':
+            if (wcli_parse_prefetch(optarg, &a->opt.prefetch) < 0)
+                return wcli_usage_error(prog, "--prefetch takes 1 to 1024, not", optarg);
+            break;
+        case 'g':
+            if (wcli_parse_seconds(optarg, &a->opt.give_up_ms) < 0)
+                return wcli_usage_error(prog, "--give-up takes seconds (>= 0), not", optarg);
+            break;
+        case 'h':
+            printf(usage_text, prog);
+            return WCLI_OK;
+        case OPT_VERSION:
+            printf("%s %s\n", prog, DAISY_VERSION);
+            return WCLI_OK;
+        case ':':
+            return wcli_usage_error(prog, "missing value for option", argv[optind - 1]);
+        default:
+            return wcli_usage_error(prog, "unknown option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        if (strcmp(argv[optind - 1], "--") != 0)
+            return wcli_usage_error(prog, "unexpected argument", argv[optind]);
+        if (!a->plugin)
+            return wcli_usage_error(prog, "arguments after '--' are for --plugin only", NULL);
+    }
+    a->plugin_argc = argc - optind;
+    a->plugin_argv = argv + optind;
+    if (!a->exec == !a->plugin)
+        return wcli_usage_error(prog, "give exactly one of --exec CMD and --plugin LIB.so", NULL);
+    if (!a->opt.endpoint)
+        return wcli_usage_error(prog, "no broker endpoint: use --connect EP or set DAISY_BROKER",
+                                NULL);
+    if (!a->opt.task_id)
+        return wcli_usage_error(prog, "no task: use --task ID or set DAISY_TASK_ID", NULL);
+    if (!a->opt.curve_secret != !a->opt.broker_key)
+        return wcli_usage_error(prog, "--curve-secret and --broker-key go together", NULL);
+    return -1;
+}
+
+//  Per block ---------------------------------------------------------------
+
+static int
+wcli_exec_block(const daisy_block_t *block, void *arg)
+{
+    wcli_job_t *job = arg;
+    daisy_error_t err;
+    char text[64];
+    int status;
+    if (daisy_block_exec(job->command, block, &job->env, &status, &err) < 0) {
+        daisy_worker_set_error(job->worker, err.msg);
+        fprintf(stderr, "%s: block %llu (attempt %u): %s\n", job->prog,
+                (unsigned long long)block->block_id, block->attempt, err.msg);
+        return -1;
+    }
+    if (status == 0)
+        return 0;
+    snprintf(text, sizeof text, "command exited with status %d", status);
+    daisy_worker_set_error(job->worker, text);
+    fprintf(stderr, "%s: block %llu (attempt %u) failed: %s\n", job->prog,
+            (unsigned long long)block->block_id, block->attempt, text);
+    return status;
+}
+
+static int
+wcli_plugin_block(const daisy_block_t *block, void *arg)
+{
+    wcli_job_t *job = arg;
+    int rc = job->process(block, job->state);
+    if (rc != 0)
+        fprintf(stderr, "%s: block %llu (attempt %u) failed: process function returned %d\n",
+                job->prog, (unsigned long long)block->block_id, block->attempt, rc);
+    return rc;
+}
+
+//  Setup -------------------------------------------------------------------
+
+//  Append stdout and stderr to the log file.
+static int
+wcli_open_log(const char *prog, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot open log file %s: %s\n", prog, path, strerror(errno));
+        return WCLI_USAGE;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
+        fprintf(stderr, "%s: cannot redirect output to %s: %s\n", prog, path, strerror(errno));
+        close(fd);
+        return WCLI_INTERNAL;
+    }
+    close(fd);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return -1;
+}
+
+//  dlopen the plugin, find its functions and run its init.
+static int
+wcli_load_plugin(const wcli_args_t *a, wcli_job_t *job)
+{
+    char local[4096];
+    const char *path = a->plugin;
+    //  dlopen would search only the system's paths for a bare name.
+    if (!strchr(path, '/') && access(path, F_OK) == 0) {
+        snprintf(local, sizeof local, "./%s", path);
+        path = local;
+    }
+    job->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!job->dl) {
+        fprintf(stderr, "%s: cannot load plugin: %s\n", a->prog, dlerror());
+        return WCLI_USAGE;
+    }
+    plugin_init_fn *init;
+    *(void **)&job->process = dlsym(job->dl, "daisy_plugin_process");
+    *(void **)&init = dlsym(job->dl, "daisy_plugin_init");
+    *(void **)&job->fini = dlsym(job->dl, "daisy_plugin_fini");
+    if (!job->process) {
+        fprintf(stderr, "%s: plugin %s has no daisy_plugin_process\n", a->prog, a->plugin);
+        return WCLI_USAGE;
+    }
+    int rc = init ? init(a->plugin_argc, a->plugin_argv, &job->state) : 0;
+    if (rc != 0) {
+        fprintf(stderr, "%s: plugin %s: daisy_plugin_init returned %d\n", a->prog, a->plugin, rc);
+        job->fini = NULL;   //  init failed: nothing to finish
+        return WCLI_REFUSED;
+    }
+    return -1;
+}
+
+static void
+wcli_unload(wcli_job_t *job)
+{
+    if (job->fini)
+        job->fini(job->state);
+    if (job->dl)
+        dlclose(job->dl);
+}
+
+//  Create the worker and run it; returns the exit status.
+static int
+wcli_run(const wcli_args_t *a, wcli_job_t *job)
+{
+    daisy_error_t err = {{0}};
+    daisy_worker_t *w = daisy_worker_new(&a->opt, &err);
+    if (!w) {
+        fprintf(stderr, "%s: %s\n", a->prog, err.msg);
+        return WCLI_USAGE;
+    }
+    job->worker = w;
+    job->env.broker = a->opt.endpoint;
+    job->env.worker_id = daisy_worker_id(w);
+    s_worker = w;
+    if (s_signal)   //  a signal that came before the worker existed
+        daisy_worker_stop(w);
+    int rc = daisy_worker_run(w, job->command ? wcli_exec_block : wcli_plugin_block, job, &err);
+    s_worker = NULL;
+    int status = WCLI_OK;
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", a->prog, err.msg);
+        status = WCLI_REFUSED;
+    } else if (rc > 0)
+        status = s_signal ? 128 + s_signal : WCLI_REFUSED;
+    daisy_worker_destroy(&w);
+    return status;
+}
+
+int
+daisy_worker_cli(int argc, char **argv, const char *prog)
+{
+    wcli_args_t a = {.prog = prog, .opt = daisy_worker_options_default()};
+    int rc = wcli_parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    if (a.log && (rc = wcli_open_log(prog, a.log)) >= 0)
+        return rc;
+    wcli_job_t job = {.prog = prog, .command = a.exec, .env = {.out_fd = -1, .err_fd = -1}};
+    s_signal = 0;
+    wcli_signals(wcli_on_signal);
+    if (a.plugin && (rc = wcli_load_plugin(&a, &job)) >= 0) {
+        wcli_unload(&job);
+        wcli_signals(SIG_DFL);
+        return rc;
+    }
+    rc = wcli_run(&a, &job);
+    wcli_unload(&job);
+    wcli_signals(SIG_DFL);
+    return rc;
+}
