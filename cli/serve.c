@@ -27,6 +27,24 @@ show(void *arg, daisy_broker_t *broker)
     bars_update(v->bars, states, v->ntasks, daisy_broker_done(broker));
 }
 
+//  Refused messages are worth a line: they point at a broken or foreign
+//  client, or at workers that outlived their blocks.
+static void
+report_refusals(const daisy_broker_t *broker)
+{
+    daisy_broker_stats_t st;
+    daisy_broker_stats(broker, &st);
+    if (st.rejected == 0)
+        return;
+    fprintf(stderr, "refused %llu of %llu messages:", (unsigned long long)st.rejected,
+            (unsigned long long)st.messages);
+    for (int code = 1; code < 16; code++)
+        if (st.rejected_by_code[code])
+            fprintf(stderr, " %s %llu", daisy_proto_error_name((daisy_proto_error_t)code),
+                    (unsigned long long)st.rejected_by_code[code]);
+    fputc('\n', stderr);
+}
+
 int
 cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_options_t *options)
 {
@@ -38,6 +56,7 @@ cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_option
     if (view.bars)
         bars_finish(view.bars);
     bars_destroy(&view.bars);
+    report_refusals(broker);
     char *text = daisy_summary_format(daisy_broker_summary(broker));
     if (text)
         fputs(text, stdout);

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The distributed runtime with real processes over real sockets: daisy run,
+# daisy-broker, daisy-worker and daisy monitor, as users run them.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$tmpdir"
+
+# A command that records the block it ran: task id, attempt, start and end
+# times, and the ROIs; used by check_run.py.
+record='s=$(date +%s%N); sleep 0.01; echo "$DAISY_TASK_ID $DAISY_BLOCK_ID $DAISY_ATTEMPT $s $(date +%s%N) $DAISY_READ_OFFSET $DAISY_READ_SHAPE $DAISY_WRITE_OFFSET $DAISY_WRITE_SHAPE" >> '
+
+pipeline() {  # file, records file, extra command prefix for task a
+  cat >"$1" <<JSON
+{"tasks": [
+  {"id": "a", "total_roi": {"offset": [0, 0], "shape": [40, 40]},
+   "read_roi": {"offset": [0, 0], "shape": [12, 12]}, "write_roi": {"offset": [2, 2], "shape": [8, 8]},
+   "fit": "shrink", "workers": 3, "max_retries": 2,
+   "command": $(printf '%s' "$3$record$2" | $PY -c 'import json,sys; print(json.dumps(sys.stdin.read()))')},
+  {"id": "b", "upstream": ["a"], "total_roi": {"offset": [2, 2], "shape": [36, 36]},
+   "read_roi": {"offset": [0, 0], "shape": [10, 10]}, "write_roi": {"offset": [1, 1], "shape": [8, 8]},
+   "workers": 2,
+   "command": $(printf '%s' "$record$2" | $PY -c 'import json,sys; print(json.dumps(sys.stdin.read()))')},
+  {"id": "c", "total_roi": {"offset": [0], "shape": [20]},
+   "read_roi": {"offset": [0], "shape": [2]}, "write_roi": {"offset": [0], "shape": [2]},
+   "read_write_conflict": false, "workers": 2,
+   "command": $(printf '%s' "$record$2" | $PY -c 'import json,sys; print(json.dumps(sys.stdin.read()))')}
+]}
+JSON
+}
+
+# 1. A multi-task pipeline: every block exactly once, in dependency order,
+#    the same blocks as the serial runner.
+pipeline p1.json "$tmpdir/run1.txt" ""
+pipeline p1s.json "$tmpdir/serial1.txt" ""
+"$DAISY" plan --json p1.json > plan1.jsonl
+timeout 120 "$DAISY" run --quiet --logs logs1 --heartbeat 200 p1.json > out1.txt 2> err1.txt
+check "daisy run exits 0" test $? -eq 0
+check "summary says all processed" test "$(grep -c 'all blocks processed successfully' out1.txt)" -eq 3
+"$DAISY" run --serial --quiet p1s.json > /dev/null
+check "blocks once, in order, as serially" $PY "$here/check_run.py" plan1.jsonl run1.txt --serial serial1.txt
+check "per-worker logs" test -f logs1/a/a-0.err -a -f logs1/b/b-1.out
+
+# 2. A worker killed with SIGKILL while it holds a block: the block runs
+#    again elsewhere, the run completes, nothing is counted twice.
+hold='if [ "$DAISY_TASK_ID$DAISY_BLOCK_ID$DAISY_ATTEMPT" = a40 ]; then echo "$PPID $$" > '"$tmpdir"'/held; exec sleep 60; fi; '
+pipeline p2.json "$tmpdir/run2.txt" "$hold"
+timeout 120 "$DAISY" run --quiet --logs logs2 --heartbeat 200 p2.json > out2.txt 2> err2.txt &
+run=$!
+for _ in $(seq 100); do [ -s held ] && break; sleep 0.1; done
+check "the block to kill was held" test -s held
+read -r worker_pid sleep_pid < held
+kill -9 "$worker_pid"
+wait $run
+check "run survives a killed worker" test $? -eq 0
+kill "$sleep_pid" 2>/dev/null
+"$DAISY" plan --json p2.json > plan2.jsonl
+check "every block once after the kill" $PY "$here/check_run.py" plan2.jsonl run2.txt
+check "block 4 of a ran again as attempt 1" grep -q "^a 4 1 " run2.txt
+check "nothing counted twice" grep -q "completed ✔: 16 (skipped 0)" out2.txt
+
+# 3. A failing block: retried max_retries times, then failed; its
+#    downstream orphaned; the summary says so; exit status non-zero.
+fail='[ "$DAISY_TASK_ID$DAISY_BLOCK_ID" = a4 ] && { echo "bad block" >&2; exit 3; }; '
+pipeline p3.json "$tmpdir/run3.txt" "$fail"
+timeout 120 "$DAISY" run --quiet --logs logs3 --heartbeat 200 p3.json > out3.txt 2> err3.txt
+check "failing run exits 1" test $? -eq 1
+check "failure counted" grep -q "failed    ✗: 1" out3.txt
+check "downstream orphaned" grep -q "orphaned  ∅: [1-9]" out3.txt
+check "failed block named with its attempts" grep -q "block 4 (attempt 3): command exited with status 3" out3.txt
+check "failed block's log named" grep -q "logs3/a/a-.*.err / .out" out3.txt
+check "independent task c still completes" test "$(grep -c '^c ' run3.txt)" -eq 10
+
+# 4. Workers that die at start-up: the task is abandoned after the restart
+#    cap, no endless respawning, other tasks still finish.
+cat > p4.json <<JSON
+{"tasks": [
+  {"id": "broken", "total_roi": {"offset": [0], "shape": [10]},
+   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+   "workers": 2, "worker": "echo dying >&2; exit 3"},
+  {"id": "after", "upstream": ["broken"], "total_roi": {"offset": [0], "shape": [10]},
+   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+   "command": "true"},
+  {"id": "fine", "total_roi": {"offset": [0], "shape": [10]},
+   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+   "command": "true"}
+]}
+JSON
+timeout 60 "$DAISY" run --quiet --logs logs4 --restart-cap 4 p4.json > out4.txt 2> err4.txt
+check "abandoned run exits 1" test $? -eq 1
+check "abandonment explained" grep -q "abandoned: workers died 4 times" out4.txt
+check "no endless respawning" test "$(ls logs4/broken/*.err | wc -l)" -le 5
+check "downstream of the broken task orphaned" grep -A4 "Task after" out4.txt
+check "independent task finished" grep -A3 "Task fine" out4.txt
+grep -A3 "Task fine" out4.txt | grep -q "completed ✔: 10" || fail "task fine did not complete"
+
+# 5. Garbage on the ROUTER socket and a worker that lies: each refused and
+#    counted; a well-behaved worker still finishes the run afterwards.
+port=$((20000 + RANDOM % 20000))
+cat > p5.json <<'JSON'
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [20]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "command": "true"}]}
+JSON
+"$BROKER" --bind "tcp://127.0.0.1:$port" --quiet p5.json > out5.txt 2> err5.txt &
+broker=$!
+sleep 0.5
+check "every bad frame refused as expected" $PY "$here/garbage.py" "tcp://127.0.0.1:$port" t
+check "broker still alive" kill -0 $broker
+timeout 60 "$WORKER" --connect "tcp://127.0.0.1:$port" --task t --exec true > w5.txt 2>&1
+check "a good worker finishes after the garbage" test $? -eq 0
+wait $broker
+check "broker exits 0" test $? -eq 0
+check "refusals counted" grep -q "refused 1[0-9] of" err5.txt
+check "all blocks done" grep -q "completed ✔: 20" out5.txt
+
+# 6. The broker restarted under a running worker: the worker reconnects
+#    and carries on.
+port=$((20000 + RANDOM % 20000))
+cat > p6.json <<'JSON'
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [30]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "command": "sleep 0.1"}]}
+JSON
+"$BROKER" --bind "tcp://127.0.0.1:$port" --heartbeat 200 --quiet p6.json > out6a.txt 2>&1 &
+broker=$!
+"$WORKER" --connect "tcp://127.0.0.1:$port" --task t --exec "sleep 0.1" > w6.txt 2>&1 &
+worker=$!
+sleep 1
+kill -9 $broker
+wait $broker 2>/dev/null
+sleep 0.5
+"$BROKER" --bind "tcp://127.0.0.1:$port" --heartbeat 200 --quiet p6.json > out6.txt 2>&1 &
+broker=$!
+timeout 60 tail --pid=$broker -f /dev/null
+check "restarted broker completes with the reconnected worker" grep -q "completed ✔: 30" out6.txt
+timeout 10 tail --pid=$worker -f /dev/null
+check "the worker exits after the second broker's shutdown" bash -c "! kill -0 $worker 2>/dev/null"
+
+# 7. A subscriber that joins mid-run sees the current state and the final
+#    summary.
+port=$((20000 + RANDOM % 20000)); pport=$((port + 1))
+cat > p7.json <<'JSON'
+{"tasks": [{"id": "slow", "total_roi": {"offset": [0], "shape": [40]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "workers": 2, "command": "sleep 0.1"}]}
+JSON
+"$BROKER" --bind "tcp://127.0.0.1:$port" --publish "tcp://127.0.0.1:$pport" --local --logs logs7 --quiet p7.json > out7.txt 2>&1 &
+broker=$!
+sleep 1.2
+timeout 60 "$DAISY" monitor --json --timeout 20 "tcp://127.0.0.1:$pport" > mon7.jsonl
+check "monitor exits 0 on success" test $? -eq 0
+wait $broker
+check "late monitor saw progress under way" $PY -c '
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+states = [e for e in events if e["event"] == "task_state"]
+assert states and states[0]["completed"] > 0, states[:1]
+final = [e for e in events if e["event"] == "run_finished"]
+assert final and final[0]["success"] and final[0]["tasks"][0]["completed"] == 40, final
+' mon7.jsonl
+finish

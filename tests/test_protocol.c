@@ -1,0 +1,1287 @@
+/*  test_protocol.c - the wire codec: round trips, hostile input, interop
+
+    Every message type goes through encode and decode with realistic and
+    extreme values. Hostile input comes in three kinds: systematic (every
+    prefix of every sample, trailing bytes, huge declared lengths, deep
+    nests), hand-written (a table of mistyped fields, each of which must
+    be refused with a message naming the field) and random (fixed seeds,
+    random bytes and mutated samples: never a crash, never OK for bytes
+    that are not a message). Interop packs and unpacks with Python's
+    msgpack exactly as PROTOCOL.md describes.
+
+    Set DAISY_PROTOCOL_CORPUS=dir to write the small samples into dir as
+    fuzzing seeds (protocol/corpus was made that way).
+*/
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daisy/protocol.h"
+
+static daisy_decoder_t *dec;
+static daisy_buffer_t buf;
+static daisy_error_t err;
+
+static void
+setup(void)
+{
+    dec = daisy_decoder_new();
+    cr_assert_not_null(dec);
+    memset(&buf, 0, sizeof buf);
+    memset(&err, 0, sizeof err);
+}
+
+static void
+teardown(void)
+{
+    daisy_decoder_destroy(&dec);
+    daisy_buffer_free(&buf);
+}
+
+TestSuite(protocol, .init = setup, .fini = teardown);
+
+static uint64_t
+rnd(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+//  Samples -----------------------------------------------------------------
+
+#define BIG 1024
+static daisy_wire_result_t s_results[BIG];
+static daisy_wire_block_t s_blocks[BIG];
+static daisy_wire_task_state_t s_tasks[4096];
+static char s_names[4096][16];
+
+static daisy_roi_t
+roi(int dims, const int64_t *offset, const int64_t *shape)
+{
+    return daisy_roi_make(dims, offset, shape);
+}
+
+static daisy_task_counts_t
+counts(uint64_t base)
+{
+    daisy_task_counts_t c = {base, base + 1, base + 2, base + 3, base + 4,
+                             base + 5, base + 6, base + 7, base + 8};
+    return c;
+}
+
+//  Sample i (0 <= i < NSAMPLES) in *m; arrays point to static storage.
+#define NSAMPLES 31
+static void
+sample(int i, daisy_msg_t *m)
+{
+    static const int64_t o3[] = {-10, 0, 5}, s3[] = {30, 20, 10};
+    static const int64_t wo3[] = {0, 0, 5}, ws3[] = {10, 20, 10};
+    static const int64_t o6min[] = {INT64_MIN, -1, 0, 1, -1000000000000, INT64_MAX};
+    static const int64_t s6max[] = {INT64_MAX, 0, -1, 1, 123456789012, INT64_MIN};
+    memset(m, 0, sizeof *m);
+    switch (i) {
+    case 0:
+        m->type = DAISY_MSG_HELLO;
+        m->u.hello.task_id = "predict";
+        m->u.hello.worker_id = "predict-node07-31337-0";
+        m->u.hello.host = "node07.cluster";
+        m->u.hello.pid = 31337;
+        m->u.hello.prefetch = 2;
+        break;
+    case 1:
+        m->type = DAISY_MSG_HELLO;
+        m->u.hello.task_id = m->u.hello.worker_id = m->u.hello.host = "";
+        m->u.hello.pid = INT64_MIN;
+        m->u.hello.prefetch = DAISY_MAX_BATCH;
+        break;
+    case 2:
+        m->type = DAISY_MSG_HELLO;
+        m->u.hello.task_id = "t\xc3\xa4sk \xe2\x9c\x93";   //  UTF-8
+        m->u.hello.worker_id = "w";
+        m->u.hello.host = "h";
+        m->u.hello.pid = INT64_MAX;
+        m->u.hello.prefetch = 1;
+        break;
+    case 3:
+        m->type = DAISY_MSG_REQUEST;
+        break;
+    case 4:
+        m->type = DAISY_MSG_REQUEST;
+        m->u.request.credits = DAISY_MAX_BATCH;
+        break;
+    case 5:
+        m->type = DAISY_MSG_RELEASE;
+        m->u.release.credits = 3;
+        m->u.release.count = 3;
+        m->u.release.results = s_results;
+        s_results[0] = (daisy_wire_result_t) {17, 0, DAISY_RESULT_SUCCESS, 0.25, ""};
+        s_results[1] = (daisy_wire_result_t) {18, 2, DAISY_RESULT_FAILED, 3.0,
+                                              "process exited with status 1: out of memory"};
+        s_results[2] = (daisy_wire_result_t) {19, 0, DAISY_RESULT_SKIPPED, 0.0, ""};
+        break;
+    case 6:
+        m->type = DAISY_MSG_RELEASE;    //  nothing to release, no credits
+        break;
+    case 7:
+        m->type = DAISY_MSG_RELEASE;
+        m->u.release.credits = DAISY_MAX_BATCH;
+        m->u.release.count = DAISY_MAX_BATCH;
+        m->u.release.results = s_results;
+        for (int k = 0; k < BIG; k++)
+            s_results[k] = (daisy_wire_result_t) {UINT64_MAX - (uint64_t)k, UINT32_MAX - (uint32_t)k,
+                                                  (daisy_result_status_t)(k % 3), k * 1e7, k % 2 ? "e" : ""};
+        break;
+    case 8:
+        m->type = DAISY_MSG_HEARTBEAT;
+        break;
+    case 9:
+        m->type = DAISY_MSG_BYE;
+        break;
+    case 10:
+        m->type = DAISY_MSG_WELCOME;
+        m->u.welcome.task_id = "predict";
+        m->u.welcome.heartbeat_ms = 1000;
+        m->u.welcome.liveness = 3;
+        m->u.welcome.dims = 3;
+        break;
+    case 11:
+        m->type = DAISY_MSG_WELCOME;
+        m->u.welcome.task_id = "";
+        m->u.welcome.heartbeat_ms = UINT32_MAX;
+        m->u.welcome.liveness = UINT32_MAX;
+        m->u.welcome.dims = DAISY_MAX_DIMS;
+        break;
+    case 12:
+        m->type = DAISY_MSG_BLOCKS;
+        m->u.blocks.task_id = "predict";
+        m->u.blocks.count = 2;
+        m->u.blocks.blocks = s_blocks;
+        memset(s_blocks, 0, 2 * sizeof s_blocks[0]);
+        s_blocks[0] = (daisy_wire_block_t) {5, 1, 2, roi(3, o3, s3), roi(3, wo3, ws3)};
+        s_blocks[1] = (daisy_wire_block_t) {0, 0, 0, roi(3, wo3, ws3), roi(3, o3, s3)};
+        break;
+    case 13:
+        m->type = DAISY_MSG_BLOCKS;
+        m->u.blocks.task_id = "";
+        break;
+    case 14:
+        m->type = DAISY_MSG_BLOCKS;
+        m->u.blocks.task_id = "six";
+        m->u.blocks.count = DAISY_MAX_BATCH;
+        m->u.blocks.blocks = s_blocks;
+        for (int k = 0; k < BIG; k++)
+            s_blocks[k] = (daisy_wire_block_t) {UINT64_MAX - (uint64_t)k, UINT32_MAX, (uint32_t)k,
+                                                roi(6, o6min, s6max), roi(6, s6max, o6min)};
+        break;
+    case 15:
+        m->type = DAISY_MSG_BLOCKS;
+        m->u.blocks.task_id = "one";
+        m->u.blocks.count = 1;
+        m->u.blocks.blocks = s_blocks;
+        s_blocks[0] = (daisy_wire_block_t) {1, 0, 0, roi(1, &o3[0], &s3[0]), roi(1, &wo3[0], &ws3[0])};
+        break;
+    case 16:
+        m->type = DAISY_MSG_SHUTDOWN;
+        m->u.shutdown.reason = "task predict is done";
+        break;
+    case 17:
+        m->type = DAISY_MSG_SHUTDOWN;
+        m->u.shutdown.reason = "";
+        break;
+    case 18:
+        m->type = DAISY_MSG_ERROR;
+        m->u.error.code = DAISY_PROTO_UNKNOWN_BLOCK;
+        m->u.error.text = "release: block 12 attempt 0 is not held by this worker";
+        break;
+    case 19:
+        m->type = DAISY_MSG_ERROR;
+        m->u.error.code = UINT32_MAX;
+        m->u.error.text = "";
+        break;
+    case 20:
+        m->type = DAISY_EVT_TASK_STATE;
+        m->u.task_state = (daisy_wire_task_state_t) {"predict", counts(10), 12.5};
+        break;
+    case 21:
+        m->type = DAISY_EVT_TASK_STARTED;
+        m->u.task_state = (daisy_wire_task_state_t) {"predict", counts(0), 0.0};
+        break;
+    case 22:
+        m->type = DAISY_EVT_TASK_DONE;
+        m->u.task_state = (daisy_wire_task_state_t) {"", counts(UINT64_MAX - 8), 1e300};
+        break;
+    case 23:
+        m->type = DAISY_EVT_BLOCK_FAILED;
+        m->u.block_failed.task_id = "predict";
+        m->u.block_failed.block_id = 42;
+        m->u.block_failed.attempt = 2;
+        m->u.block_failed.final = true;
+        m->u.block_failed.error = "exit status 3";
+        m->u.block_failed.worker_id = "predict-node07-31337-0";
+        m->u.block_failed.log = "/logs/predict/worker-0.err";
+        break;
+    case 24:
+        m->type = DAISY_EVT_BLOCK_FAILED;
+        m->u.block_failed.task_id = m->u.block_failed.error = m->u.block_failed.worker_id =
+            m->u.block_failed.log = "";
+        m->u.block_failed.block_id = UINT64_MAX;
+        m->u.block_failed.attempt = UINT32_MAX;
+        break;
+    case 25:
+        m->type = DAISY_EVT_WORKER_JOINED;
+        m->u.worker.worker_id = "predict-node07-31337-0";
+        m->u.worker.task_id = "predict";
+        m->u.worker.host = "node07";
+        m->u.worker.pid = 31337;
+        m->u.worker.reason = "";
+        break;
+    case 26:
+        m->type = DAISY_EVT_WORKER_LOST;
+        m->u.worker.worker_id = "w";
+        m->u.worker.task_id = "t";
+        m->u.worker.host = "";
+        m->u.worker.pid = -1;
+        m->u.worker.reason = "no heartbeat for 3000 ms";
+        break;
+    case 27:
+        m->type = DAISY_EVT_RUN_FINISHED;
+        m->u.run_finished.success = true;
+        m->u.run_finished.count = 3;
+        m->u.run_finished.tasks = s_tasks;
+        s_tasks[0] = (daisy_wire_task_state_t) {"fetch", counts(100), 3.5};
+        s_tasks[1] = (daisy_wire_task_state_t) {"predict", counts(200), 0.0};
+        s_tasks[2] = (daisy_wire_task_state_t) {"", counts(0), 1.0};
+        break;
+    case 28:
+        m->type = DAISY_EVT_RUN_FINISHED;
+        m->u.run_finished.interrupted = true;
+        break;
+    case 29:
+        m->type = DAISY_EVT_RUN_FINISHED;
+        m->u.run_finished.success = true;
+        m->u.run_finished.count = 4096;
+        m->u.run_finished.tasks = s_tasks;
+        for (int k = 0; k < 4096; k++) {
+            snprintf(s_names[k], sizeof s_names[k], "t%d", k);
+            s_tasks[k] = (daisy_wire_task_state_t) {s_names[k], counts((uint64_t)k), k / 7.0};
+        }
+        break;
+    case 30:
+        m->type = DAISY_MSG_BLOCKS;
+        m->u.blocks.task_id = "neg";
+        m->u.blocks.count = 1;
+        m->u.blocks.blocks = s_blocks;
+        s_blocks[0] = (daisy_wire_block_t) {7, 0, 1, roi(2, o6min, o6min), roi(2, o6min, o6min)};
+        break;
+    }
+}
+
+//  Comparison --------------------------------------------------------------
+
+static void
+assert_roi_eq(const daisy_roi_t *a, const daisy_roi_t *b)
+{
+    cr_assert_eq(a->dims, b->dims);
+    for (int d = 0; d < DAISY_MAX_DIMS; d++) {
+        cr_assert_eq(a->offset[d], d < b->dims ? b->offset[d] : 0);
+        cr_assert_eq(a->shape[d], d < b->dims ? b->shape[d] : 0);
+    }
+}
+
+static void
+assert_task_eq(const daisy_wire_task_state_t *a, const daisy_wire_task_state_t *b)
+{
+    cr_assert_str_eq(a->task_id, b->task_id);
+    cr_assert(memcmp(&a->counts, &b->counts, sizeof a->counts) == 0);
+    cr_assert_eq(a->blocks_per_s, b->blocks_per_s);
+}
+
+//  `got` (decoded) equals `want` (what was encoded).
+static void
+assert_msg_eq(const daisy_msg_t *got, const daisy_msg_t *want)
+{
+    cr_assert_eq(got->type, want->type);
+    switch (want->type) {
+    case DAISY_MSG_HELLO:
+        cr_assert_str_eq(got->u.hello.task_id, want->u.hello.task_id);
+        cr_assert_str_eq(got->u.hello.worker_id, want->u.hello.worker_id);
+        cr_assert_str_eq(got->u.hello.host, want->u.hello.host);
+        cr_assert_eq(got->u.hello.pid, want->u.hello.pid);
+        cr_assert_eq(got->u.hello.prefetch, want->u.hello.prefetch);
+        break;
+    case DAISY_MSG_REQUEST:
+        cr_assert_eq(got->u.request.credits, want->u.request.credits);
+        break;
+    case DAISY_MSG_RELEASE:
+        cr_assert_eq(got->u.release.credits, want->u.release.credits);
+        cr_assert_eq(got->u.release.count, want->u.release.count);
+        for (uint32_t i = 0; i < want->u.release.count; i++) {
+            const daisy_wire_result_t *a = &got->u.release.results[i], *b = &want->u.release.results[i];
+            cr_assert_eq(a->block_id, b->block_id);
+            cr_assert_eq(a->attempt, b->attempt);
+            cr_assert_eq(a->status, b->status);
+            cr_assert_eq(a->seconds, b->seconds);
+            cr_assert_str_eq(a->error, b->error);
+        }
+        break;
+    case DAISY_MSG_WELCOME:
+        cr_assert_str_eq(got->u.welcome.task_id, want->u.welcome.task_id);
+        cr_assert_eq(got->u.welcome.heartbeat_ms, want->u.welcome.heartbeat_ms);
+        cr_assert_eq(got->u.welcome.liveness, want->u.welcome.liveness);
+        cr_assert_eq(got->u.welcome.dims, want->u.welcome.dims);
+        break;
+    case DAISY_MSG_BLOCKS:
+        cr_assert_str_eq(got->u.blocks.task_id, want->u.blocks.task_id);
+        cr_assert_eq(got->u.blocks.count, want->u.blocks.count);
+        for (uint32_t i = 0; i < want->u.blocks.count; i++) {
+            const daisy_wire_block_t *a = &got->u.blocks.blocks[i], *b = &want->u.blocks.blocks[i];
+            cr_assert_eq(a->block_id, b->block_id);
+            cr_assert_eq(a->attempt, b->attempt);
+            cr_assert_eq(a->level, b->level);
+            assert_roi_eq(&a->read_roi, &b->read_roi);
+            assert_roi_eq(&a->write_roi, &b->write_roi);
+        }
+        break;
+    case DAISY_MSG_SHUTDOWN:
+        cr_assert_str_eq(got->u.shutdown.reason, want->u.shutdown.reason);
+        break;
+    case DAISY_MSG_ERROR:
+        cr_assert_eq(got->u.error.code, want->u.error.code);
+        cr_assert_str_eq(got->u.error.text, want->u.error.text);
+        break;
+    case DAISY_EVT_TASK_STATE:
+    case DAISY_EVT_TASK_STARTED:
+    case DAISY_EVT_TASK_DONE:
+        assert_task_eq(&got->u.task_state, &want->u.task_state);
+        break;
+    case DAISY_EVT_BLOCK_FAILED:
+        cr_assert_str_eq(got->u.block_failed.task_id, want->u.block_failed.task_id);
+        cr_assert_eq(got->u.block_failed.block_id, want->u.block_failed.block_id);
+        cr_assert_eq(got->u.block_failed.attempt, want->u.block_failed.attempt);
+        cr_assert_eq(got->u.block_failed.final, want->u.block_failed.final);
+        cr_assert_str_eq(got->u.block_failed.error, want->u.block_failed.error);
+        cr_assert_str_eq(got->u.block_failed.worker_id, want->u.block_failed.worker_id);
+        cr_assert_str_eq(got->u.block_failed.log, want->u.block_failed.log);
+        break;
+    case DAISY_EVT_WORKER_JOINED:
+    case DAISY_EVT_WORKER_LOST:
+        cr_assert_str_eq(got->u.worker.worker_id, want->u.worker.worker_id);
+        cr_assert_str_eq(got->u.worker.task_id, want->u.worker.task_id);
+        cr_assert_str_eq(got->u.worker.host, want->u.worker.host);
+        cr_assert_eq(got->u.worker.pid, want->u.worker.pid);
+        cr_assert_str_eq(got->u.worker.reason, want->u.worker.reason);
+        break;
+    case DAISY_EVT_RUN_FINISHED:
+        cr_assert_eq(got->u.run_finished.success, want->u.run_finished.success);
+        cr_assert_eq(got->u.run_finished.interrupted, want->u.run_finished.interrupted);
+        cr_assert_eq(got->u.run_finished.count, want->u.run_finished.count);
+        for (uint32_t i = 0; i < want->u.run_finished.count; i++)
+            assert_task_eq(&got->u.run_finished.tasks[i], &want->u.run_finished.tasks[i]);
+        break;
+    default:
+        break;
+    }
+}
+
+static daisy_proto_error_t
+decode(const void *data, size_t size, daisy_msg_t *m)
+{
+    memset(&err, 0, sizeof err);
+    return daisy_decode(dec, data, size, m, &err);
+}
+
+//  Decode, and require code `want` with `text` in the error message.
+static void
+expect(const void *data, size_t size, daisy_proto_error_t want, const char *text, const char *what)
+{
+    daisy_msg_t m;
+    daisy_proto_error_t rc = decode(data, size, &m);
+    cr_assert_eq(rc, want, "%s: got %s (%s), want %s", what, daisy_proto_error_name(rc), err.msg,
+                 daisy_proto_error_name(want));
+    if (text)
+        cr_assert(strstr(err.msg, text), "%s: error \"%s\" does not contain \"%s\"", what, err.msg, text);
+}
+
+//  Round trips ---------------------------------------------------------------
+
+static void
+write_seed(int i, const daisy_msg_t *m)
+{
+    const char *dir = getenv("DAISY_PROTOCOL_CORPUS");
+    if (!dir || buf.size > 4096)
+        return;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%02d-%s.msgpack", dir, i, daisy_msg_name(m->type));
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    cr_assert_eq(fwrite(buf.data, 1, buf.size, f), buf.size);
+    fclose(f);
+}
+
+Test(protocol, round_trip_every_type)
+{
+    bool seen[256] = {false};
+    for (int i = 0; i < NSAMPLES; i++) {
+        daisy_msg_t m, got;
+        sample(i, &m);
+        cr_assert_eq(daisy_encode(&m, &buf), 0, "sample %d (%s)", i, daisy_msg_name(m.type));
+        cr_assert_leq(buf.size, (size_t)DAISY_MAX_FRAME);
+        write_seed(i, &m);
+        daisy_proto_error_t rc = decode(buf.data, buf.size, &got);
+        cr_assert_eq(rc, DAISY_PROTO_OK, "sample %d: %s", i, err.msg);
+        assert_msg_eq(&got, &m);
+        seen[m.type % 256] = true;
+    }
+    static const int types[] = {1, 2, 3, 4, 5, 101, 102, 103, 105, 201, 202, 203, 204, 205, 206, 207};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        cr_assert(seen[types[i]], "no sample of type %d", types[i]);
+}
+
+Test(protocol, encoding_is_compact_and_canonical)
+{
+    daisy_msg_t m = {.type = DAISY_MSG_HEARTBEAT};
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(buf.size, 3);
+    cr_assert(memcmp(buf.data, "\x92\x01\x04", 3) == 0);
+    m = (daisy_msg_t) {.type = DAISY_MSG_REQUEST, .u.request.credits = 4};
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(buf.size, 4);
+    cr_assert(memcmp(buf.data, "\x93\x01\x02\x04", 4) == 0);
+    //  Re-encoding a decoded message gives the same bytes.
+    for (int i = 0; i < NSAMPLES; i++) {
+        daisy_buffer_t again = {0};
+        daisy_msg_t got;
+        sample(i, &m);
+        cr_assert_eq(daisy_encode(&m, &buf), 0);
+        cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
+        cr_assert_eq(daisy_encode(&got, &again), 0);
+        cr_assert_eq(again.size, buf.size);
+        cr_assert(memcmp(again.data, buf.data, buf.size) == 0, "sample %d", i);
+        daisy_buffer_free(&again);
+    }
+}
+
+Test(protocol, long_texts_are_cut_on_character_boundaries)
+{
+    static char text[6000];
+    daisy_msg_t m = {.type = DAISY_MSG_SHUTDOWN}, got;
+    m.u.shutdown.reason = text;
+    memset(text, 'x', 5000);
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_eq(strlen(got.u.shutdown.reason), DAISY_MAX_TEXT);
+    //  Exactly DAISY_MAX_TEXT is kept whole.
+    text[DAISY_MAX_TEXT] = '\0';
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
+    cr_assert_eq(strlen(got.u.shutdown.reason), DAISY_MAX_TEXT);
+    //  A 2-byte character across the limit goes entirely.
+    memset(text, 'a', 5000);
+    memcpy(text + DAISY_MAX_TEXT - 1, "\xc3\xa9", 2);
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
+    cr_assert_eq(strlen(got.u.shutdown.reason), DAISY_MAX_TEXT - 1);
+    //  So does a 4-byte one starting 2 bytes before it.
+    memset(text, 'a', 5000);
+    memcpy(text + DAISY_MAX_TEXT - 2, "\xf0\x9f\x8c\xbc", 4);
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
+    cr_assert_eq(strlen(got.u.shutdown.reason), DAISY_MAX_TEXT - 2);
+    //  NULL strings go out as "".
+    m.u.shutdown.reason = NULL;
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
+    cr_assert_str_eq(got.u.shutdown.reason, "");
+    //  Every text of a RELEASE is cut too.
+    daisy_wire_result_t r = {1, 0, DAISY_RESULT_FAILED, 1.0, text};
+    memset(text, 'y', 5999);
+    m = (daisy_msg_t) {.type = DAISY_MSG_RELEASE, .u.release = {1, 1, &r}};
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
+    cr_assert_eq(strlen(got.u.release.results[0].error), DAISY_MAX_TEXT);
+}
+
+Test(protocol, encode_refuses_out_of_range)
+{
+    daisy_msg_t m;
+    daisy_wire_result_t r = {1, 0, DAISY_RESULT_SUCCESS, 1.0, ""};
+    static const int64_t z[DAISY_MAX_DIMS + 1] = {0};
+    daisy_wire_block_t b = {1, 0, 0, roi(2, z, z), roi(2, z, z)};
+    struct {
+        daisy_msg_t m;
+        const char *what;
+    } cases[] = {
+        {{.type = (daisy_msg_type_t)6}, "unknown type"},
+        {{.type = DAISY_MSG_REQUEST, .u.request.credits = DAISY_MAX_BATCH + 1}, "credits"},
+        {{.type = DAISY_MSG_HELLO, .u.hello.prefetch = 0}, "prefetch 0"},
+        {{.type = DAISY_MSG_HELLO, .u.hello.prefetch = DAISY_MAX_BATCH + 1}, "prefetch"},
+        {{.type = DAISY_MSG_RELEASE, .u.release = {0, DAISY_MAX_BATCH + 1, s_results}}, "results"},
+        {{.type = DAISY_MSG_RELEASE, .u.release = {0, 1, NULL}}, "NULL results"},
+        {{.type = DAISY_MSG_BLOCKS, .u.blocks = {"t", DAISY_MAX_BATCH + 1, s_blocks}}, "blocks"},
+        {{.type = DAISY_MSG_WELCOME, .u.welcome = {"t", 1000, 3, 0}}, "dims 0"},
+        {{.type = DAISY_MSG_WELCOME, .u.welcome = {"t", 1000, 3, DAISY_MAX_DIMS + 1}}, "dims 7"},
+        {{.type = DAISY_MSG_WELCOME, .u.welcome = {"t", 0, 3, 3}}, "heartbeat 0"},
+        {{.type = DAISY_MSG_WELCOME, .u.welcome = {"t", 1000, 0, 3}}, "liveness 0"},
+        {{.type = DAISY_EVT_RUN_FINISHED, .u.run_finished = {true, false, 4097, s_tasks}}, "tasks"},
+        {{.type = DAISY_EVT_TASK_STATE, .u.task_state = {"t", {0}, NAN}}, "NaN rate"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf.size = 7;
+        cr_assert_eq(daisy_encode(&cases[i].m, &buf), -1, "%s", cases[i].what);
+        cr_assert_eq(buf.size, 0, "%s", cases[i].what);
+    }
+    //  Result and block defects.
+    m = (daisy_msg_t) {.type = DAISY_MSG_RELEASE, .u.release = {0, 1, &r}};
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    r.status = (daisy_result_status_t)3;
+    cr_assert_eq(daisy_encode(&m, &buf), -1);
+    r.status = DAISY_RESULT_SUCCESS, r.seconds = NAN;
+    cr_assert_eq(daisy_encode(&m, &buf), -1);
+    r.seconds = -1.0;
+    cr_assert_eq(daisy_encode(&m, &buf), -1);
+    r.seconds = INFINITY;
+    cr_assert_eq(daisy_encode(&m, &buf), -1);
+    m = (daisy_msg_t) {.type = DAISY_MSG_BLOCKS, .u.blocks = {"t", 1, &b}};
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    b.write_roi.dims = 3;
+    cr_assert_eq(daisy_encode(&m, &buf), -1, "read and write dims differ");
+    b.read_roi.dims = b.write_roi.dims = 0;
+    cr_assert_eq(daisy_encode(&m, &buf), -1, "dims 0");
+    b.read_roi.dims = b.write_roi.dims = DAISY_MAX_DIMS + 1;
+    cr_assert_eq(daisy_encode(&m, &buf), -1, "dims 7");
+    cr_assert_eq(daisy_encode(NULL, &buf), -1);
+    cr_assert_eq(daisy_encode(&m, NULL), -1);
+}
+
+Test(protocol, encode_refuses_frames_over_the_limit)
+{
+    static char text[DAISY_MAX_TEXT + 1];
+    memset(text, 'e', DAISY_MAX_TEXT);
+    for (int k = 0; k < BIG; k++)
+        s_results[k] = (daisy_wire_result_t) {(uint64_t)k, 0, DAISY_RESULT_FAILED, 1.0, text};
+    daisy_msg_t m = {.type = DAISY_MSG_RELEASE, .u.release = {0, BIG, s_results}};
+    cr_assert_eq(daisy_encode(&m, &buf), -1);
+    cr_assert_eq(buf.size, 0);
+    //  200 such results fit, and the buffer is reused.
+    m.u.release.count = 200;
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    daisy_msg_t got;
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_eq(got.u.release.count, 200);
+    daisy_buffer_reset(&buf);
+    cr_assert_eq(buf.size, 0);
+    cr_assert_not_null(buf.data);
+}
+
+//  Hostile input: systematic -------------------------------------------------
+
+Test(protocol, every_prefix_is_truncated)
+{
+    for (int i = 0; i < NSAMPLES; i++) {
+        daisy_msg_t m;
+        sample(i, &m);
+        cr_assert_eq(daisy_encode(&m, &buf), 0);
+        //  Every prefix of small samples; about 3000 spread over big ones.
+        size_t step = buf.size < 8192 ? 1 : buf.size / 3000;
+        for (size_t n = 0; n < buf.size; n += (n < 200 || buf.size - n < 200) ? 1 : step) {
+            daisy_msg_t got;
+            daisy_proto_error_t rc = decode(buf.data, n, &got);
+            cr_assert_eq(rc, DAISY_PROTO_TRUNCATED, "sample %d (%s), %zu of %zu bytes: %s (%s)", i,
+                         daisy_msg_name(m.type), n, buf.size, daisy_proto_error_name(rc), err.msg);
+        }
+    }
+}
+
+Test(protocol, trailing_bytes_are_malformed)
+{
+    for (int i = 0; i < NSAMPLES; i++) {
+        daisy_msg_t m;
+        sample(i, &m);
+        cr_assert_eq(daisy_encode(&m, &buf), 0);
+        size_t n = buf.size;
+        char *copy = malloc(2 * n + 1);
+        memcpy(copy, buf.data, n);
+        copy[n] = 0;
+        expect(copy, n + 1, DAISY_PROTO_MALFORMED, "after the end", "one trailing byte");
+        memcpy(copy + n, buf.data, n);
+        expect(copy, 2 * n, DAISY_PROTO_MALFORMED, "after the end", "two messages in one frame");
+        copy[n] = (char)0xc1;
+        expect(copy, n + 1, DAISY_PROTO_MALFORMED, NULL, "a trailing 0xc1");
+        free(copy);
+    }
+}
+
+Test(protocol, not_a_message_is_malformed)
+{
+    expect("\x01", 1, DAISY_PROTO_MALFORMED, "not a msgpack array", "an integer");
+    expect("\xa3" "abc", 4, DAISY_PROTO_MALFORMED, "not a msgpack array", "a string");
+    expect("\x81\x01\x02", 3, DAISY_PROTO_MALFORMED, "not a msgpack array", "a map");
+    expect("\xc1", 1, DAISY_PROTO_MALFORMED, NULL, "the unused byte");
+    expect("\x93\x01\x02\xc1", 4, DAISY_PROTO_MALFORMED, "0xc1", "0xc1 inside");
+    expect("", 0, DAISY_PROTO_TRUNCATED, NULL, "nothing");
+    expect(NULL, 0, DAISY_PROTO_TRUNCATED, NULL, "NULL, 0");
+    daisy_msg_t m;
+    cr_assert_eq(daisy_decode(NULL, "\x92\x01\x04", 3, &m, NULL), DAISY_PROTO_MALFORMED);
+    cr_assert_eq(daisy_decode(dec, "\x92\x01\x04", 3, NULL, NULL), DAISY_PROTO_MALFORMED);
+    //  err may be NULL.
+    cr_assert_eq(daisy_decode(dec, "\x92\x01\x04", 3, &m, NULL), DAISY_PROTO_OK);
+    cr_assert_eq(daisy_decode(dec, "\x92\x01", 2, &m, NULL), DAISY_PROTO_TRUNCATED);
+    cr_assert_eq(daisy_decode(dec, "\x93\x01\x02\x04\x05", 5, &m, NULL), DAISY_PROTO_MALFORMED);
+    cr_assert_eq(daisy_decode(dec, "\x93\x01\x02\xff", 4, &m, NULL), DAISY_PROTO_BAD_FIELD);
+}
+
+Test(protocol, oversized_input)
+{
+    size_t n = (size_t)DAISY_MAX_FRAME + 1;
+    char *big = calloc(1, n);
+    big[0] = (char)0x92, big[1] = 1, big[2] = 4;
+    expect(big, n, DAISY_PROTO_OVERSIZED, "more than", "one byte over the limit");
+    big[0] = 0x02;      //  not even msgpack: the size is checked first
+    expect(big, n, DAISY_PROTO_OVERSIZED, NULL, "garbage over the limit");
+    free(big);
+}
+
+//  Huge declared lengths cost nothing: the bytes are not there.
+Test(protocol, huge_declared_lengths_are_truncated)
+{
+    expect("\xdd\xff\xff\xff\xff", 5, DAISY_PROTO_TRUNCATED, NULL, "array32 of 4G");
+    expect("\xdd\xff\xff\xff\xff\x01\x03", 7, DAISY_PROTO_TRUNCATED, NULL, "array32 of 4G, started");
+    expect("\x94\x01\x03\x00\xdd\xff\xff\xff\xff", 9, DAISY_PROTO_TRUNCATED, NULL, "results of 4G");
+    expect("\x94\x01\x03\x00\xdf\xff\xff\xff\xff", 9, DAISY_PROTO_TRUNCATED, NULL, "map32 of 4G");
+    expect("\x93\x01\x67\xdb\xff\xff\xff\xff", 8, DAISY_PROTO_TRUNCATED, NULL, "str32 of 4G");
+    expect("\x93\x01\x67\xc6\xff\xff\xff\xff", 8, DAISY_PROTO_TRUNCATED, NULL, "bin32 of 4G");
+    expect("\x93\x01\x67\xc9\xff\xff\xff\xff\x01", 9, DAISY_PROTO_TRUNCATED, NULL, "ext32 of 4G");
+}
+
+Test(protocol, deep_nesting_is_refused)
+{
+    //  [1, 3, 0, [[[[[...]]]]]] 1000 levels deep.
+    size_t n = 4 + 1000;
+    char *deep = malloc(n);
+    memcpy(deep, "\x94\x01\x03\x00", 4);
+    memset(deep + 4, 0x91, 1000);
+    deep[n - 1] = (char)0x90;
+    expect(deep, n, DAISY_PROTO_MALFORMED, "nested deeper", "1000 levels");
+    free(deep);
+    //  One level deeper than BLOCKS needs.
+    const char five[] = "\x94\x01\x66\xa1t\x91\x97\x00\x00\x00\x91\x91\x00\x91\x01\x91\x00\x91\x01";
+    expect(five, sizeof five - 1, DAISY_PROTO_MALFORMED, "nested deeper", "5 levels");
+    //  Exactly as deep as BLOCKS needs is fine.
+    const char four[] = "\x94\x01\x66\xa1t\x91\x97\x00\x00\x00\x91\x00\x91\x01\x91\x00\x91\x01";
+    expect(four, sizeof four - 1, DAISY_PROTO_OK, NULL, "4 levels");
+}
+
+//  Hostile input: hand-written ----------------------------------------------
+
+//  A tiny text form of msgpack values for the tables below:
+//  [a, b], "str" (with \0), b"bin", 12, -3, 1.5, f32:1.5, nan, inf, -inf,
+//  true, false, nil, {} (empty map), s:N (a string of N 'x').
+typedef struct {
+    const char *p;
+    msgpack_packer pk;
+} mp_t;
+
+static void
+mp_skip(mp_t *m)
+{
+    while (*m->p == ' ')
+        m->p++;
+}
+
+static size_t
+mp_count(const char *p)
+{
+    int depth = 0;
+    size_t commas = 0;
+    bool any = false, in_str = false;
+    for (; *p; p++) {
+        if (in_str) {
+            if (*p == '\\')
+                p++;
+            else if (*p == '"')
+                in_str = false;
+            continue;
+        }
+        if (*p == '"')
+            in_str = any = true;
+        else if (*p == '[' || *p == '{')
+            depth++, any = true;
+        else if (*p == ']' || *p == '}') {
+            if (depth-- == 0)
+                break;
+        } else if (*p == ',' && depth == 0)
+            commas++;
+        else if (*p != ' ')
+            any = true;
+    }
+    return any ? commas + 1 : 0;
+}
+
+static bool
+mp_word(mp_t *m, const char *word)
+{
+    size_t n = strlen(word);
+    if (strncmp(m->p, word, n) != 0)
+        return false;
+    m->p += n;
+    return true;
+}
+
+static void
+mp_value(mp_t *m)
+{
+    mp_skip(m);
+    char c = *m->p;
+    if (c == '[') {
+        m->p++;
+        size_t n = mp_count(m->p);
+        msgpack_pack_array(&m->pk, n);
+        for (size_t i = 0; i < n; i++) {
+            mp_value(m);
+            mp_skip(m);
+            if (*m->p == ',')
+                m->p++;
+        }
+        mp_skip(m);
+        cr_assert_eq(*m->p, ']', "bad test input at \"%s\"", m->p);
+        m->p++;
+    } else if (c == '"' || (c == 'b' && m->p[1] == '"')) {
+        bool bin = c == 'b';
+        char s[256];
+        size_t n = 0;
+        m->p += bin ? 2 : 1;
+        while (*m->p != '"') {
+            char ch = *m->p++;
+            if (ch == '\\')
+                ch = *m->p++ == '0' ? '\0' : m->p[-1];
+            s[n++] = ch;
+        }
+        m->p++;
+        if (bin)
+            msgpack_pack_bin_with_body(&m->pk, s, n);
+        else
+            msgpack_pack_str_with_body(&m->pk, s, n);
+    } else if (mp_word(m, "{}")) {
+        msgpack_pack_map(&m->pk, 0);
+    } else if (mp_word(m, "true")) {
+        msgpack_pack_true(&m->pk);
+    } else if (mp_word(m, "false")) {
+        msgpack_pack_false(&m->pk);
+    } else if (mp_word(m, "nil")) {
+        msgpack_pack_nil(&m->pk);
+    } else if (mp_word(m, "nan")) {
+        msgpack_pack_double(&m->pk, NAN);
+    } else if (mp_word(m, "inf")) {
+        msgpack_pack_double(&m->pk, INFINITY);
+    } else if (mp_word(m, "-inf")) {
+        msgpack_pack_double(&m->pk, -INFINITY);
+    } else if (mp_word(m, "f32:")) {
+        char *end;
+        msgpack_pack_float(&m->pk, strtof(m->p, &end));
+        m->p = end;
+    } else if (mp_word(m, "s:")) {
+        char *end;
+        size_t n = strtoul(m->p, &end, 10);
+        char *s = malloc(n);
+        memset(s, 'x', n);
+        msgpack_pack_str_with_body(&m->pk, s, n);
+        free(s);
+        m->p = end;
+    } else {
+        size_t len = strspn(m->p, "0123456789+-.e");
+        cr_assert_gt(len, 0, "bad test input at \"%s\"", m->p);
+        char *end;
+        if (memchr(m->p, '.', len) || memchr(m->p, 'e', len))
+            msgpack_pack_double(&m->pk, strtod(m->p, &end));
+        else if (c == '-')
+            msgpack_pack_int64(&m->pk, strtoll(m->p, &end, 10));
+        else
+            msgpack_pack_uint64(&m->pk, strtoull(m->p, &end, 10));
+        m->p = end;
+    }
+}
+
+//  Pack the text form into sb (which the caller destroys).
+static void
+mp_pack(const char *text, msgpack_sbuffer *sb)
+{
+    msgpack_sbuffer_init(sb);
+    mp_t m = {text, {0}};
+    msgpack_packer_init(&m.pk, sb, msgpack_sbuffer_write);
+    mp_value(&m);
+    mp_skip(&m);
+    cr_assert_eq(*m.p, '\0', "bad test input at \"%s\"", m.p);
+}
+
+static void
+expect_text(const char *text, daisy_proto_error_t want, const char *msg_text)
+{
+    msgpack_sbuffer sb;
+    mp_pack(text, &sb);
+    expect(sb.data, sb.size, want, msg_text, text);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(protocol, mistyped_fields_are_named)
+{
+    static const struct {
+        const char *in;
+        const char *err;
+    } cases[] = {
+        {"[\"1\", 1]", "message: version: expected an integer, got a string"},
+        {"[]", "message: version: missing"},
+        {"[1]", "message: type: missing"},
+        {"[1, \"hello\"]", "message: type: expected an integer, got a string"},
+        {"[1, 1.0]", "message: type: expected an integer, got a float"},
+        {"[1, 1, 5, \"w\", \"h\", 1, 1]", "hello: task_id: expected a string, got an integer"},
+        {"[1, 1, b\"t\", \"w\", \"h\", 1, 1]", "hello: task_id: expected a string, got binary data"},
+        {"[1, 1, \"t\\0x\", \"w\", \"h\", 1, 1]", "hello: task_id: contains a NUL byte"},
+        {"[1, 1, s:4097, \"w\", \"h\", 1, 1]", "hello: task_id: 4097 bytes, more than 4096"},
+        {"[1, 1, \"t\", nil, \"h\", 1, 1]", "hello: worker_id: expected a string, got nil"},
+        {"[1, 1, \"t\", \"w\", [], 1, 1]", "hello: host: expected a string, got an array"},
+        {"[1, 1, \"t\", \"w\", \"h\", \"1\", 1]", "hello: pid: expected an integer, got a string"},
+        {"[1, 1, \"t\", \"w\", \"h\", 9223372036854775808, 1]", "hello: pid: 9223372036854775808 does not fit"},
+        {"[1, 1, \"t\", \"w\", \"h\", 1, 0]", "hello: prefetch: 0 is not in 1..1024"},
+        {"[1, 1, \"t\", \"w\", \"h\", 1, 1025]", "hello: prefetch: 1025 is not in 1..1024"},
+        {"[1, 1, \"t\", \"w\", \"h\", 1, -1]", "hello: prefetch: -1 is negative"},
+        {"[1, 1, \"t\", \"w\", \"h\", 1]", "hello: 6 fields, expected 7"},
+        {"[1, 1, \"t\", \"w\", \"h\", 1, 1, 1]", "hello: 8 fields, expected 7"},
+        {"[1, 2, -1]", "request: credits: -1 is negative"},
+        {"[1, 2, 1025]", "request: credits: 1025 is not in 0..1024"},
+        {"[1, 2, 1.0]", "request: credits: expected an unsigned integer, got a float"},
+        {"[1, 2, true]", "request: credits: expected an unsigned integer, got a boolean"},
+        {"[1, 2]", "request: 2 fields, expected 3"},
+        {"[1, 3, 1, {}]", "release: results: expected an array, got a map"},
+        {"[1, 3, 1, [[5, 0, 7, 0.5, \"\"]]]", "release: results[0].status: 7 is not 0, 1 or 2"},
+        {"[1, 3, 1, [[5, 0, 0, 0.5, \"\"], [5, 0, 0, 0.5, \"\"], [5, 0, 0, 0.5, \"\"], [6, 0, 7, 1, \"\"]]]",
+         "release: results[3].status: 7 is not 0, 1 or 2"},
+        {"[1, 3, 1, [[5, 0, 0, 0.5, \"\"], [6, 0, 0, nan, \"\"]]]", "release: results[1].seconds: nan is not"},
+        {"[1, 3, 1, [[5, 0, 0, inf, \"\"]]]", "release: results[0].seconds: inf is not"},
+        {"[1, 3, 1, [[5, 0, 0, -0.5, \"\"]]]", "release: results[0].seconds: -0.5 is not"},
+        {"[1, 3, 1, [[5, 0, 0, -2, \"\"]]]", "release: results[0].seconds: -2 is not"},
+        {"[1, 3, 1, [[5, 0, 0, \"1\", \"\"]]]", "release: results[0].seconds: expected a number, got a string"},
+        {"[1, 3, 1, [[5, 0, 0, 0.5]]]", "release: results[0]: 4 fields, expected 5"},
+        {"[1, 3, 1, [5]]", "release: results[0]: expected an array of 5 fields, got an integer"},
+        {"[1, 3, 1, [[-5, 0, 0, 0.5, \"\"]]]", "release: results[0].block_id: -5 is negative"},
+        {"[1, 3, 1, [[5, 4294967296, 0, 0.5, \"\"]]]",
+         "release: results[0].attempt: 4294967296 is not in 0..4294967295"},
+        {"[1, 3, 1, [[5, 0, 0, 0.5, 7]]]", "release: results[0].error: expected a string, got an integer"},
+        {"[1, 3, 1, [[5, 0, 0, 0.5, \"a\\0\"]]]", "release: results[0].error: contains a NUL byte"},
+        {"[1, 3, 1]", "release: 3 fields, expected 4"},
+        {"[1, 4, 0]", "heartbeat: 3 fields, expected 2"},
+        {"[1, 5, nil]", "bye: 3 fields, expected 2"},
+        {"[1, 101, \"t\", 0, 3, 3]", "welcome: heartbeat_ms: 0 is not in 1..4294967295"},
+        {"[1, 101, \"t\", 1000, 0, 3]", "welcome: liveness: 0 is not in 1..4294967295"},
+        {"[1, 101, \"t\", 1000, 3, 0]", "welcome: dims: 0 is not in 1..6"},
+        {"[1, 101, \"t\", 1000, 3, 7]", "welcome: dims: 7 is not in 1..6"},
+        {"[1, 101, 1, 1000, 3, 3]", "welcome: task_id: expected a string"},
+        {"[1, 102, \"t\", [[1, 0, 0, [0], [1], [0], [1, 2]]]]",
+         "blocks: blocks[0].write_shape: 2 entries, read_offset has 1"},
+        {"[1, 102, \"t\", [[1, 0, 0, [], [], [], []]]]", "blocks: blocks[0].read_offset: 0 entries, expected 1 to 6"},
+        {"[1, 102, \"t\", [[1, 0, 0, [1, 2, 3, 4, 5, 6, 7], [1], [0], [1]]]]",
+         "blocks: blocks[0].read_offset: 7 entries, expected 1 to 6"},
+        {"[1, 102, \"t\", [[1, 0, 0, [0, 1.5], [1, 1], [0, 0], [1, 1]]]]",
+         "blocks: blocks[0].read_offset[1]: expected an integer, got a float"},
+        {"[1, 102, \"t\", [[1, 0, 0, [0], [18446744073709551615], [0], [1]]]]",
+         "blocks: blocks[0].read_shape[0]: 18446744073709551615 does not fit"},
+        {"[1, 102, \"t\", [[1, 0, 0, [0], [1], nil, [1]]]]",
+         "blocks: blocks[0].write_offset: expected an array of 1 to 6 integers, got nil"},
+        {"[1, 102, \"t\", [[1, 0, -1, [0], [1], [0], [1]]]]", "blocks: blocks[0].level: -1 is negative"},
+        {"[1, 102, \"t\", [[1, 0, 0, [0], [1], [0], [1]], [1, 0, 0, [0], [1], [0]]]]",
+         "blocks: blocks[1]: 6 fields, expected 7"},
+        {"[1, 102, \"t\", \"blocks\"]", "blocks: blocks: expected an array, got a string"},
+        {"[1, 103, nil]", "shutdown: reason: expected a string, got nil"},
+        {"[1, 105, -3, \"x\"]", "error: code: -3 is negative"},
+        {"[1, 105, 8, 8]", "error: text: expected a string"},
+        {"[1, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, \"x\"]",
+         "task_state: blocks_per_s: expected a number, got a string"},
+        {"[1, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, -1.0]", "task_state: blocks_per_s: -1 is not"},
+        {"[1, 202, \"t\", 1, 2, 3, 4.5, 5, 6, 7, 8, 9, 0.0]",
+         "task_started: pending: expected an unsigned integer, got a float"},
+        {"[1, 203, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9]", "task_done: 12 fields, expected 13"},
+        {"[1, 203, \"t\", -1, 2, 3, 4, 5, 6, 7, 8, 9, 0]", "task_done: total: -1 is negative"},
+        {"[1, 204, \"t\", 1, 0, 1, \"e\", \"w\", \"l\"]", "block_failed: final: expected a boolean, got an integer"},
+        {"[1, 204, \"t\", 1, 0, true, \"e\", \"w\", 0]", "block_failed: log: expected a string"},
+        {"[1, 205, \"w\", \"t\", \"h\", nil, \"\"]", "worker_joined: pid: expected an integer, got nil"},
+        {"[1, 206, \"w\", \"t\", \"h\", 1]", "worker_lost: 6 fields, expected 7"},
+        {"[1, 207, 1, false, []]", "run_finished: success: expected a boolean"},
+        {"[1, 207, true, nil, []]", "run_finished: interrupted: expected a boolean"},
+        {"[1, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9]]]",
+         "run_finished: tasks[0]: 10 fields, expected 11"},
+        {"[1, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, -9, 1.0]]]",
+         "run_finished: tasks[0].retries: -9 is negative"},
+        {"[1, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0], [\"\\0\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0]]]",
+         "run_finished: tasks[1].task_id: contains a NUL byte"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_text(cases[i].in, DAISY_PROTO_BAD_FIELD, cases[i].err);
+}
+
+Test(protocol, any_integer_width_and_float_is_accepted)
+{
+    static const struct {
+        const char *in;
+    } cases[] = {
+        {"[1, 3, 1, [[5, 0, 0, f32:0.5, \"\"]]]"},
+        {"[1, 3, 1, [[5, 0, 0, 3, \"\"]]]"},
+        {"[1, 3, 1, [[5, 0, 0, 0.0, \"\"]]]"},
+        {"[1, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]"},
+        {"[1, 1, \"t\", \"w\", \"h\", -9223372036854775808, 1]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_text(cases[i].in, DAISY_PROTO_OK, NULL);
+    //  Wide encodings of small numbers: [1, 2, 3] as uint16, int32, uint64.
+    expect("\x93\xcd\x00\x01\xd2\x00\x00\x00\x02\xcf\x00\x00\x00\x00\x00\x00\x00\x03", 18, DAISY_PROTO_OK,
+           NULL, "wide integers");
+    daisy_msg_t m;
+    cr_assert_eq(decode("\x93\xcd\x00\x01\xd2\x00\x00\x00\x02\xcf\x00\x00\x00\x00\x00\x00\x00\x03", 18, &m),
+                 DAISY_PROTO_OK);
+    cr_assert_eq(m.type, DAISY_MSG_REQUEST);
+    cr_assert_eq(m.u.request.credits, 3);
+    //  Array16 and array32 headers at the top.
+    expect("\xdc\x00\x02\x01\x04", 5, DAISY_PROTO_OK, NULL, "array16");
+    expect("\xdd\x00\x00\x00\x02\x01\x05", 7, DAISY_PROTO_OK, NULL, "array32");
+}
+
+Test(protocol, embedded_nul_is_bad_field)
+{
+    expect_text("[1, 103, \"done\\0 really\"]", DAISY_PROTO_BAD_FIELD, "shutdown: reason: contains a NUL byte");
+    expect_text("[1, 103, \"\\0\"]", DAISY_PROTO_BAD_FIELD, "shutdown: reason: contains a NUL byte");
+}
+
+Test(protocol, uint_field_negative_is_bad_field)
+{
+    expect_text("[1, 2, -5]", DAISY_PROTO_BAD_FIELD, "request: credits: -5 is negative");
+    expect_text("[1, 102, \"t\", [[-1, 0, 0, [0], [1], [0], [1]]]]", DAISY_PROTO_BAD_FIELD,
+                "blocks: blocks[0].block_id: -1 is negative");
+}
+
+Test(protocol, nan_seconds_is_bad_field)
+{
+    expect_text("[1, 3, 0, [[1, 0, 1, nan, \"boom\"]]]", DAISY_PROTO_BAD_FIELD,
+                "release: results[0].seconds: nan is not a finite number >= 0");
+}
+
+Test(protocol, bad_version_comes_first)
+{
+    expect_text("[2, 1, \"t\", \"w\", \"h\", 1, 1]", DAISY_PROTO_BAD_VERSION, "protocol version 2");
+    expect_text("[0, 2, 1]", DAISY_PROTO_BAD_VERSION, "protocol version 0");
+    expect_text("[-1]", DAISY_PROTO_BAD_VERSION, "protocol version -1");
+    expect_text("[2, \"whatever\", {}, nil]", DAISY_PROTO_BAD_VERSION, "this peer speaks version 1");
+    expect_text("[18446744073709551615, 1]", DAISY_PROTO_BAD_VERSION, "18446744073709551615");
+    expect_text("[-9223372036854775808, 1]", DAISY_PROTO_BAD_VERSION, "-9223372036854775808");
+    expect_text("[300, 1]", DAISY_PROTO_BAD_VERSION, "protocol version 300");
+    //  Even when the rest is cut short or is garbage.
+    expect("\x97\x02\x01\xa5pre", 7, DAISY_PROTO_BAD_VERSION, NULL, "version 2, cut");
+    expect("\x93\x02\xc1\xc1", 4, DAISY_PROTO_BAD_VERSION, NULL, "version 2, garbage");
+    expect("\x93\xd0\xfe", 3, DAISY_PROTO_BAD_VERSION, "protocol version -2", "int8 -2");
+    expect("\x93\xd1\x00\x02", 4, DAISY_PROTO_BAD_VERSION, "protocol version 2", "int16 2");
+    //  Version 1 in any width is version 1.
+    expect("\x92\xd3\x00\x00\x00\x00\x00\x00\x00\x01\x04", 11, DAISY_PROTO_OK, NULL, "int64 1");
+    expect("\x92\xcc\x01\x04", 4, DAISY_PROTO_OK, NULL, "uint8 1");
+}
+
+Test(protocol, unknown_type)
+{
+    static const char *cases[] = {"[1, 0]", "[1, 6]", "[1, 100]", "[1, 104]", "[1, 200]",
+                                  "[1, 208]", "[1, 4294967296]", "[1, -1, 2, 3]",
+                                  "[1, 18446744073709551615]"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_text(cases[i], DAISY_PROTO_UNKNOWN_TYPE, "is not a type of protocol version 1");
+    expect_text("[1, 104]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: 104 is not");
+    expect_text("[1, -1]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: -1 is not");
+}
+
+static void
+expect_batch_over(daisy_msg_type_t type, uint32_t n, const char *text)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, type == DAISY_EVT_RUN_FINISHED ? 5 : 4);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_int(&pk, type);
+    if (type == DAISY_MSG_RELEASE)
+        msgpack_pack_int(&pk, 0);
+    else if (type == DAISY_MSG_BLOCKS)
+        msgpack_pack_str_with_body(&pk, "t", 1);
+    else
+        msgpack_pack_true(&pk), msgpack_pack_false(&pk);
+    msgpack_pack_array(&pk, n);
+    for (uint32_t i = 0; i < n; i++)
+        msgpack_pack_nil(&pk);      //  entries are not even looked at
+    expect(sb.data, sb.size, DAISY_PROTO_OVERSIZED, text, daisy_msg_name(type));
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(protocol, batch_over_limit_is_oversized)
+{
+    expect_batch_over(DAISY_MSG_RELEASE, DAISY_MAX_BATCH + 1, "release: results: 1025 entries, more than 1024");
+    expect_batch_over(DAISY_MSG_BLOCKS, DAISY_MAX_BATCH + 1, "blocks: blocks: 1025 entries, more than 1024");
+    expect_batch_over(DAISY_EVT_RUN_FINISHED, 4097, "run_finished: tasks: 4097 entries, more than 4096");
+    expect_batch_over(DAISY_MSG_RELEASE, 100000, "release: results: 100000 entries");
+}
+
+//  Hostile input: random ---------------------------------------------------
+
+//  A decode that says OK must have read a real message: it re-encodes, and
+//  the re-encoding decodes to the same type and encodes identically.
+static void
+check_decoded(daisy_proto_error_t rc, const daisy_msg_t *m, const char *what, size_t i)
+{
+    cr_assert((int)rc >= 0 && (int)rc <= (int)DAISY_PROTO_BAD_FIELD, "%s %zu: code %d", what, i, rc);
+    if (rc != DAISY_PROTO_OK)
+        return;
+    daisy_buffer_t b1 = {0}, b2 = {0};
+    daisy_decoder_t *d2 = daisy_decoder_new();
+    daisy_msg_t again;
+    cr_assert_eq(daisy_encode(m, &b1), 0, "%s %zu: decoded %s does not encode", what, i,
+                 daisy_msg_name(m->type));
+    cr_assert_eq(daisy_decode(d2, b1.data, b1.size, &again, NULL), DAISY_PROTO_OK, "%s %zu", what, i);
+    cr_assert_eq(again.type, m->type);
+    cr_assert_eq(daisy_encode(&again, &b2), 0);
+    cr_assert(b1.size == b2.size && memcmp(b1.data, b2.data, b1.size) == 0, "%s %zu", what, i);
+    daisy_buffer_free(&b1);
+    daisy_buffer_free(&b2);
+    daisy_decoder_destroy(&d2);
+}
+
+Test(protocol, random_bytes_never_crash)
+{
+    uint64_t rng = 0x5eed0001;
+    unsigned char data[64];
+    size_t ok = 0;
+    for (size_t i = 0; i < 100000; i++) {
+        size_t n = rnd(&rng) % sizeof data;
+        for (size_t k = 0; k < n; k++)
+            data[k] = (unsigned char)rnd(&rng);
+        //  Half of them start like a message, so the walk is reached too.
+        if (n >= 3 && i % 2) {
+            data[0] = (unsigned char)(0x90 | (rnd(&rng) % 14));
+            data[1] = 1;
+            static const unsigned char types[] = {1, 2, 3, 4, 5, 101, 102, 103, 105, 201, 204, 205, 207};
+            data[2] = types[rnd(&rng) % sizeof types];
+            for (size_t k = 3; k < n; k++)      //  mostly small values and headers
+                if (rnd(&rng) % 2)
+                    data[k] = (unsigned char)(rnd(&rng) % 2 ? rnd(&rng) % 0x20 : 0x90 | rnd(&rng) % 8);
+        }
+        daisy_msg_t m;
+        daisy_proto_error_t rc = decode(data, n, &m);
+        check_decoded(rc, &m, "random input", i);
+        ok += rc == DAISY_PROTO_OK;
+    }
+    cr_log_info("random bytes: %zu of 100000 decoded as messages", ok);
+}
+
+Test(protocol, mutated_messages_never_crash)
+{
+    uint64_t rng = 0x5eed0002;
+    static unsigned char data[8192];
+    size_t ok = 0;
+    for (size_t i = 0; i < 100000; i++) {
+        daisy_msg_t m;
+        int s;
+        do {
+            s = (int)(rnd(&rng) % NSAMPLES);
+        } while (s == 7 || s == 14 || s == 29);     //  the big ones
+        sample(s, &m);
+        cr_assert_eq(daisy_encode(&m, &buf), 0);
+        size_t n = buf.size;
+        memcpy(data, buf.data, n);
+        int edits = 1 + (int)(rnd(&rng) % 3);
+        for (int e = 0; e < edits; e++) {
+            size_t at = rnd(&rng) % n;
+            switch (rnd(&rng) % 4) {
+            case 0: data[at] = (unsigned char)rnd(&rng); break;
+            case 1: data[at] ^= (unsigned char)(1u << (rnd(&rng) % 8)); break;
+            case 2: n = at + 1; break;                                     //  cut
+            default:                                                       //  insert
+                if (n < sizeof data) {
+                    memmove(data + at + 1, data + at, n - at);
+                    data[at] = (unsigned char)rnd(&rng);
+                    n++;
+                }
+            }
+        }
+        daisy_proto_error_t rc = decode(data, n, &m);
+        check_decoded(rc, &m, "mutation", i);
+        ok += rc == DAISY_PROTO_OK;
+    }
+    cr_log_info("mutations: %zu of 100000 still decoded", ok);
+}
+
+//  Lifecycle and helpers -------------------------------------------------------
+
+Test(protocol, many_decodes_reuse_the_decoder)
+{
+    //  Pointers stay valid until the next decode; nothing accumulates
+    //  (the sanitizer build checks for leaks).
+    daisy_msg_t m, got;
+    sample(14, &m);
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    for (int k = 0; k < 200; k++) {
+        cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
+        cr_assert_eq(got.u.blocks.count, DAISY_MAX_BATCH);
+        cr_assert_eq(decode(buf.data, 5, &got), DAISY_PROTO_TRUNCATED);
+        cr_assert_eq(got.type, 0, "a failed decode leaves an empty message");
+    }
+    daisy_decoder_destroy(&dec);
+    cr_assert_null(dec);
+    daisy_decoder_destroy(&dec);
+    daisy_decoder_destroy(NULL);
+    dec = daisy_decoder_new();
+}
+
+Test(protocol, names)
+{
+    static const struct {
+        daisy_msg_type_t type;
+        const char *name;
+    } names[] = {
+        {DAISY_MSG_HELLO, "hello"}, {DAISY_MSG_REQUEST, "request"}, {DAISY_MSG_RELEASE, "release"},
+        {DAISY_MSG_HEARTBEAT, "heartbeat"}, {DAISY_MSG_BYE, "bye"}, {DAISY_MSG_WELCOME, "welcome"},
+        {DAISY_MSG_BLOCKS, "blocks"}, {DAISY_MSG_SHUTDOWN, "shutdown"}, {DAISY_MSG_ERROR, "error"},
+        {DAISY_EVT_TASK_STATE, "task_state"}, {DAISY_EVT_TASK_STARTED, "task_started"},
+        {DAISY_EVT_TASK_DONE, "task_done"}, {DAISY_EVT_BLOCK_FAILED, "block_failed"},
+        {DAISY_EVT_WORKER_JOINED, "worker_joined"}, {DAISY_EVT_WORKER_LOST, "worker_lost"},
+        {DAISY_EVT_RUN_FINISHED, "run_finished"}, {(daisy_msg_type_t)0, "unknown"},
+        {(daisy_msg_type_t)104, "unknown"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        cr_assert_str_eq(daisy_msg_name(names[i].type), names[i].name);
+    static const char *codes[] = {"ok", "truncated", "oversized", "malformed", "bad_version",
+                                  "unknown_type", "bad_field", "unknown_task", "unknown_block",
+                                  "not_ready"};
+    for (int i = 0; i < 10; i++)
+        cr_assert_str_eq(daisy_proto_error_name((daisy_proto_error_t)i), codes[i]);
+    cr_assert_str_eq(daisy_proto_error_name((daisy_proto_error_t)10), "unknown");
+    cr_assert_str_eq(daisy_proto_error_name((daisy_proto_error_t)-1), "unknown");
+}
+
+Test(protocol, wire_block_from_block)
+{
+    static const int64_t o[] = {-4, 8}, s[] = {12, 16}, wo[] = {0, 10}, ws[] = {4, 12};
+    daisy_block_t b = {.task = 3, .task_id = "t", .block_id = 99, .index = 7, .level = 2,
+                       .attempt = 1, .read_roi = roi(2, o, s), .write_roi = roi(2, wo, ws)};
+    daisy_wire_block_t w;
+    memset(&w, 0xab, sizeof w);
+    daisy_wire_block_from(&w, &b);
+    cr_assert_eq(w.block_id, 99);
+    cr_assert_eq(w.attempt, 1);
+    cr_assert_eq(w.level, 2);
+    assert_roi_eq(&w.read_roi, &b.read_roi);
+    assert_roi_eq(&w.write_roi, &b.write_roi);
+}
+
+//  Interop with Python's msgpack --------------------------------------------
+
+#define PYTHON "/usr/bin/python3"
+
+static bool
+python_ok(void)
+{
+    return system(PYTHON " -c 'import msgpack' >/dev/null 2>&1") == 0;
+}
+
+//  Run a Python script with `arg`; its stdout goes into out (up to cap).
+static size_t
+run_python(const char *script, const char *arg, char *out, size_t cap)
+{
+    char path[] = "/tmp/daisy-test-protocol-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, script, strlen(script)), (ssize_t)strlen(script));
+    close(fd);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, PYTHON " %s %s", path, arg);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap, p);
+    int status = pclose(p);
+    unlink(path);
+    cr_assert_eq(status, 0, "python failed: %s %s", script, arg);
+    return n;
+}
+
+Test(protocol, python_packs_hello_and_release)
+{
+    if (!python_ok())
+        cr_skip_test("python3 with msgpack is not available");
+    //  Written from PROTOCOL.md, as a worker author would.
+    static const char script[] =
+        "import sys, msgpack\n"
+        "VERSION, HELLO, RELEASE = 1, 1, 3\n"
+        "SUCCESS, FAILED, SKIPPED = 0, 1, 2\n"
+        "msgs = {\n"
+        "  'hello': [VERSION, HELLO, 'predict', 'py-worker-0', 'node07', 4242, 4],\n"
+        "  'release': [VERSION, RELEASE, 2, [[17, 0, SUCCESS, 0.25, ''],\n"
+        "                                    [18, 1, FAILED, 3, 'boom: exit 1 \\u00e9'],\n"
+        "                                    [2**64 - 1, 2**32 - 1, SKIPPED, 0.0, '']]],\n"
+        "}\n"
+        "sys.stdout.buffer.write(msgpack.packb(msgs[sys.argv[1]]))\n";
+    static char out[4096];
+    daisy_msg_t m;
+    size_t n = run_python(script, "hello", out, sizeof out);
+    cr_assert_eq(decode(out, n, &m), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_eq(m.type, DAISY_MSG_HELLO);
+    cr_assert_str_eq(m.u.hello.task_id, "predict");
+    cr_assert_str_eq(m.u.hello.worker_id, "py-worker-0");
+    cr_assert_str_eq(m.u.hello.host, "node07");
+    cr_assert_eq(m.u.hello.pid, 4242);
+    cr_assert_eq(m.u.hello.prefetch, 4);
+    n = run_python(script, "release", out, sizeof out);
+    cr_assert_eq(decode(out, n, &m), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_eq(m.type, DAISY_MSG_RELEASE);
+    cr_assert_eq(m.u.release.credits, 2);
+    cr_assert_eq(m.u.release.count, 3);
+    const daisy_wire_result_t *r = m.u.release.results;
+    cr_assert_eq(r[0].block_id, 17);
+    cr_assert_eq(r[0].status, DAISY_RESULT_SUCCESS);
+    cr_assert_eq(r[0].seconds, 0.25);
+    cr_assert_str_eq(r[0].error, "");
+    cr_assert_eq(r[1].attempt, 1);
+    cr_assert_eq(r[1].status, DAISY_RESULT_FAILED);
+    cr_assert_eq(r[1].seconds, 3.0);
+    cr_assert_str_eq(r[1].error, "boom: exit 1 \xc3\xa9");
+    cr_assert_eq(r[2].block_id, UINT64_MAX);
+    cr_assert_eq(r[2].attempt, UINT32_MAX);
+    cr_assert_eq(r[2].status, DAISY_RESULT_SKIPPED);
+}
+
+Test(protocol, python_unpacks_welcome_and_blocks)
+{
+    if (!python_ok())
+        cr_skip_test("python3 with msgpack is not available");
+    static const char script[] =
+        "import sys, msgpack\n"
+        "data = bytes.fromhex(sys.argv[1])\n"
+        "want = {\n"
+        "  101: [1, 101, 'predict', 1000, 3, 3],\n"
+        "  102: [1, 102, 'predict', [[5, 1, 2, [-10, 0, 5], [30, 20, 10], [0, 0, 5], [10, 20, 10]],\n"
+        "                            [0, 0, 0, [0, 0, 5], [10, 20, 10], [-10, 0, 5], [30, 20, 10]]]],\n"
+        "}\n"
+        "got = msgpack.unpackb(data, raw=False)\n"
+        "assert got == want[got[1]], got\n";
+    for (int i = 10; i <= 12; i += 2) {
+        daisy_msg_t m;
+        sample(i, &m);
+        cr_assert_eq(daisy_encode(&m, &buf), 0);
+        char hex[2 * 4096 + 1];
+        cr_assert_lt(buf.size, 4096);
+        for (size_t k = 0; k < buf.size; k++)
+            snprintf(hex + 2 * k, 3, "%02x", (unsigned char)buf.data[k]);
+        char out[16];
+        run_python(script, hex, out, sizeof out);
+    }
+}
