@@ -20,14 +20,31 @@ typedef struct {
     uint32_t prefetch;
 } forker_t;
 
+//  The process function as the task defined it, seeing the block with its
+//  task's position in the pipeline (the wire carries only the task id).
+typedef struct {
+    uint32_t task;
+    daisy_process_fn *fn;
+    void *arg;
+} adapter_t;
+
+static int
+adapt(const daisy_block_t *block, void *arg)
+{
+    const adapter_t *a = arg;
+    daisy_block_t b = *block;
+    b.task = a->task;
+    return a->fn(&b, a->arg);
+}
+
 static void
 run_child(const forker_t *f, uint32_t task, const char *endpoint, const char *worker_id)
 {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     const daisy_task_t *t = daisy_pipeline_task(f->pipeline, task);
-    void *arg;
-    daisy_process_fn *fn = daisy_task_process(t, &arg);
+    adapter_t adapter = {.task = task};
+    adapter.fn = daisy_task_process(t, &adapter.arg);
     daisy_worker_options_t opt = daisy_worker_options_default();
     opt.endpoint = endpoint;
     opt.task_id = daisy_task_id(t);
@@ -36,7 +53,7 @@ run_child(const forker_t *f, uint32_t task, const char *endpoint, const char *wo
     opt.give_up_ms = 60000;
     daisy_error_t err;
     daisy_worker_t *w = daisy_worker_new(&opt, &err);
-    int rc = w ? daisy_worker_run(w, fn, arg, &err) : -1;
+    int rc = w ? daisy_worker_run(w, adapt, &adapter, &err) : -1;
     if (rc < 0)
         fprintf(stderr, "worker %s: %s\n", worker_id, err.msg);
     daisy_worker_destroy(&w);

@@ -314,6 +314,9 @@ worker_check_options(const daisy_worker_options_t *o, daisy_error_t *err)
 {
     if (!o->endpoint || !*o->endpoint)
         return daisy_error_set(err, "no broker endpoint (set DAISY_BROKER)");
+    if (!strstr(o->endpoint, "://"))
+        return daisy_error_set(err, "broker endpoint '%s' is not a ZeroMQ endpoint "
+                                    "(e.g. tcp://host:5555)", o->endpoint);
     if (!o->task_id || !*o->task_id)
         return daisy_error_set(err, "no task id (set DAISY_TASK_ID)");
     if (o->worker_id && (!*o->worker_id || strlen(o->worker_id) > 255))
