@@ -1,0 +1,684 @@
+/*  bench_broker.c - how many blocks per second the broker serves to real
+    worker processes, against what the transport alone allows
+
+    Each case runs a one-task pipeline of no-op blocks (1D, no read/write
+    conflicts, so every block is ready at once and the scheduler is never
+    the limit) through daisy_run_blockwise(): the embedded broker binds
+    TCP on loopback and forks `workers` worker processes that run the
+    worker loop (daisy_worker_run) with a C process function that does
+    nothing but note the time. Every block therefore costs exactly what the
+    distributed runtime costs: encode, send, receive and decode a BLOCKS
+    and a RELEASE message, the broker's bookkeeping (roster, leases,
+    scheduler), and the worker's hand-over between its I/O thread and the
+    thread that runs the process function.
+
+    In the same case, a bare ZeroMQ probe measures the transport limit: as
+    many processes, each with a DEALER on TCP loopback keeping `window`
+    requests in flight against one ROUTER that answers every request at
+    once. Requests and replies are real encoded RELEASE (one result) and
+    BLOCKS (one 1D block) messages, so the bytes on the wire match the
+    protocol; nothing is decoded and nothing is scheduled. `ratio` =
+    broker blocks/s / probe round trips/s says how close the runtime comes
+    to the transport it is built on (with a window, the broker may batch
+    several blocks into one message and exceed 1).
+
+    Processes. Every case runs in its own forked child, the "case child",
+    which is the broker process: its peak RSS (getrusage(RUSAGE_SELF)
+    just before it exits) is the broker's own and no other case's. The
+    broker's workers are its children. The probe runs first, in a
+    separate child of the case child that forks its DEALER processes
+    before creating any ZeroMQ context and then binds the ROUTER; that
+    keeps the probe's memory out of the broker's figure and keeps the case
+    child free of any ZeroMQ state until the broker run.
+
+    Timing. `seconds` runs from the call of daisy_run_blockwise() to its
+    return, start-up (binding, forking, HELLO/WELCOME) and shutdown
+    (SHUTDOWN, reaping the workers) included; nothing is subtracted. The
+    process function records, per worker, the monotonic time of its first
+    and last block in shared memory (one clock read and two stores per
+    block), from which `steady_blocks_per_s` (first block anywhere to last
+    block anywhere), `startup_seconds` and `shutdown_seconds` are derived.
+
+    Output is one JSON object per case per line on stdout; errors go to
+    stderr. The exit status is 1 when a run did not complete every block
+    or a process failed; a missed target does not change it (read
+    `meets_target`).
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "daisy/daisy.h"
+
+typedef enum {
+    TARGET_NONE,
+    TARGET_RATIO,       //  blocks_per_s >= value * transport_limit_per_s
+    TARGET_RATE,        //  blocks_per_s >= value
+    TARGET_RSS_FLAT     //  peak RSS (large) / peak RSS (small) <= value
+} target_kind_t;
+
+typedef struct {
+    const char *name;
+    const char *what;           //  one line for --help
+    uint32_t workers;
+    uint32_t window;            //  the workers' prefetch
+    uint64_t blocks;            //  full run
+    uint64_t blocks_quick;
+    uint64_t small;             //  rss_flat: the smaller run (0: not rss_flat)
+    uint64_t small_quick;
+    target_kind_t target;
+    double target_value;
+} bench_case_t;
+
+static const bench_case_t cases[] = {
+    {"lockstep_2", "2 workers, prefetch 1", 2, 1, 40000, 2000, 0, 0, TARGET_RATIO, 0.7},
+    {"lockstep_8", "8 workers, prefetch 1", 8, 1, 40000, 2000, 0, 0, TARGET_RATIO, 0.7},
+    {"window16_2", "2 workers, prefetch 16", 2, 16, 400000, 20000, 0, 0, TARGET_RATE, 2e5},
+    {"window16_8", "8 workers, prefetch 16 (no target)", 8, 16, 400000, 20000, 0, 0,
+     TARGET_NONE, 0},
+    {"rss_flat", "window16_2 at two sizes: broker peak RSS must not grow", 2, 16, 2000000,
+     200000, 200000, 20000, TARGET_RSS_FLAT, 1.2},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+//  The probe sends this many round trips per broker block: enough for a
+//  stable rate, short enough to keep the run brief.
+#define PROBE_FRACTION 2
+//  How long any process waits on a peer before it gives up (ms).
+#define PEER_TIMEOUT_MS 60000
+
+//  What a case child sends back. Fixed size and well under PIPE_BUF.
+typedef struct {
+    int ok;
+    char msg[DAISY_ERROR_MAX + 64];
+    uint64_t blocks;            //  blocks in the pipeline (all completed when ok)
+    double seconds;             //  daisy_run_blockwise(), call to return
+    double startup_seconds;     //  call to the first block processed
+    double steady_seconds;      //  first block to last block
+    double shutdown_seconds;    //  last block to return
+    uint32_t worker_slots;      //  worker processes that processed blocks
+    uint64_t probe_round_trips; //  0 when no probe ran
+    double probe_seconds;
+    long rss_kib;               //  the case child's (broker's) peak RSS
+} result_t;
+
+static double
+now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool
+read_full(int fd, void *buf, size_t size)
+{
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, (char *)buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    return true;
+}
+
+static int
+wait_child(pid_t pid, int *status, struct rusage *ru)
+{
+    while (wait4(pid, status, 0, ru) < 0)
+        if (errno != EINTR)
+            return -1;
+    return 0;
+}
+
+//  Representative messages -------------------------------------------------
+
+//  One 1D block of a task of `blocks` blocks, near its end (so that the
+//  ids and coordinates take as many bytes as the run's largest).
+static daisy_block_t
+sample_block(uint64_t blocks)
+{
+    int64_t off = (int64_t)blocks - 1, one = 1;
+    daisy_block_t b = {
+        .task = 0,
+        .task_id = "noop",
+        .block_id = blocks - 1,
+        .index = blocks - 1,
+        .read_roi = daisy_roi_make(1, &off, &one),
+        .write_roi = daisy_roi_make(1, &off, &one),
+    };
+    return b;
+}
+
+//  The probe's request (a RELEASE of one result asking for one more block)
+//  and reply (a BLOCKS of one block), encoded as the runtime encodes them.
+static int
+sample_messages(uint64_t blocks, daisy_buffer_t *request, daisy_buffer_t *reply)
+{
+    daisy_block_t b = sample_block(blocks);
+    daisy_wire_block_t wb;
+    daisy_wire_block_from(&wb, &b);
+    daisy_msg_t m = {.type = DAISY_MSG_BLOCKS};
+    m.u.blocks.task_id = "noop";
+    m.u.blocks.count = 1;
+    m.u.blocks.blocks = &wb;
+    if (daisy_encode(&m, reply) != 0)
+        return -1;
+    daisy_wire_result_t wr = {.block_id = b.block_id, .attempt = 0,
+                              .status = DAISY_RESULT_SUCCESS, .seconds = 1.5e-7,
+                              .error = ""};
+    m = (daisy_msg_t){.type = DAISY_MSG_RELEASE};
+    m.u.release.credits = 1;
+    m.u.release.count = 1;
+    m.u.release.results = &wr;
+    return daisy_encode(&m, request);
+}
+
+//  The transport probe -------------------------------------------------------
+
+//  One DEALER process: say hello, wait for "go", then keep `window`
+//  requests in flight until `share` replies came back.
+static void
+probe_worker(int port_fd, uint32_t window, uint64_t share, const daisy_buffer_t *request)
+{
+    int port;
+    if (!read_full(port_fd, &port, sizeof port) || port <= 0)
+        _exit(3);
+    close(port_fd);
+    void *ctx = zmq_ctx_new();
+    void *s = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
+    if (!s)
+        _exit(4);
+    int linger = 0, timeout = PEER_TIMEOUT_MS;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    char endpoint[64], buf[512];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    if (zmq_connect(s, endpoint) != 0 || zmq_send(s, "hello", 5, 0) != 5
+        || zmq_recv(s, buf, sizeof buf, 0) < 0)
+        _exit(5);
+    uint64_t sent = 0, got = 0;
+    for (; sent < window && sent < share; sent++)
+        if (zmq_send(s, request->data, request->size, 0) < 0)
+            _exit(6);
+    while (got < share) {
+        if (zmq_recv(s, buf, sizeof buf, 0) < 0)
+            _exit(7);
+        got++;
+        if (sent < share) {
+            if (zmq_send(s, request->data, request->size, 0) < 0)
+                _exit(6);
+            sent++;
+        }
+    }
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    _exit(0);
+}
+
+typedef struct {
+    int ok;
+    char msg[256];
+    double seconds;
+} probe_result_t;
+
+//  The ROUTER side, in the probe process (after the DEALERs were forked).
+//  Waits for every hello, says go, then answers every request at once
+//  until `total` requests were answered.
+static int
+probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
+             const daisy_buffer_t *reply, probe_result_t *pr)
+{
+    void *ctx = zmq_ctx_new();
+    void *r = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
+    if (!r)
+        return snprintf(pr->msg, sizeof pr->msg, "probe: no ROUTER socket"), -1;
+    int zero = 0, one = 1, linger = 200;
+    zmq_setsockopt(r, ZMQ_SNDHWM, &zero, sizeof zero);      //  as the broker's
+    zmq_setsockopt(r, ZMQ_RCVHWM, &zero, sizeof zero);
+    zmq_setsockopt(r, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(r, ZMQ_LINGER, &linger, sizeof linger);
+    char endpoint[256];
+    size_t len = sizeof endpoint;
+    if (zmq_bind(r, "tcp://127.0.0.1:*") != 0
+        || zmq_getsockopt(r, ZMQ_LAST_ENDPOINT, endpoint, &len) != 0)
+        return snprintf(pr->msg, sizeof pr->msg, "probe: bind: %s",
+                        zmq_strerror(zmq_errno())), -1;
+    const char *colon = strrchr(endpoint, ':');
+    int port = colon ? atoi(colon + 1) : 0;
+    for (uint32_t i = 0; i < workers; i++)
+        if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port)
+            return snprintf(pr->msg, sizeof pr->msg, "probe: pipe write failed"), -1;
+    uint8_t ids[64][256];
+    size_t idlen[64];
+    char body[512];
+    zmq_pollitem_t item = {.socket = r, .events = ZMQ_POLLIN};
+    for (uint32_t i = 0; i < workers; i++) {
+        if (zmq_poll(&item, 1, PEER_TIMEOUT_MS) <= 0)
+            return snprintf(pr->msg, sizeof pr->msg, "probe: %u of %u DEALERs said hello",
+                            i, workers), -1;
+        int n = zmq_recv(r, ids[i], sizeof ids[i], 0);
+        if (n < 0 || zmq_recv(r, body, sizeof body, 0) < 0)
+            return snprintf(pr->msg, sizeof pr->msg, "probe: recv failed"), -1;
+        idlen[i] = (size_t)n;
+    }
+    double t0 = now();
+    for (uint32_t i = 0; i < workers; i++)
+        if (zmq_send(r, ids[i], idlen[i], ZMQ_SNDMORE) < 0 || zmq_send(r, "go", 2, 0) < 0)
+            return snprintf(pr->msg, sizeof pr->msg, "probe: send go failed"), -1;
+    uint64_t answered = 0;
+    uint8_t id[256];
+    while (answered < total) {
+        int rc = zmq_poll(&item, 1, PEER_TIMEOUT_MS);
+        if (rc <= 0)
+            return snprintf(pr->msg, sizeof pr->msg, "probe: stalled after %llu of %llu",
+                            (unsigned long long)answered, (unsigned long long)total), -1;
+        //  Answer every waiting request, as the broker drains its socket.
+        while (answered < total) {
+            int n = zmq_recv(r, id, sizeof id, ZMQ_DONTWAIT);
+            if (n < 0)
+                break;
+            if (zmq_recv(r, body, sizeof body, 0) < 0
+                || zmq_send(r, id, (size_t)n, ZMQ_SNDMORE) < 0
+                || zmq_send(r, reply->data, reply->size, 0) < 0)
+                return snprintf(pr->msg, sizeof pr->msg, "probe: echo failed"), -1;
+            answered++;
+        }
+    }
+    pr->seconds = now() - t0;
+    for (uint32_t i = 0; i < workers; i++) {
+        int status;
+        if (wait_child(pids[i], &status, NULL) != 0 || !WIFEXITED(status)
+            || WEXITSTATUS(status) != 0)
+            return snprintf(pr->msg, sizeof pr->msg, "probe: DEALER %u failed (status %d)",
+                            i, status), -1;
+    }
+    zmq_close(r);
+    zmq_ctx_term(ctx);
+    return 0;
+}
+
+//  The probe process: fork the DEALERs first, then become the ROUTER.
+static void
+probe_process(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks,
+              int result_fd)
+{
+    probe_result_t pr;
+    memset(&pr, 0, sizeof pr);
+    daisy_buffer_t request = {0}, reply = {0};
+    int ports[2];
+    pid_t pids[64];
+    if (workers > 64)
+        snprintf(pr.msg, sizeof pr.msg, "probe: at most 64 processes");
+    else if (sample_messages(blocks, &request, &reply) != 0)
+        snprintf(pr.msg, sizeof pr.msg, "probe: cannot encode sample messages");
+    else if (pipe(ports) != 0)
+        snprintf(pr.msg, sizeof pr.msg, "probe: pipe: %s", strerror(errno));
+    else {
+        uint32_t forked = 0;
+        for (; forked < workers; forked++) {
+            uint64_t share = total / workers + (forked < total % workers ? 1 : 0);
+            pid_t pid = fork();
+            if (pid < 0)
+                break;
+            if (pid == 0) {
+                close(ports[1]);
+                close(result_fd);
+                probe_worker(ports[0], window, share, &request);
+            }
+            pids[forked] = pid;
+        }
+        close(ports[0]);
+        if (forked < workers) {
+            snprintf(pr.msg, sizeof pr.msg, "probe: fork: %s", strerror(errno));
+            for (uint32_t i = 0; i < forked; i++)
+                kill(pids[i], SIGKILL);
+        } else
+            pr.ok = probe_router(pids, ports[1], workers, total, &reply, &pr) == 0;
+        if (!pr.ok)
+            for (uint32_t i = 0; i < forked; i++)
+                kill(pids[i], SIGKILL);
+    }
+    ssize_t n = write(result_fd, &pr, sizeof pr);
+    _exit(n == (ssize_t)sizeof pr && pr.ok ? 0 : 1);
+}
+
+//  Run the probe in a child of the case child; round trips per second go
+//  into r. 0 on success.
+static int
+run_probe(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks, result_t *r)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return snprintf(r->msg, sizeof r->msg, "pipe: %s", strerror(errno)), -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return snprintf(r->msg, sizeof r->msg, "fork: %s", strerror(errno)), -1;
+    if (pid == 0) {
+        close(fds[0]);
+        probe_process(workers, window, total, blocks, fds[1]);
+    }
+    close(fds[1]);
+    probe_result_t pr;
+    bool have = read_full(fds[0], &pr, sizeof pr);
+    close(fds[0]);
+    int status;
+    if (wait_child(pid, &status, NULL) != 0)
+        return snprintf(r->msg, sizeof r->msg, "wait: %s", strerror(errno)), -1;
+    if (!have)
+        return snprintf(r->msg, sizeof r->msg, "probe process died (status %d)", status), -1;
+    if (!pr.ok)
+        return snprintf(r->msg, sizeof r->msg, "%s", pr.msg), -1;
+    r->probe_round_trips = total;
+    r->probe_seconds = pr.seconds;
+    return 0;
+}
+
+//  The broker run ------------------------------------------------------------
+
+//  Per worker process: when it processed its first and last block. One
+//  cache line each, so that workers do not share lines.
+#define MAX_SLOTS 64
+typedef struct {
+    int64_t first_ns;
+    int64_t last_ns;
+    uint64_t count;
+    char pad[64 - 3 * sizeof(int64_t)];
+} slot_t;
+
+typedef struct {
+    uint32_t claimed;
+    char pad[60];
+    slot_t slot[MAX_SLOTS];
+} shared_t;
+
+static shared_t *shared;       //  mapped MAP_SHARED before the workers fork
+static slot_t *my_slot;        //  in a worker: its slot, claimed at its first block
+
+//  The no-op block: note the time, nothing else.
+static int
+noop(const daisy_block_t *block, void *arg)
+{
+    (void)block;
+    (void)arg;
+    int64_t t = now_ns();
+    slot_t *s = my_slot;
+    if (!s) {
+        uint32_t i = __atomic_fetch_add(&shared->claimed, 1, __ATOMIC_RELAXED);
+        s = my_slot = &shared->slot[i < MAX_SLOTS ? i : MAX_SLOTS - 1];
+        s->first_ns = t;
+    }
+    s->last_ns = t;
+    s->count++;
+    return 0;
+}
+
+static daisy_pipeline_t *
+make_pipeline(uint64_t blocks, uint32_t workers)
+{
+    int64_t zero = 0, one = 1, total = (int64_t)blocks;
+    daisy_task_t *t = daisy_task_new("noop", daisy_roi_make(1, &zero, &total),
+                                     daisy_roi_make(1, &zero, &one),
+                                     daisy_roi_make(1, &zero, &one));
+    daisy_task_set_read_write_conflict(t, false);
+    daisy_task_set_workers(t, (int)workers);
+    daisy_task_set_process(t, noop, NULL);
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_pipeline_add(p, &t);
+    return p;
+}
+
+static int
+remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int
+run_broker(uint32_t workers, uint32_t window, uint64_t blocks, result_t *r)
+{
+    const char *tmp = getenv("TMPDIR");
+    char log_dir[256];
+    if (!tmp || !*tmp || strlen(tmp) > 200)
+        tmp = "/tmp";
+    snprintf(log_dir, sizeof log_dir, "%s/bench_broker.XXXXXX", tmp);
+    if (!mkdtemp(log_dir))
+        return snprintf(r->msg, sizeof r->msg, "mkdtemp: %s", strerror(errno)), -1;
+    shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                  -1, 0);
+    if (shared == MAP_FAILED)
+        return snprintf(r->msg, sizeof r->msg, "mmap: %s", strerror(errno)), -1;
+    daisy_pipeline_t *p = make_pipeline(blocks, workers);
+    daisy_blockwise_options_t o = {.log_dir = log_dir, .prefetch = window};
+    daisy_error_t err;
+    int64_t t0 = now_ns();
+    daisy_summary_t *summary = daisy_run_blockwise(p, &o, &err);
+    int64_t t1 = now_ns();
+    if (!summary)
+        return snprintf(r->msg, sizeof r->msg, "run_blockwise: %s", err.msg), -1;
+    const daisy_task_counts_t *c = daisy_summary_counts(summary, 0);
+    r->blocks = c->total;
+    if (c->total != blocks || c->completed != c->total)
+        return snprintf(r->msg, sizeof r->msg,
+                        "%llu of %llu blocks completed (%llu failed, %llu orphaned); "
+                        "worker logs in %s",
+                        (unsigned long long)c->completed, (unsigned long long)c->total,
+                        (unsigned long long)c->failed, (unsigned long long)c->orphaned,
+                        log_dir), -1;
+    int64_t first = INT64_MAX, last = 0;
+    uint64_t processed = 0;
+    uint32_t n = shared->claimed < MAX_SLOTS ? shared->claimed : MAX_SLOTS;
+    for (uint32_t i = 0; i < n; i++) {
+        first = shared->slot[i].first_ns < first ? shared->slot[i].first_ns : first;
+        last = shared->slot[i].last_ns > last ? shared->slot[i].last_ns : last;
+        processed += shared->slot[i].count;
+    }
+    if (n == 0 || processed < blocks)
+        return snprintf(r->msg, sizeof r->msg, "the workers ran %llu blocks of %llu",
+                        (unsigned long long)processed, (unsigned long long)blocks), -1;
+    r->worker_slots = n;
+    r->seconds = (double)(t1 - t0) * 1e-9;
+    r->startup_seconds = (double)(first - t0) * 1e-9;
+    r->steady_seconds = (double)(last - first) * 1e-9;
+    r->shutdown_seconds = (double)(t1 - last) * 1e-9;
+    nftw(log_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    //  No other cleanup: this process ends here.
+    return 0;
+}
+
+//  Children and parent -----------------------------------------------------------
+
+//  The case child: probe (unless `probe` is false), then the broker run.
+static void
+case_child(const bench_case_t *c, uint64_t blocks, bool probe, int fd)
+{
+    result_t r;
+    memset(&r, 0, sizeof r);
+    r.ok = (!probe || run_probe(c->workers, c->window, blocks / PROBE_FRACTION, blocks,
+                                &r) == 0)
+        && run_broker(c->workers, c->window, blocks, &r) == 0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    r.rss_kib = ru.ru_maxrss;
+    ssize_t n = write(fd, &r, sizeof r);
+    _exit(n == (ssize_t)sizeof r && r.ok ? 0 : 1);
+}
+
+static int
+run_case(const bench_case_t *c, uint64_t blocks, bool probe, result_t *r)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return perror("pipe"), -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return perror("fork"), -1;
+    if (pid == 0) {
+        close(fds[0]);
+        case_child(c, blocks, probe, fds[1]);
+    }
+    close(fds[1]);
+    bool have = read_full(fds[0], r, sizeof *r);
+    close(fds[0]);
+    int status;
+    if (wait_child(pid, &status, NULL) != 0)
+        return perror("wait4"), -1;
+    if (!have)
+        return fprintf(stderr, "bench_broker: %s: case process died (status %d)\n",
+                       c->name, status), -1;
+    if (!r->ok)
+        return fprintf(stderr, "bench_broker: %s: %s\n", c->name, r->msg), -1;
+    return 0;
+}
+
+static double
+rate(uint64_t n, double seconds)
+{
+    return seconds > 0 ? (double)n / seconds : 0;
+}
+
+static void
+print_common(const bench_case_t *c, bool quick, const result_t *r)
+{
+    printf("{\"case\": \"%s\", \"quick\": %s, \"workers\": %u, \"window\": %u, "
+           "\"blocks\": %llu, \"seconds\": %.4f, \"blocks_per_s\": %.0f, "
+           "\"steady_blocks_per_s\": %.0f, \"startup_seconds\": %.4f, "
+           "\"shutdown_seconds\": %.4f, ",
+           c->name, quick ? "true" : "false", c->workers, c->window,
+           (unsigned long long)r->blocks, r->seconds, rate(r->blocks, r->seconds),
+           rate(r->blocks, r->steady_seconds), r->startup_seconds, r->shutdown_seconds);
+}
+
+static void
+print_case(const bench_case_t *c, bool quick, const result_t *r)
+{
+    double bps = rate(r->blocks, r->seconds);
+    double limit = rate(r->probe_round_trips, r->probe_seconds);
+    double ratio = limit > 0 ? bps / limit : 0;
+    print_common(c, quick, r);
+    printf("\"transport_round_trips\": %llu, \"transport_seconds\": %.4f, "
+           "\"transport_limit_per_s\": %.0f, \"ratio\": %.4f, \"steady_ratio\": %.4f, "
+           "\"broker_peak_rss_kib\": %ld, ",
+           (unsigned long long)r->probe_round_trips, r->probe_seconds, limit, ratio,
+           limit > 0 ? rate(r->blocks, r->steady_seconds) / limit : 0, r->rss_kib);
+    if (c->target == TARGET_RATIO)
+        printf("\"target\": \"ratio >= %.2f\", \"meets_target\": %s}\n", c->target_value,
+               ratio >= c->target_value ? "true" : "false");
+    else if (c->target == TARGET_RATE)
+        printf("\"target\": \"blocks_per_s >= %.0f\", \"meets_target\": %s}\n",
+               c->target_value, bps >= c->target_value ? "true" : "false");
+    else
+        printf("\"target\": \"none\", \"meets_target\": null}\n");
+    fflush(stdout);
+}
+
+static void
+print_rss_flat(const bench_case_t *c, bool quick, const result_t *small, const result_t *r)
+{
+    double ratio = small->rss_kib > 0 ? (double)r->rss_kib / (double)small->rss_kib : 0;
+    print_common(c, quick, r);
+    printf("\"transport_limit_per_s\": null, \"ratio\": null, \"blocks_small\": %llu, "
+           "\"blocks_per_s_small\": %.0f, \"broker_peak_rss_kib_small\": %ld, "
+           "\"broker_peak_rss_kib\": %ld, \"rss_ratio\": %.4f, "
+           "\"target\": \"rss_ratio <= %.2f\", \"meets_target\": %s}\n",
+           (unsigned long long)small->blocks, rate(small->blocks, small->seconds),
+           small->rss_kib, r->rss_kib, ratio, c->target_value,
+           ratio <= c->target_value ? "true" : "false");
+    fflush(stdout);
+}
+
+static int
+bench(const bench_case_t *c, bool quick)
+{
+    uint64_t blocks = quick ? c->blocks_quick : c->blocks;
+    result_t r;
+    if (c->target != TARGET_RSS_FLAT) {
+        if (run_case(c, blocks, true, &r) != 0)
+            return -1;
+        print_case(c, quick, &r);
+        return 0;
+    }
+    result_t small;
+    if (run_case(c, quick ? c->small_quick : c->small, false, &small) != 0
+        || run_case(c, blocks, false, &r) != 0)
+        return -1;
+    print_rss_flat(c, quick, &small, &r);
+    return 0;
+}
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bench_broker [--case NAME] [--quick] [--help]\n"
+            "No-op blocks through the broker and forked workers over TCP loopback,\n"
+            "against a bare ZeroMQ ROUTER/DEALER probe; one JSON line per case.\n"
+            "  --case NAME  run only this case\n"
+            "  --quick      20x fewer blocks per case (smoke test)\n"
+            "cases:\n");
+    for (size_t i = 0; i < NCASES; i++)
+        fprintf(out, "  %-12s %s\n", cases[i].name, cases[i].what);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"case", required_argument, NULL, 'c'},
+        {"quick", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *only = NULL;
+    bool quick = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
+        if (opt == 'c')
+            only = optarg;
+        else if (opt == 'q')
+            quick = true;
+        else if (opt == 'h')
+            return usage(stdout), 0;
+        else
+            return usage(stderr), 2;
+    }
+    if (optind < argc)
+        return usage(stderr), 2;
+    int ran = 0, failed = 0;
+    for (size_t i = 0; i < NCASES; i++) {
+        if (only && strcmp(only, cases[i].name) != 0)
+            continue;
+        ran++;
+        failed += bench(&cases[i], quick) != 0;
+    }
+    if (ran == 0)
+        return fprintf(stderr, "bench_broker: no case named '%s'\n", only), usage(stderr), 2;
+    return failed ? 1 : 0;
+}
