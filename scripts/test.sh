@@ -34,5 +34,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
   run_suite "sanitizers" build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
   || failed=$((failed + 1))
 
+# The protocol decoder takes bytes from anyone: fuzz it for a bounded time.
+if scripts/fuzz.sh "${DAISY_FUZZ_SECONDS:-30}"; then
+  passed=$((passed + 1)); echo "fuzz: passed"
+else
+  failed=$((failed + 1)); echo "fuzz: FAILED"
+fi
+
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
