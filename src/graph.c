@@ -349,7 +349,8 @@ graph_each_downstream(const daisy_graph_t *g, uint32_t task, const int64_t *k,
 }
 
 uint64_t
-graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64_t *k)
+graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64_t *k,
+                     const bool *skip)
 {
     const graph_task_t *v = &g->tasks[task];
     uint64_t count = 0;
@@ -369,6 +370,8 @@ graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64_t *k)
         count += c;
     }
     for (uint32_t i = 0; i < v->n_up; i++) {
+        if (skip && skip[v->up[i]])
+            continue;
         const graph_task_t *u = &g->tasks[v->up[i]];
         uint64_t c = 1;
         for (int d = 0; d < v->dims && c; d++) {
@@ -589,5 +592,5 @@ daisy_graph_upstream_count(const daisy_graph_t *self, daisy_block_ref_t ref)
         return 0;
     int64_t k[D];
     graph_unflatten(&self->tasks[ref.task], ref.index, k);
-    return graph_upstream_count(self, ref.task, k);
+    return graph_upstream_count(self, ref.task, k, NULL);
 }

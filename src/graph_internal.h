@@ -62,7 +62,9 @@ void graph_each_downstream(const daisy_graph_t *g, uint32_t task,
 //  The same upstream.
 void graph_each_upstream(const daisy_graph_t *g, uint32_t task,
                          const int64_t *k, graph_visit_fn *fn, void *arg);
-uint64_t graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64_t *k);
+//  `skip` (may be NULL) marks upstream tasks not to count (already complete).
+uint64_t graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64_t *k,
+                              const bool *skip);
 //  Fill a block (ROIs, id, level) from a grid position.
 void graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
                       daisy_block_t *b);

@@ -33,6 +33,7 @@ struct _daisy_resolver_t {
     root_cursor_t **roots;
     work_t *work;
     size_t nwork, capwork;
+    bool *complete;       //  per task: done before the run began
     daisy_resolver_fn *fn;
     void *arg;
     bool current_ok;      //  how the block being propagated was resolved
@@ -78,24 +79,38 @@ max_upstream(const graph_task_t *v, const daisy_graph_t *g)
     return total;
 }
 
+//  Roots of a task: its level-0 blocks not covered by an upstream task that
+//  still has work; none for a task that is complete already.
 static root_cursor_t *
-make_roots(const daisy_graph_t *g, uint32_t task)
+make_roots(const daisy_graph_t *g, uint32_t task, const bool *complete)
 {
     const graph_task_t *v = &g->tasks[task];
     int64_t o[D], extent[D];
     int64_t lo[ROOT_CURSOR_MAX_UPSTREAM * D], hi[ROOT_CURSOR_MAX_UPSTREAM * D];
     graph_level_offset(v, 0, o);
     for (int d = 0; d < v->dims; d++)
-        extent[d] = (v->n[d] - o[d] + v->m[d] - 1) / v->m[d];
-    for (uint32_t i = 0; i < v->n_up; i++)
+        extent[d] = complete[task] ? 0 : (v->n[d] - o[d] + v->m[d] - 1) / v->m[d];
+    int n = 0;
+    for (uint32_t i = 0; i < v->n_up; i++) {
+        if (complete[v->up[i]])
+            continue;
         for (int d = 0; d < v->dims; d++)
             covered_interval(v, &g->tasks[v->up[i]], d, o, extent[d],
-                             &lo[i * v->dims + d], &hi[i * v->dims + d]);
-    return root_cursor_new(v->dims, extent, (int)v->n_up, lo, hi);
+                             &lo[n * v->dims + d], &hi[n * v->dims + d]);
+        n++;
+    }
+    return root_cursor_new(v->dims, extent, n, lo, hi);
 }
 
 daisy_resolver_t *
 daisy_resolver_new(const daisy_graph_t *graph, daisy_error_t *err)
+{
+    return daisy_resolver_new_resumed(graph, NULL, err);
+}
+
+daisy_resolver_t *
+daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
+                           daisy_error_t *err)
 {
     for (uint32_t t = 0; t < graph->ntasks; t++) {
         const graph_task_t *v = &graph->tasks[t];
@@ -116,9 +131,12 @@ daisy_resolver_new(const daisy_graph_t *graph, daisy_error_t *err)
     self->graph = graph;
     self->waiting = blockmap_new();
     self->roots = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->roots);
-    bool ok = self->waiting && self->roots;
+    self->complete = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->complete);
+    bool ok = self->waiting && self->roots && self->complete;
+    for (uint32_t t = 0; ok && complete && t < graph->ntasks; t++)
+        self->complete[t] = complete[t];
     for (uint32_t t = 0; ok && t < graph->ntasks; t++)
-        ok = (self->roots[t] = make_roots(graph, t)) != NULL;
+        ok = (self->roots[t] = make_roots(graph, t, self->complete)) != NULL;
     if (!ok) {
         daisy_error_set(err, "out of memory");
         daisy_resolver_destroy(&self);
@@ -135,6 +153,7 @@ daisy_resolver_destroy(daisy_resolver_t **self_p)
     for (uint32_t t = 0; self->roots && t < self->graph->ntasks; t++)
         root_cursor_destroy(&self->roots[t]);
     free(self->roots);
+    free(self->complete);
     blockmap_destroy(&self->waiting);
     free(self->work);
     free(self);
@@ -195,7 +214,7 @@ count_down(void *arg, uint32_t task, uint64_t index)
     if (created) {
         int64_t k[D];
         graph_unflatten(&self->graph->tasks[task], index, k);
-        *entry = (uint32_t)graph_upstream_count(self->graph, task, k);
+        *entry = (uint32_t)graph_upstream_count(self->graph, task, k, self->complete);
     }
     if (!self->current_ok)
         *entry |= FAILED_BIT;

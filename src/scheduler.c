@@ -31,6 +31,7 @@ typedef struct {
     void *check_arg;
     uint32_t max_retries;
     bool abandoned;
+    daisy_markers_t *markers;
 } sched_task_t;
 
 struct _daisy_scheduler_t {
@@ -54,11 +55,22 @@ task_check_adapter(const daisy_block_t *block, void *arg)
 daisy_scheduler_t *
 daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err)
 {
+    return daisy_scheduler_new_resumed(graph, NULL, err);
+}
+
+daisy_scheduler_t *
+daisy_scheduler_new_resumed(const daisy_graph_t *graph, daisy_markers_t *const *markers,
+                            daisy_error_t *err)
+{
     daisy_scheduler_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->graph = graph;
-    self->resolver = daisy_resolver_new(graph, err);
+    bool complete[graph->ntasks ? graph->ntasks : 1];
+    for (uint32_t t = 0; t < graph->ntasks; t++)
+        complete[t] = markers && markers[t]
+                   && daisy_markers_count(markers[t]) == graph->tasks[t].total;
+    self->resolver = daisy_resolver_new_resumed(graph, complete, err);
     self->processing = blockmap_new();
     self->tasks = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->tasks);
     if (!self->resolver || !self->processing || !self->tasks) {
@@ -72,6 +84,9 @@ daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err)
         sched_task_t *st = &self->tasks[t];
         st->counts.total = graph->tasks[t].total;
         st->max_retries = (uint32_t)daisy_task_max_retries(task);
+        st->markers = markers ? markers[t] : NULL;
+        if (complete[t])
+            st->counts.completed = st->counts.skipped = st->counts.total;
         void *arg;
         if (daisy_task_check(task, &arg)) {
             st->check = task_check_adapter;
@@ -269,7 +284,10 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
         graph_unflatten(&self->graph->tasks[task], next.index, k);
         graph_fill_block(self->graph, task, k, block);
         block->attempt = next.attempt;
-        if (st->check && st->check(block, st->check_arg)) {
+        bool marked = st->markers && daisy_markers_done(st->markers, next.index);
+        if (marked || (st->check && st->check(block, st->check_arg))) {
+            if (st->markers)
+                daisy_markers_set(st->markers, next.index);
             st->counts.completed++;
             st->counts.skipped++;
             if (resolve(self, (daisy_block_ref_t){task, next.index}, true) != 0)
@@ -314,6 +332,8 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
     sched_task_t *st = &self->tasks[ref.task];
     if (success) {
         st->counts.completed++;
+        if (st->markers)
+            daisy_markers_set(st->markers, ref.index);
         return resolve(self, ref, true) == 0 ? DAISY_RELEASE_SUCCESS
                                              : daisy_error_set(err, "out of memory");
     }
@@ -337,6 +357,8 @@ daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
     sched_task_t *st = &self->tasks[ref.task];
     st->counts.completed++;
     st->counts.skipped++;
+    if (st->markers)
+        daisy_markers_set(st->markers, ref.index);
     return resolve(self, ref, true) == 0 ? DAISY_RELEASE_SUCCESS
                                          : daisy_error_set(err, "out of memory");
 }

@@ -17,6 +17,7 @@
 #include "daisy/pipeline.h"
 #include "daisy/graph.h"
 #include "daisy/resolver.h"
+#include "daisy/markers.h"
 #include "daisy/scheduler.h"
 #include "daisy/summary.h"
 #include "daisy/block_exec.h"

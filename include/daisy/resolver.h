@@ -30,6 +30,12 @@ typedef void (daisy_resolver_fn)(void *arg, daisy_block_ref_t ref, bool ready);
 //  when a task cannot be handled (more than 32 upstream tasks, or blocks
 //  with more than 2^31 upstream blocks).
 daisy_resolver_t *daisy_resolver_new(const daisy_graph_t *graph, daisy_error_t *err);
+//  The same, with some tasks already complete (complete[t] true: every
+//  block of task t is done, as when resuming from done markers). Their
+//  blocks are never handed out or resolved, and blocks downstream of them
+//  do not wait for them.
+daisy_resolver_t *daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
+                                             daisy_error_t *err);
 void daisy_resolver_destroy(daisy_resolver_t **self_p);
 
 //  The next block of `task` that waits for nothing, in plan order; false

@@ -20,6 +20,7 @@
 #define DAISY_SCHEDULER_H
 
 #include "daisy/graph.h"
+#include "daisy/markers.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,6 +52,15 @@ typedef bool (daisy_scheduler_check_fn)(const daisy_block_t *block, void *arg);
 //  A scheduler over the graph (which must outlive it). Completion checks
 //  are taken from the tasks' C check functions.
 daisy_scheduler_t *daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err);
+//  A scheduler that resumes from done markers: markers[t] (NULL, or an
+//  entry NULL, for none) holds task t's done blocks. Marked blocks are
+//  skipped (counted as completed and skipped); a task whose blocks are all
+//  marked is complete from the start without touching them one by one;
+//  every block that completes from now on is marked. The markers must
+//  outlive the scheduler.
+daisy_scheduler_t *daisy_scheduler_new_resumed(const daisy_graph_t *graph,
+                                               daisy_markers_t *const *markers,
+                                               daisy_error_t *err);
 void daisy_scheduler_destroy(daisy_scheduler_t **self_p);
 
 const daisy_graph_t *daisy_scheduler_graph(const daisy_scheduler_t *self);

@@ -1,0 +1,46 @@
+/*  daisy/markers.h - done markers: which blocks of a task completed, on disk
+
+    One byte per block (by grid index, row-major) in a memory-mapped file,
+    so marking a block is a store to memory and a killed process loses
+    nothing: the pages belong to the kernel once written. The file is the
+    single chunk of a Zarr v3 array (uint8, shape = the task's grid, no
+    compression), DIR/TASK/zarr.json beside DIR/TASK/c/0/0/0, so Python
+    (zarr-python 3, or numpy.memmap) reads the same bytes. The array's
+    attributes hold a hash of what decides the block layout (total, read and
+    write ROIs, fit); markers recorded under another layout are refused
+    unless the caller asks to reset them. Files are sparse: a task of 10^12
+    blocks costs disk only where blocks are done.
+*/
+#ifndef DAISY_MARKERS_H
+#define DAISY_MARKERS_H
+
+#include "daisy/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _daisy_markers_t daisy_markers_t;
+
+//  Open (or create) the markers of `task` under `dir` (created if needed).
+//  When recorded markers have another layout: with `reset` they are
+//  discarded, without it NULL with a message naming the task and the
+//  directory.
+daisy_markers_t *daisy_markers_open(const char *dir, const daisy_graph_t *graph,
+                                    uint32_t task, bool reset, daisy_error_t *err);
+//  Flushes and closes.
+void daisy_markers_close(daisy_markers_t **self_p);
+
+bool daisy_markers_done(const daisy_markers_t *self, uint64_t index);
+void daisy_markers_set(daisy_markers_t *self, uint64_t index);
+//  Blocks marked done (counted at open, kept up to date by set).
+uint64_t daisy_markers_count(const daisy_markers_t *self);
+//  Write dirty pages to disk (msync); -1 on failure.
+int daisy_markers_flush(daisy_markers_t *self);
+//  The layout hash of a task (what the markers are checked against).
+uint64_t daisy_markers_layout(const daisy_graph_t *graph, uint32_t task);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,279 @@
+/*  markers.c - done markers as a memory-mapped, sparse Zarr v3 chunk
+
+    See daisy/markers.h for the format and why. Counting the marked blocks
+    at open walks only the file's data extents (SEEK_DATA/SEEK_HOLE), so a
+    sparse file for 10^12 blocks opens as fast as its done part allows.
+    Metadata is written to a temporary file and renamed into place, so a
+    crash never leaves a half-written zarr.json.
+*/
+#include "daisy/markers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "graph_internal.h"
+
+struct _daisy_markers_t {
+    int fd;
+    uint8_t *bytes;
+    uint64_t size;
+    uint64_t count;
+};
+
+//  FNV-1a over the numbers that decide the block layout.
+static uint64_t
+fnv(uint64_t h, int64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        h ^= (uint64_t)(v >> (8 * i)) & 0xff;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint64_t
+daisy_markers_layout(const daisy_graph_t *graph, uint32_t task)
+{
+    const graph_task_t *t = &graph->tasks[task];
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv(h, t->dims);
+    h = fnv(h, t->fit);
+    for (int d = 0; d < t->dims; d++) {
+        h = fnv(h, t->tr_begin[d]);
+        h = fnv(h, t->tr_end[d]);
+        h = fnv(h, t->rs[d]);
+        h = fnv(h, t->ws[d]);
+        h = fnv(h, t->ctx_lo[d]);
+    }
+    return h;
+}
+
+//  DIR/TASK with the task id made safe for a file name.
+static void
+task_dir(const char *dir, const char *id, char *out, size_t size)
+{
+    size_t used = (size_t)snprintf(out, size, "%s/", dir);
+    for (const unsigned char *p = (const unsigned char *)id; *p && used + 4 < size; p++) {
+        bool safe = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                 || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
+        used += (size_t)snprintf(out + used, size - used, safe ? "%c" : "%%%02X", *p);
+    }
+    if (!strcmp(out + strlen(dir) + 1, ".") || !strcmp(out + strlen(dir) + 1, ".."))
+        snprintf(out + strlen(dir) + 1, size - strlen(dir) - 1, "%%2E");
+}
+
+static int
+mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static json_t *
+roi_json(const int64_t *offset, const int64_t *end, int dims)
+{
+    json_t *o = json_array(), *s = json_array();
+    for (int d = 0; d < dims; d++) {
+        json_array_append_new(o, json_integer(offset[d]));
+        json_array_append_new(s, json_integer(end[d] - offset[d]));
+    }
+    return json_pack("{s:o, s:o}", "offset", o, "shape", s);
+}
+
+static json_t *
+metadata(const daisy_graph_t *graph, uint32_t task, uint64_t layout)
+{
+    const graph_task_t *t = &graph->tasks[task];
+    json_t *shape = json_array();
+    for (int d = 0; d < t->dims; d++)
+        json_array_append_new(shape, json_integer(t->n[d]));
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)layout);
+    json_t *attrs = json_pack("{s:s, s:s, s:o, s:s, s:I}", "task", t->id, "layout", hash,
+                              "total_roi", roi_json(t->tr_begin, t->tr_end, t->dims),
+                              "fit", daisy_fit_name(t->fit), "blocks", (json_int_t)t->total);
+    //  `shape` appears twice: one reference taken (O), one given (o).
+    return json_pack("{s:i, s:s, s:O, s:s, s:{s:s, s:{s:o}}, s:{s:s, s:{s:s}}, s:i, "
+                     "s:[{s:s}], s:{s:o}}",
+                     "zarr_format", 3, "node_type", "array", "shape", shape,
+                     "data_type", "uint8",
+                     "chunk_grid", "name", "regular", "configuration", "chunk_shape", shape,
+                     "chunk_key_encoding", "name", "default", "configuration", "separator", "/",
+                     "fill_value", 0, "codecs", "name", "bytes",
+                     "attributes", "daisy", attrs);
+}
+
+static int
+write_metadata(const char *tdir, json_t *meta, daisy_error_t *err)
+{
+    char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s/zarr.json.tmp", tdir);
+    snprintf(path, sizeof path, "%s/zarr.json", tdir);
+    if (json_dump_file(meta, tmp, JSON_INDENT(2)) != 0 || rename(tmp, path) != 0)
+        return daisy_error_set(err, "cannot write '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+//  The layout recorded in an existing zarr.json: 1 found, 0 none, -1 error.
+static int
+recorded_layout(const char *tdir, uint64_t *layout, daisy_error_t *err)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/zarr.json", tdir);
+    if (access(path, F_OK) != 0)
+        return 0;
+    json_error_t jerr;
+    json_t *meta = json_load_file(path, 0, &jerr);
+    const char *hash = NULL;
+    if (meta)
+        json_unpack(meta, "{s:{s:{s:s}}}", "attributes", "daisy", "layout", &hash);
+    int rc = hash ? 1 : daisy_error_set(err, "'%s' is not a daisy markers array", path);
+    if (hash)
+        *layout = strtoull(hash, NULL, 16);
+    json_decref(meta);
+    return rc;
+}
+
+//  Marked blocks, reading only the extents that hold data.
+static uint64_t
+count_marked(const daisy_markers_t *self)
+{
+    uint64_t count = 0;
+    off_t pos = 0;
+    while ((uint64_t)pos < self->size) {
+        off_t data = lseek(self->fd, pos, SEEK_DATA);
+        if (data < 0)
+            break;
+        off_t hole = lseek(self->fd, data, SEEK_HOLE);
+        if (hole < 0 || (uint64_t)hole > self->size)
+            hole = (off_t)self->size;
+        for (off_t i = data; i < hole; i++)
+            count += self->bytes[i] != 0;
+        pos = hole;
+    }
+    return count;
+}
+
+static int
+map_chunk(daisy_markers_t *self, const char *tdir, int dims, bool reset, daisy_error_t *err)
+{
+    char path[PATH_MAX + 64];
+    size_t used = (size_t)snprintf(path, sizeof path, "%s/c", tdir);
+    for (int d = 0; d < dims - 1; d++)
+        used += (size_t)snprintf(path + used, sizeof path - used, "/0");
+    if (mkdir_p(path) != 0)
+        return daisy_error_set(err, "cannot create '%s': %s", path, strerror(errno));
+    snprintf(path + used, sizeof path - used, "/0");
+    self->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (reset ? O_TRUNC : 0), 0666);
+    if (self->fd < 0 || ftruncate(self->fd, (off_t)self->size) != 0)
+        return daisy_error_set(err, "cannot open markers '%s': %s", path, strerror(errno));
+    if (self->size == 0)
+        return 0;
+    self->bytes = mmap(NULL, self->size, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, 0);
+    if (self->bytes == MAP_FAILED) {
+        self->bytes = NULL;
+        return daisy_error_set(err, "cannot map markers '%s': %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+daisy_markers_t *
+daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, bool reset,
+                   daisy_error_t *err)
+{
+    const graph_task_t *t = &graph->tasks[task];
+    char tdir[PATH_MAX];
+    task_dir(dir, t->id, tdir, sizeof tdir);
+    if (mkdir_p(tdir) != 0) {
+        daisy_error_set(err, "cannot create markers directory '%s': %s", tdir, strerror(errno));
+        return NULL;
+    }
+    uint64_t layout = daisy_markers_layout(graph, task), recorded = 0;
+    int found = recorded_layout(tdir, &recorded, err);
+    if (found < 0)
+        return NULL;
+    if (found && recorded != layout && !reset) {
+        daisy_error_set(err, "task '%s': markers in '%s' were recorded for another block "
+                        "layout (total, read or write ROI, or fit changed); use "
+                        "--reset-markers to discard them", t->id, tdir);
+        return NULL;
+    }
+    bool discard = found && recorded != layout;
+    daisy_markers_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->fd = -1;
+    self->size = t->total;
+    json_t *meta = metadata(graph, task, layout);
+    int rc = meta ? write_metadata(tdir, meta, err) : daisy_error_set(err, "out of memory");
+    json_decref(meta);
+    if (rc == 0)
+        rc = map_chunk(self, tdir, t->dims, discard, err);
+    if (rc != 0) {
+        daisy_markers_close(&self);
+        return NULL;
+    }
+    self->count = self->bytes ? count_marked(self) : 0;
+    return self;
+}
+
+void
+daisy_markers_close(daisy_markers_t **self_p)
+{
+    daisy_markers_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->bytes) {
+        msync(self->bytes, self->size, MS_SYNC);
+        munmap(self->bytes, self->size);
+    }
+    if (self->fd >= 0)
+        close(self->fd);
+    free(self);
+    *self_p = NULL;
+}
+
+bool
+daisy_markers_done(const daisy_markers_t *self, uint64_t index)
+{
+    return index < self->size && self->bytes[index] != 0;
+}
+
+void
+daisy_markers_set(daisy_markers_t *self, uint64_t index)
+{
+    if (index >= self->size || self->bytes[index])
+        return;
+    self->bytes[index] = 1;
+    self->count++;
+}
+
+uint64_t
+daisy_markers_count(const daisy_markers_t *self)
+{
+    return self->count;
+}
+
+int
+daisy_markers_flush(daisy_markers_t *self)
+{
+    if (!self->bytes)
+        return 0;
+    return msync(self->bytes, self->size, MS_ASYNC);
+}

@@ -1,0 +1,227 @@
+/*  test_markers.c - done markers on disk, and resuming from them */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sys/stat.h>
+
+#include "testutil.h"
+
+static char dir[64];
+
+static void
+make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/daisy-markers-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static daisy_pipeline_t *
+two_tasks(int64_t size, int64_t write)
+{
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *a = tu_task_1d("a", 0, size, write + 2, 1, write);
+    daisy_task_t *b = tu_task_1d("b/slash", 0, size, write, 0, write);
+    daisy_task_add_upstream(b, "a");
+    daisy_pipeline_add(p, &a);
+    daisy_pipeline_add(p, &b);
+    return p;
+}
+
+Test(markers, persist_across_open_and_form_a_zarr_array)
+{
+    make_dir();
+    daisy_pipeline_t *p = two_tasks(100, 10);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    daisy_markers_t *m = daisy_markers_open(dir, g, 1, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), 0);
+    daisy_markers_set(m, 3);
+    daisy_markers_set(m, 3);
+    daisy_markers_set(m, 7);
+    cr_assert_eq(daisy_markers_count(m), 2);
+    daisy_markers_close(&m);
+    cr_assert_null(m);
+    m = daisy_markers_open(dir, g, 1, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), 2);
+    cr_assert(daisy_markers_done(m, 3));
+    cr_assert(daisy_markers_done(m, 7));
+    cr_assert(!daisy_markers_done(m, 4));
+    cr_assert(!daisy_markers_done(m, 999));
+    daisy_markers_close(&m);
+    //  A Zarr v3 array: metadata, and the chunk as raw bytes.
+    char path[256];
+    snprintf(path, sizeof path, "%s/b%%2Fslash/zarr.json", dir);
+    json_t *meta = json_load_file(path, 0, NULL);
+    cr_assert_not_null(meta, "no %s", path);
+    cr_assert_eq(json_integer_value(json_object_get(meta, "zarr_format")), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(meta, "data_type")), "uint8");
+    cr_assert_eq(json_integer_value(json_array_get(json_object_get(meta, "shape"), 0)), 10);
+    json_decref(meta);
+    snprintf(path, sizeof path, "%s/b%%2Fslash/c/0", dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    unsigned char bytes[16];
+    cr_assert_eq(fread(bytes, 1, sizeof bytes, f), 10);
+    fclose(f);
+    cr_assert_eq(bytes[3], 1);
+    cr_assert_eq(bytes[7], 1);
+    cr_assert_eq(bytes[4], 0);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+Test(markers, a_changed_layout_is_refused_unless_reset)
+{
+    make_dir();
+    daisy_pipeline_t *p = two_tasks(100, 10);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, NULL);
+    daisy_markers_set(m, 1);
+    daisy_markers_close(&m);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+
+    p = two_tasks(100, 5);   //  another write shape: another layout
+    g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
+    cr_assert(strstr(err.msg, "task 'a'"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "reset"), "%s", err.msg);
+    m = daisy_markers_open(dir, g, 0, true, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), 0, "reset discards the old records");
+    daisy_markers_close(&m);
+    m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "after a reset the new layout is the recorded one: %s", err.msg);
+    daisy_markers_close(&m);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+//  Run part of a pipeline with markers, stop, resume: blocks done before
+//  are skipped, never handed out, and every other block runs once.
+Test(markers, resume_skips_exactly_the_done_blocks)
+{
+    uint64_t rng = 8;
+    for (int round = 0; round < 20; round++) {
+        make_dir();
+        daisy_pipeline_t *p = tu_random_pipeline(&rng, 1 + round % 3, 3, 5);
+        daisy_graph_t *g = daisy_graph_new(p, NULL);
+        uint32_t nt = daisy_graph_task_count(g);
+        daisy_markers_t *m[8] = {0};
+        char *ran[8];
+        for (uint32_t t = 0; t < nt; t++) {
+            m[t] = daisy_markers_open(dir, g, t, false, NULL);
+            ran[t] = calloc(daisy_graph_block_count(g, t) + 1, 1);
+        }
+        daisy_scheduler_t *s = daisy_scheduler_new_resumed(g, m, NULL);
+        //  First run: stop after some blocks.
+        int budget = (int)tu_range(&rng, 0, 20);
+        daisy_block_t b;
+        for (uint32_t t = 0; t < nt && budget > 0; t++)
+            while (budget > 0 && daisy_scheduler_acquire(s, t, &b) == 1) {
+                daisy_scheduler_release(s, (daisy_block_ref_t){t, b.index}, true, NULL);
+                ran[t][b.index] = 1;
+                budget--;
+            }
+        daisy_scheduler_destroy(&s);
+        for (uint32_t t = 0; t < nt; t++)
+            daisy_markers_close(&m[t]);
+        //  Resume.
+        uint64_t done_before = 0;
+        for (uint32_t t = 0; t < nt; t++) {
+            m[t] = daisy_markers_open(dir, g, t, false, NULL);
+            done_before += daisy_markers_count(m[t]);
+        }
+        s = daisy_scheduler_new_resumed(g, m, NULL);
+        bool progress = true;
+        while (progress) {
+            progress = false;
+            for (uint32_t t = 0; t < nt; t++)
+                while (daisy_scheduler_acquire(s, t, &b) == 1) {
+                    cr_assert_eq(ran[t][b.index], 0, "round %d: done block %u/%llu ran again",
+                                 round, t, (unsigned long long)b.index);
+                    ran[t][b.index] = 2;
+                    daisy_scheduler_release(s, (daisy_block_ref_t){t, b.index}, true, NULL);
+                    progress = true;
+                }
+        }
+        cr_assert(daisy_scheduler_done(s), "round %d", round);
+        uint64_t skipped = 0;
+        for (uint32_t t = 0; t < nt; t++) {
+            daisy_task_counts_t c;
+            daisy_scheduler_counts(s, t, &c);
+            skipped += c.skipped;
+            cr_assert_eq(c.completed, c.total);
+            cr_assert_eq(daisy_markers_count(m[t]), c.total);
+            for (uint64_t i = 0; i < c.total; i++)
+                cr_assert_neq(ran[t][i], 0);
+            free(ran[t]);
+        }
+        cr_assert_eq(skipped, done_before, "round %d", round);
+        daisy_scheduler_destroy(&s);
+        for (uint32_t t = 0; t < nt; t++)
+            daisy_markers_close(&m[t]);
+        daisy_graph_destroy(&g);
+        daisy_pipeline_destroy(&p);
+    }
+}
+
+//  A finished task resumes complete at once, and its downstream task does
+//  not wait for it.
+Test(markers, a_finished_task_is_complete_at_once, .timeout = 60)
+{
+    make_dir();
+    daisy_pipeline_t *p = two_tasks(2000000, 1);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_markers_t *m[2] = {daisy_markers_open(dir, g, 0, false, NULL), NULL};
+    for (uint64_t i = 0; i < daisy_graph_block_count(g, 0); i++)
+        daisy_markers_set(m[0], i);
+    daisy_markers_close(&m[0]);
+    m[0] = daisy_markers_open(dir, g, 0, false, NULL);
+    daisy_scheduler_t *s = daisy_scheduler_new_resumed(g, m, NULL);
+    daisy_task_counts_t c;
+    daisy_scheduler_counts(s, 0, &c);
+    cr_assert_eq(c.completed, c.total);
+    cr_assert_eq(c.skipped, c.total);
+    cr_assert(daisy_scheduler_task_done(s, 0));
+    daisy_scheduler_counts(s, 1, &c);
+    cr_assert_eq(c.ready, c.total, "every downstream block is ready");
+    daisy_block_t b;
+    cr_assert_eq(daisy_scheduler_acquire(s, 0, &b), 0);
+    cr_assert_eq(daisy_scheduler_acquire(s, 1, &b), 1);
+    daisy_scheduler_destroy(&s);
+    daisy_markers_close(&m[0]);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+Test(markers, huge_tasks_cost_disk_only_where_done, .timeout = 30)
+{
+    make_dir();
+    int64_t zero[3] = {0, 0, 0}, total[3] = {10000, 10000, 10000}, one[3] = {1, 1, 1};
+    daisy_task_t *t = daisy_task_new("huge", daisy_roi_make(3, zero, total),
+                                     daisy_roi_make(3, zero, one), daisy_roi_make(3, zero, one));
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_pipeline_add(p, &t);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    daisy_markers_set(m, 5);
+    daisy_markers_set(m, 999999999999ull);
+    daisy_markers_close(&m);
+    m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_eq(daisy_markers_count(m), 2);
+    daisy_markers_close(&m);
+    char path[256];
+    snprintf(path, sizeof path, "%s/huge/c/0/0/0", dir);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_size, 1000000000000ll);
+    cr_assert_lt(st.st_blocks * 512, 1 << 20, "sparse: %lld bytes on disk",
+                 (long long)st.st_blocks * 512);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
