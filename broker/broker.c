@@ -360,6 +360,16 @@ receive_one(daisy_broker_t *self, int64_t now)
 
 //  Timers -------------------------------------------------------------------
 
+//  Marked blocks already survive a killed broker (the pages belong to the
+//  kernel); flushing once a second bounds what a machine crash can cost.
+static void
+flush_markers(daisy_broker_t *self)
+{
+    for (uint32_t t = 0; self->markers && t < self->ntasks; t++)
+        if (self->markers[t])
+            daisy_markers_flush(self->markers[t]);
+}
+
 static void
 run_timers(daisy_broker_t *self, int64_t now)
 {
@@ -396,8 +406,10 @@ run_timers(daisy_broker_t *self, int64_t now)
             block_failed(self, w, t, index, block_id, attempt, text);
         }
     }
-    if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms)
+    if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms) {
         progress_snapshot(self, now);
+        flush_markers(self);
+    }
 }
 
 //  Milliseconds until the next timer is due (at least 0).
@@ -503,6 +515,31 @@ init_tasks(daisy_broker_t *self)
     return 0;
 }
 
+static int
+open_markers(daisy_broker_t *self, daisy_error_t *err)
+{
+    if (!self->opt.markers_dir)
+        return 0;
+    uint32_t n = daisy_graph_task_count(self->graph);
+    self->markers = calloc(n ? n : 1, sizeof *self->markers);
+    if (!self->markers)
+        return daisy_error_set(err, "out of memory");
+    for (uint32_t t = 0; t < n; t++)
+        if (!(self->markers[t] = daisy_markers_open(self->opt.markers_dir, self->graph, t,
+                                                    self->opt.reset_markers, err)))
+            return -1;
+    return 0;
+}
+
+static void
+close_markers(daisy_broker_t *self)
+{
+    for (uint32_t t = 0; self->markers && t < daisy_graph_task_count(self->graph); t++)
+        daisy_markers_close(&self->markers[t]);
+    free(self->markers);
+    self->markers = NULL;
+}
+
 daisy_broker_t *
 daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *options,
                  daisy_error_t *err)
@@ -524,7 +561,9 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
     int rc = 0;
     if (self->opt.curve_secret || self->opt.curve_allow)
         rc = daisy_error_set(err, "CurveZMQ is not supported by this version yet");
-    if (rc == 0 && !(self->scheduler = daisy_scheduler_new(graph, err)))
+    if (rc == 0)
+        rc = open_markers(self, err);
+    if (rc == 0 && !(self->scheduler = daisy_scheduler_new_resumed(graph, self->markers, err)))
         rc = -1;
     self->summary = rc == 0 ? daisy_summary_new(graph) : NULL;
     self->workers = zhashx_new();
@@ -562,6 +601,7 @@ daisy_broker_destroy(daisy_broker_t **self_p)
     daisy_buffer_free(&self->evt);
     daisy_summary_destroy(&self->summary);
     daisy_scheduler_destroy(&self->scheduler);
+    close_markers(self);
     free(self->scratch);
     free(self->wire);
     free(self->tasks);
@@ -589,6 +629,7 @@ daisy_broker_finish(daisy_broker_t *self, bool interrupted)
         lose_worker(self, w, interrupted ? "interrupted" : "run finished");
     }
     progress_snapshot(self, now);
+    flush_markers(self);
     daisy_summary_update(self->summary, self->scheduler);
     progress_run_finished(self, interrupted);
 }

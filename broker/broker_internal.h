@@ -65,6 +65,7 @@ typedef struct {
 struct _daisy_broker_t {
     const daisy_graph_t *graph;
     daisy_scheduler_t *scheduler;
+    daisy_markers_t **markers;  //  per task, or NULL without markers
     daisy_summary_t *summary;
     daisy_broker_options_t opt;
     zsock_t *router;

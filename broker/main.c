@@ -29,6 +29,9 @@ static const char *usage =
     "  --hosts H1,H2,...     hosts for {host}, used in turn\n"
     "  --worker-program P    program for tasks with a command (default daisy-worker)\n"
     "  --logs DIR            worker logs DIR/TASK/WORKER.out/.err (default daisy_logs)\n"
+    "  --markers DIR         done markers: skip blocks a previous run finished, and\n"
+    "                        resume after a crash (default: the pipeline's \"markers\")\n"
+    "  --reset-markers       discard markers recorded for another block layout\n"
     "  --prefetch N          blocks each started command worker holds at once\n"
     "  --restart-cap N       worker deaths before a task is abandoned\n"
     "  --heartbeat MS        heartbeat interval (default 1000)\n"
@@ -61,6 +64,8 @@ parse(int argc, char **argv, options_t *o)
         {"hosts", required_argument, NULL, 'o'},
         {"worker-program", required_argument, NULL, 'w'},
         {"logs", required_argument, NULL, 'l'},
+        {"markers", required_argument, NULL, 'm'},
+        {"reset-markers", no_argument, NULL, 'R'},
         {"prefetch", required_argument, NULL, 'f'},
         {"restart-cap", required_argument, NULL, 'r'},
         {"heartbeat", required_argument, NULL, 'H'},
@@ -80,6 +85,8 @@ parse(int argc, char **argv, options_t *o)
         case 'o': o->launcher.hosts = optarg; break;
         case 'w': o->launcher.worker_program = optarg; break;
         case 'l': o->launcher.log_dir = o->broker.log_dir = optarg; break;
+        case 'm': o->broker.markers_dir = optarg; break;
+        case 'R': o->broker.reset_markers = true; break;
         case 'f': o->launcher.prefetch = (uint32_t)atoi(optarg); break;
         case 'r': o->launcher.restart_cap = (uint32_t)atoi(optarg); break;
         case 'H': o->broker.heartbeat_ms = (uint32_t)atoi(optarg); break;
@@ -116,6 +123,8 @@ main(int argc, char **argv)
         daisy_pipeline_destroy(&p);
         return 3;
     }
+    if (!o.broker.markers_dir)
+        o.broker.markers_dir = daisy_pipeline_markers(p);
     daisy_broker_t *broker = daisy_broker_new(graph, &o.broker, &err);
     daisy_launcher_t *launcher = NULL;
     if (broker && o.launch)

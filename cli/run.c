@@ -29,6 +29,9 @@ static const char *usage =
     "                        default: this terminal)\n"
     "  --bind EP             workers' endpoint (default tcp://127.0.0.1:*, a free port)\n"
     "  --publish EP          also publish progress on EP for `daisy monitor`\n"
+    "  --markers DIR         done markers: skip blocks a previous run finished\n"
+    "                        (default: the pipeline file's \"markers\" key)\n"
+    "  --reset-markers       discard markers recorded for another block layout\n"
     "  --prefetch N          blocks each command worker holds at once (default 1)\n"
     "  --restart-cap N       worker deaths before a task is abandoned\n"
     "                        (default 3 x its workers)\n"
@@ -43,8 +46,8 @@ static const char *usage =
     "130 interrupted.\n";
 
 typedef struct {
-    bool serial, quiet;
-    const char *logs, *bind, *publish;
+    bool serial, quiet, reset_markers;
+    const char *logs, *bind, *publish, *markers;
     uint32_t prefetch, restart_cap, heartbeat_ms;
     double interval_s;
 } run_options_t;
@@ -72,7 +75,9 @@ static int
 run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
 {
     struct timespec last = {0};
-    daisy_serial_options_t opt = {.log_dir = o->logs};
+    daisy_serial_options_t opt = {.log_dir = o->logs, .reset_markers = o->reset_markers,
+                                  .markers_dir = o->markers ? o->markers
+                                                            : daisy_pipeline_markers(p)};
     if (!o->quiet) {
         opt.progress = on_serial_progress;
         opt.progress_arg = &last;
@@ -105,6 +110,8 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
     bo.bind = o->bind ? o->bind : "tcp://127.0.0.1:*";
     bo.publish = o->publish;
     bo.log_dir = o->logs ? o->logs : "daisy_logs";
+    bo.markers_dir = o->markers ? o->markers : daisy_pipeline_markers(p);
+    bo.reset_markers = o->reset_markers;
     if (o->heartbeat_ms)
         bo.heartbeat_ms = o->heartbeat_ms;
     daisy_broker_t *broker = daisy_broker_new(graph, &bo, &err);
@@ -112,8 +119,10 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
                                    .restart_cap = o->restart_cap};
     daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, &err) : NULL;
     int rc = EXIT_INTERNAL;
-    if (!launcher)
+    if (!launcher) {
         fprintf(stderr, "daisy run: %s\n", err.msg);
+        rc = EXIT_INTERNAL;
+    }
     else {
         if (o->publish && !o->quiet)
             fprintf(stderr, "daisy run: progress on %s\n", daisy_broker_publish_endpoint(broker));
@@ -147,6 +156,8 @@ cli_run(int argc, char **argv)
         {"logs", required_argument, NULL, 'l'},
         {"bind", required_argument, NULL, 'b'},
         {"publish", required_argument, NULL, 'p'},
+        {"markers", required_argument, NULL, 'm'},
+        {"reset-markers", no_argument, NULL, 'R'},
         {"prefetch", required_argument, NULL, 'f'},
         {"restart-cap", required_argument, NULL, 'r'},
         {"heartbeat", required_argument, NULL, 'H'},
@@ -163,6 +174,8 @@ cli_run(int argc, char **argv)
         case 'l': o.logs = optarg; break;
         case 'b': o.bind = optarg; break;
         case 'p': o.publish = optarg; break;
+        case 'm': o.markers = optarg; break;
+        case 'R': o.reset_markers = true; break;
         case 'f': bad |= parse_uint("--prefetch", optarg, &o.prefetch); break;
         case 'r': bad |= parse_uint("--restart-cap", optarg, &o.restart_cap); break;
         case 'H': bad |= parse_uint("--heartbeat", optarg, &o.heartbeat_ms); break;

@@ -144,6 +144,26 @@ run_all(daisy_scheduler_t *s, daisy_summary_t *summary, const runner_task_t *rts
     return 0;
 }
 
+//  Per-task markers when asked for; NULL without (or on error, with a
+//  message).
+static daisy_markers_t **
+open_markers(const daisy_graph_t *graph, const daisy_serial_options_t *opt, daisy_error_t *err)
+{
+    if (!opt || !opt->markers_dir)
+        return NULL;
+    uint32_t n = daisy_graph_task_count(graph);
+    daisy_markers_t **markers = calloc(n ? n : 1, sizeof *markers);
+    for (uint32_t t = 0; markers && t < n; t++)
+        if (!(markers[t] = daisy_markers_open(opt->markers_dir, graph, t, opt->reset_markers,
+                                              err))) {
+            while (t-- > 0)
+                daisy_markers_close(&markers[t]);
+            free(markers);
+            return NULL;
+        }
+    return markers;
+}
+
 daisy_summary_t *
 daisy_run_serial(const daisy_pipeline_t *pipeline, const daisy_serial_options_t *options,
                  daisy_error_t *err)
@@ -153,9 +173,11 @@ daisy_run_serial(const daisy_pipeline_t *pipeline, const daisy_serial_options_t 
         return NULL;
     uint32_t ntasks = daisy_graph_task_count(graph);
     runner_task_t *rts = calloc(ntasks ? ntasks : 1, sizeof *rts);
-    daisy_scheduler_t *s = daisy_scheduler_new(graph, err);
+    daisy_markers_t **markers = open_markers(graph, options, err);
+    bool markers_ok = markers || !options || !options->markers_dir;
+    daisy_scheduler_t *s = markers_ok ? daisy_scheduler_new_resumed(graph, markers, err) : NULL;
     daisy_summary_t *summary = daisy_summary_new(graph);
-    int rc = rts && s && summary ? 0 : daisy_error_set(err, "out of memory");
+    int rc = !markers_ok ? -1 : rts && s && summary ? 0 : daisy_error_set(err, "out of memory");
     if (rc == 0)
         rc = setup_tasks(pipeline, rts, options ? options->log_dir : NULL, err);
     if (rc == 0)
@@ -170,6 +192,9 @@ daisy_run_serial(const daisy_pipeline_t *pipeline, const daisy_serial_options_t 
     }
     free(rts);
     daisy_scheduler_destroy(&s);
+    for (uint32_t t = 0; markers && t < ntasks; t++)
+        daisy_markers_close(&markers[t]);
+    free(markers);
     if (rc != 0)
         daisy_summary_destroy(&summary);
     daisy_graph_destroy(&graph);

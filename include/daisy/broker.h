@@ -38,6 +38,12 @@ typedef struct {
     //  Where workers' logs are (LOG_DIR/TASK/WORKER.out and .err), for the
     //  summary's pointers to them; NULL when unknown.
     const char *log_dir;
+    //  Done markers (daisy/markers.h): a run pointed at the same directory
+    //  skips the blocks already done. NULL: none. With reset_markers,
+    //  markers recorded for another block layout are discarded instead of
+    //  refused.
+    const char *markers_dir;
+    bool reset_markers;
 } daisy_broker_options_t;
 
 typedef struct {

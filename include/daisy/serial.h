@@ -22,6 +22,9 @@ typedef struct {
     //  Called after every released block (may be NULL), e.g. for progress.
     void (*progress)(void *arg, const daisy_scheduler_t *scheduler, uint32_t task);
     void *progress_arg;
+    //  Done markers directory (daisy/markers.h), or NULL.
+    const char *markers_dir;
+    bool reset_markers;
 } daisy_serial_options_t;
 
 //  Run every block of the pipeline. Returns the summary (caller destroys;
