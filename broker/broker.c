@@ -127,6 +127,10 @@ static void
 serve(daisy_broker_t *self, worker_t *w, int64_t now)
 {
     btask_t *bt = &self->tasks[w->task];
+    if (self->draining) {
+        roster_unpark(self, w);
+        return;
+    }
     uint32_t want = w->credits < DAISY_MAX_BATCH ? w->credits : DAISY_MAX_BATCH;
     uint32_t n = 0;
     while (n < want
@@ -644,6 +648,18 @@ daisy_broker_run(daisy_broker_t *self)
     if (interrupted)
         return 2;
     return daisy_summary_success(self->summary) ? 0 : 1;
+}
+
+void
+daisy_broker_drain(daisy_broker_t *self)
+{
+    self->draining = true;
+}
+
+uint64_t
+daisy_broker_held(const daisy_broker_t *self)
+{
+    return self->held;
 }
 
 void

@@ -87,6 +87,8 @@ struct _daisy_broker_t {
     lease_t *free_leases;       //  recycled leases
     int64_t last_snapshot;
     daisy_broker_stats_t stats;
+    uint64_t held;              //  leases outstanding
+    bool draining;              //  no more blocks handed out
     bool finished;
 };
 

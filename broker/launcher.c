@@ -184,9 +184,10 @@ worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *end
     }
     char prefetch[16];
     snprintf(prefetch, sizeof prefetch, "%u", self->opt.prefetch ? self->opt.prefetch : 1);
+    //  --give-up: a worker whose broker was killed does not linger forever.
     const char *words[] = {self->worker_program, "--connect", endpoint, "--task",
                            daisy_task_id(task), "--worker-id", wid, "--prefetch", prefetch,
-                           "--exec", daisy_task_command(task)};
+                           "--give-up", "60", "--exec", daisy_task_command(task)};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
         if (i)
             strncat(cmd, " ", size - strlen(cmd) - 1);
@@ -347,8 +348,8 @@ daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
 {
     for (size_t i = 0; i < self->nprocs; i++)
         kill(self->procs[i].pid, SIGTERM);
-    struct timespec step = {0, 10 * 1000 * 1000};
-    for (int waited = 0; self->nprocs > 0 && waited < grace_ms; waited += 10) {
+    struct timespec step = {0, 1000 * 1000};
+    for (int waited = 0; self->nprocs > 0 && waited < grace_ms; waited++) {
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid > 0) {
@@ -463,25 +464,51 @@ daisy_launcher_log_dir(const daisy_launcher_t *self)
 
 //  The serving loop ------------------------------------------------------------
 
+#define DRAIN_MS 10000
+
+//  The first Ctrl-C: hand out nothing more and give the blocks in flight up
+//  to DRAIN_MS to come back, so their results are kept (and marked); a
+//  second Ctrl-C ends the wait at once. Workers are not replaced meanwhile.
+static void
+drain(daisy_broker_t *broker, daisy_serve_fn *progress, void *arg)
+{
+    daisy_broker_drain(broker);
+    zsys_interrupted = 0;
+    int64_t deadline = zclock_mono() + DRAIN_MS;
+    while (daisy_broker_held(broker) > 0 && !zsys_interrupted && zclock_mono() < deadline) {
+        daisy_broker_poll(broker, 100);
+        if (progress)
+            progress(arg, broker);
+    }
+    zsys_interrupted = 1;
+}
+
 int
 daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, daisy_serve_fn *progress,
             void *arg)
 {
-    //  100 ms polls: dead workers are noticed and progress stays fresh even
-    //  when no message arrives.
+    //  Polls of at most 50 ms: dead workers are noticed and progress stays
+    //  fresh even when no message arrives. Workers start before the first
+    //  wait, and are reaped at that pace, not on every message.
+    int64_t last_reap = 0;
     while (!daisy_broker_done(broker) && !zsys_interrupted) {
-        daisy_broker_poll(broker, 100);
-        if (launcher)
+        int64_t now = zclock_mono();
+        if (launcher && now - last_reap >= 50) {
             daisy_launcher_poll(launcher);
+            last_reap = now;
+        }
         if (progress)
             progress(arg, broker);
+        daisy_broker_poll(broker, 50);
     }
     bool interrupted = !daisy_broker_done(broker);
+    if (interrupted)
+        drain(broker, progress, arg);
     daisy_broker_finish(broker, interrupted);
     if (progress)
         progress(arg, broker);
     if (launcher)
-        daisy_launcher_stop(launcher, 3000);
+        daisy_launcher_stop(launcher, interrupted ? 500 : 3000);
     if (interrupted)
         return 2;
     return daisy_summary_success(daisy_broker_summary(broker)) ? 0 : 1;

@@ -86,6 +86,7 @@ roster_add(daisy_broker_t *self, const uint8_t *identity, size_t size)
 void
 roster_free_lease(daisy_broker_t *self, lease_t *l)
 {
+    self->held--;
     dlist_remove(&l->by_start);
     l->next_in_worker = self->free_leases;
     self->free_leases = l;
@@ -155,6 +156,7 @@ roster_lease(daisy_broker_t *self, worker_t *w, const daisy_block_t *b, int64_t 
         self->free_leases = l->next_in_worker;
     else if (!(l = malloc(sizeof *l)))
         return NULL;
+    self->held++;
     l->worker = w;
     l->index = b->index;
     l->block_id = b->block_id;

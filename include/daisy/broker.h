@@ -85,6 +85,12 @@ bool daisy_broker_done(const daisy_broker_t *self);
 //  Tell every connected worker to exit and publish the final summary.
 void daisy_broker_finish(daisy_broker_t *self, bool interrupted);
 
+//  Stop handing out blocks (the first Ctrl-C): results of blocks in
+//  flight are still taken.
+void daisy_broker_drain(daisy_broker_t *self);
+//  Blocks currently held by workers.
+uint64_t daisy_broker_held(const daisy_broker_t *self);
+
 //  A worker process with this pid on this host died: its blocks go back
 //  now instead of after the heartbeat timeout.
 void daisy_broker_process_died(daisy_broker_t *self, pid_t pid);

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Resume from done markers: a run stopped half way (SIGINT, and separately
+# SIGKILL of the broker) and run again completes with every block done and
+# no completed block processed again; a changed layout is refused unless
+# reset.
+. "$(dirname "$0")/lib.sh"
+cd "$tmpdir"
+
+cat > p.json <<JSON
+{"tasks": [
+  {"id": "a", "total_roi": {"offset": [0], "shape": [60]},
+   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+   "workers": 3, "command": "sleep 0.1; echo a \$DAISY_BLOCK_ID >> $tmpdir/ran.txt"},
+  {"id": "b", "upstream": ["a"], "total_roi": {"offset": [0], "shape": [60]},
+   "read_roi": {"offset": [0], "shape": [3]}, "write_roi": {"offset": [1], "shape": [1]},
+   "read_write_conflict": false,
+   "workers": 2, "command": "sleep 0.05; echo b \$DAISY_BLOCK_ID >> $tmpdir/ran.txt"}
+]}
+JSON
+
+# 1. SIGINT half way: blocks in flight finish, the rerun does the rest.
+"$DAISY" run --quiet --markers m1 --logs logs p.json > out1.txt 2>&1 &
+run=$!
+for _ in $(seq 100); do [ "$(cat ran.txt 2>/dev/null | wc -l)" -ge 15 ] && break; sleep 0.1; done
+kill -INT $run
+wait $run
+check "interrupted run exits 130" test $? -eq 130
+first=$(wc -l < ran.txt)
+check "the first run stopped part way" test "$first" -lt 118
+timeout 120 "$DAISY" run --quiet --markers m1 --logs logs p.json > out2.txt 2>&1
+check "rerun exits 0" test $? -eq 0
+check "every block ran" test "$(sort -u ran.txt | wc -l)" -eq 118
+check "no block ran twice after SIGINT" test "$(sort ran.txt | uniq -d | wc -l)" -eq 0
+check "rerun counts the done blocks as skipped" grep -q "skipped $(grep -c '^a ' <(head -n "$first" ran.txt)))" out2.txt
+timeout 60 "$DAISY" run --quiet --markers m1 --logs logs p.json > out3.txt 2>&1
+check "a finished run reruns as all skipped" grep -q "completed ✔: 60 (skipped 60)" out3.txt
+
+# 2. SIGKILL of the broker: started again on the same markers, the workers
+#    reconnect by themselves and the run completes. Blocks in flight at the
+#    kill may run twice: at most one per worker.
+rm -f ran.txt
+port=$((20000 + RANDOM % 20000))
+"$BROKER" --bind "tcp://127.0.0.1:$port" --markers m2 --heartbeat 200 --quiet p.json > b1.txt 2>&1 &
+broker=$!
+workers=()
+for t in a a b; do
+  "$WORKER" --connect "tcp://127.0.0.1:$port" --task $t --give-up 60 \
+    --exec "$(python3 -c 'import json,sys; t=json.load(open("p.json"))["tasks"]; print({x["id"]: x["command"] for x in t}[sys.argv[1]])' $t)" \
+    > "w-$t-${#workers[@]}.txt" 2>&1 &
+  workers+=($!)
+done
+for _ in $(seq 100); do [ "$(cat ran.txt 2>/dev/null | wc -l)" -ge 20 ] && break; sleep 0.1; done
+kill -9 $broker
+wait $broker 2>/dev/null
+sleep 0.3
+"$BROKER" --bind "tcp://127.0.0.1:$port" --markers m2 --heartbeat 200 --quiet p.json > b2.txt 2>&1
+check "restarted broker completes the run" test $? -eq 0
+for w in "${workers[@]}"; do timeout 20 tail --pid=$w -f /dev/null; done
+check "every block ran after the broker was killed" test "$(sort -u ran.txt | wc -l)" -eq 118
+twice=$(sort ran.txt | uniq -d | wc -l)
+echo "blocks run twice across the broker kill: $twice"
+check "only blocks in flight ran twice" test "$twice" -le 3
+
+# 3. A changed layout is refused; --reset-markers discards the old ones.
+sed 's/"shape": \[1\]}, "write_roi"/"shape": [2]}, "write_roi"/' p.json > changed.json
+sed -i 's/"offset": \[0\], "shape": \[1\]}, *$/"offset": [0], "shape": [2]},/' changed.json
+"$DAISY" plan changed.json > /dev/null
+check "the changed pipeline is valid" test $? -eq 0
+"$DAISY" run --quiet --markers m1 --logs logs changed.json > out4.txt 2> err4.txt
+check "changed layout refused" test $? -eq 4
+check "refusal names the task and the fix" grep -q "task 'a'.*--reset-markers" err4.txt
+timeout 60 "$DAISY" run --quiet --markers m1 --reset-markers --logs logs changed.json > out5.txt 2>&1
+check "reset honoured" test $? -eq 0
+check "after a reset nothing is skipped in the changed task" grep -q "skipped 0" out5.txt
+finish
