@@ -40,12 +40,11 @@ daisy_plugin_process(const daisy_block_t *block, void *state)
     s->blocks++;
     if (s->fail_every > 0 && block->block_id % (uint64_t)s->fail_every == 0)
         return 1;
-    int64_t sum = 0, end[DAISY_MAX_DIMS];
+    //  The sum of the first coordinate over every voxel of the write ROI.
     const daisy_roi_t *w = &block->write_roi;
-    for (int d = 0; d < w->dims; d++)
-        end[d] = w->offset[d] + w->shape[d];
-    for (int64_t z = w->offset[0]; z < end[0]; z++)
-        sum += z * (w->dims > 1 ? w->shape[1] : 1);
+    int64_t sum = 0, rest = daisy_roi_size(w) / (w->shape[0] ? w->shape[0] : 1);
+    for (int64_t z = w->offset[0]; z < w->offset[0] + w->shape[0]; z++)
+        sum += z * rest;
     printf("block %llu: checksum %lld\n", (unsigned long long)block->block_id, (long long)sum);
     return 0;
 }

@@ -369,7 +369,7 @@ static daisy_proto_error_t
 s_u32(walk_t *w, const msgpack_object *o, const char *field, uint32_t min, uint32_t max,
       uint32_t *out)
 {
-    uint64_t v;
+    uint64_t v = 0;
     TRY(s_uint(w, o, field, -1, min, max, &v));
     *out = (uint32_t)v;
     return DAISY_PROTO_OK;
@@ -499,7 +499,7 @@ s_walk_request(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
 static daisy_proto_error_t
 s_walk_result(walk_t *w, const msgpack_object *o, daisy_wire_result_t *r)
 {
-    const msgpack_object *e;
+    const msgpack_object *e = NULL;
     uint64_t status;
     TRY(s_entry(w, o, RESULT_FIELDS, &e));
     TRY(s_u64(w, &e[0], "block_id", &r->block_id));
@@ -516,7 +516,7 @@ static daisy_proto_error_t
 s_walk_release(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
 {
     __auto_type m = &msg->u.release;
-    const msgpack_object_array *list;
+    const msgpack_object_array *list = NULL;
     TRY(s_u32(w, &f[0], "credits", 0, DAISY_MAX_BATCH, &m->credits));
     TRY(s_batch(w, &f[1], "results", DAISY_MAX_BATCH, &list));
     TRY(s_alloc(w, "results", list->size * sizeof *m->results, (void **)&m->results));
@@ -544,7 +544,7 @@ s_walk_block(walk_t *w, const msgpack_object *o, daisy_wire_block_t *b)
     static const char *names[4] = {"read_offset", "read_shape", "write_offset", "write_shape"};
     int64_t *coords[4] = {b->read_roi.offset, b->read_roi.shape, b->write_roi.offset,
                           b->write_roi.shape};
-    const msgpack_object *e;
+    const msgpack_object *e = NULL;
     int dims[4];
     memset(b, 0, sizeof *b);
     TRY(s_entry(w, o, BLOCK_FIELDS, &e));
@@ -565,7 +565,7 @@ static daisy_proto_error_t
 s_walk_blocks(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
 {
     __auto_type m = &msg->u.blocks;
-    const msgpack_object_array *list;
+    const msgpack_object_array *list = NULL;
     TRY(s_str(w, &f[0], "task_id", &m->task_id));
     TRY(s_batch(w, &f[1], "blocks", DAISY_MAX_BATCH, &list));
     TRY(s_alloc(w, "blocks", list->size * sizeof *m->blocks, (void **)&m->blocks));
@@ -636,7 +636,7 @@ static daisy_proto_error_t
 s_walk_run_finished(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
 {
     __auto_type m = &msg->u.run_finished;
-    const msgpack_object_array *list;
+    const msgpack_object_array *list = NULL;
     TRY(s_bool(w, &f[0], "success", &m->success));
     TRY(s_bool(w, &f[1], "interrupted", &m->interrupted));
     TRY(s_batch(w, &f[2], "tasks", MAX_TASKS, &list));
@@ -644,7 +644,7 @@ s_walk_run_finished(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
     m->count = list->size;
     w->list = "tasks";
     for (w->index = 0; w->index < list->size; w->index++) {
-        const msgpack_object *e;
+        const msgpack_object *e = NULL;
         TRY(s_entry(w, &list->ptr[w->index], TASK_FIELDS, &e));
         TRY(s_walk_task(w, e, &m->tasks[w->index]));
     }

@@ -20,12 +20,14 @@
 
     Credits. The worker keeps `prefetch` blocks in its hands: each RELEASE
     asks for as many new blocks as the window is short, counted as
-    prefetch - (credits the broker owes us) - (blocks of this session held:
-    queued, running or finished-but-unsent). A session starts with each
-    HELLO; when the broker is lost, blocks queued but not started are
-    dropped (the broker hands them out again), a block in progress keeps
-    running and its result is still sent (the broker ignores a result it no
-    longer expects), and the new session asks only for what is not held.
+    prefetch - (credits the broker owes us) - (blocks held: queued, running
+    or finished with the result not yet sent). After a reconnect the broker
+    owes nothing (credits start again from zero) but the blocks held stay
+    held: they are processed and their results sent as usual. The broker
+    keeps the leases of a worker that says hello again, so dropping them
+    here would strand them there; and a broker that did give up on us
+    ignores the stale results, which still return their credits, so the
+    window stays exact either way.
 
     Batching. Results ready together go out in one RELEASE. While blocks
     are still queued locally the I/O thread may hold results back, up to
@@ -63,17 +65,10 @@
 #define WORKER_BATCH_BYTES (DAISY_MAX_FRAME / 2) //  RELEASE size budget
 #define WORKER_LINGER_MS 1000        //  to deliver the last RELEASE and BYE
 
-//  A block waiting for the caller, tagged with the session it came in.
-typedef struct {
-    daisy_wire_block_t wire;
-    uint32_t session;
-} queued_t;
-
 //  A result waiting for the I/O thread; `error` is owned (NULL: none).
 typedef struct {
     uint64_t block_id;
     uint32_t attempt;
-    uint32_t session;
     daisy_result_status_t status;
     double seconds;
     char *error;
@@ -97,8 +92,8 @@ typedef struct {
     link_t link;
     uint32_t heartbeat_ms;
     uint32_t liveness;
-    uint32_t credits_out;   //  asked for, not yet received (this session)
-    uint32_t held;          //  received this session, result not yet sent
+    uint32_t credits_out;   //  asked for, not yet received (this connection)
+    uint32_t held;          //  received, result not yet sent
     uint32_t backoff_ms;
     int64_t last_send;
     int64_t last_recv;      //  liveness clock (restarted by each HELLO)
@@ -130,12 +125,9 @@ struct _daisy_worker_t {
     //  The exchange between the two threads, under `lock`.
     pthread_mutex_t lock;
     pthread_cond_t cond;        //  caller waits here for blocks or the end
-    queued_t *queue;            //  ring of blocks for the caller
+    daisy_wire_block_t *queue;  //  ring of blocks for the caller
     size_t qhead, qcount, qcap;
     results_t results;          //  finished blocks for the I/O thread
-    uint32_t session;           //  current session (I/O thread writes)
-    uint32_t running_session;   //  session of the block being processed
-    bool running;
     bool notified;              //  eventfd written since the last take
     bool main_exiting;          //  the caller takes no more blocks
     bool io_done;               //  the I/O thread has finished
@@ -425,29 +417,13 @@ io_close(daisy_worker_t *self, int linger)
     io->link = LINK_IDLE;
 }
 
-//  A new session: forget what the broker owed us, drop blocks not started,
-//  and count a block still running as held (its result is still sent).
-static void
-io_new_session(daisy_worker_t *self)
-{
-    io_t *io = &self->io;
-    pthread_mutex_lock(&self->lock);
-    self->session++;
-    self->qcount = 0;
-    self->qhead = 0;
-    if (self->running)
-        self->running_session = self->session;
-    io->held = self->running ? 1 : 0;
-    pthread_mutex_unlock(&self->lock);
-    io->queue_len = 0;
-    io->credits_out = 0;
-}
-
+//  Join (again). A broker that welcomes us owes us no blocks yet; the
+//  blocks we hold stay held (see the top of this file).
 static void
 io_hello(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
-    io_new_session(self);
+    io->credits_out = 0;
     daisy_msg_t msg = {.type = DAISY_MSG_HELLO};
     msg.u.hello.task_id = self->task_id;
     msg.u.hello.worker_id = self->worker_id;
@@ -545,9 +521,8 @@ io_release(daisy_worker_t *self, int64_t now)
         io->wire[i] = (daisy_wire_result_t){
             .block_id = r->block_id, .attempt = r->attempt, .status = r->status,
             .seconds = r->seconds, .error = r->error ? r->error : ""};
-        if (r->session == self->session && io->held > 0)
-            io->held--;
     }
+    io->held = io->held > n ? io->held - (uint32_t)n : 0;
     uint32_t credits = io_deficit(self);
     daisy_msg_t msg = {.type = DAISY_MSG_RELEASE};
     msg.u.release.credits = credits;
@@ -641,7 +616,7 @@ io_on_blocks(daisy_worker_t *self, const daisy_msg_t *msg)
         size_t cap = self->qcap ? self->qcap : 16;
         while (cap < self->qcount + n)
             cap *= 2;
-        queued_t *q = malloc(cap * sizeof *q);
+        daisy_wire_block_t *q = malloc(cap * sizeof *q);
         if (!q) {
             pthread_mutex_unlock(&self->lock);
             return;     //  the broker takes them back when we are lost
@@ -653,11 +628,8 @@ io_on_blocks(daisy_worker_t *self, const daisy_msg_t *msg)
         self->qcap = cap;
         self->qhead = 0;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        queued_t *q = &self->queue[(self->qhead + self->qcount++) % self->qcap];
-        q->wire = msg->u.blocks.blocks[i];
-        q->session = self->session;
-    }
+    for (uint32_t i = 0; i < n; i++)
+        self->queue[(self->qhead + self->qcount++) % self->qcap] = msg->u.blocks.blocks[i];
     io->queue_len = self->qcount;
     pthread_cond_signal(&self->cond);
     pthread_mutex_unlock(&self->lock);
@@ -869,19 +841,16 @@ io_main(void *arg)
 //  Hand over the last result (if any) and wait for the next block. False
 //  when the run is over: the broker said so, or stop was asked.
 static bool
-worker_next(daisy_worker_t *self, result_t *result, queued_t *next)
+worker_next(daisy_worker_t *self, result_t *result, daisy_wire_block_t *next)
 {
     pthread_mutex_lock(&self->lock);
     bool ring = false;
-    if (result)     //  read here, where `running` drops: a reconnect may retag it
-        result->session = self->running_session;
     if (result && results_reserve(&self->results, self->results.count + 1) == 0)
         self->results.items[self->results.count++] = *result;
     else if (result)
         free(result->error);
     if (result && !self->notified)
         ring = self->notified = true;
-    self->running = false;
     while (!self->stop && !self->io_done && self->qcount == 0) {
         if (ring) {     //  the I/O thread must see the result before we sleep
             pthread_mutex_unlock(&self->lock);
@@ -897,8 +866,6 @@ worker_next(daisy_worker_t *self, result_t *result, queued_t *next)
         *next = self->queue[self->qhead];
         self->qhead = (self->qhead + 1) % self->qcap;
         self->qcount--;
-        self->running = true;
-        self->running_session = next->session;
     } else {
         self->main_exiting = true;
         ring = true;
@@ -910,23 +877,23 @@ worker_next(daisy_worker_t *self, result_t *result, queued_t *next)
 }
 
 static void
-worker_block(const daisy_worker_t *self, const queued_t *q, daisy_block_t *block)
+worker_block(const daisy_worker_t *self, const daisy_wire_block_t *w, daisy_block_t *block)
 {
     *block = (daisy_block_t){
         .task = 0,
         .task_id = self->task_id,
-        .block_id = q->wire.block_id,
-        .index = 0,
-        .level = q->wire.level,
-        .attempt = q->wire.attempt,
-        .read_roi = q->wire.read_roi,
-        .write_roi = q->wire.write_roi,
+        .block_id = w->block_id,
+        .index = 0,     //  not on the wire: the broker's business
+        .level = w->level,
+        .attempt = w->attempt,
+        .read_roi = w->read_roi,
+        .write_roi = w->write_roi,
     };
 }
 
 //  Run one block and describe its outcome.
 static void
-worker_process(daisy_worker_t *self, const queued_t *q, daisy_process_fn *fn, void *arg,
+worker_process(daisy_worker_t *self, const daisy_wire_block_t *q, daisy_process_fn *fn, void *arg,
                result_t *result)
 {
     daisy_block_t block;
@@ -944,8 +911,8 @@ worker_process(daisy_worker_t *self, const queued_t *q, daisy_process_fn *fn, vo
         error = text;
     }
     *result = (result_t){
-        .block_id = q->wire.block_id,
-        .attempt = q->wire.attempt,
+        .block_id = q->block_id,
+        .attempt = q->attempt,
         .status = rc == 0 ? DAISY_RESULT_SUCCESS : DAISY_RESULT_FAILED,
         .seconds = seconds,
         .error = error ? strdup(error) : NULL,
@@ -958,7 +925,7 @@ worker_reset(daisy_worker_t *self)
 {
     results_clear(&self->results);
     self->qcount = self->qhead = 0;
-    self->running = self->notified = self->main_exiting = self->io_done = false;
+    self->notified = self->main_exiting = self->io_done = false;
     self->rc = -1;
     self->io_err.msg[0] = '\0';
     memset(&self->io, 0, sizeof self->io);
@@ -991,7 +958,7 @@ daisy_worker_run(daisy_worker_t *self, daisy_process_fn *fn, void *arg, daisy_er
     int rc = worker_start_io(self);
     if (rc != 0)
         return daisy_error_set(err, "cannot start the worker's I/O thread: %s", strerror(rc));
-    queued_t block;
+    daisy_wire_block_t block;
     result_t result;
     bool have_result = false;
     while (worker_next(self, have_result ? &result : NULL, &block)) {
