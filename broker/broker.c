@@ -445,6 +445,8 @@ next_timer(daisy_broker_t *self, int64_t now)
 static void
 work(daisy_broker_t *self)
 {
+    while (self->zap && (zsock_events(self->zap) & ZMQ_POLLIN))
+        auth_handle(self);
     int64_t now = zclock_mono();
     for (int i = 0; i < DRAIN_LIMIT && receive_one(self, now); i++)
         ;
@@ -461,8 +463,11 @@ daisy_broker_poll(daisy_broker_t *self, int timeout_ms)
     int64_t wait = next_timer(self, zclock_mono());
     if (timeout_ms >= 0 && wait > timeout_ms)
         wait = timeout_ms;
-    zmq_pollitem_t item = {.socket = self->router_handle, .events = ZMQ_POLLIN};
-    int rc = zmq_poll(&item, 1, (long)wait);
+    zmq_pollitem_t items[2] = {
+        {.socket = self->router_handle, .events = ZMQ_POLLIN},
+        {.socket = self->zap ? zsock_resolve(self->zap) : NULL, .events = ZMQ_POLLIN},
+    };
+    int rc = zmq_poll(items, self->zap ? 2 : 1, (long)wait);
     if (rc < 0)
         return errno == EINTR ? -1 : 0;
     if (rc > 0)
@@ -476,30 +481,32 @@ static int
 bind_sockets(daisy_broker_t *self, daisy_error_t *err)
 {
     self->router = zsock_new(ZMQ_ROUTER);
-    if (!self->router)
-        return daisy_error_set(err, "cannot create a ROUTER socket");
+    self->pub = self->opt.publish ? zsock_new(ZMQ_PUB) : NULL;
+    if (!self->router || (self->opt.publish && !self->pub))
+        return daisy_error_set(err, "cannot create the broker's sockets");
     zsock_set_maxmsgsize(self->router, DAISY_MAX_FRAME);
     zsock_set_router_handover(self->router, 1);
     zsock_set_router_mandatory(self->router, 1);
     zsock_set_sndhwm(self->router, 0);
     zsock_set_rcvhwm(self->router, 0);
     zsock_set_linger(self->router, 200);
+    if (self->pub) {
+        zsock_set_sndhwm(self->pub, 10000);
+        zsock_set_linger(self->pub, 1000);
+    }
+    //  Security options apply to connections accepted after bind.
+    if (auth_setup(self, err) != 0)
+        return -1;
     if (zsock_bind(self->router, "%s", self->opt.bind) < 0)
         return daisy_error_set(err, "cannot bind workers' endpoint '%s': %s", self->opt.bind,
                                zmq_strerror(zmq_errno()));
     self->endpoint = zsock_last_endpoint(self->router);
     self->router_handle = zsock_resolve(self->router);
-    if (!self->opt.publish)
-        return 0;
-    self->pub = zsock_new(ZMQ_PUB);
-    if (!self->pub)
-        return daisy_error_set(err, "cannot create a PUB socket");
-    zsock_set_sndhwm(self->pub, 10000);
-    zsock_set_linger(self->pub, 1000);
-    if (zsock_bind(self->pub, "%s", self->opt.publish) < 0)
+    if (self->pub && zsock_bind(self->pub, "%s", self->opt.publish) < 0)
         return daisy_error_set(err, "cannot bind progress endpoint '%s': %s",
                                self->opt.publish, zmq_strerror(zmq_errno()));
-    self->pub_endpoint = zsock_last_endpoint(self->pub);
+    if (self->pub)
+        self->pub_endpoint = zsock_last_endpoint(self->pub);
     return 0;
 }
 
@@ -562,11 +569,7 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
     gethostname(self->hostname, sizeof self->hostname - 1);
     dlist_init(&self->by_heard);
     dlist_init(&self->by_sent);
-    int rc = 0;
-    if (self->opt.curve_secret || self->opt.curve_allow)
-        rc = daisy_error_set(err, "CurveZMQ is not supported by this version yet");
-    if (rc == 0)
-        rc = open_markers(self, err);
+    int rc = open_markers(self, err);
     if (rc == 0 && !(self->scheduler = daisy_scheduler_new_resumed(graph, self->markers, err)))
         rc = -1;
     self->summary = rc == 0 ? daisy_summary_new(graph) : NULL;
@@ -598,6 +601,7 @@ daisy_broker_destroy(daisy_broker_t **self_p)
     zhashx_destroy(&self->workers);
     zsock_destroy(&self->router);
     zsock_destroy(&self->pub);
+    auth_teardown(self);
     zstr_free(&self->endpoint);
     zstr_free(&self->pub_endpoint);
     daisy_decoder_destroy(&self->decoder);

@@ -70,6 +70,8 @@ struct _daisy_broker_t {
     daisy_broker_options_t opt;
     zsock_t *router;
     zsock_t *pub;
+    zsock_t *zap;               //  our ZAP handler (CurveZMQ), or NULL
+    zcertstore_t *allowed;      //  allowed worker keys
     void *router_handle;        //  zsock_resolve(router): the hot path uses libzmq
     char *endpoint;
     char *pub_endpoint;
@@ -114,6 +116,12 @@ lease_t *roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id,
                            uint32_t attempt);
 void roster_free_lease(daisy_broker_t *self, lease_t *l);
 void roster_destroy_all(daisy_broker_t *self);
+
+//  auth.c
+int auth_setup(daisy_broker_t *self, daisy_error_t *err);
+void auth_handle(daisy_broker_t *self);
+void auth_teardown(daisy_broker_t *self);
+void broker_log(daisy_broker_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 //  progress.c
 void progress_publish(daisy_broker_t *self, const daisy_msg_t *msg);

@@ -32,6 +32,10 @@ static const char *usage =
     "  --markers DIR         done markers: skip blocks a previous run finished, and\n"
     "                        resume after a crash (default: the pipeline's \"markers\")\n"
     "  --reset-markers       discard markers recorded for another block layout\n"
+    "  --curve-secret FILE   CurveZMQ: the broker's secret key (NAME_secret from\n"
+    "                        `daisy keygen NAME`); needs --curve-allow\n"
+    "  --curve-allow DIR     CurveZMQ: directory of the public keys of the workers\n"
+    "                        allowed in (files written by `daisy keygen`)\n"
     "  --prefetch N          blocks each started command worker holds at once\n"
     "  --restart-cap N       worker deaths before a task is abandoned\n"
     "  --heartbeat MS        heartbeat interval (default 1000)\n"
@@ -66,6 +70,8 @@ parse(int argc, char **argv, options_t *o)
         {"logs", required_argument, NULL, 'l'},
         {"markers", required_argument, NULL, 'm'},
         {"reset-markers", no_argument, NULL, 'R'},
+        {"curve-secret", required_argument, NULL, 'S'},
+        {"curve-allow", required_argument, NULL, 'A'},
         {"prefetch", required_argument, NULL, 'f'},
         {"restart-cap", required_argument, NULL, 'r'},
         {"heartbeat", required_argument, NULL, 'H'},
@@ -87,6 +93,8 @@ parse(int argc, char **argv, options_t *o)
         case 'l': o->launcher.log_dir = o->broker.log_dir = optarg; break;
         case 'm': o->broker.markers_dir = optarg; break;
         case 'R': o->broker.reset_markers = true; break;
+        case 'S': o->broker.curve_secret = optarg; break;
+        case 'A': o->broker.curve_allow = optarg; break;
         case 'f': o->launcher.prefetch = (uint32_t)atoi(optarg); break;
         case 'r': o->launcher.restart_cap = (uint32_t)atoi(optarg); break;
         case 'H': o->broker.heartbeat_ms = (uint32_t)atoi(optarg); break;
@@ -104,10 +112,18 @@ parse(int argc, char **argv, options_t *o)
     return 0;
 }
 
+static void
+log_line(void *arg, const char *line)
+{
+    (void)arg;
+    fprintf(stderr, "daisy-broker: %s\n", line);
+}
+
 int
 main(int argc, char **argv)
 {
     options_t o = {.broker = daisy_broker_options_default(), .serve = {.interval_ms = 5000}};
+    o.broker.log = log_line;
     if (parse(argc, argv, &o) != 0)
         return 2;
     if (!o.broker.log_dir)

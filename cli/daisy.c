@@ -20,6 +20,7 @@ static const char *usage =
     "  run      run a pipeline on this machine (broker, local workers, progress)\n"
     "  monitor  watch a running broker's progress feed\n"
     "  worker   a worker for any host (the same as daisy-worker)\n"
+    "  keygen   write a CurveZMQ key pair (for daisy-broker, workers, monitors)\n"
     "\n"
     "Run `daisy COMMAND --help` for the options of a command.\n"
     "\n"
@@ -46,6 +47,8 @@ main(int argc, char **argv)
         return cli_plan(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
         return cli_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keygen"))
+        return cli_keygen(argc - 1, argv + 1);
     if (!strcmp(cmd, "monitor"))
         return cli_monitor(argc - 1, argv + 1);
     if (!strcmp(cmd, "worker"))

@@ -155,12 +155,33 @@ on_event(const daisy_msg_t *m, bool json, table_t *table, bars_t *bars)
     return m->u.run_finished.success ? EXIT_OK : EXIT_FAILED;
 }
 
+//  CurveZMQ: a throw-away key pair for us, the broker's public key for it.
 static int
-watch(const char *endpoint, bool json, double timeout_s)
+apply_broker_key(zsock_t *sub, const char *key_file)
+{
+    zcert_t *broker = zcert_load(key_file);
+    if (!broker) {
+        fprintf(stderr, "daisy monitor: cannot read the broker's public key '%s'\n", key_file);
+        return -1;
+    }
+    zcert_t *mine = zcert_new();
+    zcert_apply(mine, sub);
+    zsock_set_curve_serverkey(sub, zcert_public_txt(broker));
+    zcert_destroy(&mine);
+    zcert_destroy(&broker);
+    return 0;
+}
+
+static int
+watch(const char *endpoint, bool json, double timeout_s, const char *broker_key)
 {
     zsock_t *sub = zsock_new(ZMQ_SUB);
     zsock_set_maxmsgsize(sub, DAISY_MAX_FRAME);
     zsock_set_subscribe(sub, "");
+    if (broker_key && apply_broker_key(sub, broker_key) != 0) {
+        zsock_destroy(&sub);
+        return EXIT_USAGE;
+    }
     if (zsock_connect(sub, "%s", endpoint) < 0) {
         fprintf(stderr, "daisy monitor: cannot connect to '%s'\n", endpoint);
         zsock_destroy(&sub);
@@ -212,14 +233,13 @@ cli_monitor(int argc, char **argv)
     };
     bool json = false;
     double timeout_s = 0;
+    const char *broker_key = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 't': timeout_s = atof(optarg); break;
-        case 'k':
-            fprintf(stderr, "daisy monitor: CurveZMQ is not supported by this version yet\n");
-            return EXIT_USAGE;
+        case 'k': broker_key = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_USAGE;
         }
@@ -228,5 +248,5 @@ cli_monitor(int argc, char **argv)
         fprintf(stderr, "daisy monitor: expected one endpoint\n\n%s", usage);
         return EXIT_USAGE;
     }
-    return watch(argv[optind], json, timeout_s);
+    return watch(argv[optind], json, timeout_s, broker_key);
 }

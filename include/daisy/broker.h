@@ -31,8 +31,11 @@ typedef struct {
     uint32_t heartbeat_ms;     //  heartbeat interval (default 1000)
     uint32_t liveness;         //  missed intervals before a worker is lost (default 3)
     uint32_t snapshot_ms;      //  task-state snapshots at most this often (default 1000)
-    //  CurveZMQ: the broker's secret key file and a directory of allowed
-    //  worker public keys (NULL: clear text).
+    //  CurveZMQ: the broker's secret key file (`daisy keygen NAME` writes
+    //  NAME and NAME_secret) and a directory of allowed worker public keys.
+    //  Both or neither; with them the worker and progress sockets are
+    //  encrypted, workers whose key is not in the directory never get a
+    //  message through, and monitors need the broker's public key.
     const char *curve_secret;
     const char *curve_allow;
     //  Where workers' logs are (LOG_DIR/TASK/WORKER.out and .err), for the
@@ -44,6 +47,10 @@ typedef struct {
     //  refused.
     const char *markers_dir;
     bool reset_markers;
+    //  Lines worth telling the operator (refused worker keys, binding a
+    //  public address in the clear); NULL: dropped. The library never prints.
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
 } daisy_broker_options_t;
 
 typedef struct {
@@ -55,6 +62,7 @@ typedef struct {
     uint64_t blocks_sent;
     uint64_t results;          //  results accepted
     uint64_t timeouts;         //  blocks taken back after their task's timeout
+    uint64_t auth_refused;     //  connections refused by CurveZMQ authentication
 } daisy_broker_stats_t;
 
 typedef struct _daisy_broker_t daisy_broker_t;

@@ -1,0 +1,139 @@
+/*  auth.c - CurveZMQ for the broker: keys, and our own ZAP handler
+
+    The worker socket and the progress socket are CURVE servers with the
+    broker's key pair. Who may connect is decided by a ZAP handler (a REP
+    socket on inproc://zeromq.zap.01) that the broker polls itself rather
+    than czmq's zauth actor, for two reasons: the two sockets need different
+    rules (workers must hold a key from the allow-list directory; monitors
+    only need to know the broker's public key), and a refused worker must be
+    counted and reported, which an actor thread would hide. Keys are looked
+    up in a zcertstore, which rereads the directory when it changes, so a
+    worker key added during a run is accepted from then on.
+*/
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "broker_internal.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define WORKERS_DOMAIN "daisy-workers"
+#define PROGRESS_DOMAIN "daisy-progress"
+
+void
+broker_log(daisy_broker_t *self, const char *fmt, ...)
+{
+    if (!self->opt.log)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    self->opt.log(self->opt.log_arg, line);
+}
+
+static bool
+is_loopback(const char *endpoint)
+{
+    return !strncmp(endpoint, "ipc://", 6) || !strncmp(endpoint, "inproc://", 9)
+        || !strncmp(endpoint, "tcp://127.", 10) || !strncmp(endpoint, "tcp://localhost:", 16)
+        || !strncmp(endpoint, "tcp://[::1]:", 12);
+}
+
+//  Without keys: warn about endpoints that other hosts can reach.
+static void
+warn_clear_text(daisy_broker_t *self)
+{
+    if (!is_loopback(self->opt.bind))
+        broker_log(self, "warning: serving workers on %s without CurveZMQ: anyone who can "
+                   "reach it can take and release blocks (see --curve-secret)", self->opt.bind);
+    if (self->opt.publish && !is_loopback(self->opt.publish))
+        broker_log(self, "warning: publishing progress on %s without CurveZMQ",
+                   self->opt.publish);
+}
+
+int
+auth_setup(daisy_broker_t *self, daisy_error_t *err)
+{
+    if (!self->opt.curve_secret && !self->opt.curve_allow) {
+        warn_clear_text(self);
+        return 0;
+    }
+    if (!self->opt.curve_secret || !self->opt.curve_allow)
+        return daisy_error_set(err, "CurveZMQ needs both the broker's secret key file and "
+                               "the directory of allowed worker keys");
+    if (!zsys_has_curve())
+        return daisy_error_set(err, "this libzmq was built without CurveZMQ");
+    zcert_t *cert = zcert_load(self->opt.curve_secret);
+    if (!cert || !*zcert_secret_txt(cert) || !strcmp(zcert_secret_txt(cert),
+                                                     "0000000000000000000000000000000000000000")) {
+        zcert_destroy(&cert);
+        return daisy_error_set(err, "cannot read a secret key from '%s' (written by "
+                               "`daisy keygen NAME` as NAME_secret)", self->opt.curve_secret);
+    }
+    struct stat st;
+    if (stat(self->opt.curve_allow, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        zcert_destroy(&cert);
+        return daisy_error_set(err, "allowed keys directory '%s' does not exist",
+                               self->opt.curve_allow);
+    }
+    self->allowed = zcertstore_new(self->opt.curve_allow);
+    self->zap = zsock_new(ZMQ_REP);
+    if (!self->allowed || !self->zap || zsock_bind(self->zap, ZAP_ENDPOINT) < 0) {
+        zcert_destroy(&cert);
+        return daisy_error_set(err, "cannot start the authentication handler");
+    }
+    zcert_apply(cert, self->router);
+    zsock_set_curve_server(self->router, 1);
+    zsock_set_zap_domain(self->router, WORKERS_DOMAIN);
+    if (self->pub) {
+        zcert_apply(cert, self->pub);
+        zsock_set_curve_server(self->pub, 1);
+        zsock_set_zap_domain(self->pub, PROGRESS_DOMAIN);
+    }
+    zcert_destroy(&cert);
+    return 0;
+}
+
+//  Answer one ZAP request: workers need an allowed key, monitors only the
+//  server key they already proved to know.
+void
+auth_handle(daisy_broker_t *self)
+{
+    zmsg_t *req = zmsg_recv(self->zap);
+    if (!req)
+        return;
+    char *version = zmsg_popstr(req), *id = zmsg_popstr(req), *domain = zmsg_popstr(req);
+    char *address = zmsg_popstr(req), *identity = zmsg_popstr(req), *mech = zmsg_popstr(req);
+    zframe_t *key = zmsg_pop(req);
+    bool ok = false;
+    char key_txt[41] = "";
+    if (mech && !strcmp(mech, "CURVE") && key && zframe_size(key) == 32) {
+        zmq_z85_encode(key_txt, zframe_data(key), 32);
+        ok = domain && strcmp(domain, WORKERS_DOMAIN) != 0
+          ? true : zcertstore_lookup(self->allowed, key_txt) != NULL;
+    }
+    if (!ok) {
+        self->stats.auth_refused++;
+        broker_log(self, "refused a worker from %s: key %s is not in %s",
+                   address ? address : "?", *key_txt ? key_txt : "(none)",
+                   self->opt.curve_allow);
+    }
+    zstr_sendx(self->zap, version ? version : "1.0", id ? id : "", ok ? "200" : "400",
+               ok ? "OK" : "key not allowed", "", "", NULL);
+    zframe_destroy(&key);
+    zstr_free(&version);
+    zstr_free(&id);
+    zstr_free(&domain);
+    zstr_free(&address);
+    zstr_free(&identity);
+    zstr_free(&mech);
+    zmsg_destroy(&req);
+}
+
+void
+auth_teardown(daisy_broker_t *self)
+{
+    zsock_destroy(&self->zap);
+    zcertstore_destroy(&self->allowed);
+}
