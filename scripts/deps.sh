@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   gcc clang libclang-rt-14-dev pkg-config meson ninja-build
   libjansson-dev libczmq-dev libzmq3-dev libmsgpack-dev libcriterion-dev
-  python3 python3-zmq python3-msgpack
+  python3 python3-zmq python3-msgpack iproute2
 )
 
 missing=()

@@ -29,6 +29,16 @@
     ignores the stale results, which still return their credits, so the
     window stays exact either way.
 
+    Resending. The socket keeps ZMQ_ROUTING_ID = worker id across
+    reconnects, and the broker's ROUTER hands the id over to the new
+    connection; messages of the old connection it had not read yet (say,
+    results sent while it stalled) then arrive under an anonymous id and
+    are refused, and their blocks would stay leased for good. So results
+    stay remembered until the broker has been heard from a heartbeat
+    interval after they went out, and after a reconnect caused by silence
+    they are sent again. A duplicate is refused as "not held" and changes
+    nothing; it returns no credit twice.
+
     Batching. Results ready together go out in one RELEASE. While blocks
     are still queued locally the I/O thread may hold results back, up to
     half the window or WORKER_BATCH_DELAY_MS, to send fewer messages; it
@@ -64,6 +74,7 @@
 #define WORKER_BATCH_DELAY_MS 20     //  longest a result waits for company
 #define WORKER_BATCH_BYTES (DAISY_MAX_FRAME / 2) //  RELEASE size budget
 #define WORKER_LINGER_MS 1000        //  to deliver the last RELEASE and BYE
+#define WORKER_RESEND_MAX 16384      //  results remembered for a resend
 
 //  A result waiting for the I/O thread; `error` is owned (NULL: none).
 typedef struct {
@@ -72,12 +83,20 @@ typedef struct {
     daisy_result_status_t status;
     double seconds;
     char *error;
+    int64_t sent_at;        //  when it went out (for the resend memory)
+    bool resend;            //  sent before: its credit was counted then
 } result_t;
 
 typedef struct {
     result_t *items;
     size_t count, cap;
 } results_t;
+
+//  The resend memory: a ring, oldest first, the oldest evicted when full.
+typedef struct {
+    result_t *items;
+    size_t head, count;
+} sent_t;
 
 typedef enum {
     LINK_IDLE,      //  no socket; reconnect at retry_at
@@ -102,6 +121,7 @@ typedef struct {
     int64_t flush_at;       //  results held: when they must go
     size_t queue_len;       //  blocks queued for the caller, as last seen
     results_t pending;      //  results taken over, not yet sent
+    sent_t sent;            //  recently sent (see Resending)
     daisy_wire_result_t *wire;
     daisy_decoder_t *decoder;
     daisy_buffer_t out;
@@ -471,12 +491,15 @@ io_connect(daisy_worker_t *self, int64_t now)
     io_hello(self, now);
 }
 
+static void io_requeue_sent(io_t *io);
+
 //  The broker went silent: close, and come back after the back-off.
 static void
 io_lost(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
     io_close(self, 0);
+    io_requeue_sent(io);
     io->retry_at = now + io->backoff_ms;
     io->backoff_ms = io->backoff_ms * 2 > self->reconnect_max_ms ? self->reconnect_max_ms
                                                                   : io->backoff_ms * 2;
@@ -510,19 +533,86 @@ io_batch_size(const io_t *io)
     return n;
 }
 
+static result_t *
+sent_at(sent_t *ring, size_t i)
+{
+    return &ring->items[(ring->head + i) % WORKER_RESEND_MAX];
+}
+
+static void
+sent_pop(sent_t *ring)
+{
+    free(sent_at(ring, 0)->error);
+    ring->head = (ring->head + 1) % WORKER_RESEND_MAX;
+    ring->count--;
+}
+
+static void
+sent_free(sent_t *ring)
+{
+    while (ring->count)
+        sent_pop(ring);
+    free(ring->items);
+    ring->items = NULL;
+}
+
+//  Move the first n pending results (just sent) into the resend memory,
+//  forgetting those the broker has surely read: it has spoken a heartbeat
+//  interval after they went out.
+static void
+io_remember(daisy_worker_t *self, size_t n, int64_t now)
+{
+    io_t *io = &self->io;
+    sent_t *ring = &io->sent;
+    int64_t read_before = io->last_recv - (int64_t)io->heartbeat_ms;
+    while (ring->count && sent_at(ring, 0)->sent_at < read_before)
+        sent_pop(ring);
+    if (!ring->items && !(ring->items = malloc(WORKER_RESEND_MAX * sizeof(result_t)))) {
+        for (size_t i = 0; i < n; i++)
+            free(io->pending.items[i].error);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ring->count == WORKER_RESEND_MAX)
+            sent_pop(ring);
+        result_t *r = sent_at(ring, ring->count++);
+        *r = io->pending.items[i];
+        r->sent_at = now;
+        r->resend = true;
+    }
+}
+
+//  After silence: what the broker may not have read goes out again first.
+static void
+io_requeue_sent(io_t *io)
+{
+    sent_t *ring = &io->sent;
+    size_t n = ring->count;
+    if (n == 0 || results_reserve(&io->pending, io->pending.count + n) < 0)
+        return;
+    memmove(io->pending.items + n, io->pending.items, io->pending.count * sizeof(result_t));
+    for (size_t i = 0; i < n; i++)
+        io->pending.items[i] = *sent_at(ring, i);
+    io->pending.count += n;
+    ring->count = 0;
+    ring->head = 0;
+}
+
 //  Send one RELEASE with as many pending results as fit, plus credits.
 static void
 io_release(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
     size_t n = io_batch_size(io);
+    uint32_t fresh = 0;
     for (size_t i = 0; i < n; i++) {
         const result_t *r = &io->pending.items[i];
         io->wire[i] = (daisy_wire_result_t){
             .block_id = r->block_id, .attempt = r->attempt, .status = r->status,
             .seconds = r->seconds, .error = r->error ? r->error : ""};
+        fresh += !r->resend;
     }
-    io->held = io->held > n ? io->held - (uint32_t)n : 0;
+    io->held = io->held > fresh ? io->held - fresh : 0;
     uint32_t credits = io_deficit(self);
     daisy_msg_t msg = {.type = DAISY_MSG_RELEASE};
     msg.u.release.credits = credits;
@@ -530,8 +620,7 @@ io_release(daisy_worker_t *self, int64_t now)
     msg.u.release.results = io->wire;
     if (io_send(self, &msg, now) == 0)
         io->credits_out += credits;
-    for (size_t i = 0; i < n; i++)
-        free(io->pending.items[i].error);
+    io_remember(self, n, now);
     io->pending.count -= n;
     memmove(io->pending.items, io->pending.items + n, io->pending.count * sizeof(result_t));
 }
@@ -828,6 +917,7 @@ io_main(void *arg)
     daisy_decoder_destroy(&io->decoder);
     daisy_buffer_free(&io->out);
     results_free(&io->pending);
+    sent_free(&io->sent);
     free(io->wire);
     pthread_mutex_lock(&self->lock);
     self->io_done = true;
