@@ -95,6 +95,8 @@ daisy_run_blockwise(const daisy_pipeline_t *pipeline, const daisy_blockwise_opti
     daisy_broker_options_t bo = daisy_broker_options_default();
     bo.bind = "tcp://127.0.0.1:*";
     bo.log_dir = o.log_dir ? o.log_dir : "daisy_logs";
+    bo.markers_dir = o.markers_dir;
+    bo.reset_markers = o.reset_markers;
     forker_t forker = {pipeline, o.prefetch};
     daisy_launcher_options_t lo = {.log_dir = bo.log_dir, .restart_cap = o.restart_cap,
                                    .spawn = fork_worker, .spawn_arg = &forker};

@@ -572,6 +572,10 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
     int rc = open_markers(self, err);
     if (rc == 0 && !(self->scheduler = daisy_scheduler_new_resumed(graph, self->markers, err)))
         rc = -1;
+    //  Completion checks run on the workers, in parallel, never here: the
+    //  broker's loop must not wait on a task's check function.
+    for (uint32_t t = 0; rc == 0 && t < daisy_graph_task_count(graph); t++)
+        daisy_scheduler_set_check(self->scheduler, t, NULL, NULL);
     self->summary = rc == 0 ? daisy_summary_new(graph) : NULL;
     self->workers = zhashx_new();
     self->decoder = daisy_decoder_new();

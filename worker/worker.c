@@ -154,7 +154,10 @@ struct _daisy_worker_t {
     int rc;                     //  run's result, set by the I/O thread
     daisy_error_t io_err;
 
-    volatile sig_atomic_t stop; //  daisy_worker_stop() was called
+    //  daisy_worker_stop() was called. Lock-free atomics rather than a
+    //  volatile sig_atomic_t: it is set from a signal handler and read by
+    //  both threads.
+    int stop;
     int wake_fd;                //  eventfd: results, stop, exit
 
     io_t io;
@@ -182,6 +185,19 @@ now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bool
+worker_stopped(daisy_worker_t *self)
+{
+    return __atomic_load_n(&self->stop, __ATOMIC_ACQUIRE) != 0;
+}
+
+static uint32_t
+worker_backoff_min(const daisy_worker_t *self)
+{
+    return WORKER_BACKOFF_MIN_MS < self->reconnect_max_ms ? WORKER_BACKOFF_MIN_MS
+                                                          : self->reconnect_max_ms;
 }
 
 static const char *
@@ -415,13 +431,11 @@ static int
 io_send(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
 {
     io_t *io = &self->io;
-    if (!io->sock || daisy_encode(msg, &io->out) != 0) {
-        io->last_send = now;
+    io->last_send = now;    //  even when dropped: the heartbeat timer must move on
+    if (!io->sock || daisy_encode(msg, &io->out) != 0)
         return -1;
-    }
     //  Never block: with the broker gone and the pipe full, a message is
     //  dropped and the liveness check deals with the broker.
-    io->last_send = now;    //  even when dropped: the heartbeat timer must move on
     return zmq_send(io->sock, io->out.data, io->out.size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
@@ -689,7 +703,7 @@ io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
                                                    : WORKER_HEARTBEAT_MS;
     io->liveness = msg->u.welcome.liveness ? msg->u.welcome.liveness : WORKER_LIVENESS;
     io->link = LINK_READY;
-    io->backoff_ms = WORKER_BACKOFF_MIN_MS;
+    io->backoff_ms = worker_backoff_min(self);
     io_flush(self, now);    //  results from before a reconnect, then credits
 }
 
@@ -741,8 +755,14 @@ io_on_error(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
         if (io->link == LINK_READY)
             io_hello(self, now);
         break;
+    case DAISY_PROTO_UNKNOWN_BLOCK:
+        break;  //  a stale result after a reconnect: harmless
     default:
-        break;  //  e.g. a stale result after a reconnect: harmless
+        //  Our HELLO itself refused: trying again would be refused again.
+        if (io->link == LINK_HELLO)
+            io_fatal(self, "broker at %s refused this worker: %s", self->endpoint,
+                     msg->u.error.text);
+        break;
     }
 }
 
@@ -888,7 +908,7 @@ io_loop(daisy_worker_t *self)
             io_leave(self, now);
             break;
         }
-        if (self->stop && !io->stopping) {
+        if (worker_stopped(self) && !io->stopping) {
             io->stopping = true;    //  wake the caller if it waits for a block
             pthread_mutex_lock(&self->lock);
             pthread_cond_signal(&self->cond);
@@ -941,7 +961,7 @@ worker_next(daisy_worker_t *self, result_t *result, daisy_wire_block_t *next)
         free(result->error);
     if (result && !self->notified)
         ring = self->notified = true;
-    while (!self->stop && !self->io_done && self->qcount == 0) {
+    while (!worker_stopped(self) && !self->io_done && self->qcount == 0) {
         if (ring) {     //  the I/O thread must see the result before we sleep
             pthread_mutex_unlock(&self->lock);
             wake_io(self);
@@ -951,7 +971,7 @@ worker_next(daisy_worker_t *self, result_t *result, daisy_wire_block_t *next)
         }
         pthread_cond_wait(&self->cond, &self->lock);
     }
-    bool more = !self->stop && !self->io_done;
+    bool more = !worker_stopped(self) && !self->io_done;
     if (more) {
         *next = self->queue[self->qhead];
         self->qhead = (self->qhead + 1) % self->qcap;
@@ -1021,9 +1041,7 @@ worker_reset(daisy_worker_t *self)
     memset(&self->io, 0, sizeof self->io);
     self->io.heartbeat_ms = WORKER_HEARTBEAT_MS;
     self->io.liveness = WORKER_LIVENESS;
-    self->io.backoff_ms = WORKER_BACKOFF_MIN_MS < self->reconnect_max_ms
-                              ? WORKER_BACKOFF_MIN_MS
-                              : self->reconnect_max_ms;
+    self->io.backoff_ms = worker_backoff_min(self);
 }
 
 //  The I/O thread blocks every signal, so handlers run in the caller's
@@ -1077,7 +1095,7 @@ daisy_worker_stop(daisy_worker_t *self)
     if (!self)
         return;
     int saved = errno;      //  we may be inside a signal handler
-    self->stop = 1;
+    __atomic_store_n(&self->stop, 1, __ATOMIC_RELEASE);
     wake_io(self);
     errno = saved;
 }

@@ -26,6 +26,8 @@ typedef struct {
     uint32_t restart_cap;       //  worker deaths per task before it is abandoned
     daisy_serve_fn *progress;   //  called every 100 ms or so (may be NULL)
     void *progress_arg;
+    const char *markers_dir;    //  done markers (daisy/markers.h), or NULL
+    bool reset_markers;
 } daisy_blockwise_options_t;
 
 //  Run every block of the pipeline with its tasks' process functions.
