@@ -185,10 +185,13 @@ worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *end
     char prefetch[16];
     snprintf(prefetch, sizeof prefetch, "%u", self->opt.prefetch ? self->opt.prefetch : 1);
     //  --give-up: a worker whose broker was killed does not linger forever.
+    //  --check: the task's completion check runs there, not in the broker.
+    const char *check = daisy_task_check_command(task);
     const char *words[] = {self->worker_program, "--connect", endpoint, "--task",
                            daisy_task_id(task), "--worker-id", wid, "--prefetch", prefetch,
-                           "--give-up", "60", "--exec", daisy_task_command(task)};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+                           "--give-up", "60", "--exec", daisy_task_command(task),
+                           check ? "--check" : NULL, check};
+    for (size_t i = 0; i < sizeof words / sizeof words[0] && words[i]; i++) {
         if (i)
             strncat(cmd, " ", size - strlen(cmd) - 1);
         append_quoted(cmd, size, words[i]);

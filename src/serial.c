@@ -68,6 +68,30 @@ setup_tasks(const daisy_pipeline_t *p, runner_task_t *rts, const char *log_dir,
     return 0;
 }
 
+//  A task's check command, run like its command: exit status 0 means the
+//  block is done already.
+static bool
+check_command(const daisy_block_t *block, void *arg)
+{
+    const runner_task_t *rt = arg;
+    daisy_exec_env_t env = {.worker_id = "serial", .out_fd = rt->out_fd, .err_fd = rt->err_fd};
+    int status;
+    return daisy_block_exec(daisy_task_check_command(rt->task), block, &env, &status, NULL) == 0
+        && status == 0;
+}
+
+//  Checks given as commands run through the scheduler here (there is no
+//  worker); C check functions are the scheduler's already.
+static void
+set_check_commands(daisy_scheduler_t *s, runner_task_t *rts, uint32_t ntasks)
+{
+    for (uint32_t t = 0; t < ntasks; t++) {
+        void *arg;
+        if (daisy_task_check_command(rts[t].task) && !daisy_task_check(rts[t].task, &arg))
+            daisy_scheduler_set_check(s, t, check_command, &rts[t]);
+    }
+}
+
 //  Run one block; 0 on success, else a short error text in `why`.
 static int
 run_block(const runner_task_t *rt, const daisy_block_t *block, char *why, size_t len)
@@ -180,6 +204,8 @@ daisy_run_serial(const daisy_pipeline_t *pipeline, const daisy_serial_options_t 
     int rc = !markers_ok ? -1 : rts && s && summary ? 0 : daisy_error_set(err, "out of memory");
     if (rc == 0)
         rc = setup_tasks(pipeline, rts, options ? options->log_dir : NULL, err);
+    if (rc == 0)
+        set_check_commands(s, rts, ntasks);
     if (rc == 0)
         rc = run_all(s, summary, rts, ntasks, options, err);
     if (rc == 0)
