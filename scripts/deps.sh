@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   gcc clang libclang-rt-14-dev pkg-config meson ninja-build
   libjansson-dev libczmq-dev libzmq3-dev libmsgpack-dev libcriterion-dev
+  zlib1g-dev libzstd-dev libblosc-dev python3-zarr python3-numcodecs
   python3 python3-zmq python3-msgpack iproute2
 )
 
