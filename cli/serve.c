@@ -13,18 +13,21 @@
 typedef struct {
     bars_t *bars;
     uint32_t ntasks;
+    bool final_drawn;     //  the finished state is drawn once, not per call
 } view_t;
 
 static void
 show(void *arg, daisy_broker_t *broker)
 {
     view_t *v = arg;
-    if (!v->bars)
+    bool done = daisy_broker_done(broker);
+    if (!v->bars || (done && v->final_drawn))
         return;
+    v->final_drawn = done;
     daisy_wire_task_state_t states[v->ntasks ? v->ntasks : 1];
     for (uint32_t t = 0; t < v->ntasks; t++)
         daisy_broker_task_state(broker, t, &states[t]);
-    bars_update(v->bars, states, v->ntasks, daisy_broker_done(broker));
+    bars_update(v->bars, states, v->ntasks, done);
 }
 
 //  Refused messages are worth a line: they point at a broken or foreign
