@@ -150,10 +150,15 @@ recorded_layout(const char *tdir, uint64_t *layout, daisy_error_t *err)
     return rc;
 }
 
-//  Marked blocks, reading only the extents that hold data.
+//  Marked blocks, reading only the extents that hold data, through pread
+//  rather than the mapping so that counting leaves the process's RSS flat.
 static uint64_t
 count_marked(const daisy_markers_t *self)
 {
+    static const size_t chunk = 1 << 20;
+    uint8_t *buf = malloc(chunk);
+    if (!buf)
+        return 0;
     uint64_t count = 0;
     off_t pos = 0;
     while ((uint64_t)pos < self->size) {
@@ -163,10 +168,18 @@ count_marked(const daisy_markers_t *self)
         off_t hole = lseek(self->fd, data, SEEK_HOLE);
         if (hole < 0 || (uint64_t)hole > self->size)
             hole = (off_t)self->size;
-        for (off_t i = data; i < hole; i++)
-            count += self->bytes[i] != 0;
+        for (off_t at = data; at < hole;) {
+            size_t want = (size_t)(hole - at) < chunk ? (size_t)(hole - at) : chunk;
+            ssize_t got = pread(self->fd, buf, want, at);
+            if (got <= 0)
+                break;
+            for (ssize_t i = 0; i < got; i++)
+                count += buf[i] != 0;
+            at += got;
+        }
         pos = hole;
     }
+    free(buf);
     return count;
 }
 
@@ -229,7 +242,7 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
         daisy_markers_close(&self);
         return NULL;
     }
-    self->count = self->bytes ? count_marked(self) : 0;
+    self->count = self->size ? count_marked(self) : 0;
     return self;
 }
 
