@@ -8,6 +8,8 @@
 */
 #include "daisy/launcher.h"
 
+#include "fsutil.h"
+
 #include <czmq.h>
 
 #include <errno.h>
@@ -52,21 +54,6 @@ struct _daisy_launcher_t {
 };
 
 //  Paths and text ----------------------------------------------------------------
-
-static int
-mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 //  daisy-worker beside this executable, else the bare name (PATH).
 static char *
@@ -239,7 +226,7 @@ start_one(daisy_launcher_t *self, uint32_t t)
     char wid[300], dir[PATH_MAX];
     snprintf(wid, sizeof wid, "%s-%u", task_id, lt->next_id++);
     snprintf(dir, sizeof dir, "%s/%s", self->log_dir, task_id);
-    mkdirs(dir);
+    fsutil_mkdirs(dir);
     int out_fd = open_log(dir, wid, "out"), err_fd = open_log(dir, wid, "err");
     pid_t pid = out_fd >= 0 && err_fd >= 0 ? spawn_worker(self, t, wid, out_fd, err_fd) : -1;
     if (out_fd >= 0)
@@ -419,7 +406,7 @@ daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *optio
         daisy_launcher_destroy(&self);
         return NULL;
     }
-    if (mkdirs(self->log_dir) != 0) {
+    if (fsutil_mkdirs(self->log_dir) != 0) {
         daisy_error_set(err, "cannot create log directory '%s': %s", self->log_dir,
                         strerror(errno));
         daisy_launcher_destroy(&self);

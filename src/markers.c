@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "graph_internal.h"
 
 struct _daisy_markers_t {
@@ -68,21 +69,6 @@ task_dir(const char *dir, const char *id, char *out, size_t size)
     }
     if (!strcmp(out + strlen(dir) + 1, ".") || !strcmp(out + strlen(dir) + 1, ".."))
         snprintf(out + strlen(dir) + 1, size - strlen(dir) - 1, "%%2E");
-}
-
-static int
-mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static json_t *
@@ -190,7 +176,7 @@ map_chunk(daisy_markers_t *self, const char *tdir, int dims, bool reset, daisy_e
     size_t used = (size_t)snprintf(path, sizeof path, "%s/c", tdir);
     for (int d = 0; d < dims - 1; d++)
         used += (size_t)snprintf(path + used, sizeof path - used, "/0");
-    if (mkdir_p(path) != 0)
+    if (fsutil_mkdirs(path) != 0)
         return daisy_error_set(err, "cannot create '%s': %s", path, strerror(errno));
     snprintf(path + used, sizeof path - used, "/0");
     self->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (reset ? O_TRUNC : 0), 0666);
@@ -213,7 +199,7 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
     const graph_task_t *t = &graph->tasks[task];
     char tdir[PATH_MAX];
     task_dir(dir, t->id, tdir, sizeof tdir);
-    if (mkdir_p(tdir) != 0) {
+    if (fsutil_mkdirs(tdir) != 0) {
         daisy_error_set(err, "cannot create markers directory '%s': %s", tdir, strerror(errno));
         return NULL;
     }

@@ -10,6 +10,7 @@
 #include "daisy/serial.h"
 
 #include "daisy/block_exec.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +36,7 @@ open_logs(runner_task_t *rt, const char *dir, daisy_error_t *err)
     rt->log[0] = '\0';
     if (!dir || !rt->command)
         return 0;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    if (fsutil_mkdirs(dir) != 0)
         return daisy_error_set(err, "cannot create log directory '%s': %s", dir, strerror(errno));
     char path[1100];
     snprintf(rt->log, sizeof rt->log, "%s/%s", dir, daisy_task_id(rt->task));
