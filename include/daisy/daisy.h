@@ -27,5 +27,6 @@
 #include "daisy/launcher.h"
 #include "daisy/worker.h"
 #include "daisy/blockwise.h"
+#include "daisy/array.h"
 
 #endif

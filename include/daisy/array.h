@@ -1,0 +1,150 @@
+/*  daisy/array.h - nD arrays in Zarr v2 directory stores, addressed by world-unit ROIs
+
+    An array is a Zarr v2 array in a directory (DIR/.zarray, DIR/.zattrs,
+    one file per chunk), so what is written here opens in Python zarr and
+    funlib.persistence, and the reverse. Voxel size and offset live in
+    .zattrs as funlib users store them ({"resolution": [...], "offset":
+    [...]}, world units; "voxel_size" is read when "resolution" is absent).
+    The array's ROI, in world units, is offset .. offset + shape * voxel_size.
+
+    Reads and writes take a ROI in world units that lies inside the array's
+    ROI and on its voxel grid (offset and shape multiples of the voxel size,
+    counted from the array's offset), and a caller's buffer in C order of
+    roi.shape / voxel_size elements. Missing chunks read as the fill value.
+
+    Concurrency: every chunk is written to a temporary file in the array's
+    directory and renamed into place, so readers never see half a chunk and
+    writes whose ROIs are aligned to the chunk grid (or end at the array's
+    end) are safe from many processes at once with no lock. Unaligned
+    writes read, modify and write the chunks they touch partially; two
+    processes doing that to one chunk at once may lose one's update, which
+    is the caller's responsibility (as in Zarr). A handle keeps reusable
+    buffers, so one handle must not be used by two threads at once; open
+    one per thread (handles are cheap). A handle inherited through fork()
+    is fine to use in the child. After overwriting chunks a handle may keep
+    one replaced chunk file (hidden, named *.partial) to write the next
+    chunk into; daisy_array_destroy() removes it, so destroy handles before
+    a process exits. Nothing is fsync'ed (as in Python zarr).
+
+    Chunks that are entirely the fill value are written like any other
+    (Python zarr 2.13 does the same by default), so a block that was
+    processed is visible on disk whatever its contents.
+*/
+#ifndef DAISY_ARRAY_H
+#define DAISY_ARRAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daisy/error.h"
+#include "daisy/geometry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _daisy_array_t daisy_array_t;
+
+//  Element types (stored little endian; big-endian arrays written
+//  elsewhere are read and written with byte swapping).
+typedef enum {
+    DAISY_DTYPE_UINT8,
+    DAISY_DTYPE_UINT16,
+    DAISY_DTYPE_UINT32,
+    DAISY_DTYPE_UINT64,
+    DAISY_DTYPE_INT8,
+    DAISY_DTYPE_INT16,
+    DAISY_DTYPE_INT32,
+    DAISY_DTYPE_INT64,
+    DAISY_DTYPE_FLOAT32,
+    DAISY_DTYPE_FLOAT64
+} daisy_dtype_t;
+
+#define DAISY_DTYPE_COUNT 10
+
+typedef enum {
+    DAISY_COMPRESSOR_NONE,
+    DAISY_COMPRESSOR_ZLIB,
+    DAISY_COMPRESSOR_GZIP,
+    DAISY_COMPRESSOR_ZSTD,
+    DAISY_COMPRESSOR_BLOSC
+} daisy_compressor_t;
+
+//  What to create. Start from daisy_array_spec_init(), then change fields.
+typedef struct {
+    daisy_dtype_t dtype;
+    int dims;                              //  1 .. DAISY_MAX_DIMS
+    int64_t shape[DAISY_MAX_DIMS];         //  voxels, >= 0
+    int64_t chunks[DAISY_MAX_DIMS];        //  voxels, >= 1
+    int64_t voxel_size[DAISY_MAX_DIMS];    //  world units, >= 1 (default 1)
+    int64_t offset[DAISY_MAX_DIMS];        //  world units (default 0)
+    //  Integers must be whole and in the dtype's range (exact up to 2^53);
+    //  floats may be NaN or infinite. Default 0.
+    double fill_value;
+    daisy_compressor_t compressor;         //  default none
+    //  zlib/gzip 0-9, zstd -131072..22, blosc 0-9; -1 (the default) takes
+    //  numcodecs' default (1 for zlib, gzip and zstd; 5 for blosc).
+    int level;
+    const char *blosc_cname;               //  "lz4" (default), "zstd", "blosclz", "zlib", "lz4hc"
+    int blosc_shuffle;                     //  0 none, 1 byte (default), 2 bit, -1 auto
+    char dimension_separator;              //  '.' (default) or '/' (nested chunk keys)
+    bool overwrite;                        //  replace an existing Zarr array at the path
+} daisy_array_spec_t;
+
+//  Defaults for an array of `dims` dimensions: voxel size 1, offset 0,
+//  fill 0, no compression. `shape` and `chunks` are copied.
+void daisy_array_spec_init(daisy_array_spec_t *spec, daisy_dtype_t dtype, int dims,
+                           const int64_t *shape, const int64_t *chunks);
+
+//  Create an array at `path` (a directory, created with its parents; parents
+//  from the first one named *.zarr down get a .zgroup so Python sees a
+//  hierarchy). Fails if something exists at `path`, unless spec->overwrite
+//  and it is a Zarr array or an empty directory, whose contents are then
+//  removed. The handle is writable.
+daisy_array_t *daisy_array_create(const char *path, const daisy_array_spec_t *spec,
+                                  daisy_error_t *err);
+//  Open an existing array; writes fail on a handle opened read-only.
+daisy_array_t *daisy_array_open(const char *path, bool writable, daisy_error_t *err);
+void daisy_array_destroy(daisy_array_t **self_p);
+
+//  Read `roi` (world units) into `buf` (C order, roi.shape / voxel_size).
+int daisy_array_read(daisy_array_t *self, const daisy_roi_t *roi, void *buf,
+                     daisy_error_t *err);
+//  Write `buf` (C order, roi.shape / voxel_size) to `roi` (world units).
+int daisy_array_write(daisy_array_t *self, const daisy_roi_t *roi, const void *buf,
+                      daisy_error_t *err);
+
+const char *daisy_array_path(const daisy_array_t *self);
+int daisy_array_dims(const daisy_array_t *self);
+daisy_dtype_t daisy_array_dtype(const daisy_array_t *self);
+size_t daisy_array_itemsize(const daisy_array_t *self);
+//  Shape and chunk shape in voxels.
+daisy_coord_t daisy_array_shape(const daisy_array_t *self);
+daisy_coord_t daisy_array_chunks(const daisy_array_t *self);
+//  World units.
+daisy_coord_t daisy_array_voxel_size(const daisy_array_t *self);
+daisy_coord_t daisy_array_offset(const daisy_array_t *self);
+daisy_roi_t daisy_array_roi(const daisy_array_t *self);
+//  The fill value as a double, and exactly: one element's bytes (native
+//  byte order) copied to `item`. A null fill value reads as 0.
+double daisy_array_fill_value(const daisy_array_t *self);
+void daisy_array_fill_item(const daisy_array_t *self, void *item);
+daisy_compressor_t daisy_array_compressor(const daisy_array_t *self);
+//  Bytes of a buffer for `roi`, or 0 when its shape is not a multiple of
+//  the voxel size (or its dimensions are not the array's).
+size_t daisy_array_buffer_size(const daisy_array_t *self, const daisy_roi_t *roi);
+
+//  numpy names: "uint8", ..., "float64".
+const char *daisy_dtype_name(daisy_dtype_t dtype);
+size_t daisy_dtype_size(daisy_dtype_t dtype);
+//  Accepts numpy names ("uint16") and Zarr type strings ("<u2", "|u1").
+int daisy_dtype_parse(const char *name, daisy_dtype_t *dtype);
+//  numcodecs ids: "none" (null), "zlib", "gzip", "zstd", "blosc".
+const char *daisy_compressor_name(daisy_compressor_t compressor);
+int daisy_compressor_parse(const char *name, daisy_compressor_t *compressor);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
