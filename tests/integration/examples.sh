@@ -25,4 +25,24 @@ check "C worker prints ROIs" grep -q "write \[" w2.txt
 
 timeout 120 "$DAISY" run --quiet --logs logs3 "$EXAMPLES/pipelines/multi_task.json" > multi.txt 2>&1
 check "multi-task example completes" test "$(grep -c 'all blocks processed successfully' multi.txt)" -eq 3
+# The quickstart as a pipeline file: per-block commands on Zarr arrays.
+sed "s|build/|$build/|g; s|quickstart_run.zarr|$tmpdir/qs.zarr|g" "$EXAMPLES/pipelines/quickstart.json" > qs.json
+timeout 120 "$DAISY" run --quiet --logs logs4 qs.json > qs.txt 2>&1
+check "quickstart pipeline completes" test "$(grep -c 'all blocks processed successfully' qs.txt)" -eq 3
+check "quickstart pipeline result matches the closed form" "$build/examples/quickstart_block" check qs.zarr
+
+# The C quickstart leaves Zarr arrays that Python's zarr reads as they are.
+timeout 120 "$build/examples/quickstart" qs2.zarr > qs2.txt 2>&1
+check "C quickstart succeeds" grep -q "match the closed form" qs2.txt
+if /usr/bin/python3 -c 'import zarr' 2>/dev/null; then
+  check "Python reads the quickstart's arrays" /usr/bin/python3 -c '
+import sys, zarr
+root = zarr.open(sys.argv[1], "r")
+a, b, c = root["a"][:], root["b"][:], root["c"][:]
+assert (b == a * a).all()
+assert [int(x) for x in c] == [int(b[k * 256000:(k + 1) * 256000].sum()) for k in range(16)]
+' qs2.zarr
+else
+  echo "python3-zarr absent: Python check of the quickstart arrays not run"
+fi
 finish
