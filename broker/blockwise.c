@@ -28,10 +28,26 @@ typedef struct {
     void *arg;
 } adapter_t;
 
+typedef struct {
+    uint32_t task;
+    daisy_check_fn *fn;
+    void *arg;
+} check_adapter_t;
+
 static int
 adapt(const daisy_block_t *block, void *arg)
 {
     const adapter_t *a = arg;
+    daisy_block_t b = *block;
+    b.task = a->task;
+    return a->fn(&b, a->arg);
+}
+
+//  The task's completion check, run by the worker before processing.
+static bool
+adapt_check(const daisy_block_t *block, void *arg)
+{
+    const check_adapter_t *a = arg;
     daisy_block_t b = *block;
     b.task = a->task;
     return a->fn(&b, a->arg);
@@ -45,6 +61,8 @@ run_child(const forker_t *f, uint32_t task, const char *endpoint, const char *wo
     const daisy_task_t *t = daisy_pipeline_task(f->pipeline, task);
     adapter_t adapter = {.task = task};
     adapter.fn = daisy_task_process(t, &adapter.arg);
+    check_adapter_t check = {.task = task};
+    check.fn = daisy_task_check(t, &check.arg);
     daisy_worker_options_t opt = daisy_worker_options_default();
     opt.endpoint = endpoint;
     opt.task_id = daisy_task_id(t);
@@ -53,6 +71,8 @@ run_child(const forker_t *f, uint32_t task, const char *endpoint, const char *wo
     opt.give_up_ms = 60000;
     daisy_error_t err;
     daisy_worker_t *w = daisy_worker_new(&opt, &err);
+    if (w && check.fn)
+        daisy_worker_set_check(w, adapt_check, &check);
     int rc = w ? daisy_worker_run(w, adapt, &adapter, &err) : -1;
     if (rc < 0)
         fprintf(stderr, "worker %s: %s\n", worker_id, err.msg);

@@ -124,8 +124,16 @@ spawn_argv(char *const argv[], char *const envp[], int out_fd, int err_fd)
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, err_fd, STDERR_FILENO);
+    //  Each worker leads a process group of its own: stopping it reaches
+    //  the shell and the worker program behind it alike, and a Ctrl-C on
+    //  the terminal goes to the broker, which drains its workers in order.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
     pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, argv, envp);
+    int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     return rc == 0 ? pid : -1;
 }
@@ -253,6 +261,17 @@ start_one(daisy_launcher_t *self, uint32_t t)
 
 //  Watching ------------------------------------------------------------------
 
+//  A worker and whatever it started: its process group when it leads one
+//  (workers spawned here), else the process alone (forked workers).
+static void
+signal_worker(pid_t pid, int sig)
+{
+    if (getpgid(pid) == pid)
+        kill(-pid, sig);
+    else
+        kill(pid, sig);
+}
+
 static uint32_t
 restart_cap(const daisy_launcher_t *self, uint32_t t)
 {
@@ -267,7 +286,7 @@ kill_task(daisy_launcher_t *self, uint32_t t, int sig)
 {
     for (size_t i = 0; i < self->nprocs; i++)
         if (self->procs[i].task == t)
-            kill(self->procs[i].pid, sig);
+            signal_worker(self->procs[i].pid, sig);
 }
 
 static void
@@ -337,7 +356,7 @@ void
 daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
 {
     for (size_t i = 0; i < self->nprocs; i++)
-        kill(self->procs[i].pid, SIGTERM);
+        signal_worker(self->procs[i].pid, SIGTERM);
     struct timespec step = {0, 1000 * 1000};
     for (int waited = 0; self->nprocs > 0 && waited < grace_ms; waited++) {
         int status;
@@ -354,7 +373,7 @@ daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
         nanosleep(&step, NULL);
     }
     for (size_t i = 0; i < self->nprocs; i++) {
-        kill(self->procs[i].pid, SIGKILL);
+        signal_worker(self->procs[i].pid, SIGKILL);
         waitpid(self->procs[i].pid, NULL, 0);
         self->tasks[self->procs[i].task].running--;
     }

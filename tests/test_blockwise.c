@@ -139,3 +139,61 @@ Test(blockwise, failures_are_retried_then_orphan_downstream, .timeout = 120)
     daisy_pipeline_destroy(&p);
     munmap(sh, sizeof *sh);
 }
+
+//  Completion checks run on the workers: a rerun of a finished pipeline of
+//  10^5 blocks with its check on reports every block skipped, and no block
+//  is processed again.
+#define CHECKED 100000
+
+typedef struct {
+    _Atomic uint64_t processed;
+    unsigned char done[CHECKED];
+} check_shared_t;
+
+static check_shared_t *csh;
+
+static int
+mark_done(const daisy_block_t *b, void *arg)
+{
+    (void)arg;
+    csh->done[b->write_roi.offset[0]] = 1;
+    atomic_fetch_add(&csh->processed, 1);
+    return 0;
+}
+
+static bool
+is_done(const daisy_block_t *b, void *arg)
+{
+    (void)arg;
+    return csh->done[b->write_roi.offset[0]] != 0;
+}
+
+Test(blockwise, checks_on_workers_skip_a_finished_run, .timeout = 120)
+{
+    csh = mmap(NULL, sizeof *csh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(csh, MAP_FAILED);
+    char logs[] = "/tmp/daisy-blockwise-XXXXXX";
+    cr_assert_not_null(mkdtemp(logs));
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *t = tu_task_1d("t", 0, CHECKED, 1, 0, 1);
+    daisy_task_set_read_write_conflict(t, false);
+    daisy_task_set_workers(t, 2);
+    daisy_task_set_process(t, mark_done, NULL);
+    daisy_task_set_check(t, is_done, NULL);
+    daisy_pipeline_add(p, &t);
+    daisy_blockwise_options_t opt = {.log_dir = logs, .prefetch = 16};
+    for (int run = 0; run < 2; run++) {
+        atomic_store(&csh->processed, 0);
+        daisy_error_t err;
+        daisy_summary_t *s = daisy_run_blockwise(p, &opt, &err);
+        cr_assert_not_null(s, "%s", err.msg);
+        cr_assert(daisy_summary_success(s));
+        const daisy_task_counts_t *c = daisy_summary_counts(s, 0);
+        cr_assert_eq(c->completed, CHECKED);
+        cr_assert_eq(c->skipped, run == 0 ? 0 : CHECKED, "run %d", run);
+        cr_assert_eq(csh->processed, run == 0 ? CHECKED : 0, "run %d", run);
+        daisy_summary_destroy(&s);
+    }
+    daisy_pipeline_destroy(&p);
+    munmap(csh, sizeof *csh);
+}

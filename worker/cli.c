@@ -7,6 +7,12 @@
     library whose process function runs in this process, for blocks too
     short to pay for a fork and exec each.
 
+    Completion checks run here too, before each block: a --check command
+    (through daisy_block_exec, with the same environment as --exec; exit
+    status 0 means done) or a plugin's daisy_plugin_check(). A block found
+    done is released as skipped and not processed. --check wins over the
+    plugin's check when both are there.
+
     SIGINT and SIGTERM call daisy_worker_stop(), which only sets a flag and
     rings an eventfd, so the block in progress finishes and is reported and
     the broker gets the unstarted ones back at once rather than after a
@@ -49,11 +55,11 @@ enum {
     WCLI_INTERNAL = 4
 };
 
-enum { OPT_CURVE_SECRET = 256, OPT_BROKER_KEY, OPT_VERSION };
+enum { OPT_CURVE_SECRET = 256, OPT_BROKER_KEY, OPT_VERSION, OPT_CHECK };
 
 static const char *usage_text =
-    "Usage: %1$s [OPTIONS] --exec CMD\n"
-    "       %1$s [OPTIONS] --plugin LIB.so [-- PLUGIN-ARGS...]\n"
+    "Usage: %1$s [OPTIONS] [--check CMD] --exec CMD\n"
+    "       %1$s [OPTIONS] [--check CMD] --plugin LIB.so [-- PLUGIN-ARGS...]\n"
     "\n"
     "Join one task of a daisy broker and process its blocks until the broker\n"
     "says there is no more work. Start as many as you like, on any host that\n"
@@ -73,6 +79,14 @@ static const char *usage_text =
     "                         daisy_plugin_process() for every block, in this\n"
     "                         process (see PLUGINS). A name without '/' is looked\n"
     "                         up in the current directory first.\n"
+    "\n"
+    "Completion check (optional):\n"
+    "      --check CMD        before each block, run CMD through /bin/sh with the\n"
+    "                         same environment as --exec. Exit status 0 means the\n"
+    "                         block is already done: it is not processed and is\n"
+    "                         reported to the broker as skipped. Any other status\n"
+    "                         (or a CMD that cannot be started) means: process\n"
+    "                         it. Wins over a plugin's daisy_plugin_check().\n"
     "\n"
     "Broker:\n"
     "  -c, --connect EP       broker endpoint, e.g. tcp://node7:5555\n"
@@ -102,10 +116,14 @@ static const char *usage_text =
     "  returning 0 for success (see <daisy/block.h>), and may export\n"
     "      int daisy_plugin_init(int argc, char **argv, void **state);\n"
     "      void daisy_plugin_fini(void *state);\n"
+    "      bool daisy_plugin_check(const daisy_block_t *block, void *state);\n"
     "  init is called once, before connecting, with the arguments after `--`\n"
     "  (argc may be 0; argv[argc] is NULL); the state it sets is passed to\n"
-    "  every process call and to fini. A non-zero return from init stops the\n"
-    "  worker. Build one with: cc -shared -fPIC plugin.c -o plugin.so\n"
+    "  every process and check call and to fini. A non-zero return from init\n"
+    "  stops the worker. check, when exported, is the completion check: it\n"
+    "  is called before each block, and a block for which it returns true is\n"
+    "  not processed but reported as skipped (--check, if given, is used\n"
+    "  instead). Build one with: cc -shared -fPIC plugin.c -o plugin.so\n"
     "\n"
     "SIGNALS\n"
     "  SIGINT, SIGTERM   finish the block in progress, report it, give the\n"
@@ -118,19 +136,22 @@ static const char *usage_text =
     "\n"
     "EXIT STATUS\n"
     "  0      the broker said there is no more work\n"
-    "  1      the broker refused this worker (unknown task), no broker answered\n"
-    "         within --give-up, or the plugin's init failed\n"
+    "  1      the broker refused this worker (unknown task, CurveZMQ key not\n"
+    "         allowed), no broker answered within --give-up, or the plugin's\n"
+    "         init failed\n"
     "  2      bad command line (including an unreadable key file, plugin or log)\n"
     "  4      internal error\n"
     "  128+N  stopped by signal N (130 for SIGINT, 143 for SIGTERM)\n";
 
 typedef int (plugin_init_fn)(int argc, char **argv, void **state);
 typedef void (plugin_fini_fn)(void *state);
+typedef bool (plugin_check_fn)(const daisy_block_t *block, void *state);
 
 typedef struct {
     const char *prog;
     daisy_worker_options_t opt;
     const char *exec;
+    const char *check;
     const char *plugin;
     const char *log;
     int plugin_argc;
@@ -142,10 +163,12 @@ typedef struct {
     const char *prog;
     daisy_worker_t *worker;
     const char *command;                //  --exec
+    const char *check_command;          //  --check
     daisy_exec_env_t env;
     void *dl;                           //  --plugin
     daisy_process_fn *process;
     plugin_fini_fn *fini;
+    plugin_check_fn *check;             //  the plugin's, if it has one
     void *state;
 } wcli_job_t;
 
@@ -220,6 +243,7 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
         {"log", required_argument, NULL, 'l'},
         {"exec", required_argument, NULL, 'e'},
         {"plugin", required_argument, NULL, 'P'},
+        {"check", required_argument, NULL, OPT_CHECK},
         {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
         {"broker-key", required_argument, NULL, OPT_BROKER_KEY},
         {"help", no_argument, NULL, 'h'},
@@ -237,6 +261,7 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
         case 'l': a->log = optarg; break;
         case 'e': a->exec = optarg; break;
         case 'P': a->plugin = optarg; break;
+        case OPT_CHECK: a->check = optarg; break;
         case OPT_CURVE_SECRET: a->opt.curve_secret = optarg; break;
         case OPT_BROKER_KEY: a->opt.broker_key = optarg; break;
         case 'p':
@@ -303,6 +328,29 @@ wcli_exec_block(const daisy_block_t *block, void *arg)
     return status;
 }
 
+//  --check: exit status 0 means the block is done. A command that cannot
+//  be started says nothing: the block is processed.
+static bool
+wcli_check_command(const daisy_block_t *block, void *arg)
+{
+    wcli_job_t *job = arg;
+    daisy_error_t err;
+    int status;
+    if (daisy_block_exec(job->check_command, block, &job->env, &status, &err) < 0) {
+        fprintf(stderr, "%s: block %llu (attempt %u): cannot run the check: %s\n", job->prog,
+                (unsigned long long)block->block_id, block->attempt, err.msg);
+        return false;
+    }
+    return status == 0;
+}
+
+static bool
+wcli_plugin_check(const daisy_block_t *block, void *arg)
+{
+    wcli_job_t *job = arg;
+    return job->check(block, job->state);
+}
+
 static int
 wcli_plugin_block(const daisy_block_t *block, void *arg)
 {
@@ -357,6 +405,7 @@ wcli_load_plugin(const wcli_args_t *a, wcli_job_t *job)
     *(void **)&job->process = dlsym(job->dl, "daisy_plugin_process");
     *(void **)&init = dlsym(job->dl, "daisy_plugin_init");
     *(void **)&job->fini = dlsym(job->dl, "daisy_plugin_fini");
+    *(void **)&job->check = dlsym(job->dl, "daisy_plugin_check");
     if (!job->process) {
         fprintf(stderr, "%s: plugin %s has no daisy_plugin_process\n", a->prog, a->plugin);
         return WCLI_USAGE;
@@ -392,6 +441,10 @@ wcli_run(const wcli_args_t *a, wcli_job_t *job)
     job->worker = w;
     job->env.broker = a->opt.endpoint;
     job->env.worker_id = daisy_worker_id(w);
+    if (job->check_command)
+        daisy_worker_set_check(w, wcli_check_command, job);
+    else if (job->check)
+        daisy_worker_set_check(w, wcli_plugin_check, job);
     s_worker = w;
     if (s_signal)   //  a signal that came before the worker existed
         daisy_worker_stop(w);
@@ -416,7 +469,8 @@ daisy_worker_cli(int argc, char **argv, const char *prog)
         return rc;
     if (a.log && (rc = wcli_open_log(prog, a.log)) >= 0)
         return rc;
-    wcli_job_t job = {.prog = prog, .command = a.exec, .env = {.out_fd = -1, .err_fd = -1}};
+    wcli_job_t job = {.prog = prog, .command = a.exec, .check_command = a.check,
+                      .env = {.out_fd = -1, .err_fd = -1}};
     s_signal = 0;
     wcli_signals(wcli_on_signal);
     if (a.plugin && (rc = wcli_load_plugin(&a, &job)) >= 0) {

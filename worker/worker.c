@@ -1,22 +1,32 @@
 /*  worker.c - the worker loop: blocks in, results out, heartbeats between
 
-    Two threads. The calling thread runs the user's process function and
-    nothing else; a background I/O thread owns the DEALER socket and does
-    everything that must go on while a block runs: heartbeats (so a block
-    of an hour is not mistaken for a dead worker), noticing a silent broker
-    and reconnecting with back-off, prefetching, and batching results.
+    One socket, two threads, and the socket changes hands.
 
-    The two meet in a small mutex-guarded exchange: a ring of blocks (I/O
-    thread -> caller, woken by a condition variable) and a list of results
-    (caller -> I/O thread, woken through an eventfd that sits in the I/O
-    thread's zmq_poll next to the socket). A condvar and an eventfd cost one
-    futex and one write per hand-over, less than an inproc socket pair,
-    and the eventfd doubles as the async-signal-safe doorbell for
-    daisy_worker_stop(). Neither thread ever sleeps on a timer in the hot
-    path: the I/O thread blocks in zmq_poll with its next deadline
-    (heartbeat, liveness, batch flush, reconnect) as the timeout, so a
-    lockstep worker (prefetch 1) pays two thread hand-overs per block over a
-    bare round trip and nothing more.
+    The calling thread (the one in daisy_worker_run) owns the DEALER socket
+    whenever it is not inside the user's check or process function: it
+    sends the RELEASE, waits for the next BLOCKS and decodes it itself, answers the broker's silence with heartbeats, and handles
+    SHUTDOWN, ERROR, reconnects and the back-off. So the hot path of a
+    lockstep worker is one round trip and nothing more: no thread
+    hand-over, one send, and one poll() on the socket's ZMQ_FD and the
+    doorbell eventfd between two non-blocking receives (see io_wait).
+
+    A second thread, the keeper, covers for the caller while a block runs
+    long. It sleeps on a condition variable, wakes when the caller has been
+    inside a check or process function for WORKER_TAKEOVER_MS (20 ms, or a
+    quarter of the heartbeat interval if that is shorter), and then takes the socket and everything that
+    goes with it under the mutex: it sends heartbeats (so a block of an
+    hour is not mistaken for a dead worker), notices a silent broker and
+    reconnects, queues prefetched BLOCKS, flushes results held for
+    batching, and notes SHUTDOWN and fatal errors. When the function
+    returns, the caller asks for the socket back through the eventfd and
+    waits until the keeper hands it over: a hand-over costs two thread
+    wake-ups, paid only by blocks longer than the take-over time. Shorter
+    blocks never meet the keeper: it looks at the caller once per take-over
+    interval while blocks flow, and parks without a timeout when no block
+    started in a whole interval (the next block start signals it).
+    A ZeroMQ socket may change threads when the uses are separated by a
+    full memory barrier; the mutex around every change of hands is that
+    barrier.
 
     Credits. The worker keeps `prefetch` blocks in its hands: each RELEASE
     asks for as many new blocks as the window is short, counted as
@@ -40,10 +50,22 @@
     nothing; it returns no credit twice.
 
     Batching. Results ready together go out in one RELEASE. While blocks
-    are still queued locally the I/O thread may hold results back, up to
-    half the window or WORKER_BATCH_DELAY_MS, to send fewer messages; it
-    never holds one when the local queue is empty, which is what keeps
-    lockstep fast.
+    are still queued locally a result may be held back, up to half the
+    window or WORKER_BATCH_DELAY_MS, to send fewer messages; it is never
+    held when the local queue is empty (also not while the last queued
+    block runs), which is what keeps lockstep fast. Before the queue counts
+    as empty, BLOCKS the broker already sent are read (io_refill): with a
+    window, this keeps results and blocks in batches instead of letting
+    the window crumble into messages of one or two blocks.
+
+    Completion checks. With daisy_worker_set_check(), every block is first
+    offered to the check (inside the same "busy" window as the process
+    function, so a slow check is covered by the keeper too); a block found
+    done is released as skipped without being processed.
+
+    With CurveZMQ a socket monitor watches the handshake, so that a broker
+    refusing our key ends the run with that reason instead of looking like
+    a broker that never answers.
 
     libzmq rather than czmq, with a context of our own: the worker may live
     in a process forked from a czmq broker, whose context must not be
@@ -53,6 +75,8 @@
 #include "daisy/worker.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -75,8 +99,9 @@
 #define WORKER_BATCH_BYTES (DAISY_MAX_FRAME / 2) //  RELEASE size budget
 #define WORKER_LINGER_MS 1000        //  to deliver the last RELEASE and BYE
 #define WORKER_RESEND_MAX 16384      //  results remembered for a resend
+#define WORKER_TAKEOVER_MS 20        //  a block this long: the keeper takes the socket
 
-//  A result waiting for the I/O thread; `error` is owned (NULL: none).
+//  A result not yet sent; `error` is owned (NULL: none).
 typedef struct {
     uint64_t block_id;
     uint32_t attempt;
@@ -104,10 +129,14 @@ typedef enum {
     LINK_READY      //  welcomed: blocks and results flow
 } link_t;
 
-//  State only the I/O thread touches.
+//  The socket and all that goes with it. Only the thread that owns the
+//  socket touches this: the caller outside its check and process
+//  functions, the keeper while it has taken over (see the top of the file).
 typedef struct {
     void *ctx;
     void *sock;
+    void *monitor;          //  CurveZMQ only: handshake events of sock
+    uint32_t monitors;      //  monitors made, for unique inproc names
     link_t link;
     uint32_t heartbeat_ms;
     uint32_t liveness;
@@ -117,16 +146,20 @@ typedef struct {
     int64_t last_send;
     int64_t last_recv;      //  liveness clock (restarted by each HELLO)
     int64_t last_answer;    //  last time any broker said anything
+    int64_t last_drain;     //  last look at the socket while blocks were queued
     int64_t retry_at;       //  LINK_IDLE: when to reconnect
     int64_t flush_at;       //  results held: when they must go
-    size_t queue_len;       //  blocks queued for the caller, as last seen
-    results_t pending;      //  results taken over, not yet sent
+    daisy_wire_block_t *queue;  //  ring of blocks received, not yet started
+    size_t qhead, qcount, qcap;
+    results_t pending;      //  results not yet sent
     sent_t sent;            //  recently sent (see Resending)
     daisy_wire_result_t *wire;
     daisy_decoder_t *decoder;
     daisy_buffer_t out;
-    bool stopping;          //  no more credits; leave once the caller has
-    bool finished;
+    bool stopping;          //  no more credits: we are leaving
+    bool finished;          //  SHUTDOWN, or a fatal error: the run is over
+    int rc;                 //  the run's result once finished
+    daisy_error_t err;      //  its message when rc < 0
 } io_t;
 
 struct _daisy_worker_t {
@@ -141,32 +174,36 @@ struct _daisy_worker_t {
     uint8_t server_key[32];
     uint8_t public_key[32];
     uint8_t secret_key[32];
+    daisy_check_fn *check;
+    void *check_arg;
 
-    //  The exchange between the two threads, under `lock`.
+    io_t io;
+
+    //  Who has the socket, under `lock`.
     pthread_mutex_t lock;
-    pthread_cond_t cond;        //  caller waits here for blocks or the end
-    daisy_wire_block_t *queue;  //  ring of blocks for the caller
-    size_t qhead, qcount, qcap;
-    results_t results;          //  finished blocks for the I/O thread
-    bool notified;              //  eventfd written since the last take
-    bool main_exiting;          //  the caller takes no more blocks
-    bool io_done;               //  the I/O thread has finished
-    int rc;                     //  run's result, set by the I/O thread
-    daisy_error_t io_err;
+    pthread_cond_t keeper_cond; //  the keeper waits here
+    pthread_cond_t caller_cond; //  the caller waits here for the socket back
+    bool busy;                  //  the caller is in a check or process function
+    int64_t busy_since;
+    uint32_t takeover_ms;       //  busy this long: the keeper takes the socket
+    uint64_t starts;            //  busy periods begun (the keeper's sign of life)
+    bool parked;                //  the keeper waits without a timeout
+    bool keeper_has_socket;
+    bool quit;                  //  the keeper leaves
+    int give_back;              //  the caller wants the socket (atomic)
+    pthread_t keeper;
 
     //  daisy_worker_stop() was called. Lock-free atomics rather than a
     //  volatile sig_atomic_t: it is set from a signal handler and read by
     //  both threads.
     int stop;
-    int wake_fd;                //  eventfd: results, stop, exit
-
-    io_t io;
-    pthread_t thread;
+    int wake_fd;                //  eventfd: stop, and "give the socket back"
 
     //  Caller's thread only.
     bool error_set;
     char error_text[DAISY_MAX_TEXT + 1];
     uint64_t processed;         //  read with atomics from other threads
+    uint64_t skipped;
 };
 
 //  Helpers -----------------------------------------------------------------
@@ -207,13 +244,21 @@ env_or_null(const char *name)
     return v && *v ? v : NULL;
 }
 
-//  Ring the I/O thread's doorbell. Async-signal-safe (one write).
+//  Ring the doorbell of whoever has the socket. Async-signal-safe.
 static void
-wake_io(daisy_worker_t *self)
+wake_owner(daisy_worker_t *self)
 {
     uint64_t one = 1;
     ssize_t n = write(self->wake_fd, &one, sizeof one);
     (void)n;    //  EAGAIN means the counter is already non-zero: rung
+}
+
+static void
+wake_clear(daisy_worker_t *self)
+{
+    uint64_t count;
+    ssize_t n = read(self->wake_fd, &count, sizeof count);
+    (void)n;
 }
 
 static void
@@ -309,8 +354,6 @@ worker_load_keys(daisy_worker_t *self, const char *secret, const char *broker,
     return 0;
 }
 
-//  Options and lifetime ------------------------------------------------------
-
 daisy_worker_options_t
 daisy_worker_options_default(void)
 {
@@ -368,7 +411,12 @@ daisy_worker_new(const daisy_worker_options_t *options, daisy_error_t *err)
     }
     self->wake_fd = -1;
     pthread_mutex_init(&self->lock, NULL);
-    pthread_cond_init(&self->cond, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);    //  the keeper's timed waits
+    pthread_cond_init(&self->keeper_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&self->caller_cond, NULL);
     if (gethostname(self->host, sizeof self->host - 1) != 0)
         strcpy(self->host, "localhost");
     self->endpoint = strdup(o.endpoint);
@@ -399,9 +447,8 @@ daisy_worker_destroy(daisy_worker_t **self_p)
     if (self->wake_fd >= 0)
         close(self->wake_fd);
     pthread_mutex_destroy(&self->lock);
-    pthread_cond_destroy(&self->cond);
-    results_free(&self->results);
-    free(self->queue);
+    pthread_cond_destroy(&self->keeper_cond);
+    pthread_cond_destroy(&self->caller_cond);
     free(self->endpoint);
     free(self->task_id);
     free(self->worker_id);
@@ -410,20 +457,32 @@ daisy_worker_destroy(daisy_worker_t **self_p)
     *self_p = NULL;
 }
 
-//  The I/O thread: socket --------------------------------------------------
+void
+daisy_worker_set_check(daisy_worker_t *self, daisy_check_fn *fn, void *arg)
+{
+    if (!self)
+        return;
+    self->check = fn;
+    self->check_arg = fn ? arg : NULL;
+}
+
+//  The socket ----------------------------------------------------------------
+//
+//  Everything from here to "The keeper" runs in the thread that owns the
+//  socket at the time, and touches only `self->io` and read-only fields.
 
 static void io_fatal(daisy_worker_t *self, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-//  The run ends with -1 and this message (read by the caller after join).
+//  The run ends with -1 and this message.
 static void
 io_fatal(daisy_worker_t *self, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(self->io_err.msg, sizeof self->io_err.msg, fmt, ap);
+    vsnprintf(self->io.err.msg, sizeof self->io.err.msg, fmt, ap);
     va_end(ap);
-    self->rc = -1;
+    self->io.rc = -1;
     self->io.finished = true;
 }
 
@@ -445,6 +504,11 @@ io_close(daisy_worker_t *self, int linger)
     io_t *io = &self->io;
     if (!io->sock)
         return;
+    if (io->monitor) {
+        zmq_socket_monitor(io->sock, NULL, 0);
+        zmq_close(io->monitor);
+        io->monitor = NULL;
+    }
     zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(io->sock);
     io->sock = NULL;
@@ -487,6 +551,47 @@ io_socket_options(daisy_worker_t *self, void *sock)
     return 0;
 }
 
+//  With CurveZMQ, a broker that refuses our key just drops the connection;
+//  only a socket monitor tells "refused" from "unreachable".
+static int
+io_monitor(daisy_worker_t *self)
+{
+    io_t *io = &self->io;
+    char name[64];
+    int linger = 0;
+    snprintf(name, sizeof name, "inproc://daisy-worker-monitor-%u", ++io->monitors);
+    if (zmq_socket_monitor(io->sock, name, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0
+        || !(io->monitor = zmq_socket(io->ctx, ZMQ_PAIR)))
+        return -1;
+    zmq_setsockopt(io->monitor, ZMQ_LINGER, &linger, sizeof linger);
+    return zmq_connect(io->monitor, name);
+}
+
+//  A monitor event: [u16 event, u32 value] then the endpoint.
+static void
+io_on_monitor(daisy_worker_t *self)
+{
+    io_t *io = &self->io;
+    uint8_t head[6];
+    char endpoint[256];
+    while (io->monitor) {
+        int n = zmq_recv(io->monitor, head, sizeof head, ZMQ_DONTWAIT);
+        if (n < 0)
+            break;
+        zmq_recv(io->monitor, endpoint, sizeof endpoint, 0);
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, head, 2);
+        memcpy(&value, head + 2, 4);
+        //  ZAP status 400 is a refusal; 300 and 500 are the broker's trouble.
+        if (n == 6 && event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 400) {
+            io_fatal(self, "broker at %s refused this worker's CurveZMQ key "
+                           "(is its public key in the broker's allow list?)", self->endpoint);
+            return;
+        }
+    }
+}
+
 static void
 io_connect(daisy_worker_t *self, int64_t now)
 {
@@ -494,6 +599,11 @@ io_connect(daisy_worker_t *self, int64_t now)
     io->sock = zmq_socket(io->ctx, ZMQ_DEALER);
     if (!io->sock || io_socket_options(self, io->sock) < 0) {
         io_fatal(self, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
+        io_close(self, 0);
+        return;
+    }
+    if (self->curve && io_monitor(self) < 0) {
+        io_fatal(self, "cannot monitor a socket: %s", zmq_strerror(zmq_errno()));
         io_close(self, 0);
         return;
     }
@@ -519,14 +629,14 @@ io_lost(daisy_worker_t *self, int64_t now)
                                                                   : io->backoff_ms * 2;
 }
 
-//  The I/O thread: credits and results -------------------------------------
+//  Credits and results -------------------------------------------------------
 
 static uint32_t
-io_deficit(const daisy_worker_t *self)
+io_deficit(daisy_worker_t *self)
 {
     const io_t *io = &self->io;
     uint64_t have = (uint64_t)io->credits_out + io->held;
-    if (io->stopping || have >= self->prefetch)
+    if (io->stopping || worker_stopped(self) || have >= self->prefetch)
         return 0;
     return self->prefetch - (uint32_t)have;
 }
@@ -654,27 +764,18 @@ io_flush(daisy_worker_t *self, int64_t now)
         self->io.credits_out += credits;
 }
 
-//  Take the caller's results and its view of the queue.
-static bool
-io_take(daisy_worker_t *self, int64_t now)
+//  A finished block's result joins the pending ones (taking `r->error`).
+static void
+io_add_result(daisy_worker_t *self, result_t *r, int64_t now)
 {
     io_t *io = &self->io;
-    bool exiting;
-    pthread_mutex_lock(&self->lock);
-    size_t had = io->pending.count;
-    size_t n = self->results.count;
-    if (n && results_reserve(&io->pending, had + n) == 0) {
-        memcpy(io->pending.items + had, self->results.items, n * sizeof(result_t));
-        io->pending.count += n;
-        self->results.count = 0;
+    if (results_reserve(&io->pending, io->pending.count + 1) < 0) {
+        free(r->error);     //  the broker takes the block back when we are lost
+        return;
     }
-    self->notified = false;
-    io->queue_len = self->qcount;
-    exiting = self->main_exiting;
-    pthread_mutex_unlock(&self->lock);
-    if (had == 0 && io->pending.count > 0)
+    if (io->pending.count == 0)
         io->flush_at = now + WORKER_BATCH_DELAY_MS;
-    return exiting;
+    io->pending.items[io->pending.count++] = *r;
 }
 
 //  Results go now unless blocks are still queued here and the batch is
@@ -686,12 +787,12 @@ io_maybe_flush(daisy_worker_t *self, int64_t now)
     if (io->link != LINK_READY || io->pending.count == 0)
         return;
     uint32_t threshold = self->prefetch / 2 ? self->prefetch / 2 : 1;
-    if (io->stopping || io->queue_len == 0 || io->pending.count >= threshold
+    if (io->stopping || io->qcount == 0 || io->pending.count >= threshold
         || now >= io->flush_at)
         io_flush(self, now);
 }
 
-//  The I/O thread: messages from the broker ---------------------------------
+//  Messages from the broker ----------------------------------------------------
 
 static void
 io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
@@ -714,28 +815,22 @@ io_on_blocks(daisy_worker_t *self, const daisy_msg_t *msg)
     uint32_t n = msg->u.blocks.count;
     if (n == 0 || strcmp(msg->u.blocks.task_id, self->task_id) != 0)
         return;
-    pthread_mutex_lock(&self->lock);
-    if (self->qcount + n > self->qcap) {
-        size_t cap = self->qcap ? self->qcap : 16;
-        while (cap < self->qcount + n)
+    if (io->qcount + n > io->qcap) {
+        size_t cap = io->qcap ? io->qcap : 16;
+        while (cap < io->qcount + n)
             cap *= 2;
         daisy_wire_block_t *q = malloc(cap * sizeof *q);
-        if (!q) {
-            pthread_mutex_unlock(&self->lock);
+        if (!q)
             return;     //  the broker takes them back when we are lost
-        }
-        for (size_t i = 0; i < self->qcount; i++)
-            q[i] = self->queue[(self->qhead + i) % self->qcap];
-        free(self->queue);
-        self->queue = q;
-        self->qcap = cap;
-        self->qhead = 0;
+        for (size_t i = 0; i < io->qcount; i++)
+            q[i] = io->queue[(io->qhead + i) % io->qcap];
+        free(io->queue);
+        io->queue = q;
+        io->qcap = cap;
+        io->qhead = 0;
     }
     for (uint32_t i = 0; i < n; i++)
-        self->queue[(self->qhead + self->qcount++) % self->qcap] = msg->u.blocks.blocks[i];
-    io->queue_len = self->qcount;
-    pthread_cond_signal(&self->cond);
-    pthread_mutex_unlock(&self->lock);
+        io->queue[(io->qhead + io->qcount++) % io->qcap] = msg->u.blocks.blocks[i];
     io->credits_out = n > io->credits_out ? 0 : io->credits_out - n;
     io->held += n;
 }
@@ -779,7 +874,7 @@ io_on_message(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
         io_on_blocks(self, msg);
         break;
     case DAISY_MSG_SHUTDOWN:
-        self->rc = 0;
+        io->rc = 0;
         io->finished = true;
         break;
     case DAISY_MSG_ERROR:
@@ -808,9 +903,10 @@ io_drain(daisy_worker_t *self, int64_t now)
             io_on_message(self, &msg, now);
     }
     zmq_msg_close(&frame);
+    io->last_drain = now;
 }
 
-//  The I/O thread: timers ---------------------------------------------------
+//  Timers ----------------------------------------------------------------------
 
 static int64_t
 earliest(int64_t a, int64_t b)
@@ -851,6 +947,11 @@ io_timers(daisy_worker_t *self, int64_t now)
                  self->give_up_ms / 1000.0);
         return;
     }
+    if (io->link != LINK_IDLE && now - io->last_recv >= expiry) {
+        io_drain(self, now);    //  a heartbeat may be waiting unread
+        if (io->finished)
+            return;
+    }
     if (io->link != LINK_IDLE && now - io->last_recv >= expiry)
         io_lost(self, now);
     if (io->link == LINK_IDLE && now >= io->retry_at)
@@ -861,7 +962,115 @@ io_timers(daisy_worker_t *self, int64_t now)
     }
 }
 
-//  The caller takes no more blocks: send what it finished, say goodbye.
+//  One message if there is one: false when there is none, with its reason
+//  in *err (EAGAIN, EINTR, ...).
+static bool
+io_recv_one(daisy_worker_t *self, int64_t now, int *err)
+{
+    io_t *io = &self->io;
+    zmq_msg_t frame;
+    zmq_msg_init(&frame);
+    bool got = zmq_msg_recv(&frame, io->sock, ZMQ_DONTWAIT) >= 0;
+    if (!got && err)
+        *err = zmq_errno();
+    daisy_msg_t msg;
+    if (got && !zmq_msg_more(&frame)
+        && daisy_decode(io->decoder, zmq_msg_data(&frame), zmq_msg_size(&frame), &msg,
+                        NULL) == DAISY_PROTO_OK)
+        io_on_message(self, &msg, now);
+    zmq_msg_close(&frame);
+    return got;
+}
+
+//  The local queue is empty but the broker owes us blocks: take those that
+//  came already. Then results wait for company only when there is some,
+//  and the window does not crumble into messages of a block or two.
+static void
+io_refill(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    while (io->qcount == 0 && io->credits_out > 0 && io->sock && !io->finished
+           && io_recv_one(self, now, NULL))
+        ;
+}
+
+//  The general wait: zmq_poll over the doorbell, the socket and the
+//  CurveZMQ monitor, then read all that came.
+static bool
+io_wait_poll(daisy_worker_t *self, long timeout)
+{
+    io_t *io = &self->io;
+    zmq_pollitem_t items[3] = {{NULL, self->wake_fd, ZMQ_POLLIN, 0},
+                               {io->sock, 0, ZMQ_POLLIN, 0},
+                               {io->monitor, 0, ZMQ_POLLIN, 0}};
+    int count = io->sock ? (io->monitor ? 3 : 2) : 1;
+    if (zmq_poll(items, count, timeout) < 0) {
+        if (zmq_errno() == EINTR)
+            return true;
+        io_fatal(self, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+        return false;
+    }
+    int64_t now = now_ms();
+    if (items[0].revents & ZMQ_POLLIN)
+        wake_clear(self);
+    if (count > 1 && (items[1].revents & ZMQ_POLLIN))
+        io_drain(self, now);
+    if (count > 2 && (items[2].revents & ZMQ_POLLIN))
+        io_on_monitor(self);
+    return true;
+}
+
+//  Wait until a message comes (and read it), the doorbell rings, or the
+//  next timer is due. Returns false on a failure that ends the run.
+//
+//  For the plain socket, the cheapest wait libzmq allows, as this is the
+//  hot path of a lockstep worker: try to receive; when nothing is there,
+//  that attempt has processed the socket's pending commands (so its
+//  ZMQ_FD will signal anything new), and poll() waits on that descriptor
+//  and the doorbell; then receive again. zmq_poll would add a poll pass
+//  and a ZMQ_EVENTS round per call, and draining to EAGAIN another.
+static bool
+io_wait(daisy_worker_t *self, long timeout)
+{
+    io_t *io = &self->io;
+    if (!io->sock || io->monitor)
+        return io_wait_poll(self, timeout);
+    int64_t deadline = timeout < 0 ? -1 : now_ms() + timeout;
+    for (;;) {
+        int64_t now = now_ms();
+        int err = 0;
+        if (io_recv_one(self, now, &err))
+            return true;
+        if (err == EINTR)
+            return true;
+        if (err != EAGAIN) {
+            io_fatal(self, "cannot receive: %s", zmq_strerror(err));
+            return false;
+        }
+        long left = deadline < 0 ? -1 : deadline > now ? (long)(deadline - now) : 0;
+        if (left == 0)
+            return true;
+        int fd;
+        size_t len = sizeof fd;
+        if (zmq_getsockopt(io->sock, ZMQ_FD, &fd, &len) < 0)
+            return io_wait_poll(self, left);
+        struct pollfd fds[2] = {{.fd = fd, .events = POLLIN},
+                                {.fd = self->wake_fd, .events = POLLIN}};
+        int rc = poll(fds, 2, left > INT_MAX ? INT_MAX : (int)left);
+        if (rc < 0 && errno != EINTR) {
+            io_fatal(self, "poll: %s", strerror(errno));
+            return false;
+        }
+        if (rc <= 0)
+            return true;    //  interrupted, or the timer is due
+        if (fds[1].revents) {
+            wake_clear(self);
+            return true;
+        }
+    }
+}
+
+//  We are leaving: send what is finished, say goodbye.
 static void
 io_leave(daisy_worker_t *self, int64_t now)
 {
@@ -874,117 +1083,141 @@ io_leave(daisy_worker_t *self, int64_t now)
         io_send(self, &msg, now);
         io_close(self, WORKER_LINGER_MS);
     }
-    self->rc = 1;
+    io->rc = 1;
     io->finished = true;
 }
 
+//  The keeper ------------------------------------------------------------------
+
 static void
-io_loop(daisy_worker_t *self)
+timespec_at(struct timespec *ts, int64_t ms)
+{
+    ts->tv_sec = ms / 1000;
+    ts->tv_nsec = (long)(ms % 1000) * 1000000;
+}
+
+//  The socket is ours until the caller wants it back: the I/O loop of a
+//  worker whose caller is busy. Entered and left with the lock held.
+static void
+keeper_session(daisy_worker_t *self)
 {
     io_t *io = &self->io;
+    self->keeper_has_socket = true;
+    pthread_mutex_unlock(&self->lock);
     int64_t now = now_ms();
-    io->last_answer = now;
-    io_connect(self, now);
-    while (!io->finished) {
-        zmq_pollitem_t items[2] = {{NULL, self->wake_fd, ZMQ_POLLIN, 0},
-                                   {io->sock, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, io->sock ? 2 : 1, io_timeout(self, now)) < 0
-            && zmq_errno() != EINTR) {
-            io_fatal(self, "zmq_poll: %s", zmq_strerror(zmq_errno()));
-            break;
+    while (!__atomic_load_n(&self->give_back, __ATOMIC_ACQUIRE)) {
+        if (!io->finished) {
+            if (worker_stopped(self))
+                io->stopping = true;    //  no more credits; the caller leaves next
+            io_maybe_flush(self, now);
+            io_timers(self, now);
         }
+        //  Once finished (SHUTDOWN, fatal) the socket stays untouched: only
+        //  the doorbell matters.
+        if (io->finished) {
+            zmq_pollitem_t bell = {NULL, self->wake_fd, ZMQ_POLLIN, 0};
+            if (zmq_poll(&bell, 1, -1) > 0)
+                wake_clear(self);
+        } else if (!io_wait(self, io_timeout(self, now)))
+            break;
         now = now_ms();
-        if (items[0].revents & ZMQ_POLLIN) {
-            uint64_t count;
-            ssize_t n = read(self->wake_fd, &count, sizeof count);
-            (void)n;
-        }
-        bool exiting = io_take(self, now);
-        if (io->sock && (items[1].revents & ZMQ_POLLIN))
-            io_drain(self, now);
-        if (io->finished)
-            break;
-        if (exiting) {
-            io_leave(self, now);
-            break;
-        }
-        if (worker_stopped(self) && !io->stopping) {
-            io->stopping = true;    //  wake the caller if it waits for a block
-            pthread_mutex_lock(&self->lock);
-            pthread_cond_signal(&self->cond);
-            pthread_mutex_unlock(&self->lock);
-        }
-        io_maybe_flush(self, now);
-        io_timers(self, now);
     }
+    pthread_mutex_lock(&self->lock);
+    self->keeper_has_socket = false;
+    pthread_cond_signal(&self->caller_cond);
 }
 
 static void *
-io_main(void *arg)
+keeper_main(void *arg)
 {
     daisy_worker_t *self = arg;
-    io_t *io = &self->io;
-    io->ctx = zmq_ctx_new();
-    io->decoder = daisy_decoder_new();
-    io->wire = malloc(DAISY_MAX_BATCH * sizeof *io->wire);
-    if (!io->ctx || !io->decoder || !io->wire)
-        io_fatal(self, "cannot start the worker's I/O: %s", strerror(errno ? errno : ENOMEM));
-    else
-        io_loop(self);
-    io_close(self, 0);
-    if (io->ctx)
-        zmq_ctx_term(io->ctx);
-    daisy_decoder_destroy(&io->decoder);
-    daisy_buffer_free(&io->out);
-    results_free(&io->pending);
-    sent_free(&io->sent);
-    free(io->wire);
+    uint64_t seen = 0;      //  busy periods begun, at the last look
     pthread_mutex_lock(&self->lock);
-    self->io_done = true;
-    pthread_cond_signal(&self->cond);
+    while (!self->quit) {
+        int64_t now = now_ms();
+        if (self->busy && now >= self->busy_since + self->takeover_ms) {
+            keeper_session(self);
+            continue;
+        }
+        struct timespec ts;
+        if (self->busy)         //  until this block runs long
+            timespec_at(&ts, self->busy_since + self->takeover_ms);
+        else if (self->starts != seen)  //  blocks flow: look again in a while
+            timespec_at(&ts, now + self->takeover_ms);
+        else {                  //  nothing started since the last look: park
+            self->parked = true;
+            while (self->parked && !self->quit)
+                pthread_cond_wait(&self->keeper_cond, &self->lock);
+            continue;
+        }
+        seen = self->starts;
+        pthread_cond_timedwait(&self->keeper_cond, &self->lock, &ts);
+    }
     pthread_mutex_unlock(&self->lock);
     return NULL;
 }
 
-//  The calling thread ------------------------------------------------------
+//  The keeper blocks every signal, so handlers run in the caller's threads
+//  and never interrupt its socket work.
+static int
+keeper_start(daisy_worker_t *self)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&self->keeper, NULL, keeper_main, self);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
 
-//  Hand over the last result (if any) and wait for the next block. False
-//  when the run is over: the broker said so, or stop was asked.
-static bool
-worker_next(daisy_worker_t *self, result_t *result, daisy_wire_block_t *next)
+static void
+keeper_stop(daisy_worker_t *self)
 {
     pthread_mutex_lock(&self->lock);
-    bool ring = false;
-    if (result && results_reserve(&self->results, self->results.count + 1) == 0)
-        self->results.items[self->results.count++] = *result;
-    else if (result)
-        free(result->error);
-    if (result && !self->notified)
-        ring = self->notified = true;
-    while (!worker_stopped(self) && !self->io_done && self->qcount == 0) {
-        if (ring) {     //  the I/O thread must see the result before we sleep
-            pthread_mutex_unlock(&self->lock);
-            wake_io(self);
-            ring = false;
-            pthread_mutex_lock(&self->lock);
-            continue;
-        }
-        pthread_cond_wait(&self->cond, &self->lock);
-    }
-    bool more = !worker_stopped(self) && !self->io_done;
-    if (more) {
-        *next = self->queue[self->qhead];
-        self->qhead = (self->qhead + 1) % self->qcap;
-        self->qcount--;
-    } else {
-        self->main_exiting = true;
-        ring = true;
+    self->quit = true;
+    pthread_cond_signal(&self->keeper_cond);
+    pthread_mutex_unlock(&self->lock);
+    pthread_join(self->keeper, NULL);
+}
+
+//  The caller enters a check or process function: the socket may change
+//  hands from here on.
+static void
+worker_enter_busy(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    uint32_t takeover = io->heartbeat_ms / 4;
+    if (takeover > WORKER_TAKEOVER_MS)
+        takeover = WORKER_TAKEOVER_MS;
+    pthread_mutex_lock(&self->lock);
+    self->busy = true;
+    self->busy_since = now;
+    self->takeover_ms = takeover ? takeover : 1;
+    self->starts++;
+    if (self->parked) {
+        self->parked = false;
+        pthread_cond_signal(&self->keeper_cond);
     }
     pthread_mutex_unlock(&self->lock);
-    if (ring)
-        wake_io(self);
-    return more;
 }
+
+//  Back from the function: take the socket back if the keeper has it.
+static void
+worker_leave_busy(daisy_worker_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    self->busy = false;
+    if (self->keeper_has_socket) {
+        __atomic_store_n(&self->give_back, 1, __ATOMIC_RELEASE);
+        wake_owner(self);
+        while (self->keeper_has_socket)
+            pthread_cond_wait(&self->caller_cond, &self->lock);
+        __atomic_store_n(&self->give_back, 0, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
+//  The caller ------------------------------------------------------------------
 
 static void
 worker_block(const daisy_worker_t *self, const daisy_wire_block_t *w, daisy_block_t *block)
@@ -1001,7 +1234,8 @@ worker_block(const daisy_worker_t *self, const daisy_wire_block_t *w, daisy_bloc
     };
 }
 
-//  Run one block and describe its outcome.
+//  Check and run one block and describe its outcome. The keeper may have
+//  the socket meanwhile.
 static void
 worker_process(daisy_worker_t *self, const daisy_wire_block_t *q, daisy_process_fn *fn, void *arg,
                result_t *result)
@@ -1010,8 +1244,11 @@ worker_process(daisy_worker_t *self, const daisy_wire_block_t *q, daisy_process_
     worker_block(self, q, &block);
     self->error_set = false;
     double start = now_s();
-    int rc = fn(&block, arg);
+    worker_enter_busy(self, (int64_t)(start * 1000));
+    bool done = self->check && self->check(&block, self->check_arg);
+    int rc = done ? 0 : fn(&block, arg);
     double seconds = now_s() - start;
+    worker_leave_busy(self);
     char text[64];
     const char *error = NULL;
     if (rc != 0 && self->error_set)
@@ -1023,38 +1260,93 @@ worker_process(daisy_worker_t *self, const daisy_wire_block_t *q, daisy_process_
     *result = (result_t){
         .block_id = q->block_id,
         .attempt = q->attempt,
-        .status = rc == 0 ? DAISY_RESULT_SUCCESS : DAISY_RESULT_FAILED,
+        .status = done ? DAISY_RESULT_SKIPPED
+                       : rc == 0 ? DAISY_RESULT_SUCCESS : DAISY_RESULT_FAILED,
         .seconds = seconds,
         .error = error ? strdup(error) : NULL,
     };
-    __atomic_add_fetch(&self->processed, 1, __ATOMIC_RELAXED);
+    if (done)
+        __atomic_add_fetch(&self->skipped, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&self->processed, 1, __ATOMIC_RELAXED);
+}
+
+//  The loop: the socket is the caller's except inside worker_process().
+static void
+worker_loop(daisy_worker_t *self, daisy_process_fn *fn, void *arg)
+{
+    io_t *io = &self->io;
+    int64_t now = now_ms();
+    io->last_answer = now;
+    io_connect(self, now);
+    for (;;) {
+        if (io->finished)
+            break;
+        if (worker_stopped(self)) {
+            io_leave(self, now);
+            break;
+        }
+        //  Blocks queued: look at the socket now and then all the same, for
+        //  SHUTDOWN and the broker's heartbeats.
+        if (io->qcount && io->sock && now != io->last_drain) {
+            io_drain(self, now);
+            if (io->finished)
+                break;
+        }
+        io_timers(self, now);
+        if (io->finished)
+            break;
+        io_refill(self, now);
+        if (io->qcount) {
+            daisy_wire_block_t block = io->queue[io->qhead];
+            io->qhead = (io->qhead + 1) % io->qcap;
+            io->qcount--;
+            //  Results held for company go before the last queued block runs.
+            io_refill(self, now);
+            io_maybe_flush(self, now);
+            result_t result;
+            worker_process(self, &block, fn, arg, &result);
+            now = now_ms();
+            io_add_result(self, &result, now);
+            continue;
+        }
+        io_maybe_flush(self, now);
+        if (!io_wait(self, io_timeout(self, now)))
+            break;
+        now = now_ms();
+    }
 }
 
 static void
 worker_reset(daisy_worker_t *self)
 {
-    results_clear(&self->results);
-    self->qcount = self->qhead = 0;
-    self->notified = self->main_exiting = self->io_done = false;
-    self->rc = -1;
-    self->io_err.msg[0] = '\0';
     memset(&self->io, 0, sizeof self->io);
     self->io.heartbeat_ms = WORKER_HEARTBEAT_MS;
     self->io.liveness = WORKER_LIVENESS;
     self->io.backoff_ms = worker_backoff_min(self);
+    self->io.rc = -1;
+    self->busy = self->parked = self->keeper_has_socket = self->quit = false;
+    self->give_back = 0;
+    self->starts = 0;
 }
 
-//  The I/O thread blocks every signal, so handlers run in the caller's
-//  threads and never interrupt the socket work.
-static int
-worker_start_io(daisy_worker_t *self)
+static void
+worker_cleanup(daisy_worker_t *self)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&self->thread, NULL, io_main, self);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
+    io_t *io = &self->io;
+    io_close(self, 0);
+    if (io->ctx)
+        zmq_ctx_term(io->ctx);
+    io->ctx = NULL;
+    daisy_decoder_destroy(&io->decoder);
+    daisy_buffer_free(&io->out);
+    results_free(&io->pending);
+    sent_free(&io->sent);
+    free(io->wire);
+    free(io->queue);
+    io->wire = NULL;
+    io->queue = NULL;
+    io->qcount = io->qcap = io->qhead = 0;
 }
 
 int
@@ -1063,21 +1355,28 @@ daisy_worker_run(daisy_worker_t *self, daisy_process_fn *fn, void *arg, daisy_er
     if (!self || !fn)
         return daisy_error_set(err, "daisy_worker_run: no worker or no process function");
     worker_reset(self);
-    int rc = worker_start_io(self);
-    if (rc != 0)
-        return daisy_error_set(err, "cannot start the worker's I/O thread: %s", strerror(rc));
-    daisy_wire_block_t block;
-    result_t result;
-    bool have_result = false;
-    while (worker_next(self, have_result ? &result : NULL, &block)) {
-        worker_process(self, &block, fn, arg, &result);
-        have_result = true;
+    io_t *io = &self->io;
+    io->ctx = zmq_ctx_new();
+    io->decoder = daisy_decoder_new();
+    io->wire = malloc(DAISY_MAX_BATCH * sizeof *io->wire);
+    if (!io->ctx || !io->decoder || !io->wire) {
+        daisy_error_set(err, "cannot start the worker's I/O: %s", strerror(errno ? errno : ENOMEM));
+        worker_cleanup(self);
+        return -1;
     }
-    pthread_join(self->thread, NULL);
-    results_clear(&self->results);
-    if (self->rc < 0)
-        daisy_error_set(err, "%s", self->io_err.msg);
-    return self->rc;
+    int rc = keeper_start(self);
+    if (rc != 0) {
+        daisy_error_set(err, "cannot start the worker's keeper thread: %s", strerror(rc));
+        worker_cleanup(self);
+        return -1;
+    }
+    worker_loop(self, fn, arg);
+    keeper_stop(self);
+    rc = io->rc;
+    if (rc < 0)
+        daisy_error_set(err, "%s", io->err.msg);
+    worker_cleanup(self);
+    return rc;
 }
 
 void
@@ -1096,7 +1395,7 @@ daisy_worker_stop(daisy_worker_t *self)
         return;
     int saved = errno;      //  we may be inside a signal handler
     __atomic_store_n(&self->stop, 1, __ATOMIC_RELEASE);
-    wake_io(self);
+    wake_owner(self);
     errno = saved;
 }
 
@@ -1104,6 +1403,12 @@ uint64_t
 daisy_worker_processed(const daisy_worker_t *self)
 {
     return self ? __atomic_load_n(&self->processed, __ATOMIC_RELAXED) : 0;
+}
+
+uint64_t
+daisy_worker_skipped(const daisy_worker_t *self)
+{
+    return self ? __atomic_load_n(&self->skipped, __ATOMIC_RELAXED) : 0;
 }
 
 const char *

@@ -7,17 +7,24 @@
         opt.endpoint = "tcp://broker-host:5555";
         opt.task_id = "extract";
         daisy_worker_t *w = daisy_worker_new(&opt, &err);
-        int rc = daisy_worker_run(w, process_block, my_state);
+        int rc = daisy_worker_run(w, process_block, my_state, &err);
         daisy_worker_destroy(&w);
 
-    The socket lives in a background thread that keeps heartbeats going
-    while a block runs (so long blocks are not mistaken for dead workers),
-    prefetches up to `prefetch` blocks so short blocks do not wait on the
-    round trip, batches results, and reconnects with back-off (1 s doubling
-    to 30 s) when the broker goes away. The process function runs in the
-    thread that called daisy_worker_run(). The worker uses libzmq directly
-    and its own context, so it may run in a process forked from one that
-    uses czmq.
+    The thread that calls daisy_worker_run() uses the socket itself
+    between blocks (no thread hand-off on the hot path) and runs the
+    process function; a background thread takes the socket over only while
+    a block runs longer than a few milliseconds, to keep heartbeats going
+    (so long blocks are not mistaken for dead workers), to prefetch and to
+    notice a lost broker. The worker prefetches up to `prefetch` blocks so
+    short blocks do not wait on the round trip, batches results, and
+    reconnects with back-off (1 s doubling to 30 s) when the broker goes
+    away. The worker uses libzmq directly and its own context, so it may
+    run in a process forked from one that uses czmq.
+
+    Completion checks run here, on the workers, in parallel: with
+    daisy_worker_set_check(), each block is first given to the check, and
+    a block it finds already done is released as skipped without calling
+    the process function.
 
     Endpoint, task and worker id default to the environment variables
     DAISY_BROKER, DAISY_TASK_ID and DAISY_WORKER_ID, which `daisy run` and
@@ -63,6 +70,14 @@ void daisy_worker_destroy(daisy_worker_t **self_p);
 int daisy_worker_run(daisy_worker_t *self, daisy_process_fn *fn, void *arg,
                      daisy_error_t *err);
 
+//  A completion check, called before each block's process function (in
+//  the same thread, with the same block): when it returns true the block
+//  is not processed and is released with status skipped, its seconds being
+//  the time the check took. Otherwise the block is processed, and its
+//  seconds include the check. NULL removes the check. Set it before
+//  daisy_worker_run().
+void daisy_worker_set_check(daisy_worker_t *self, daisy_check_fn *fn, void *arg);
+
 //  From inside a process function: the error text to report for the block
 //  being processed (copied).
 void daisy_worker_set_error(daisy_worker_t *self, const char *text);
@@ -71,8 +86,10 @@ void daisy_worker_set_error(daisy_worker_t *self, const char *text);
 //  holds and return (safe from a signal handler).
 void daisy_worker_stop(daisy_worker_t *self);
 
-//  Blocks processed so far (for tests and logs).
+//  Blocks processed so far, and blocks the completion check found done
+//  (skipped, not processed), for tests and logs.
 uint64_t daisy_worker_processed(const daisy_worker_t *self);
+uint64_t daisy_worker_skipped(const daisy_worker_t *self);
 //  The id this worker uses.
 const char *daisy_worker_id(const daisy_worker_t *self);
 

@@ -72,4 +72,18 @@ check "refusal names the task and the fix" grep -q "task 'a'.*--reset-markers" e
 timeout 60 "$DAISY" run --quiet --markers m1 --reset-markers --logs logs changed.json > out5.txt 2>&1
 check "reset honoured" test $? -eq 0
 check "after a reset nothing is skipped in the changed task" grep -q "skipped 0" out5.txt
+
+# 4. Completion checks run on the workers: a block the task's check finds
+#    done is released as skipped and not processed.
+cat > check.json <<JSON
+{"tasks": [{"id": "c", "total_roi": {"offset": [0], "shape": [200]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "read_write_conflict": false, "workers": 2,
+  "check": "test \$((DAISY_BLOCK_ID % 2)) -eq 0",
+  "command": "echo \$DAISY_BLOCK_ID >> $tmpdir/checked.txt"}]}
+JSON
+timeout 120 "$DAISY" run --quiet --logs logs check.json > out6.txt 2>&1
+check "checked run exits 0" test $? -eq 0
+check "even blocks skipped by the check" grep -q "completed ✔: 200 (skipped 100)" out6.txt
+check "only odd blocks processed" test "$(awk '$1 % 2 == 0' checked.txt | wc -l)" -eq 0 -a "$(wc -l < checked.txt)" -eq 100
 finish
