@@ -31,6 +31,7 @@ PY
 
 run_suite "normal build" build-test --buildtype=debugoptimized || failed=$((failed + 1))
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
   run_suite "sanitizers" build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
   || failed=$((failed + 1))
 
