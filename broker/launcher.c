@@ -160,7 +160,9 @@ worker_env(char vars[3][512], const char *endpoint, const char *task_id, const c
     return envp;
 }
 
-//  The worker's command line as one shell string.
+//  The worker's command line as one shell string: words that need no
+//  quoting at all for tasks with a command (so `ssh {host} {cmd}` and
+//  `srun -N1 -n1 {cmd}` both work), quoted words for a worker program.
 static void
 worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *endpoint,
                const char *wid, char *cmd, size_t size)
@@ -181,16 +183,31 @@ worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *end
     snprintf(prefetch, sizeof prefetch, "%u", self->opt.prefetch ? self->opt.prefetch : 1);
     //  --give-up: a worker whose broker was killed does not linger forever.
     //  --check: the task's completion check runs there, not in the broker.
+    //  The arguments travel hex-encoded (--args): the line then reads the
+    //  same through a remote shell (ssh) or none (srun).
     const char *check = daisy_task_check_command(task);
-    const char *words[] = {self->worker_program, "--connect", endpoint, "--task",
-                           daisy_task_id(task), "--worker-id", wid, "--prefetch", prefetch,
-                           "--give-up", "60", "--exec", daisy_task_command(task),
+    const char *words[] = {"--connect", endpoint, "--task", daisy_task_id(task),
+                           "--worker-id", wid, "--prefetch", prefetch, "--give-up", "60",
+                           "--exec", daisy_task_command(task),
                            check ? "--check" : NULL, check};
-    for (size_t i = 0; i < sizeof words / sizeof words[0] && words[i]; i++) {
-        if (i)
-            strncat(cmd, " ", size - strlen(cmd) - 1);
-        append_quoted(cmd, size, words[i]);
-    }
+    if (strspn(self->worker_program, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+               "0123456789_./-+,:=@%") == strlen(self->worker_program))
+        strncat(cmd, self->worker_program, size - 1);
+    else
+        append_quoted(cmd, size, self->worker_program);
+    strncat(cmd, " --args ", size - strlen(cmd) - 1);
+    static const char digits[] = "0123456789abcdef";
+    size_t used = strlen(cmd);
+    for (size_t i = 0; i < sizeof words / sizeof words[0] && words[i]; i++)
+        for (const unsigned char *p = (const unsigned char *)words[i];; p++) {
+            if (used + 3 >= size)
+                break;
+            cmd[used++] = digits[*p >> 4];
+            cmd[used++] = digits[*p & 15];
+            if (!*p)
+                break;
+        }
+    cmd[used] = '\0';
 }
 
 static pid_t

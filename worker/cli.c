@@ -460,9 +460,51 @@ wcli_run(const wcli_args_t *a, wcli_job_t *job)
     return status;
 }
 
+//  `--args HEX`: the real arguments, NUL-separated and hex-encoded. Launch
+//  templates put the worker's command line through ssh (one more shell
+//  parse) or srun (none); a line made only of [0-9a-f-] and a plain path
+//  reads the same either way, whatever the task's command contains.
+static int
+wcli_from_hex(const char *hex, const char *prog, char **argv0)
+{
+    size_t n = strlen(hex);
+    if (n % 2 != 0)
+        return -1;
+    char *bytes = calloc(n / 2 + 1, 1);
+    char **argv = calloc(n / 2 + 3, sizeof *argv);
+    if (!bytes || !argv) {
+        free(bytes);
+        free(argv);
+        return -1;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+            free(bytes);
+            free(argv);
+            return -1;
+        }
+        bytes[i] = (char)v;
+    }
+    int argc = 0;
+    argv[argc++] = argv0[0];
+    for (size_t i = 0; i < n / 2; i += strlen(bytes + i) + 1)
+        argv[argc++] = bytes + i;
+    int rc = daisy_worker_cli(argc, argv, prog);
+    free(argv);
+    free(bytes);
+    return rc;
+}
+
 int
 daisy_worker_cli(int argc, char **argv, const char *prog)
 {
+    if (argc == 3 && !strcmp(argv[1], "--args")) {
+        int rc = wcli_from_hex(argv[2], prog, argv);
+        if (rc < 0)
+            fprintf(stderr, "%s: --args: not a hex-encoded argument list\n", prog);
+        return rc < 0 ? WCLI_USAGE : rc;
+    }
     wcli_args_t a = {.prog = prog, .opt = daisy_worker_options_default()};
     int rc = wcli_parse(argc, argv, &a);
     if (rc >= 0)

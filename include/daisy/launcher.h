@@ -33,8 +33,10 @@ typedef pid_t (daisy_spawn_fn)(void *arg, uint32_t task, const char *endpoint,
 
 typedef struct {
     //  NULL: start workers as local processes. Otherwise a shell command
-    //  with {cmd} (the worker's command line, quoted) and optionally
-    //  {host} (taken in turn from `hosts`).
+    //  with {cmd} (the worker's command line; for tasks with a command it
+    //  holds no shell metacharacter, its arguments travel hex-encoded, so
+    //  ssh and srun see the same) and optionally {host} (taken in turn
+    //  from `hosts`).
     const char *launch_template;
     const char *hosts;            //  comma-separated, for {host}
     //  Program for tasks with a `command` (default: daisy-worker beside

@@ -159,4 +159,33 @@ assert states and states[0]["completed"] > 0, states[:1]
 final = [e for e in events if e["event"] == "run_finished"]
 assert final and final[0]["success"] and final[0]["tasks"][0]["completed"] == 40, final
 ' mon7.jsonl
+
+# 8. A block held past its task's timeout goes back through the retry
+#    path; the run still completes, and the late result changes nothing.
+cat > p8.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [6]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "timeout": 1, "workers": 2, "max_retries": 2,
+  "command": "[ \"\$DAISY_BLOCK_ID\$DAISY_ATTEMPT\" = 20 ] && sleep 3; echo \$DAISY_BLOCK_ID \$DAISY_ATTEMPT >> $tmpdir/timeout.txt"}]}
+JSON
+timeout 60 "$DAISY" run --logs logs8 p8.json > out8.txt 2> err8.txt
+check "run with a timed-out block exits 0" test $? -eq 0
+check "the overrun block ran again as attempt 1" grep -q "^2 1$" timeout.txt
+check "every block counted once" grep -q "completed ✔: 6 (skipped 0)" out8.txt
+
+# 9. daisy-broker starting its workers through a launch template (as with
+#    'ssh {host} {cmd}' or 'srun -N1 -n1 {cmd}'), hosts taken in turn.
+cat > p9.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [12]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "workers": 2, "command": "echo \$DAISY_BLOCK_ID >> $tmpdir/launched.txt"}]}
+JSON
+timeout 60 "$BROKER" --bind "tcp://127.0.0.1:$((20000 + RANDOM % 20000))" --quiet --logs logs9 \
+  --worker-program "$WORKER" --launch "echo on {host} >> $tmpdir/hosts.txt; sh -c '{cmd}'" \
+  --hosts node1,node2 p9.json > out9.txt 2>&1
+check "template-launched workers finish the run" grep -q "completed ✔: 12" out9.txt
+check "every host of the list was used" test "$(sort -u hosts.txt | tr '\n' ' ')" = "on node1 on node2 "
+timeout 60 "$BROKER" --bind "tcp://127.0.0.1:$((20000 + RANDOM % 20000))" --quiet --logs logs9b \
+  --worker-program "$WORKER" --launch "env {cmd}" p9.json > out9b.txt 2>&1
+check "a launcher that execs {cmd} directly (like srun) works too" grep -q "completed ✔: 12" out9b.txt
 finish
