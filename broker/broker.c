@@ -634,12 +634,11 @@ daisy_broker_finish(daisy_broker_t *self, bool interrupted)
         return;
     self->finished = true;
     int64_t now = zclock_mono();
-    while (!dlist_empty(&self->by_heard)) {
-        worker_t *w = dlist_entry(self->by_heard.next, worker_t, by_heard);
-        tell_shutdown(self, w, interrupted ? "interrupted" : "run finished", now);
-        //  Blocks still held go back; on interruption they were not lost.
-        lose_worker(self, w, interrupted ? "interrupted" : "run finished");
-    }
+    //  Blocks still held (an interrupted run) stay counted as processing:
+    //  they did not fail, and a rerun with markers runs them again.
+    for (dnode_t *n = self->by_heard.next; n != &self->by_heard; n = n->next)
+        tell_shutdown(self, dlist_entry(n, worker_t, by_heard),
+                      interrupted ? "interrupted" : "run finished", now);
     progress_snapshot(self, now);
     flush_markers(self);
     daisy_summary_update(self->summary, self->scheduler);
