@@ -160,25 +160,14 @@ worker_env(char vars[3][512], const char *endpoint, const char *task_id, const c
     return envp;
 }
 
-//  The worker's command line as one shell string: words that need no
-//  quoting at all for tasks with a command (so `ssh {host} {cmd}` and
-//  `srun -N1 -n1 {cmd}` both work), quoted words for a worker program.
+//  The worker's command line as one shell string made of words that need
+//  no quoting at all, so that `ssh {host} {cmd}` and `srun -N1 -n1 {cmd}`
+//  both work.
 static void
 worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *endpoint,
                const char *wid, char *cmd, size_t size)
 {
     cmd[0] = '\0';
-    if (!daisy_task_command(task)) {   //  the task's own worker program
-        snprintf(cmd, size, "env DAISY_BROKER=");
-        append_quoted(cmd, size, endpoint);
-        strncat(cmd, " DAISY_TASK_ID=", size - strlen(cmd) - 1);
-        append_quoted(cmd, size, daisy_task_id(task));
-        strncat(cmd, " DAISY_WORKER_ID=", size - strlen(cmd) - 1);
-        append_quoted(cmd, size, wid);
-        strncat(cmd, " sh -c ", size - strlen(cmd) - 1);
-        append_quoted(cmd, size, daisy_task_worker(task));
-        return;
-    }
     char prefetch[16];
     snprintf(prefetch, sizeof prefetch, "%u", self->opt.prefetch ? self->opt.prefetch : 1);
     //  --give-up: a worker whose broker was killed does not linger forever.
@@ -186,9 +175,13 @@ worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *end
     //  The arguments travel hex-encoded (--args): the line then reads the
     //  same through a remote shell (ssh) or none (srun).
     const char *check = daisy_task_check_command(task);
+    //  A task's own worker program is started by daisy-worker --run, which
+    //  sets its environment, so that it travels the same way.
+    const char *command = daisy_task_command(task);
     const char *words[] = {"--connect", endpoint, "--task", daisy_task_id(task),
                            "--worker-id", wid, "--prefetch", prefetch, "--give-up", "60",
-                           "--exec", daisy_task_command(task),
+                           command ? "--exec" : "--run",
+                           command ? command : daisy_task_worker(task),
                            check ? "--check" : NULL, check};
     if (strspn(self->worker_program, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                "0123456789_./-+,:=@%") == strlen(self->worker_program))

@@ -55,7 +55,7 @@ enum {
     WCLI_INTERNAL = 4
 };
 
-enum { OPT_CURVE_SECRET = 256, OPT_BROKER_KEY, OPT_VERSION, OPT_CHECK };
+enum { OPT_CURVE_SECRET = 256, OPT_BROKER_KEY, OPT_VERSION, OPT_CHECK, OPT_RUN };
 
 static const char *usage_text =
     "Usage: %1$s [OPTIONS] [--check CMD] --exec CMD\n"
@@ -79,6 +79,11 @@ static const char *usage_text =
     "                         daisy_plugin_process() for every block, in this\n"
     "                         process (see PLUGINS). A name without '/' is looked\n"
     "                         up in the current directory first.\n"
+    "      --run PROGRAM      instead of both: run PROGRAM through /bin/sh in this\n"
+    "                         process's place, with DAISY_BROKER, DAISY_TASK_ID and\n"
+    "                         DAISY_WORKER_ID set from --connect, --task and\n"
+    "                         --worker-id (a program that runs the worker loop\n"
+    "                         itself; how launch templates start a task's `worker`)\n"
     "\n"
     "Completion check (optional):\n"
     "      --check CMD        before each block, run CMD through /bin/sh with the\n"
@@ -151,6 +156,7 @@ typedef struct {
     const char *prog;
     daisy_worker_options_t opt;
     const char *exec;
+    const char *run;        //  --run: exec this worker program instead
     const char *check;
     const char *plugin;
     const char *log;
@@ -244,6 +250,7 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
         {"exec", required_argument, NULL, 'e'},
         {"plugin", required_argument, NULL, 'P'},
         {"check", required_argument, NULL, OPT_CHECK},
+        {"run", required_argument, NULL, OPT_RUN},
         {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
         {"broker-key", required_argument, NULL, OPT_BROKER_KEY},
         {"help", no_argument, NULL, 'h'},
@@ -262,6 +269,7 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
         case 'e': a->exec = optarg; break;
         case 'P': a->plugin = optarg; break;
         case OPT_CHECK: a->check = optarg; break;
+        case OPT_RUN: a->run = optarg; break;
         case OPT_CURVE_SECRET: a->opt.curve_secret = optarg; break;
         case OPT_BROKER_KEY: a->opt.broker_key = optarg; break;
         case 'p':
@@ -292,8 +300,9 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
     }
     a->plugin_argc = argc - optind;
     a->plugin_argv = argv + optind;
-    if (!a->exec == !a->plugin)
-        return wcli_usage_error(prog, "give exactly one of --exec CMD and --plugin LIB.so", NULL);
+    if (!a->exec + !a->plugin + !a->run != 2)
+        return wcli_usage_error(prog, "give exactly one of --exec CMD, --plugin LIB.so and "
+                                "--run PROGRAM", NULL);
     if (!a->opt.endpoint)
         return wcli_usage_error(prog, "no broker endpoint: use --connect EP or set DAISY_BROKER",
                                 NULL);
@@ -496,6 +505,21 @@ wcli_from_hex(const char *hex, const char *prog, char **argv0)
     return rc;
 }
 
+//  --run: a task's own worker program takes this process's place, with the
+//  broker, task and worker id in its environment (how launch templates
+//  start `worker` programs on other hosts).
+static int
+wcli_run_program(const wcli_args_t *a)
+{
+    setenv("DAISY_BROKER", a->opt.endpoint, 1);
+    setenv("DAISY_TASK_ID", a->opt.task_id, 1);
+    if (a->opt.worker_id)
+        setenv("DAISY_WORKER_ID", a->opt.worker_id, 1);
+    execl("/bin/sh", "sh", "-c", a->run, (char *)NULL);
+    fprintf(stderr, "%s: cannot run '%s': %s\n", a->prog, a->run, strerror(errno));
+    return WCLI_INTERNAL;
+}
+
 int
 daisy_worker_cli(int argc, char **argv, const char *prog)
 {
@@ -509,6 +533,8 @@ daisy_worker_cli(int argc, char **argv, const char *prog)
     int rc = wcli_parse(argc, argv, &a);
     if (rc >= 0)
         return rc;
+    if (a.run)
+        return wcli_run_program(&a);
     if (a.log && (rc = wcli_open_log(prog, a.log)) >= 0)
         return rc;
     wcli_job_t job = {.prog = prog, .command = a.exec, .check_command = a.check,
