@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `meson install` as a user does it, into a staging directory: headers,
+# library, programs and the pkg-config file are installed, a program builds
+# against them through pkg-config, and the installed programs run.
+. "$(dirname "$0")/lib.sh"
+stage="$tmpdir/stage"
+DESTDIR="$stage" meson install -C "$BUILD" --quiet --no-rebuild > "$tmpdir/install.log" 2>&1
+check "meson install succeeds" test $? -eq 0
+pc=$(find "$stage" -name daisy.pc | head -1)
+check "pkg-config file installed" test -n "$pc"
+check "umbrella header installed" test -n "$(find "$stage" -path '*/include/daisy/daisy.h')"
+check "generated version header installed" test -n "$(find "$stage" -path '*/include/daisy/version.h')"
+for p in daisy daisy-broker daisy-worker; do
+  check "$p installed" test -n "$(find "$stage" -path "*/bin/$p" -type f)"
+done
+lib=$(dirname "$(find "$stage" -name 'libdaisy.so*' -type f | head -1)")
+export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR="$stage"
+cc -o "$tmpdir/remote_worker" "$EXAMPLES/remote_worker.c" $(pkg-config --cflags --libs daisy) \
+  -Wl,-rpath,"$lib" > "$tmpdir/cc.log" 2>&1
+check "a program builds against the installed library" test -x "$tmpdir/remote_worker"
+bin=$(dirname "$(find "$stage" -path '*/bin/daisy' -type f)")
+LD_LIBRARY_PATH="$lib" "$bin/daisy" plan "$EXAMPLES/pipelines/two_tasks.json" > "$tmpdir/plan.txt"
+check "the installed daisy runs" grep -q "task extract: 16 blocks" "$tmpdir/plan.txt"
+LD_LIBRARY_PATH="$lib" "$bin/daisy-worker" --help > /dev/null
+check "the installed daisy-worker runs" test $? -eq 0
+finish
