@@ -40,60 +40,23 @@
 
     Data lives in a fresh directory under /tmp (or --dir), removed at the
     end. The exit status is 1 when a check fails (a copy that differs, an
-    error from the library); a missed target does not change it.
+    error from the library); a missed target does not change it. The
+    command line, the case loop and the clocks are bench_util's, shared
+    with the other benchmark programs; the cases run in this process.
 */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "daisy/array.h"
 
 #define DD_BUFFER (4u << 20)
-
-static double
-now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static int
-rm_entry(const char *file, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(file) : unlink(file);
-}
-
-static void
-rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static uint64_t
 xorshift(uint64_t *s)
@@ -147,7 +110,7 @@ grid_roi(const grid_t *g, int64_t i)
 static double
 dd_read_all(char **files, int64_t n, unsigned char *buf, size_t *total)
 {
-    double t0 = now();
+    double t0 = bench_now();
     size_t bytes = 0;
     for (int64_t i = 0; i < n; i++) {
         int fd = open(files[i], O_RDONLY);
@@ -161,13 +124,13 @@ dd_read_all(char **files, int64_t n, unsigned char *buf, size_t *total)
             return -1;
     }
     *total = bytes;
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static double
 dd_write_all(char **files, int64_t n, const unsigned char *buf, size_t chunk_bytes)
 {
-    double t0 = now();
+    double t0 = bench_now();
     for (int64_t i = 0; i < n; i++) {
         int fd = open(files[i], O_WRONLY | O_TRUNC);
         if (fd < 0)
@@ -185,14 +148,14 @@ dd_write_all(char **files, int64_t n, const unsigned char *buf, size_t chunk_byt
         if (close(fd) < 0)
             return -1;
     }
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static double
 daisy_read_all(daisy_array_t *a, const grid_t *g, unsigned char *buf)
 {
     daisy_error_t err;
-    double t0 = now();
+    double t0 = bench_now();
     for (int64_t i = 0; i < g->count; i++) {
         daisy_roi_t roi = grid_roi(g, i);
         if (daisy_array_read(a, &roi, buf, &err)) {
@@ -200,14 +163,14 @@ daisy_read_all(daisy_array_t *a, const grid_t *g, unsigned char *buf)
             return -1;
         }
     }
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static double
 daisy_write_all(daisy_array_t *a, const grid_t *g, const unsigned char *buf)
 {
     daisy_error_t err;
-    double t0 = now();
+    double t0 = bench_now();
     for (int64_t i = 0; i < g->count; i++) {
         daisy_roi_t roi = grid_roi(g, i);
         if (daisy_array_write(a, &roi, buf, &err)) {
@@ -215,7 +178,7 @@ daisy_write_all(daisy_array_t *a, const grid_t *g, const unsigned char *buf)
             return -1;
         }
     }
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static void
@@ -319,18 +282,19 @@ case_chunk_io(const char *dir, bool quick, int pairs, int64_t chunk_edge)
         const char *names[2] = {"chunk_read", "chunk_write"};
         double *ratio[2] = {rr, wr}, *mine[2] = {rd, wd}, *ref[2] = {rdd, wdd};
         for (int k = 0; k < 2; k++) {
-            double r = median(ratio[k], pairs), m = median(mine[k], pairs),
-                   d = median(ref[k], pairs);
+            double r = bench_median(ratio[k], (size_t)pairs),
+                   m = bench_median(mine[k], (size_t)pairs),
+                   d = bench_median(ref[k], (size_t)pairs);
             printf("{\"case\": \"%s\", \"quick\": %s, \"dtype\": \"uint8\", \"compressor\": \"none\", "
                    "\"shape\": [%lld, %lld, %lld], \"chunk\": [%lld, %lld, %lld], "
                    "\"chunk_bytes\": %zu, \"chunks\": %lld, \"bytes\": %zu, \"pairs\": %d, "
                    "\"mib_per_s\": %.1f, \"reference\": \"dd (read/write, %u MiB buffer)\", "
                    "\"reference_mib_per_s\": %.1f, \"ratio\": %.3f, \"target_ratio\": 0.70, "
                    "\"meets_target\": %s}\n",
-                   names[k], quick ? "true" : "false", (long long)shape[0], (long long)shape[1],
+                   names[k], bench_bool(quick), (long long)shape[0], (long long)shape[1],
                    (long long)shape[2], (long long)chunk[0], (long long)chunk[1],
                    (long long)chunk[2], chunk_bytes, (long long)g.count, volume, pairs, m,
-                   DD_BUFFER >> 20, d, r, r >= 0.70 ? "true" : "false");
+                   DD_BUFFER >> 20, d, r, bench_bool(r >= 0.70));
         }
         fflush(stdout);
     }
@@ -339,7 +303,7 @@ case_chunk_io(const char *dir, bool quick, int pairs, int64_t chunk_edge)
     free(files);
     free(buf);
     daisy_array_destroy(&a);
-    rm_tree(path);
+    bench_remove_tree(path);
     return rc;
 }
 
@@ -403,7 +367,7 @@ c_copy(const char *src, const char *dst, const daisy_array_spec_t *spec, const g
         return fprintf(stderr, "bench_array: %s\n", err.msg), -1;
     daisy_array_destroy(&d);
     fflush(NULL);
-    double t0 = now();
+    double t0 = bench_now();
     pid_t pids[16];
     for (int w = 0; w < workers; w++) {
         pids[w] = fork();
@@ -415,11 +379,11 @@ c_copy(const char *src, const char *dst, const daisy_array_spec_t *spec, const g
     bool ok = true;
     for (int w = 0; w < workers; w++) {
         int status;
-        if (waitpid(pids[w], &status, 0) != pids[w] || !WIFEXITED(status)
+        if (bench_wait(pids[w], &status, NULL) != 0 || !WIFEXITED(status)
             || WEXITSTATUS(status) != 0)
             ok = false;
     }
-    double t = now() - t0;
+    double t = bench_now() - t0;
     return ok ? t : -1;
 }
 
@@ -469,8 +433,8 @@ python_copy_seconds(const char *src, const char *dst, char *why, size_t why_len,
         len += (size_t)n;
     out[len] = '\0';
     close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
+    int status = -1;
+    bench_wait(pid, &status, NULL);
     double secs;
     char ver[64] = "";
     if (strncmp(out, "unavailable", 11) == 0) {
@@ -585,7 +549,7 @@ case_blockwise_copy(const char *dir, bool quick, int rounds)
         best2 = fmin(best2, t2);
         best1 = fmin(best1, t1);
         if (have_py) {
-            rm_tree(dst_py);
+            bench_remove_tree(dst_py);
             double tp = python_copy_seconds(src, dst_py, why, sizeof why, version,
                                             sizeof version);
             if (tp == -2) {
@@ -610,7 +574,7 @@ case_blockwise_copy(const char *dir, bool quick, int rounds)
                "\"chunk\": [%lld, %lld, %lld], \"block\": [%lld, %lld, %lld], "
                "\"bytes\": %zu, \"compressed_bytes\": %llu, \"rounds\": %d, \"workers\": 2, "
                "\"seconds\": %.3f, \"mib_per_s\": %.1f, \"one_worker_seconds\": %.3f, ",
-               quick ? "true" : "false", (long long)edge, (long long)edge, (long long)edge,
+               bench_bool(quick), (long long)edge, (long long)edge, (long long)edge,
                (long long)cedge, (long long)cedge, (long long)cedge, (long long)bedge,
                (long long)bedge, (long long)bedge, volume, (unsigned long long)compressed,
                rounds, best2, (double)volume / best2 / 1048576.0, best1);
@@ -620,76 +584,108 @@ case_blockwise_copy(const char *dir, bool quick, int rounds)
                    "\"one_worker_speedup\": %.3f, \"target_speedup\": 1.5, "
                    "\"meets_target\": %s}\n",
                    version, bestpy, bestpy / best2, bestpy / best1,
-                   bestpy / best2 >= 1.5 ? "true" : "false");
+                   bench_bool(bestpy / best2 >= 1.5));
         else
             printf("\"reference\": null, \"reference_skipped\": \"%s\", "
                    "\"reference_seconds\": null, \"speedup\": null, \"target_speedup\": 1.5, "
                    "\"meets_target\": null}\n", why);
         fflush(stdout);
     }
-    rm_tree(src);
-    rm_tree(dst_c);
-    rm_tree(dst_py);
+    bench_remove_tree(src);
+    bench_remove_tree(dst_c);
+    bench_remove_tree(dst_py);
     return rc;
 }
 
 //  Main -------------------------------------------------------------------
 
-static void
-usage(FILE *out)
+//  Set by the command line and main() for the cases.
+static const char *parent;     //  --dir: where the data directory goes
+static char data_dir[256];     //  the data directory, removed at the end
+static int pairs, rounds;      //  --pairs, --rounds (0: the default)
+
+static int
+option(int opt, const char *arg)
 {
-    fprintf(out,
-            "usage: bench_array [--case NAME] [--quick] [--pairs N] [--rounds N] [--dir DIR]\n"
-            "  --case NAME  chunk_io (chunk_read + chunk_write) or blockwise_copy\n"
-            "  --quick      small volumes (smoke test, a few seconds)\n"
-            "  --pairs N    daisy/dd pairs for chunk_io (default 5, 2 with --quick)\n"
-            "  --rounds N   rounds of blockwise_copy, best kept (default 2, 1 with --quick)\n"
-            "  --dir DIR    where the data goes (default a new directory under /tmp)\n");
+    if (opt == 'p')
+        pairs = atoi(arg);
+    else if (opt == 'r')
+        rounds = atoi(arg);
+    else
+        parent = arg;
+    return 0;
+}
+
+//  chunk_io is two runs (64^3 and 128^3 chunks); both run even if one fails.
+static int
+run_chunk_io(bool quick)
+{
+    int small = case_chunk_io(data_dir, quick, pairs, 64);
+    int large = case_chunk_io(data_dir, quick, pairs, 128);
+    return small != 0 || large != 0 ? -1 : 0;
+}
+
+static int
+run_blockwise_copy(bool quick)
+{
+    return case_blockwise_copy(data_dir, quick, rounds);
+}
+
+typedef struct {
+    const char *name;
+    int (*run)(bool quick);
+} bench_case_t;
+
+static const bench_case_t cases[] = {
+    {"chunk_io", run_chunk_io},
+    {"blockwise_copy", run_blockwise_copy},
+};
+
+static int
+bench(const void *arg, const bench_args_t *args)
+{
+    const bench_case_t *c = arg;
+    return c->run(args->quick);
 }
 
 int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"case", required_argument, NULL, 'c'}, {"quick", no_argument, NULL, 'q'},
-        {"pairs", required_argument, NULL, 'p'}, {"rounds", required_argument, NULL, 'r'},
-        {"dir", required_argument, NULL, 'd'},   {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *only = NULL, *parent = NULL;
-    bool quick = false;
-    int pairs = 0, rounds = 0, opt;
-    while ((opt = getopt_long(argc, argv, "c:qp:r:d:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c': only = optarg; break;
-        case 'q': quick = true; break;
-        case 'p': pairs = atoi(optarg); break;
-        case 'r': rounds = atoi(optarg); break;
-        case 'd': parent = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (only && strcmp(only, "chunk_io") != 0 && strcmp(only, "blockwise_copy") != 0)
-        return fprintf(stderr, "bench_array: no case named '%s'\n", only), usage(stderr), 2;
+        {"pairs", required_argument, NULL, 'p'},
+        {"rounds", required_argument, NULL, 'r'},
+        {"dir", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    static const bench_prog_t prog = {
+        .name = "bench_array",
+        .usage = "usage: bench_array [--case NAME] [--quick] [--pairs N] [--rounds N] [--dir DIR]\n"
+                 "  --case NAME  chunk_io (chunk_read + chunk_write) or blockwise_copy\n"
+                 "  --quick      small volumes (smoke test, a few seconds)\n"
+                 "  --pairs N    daisy/dd pairs for chunk_io (default 5, 2 with --quick)\n"
+                 "  --rounds N   rounds of blockwise_copy, best kept (default 2, 1 with --quick)\n"
+                 "  --dir DIR    where the data goes (default a new directory under /tmp)\n",
+        .cases = cases, .ncases = sizeof cases / sizeof cases[0], .case_size = sizeof cases[0],
+        .run = bench,
+        .extra_short = "p:r:d:", .extra_long = opts, .extra = option,
+    };
+    bench_args_t args;
+    int rc = bench_parse_args(&prog, argc, argv, &args);
+    if (rc >= 0)
+        return rc;
     if (pairs <= 0)
-        pairs = quick ? 2 : 5;
+        pairs = args.quick ? 2 : 5;
     if (pairs > 64)
         pairs = 64;
     if (rounds <= 0)
-        rounds = quick ? 1 : 2;
-    char dir[256];
-    if (snprintf(dir, sizeof dir, "%s/daisy-bench-array-XXXXXX", parent ? parent : "/tmp")
-        >= (int)sizeof dir)
+        rounds = args.quick ? 1 : 2;
+    if (snprintf(data_dir, sizeof data_dir, "%s/daisy-bench-array-XXXXXX",
+                 parent ? parent : "/tmp") >= (int)sizeof data_dir)
         return fprintf(stderr, "bench_array: --dir is too long\n"), 2;
-    if (!mkdtemp(dir))
-        return fprintf(stderr, "bench_array: cannot make '%s': %s\n", dir, strerror(errno)), 1;
-    int failed = 0;
-    if (!only || strcmp(only, "chunk_io") == 0) {
-        failed += case_chunk_io(dir, quick, pairs, 64) != 0;
-        failed += case_chunk_io(dir, quick, pairs, 128) != 0;
-    }
-    if (!only || strcmp(only, "blockwise_copy") == 0)
-        failed += case_blockwise_copy(dir, quick, rounds) != 0;
-    rm_tree(dir);
-    return failed ? 1 : 0;
+    if (!mkdtemp(data_dir))
+        return fprintf(stderr, "bench_array: cannot make '%s': %s\n", data_dir,
+                       strerror(errno)), 1;
+    rc = bench_run_cases(&prog, &args);
+    bench_remove_tree(data_dir);
+    return rc;
 }

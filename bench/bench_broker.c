@@ -38,6 +38,8 @@
     and last block in shared memory (one clock read and two stores per
     block), from which `steady_blocks_per_s` (first block anywhere to last
     block anywhere), `startup_seconds` and `shutdown_seconds` are derived.
+    That no-op process function, the command line, the case loop and the
+    forked children are bench_util's, shared with bench_resume.
 
     Output is one JSON object per case per line on stdout; errors go to
     stderr. The exit status is 1 when a run did not complete every block
@@ -45,21 +47,17 @@
     `meets_target`).
 */
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_util.h"
 #include "daisy/daisy.h"
 
 typedef enum {
@@ -114,46 +112,6 @@ typedef struct {
     long rss_kib;               //  the case child's (broker's) peak RSS
 } result_t;
 
-static double
-now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static bool
-read_full(int fd, void *buf, size_t size)
-{
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, (char *)buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        got += (size_t)n;
-    }
-    return true;
-}
-
-static int
-wait_child(pid_t pid, int *status, struct rusage *ru)
-{
-    while (wait4(pid, status, 0, ru) < 0)
-        if (errno != EINTR)
-            return -1;
-    return 0;
-}
-
 //  Representative messages -------------------------------------------------
 
 //  One 1D block of a task of `blocks` blocks, near its end (so that the
@@ -205,7 +163,7 @@ static void
 probe_worker(int port_fd, uint32_t window, uint64_t share, const daisy_buffer_t *request)
 {
     int port;
-    if (!read_full(port_fd, &port, sizeof port) || port <= 0)
+    if (!bench_read_full(port_fd, &port, sizeof port) || port <= 0)
         _exit(3);
     close(port_fd);
     void *ctx = zmq_ctx_new();
@@ -285,7 +243,7 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
             return snprintf(pr->msg, sizeof pr->msg, "probe: recv failed"), -1;
         idlen[i] = (size_t)n;
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (uint32_t i = 0; i < workers; i++)
         if (zmq_send(r, ids[i], idlen[i], ZMQ_SNDMORE) < 0 || zmq_send(r, "go", 2, 0) < 0)
             return snprintf(pr->msg, sizeof pr->msg, "probe: send go failed"), -1;
@@ -308,10 +266,10 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
             answered++;
         }
     }
-    pr->seconds = now() - t0;
+    pr->seconds = bench_now() - t0;
     for (uint32_t i = 0; i < workers; i++) {
         int status;
-        if (wait_child(pids[i], &status, NULL) != 0 || !WIFEXITED(status)
+        if (bench_wait(pids[i], &status, NULL) != 0 || !WIFEXITED(status)
             || WEXITSTATUS(status) != 0)
             return snprintf(pr->msg, sizeof pr->msg, "probe: DEALER %u failed (status %d)",
                             i, status), -1;
@@ -362,8 +320,7 @@ probe_process(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks
             for (uint32_t i = 0; i < forked; i++)
                 kill(pids[i], SIGKILL);
     }
-    ssize_t n = write(result_fd, &pr, sizeof pr);
-    _exit(n == (ssize_t)sizeof pr && pr.ok ? 0 : 1);
+    bench_child_exit(result_fd, &pr, sizeof pr, pr.ok);
 }
 
 //  Run the probe in a child of the case child; round trips per second go
@@ -371,25 +328,15 @@ probe_process(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks
 static int
 run_probe(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks, result_t *r)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return snprintf(r->msg, sizeof r->msg, "pipe: %s", strerror(errno)), -1;
-    pid_t pid = fork();
-    if (pid < 0)
-        return snprintf(r->msg, sizeof r->msg, "fork: %s", strerror(errno)), -1;
-    if (pid == 0) {
-        close(fds[0]);
-        probe_process(workers, window, total, blocks, fds[1]);
-    }
-    close(fds[1]);
+    int fd;
+    pid_t pid = bench_fork(&fd, r->msg, sizeof r->msg);
+    if (pid == 0)
+        probe_process(workers, window, total, blocks, fd);
     probe_result_t pr;
-    bool have = read_full(fds[0], &pr, sizeof pr);
-    close(fds[0]);
-    int status;
-    if (wait_child(pid, &status, NULL) != 0)
-        return snprintf(r->msg, sizeof r->msg, "wait: %s", strerror(errno)), -1;
-    if (!have)
-        return snprintf(r->msg, sizeof r->msg, "probe process died (status %d)", status), -1;
+    if (pid < 0
+        || bench_collect(pid, fd, &pr, sizeof pr, "probe process", NULL, r->msg,
+                         sizeof r->msg) != 0)
+        return -1;
     if (!pr.ok)
         return snprintf(r->msg, sizeof r->msg, "%s", pr.msg), -1;
     r->probe_round_trips = total;
@@ -399,115 +346,33 @@ run_probe(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks, re
 
 //  The broker run ------------------------------------------------------------
 
-//  Per worker process: when it processed its first and last block. One
-//  cache line each, so that workers do not share lines.
-#define MAX_SLOTS 64
-typedef struct {
-    int64_t first_ns;
-    int64_t last_ns;
-    uint64_t count;
-    char pad[64 - 3 * sizeof(int64_t)];
-} slot_t;
-
-typedef struct {
-    uint32_t claimed;
-    char pad[60];
-    slot_t slot[MAX_SLOTS];
-} shared_t;
-
-static shared_t *shared;       //  mapped MAP_SHARED before the workers fork
-static slot_t *my_slot;        //  in a worker: its slot, claimed at its first block
-
-//  The no-op block: note the time, nothing else.
-static int
-noop(const daisy_block_t *block, void *arg)
-{
-    (void)block;
-    (void)arg;
-    int64_t t = now_ns();
-    slot_t *s = my_slot;
-    if (!s) {
-        uint32_t i = __atomic_fetch_add(&shared->claimed, 1, __ATOMIC_RELAXED);
-        s = my_slot = &shared->slot[i < MAX_SLOTS ? i : MAX_SLOTS - 1];
-        s->first_ns = t;
-    }
-    s->last_ns = t;
-    s->count++;
-    return 0;
-}
-
-static daisy_pipeline_t *
-make_pipeline(uint64_t blocks, uint32_t workers)
-{
-    int64_t zero = 0, one = 1, total = (int64_t)blocks;
-    daisy_task_t *t = daisy_task_new("noop", daisy_roi_make(1, &zero, &total),
-                                     daisy_roi_make(1, &zero, &one),
-                                     daisy_roi_make(1, &zero, &one));
-    daisy_task_set_read_write_conflict(t, false);
-    daisy_task_set_workers(t, (int)workers);
-    daisy_task_set_process(t, noop, NULL);
-    daisy_pipeline_t *p = daisy_pipeline_new();
-    daisy_pipeline_add(p, &t);
-    return p;
-}
-
-static int
-remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int
 run_broker(uint32_t workers, uint32_t window, uint64_t blocks, result_t *r)
 {
-    const char *tmp = getenv("TMPDIR");
     char log_dir[256];
-    if (!tmp || !*tmp || strlen(tmp) > 200)
-        tmp = "/tmp";
-    snprintf(log_dir, sizeof log_dir, "%s/bench_broker.XXXXXX", tmp);
-    if (!mkdtemp(log_dir))
+    if (bench_tmpdir(log_dir, sizeof log_dir, "bench_broker") != 0)
         return snprintf(r->msg, sizeof r->msg, "mkdtemp: %s", strerror(errno)), -1;
-    shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                  -1, 0);
-    if (shared == MAP_FAILED)
-        return snprintf(r->msg, sizeof r->msg, "mmap: %s", strerror(errno)), -1;
-    daisy_pipeline_t *p = make_pipeline(blocks, workers);
+    if (bench_noop_reset(r->msg, sizeof r->msg) != 0)
+        return -1;
+    daisy_pipeline_t *p = bench_noop_pipeline(blocks, workers);
     daisy_blockwise_options_t o = {.log_dir = log_dir, .prefetch = window};
     daisy_error_t err;
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     daisy_summary_t *summary = daisy_run_blockwise(p, &o, &err);
-    int64_t t1 = now_ns();
+    int64_t t1 = bench_now_ns();
     if (!summary)
         return snprintf(r->msg, sizeof r->msg, "run_blockwise: %s", err.msg), -1;
     const daisy_task_counts_t *c = daisy_summary_counts(summary, 0);
     r->blocks = c->total;
-    if (c->total != blocks || c->completed != c->total)
-        return snprintf(r->msg, sizeof r->msg,
-                        "%llu of %llu blocks completed (%llu failed, %llu orphaned); "
-                        "worker logs in %s",
-                        (unsigned long long)c->completed, (unsigned long long)c->total,
-                        (unsigned long long)c->failed, (unsigned long long)c->orphaned,
-                        log_dir), -1;
-    int64_t first = INT64_MAX, last = 0;
-    uint64_t processed = 0;
-    uint32_t n = shared->claimed < MAX_SLOTS ? shared->claimed : MAX_SLOTS;
-    for (uint32_t i = 0; i < n; i++) {
-        first = shared->slot[i].first_ns < first ? shared->slot[i].first_ns : first;
-        last = shared->slot[i].last_ns > last ? shared->slot[i].last_ns : last;
-        processed += shared->slot[i].count;
-    }
-    if (n == 0 || processed < blocks)
-        return snprintf(r->msg, sizeof r->msg, "the workers ran %llu blocks of %llu",
-                        (unsigned long long)processed, (unsigned long long)blocks), -1;
-    r->worker_slots = n;
+    bench_span_t span;
+    if (bench_noop_check(c, blocks, log_dir, &span, r->msg, sizeof r->msg) != 0)
+        return -1;
+    r->worker_slots = span.workers;
     r->seconds = (double)(t1 - t0) * 1e-9;
-    r->startup_seconds = (double)(first - t0) * 1e-9;
-    r->steady_seconds = (double)(last - first) * 1e-9;
-    r->shutdown_seconds = (double)(t1 - last) * 1e-9;
-    nftw(log_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    r->startup_seconds = (double)(span.first_ns - t0) * 1e-9;
+    r->steady_seconds = (double)(span.last_ns - span.first_ns) * 1e-9;
+    r->shutdown_seconds = (double)(t1 - span.last_ns) * 1e-9;
+    bench_remove_tree(log_dir);
     //  No other cleanup: this process ends here.
     return 0;
 }
@@ -523,45 +388,24 @@ case_child(const bench_case_t *c, uint64_t blocks, bool probe, int fd)
     r.ok = (!probe || run_probe(c->workers, c->window, blocks / PROBE_FRACTION, blocks,
                                 &r) == 0)
         && run_broker(c->workers, c->window, blocks, &r) == 0;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    r.rss_kib = ru.ru_maxrss;
-    ssize_t n = write(fd, &r, sizeof r);
-    _exit(n == (ssize_t)sizeof r && r.ok ? 0 : 1);
+    r.rss_kib = bench_peak_rss_kib();
+    bench_child_exit(fd, &r, sizeof r, r.ok);
 }
 
 static int
 run_case(const bench_case_t *c, uint64_t blocks, bool probe, result_t *r)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return perror("pipe"), -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return perror("fork"), -1;
-    if (pid == 0) {
-        close(fds[0]);
-        case_child(c, blocks, probe, fds[1]);
-    }
-    close(fds[1]);
-    bool have = read_full(fds[0], r, sizeof *r);
-    close(fds[0]);
-    int status;
-    if (wait_child(pid, &status, NULL) != 0)
-        return perror("wait4"), -1;
-    if (!have)
-        return fprintf(stderr, "bench_broker: %s: case process died (status %d)\n",
-                       c->name, status), -1;
+    char err[256];
+    int fd;
+    pid_t pid = bench_fork(&fd, err, sizeof err);
+    if (pid == 0)
+        case_child(c, blocks, probe, fd);
+    if (pid < 0
+        || bench_collect(pid, fd, r, sizeof *r, "case process", NULL, err, sizeof err) != 0)
+        return fprintf(stderr, "bench_broker: %s: %s\n", c->name, err), -1;
     if (!r->ok)
         return fprintf(stderr, "bench_broker: %s: %s\n", c->name, r->msg), -1;
     return 0;
-}
-
-static double
-rate(uint64_t n, double seconds)
-{
-    return seconds > 0 ? (double)n / seconds : 0;
 }
 
 static void
@@ -571,29 +415,29 @@ print_common(const bench_case_t *c, bool quick, const result_t *r)
            "\"blocks\": %llu, \"seconds\": %.4f, \"blocks_per_s\": %.0f, "
            "\"steady_blocks_per_s\": %.0f, \"startup_seconds\": %.4f, "
            "\"shutdown_seconds\": %.4f, ",
-           c->name, quick ? "true" : "false", c->workers, c->window,
-           (unsigned long long)r->blocks, r->seconds, rate(r->blocks, r->seconds),
-           rate(r->blocks, r->steady_seconds), r->startup_seconds, r->shutdown_seconds);
+           c->name, bench_bool(quick), c->workers, c->window,
+           (unsigned long long)r->blocks, r->seconds, bench_rate(r->blocks, r->seconds),
+           bench_rate(r->blocks, r->steady_seconds), r->startup_seconds, r->shutdown_seconds);
 }
 
 static void
 print_case(const bench_case_t *c, bool quick, const result_t *r)
 {
-    double bps = rate(r->blocks, r->seconds);
-    double limit = rate(r->probe_round_trips, r->probe_seconds);
+    double bps = bench_rate(r->blocks, r->seconds);
+    double limit = bench_rate(r->probe_round_trips, r->probe_seconds);
     double ratio = limit > 0 ? bps / limit : 0;
     print_common(c, quick, r);
     printf("\"transport_round_trips\": %llu, \"transport_seconds\": %.4f, "
            "\"transport_limit_per_s\": %.0f, \"ratio\": %.4f, \"steady_ratio\": %.4f, "
            "\"broker_peak_rss_kib\": %ld, ",
            (unsigned long long)r->probe_round_trips, r->probe_seconds, limit, ratio,
-           limit > 0 ? rate(r->blocks, r->steady_seconds) / limit : 0, r->rss_kib);
+           limit > 0 ? bench_rate(r->blocks, r->steady_seconds) / limit : 0, r->rss_kib);
     if (c->target == TARGET_RATIO)
         printf("\"target\": \"ratio >= %.2f\", \"meets_target\": %s}\n", c->target_value,
-               ratio >= c->target_value ? "true" : "false");
+               bench_bool(ratio >= c->target_value));
     else if (c->target == TARGET_RATE)
         printf("\"target\": \"blocks_per_s >= %.0f\", \"meets_target\": %s}\n",
-               c->target_value, bps >= c->target_value ? "true" : "false");
+               c->target_value, bench_bool(bps >= c->target_value));
     else
         printf("\"target\": \"none\", \"meets_target\": null}\n");
     fflush(stdout);
@@ -608,15 +452,17 @@ print_rss_flat(const bench_case_t *c, bool quick, const result_t *small, const r
            "\"blocks_per_s_small\": %.0f, \"broker_peak_rss_kib_small\": %ld, "
            "\"broker_peak_rss_kib\": %ld, \"rss_ratio\": %.4f, "
            "\"target\": \"rss_ratio <= %.2f\", \"meets_target\": %s}\n",
-           (unsigned long long)small->blocks, rate(small->blocks, small->seconds),
+           (unsigned long long)small->blocks, bench_rate(small->blocks, small->seconds),
            small->rss_kib, r->rss_kib, ratio, c->target_value,
-           ratio <= c->target_value ? "true" : "false");
+           bench_bool(ratio <= c->target_value));
     fflush(stdout);
 }
 
 static int
-bench(const bench_case_t *c, bool quick)
+bench(const void *arg, const bench_args_t *args)
 {
+    const bench_case_t *c = arg;
+    bool quick = args->quick;
     uint64_t blocks = quick ? c->blocks_quick : c->blocks;
     result_t r;
     if (c->target != TARGET_RSS_FLAT) {
@@ -633,52 +479,20 @@ bench(const bench_case_t *c, bool quick)
     return 0;
 }
 
-static void
-usage(FILE *out)
-{
-    fprintf(out,
-            "usage: bench_broker [--case NAME] [--quick] [--help]\n"
-            "No-op blocks through the broker and forked workers over TCP loopback,\n"
-            "against a bare ZeroMQ ROUTER/DEALER probe; one JSON line per case.\n"
-            "  --case NAME  run only this case\n"
-            "  --quick      20x fewer blocks per case (smoke test)\n"
-            "cases:\n");
-    for (size_t i = 0; i < NCASES; i++)
-        fprintf(out, "  %-12s %s\n", cases[i].name, cases[i].what);
-}
-
 int
 main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"case", required_argument, NULL, 'c'},
-        {"quick", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    static const bench_prog_t prog = {
+        .name = "bench_broker",
+        .usage = "usage: bench_broker [--case NAME] [--quick] [--help]\n"
+                 "No-op blocks through the broker and forked workers over TCP loopback,\n"
+                 "against a bare ZeroMQ ROUTER/DEALER probe; one JSON line per case.\n"
+                 "  --case NAME  run only this case\n"
+                 "  --quick      20x fewer blocks per case (smoke test)\n"
+                 "cases:\n",
+        .cases = cases, .ncases = NCASES, .case_size = sizeof cases[0],
+        .what_offset = offsetof(bench_case_t, what), .name_width = 12,
+        .run = bench,
     };
-    const char *only = NULL;
-    bool quick = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
-        if (opt == 'c')
-            only = optarg;
-        else if (opt == 'q')
-            quick = true;
-        else if (opt == 'h')
-            return usage(stdout), 0;
-        else
-            return usage(stderr), 2;
-    }
-    if (optind < argc)
-        return usage(stderr), 2;
-    int ran = 0, failed = 0;
-    for (size_t i = 0; i < NCASES; i++) {
-        if (only && strcmp(only, cases[i].name) != 0)
-            continue;
-        ran++;
-        failed += bench(&cases[i], quick) != 0;
-    }
-    if (ran == 0)
-        return fprintf(stderr, "bench_broker: no case named '%s'\n", only), usage(stderr), 2;
-    return failed ? 1 : 0;
+    return bench_main(&prog, argc, argv);
 }

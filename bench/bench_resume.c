@@ -46,7 +46,9 @@
     of its runs); its peak RSS is getrusage(RUSAGE_SELF) taken just before
     it exits, so it holds neither the workers (its children) nor the
     resume set-up (another child). Figures come back through a pipe as one
-    fixed-size struct.
+    fixed-size struct. The no-op process function with its per-worker
+    timestamps, the command line, the case loop and the forked children
+    are bench_util's, shared with bench_broker.
 
     Output is one JSON object per case per line on stdout; errors go to
     stderr. The exit status is 1 when a run was wrong (a block not
@@ -57,8 +59,6 @@
 #include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,10 +68,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "daisy/daisy.h"
 
 typedef enum { KIND_MARKERS, KIND_RESUME, KIND_CURVE } kind_t;
@@ -145,22 +144,6 @@ typedef struct {
     long rss_kib;
 } result_t;
 
-static double
-now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 //  User + system CPU seconds of `who` (RUSAGE_SELF or RUSAGE_CHILDREN).
 static double
 cpu_seconds(int who)
@@ -171,107 +154,7 @@ cpu_seconds(int who)
          + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
-static bool
-read_full(int fd, void *buf, size_t size)
-{
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, (char *)buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        got += (size_t)n;
-    }
-    return true;
-}
-
-static int
-wait_child(pid_t pid, int *status)
-{
-    while (waitpid(pid, status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return 0;
-}
-
-static int
-remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-remove_tree(const char *dir)
-{
-    if (dir && *dir)
-        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-//  A fresh directory under $TMPDIR (or /tmp) into out; 0 on success.
-static int
-make_tmpdir(const char *what, char *out, size_t size)
-{
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp || strlen(tmp) > 200)
-        tmp = "/tmp";
-    snprintf(out, size, "%s/bench_resume_%s.XXXXXX", tmp, what);
-    return mkdtemp(out) ? 0 : -1;
-}
-
-//  No-op blocks with timestamps in shared memory ------------------------------
-
-//  Per worker process: when it processed its first and last block.
-#define MAX_SLOTS 64
-typedef struct {
-    int64_t first_ns;
-    int64_t last_ns;
-    uint64_t count;
-    char pad[64 - 3 * sizeof(int64_t)];
-} slot_t;
-
-typedef struct {
-    uint32_t claimed;
-    char pad[60];
-    slot_t slot[MAX_SLOTS];
-} shared_t;
-
-static shared_t *shared;       //  mapped MAP_SHARED before the workers fork
-static slot_t *my_slot;        //  in a worker: its slot, claimed at its first block
-
-static int
-noop(const daisy_block_t *block, void *arg)
-{
-    (void)block;
-    (void)arg;
-    int64_t t = now_ns();
-    slot_t *s = my_slot;
-    if (!s) {
-        uint32_t i = __atomic_fetch_add(&shared->claimed, 1, __ATOMIC_RELAXED);
-        s = my_slot = &shared->slot[i < MAX_SLOTS ? i : MAX_SLOTS - 1];
-        s->first_ns = t;
-    }
-    s->last_ns = t;
-    s->count++;
-    return 0;
-}
-
-static int
-map_shared(result_t *r)
-{
-    if (shared)
-        return 0;
-    shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                  -1, 0);
-    if (shared == MAP_FAILED) {
-        shared = NULL;
-        return snprintf(r->msg, sizeof r->msg, "mmap: %s", strerror(errno)), -1;
-    }
-    return 0;
-}
+//  No-op runs ------------------------------------------------------------------
 
 //  Check the summary and the workers' timestamps of a run that started at
 //  t0 and ended at t1; fill `run`.
@@ -279,42 +162,12 @@ static int
 finish_run(const daisy_task_counts_t *c, uint64_t blocks, int64_t t0, int64_t t1,
            const char *log_dir, run_t *run, result_t *r)
 {
-    if (c->total != blocks || c->completed != c->total)
-        return snprintf(r->msg, sizeof r->msg,
-                        "%llu of %llu blocks completed (%llu failed, %llu orphaned); "
-                        "worker logs in %s",
-                        (unsigned long long)c->completed, (unsigned long long)c->total,
-                        (unsigned long long)c->failed, (unsigned long long)c->orphaned,
-                        log_dir), -1;
-    int64_t first = INT64_MAX, last = 0;
-    uint64_t processed = 0;
-    uint32_t n = shared->claimed < MAX_SLOTS ? shared->claimed : MAX_SLOTS;
-    for (uint32_t i = 0; i < n; i++) {
-        first = shared->slot[i].first_ns < first ? shared->slot[i].first_ns : first;
-        last = shared->slot[i].last_ns > last ? shared->slot[i].last_ns : last;
-        processed += shared->slot[i].count;
-    }
-    if (n == 0 || processed < blocks)
-        return snprintf(r->msg, sizeof r->msg, "the workers ran %llu blocks of %llu",
-                        (unsigned long long)processed, (unsigned long long)blocks), -1;
+    bench_span_t span;
+    if (bench_noop_check(c, blocks, log_dir, &span, r->msg, sizeof r->msg) != 0)
+        return -1;
     run->seconds = (double)(t1 - t0) * 1e-9;
-    run->steady_seconds = (double)(last - first) * 1e-9;
+    run->steady_seconds = (double)(span.last_ns - span.first_ns) * 1e-9;
     return 0;
-}
-
-static daisy_pipeline_t *
-noop_pipeline(uint64_t blocks)
-{
-    int64_t zero = 0, one = 1, total = (int64_t)blocks;
-    daisy_task_t *t = daisy_task_new("noop", daisy_roi_make(1, &zero, &total),
-                                     daisy_roi_make(1, &zero, &one),
-                                     daisy_roi_make(1, &zero, &one));
-    daisy_task_set_read_write_conflict(t, false);
-    daisy_task_set_workers(t, WORKERS);
-    daisy_task_set_process(t, noop, NULL);
-    daisy_pipeline_t *p = daisy_pipeline_new();
-    daisy_pipeline_add(p, &t);
-    return p;
 }
 
 //  markers -------------------------------------------------------------------
@@ -326,16 +179,17 @@ blockwise_run(const daisy_pipeline_t *p, uint64_t blocks, const char *markers_di
               run_t *run, result_t *r)
 {
     char log_dir[256];
-    if (make_tmpdir("logs", log_dir, sizeof log_dir) != 0)
+    if (bench_tmpdir(log_dir, sizeof log_dir, "bench_resume_logs") != 0)
         return snprintf(r->msg, sizeof r->msg, "mkdtemp: %s", strerror(errno)), -1;
-    memset(shared, 0, sizeof *shared);
+    if (bench_noop_reset(r->msg, sizeof r->msg) != 0)
+        return -1;
     daisy_blockwise_options_t o = {.log_dir = log_dir, .prefetch = WINDOW,
                                    .markers_dir = markers_dir};
     daisy_error_t err;
     double self0 = cpu_seconds(RUSAGE_SELF), children0 = cpu_seconds(RUSAGE_CHILDREN);
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     daisy_summary_t *summary = daisy_run_blockwise(p, &o, &err);
-    int64_t t1 = now_ns();
+    int64_t t1 = bench_now_ns();
     run->broker_cpu = cpu_seconds(RUSAGE_SELF) - self0;
     run->workers_cpu = cpu_seconds(RUSAGE_CHILDREN) - children0;
     if (!summary)
@@ -343,7 +197,7 @@ blockwise_run(const daisy_pipeline_t *p, uint64_t blocks, const char *markers_di
     int rc = finish_run(daisy_summary_counts(summary, 0), blocks, t0, t1, log_dir, run, r);
     daisy_summary_destroy(&summary);
     if (rc == 0)
-        remove_tree(log_dir);
+        bench_remove_tree(log_dir);
     return rc;
 }
 
@@ -374,21 +228,19 @@ static int
 markers_run(const daisy_pipeline_t *p, uint64_t blocks, run_t *run, result_t *r)
 {
     char dir[256];
-    if (make_tmpdir("markers", dir, sizeof dir) != 0)
+    if (bench_tmpdir(dir, sizeof dir, "bench_resume_markers") != 0)
         return snprintf(r->msg, sizeof r->msg, "mkdtemp: %s", strerror(errno)), -1;
     int rc = blockwise_run(p, blocks, dir, run, r);
     if (rc == 0)
         rc = check_markers(p, dir, blocks, r);
-    remove_tree(dir);
+    bench_remove_tree(dir);
     return rc;
 }
 
 static int
 case_markers(uint64_t blocks, uint32_t pairs, result_t *r)
 {
-    if (map_shared(r) != 0)
-        return -1;
-    daisy_pipeline_t *p = noop_pipeline(blocks);
+    daisy_pipeline_t *p = bench_noop_pipeline(blocks, WORKERS);
     r->blocks = blocks;
     r->pairs = pairs;
     int rc = 0;
@@ -421,7 +273,7 @@ grid_pipeline(const int64_t grid[3], bool conflict)
     daisy_roi_t write = daisy_roi_make(3, conflict ? one : zero, one);
     daisy_task_t *t = daisy_task_new(RESUME_TASK, daisy_roi_make(3, zero, total), read, write);
     daisy_task_set_read_write_conflict(t, conflict);
-    daisy_task_set_process(t, noop, NULL);
+    daisy_task_set_process(t, bench_noop, NULL);
     daisy_pipeline_t *p = daisy_pipeline_new();
     daisy_pipeline_add(p, &t);
     return p;
@@ -448,7 +300,7 @@ setup_process(const daisy_pipeline_t *p, const char *dir, uint64_t blocks, int f
 {
     setup_result_t s;
     memset(&s, 0, sizeof s);
-    double t0 = now();
+    double t0 = bench_now();
     daisy_error_t err;
     daisy_graph_t *g = daisy_graph_new(p, &err);
     daisy_markers_t *m = g ? daisy_markers_open(dir, g, 0, false, &err) : NULL;
@@ -477,34 +329,22 @@ setup_process(const daisy_pipeline_t *p, const char *dir, uint64_t blocks, int f
         posix_fadvise(cfd, 0, 0, POSIX_FADV_DONTNEED);
         close(cfd);
     }
-    s.seconds = now() - t0;
-    ssize_t n = write(fd, &s, sizeof s);
-    _exit(n == (ssize_t)sizeof s && s.ok ? 0 : 1);
+    s.seconds = bench_now() - t0;
+    bench_child_exit(fd, &s, sizeof s, s.ok);
 }
 
 static int
 run_setup(const daisy_pipeline_t *p, const char *dir, uint64_t blocks, result_t *r)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return snprintf(r->msg, sizeof r->msg, "pipe: %s", strerror(errno)), -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return snprintf(r->msg, sizeof r->msg, "fork: %s", strerror(errno)), -1;
-    if (pid == 0) {
-        close(fds[0]);
-        setup_process(p, dir, blocks, fds[1]);
-    }
-    close(fds[1]);
+    int fd;
+    pid_t pid = bench_fork(&fd, r->msg, sizeof r->msg);
+    if (pid == 0)
+        setup_process(p, dir, blocks, fd);
     setup_result_t s;
-    bool have = read_full(fds[0], &s, sizeof s);
-    close(fds[0]);
-    int status;
-    if (wait_child(pid, &status) != 0)
-        return snprintf(r->msg, sizeof r->msg, "wait: %s", strerror(errno)), -1;
-    if (!have)
-        return snprintf(r->msg, sizeof r->msg, "set-up process died (status %d)", status), -1;
+    if (pid < 0
+        || bench_collect(pid, fd, &s, sizeof s, "set-up process", NULL, r->msg,
+                         sizeof r->msg) != 0)
+        return -1;
     if (!s.ok)
         return snprintf(r->msg, sizeof r->msg, "%s", s.msg), -1;
     r->setup_seconds = s.seconds;
@@ -553,21 +393,21 @@ timed_resume(const daisy_pipeline_t *p, const char *dir, const char *log_dir,
     bo.log_dir = log_dir;
     bo.markers_dir = dir;
     daisy_error_t err;
-    double t0 = now();
+    double t0 = bench_now();
     daisy_graph_t *g = daisy_graph_new(p, &err);
-    double t1 = now();
+    double t1 = bench_now();
     daisy_broker_t *b = g ? daisy_broker_new(g, &bo, &err) : NULL;
-    double t2 = now(), t3 = t2;
+    double t2 = bench_now(), t3 = t2;
     int served = -1;
     daisy_task_counts_t c = {0};
     if (b) {
         served = daisy_serve(b, NULL, NULL, NULL);
-        t3 = now();
+        t3 = bench_now();
         c = *daisy_summary_counts(daisy_broker_summary(b), 0);
     }
     daisy_broker_destroy(&b);
     daisy_graph_destroy(&g);
-    double t4 = now();
+    double t4 = bench_now();
     ph->graph = t1 - t0;
     ph->broker_new = t2 - t1;
     ph->serve = t3 - t2;
@@ -592,8 +432,8 @@ case_resume(const int64_t grid[3], bool conflict, result_t *r)
     uint64_t blocks = (uint64_t)(grid[0] * grid[1] * grid[2]);
     r->blocks = blocks;
     char dir[256], log_dir[256];
-    if (make_tmpdir("markers", dir, sizeof dir) != 0
-        || make_tmpdir("logs", log_dir, sizeof log_dir) != 0)
+    if (bench_tmpdir(dir, sizeof dir, "bench_resume_markers") != 0
+        || bench_tmpdir(log_dir, sizeof log_dir, "bench_resume_logs") != 0)
         return snprintf(r->msg, sizeof r->msg, "mkdtemp: %s", strerror(errno)), -1;
     daisy_pipeline_t *p = grid_pipeline(grid, conflict);
     int rc = run_setup(p, dir, blocks, r);
@@ -603,8 +443,8 @@ case_resume(const int64_t grid[3], bool conflict, result_t *r)
     }
     if (rc == 0)
         rc = timed_resume(p, dir, log_dir, blocks, &r->warm, r);
-    remove_tree(dir);
-    remove_tree(log_dir);
+    bench_remove_tree(dir);
+    bench_remove_tree(log_dir);
     daisy_pipeline_destroy(&p);
     return rc;
 }
@@ -634,7 +474,7 @@ run_worker(const keys_t *keys, const char *endpoint, const char *worker_id)
     }
     daisy_error_t err;
     daisy_worker_t *w = daisy_worker_new(&opt, &err);
-    int rc = w ? daisy_worker_run(w, noop, NULL, &err) : -1;
+    int rc = w ? daisy_worker_run(w, bench_noop, NULL, &err) : -1;
     if (rc < 0)
         fprintf(stderr, "worker %s: %s\n", worker_id, err.msg);
     daisy_worker_destroy(&w);
@@ -664,12 +504,13 @@ served_run(const daisy_pipeline_t *p, uint64_t blocks, const keys_t *keys,
            const char *broker_secret, const char *allow_dir, run_t *run, result_t *r)
 {
     char log_dir[256];
-    if (make_tmpdir("logs", log_dir, sizeof log_dir) != 0)
+    if (bench_tmpdir(log_dir, sizeof log_dir, "bench_resume_logs") != 0)
         return snprintf(r->msg, sizeof r->msg, "mkdtemp: %s", strerror(errno)), -1;
-    memset(shared, 0, sizeof *shared);
+    if (bench_noop_reset(r->msg, sizeof r->msg) != 0)
+        return -1;
     daisy_error_t err;
     double self0 = cpu_seconds(RUSAGE_SELF), children0 = cpu_seconds(RUSAGE_CHILDREN);
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     daisy_graph_t *g = daisy_graph_new(p, &err);
     daisy_broker_options_t bo = daisy_broker_options_default();
     bo.bind = "tcp://127.0.0.1:*";
@@ -693,7 +534,7 @@ served_run(const daisy_pipeline_t *p, uint64_t blocks, const keys_t *keys,
     daisy_launcher_destroy(&l);
     daisy_broker_destroy(&b);
     daisy_graph_destroy(&g);
-    int64_t t1 = now_ns();
+    int64_t t1 = bench_now_ns();
     run->broker_cpu = cpu_seconds(RUSAGE_SELF) - self0;
     run->workers_cpu = cpu_seconds(RUSAGE_CHILDREN) - children0;
     if (rc == 0 && stats.auth_refused > 0)
@@ -702,7 +543,7 @@ served_run(const daisy_pipeline_t *p, uint64_t blocks, const keys_t *keys,
     if (rc == 0)
         rc = finish_run(&c, blocks, t0, t1, log_dir, run, r);
     if (rc == 0)
-        remove_tree(log_dir);
+        bench_remove_tree(log_dir);
     return rc;
 }
 
@@ -738,16 +579,14 @@ make_keys(const char *dir, keys_t *keys, char *broker_secret, size_t bs_size,
 static int
 case_curve(uint64_t blocks, uint32_t pairs, result_t *r)
 {
-    if (map_shared(r) != 0)
-        return -1;
     char dir[256], broker_secret[512], allow_dir[512];
-    if (make_tmpdir("keys", dir, sizeof dir) != 0)
+    if (bench_tmpdir(dir, sizeof dir, "bench_resume_keys") != 0)
         return snprintf(r->msg, sizeof r->msg, "mkdtemp: %s", strerror(errno)), -1;
     static keys_t clear, curve;
     memset(&clear, 0, sizeof clear);
     int rc = make_keys(dir, &curve, broker_secret, sizeof broker_secret, allow_dir,
                        sizeof allow_dir, r);
-    daisy_pipeline_t *p = noop_pipeline(blocks);
+    daisy_pipeline_t *p = bench_noop_pipeline(blocks, WORKERS);
     r->blocks = blocks;
     r->pairs = pairs;
     for (uint32_t i = 0; rc == 0 && i < pairs; i++) {
@@ -759,7 +598,7 @@ case_curve(uint64_t blocks, uint32_t pairs, result_t *r)
         if (rc == 0 && !clear_first)
             rc = served_run(p, blocks, &clear, NULL, NULL, &r->reference[i], r);
     }
-    remove_tree(dir);
+    bench_remove_tree(dir);
     daisy_pipeline_destroy(&p);
     return rc;
 }
@@ -780,59 +619,24 @@ case_child(const bench_case_t *c, bool quick, uint32_t pairs, int fd)
     else
         rc = case_resume(quick ? c->grid_quick : c->grid, c->conflict, &r);
     r.ok = rc == 0;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    r.rss_kib = ru.ru_maxrss;
-    ssize_t n = write(fd, &r, sizeof r);
-    _exit(n == (ssize_t)sizeof r && r.ok ? 0 : 1);
+    r.rss_kib = bench_peak_rss_kib();
+    bench_child_exit(fd, &r, sizeof r, r.ok);
 }
 
 static int
 run_case(const bench_case_t *c, bool quick, uint32_t pairs, result_t *r)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return perror("pipe"), -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return perror("fork"), -1;
-    if (pid == 0) {
-        close(fds[0]);
-        case_child(c, quick, pairs, fds[1]);
-    }
-    close(fds[1]);
-    bool have = read_full(fds[0], r, sizeof *r);
-    close(fds[0]);
-    int status;
-    if (wait_child(pid, &status) != 0)
-        return perror("waitpid"), -1;
-    if (!have)
-        return fprintf(stderr, "bench_resume: %s: case process died (status %d)\n",
-                       c->name, status), -1;
+    char err[256];
+    int fd;
+    pid_t pid = bench_fork(&fd, err, sizeof err);
+    if (pid == 0)
+        case_child(c, quick, pairs, fd);
+    if (pid < 0
+        || bench_collect(pid, fd, r, sizeof *r, "case process", NULL, err, sizeof err) != 0)
+        return fprintf(stderr, "bench_resume: %s: %s\n", c->name, err), -1;
     if (!r->ok)
         return fprintf(stderr, "bench_resume: %s: %s\n", c->name, r->msg), -1;
     return 0;
-}
-
-static double
-rate(uint64_t n, double seconds)
-{
-    return seconds > 0 ? (double)n / seconds : 0;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, uint32_t n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 //  Median CPU microseconds per block over the runs (broker or workers).
@@ -842,7 +646,7 @@ median_cpu_us(const run_t *runs, uint32_t n, uint64_t blocks, bool workers)
     double v[MAX_PAIRS];
     for (uint32_t i = 0; i < n; i++)
         v[i] = (workers ? runs[i].workers_cpu : runs[i].broker_cpu) * 1e6 / (double)blocks;
-    return median(v, n);
+    return bench_median(v, n);
 }
 
 //  Median rate over the pairs (total or steady).
@@ -851,17 +655,17 @@ median_rate(const run_t *runs, uint32_t n, uint64_t blocks, bool steady)
 {
     double v[MAX_PAIRS];
     for (uint32_t i = 0; i < n; i++)
-        v[i] = rate(blocks, steady ? runs[i].steady_seconds : runs[i].seconds);
-    return median(v, n);
+        v[i] = bench_rate(blocks, steady ? runs[i].steady_seconds : runs[i].seconds);
+    return bench_median(v, n);
 }
 
 static void
 print_rates(const char *key, const run_t *runs, uint32_t n, uint64_t blocks)
 {
-    printf("\"%s\": [", key);
+    double v[MAX_PAIRS];
     for (uint32_t i = 0; i < n; i++)
-        printf("%s%.0f", i ? ", " : "", rate(blocks, runs[i].seconds));
-    printf("], ");
+        v[i] = bench_rate(blocks, runs[i].seconds);
+    bench_json_numbers(key, v, n, 0);
 }
 
 static void
@@ -879,12 +683,12 @@ print_ratio_case(const bench_case_t *c, bool quick, const result_t *r)
                                   ? r->reference[i].seconds / r->measured[i].seconds : 0;
     //  The ratio is the median over pairs: the two runs of a pair ran back
     //  to back, so slow spells of the machine cancel out within a pair.
-    double ratio = median(sorted, n);
+    double ratio = bench_median(sorted, n);
     printf("{\"case\": \"%s\", \"quick\": %s, \"workers\": %d, \"window\": %d, "
            "\"blocks\": %llu, \"pairs\": %u, \"measured\": \"%s\", \"reference\": \"%s\", "
            "\"blocks_per_s\": %.0f, \"steady_blocks_per_s\": %.0f, "
            "\"reference_per_s\": %.0f, \"reference_steady_per_s\": %.0f, ",
-           c->name, quick ? "true" : "false", WORKERS, WINDOW,
+           c->name, bench_bool(quick), WORKERS, WINDOW,
            (unsigned long long)r->blocks, n, markers ? "markers on" : "CurveZMQ",
            markers ? "markers off" : "clear text", got, got_steady, ref, ref_steady);
     print_rates("runs_per_s", r->measured, n, r->blocks);
@@ -896,16 +700,13 @@ print_ratio_case(const bench_case_t *c, bool quick, const result_t *r)
            median_cpu_us(r->reference, n, r->blocks, false),
            median_cpu_us(r->measured, n, r->blocks, true),
            median_cpu_us(r->reference, n, r->blocks, true));
-    printf("\"ratio\": %.4f, \"ratio_of_medians\": %.4f, \"steady_ratio\": %.4f, "
-           "\"pair_ratios\": [", ratio, ref > 0 ? got / ref : 0,
-           ref_steady > 0 ? got_steady / ref_steady : 0);
-    for (uint32_t i = 0; i < n; i++)
-        printf("%s%.4f", i ? ", " : "", pair_ratio[i]);
-    printf("], ");
+    printf("\"ratio\": %.4f, \"ratio_of_medians\": %.4f, \"steady_ratio\": %.4f, ", ratio,
+           ref > 0 ? got / ref : 0, ref_steady > 0 ? got_steady / ref_steady : 0);
+    bench_json_numbers("pair_ratios", pair_ratio, n, 4);
     if (markers)
         printf("\"markers_counted\": %llu, ", (unsigned long long)r->markers_counted);
     printf("\"peak_rss_kib\": %ld, \"target\": \"ratio >= %.2f\", \"meets_target\": %s}\n",
-           r->rss_kib, c->target, ratio >= c->target ? "true" : "false");
+           r->rss_kib, c->target, bench_bool(ratio >= c->target));
     fflush(stdout);
 }
 
@@ -926,7 +727,7 @@ print_resume_case(const bench_case_t *c, bool quick, const result_t *r)
     printf("{\"case\": \"%s\", \"quick\": %s, \"conflict\": %s, "
            "\"grid\": [%lld, %lld, %lld], \"blocks\": %llu, \"setup_seconds\": %.4f, "
            "\"resident_pct_before\": %.1f, ",
-           c->name, quick ? "true" : "false", c->conflict ? "true" : "false",
+           c->name, bench_bool(quick), bench_bool(c->conflict),
            (long long)g[0], (long long)g[1], (long long)g[2], (unsigned long long)r->blocks,
            r->setup_seconds, r->resident_pct);
     print_phases("", &r->cold);
@@ -934,76 +735,57 @@ print_resume_case(const bench_case_t *c, bool quick, const result_t *r)
     printf("\"completed\": %llu, \"skipped\": %llu, \"peak_rss_kib\": %ld, "
            "\"target\": \"seconds < %.1f\", \"meets_target\": %s}\n",
            (unsigned long long)r->completed, (unsigned long long)r->skipped, r->rss_kib,
-           c->target, meets ? "true" : "false");
+           c->target, bench_bool(meets));
     fflush(stdout);
 }
 
-static void
-usage(FILE *out)
+//  --pairs N: pairs of runs for markers and curve (0: the default).
+static long opt_pairs;
+
+static int
+option(int opt, const char *arg)
 {
-    fprintf(out,
-            "usage: bench_resume [--case NAME] [--quick] [--pairs N] [--help]\n"
-            "What done markers and CurveZMQ cost the broker, and how fast a finished\n"
-            "task resumes; one JSON line per case.\n"
-            "  --case NAME  run only this case\n"
-            "  --quick      20x fewer no-op blocks, 10^6-block resume, 1 pair (smoke test)\n"
-            "  --pairs N    markers, curve: N alternating pairs of runs, medians\n"
-            "               reported (default 3, with --quick 1; at most 9)\n"
-            "cases:\n");
-    for (size_t i = 0; i < NCASES; i++)
-        fprintf(out, "  %-16s %s\n", cases[i].name, cases[i].what);
+    char *end;
+    opt_pairs = strtol(arg, &end, 10);
+    return opt == 'p' && !*end && opt_pairs >= 1 && opt_pairs <= MAX_PAIRS ? 0 : -1;
+}
+
+static int
+bench(const void *arg, const bench_args_t *args)
+{
+    const bench_case_t *c = arg;
+    uint32_t pairs = opt_pairs ? (uint32_t)opt_pairs : args->quick ? PAIRS_QUICK : PAIRS;
+    result_t r;
+    if (run_case(c, args->quick, pairs, &r) != 0)
+        return -1;
+    if (c->kind == KIND_RESUME)
+        print_resume_case(c, args->quick, &r);
+    else
+        print_ratio_case(c, args->quick, &r);
+    return 0;
 }
 
 int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"case", required_argument, NULL, 'c'},
-        {"quick", no_argument, NULL, 'q'},
         {"pairs", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *only = NULL;
-    bool quick = false;
-    long pairs = 0;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:qp:h", opts, NULL)) != -1) {
-        if (opt == 'c')
-            only = optarg;
-        else if (opt == 'q')
-            quick = true;
-        else if (opt == 'p') {
-            char *end;
-            pairs = strtol(optarg, &end, 10);
-            if (*end || pairs < 1 || pairs > MAX_PAIRS)
-                return usage(stderr), 2;
-        } else if (opt == 'h')
-            return usage(stdout), 0;
-        else
-            return usage(stderr), 2;
-    }
-    if (optind < argc)
-        return usage(stderr), 2;
-    if (pairs == 0)
-        pairs = quick ? PAIRS_QUICK : PAIRS;
-    int ran = 0, failed = 0;
-    for (size_t i = 0; i < NCASES; i++) {
-        const bench_case_t *c = &cases[i];
-        if (only && strcmp(only, c->name) != 0)
-            continue;
-        ran++;
-        result_t r;
-        if (run_case(c, quick, (uint32_t)pairs, &r) != 0) {
-            failed++;
-            continue;
-        }
-        if (c->kind == KIND_RESUME)
-            print_resume_case(c, quick, &r);
-        else
-            print_ratio_case(c, quick, &r);
-    }
-    if (ran == 0)
-        return fprintf(stderr, "bench_resume: no case named '%s'\n", only), usage(stderr), 2;
-    return failed ? 1 : 0;
+    static const bench_prog_t prog = {
+        .name = "bench_resume",
+        .usage = "usage: bench_resume [--case NAME] [--quick] [--pairs N] [--help]\n"
+                 "What done markers and CurveZMQ cost the broker, and how fast a finished\n"
+                 "task resumes; one JSON line per case.\n"
+                 "  --case NAME  run only this case\n"
+                 "  --quick      20x fewer no-op blocks, 10^6-block resume, 1 pair (smoke test)\n"
+                 "  --pairs N    markers, curve: N alternating pairs of runs, medians\n"
+                 "               reported (default 3, with --quick 1; at most 9)\n"
+                 "cases:\n",
+        .cases = cases, .ncases = NCASES, .case_size = sizeof cases[0],
+        .what_offset = offsetof(bench_case_t, what), .name_width = 16,
+        .run = bench,
+        .extra_short = "p:", .extra_long = opts, .extra = option,
+    };
+    return bench_main(&prog, argc, argv);
 }

@@ -16,6 +16,8 @@
     every case before it, and a case that crashes or runs out of memory
     cannot take the others down. The child sends its figures back through a
     pipe as one fixed-size struct (smaller than PIPE_BUF, so one write).
+    The command line, the case loop and the child plumbing are
+    bench_util's, shared with the other benchmark programs.
 
     Raw blocks/s depends on the machine, so each child first times a plain
     loop that only computes the same number of blocks through the graph
@@ -35,18 +37,13 @@
     Output is one JSON object per case per line on stdout (easy to diff,
     grep and feed to jq); progress and errors go to stderr.
 */
-#include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "bench_util.h"
 #include "daisy/daisy.h"
 
 //  Blocks are 10^3 voxels written, read with 2 voxels of context on every
@@ -94,14 +91,6 @@ typedef struct {
     uint64_t checksum;
     uint64_t ref_checksum;
 } result_t;
-
-static double
-now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 //  splitmix64's finaliser: summing hashes rather than raw ids makes the
 //  checksum sensitive to which ids were seen, not only to their total.
@@ -160,7 +149,7 @@ enumerate(const daisy_graph_t *g, uint64_t limit, result_t *r)
 {
     uint64_t sum = 0, n = 0;
     daisy_block_t b;
-    double t0 = now();
+    double t0 = bench_now();
     for (uint32_t t = 0; t < daisy_graph_task_count(g) && n < limit; t++) {
         uint64_t count = daisy_graph_block_count(g, t);
         for (uint64_t i = 0; i < count && n < limit; i++, n++) {
@@ -170,7 +159,7 @@ enumerate(const daisy_graph_t *g, uint64_t limit, result_t *r)
             sum += mix(b.task, b.block_id);
         }
     }
-    r->ref_seconds = now() - t0;
+    r->ref_seconds = bench_now() - t0;
     r->ref_checksum = sum;
     return 0;
 }
@@ -205,7 +194,7 @@ static int
 schedule(daisy_scheduler_t *s, uint32_t ntasks, uint64_t limit, result_t *r)
 {
     uint64_t sum = 0, left = limit;
-    double t0 = now();
+    double t0 = bench_now();
     while (left > 0 && !daisy_scheduler_done(s)) {
         int64_t round = 0;
         for (uint32_t t = 0; t < ntasks; t++) {
@@ -217,7 +206,7 @@ schedule(daisy_scheduler_t *s, uint32_t ntasks, uint64_t limit, result_t *r)
         if (round == 0)
             return snprintf(r->msg, sizeof r->msg, "stalled: nothing ready, not done"), -1;
     }
-    r->seconds = now() - t0;
+    r->seconds = bench_now() - t0;
     r->blocks = limit - left;
     r->checksum = sum;
     return 0;
@@ -255,23 +244,23 @@ static int
 run_case(const bench_case_t *c, bool quick, result_t *r)
 {
     daisy_error_t err;
-    double t0 = now();
+    double t0 = bench_now();
     daisy_pipeline_t *p = make_pipeline(c, quick ? c->per_dim_quick : c->per_dim);
     daisy_graph_t *g = daisy_graph_new(p, &err);
     if (!g)
         return snprintf(r->msg, sizeof r->msg, "graph: %s", err.msg), -1;
-    r->setup_seconds = now() - t0;
+    r->setup_seconds = bench_now() - t0;
     r->total = total_blocks(g);
     uint64_t limit = quick ? c->limit_quick : c->limit;
     if (limit == 0 || limit > r->total)
         limit = r->total;
     if (enumerate(g, limit, r) != 0)
         return -1;
-    double t1 = now();
+    double t1 = bench_now();
     daisy_scheduler_t *s = daisy_scheduler_new(g, &err);
     if (!s)
         return snprintf(r->msg, sizeof r->msg, "scheduler: %s", err.msg), -1;
-    r->setup_seconds += now() - t1;
+    r->setup_seconds += bench_now() - t1;
     if (schedule(s, daisy_graph_task_count(g), limit, r) != 0)
         return -1;
     if (limit == r->total && verify_complete(s, r) != 0)
@@ -287,8 +276,7 @@ child(const bench_case_t *c, bool quick, int fd)
     result_t r;
     memset(&r, 0, sizeof r);
     r.ok = run_case(c, quick, &r) == 0;
-    ssize_t n = write(fd, &r, sizeof r);
-    _exit(n == (ssize_t)sizeof r && r.ok ? 0 : 1);
+    bench_child_exit(fd, &r, sizeof r, r.ok);
 }
 
 //  Parent -----------------------------------------------------------------
@@ -296,22 +284,22 @@ child(const bench_case_t *c, bool quick, int fd)
 static void
 print_json(const bench_case_t *c, bool quick, const result_t *r, long rss_kib)
 {
-    double rate = r->seconds > 0 ? (double)r->blocks / r->seconds : 0;
-    double ref = r->ref_seconds > 0 ? (double)r->blocks / r->ref_seconds : 0;
+    double rate = bench_rate(r->blocks, r->seconds);
+    double ref = bench_rate(r->blocks, r->ref_seconds);
     printf("{\"case\": \"%s\", \"quick\": %s, \"tasks\": %d, \"total_blocks\": %llu, "
            "\"blocks\": %llu, \"setup_seconds\": %.6f, \"seconds\": %.6f, "
            "\"blocks_per_s\": %.0f, \"reference_seconds\": %.6f, "
            "\"reference_per_s\": %.0f, \"ratio\": %.4f, \"peak_rss_kib\": %ld, ",
-           c->name, quick ? "true" : "false", c->ntasks,
+           c->name, bench_bool(quick), c->ntasks,
            (unsigned long long)r->total, (unsigned long long)r->blocks,
            r->setup_seconds, r->seconds, rate, r->ref_seconds, ref,
            ref > 0 ? rate / ref : 0, rss_kib);
     if (c->target_per_s > 0)
         printf("\"target_per_s\": %.0f, \"meets_target\": %s, ", c->target_per_s,
-               rate >= c->target_per_s ? "true" : "false");
+               bench_bool(rate >= c->target_per_s));
     else if (c->target_rss_kib > 0)
         printf("\"target_rss_kib\": %ld, \"meets_target\": %s, ", c->target_rss_kib,
-               rss_kib < c->target_rss_kib ? "true" : "false");
+               bench_bool(rss_kib < c->target_rss_kib));
     else
         printf("\"target_rss_kib\": null, \"meets_target\": null, ");
     //  A string: JSON readers keep only 53 bits of a number.
@@ -319,100 +307,39 @@ print_json(const bench_case_t *c, bool quick, const result_t *r, long rss_kib)
     fflush(stdout);
 }
 
-//  Read exactly one result_t; false when the child died before sending it.
-static bool
-read_result(int fd, result_t *r)
-{
-    size_t got = 0;
-    while (got < sizeof *r) {
-        ssize_t n = read(fd, (char *)r + got, sizeof *r - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        got += (size_t)n;
-    }
-    return true;
-}
-
 //  Fork, collect, report. 0 when the case ran and passed its checks.
 static int
-bench(const bench_case_t *c, bool quick)
+bench(const void *arg, const bench_args_t *args)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return perror("pipe"), -1;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0)
-        return perror("fork"), -1;
-    if (pid == 0) {
-        close(fds[0]);
-        child(c, quick, fds[1]);
-    }
-    close(fds[1]);
+    const bench_case_t *c = arg;
+    char err[256];
+    int fd;
+    pid_t pid = bench_fork(&fd, err, sizeof err);
+    if (pid == 0)
+        child(c, args->quick, fd);
     result_t r;
-    bool have = read_result(fds[0], &r);
-    close(fds[0]);
-    int status;
     struct rusage ru;
-    while (wait4(pid, &status, 0, &ru) < 0)
-        if (errno != EINTR)
-            return perror("wait4"), -1;
-    if (!have)
-        return fprintf(stderr, "bench_scheduler: %s: child died (status %d)\n",
-                       c->name, status), -1;
+    if (pid < 0 || bench_collect(pid, fd, &r, sizeof r, "child", &ru, err, sizeof err) != 0)
+        return fprintf(stderr, "bench_scheduler: %s: %s\n", c->name, err), -1;
     if (!r.ok)
         return fprintf(stderr, "bench_scheduler: %s: %s\n", c->name, r.msg), -1;
-    print_json(c, quick, &r, ru.ru_maxrss);
+    print_json(c, args->quick, &r, ru.ru_maxrss);
     return 0;
-}
-
-static void
-usage(FILE *out)
-{
-    fprintf(out,
-            "usage: bench_scheduler [--case NAME] [--quick] [--help]\n"
-            "Times acquire+release of every block; one JSON line per case.\n"
-            "  --case NAME  run only this case\n"
-            "  --quick      about 10x fewer blocks per case (smoke test)\n"
-            "cases:\n");
-    for (size_t i = 0; i < NCASES; i++)
-        fprintf(out, "  %-14s %s\n", cases[i].name, cases[i].what);
 }
 
 int
 main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"case", required_argument, NULL, 'c'},
-        {"quick", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    static const bench_prog_t prog = {
+        .name = "bench_scheduler",
+        .usage = "usage: bench_scheduler [--case NAME] [--quick] [--help]\n"
+                 "Times acquire+release of every block; one JSON line per case.\n"
+                 "  --case NAME  run only this case\n"
+                 "  --quick      about 10x fewer blocks per case (smoke test)\n"
+                 "cases:\n",
+        .cases = cases, .ncases = NCASES, .case_size = sizeof cases[0],
+        .what_offset = offsetof(bench_case_t, what), .name_width = 14,
+        .run = bench,
     };
-    const char *only = NULL;
-    bool quick = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
-        if (opt == 'c')
-            only = optarg;
-        else if (opt == 'q')
-            quick = true;
-        else if (opt == 'h')
-            return usage(stdout), 0;
-        else
-            return usage(stderr), 2;
-    }
-    if (optind < argc)
-        return usage(stderr), 2;
-    int ran = 0, failed = 0;
-    for (size_t i = 0; i < NCASES; i++) {
-        if (only && strcmp(only, cases[i].name) != 0)
-            continue;
-        ran++;
-        failed += bench(&cases[i], quick) != 0;
-    }
-    if (ran == 0)
-        return fprintf(stderr, "bench_scheduler: no case named '%s'\n", only), usage(stderr), 2;
-    return failed ? 1 : 0;
+    return bench_main(&prog, argc, argv);
 }
