@@ -94,8 +94,11 @@ block_failed(daisy_broker_t *self, worker_t *w, uint32_t task, uint64_t index,
                               w ? w->worker_id : "", log);
 }
 
+//  A worker gone: its blocks go back through the retry path (a failed
+//  attempt), or, when it left cleanly (BYE), straight back to the head of
+//  the queue with their attempt unchanged.
 static void
-lose_worker(daisy_broker_t *self, worker_t *w, const char *reason)
+drop_worker(daisy_broker_t *self, worker_t *w, const char *reason, bool clean)
 {
     while (w->leases) {
         lease_t *l = w->leases;
@@ -104,11 +107,20 @@ lose_worker(daisy_broker_t *self, worker_t *w, const char *reason)
         uint64_t index = l->index, block_id = l->block_id;
         uint32_t attempt = l->attempt;
         roster_free_lease(self, l);
-        block_failed(self, w, w->task, index, block_id, attempt, reason);
+        if (clean)
+            daisy_scheduler_give_back(self->scheduler, (daisy_block_ref_t){w->task, index}, NULL);
+        else
+            block_failed(self, w, w->task, index, block_id, attempt, reason);
     }
     self->stats.workers_lost++;
     progress_worker(self, w, DAISY_EVT_WORKER_LOST, reason);
     roster_remove(self, w);
+}
+
+static void
+lose_worker(daisy_broker_t *self, worker_t *w, const char *reason)
+{
+    drop_worker(self, w, reason, false);
 }
 
 //  Handing out blocks ---------------------------------------------------------
@@ -317,7 +329,7 @@ on_message(daisy_broker_t *self, const uint8_t *id, size_t idsize, const void *d
     case DAISY_MSG_HEARTBEAT:
         break;
     case DAISY_MSG_BYE:
-        lose_worker(self, w, "worker left");
+        drop_worker(self, w, "worker left", true);
         break;
     default: {
         char text[128];

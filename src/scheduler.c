@@ -149,6 +149,19 @@ queue_push(sched_task_t *st, uint64_t index, uint32_t attempt)
     return 0;
 }
 
+//  At the head: a block given back goes out again first.
+static int
+queue_push_front(sched_task_t *st, uint64_t index, uint32_t attempt)
+{
+    if (queue_push(st, index, attempt) != 0)
+        return -1;
+    //  Rotate the pushed entry from the tail to the head.
+    queued_t item = st->ring[(st->head + st->len - 1) % st->cap];
+    st->head = (st->head + st->cap - 1) % st->cap;
+    st->ring[st->head] = item;
+    return 0;
+}
+
 static bool
 queue_pop(sched_task_t *st, queued_t *out)
 {
@@ -346,6 +359,17 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
     st->counts.failed++;
     return resolve(self, ref, false) == 0 ? DAISY_RELEASE_FAILED
                                           : daisy_error_set(err, "out of memory");
+}
+
+int
+daisy_scheduler_give_back(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_error_t *err)
+{
+    int64_t attempt = end_attempt(self, ref, err);
+    if (attempt < 0)
+        return -1;
+    if (queue_push_front(&self->tasks[ref.task], ref.index, (uint32_t)attempt) != 0)
+        return daisy_error_set(err, "out of memory");
+    return 0;
 }
 
 int

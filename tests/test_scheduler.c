@@ -425,3 +425,36 @@ Test(scheduler, abandoning_a_task_orphans_what_is_left)
         run_fini(&r);
     }
 }
+
+//  A block given back (its worker left cleanly) is ready again at once,
+//  first, with its attempt unchanged: no retry is used up.
+Test(scheduler, a_block_given_back_keeps_its_attempt)
+{
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *t = tu_task_1d("t", 0, 5, 1, 0, 1);
+    daisy_task_set_read_write_conflict(t, false);
+    daisy_pipeline_add(p, &t);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_scheduler_t *s = daisy_scheduler_new(g, NULL);
+    daisy_block_t a, b, c;
+    cr_assert_eq(daisy_scheduler_acquire(s, 0, &a), 1);
+    cr_assert_eq(daisy_scheduler_acquire(s, 0, &b), 1);
+    cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, a.index}, false, NULL),
+                 DAISY_RELEASE_RETRY);
+    cr_assert_eq(daisy_scheduler_give_back(s, (daisy_block_ref_t){0, b.index}, NULL), 0);
+    cr_assert_eq(daisy_scheduler_give_back(s, (daisy_block_ref_t){0, b.index}, NULL), -1,
+                 "only a block being processed can be given back");
+    cr_assert_eq(daisy_scheduler_acquire(s, 0, &c), 1);
+    cr_assert_eq(c.index, b.index, "the given-back block goes out first");
+    cr_assert_eq(c.attempt, 0);
+    cr_assert_eq(daisy_scheduler_acquire(s, 0, &c), 1);
+    cr_assert_eq(c.index, a.index, "then the retry");
+    cr_assert_eq(c.attempt, 1);
+    daisy_task_counts_t counts;
+    daisy_scheduler_counts(s, 0, &counts);
+    cr_assert_eq(counts.retries, 1);
+    cr_assert_eq(counts.processing, 2);
+    daisy_scheduler_destroy(&s);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}

@@ -78,6 +78,11 @@ int daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_
 //  -1 (with a message) when the block is not being processed.
 int daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref,
                             bool success, daisy_error_t *err);
+//  End the attempt on `ref` without a result (its worker left cleanly):
+//  the block is ready again, first in its queue, with the same attempt
+//  number, so no retry is used up. -1 when not being processed.
+int daisy_scheduler_give_back(daisy_scheduler_t *self, daisy_block_ref_t ref,
+                              daisy_error_t *err);
 //  End the attempt on `ref` as already done (a check that ran elsewhere):
 //  counted as completed and skipped. -1 when not being processed.
 int daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
