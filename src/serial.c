@@ -1,9 +1,11 @@
 /*  serial.c - the serial runner
 
-    Sweeps the tasks in pipeline order, each time running every block that
-    is ready, until the scheduler has nothing ready anywhere. Blocks
-    released by a sweep are picked up by the next one, so blocks run in
-    dependency order without the runner knowing the graph. When nothing is
+    Sweeps the tasks, downstream first, each time running the blocks that
+    are ready (a bounded number per task and turn), until the scheduler has
+    nothing ready anywhere. Blocks released by a sweep are picked up by the
+    next one, so blocks run in dependency order without the runner knowing
+    the graph, and soon after they became ready, which keeps the frontier
+    small. When nothing is
     ready and the run is not done, the scheduler has lost a block: that is
     reported as an error rather than a silent partial result.
 */
@@ -115,15 +117,17 @@ run_block(const runner_task_t *rt, const daisy_block_t *block, char *why, size_t
     return status;
 }
 
-//  Run every ready block of one task; how many ran, or -1 on error.
+#define SWEEP_LIMIT 1024
+
+//  Run up to SWEEP_LIMIT ready blocks of one task; how many ran, or -1.
 static long
 sweep_task(daisy_scheduler_t *s, daisy_summary_t *summary, const runner_task_t *rt,
            uint32_t t, const daisy_serial_options_t *opt, daisy_error_t *err)
 {
     long ran = 0;
     daisy_block_t block;
-    int got;
-    while ((got = daisy_scheduler_acquire(s, t, &block)) == 1) {
+    int got = 0;
+    while (ran < SWEEP_LIMIT && (got = daisy_scheduler_acquire(s, t, &block)) == 1) {
         char why[512] = "";
         bool ok = run_block(rt, &block, why, sizeof why) == 0;
         daisy_block_ref_t ref = {block.task, block.index};
@@ -146,7 +150,11 @@ run_all(daisy_scheduler_t *s, daisy_summary_t *summary, const runner_task_t *rts
 {
     while (!daisy_scheduler_done(s)) {
         long ran = 0;
-        for (uint32_t t = 0; t < ntasks; t++) {
+        //  Downstream tasks first, a bounded number of blocks per task and
+        //  turn: blocks are consumed soon after they become ready, which
+        //  keeps the resolver's frontier (and memory) small.
+        for (uint32_t i = ntasks; i-- > 0;) {
+            uint32_t t = i;
             long n = sweep_task(s, summary, &rts[t], t, opt, err);
             if (n < 0)
                 return -1;
