@@ -5,8 +5,10 @@
     cost per block bounds how fine a volume may be cut. This program drives
     it the way a runner with infinitely fast workers would: one loop that
     acquires a block and releases it at once as a success, round-robin over
-    the tasks of the pipeline (draining a task of what is ready before
-    moving on) until daisy_scheduler_done(). Nothing else runs, so what is
+    the tasks of the pipeline, downstream tasks first and at most
+    TURN_LIMIT blocks per task and turn (as the serial runner does, so that
+    released blocks are consumed while their neighbours are still in
+    cache), until daisy_scheduler_done(). Nothing else runs, so what is
     measured is the scheduler alone: ready queues, the processing map, the
     resolver counting down downstream blocks, and the graph arithmetic
     that fills every block.
@@ -164,8 +166,10 @@ enumerate(const daisy_graph_t *g, uint64_t limit, result_t *r)
     return 0;
 }
 
-//  Acquire and release every ready block of one task, up to `*left` of
-//  them; how many, or -1 on a scheduler error.
+#define TURN_LIMIT 1024
+
+//  Acquire and release ready blocks of one task, up to TURN_LIMIT and up to
+//  `*left` of them; how many, or -1 on a scheduler error.
 static int64_t
 drain_task(daisy_scheduler_t *s, uint32_t task, uint64_t *left, uint64_t *sum,
            result_t *r)
@@ -174,7 +178,8 @@ drain_task(daisy_scheduler_t *s, uint32_t task, uint64_t *left, uint64_t *sum,
     daisy_block_t b;
     daisy_error_t err;
     int rc;
-    while (*left > 0 && (rc = daisy_scheduler_acquire(s, task, &b)) == 1) {
+    rc = 0;
+    while (*left > 0 && n < TURN_LIMIT && (rc = daisy_scheduler_acquire(s, task, &b)) == 1) {
         *sum += mix(b.task, b.block_id);
         if (daisy_scheduler_release(s, (daisy_block_ref_t){b.task, b.index}, true,
                                     &err) != DAISY_RELEASE_SUCCESS)
@@ -197,7 +202,7 @@ schedule(daisy_scheduler_t *s, uint32_t ntasks, uint64_t limit, result_t *r)
     double t0 = bench_now();
     while (left > 0 && !daisy_scheduler_done(s)) {
         int64_t round = 0;
-        for (uint32_t t = 0; t < ntasks; t++) {
+        for (uint32_t t = ntasks; t-- > 0;) {
             int64_t n = drain_task(s, t, &left, &sum, r);
             if (n < 0)
                 return -1;
