@@ -27,7 +27,7 @@ typedef struct {
     queued_t *ring;
     size_t head, len, cap;
     daisy_task_counts_t counts;   //  ready and pending are derived on read
-    daisy_scheduler_check_fn *check;
+    daisy_check_fn *check;
     void *check_arg;
     uint32_t max_retries;
     bool abandoned;
@@ -42,15 +42,6 @@ struct _daisy_scheduler_t {
     bool any_abandoned;
     bool oom;
 };
-
-static bool
-task_check_adapter(const daisy_block_t *block, void *arg)
-{
-    daisy_task_t *task = arg;
-    void *check_arg;
-    daisy_check_fn *fn = daisy_task_check(task, &check_arg);
-    return fn(block, check_arg);
-}
 
 daisy_scheduler_t *
 daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err)
@@ -87,11 +78,7 @@ daisy_scheduler_new_resumed(const daisy_graph_t *graph, daisy_markers_t *const *
         st->markers = markers ? markers[t] : NULL;
         if (complete[t])
             st->counts.completed = st->counts.skipped = st->counts.total;
-        void *arg;
-        if (daisy_task_check(task, &arg)) {
-            st->check = task_check_adapter;
-            st->check_arg = task;
-        }
+        st->check = daisy_task_check(task, &st->check_arg);
     }
     return self;
 }
@@ -119,7 +106,7 @@ daisy_scheduler_graph(const daisy_scheduler_t *self)
 
 void
 daisy_scheduler_set_check(daisy_scheduler_t *self, uint32_t task,
-                          daisy_scheduler_check_fn *fn, void *arg)
+                          daisy_check_fn *fn, void *arg)
 {
     if (task >= self->graph->ntasks)
         return;

@@ -46,8 +46,6 @@ typedef enum {
     DAISY_RELEASE_FAILED    //  failed for good, downstream orphaned
 } daisy_release_t;
 
-//  Decides whether a block is already done (see daisy_task_set_check).
-typedef bool (daisy_scheduler_check_fn)(const daisy_block_t *block, void *arg);
 
 //  A scheduler over the graph (which must outlive it). Completion checks
 //  are taken from the tasks' C check functions.
@@ -68,7 +66,7 @@ const daisy_graph_t *daisy_scheduler_graph(const daisy_scheduler_t *self);
 //  Replace a task's completion check (NULL: none; checks may also run on
 //  workers instead, who then release the block as skipped).
 void daisy_scheduler_set_check(daisy_scheduler_t *self, uint32_t task,
-                               daisy_scheduler_check_fn *fn, void *arg);
+                               daisy_check_fn *fn, void *arg);
 
 //  The next block of `task` to process: 1 with *block filled, 0 when none
 //  is ready now, -1 on an unknown task or when memory runs out.

@@ -11,7 +11,7 @@ check "plugin pipeline completes" grep -q "all blocks processed successfully" ou
 check "plugin ran every block" test "$(cat logs/checksum/*.out | grep -c '^block ')" -eq 64
 check "plugin fini ran" grep -q "plugin: " logs/checksum/checksum-*.err
 
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 "$BROKER" --bind "tcp://127.0.0.1:$port" --quiet "$EXAMPLES/pipelines/two_tasks.json" > broker.txt 2>&1 &
 broker=$!
 timeout 60 "$build/examples/remote_worker" "tcp://127.0.0.1:$port" extract > w1.txt 2>&1 &

@@ -16,3 +16,20 @@ finish() {
 }
 tmpdir=$(mktemp -d)
 trap 'rm -rf "$tmpdir"' EXIT
+# A TCP port on loopback that is free now, below the kernel's ephemeral
+# range (32768 and up), so that no outgoing connection of a concurrent test
+# takes it between now and the bind.
+free_port() {
+  /usr/bin/python3 - <<'PY'
+import random, socket
+while True:
+    port = random.randrange(20000, 32000, 2)
+    try:
+        for p in (port, port + 1):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); s.close()
+    except OSError:
+        continue
+    print(port)
+    break
+PY
+}

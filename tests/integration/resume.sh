@@ -39,7 +39,7 @@ check "a finished run reruns as all skipped" grep -q "completed ✔: 60 (skipped
 #    reconnect by themselves and the run completes. Blocks in flight at the
 #    kill may run twice: at most one per worker.
 rm -f ran.txt
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 "$BROKER" --bind "tcp://127.0.0.1:$port" --markers m2 --heartbeat 200 --quiet p.json > b1.txt 2>&1 &
 broker=$!
 workers=()

@@ -95,7 +95,7 @@ check "independent task finished" bash -c "grep -A4 'Task fine' out4.txt | grep 
 
 # 5. Garbage on the ROUTER socket and a worker that lies: each refused and
 #    counted; a well-behaved worker still finishes the run afterwards.
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 cat > p5.json <<'JSON'
 {"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [20]},
   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
@@ -115,7 +115,7 @@ check "all blocks done" grep -q "completed ✔: 20" out5.txt
 
 # 6. The broker restarted under a running worker: the worker reconnects
 #    and carries on.
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 cat > p6.json <<'JSON'
 {"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [30]},
   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
@@ -138,7 +138,7 @@ check "the worker exits after the second broker's shutdown" bash -c "! kill -0 $
 
 # 7. A subscriber that joins mid-run sees the current state and the final
 #    summary.
-port=$((20000 + RANDOM % 20000)); pport=$((port + 1))
+port=$(free_port); pport=$((port + 1))
 cat > p7.json <<'JSON'
 {"tasks": [{"id": "slow", "total_roi": {"offset": [0], "shape": [40]},
   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
@@ -179,12 +179,12 @@ cat > p9.json <<JSON
   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
   "workers": 2, "command": "echo \$DAISY_BLOCK_ID >> $tmpdir/launched.txt"}]}
 JSON
-timeout 60 "$BROKER" --bind "tcp://127.0.0.1:$((20000 + RANDOM % 20000))" --quiet --logs logs9 \
+timeout 60 "$BROKER" --bind "tcp://127.0.0.1:*" --quiet --logs logs9 \
   --worker-program "$WORKER" --launch "echo on {host} >> $tmpdir/hosts.txt; sh -c '{cmd}'" \
   --hosts node1,node2 p9.json > out9.txt 2>&1
 check "template-launched workers finish the run" grep -q "completed ✔: 12" out9.txt
 check "every host of the list was used" test "$(sort -u hosts.txt | tr '\n' ' ')" = "on node1 on node2 "
-timeout 60 "$BROKER" --bind "tcp://127.0.0.1:$((20000 + RANDOM % 20000))" --quiet --logs logs9b \
+timeout 60 "$BROKER" --bind "tcp://127.0.0.1:*" --quiet --logs logs9b \
   --worker-program "$WORKER" --launch "env {cmd}" p9.json > out9b.txt 2>&1
 check "a launcher that execs {cmd} directly (like srun) works too" grep -q "completed ✔: 12" out9b.txt
 finish

@@ -14,7 +14,7 @@ cat > p.json <<'JSON'
   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
   "command": "true"}]}
 JSON
-port=$((20000 + RANDOM % 20000)); pport=$((port + 1))
+port=$(free_port); pport=$((port + 1))
 "$BROKER" --bind "tcp://127.0.0.1:$port" --publish "tcp://127.0.0.1:$pport" \
   --curve-secret broker_secret --curve-allow allow --quiet p.json > b.out 2> b.err &
 broker=$!
