@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/load.h"
 #include "cli/serve.h"
 
 static const char *usage =
@@ -130,11 +131,12 @@ main(int argc, char **argv)
         o.broker.log_dir = "daisy_logs";
     const char *path = argv[optind];
     daisy_error_t err;
-    daisy_pipeline_t *p = daisy_pipeline_load(path, &err);
-    daisy_graph_t *graph = p ? daisy_graph_new(p, &err) : NULL;
+    daisy_pipeline_t *p = cli_load_pipeline("daisy-broker", path);
+    if (!p)
+        return 3;
+    daisy_graph_t *graph = daisy_graph_new(p, &err);
     if (!graph) {
-        if (p)
-            daisy_error_prefix(&err, "%s", path);
+        daisy_error_prefix(&err, "%s", path);
         fprintf(stderr, "daisy-broker: %s\n", err.msg);
         daisy_pipeline_destroy(&p);
         return 3;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "load.h"
 
 static const char *usage =
     "Usage: daisy plan [--json] PIPELINE.json\n"
@@ -166,12 +167,13 @@ cli_plan(int argc, char **argv)
         return EXIT_USAGE;
     }
     daisy_error_t err;
-    daisy_pipeline_t *p = daisy_pipeline_load(argv[optind], &err);
-    daisy_graph_t *g = p ? daisy_graph_new(p, &err) : NULL;
+    daisy_pipeline_t *p = cli_load_pipeline("daisy plan", argv[optind]);
+    if (!p)
+        return EXIT_INPUT;
+    daisy_graph_t *g = daisy_graph_new(p, &err);
     if (!g) {
         //  Load errors name the file already; graph errors do not.
-        if (p)
-            daisy_error_prefix(&err, "%s", argv[optind]);
+        daisy_error_prefix(&err, "%s", argv[optind]);
         fprintf(stderr, "daisy plan: %s\n", err.msg);
         daisy_pipeline_destroy(&p);
         return EXIT_INPUT;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "load.h"
 #include "serve.h"
 
 static const char *usage =
@@ -192,12 +193,9 @@ cli_run(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *path = argv[optind];
-    daisy_error_t err;
-    daisy_pipeline_t *p = daisy_pipeline_load(path, &err);
-    if (!p) {
-        fprintf(stderr, "daisy run: %s\n", err.msg);
+    daisy_pipeline_t *p = cli_load_pipeline("daisy run", path);
+    if (!p)
         return EXIT_INPUT;
-    }
     int rc = o.serial ? run_serial(p, path, &o) : run_distributed(p, path, &o);
     daisy_pipeline_destroy(&p);
     return rc;

@@ -68,7 +68,9 @@ task_init(graph_task_t *t, const daisy_task_t *task, daisy_error_t *err)
         t->tr_begin[d] = total.offset[d];
         t->tr_end[d] = total.offset[d] + total.shape[d];
         t->tw_begin[d] = t->tr_begin[d] + ctx_lo;
-        t->tw_end[d] = t->tr_end[d] - ctx_hi;
+        //  A total ROI smaller than the context leaves an empty total write
+        //  ROI and no block (daisy 1.x plans such a task with 0 blocks).
+        t->tw_end[d] = max64(t->tr_end[d] - ctx_hi, t->tw_begin[d]);
         int64_t extent = t->tw_end[d] - t->tw_begin[d];
         t->n[d] = t->fit == DAISY_FIT_VALID ? extent / ws : ceil_div(extent, ws);
         //  daisy's id counts from the total (read) ROI, not the write ROI.

@@ -15,17 +15,18 @@
         and those of its upstream tasks agree;
       - offsets and shapes lie within +-DAISY_COORD_LIMIT, so ends, contexts
         and block offsets can be computed in int64 without overflow;
-      - shapes are not empty, the write ROI lies in the read ROI, and the
-        total write ROI (the total ROI shrunk by the block's context) is not
-        empty;
+      - shapes are not empty and the write ROI lies in the read ROI;
       - options are in range; ids are unique and non-empty; upstream ids
         name other tasks of the pipeline, each once, without cycles.
 
-    A task whose total write ROI is not empty but smaller than one write
-    ROI has no block under fit valid. That is accepted, not refused:
-    Python daisy accepts it (a task of zero blocks; see case_027 of the
-    reference plans), and the blocks of its downstream tasks then simply
-    have no upstream blocks and are ready at the start.
+    A task with no block is accepted, not refused, as Python daisy does:
+    one whose total write ROI (the total ROI shrunk by the block context)
+    is smaller than one write ROI under fit valid (case_027 of the
+    reference plans), and one whose total write ROI is empty because the
+    total ROI is smaller than the context (case_040). The blocks of its
+    downstream tasks then simply have no upstream blocks. The second kind
+    is almost always a mistake in the file, so daisy_pipeline_warning()
+    describes it for the programs to print.
 
     Checks run task by task, then across tasks, and stop at the first
     refusal: one precise message ("task 'relabel': write_roi [..] is not
@@ -241,20 +242,23 @@ s_total_write(const s_check_t *c, daisy_coord_t *lo, daisy_coord_t *hi)
                           daisy_coord_sub(zero, *hi));
 }
 
+//  1 with a message when the total write ROI is empty in some dimension.
 static int
-s_check_total_write(const s_check_t *c, daisy_error_t *err)
+s_total_write_empty(const s_check_t *c, daisy_error_t *msg)
 {
     char ttext[TEXT_MAX], lotext[TEXT_MAX], hitext[TEXT_MAX], stext[TEXT_MAX];
     daisy_coord_t lo, hi;
     daisy_roi_t total_write = s_total_write(c, &lo, &hi);
     for (int d = 0; d < total_write.dims; d++)
-        if (total_write.shape[d] <= 0)
-            return daisy_error_set(err,
-                "%s: total write ROI is empty: total_roi %s shrunk by the "
-                "block context %s before and %s after leaves shape %s",
-                c->who, s_roi_text(&c->roi[0], ttext),
+        if (total_write.shape[d] <= 0) {
+            daisy_error_set(msg,
+                "%s: total write ROI is empty, the task has no block: "
+                "total_roi %s shrunk by the block context %s before and %s "
+                "after leaves shape %s", c->who, s_roi_text(&c->roi[0], ttext),
                 s_coord_text(lo, lotext), s_coord_text(hi, hitext),
                 s_coord_text(daisy_roi_shape(&total_write), stext));
+            return 1;
+        }
     return 0;
 }
 
@@ -310,7 +314,6 @@ s_check_task(const daisy_pipeline_t *self, size_t i, daisy_error_t *err)
     };
     if (s_check_dims(&c, err) || s_check_range(&c, err)
         || s_check_shapes(&c, err) || s_check_write_in_read(&c, err)
-        || s_check_total_write(&c, err)
         || s_check_options(&c, err))
         return -1;
     return 0;
@@ -490,4 +493,21 @@ daisy_pipeline_validate(const daisy_pipeline_t *self, daisy_error_t *err)
         if (s_check_task(self, i, err))
             return -1;
     return s_check_graph(self, err);
+}
+
+int
+daisy_pipeline_warning(const daisy_pipeline_t *self, size_t i,
+                       daisy_error_t *msg)
+{
+    if (i >= self->size)
+        return 0;
+    char who[LABEL_MAX];
+    s_label(self, i, who);
+    const daisy_task_t *t = self->tasks[i];
+    s_check_t c = {
+        .task = t, .who = who,
+        .roi = {daisy_task_total_roi(t), daisy_task_read_roi(t),
+                daisy_task_write_roi(t)},
+    };
+    return s_total_write_empty(&c, msg);
 }

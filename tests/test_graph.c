@@ -275,3 +275,35 @@ Test(graph, huge_task_is_constant_time, .timeout = 20)
     daisy_graph_destroy(&g);
     daisy_pipeline_destroy(&p);
 }
+
+//  A total ROI smaller than the block context leaves an empty total write
+//  ROI: 0 blocks under every fit (daisy 1.x; reference case_040), and the
+//  downstream task's blocks read no upstream block.
+Test(graph, empty_total_write_roi_has_no_block)
+{
+    for (int fit = 0; fit < 3; fit++) {
+        daisy_pipeline_t *p = daisy_pipeline_new();
+        daisy_task_t *up = tu_task_1d("up", 0, 1, 5, 1, 3);
+        daisy_task_set_fit(up, (daisy_fit_t)fit);
+        daisy_task_set_read_write_conflict(up, true);
+        daisy_task_t *down = tu_task_1d("down", 0, 12, 5, 1, 3);
+        daisy_task_add_upstream(down, "up");
+        daisy_task_set_read_write_conflict(down, false);
+        daisy_pipeline_add(p, &up);
+        daisy_pipeline_add(p, &down);
+        daisy_error_t err;
+        daisy_graph_t *g = daisy_graph_new(p, &err);
+        cr_assert_not_null(g, "%s", err.msg);
+        cr_assert_eq(daisy_graph_block_count(g, 0), 0, "fit %d", fit);
+        cr_assert_eq(daisy_graph_total_write_roi(g, 0).shape[0], 0);
+        cr_assert_eq(daisy_graph_level_block_count(g, 0, 0), 0);
+        uint64_t n = daisy_graph_block_count(g, 1);
+        cr_assert_gt(n, 0);
+        for (uint64_t i = 0; i < n; i++)
+            cr_assert_eq(daisy_graph_upstream_count(g, (daisy_block_ref_t){1, i}), 0);
+        daisy_block_t b;
+        cr_assert_eq(daisy_graph_block(g, (daisy_block_ref_t){0, 0}, &b), -1);
+        daisy_graph_destroy(&g);
+        daisy_pipeline_destroy(&p);
+    }
+}

@@ -355,14 +355,32 @@ Test(pipeline, write_not_inside_read)
     daisy_pipeline_destroy(&p);
 }
 
-Test(pipeline, total_write_roi_empty)
+//  Context 5 on each side: a total shape of 8 leaves nothing to write.
+//  Python daisy plans such a task with 0 blocks (reference case_040), so
+//  it is valid, with a warning that names the task and the sizes.
+Test(pipeline, total_write_roi_empty_warns)
 {
-    //  Context 5 on each side: a total shape of 10 leaves nothing to write.
-    daisy_task_t *t = make_task_rois("a", roi2(0, 0, 100, 10),
+    daisy_task_t *t = make_task_rois("a", roi2(0, 0, 100, 8),
                                      roi2(0, 0, 20, 20), roi2(5, 5, 10, 10));
     daisy_pipeline_t *p = pipeline_of(t);
-    expect_invalid(p, "task 'a'", "total write ROI is empty");
-    expect_invalid(p, "total_roi", NULL);
+    expect_valid(p);
+    daisy_error_t msg = {{0}};
+    cr_assert_eq(daisy_pipeline_warning(p, 0, &msg), 1);
+    cr_assert(strstr(msg.msg, "task 'a': total write ROI is empty"), "%s", msg.msg);
+    cr_assert(strstr(msg.msg, "total_roi [0:100, 0:8] (100, 8)"), "%s", msg.msg);
+    cr_assert(strstr(msg.msg, "leaves shape (90, -2)"), "%s", msg.msg);
+    cr_assert_eq(daisy_pipeline_warning(p, 1, &msg), 0);
+    daisy_pipeline_destroy(&p);
+}
+
+//  A task with blocks has no warning.
+Test(pipeline, no_warning_when_blocks)
+{
+    daisy_task_t *t = make_task_rois("a", roi2(0, 0, 100, 100),
+                                     roi2(0, 0, 20, 20), roi2(5, 5, 10, 10));
+    daisy_pipeline_t *p = pipeline_of(t);
+    daisy_error_t msg = {{0}};
+    cr_assert_eq(daisy_pipeline_warning(p, 0, &msg), 0);
     daisy_pipeline_destroy(&p);
 }
 
@@ -645,8 +663,6 @@ static const bad_file_t bad_files[] = {
     {"negative_shape.json", "task 'a': total_roi shape (-5, 100) is empty"},
     {"write_not_in_read.json", "task 'a': write_roi [15:25, 5:15] (10, 10) "
                                "is not inside read_roi [0:20, 0:20] (20, 20)"},
-    {"total_write_empty.json", "task 'a': total write ROI is empty: "
-                               "total_roi [0:8, 0:100] (8, 100)"},
     {"coordinate_out_of_range.json", "task 'a': total_roi offset "
                                      "4611686018427387904 in dimension 0 is "
                                      "out of range"},
@@ -772,6 +788,16 @@ Test(pipeline, good_design_example)
     cr_assert_null(daisy_task_command(relabel));
     cr_assert_eq(daisy_task_total_roi(relabel).offset[0], 16);
     cr_assert_eq(daisy_task_total_roi(relabel).shape[2], 992);
+    daisy_pipeline_destroy(&p);
+}
+
+//  A file whose only task has an empty total write ROI loads, warns.
+Test(pipeline, good_total_write_empty)
+{
+    daisy_pipeline_t *p = load_good("total_write_empty.json");
+    daisy_error_t msg = {{0}};
+    cr_assert_eq(daisy_pipeline_warning(p, 0, &msg), 1);
+    cr_assert(strstr(msg.msg, "total_roi [0:8, 0:100] (8, 100)"), "%s", msg.msg);
     daisy_pipeline_destroy(&p);
 }
 

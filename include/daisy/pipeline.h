@@ -49,6 +49,13 @@ const char *daisy_pipeline_markers(const daisy_pipeline_t *self);
 //  task and field at fault.
 int daisy_pipeline_validate(const daisy_pipeline_t *self, daisy_error_t *err);
 
+//  1 when task i of a valid pipeline deserves a warning, with the message
+//  in msg (naming the task and the sizes at fault); 0 otherwise. Today: a
+//  total ROI smaller than the block context, so the task has no block
+//  (accepted, as Python daisy plans it with 0 blocks, but rarely meant).
+int daisy_pipeline_warning(const daisy_pipeline_t *self, size_t i,
+                           daisy_error_t *msg);
+
 //  Load and validate a pipeline file; NULL with a message naming the file,
 //  task and key on any error.
 daisy_pipeline_t *daisy_pipeline_load(const char *path, daisy_error_t *err);

@@ -39,4 +39,10 @@ for line in open(sys.argv[1]):
     assert set(o) == {"task", "block_id", "level", "read_roi", "write_roi", "upstream"}, o
 ' "$tmpdir/out"
 done
+
+# A task whose total ROI is smaller than its context: planned with 0 blocks
+# (as daisy 1.x does), with one warning naming the task and the sizes.
+check "empty total write ROI plans" expect_exit 0 "$DAISY" plan "$DATA/good/total_write_empty.json"
+check "empty total write ROI warns" grep -q "^daisy plan: warning: .*total_write_empty.json: task 'a': total write ROI is empty.*leaves shape (-2, 90)" "$tmpdir/err"
+check "empty total write ROI has 0 blocks" grep -q "^task a: 0 blocks" "$tmpdir/out"
 finish

@@ -30,6 +30,27 @@ check "summary points at the log" grep -q "logs/a.err / .out" "$tmpdir/out"
 check "log files exist" test -f "$tmpdir/logs/a.err" -a -f "$tmpdir/logs/b.out"
 check "progress lines on stderr" grep -q "^a: " "$tmpdir/err"
 
+# A task with no block (total ROI smaller than its context) runs nothing,
+# warns, and leaves the other tasks to run, serial and distributed alike.
+cat >"$tmpdir/empty.json" <<JSON
+{"tasks": [
+  {"id": "a", "total_roi": {"offset": [0], "shape": [10]},
+   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+   "command": "touch $tmpdir/ran.a.\$DAISY_BLOCK_ID"},
+  {"id": "e", "upstream": ["a"], "total_roi": {"offset": [0], "shape": [3]},
+   "read_roi": {"offset": [0], "shape": [5]}, "write_roi": {"offset": [2], "shape": [1]},
+   "command": "touch $tmpdir/ran.e.\$DAISY_BLOCK_ID"}
+]}
+JSON
+for mode in --serial --prefetch=1; do
+  rm -f "$tmpdir"/ran.*
+  "$DAISY" run $mode --quiet "$tmpdir/empty.json" >"$tmpdir/out" 2>"$tmpdir/err"
+  check "empty task run ($mode) exits 0" test $? -eq 0
+  check "empty task run ($mode) warns" grep -q "^daisy run: warning: .*task 'e': total write ROI is empty" "$tmpdir/err"
+  check "empty task run ($mode) ran a" test "$(ls "$tmpdir"/ran.a.* | wc -l)" -eq 10
+  check "empty task run ($mode) ran no e block" test -z "$(ls "$tmpdir"/ran.e.* 2>/dev/null)"
+done
+
 "$DAISY" run --serial --bogus "$tmpdir/fail.json" >/dev/null 2>&1
 check "unknown option is a usage error" test $? -eq 2
 "$DAISY" run --serial "$tmpdir/missing.json" >/dev/null 2>"$tmpdir/err"
