@@ -458,7 +458,7 @@ typedef struct {
 } keys_t;
 
 static void
-run_worker(const keys_t *keys, const char *endpoint, const char *worker_id)
+run_worker(const keys_t *keys, const char *endpoint, const char *worker_id, const char *run_id)
 {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
@@ -466,6 +466,7 @@ run_worker(const keys_t *keys, const char *endpoint, const char *worker_id)
     opt.endpoint = endpoint;
     opt.task_id = "noop";
     opt.worker_id = worker_id;
+    opt.run_id = run_id;
     opt.prefetch = WINDOW;
     opt.give_up_ms = 60000;
     if (*keys->worker_secret) {
@@ -485,7 +486,7 @@ run_worker(const keys_t *keys, const char *endpoint, const char *worker_id)
 //  The launcher's spawn function: as broker/blockwise.c forks its workers.
 static pid_t
 fork_worker(void *arg, uint32_t task, const char *endpoint, const char *worker_id,
-            int out_fd, int err_fd)
+            const char *run_id, int out_fd, int err_fd)
 {
     (void)task;
     fflush(NULL);
@@ -494,7 +495,7 @@ fork_worker(void *arg, uint32_t task, const char *endpoint, const char *worker_i
         return pid;
     dup2(out_fd, STDOUT_FILENO);
     dup2(err_fd, STDERR_FILENO);
-    run_worker(arg, endpoint, worker_id);
+    run_worker(arg, endpoint, worker_id, run_id);
     return -1;   //  not reached
 }
 

@@ -14,9 +14,12 @@
 */
 #include "broker_internal.h"
 
+#include <stdio.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #define DRAIN_LIMIT 4096    //  messages per wake-up before timers get a turn
+#define LOG_PER_SECOND 10   //  refusal lines logged per second at most
 
 daisy_broker_options_t
 daisy_broker_options_default(void)
@@ -26,6 +29,7 @@ daisy_broker_options_default(void)
         .heartbeat_ms = 1000,
         .liveness = 3,
         .snapshot_ms = 1000,
+        .max_held = 64,
     };
 }
 
@@ -52,13 +56,52 @@ send_worker(daisy_broker_t *self, worker_t *w, const daisy_msg_t *msg, int64_t n
     return rc;
 }
 
+//  One line per refusal, at most LOG_PER_SECOND a second: a hostile or
+//  broken client must not flood the operator's terminal, but the first
+//  refusals, which say what is wrong, are always seen.
+static void
+log_refusal(daisy_broker_t *self, const uint8_t *identity, size_t size,
+            daisy_proto_error_t code, const char *text)
+{
+    int64_t now = zclock_mono();
+    if (now - self->log_window >= 1000) {
+        if (self->log_dropped)
+            broker_log(self, "refused %llu more messages in the last second (not shown)",
+                       (unsigned long long)self->log_dropped);
+        self->log_window = now;
+        self->log_lines = 0;
+        self->log_dropped = 0;
+    }
+    if (self->log_lines >= LOG_PER_SECOND) {
+        self->log_dropped++;
+        return;
+    }
+    self->log_lines++;
+    worker_t *w = roster_find(self, identity, size);
+    if (w)
+        broker_log(self, "refused a message from worker %s (host %s, pid %lld, task %s): %s: %s",
+                   w->worker_id, w->host, (long long)w->pid,
+                   daisy_task_id(daisy_pipeline_task(daisy_graph_pipeline(self->graph), w->task)),
+                   daisy_proto_error_name(code), text);
+    else
+        broker_log(self, "refused a message from an unknown peer (%zu-byte routing id): %s: %s",
+                   size, daisy_proto_error_name(code), text);
+}
+
+//  Answer a refused message with ERROR. A message counts as refused once,
+//  under the code of its first refusal (a RELEASE may carry several stale
+//  results), so that "refused N of M messages" compares like with like.
 static void
 reject(daisy_broker_t *self, const uint8_t *identity, size_t size,
        daisy_proto_error_t code, const char *text)
 {
-    self->stats.rejected++;
-    if ((unsigned)code < 16)
-        self->stats.rejected_by_code[code]++;
+    if (!self->refused_this) {
+        self->refused_this = true;
+        self->stats.rejected++;
+        if ((unsigned)code < 16)
+            self->stats.rejected_by_code[code]++;
+    }
+    log_refusal(self, identity, size, code, text);
     daisy_msg_t msg = {.type = DAISY_MSG_ERROR};
     msg.u.error.code = code;
     msg.u.error.text = text;
@@ -94,9 +137,12 @@ block_failed(daisy_broker_t *self, worker_t *w, uint32_t task, uint64_t index,
                               w ? w->worker_id : "", log);
 }
 
-//  A worker gone: its blocks go back through the retry path (a failed
-//  attempt), or, when it left cleanly (BYE), straight back to the head of
-//  the queue with their attempt unchanged.
+//  A worker gone: the block it was running (it said STARTED) goes back
+//  through the retry path as a failed attempt; blocks it held but had not
+//  started, and every block when it left cleanly (BYE), go straight back
+//  to the head of the queue with their attempt unchanged. So a lost worker
+//  costs at most one retry, and one that never started anything (a stray
+//  client asking for many blocks, then silent) costs none.
 static void
 drop_worker(daisy_broker_t *self, worker_t *w, const char *reason, bool clean)
 {
@@ -106,8 +152,9 @@ drop_worker(daisy_broker_t *self, worker_t *w, const char *reason, bool clean)
         w->nleases--;
         uint64_t index = l->index, block_id = l->block_id;
         uint32_t attempt = l->attempt;
+        bool charged = !clean && l->running;
         roster_free_lease(self, l);
-        if (clean)
+        if (!charged)
             daisy_scheduler_give_back(self->scheduler, (daisy_block_ref_t){w->task, index}, NULL);
         else
             block_failed(self, w, w->task, index, block_id, attempt, reason);
@@ -134,16 +181,20 @@ tell_shutdown(daisy_broker_t *self, worker_t *w, const char *reason, int64_t now
 }
 
 //  Give the worker as many ready blocks as it has credits for, in one
-//  message; park it while it still wants more.
+//  message, but never more than max_held at once (credits beyond that wait
+//  until it releases some); park it while it still wants more and has room.
 static void
 serve(daisy_broker_t *self, worker_t *w, int64_t now)
 {
     btask_t *bt = &self->tasks[w->task];
-    if (self->draining) {
+    uint32_t room = w->nleases < self->opt.max_held ? self->opt.max_held - w->nleases : 0;
+    if (self->draining || room == 0) {
         roster_unpark(self, w);
         return;
     }
-    uint32_t want = w->credits < DAISY_MAX_BATCH ? w->credits : DAISY_MAX_BATCH;
+    uint32_t want = w->credits < room ? w->credits : room;
+    if (want > DAISY_MAX_BATCH)
+        want = DAISY_MAX_BATCH;
     uint32_t n = 0;
     while (n < want
            && daisy_scheduler_acquire(self->scheduler, w->task, &self->scratch[n]) == 1)
@@ -168,7 +219,7 @@ serve(daisy_broker_t *self, worker_t *w, int64_t now)
             return;
         }
     }
-    if (w->credits > 0)
+    if (w->credits > 0 && w->nleases < self->opt.max_held)
         roster_park(self, w);
     else
         roster_unpark(self, w);
@@ -221,6 +272,15 @@ static void
 on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
          const daisy_msg_t *msg, int64_t now)
 {
+    const char *run_id = msg->u.hello.run_id;
+    if (*run_id && strcmp(run_id, self->run_id) != 0) {
+        char text[512];
+        snprintf(text, sizeof text, "hello: worker %s (host %s, pid %lld) was started for run "
+                 "%s, this broker serves run %s", msg->u.hello.worker_id, msg->u.hello.host,
+                 (long long)msg->u.hello.pid, run_id, self->run_id);
+        reject(self, id, idsize, DAISY_PROTO_WRONG_RUN, text);
+        return;
+    }
     int task = daisy_pipeline_find(daisy_graph_pipeline(self->graph), msg->u.hello.task_id);
     if (task < 0) {
         char text[512];
@@ -286,6 +346,18 @@ on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
                      *r->error ? r->error : "failed");
 }
 
+//  The worker began a block it holds: losing the worker now costs that
+//  block an attempt. A start for a block not held (a stale lease) is
+//  harmless and ignored: its result will be refused anyway.
+static void
+on_started(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s)
+{
+    (void)self;
+    lease_t *l = roster_find_lease(w, s->block_id, s->attempt);
+    if (l)
+        l->running = true;
+}
+
 static uint32_t
 add_credits(uint32_t have, uint32_t more)
 {
@@ -300,6 +372,7 @@ on_message(daisy_broker_t *self, const uint8_t *id, size_t idsize, const void *d
     daisy_msg_t msg;
     daisy_error_t err;
     self->stats.messages++;
+    self->refused_this = false;
     daisy_proto_error_t code = daisy_decode(self->decoder, data, size, &msg, &err);
     if (code != DAISY_PROTO_OK) {
         reject(self, id, idsize, code, err.msg);
@@ -323,8 +396,13 @@ on_message(daisy_broker_t *self, const uint8_t *id, size_t idsize, const void *d
     case DAISY_MSG_RELEASE:
         for (uint32_t i = 0; i < msg.u.release.count; i++)
             on_result(self, w, &msg.u.release.results[i]);
+        if (msg.u.release.has_started)
+            on_started(self, w, &msg.u.release.started);
         w->credits = add_credits(w->credits, msg.u.release.credits);
         serve(self, w, now);
+        break;
+    case DAISY_MSG_STARTED:
+        on_started(self, w, &msg.u.started);
         break;
     case DAISY_MSG_HEARTBEAT:
         break;
@@ -366,6 +444,7 @@ receive_one(daisy_broker_t *self, int64_t now)
         on_message(self, identity, idsize, zmq_msg_data(&body), zmq_msg_size(&body), now);
     else {
         self->stats.messages++;
+        self->refused_this = false;
         reject(self, identity, idsize, DAISY_PROTO_MALFORMED,
                "a message is exactly one frame");
     }
@@ -563,6 +642,30 @@ close_markers(daisy_broker_t *self)
     self->markers = NULL;
 }
 
+//  The caller's run id, or 16 random hex digits: two runs on one host
+//  (even one after the other, on the same port, with the same task and
+//  worker ids) never take each other's workers.
+static int
+set_run_id(daisy_broker_t *self, daisy_error_t *err)
+{
+    const char *given = self->opt.run_id;
+    if (given && *given) {
+        size_t n = strlen(given);
+        if (n >= sizeof self->run_id || strspn(given, "0123456789abcdefghijklmnopqrstuvwxyz"
+                                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") != n)
+            return daisy_error_set(err, "run id '%.64s': expected 1 to %zu letters, digits, "
+                                   "'-', '_' or '.'", given, sizeof self->run_id - 1);
+        memcpy(self->run_id, given, n + 1);
+        return 0;
+    }
+    uint8_t bytes[8];
+    if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes)
+        return daisy_error_set(err, "cannot draw a run id: %s", strerror(errno));
+    for (size_t i = 0; i < sizeof bytes; i++)
+        snprintf(self->run_id + 2 * i, 3, "%02x", bytes[i]);
+    return 0;
+}
+
 daisy_broker_t *
 daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *options,
                  daisy_error_t *err)
@@ -578,7 +681,13 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
         self->opt.liveness = 3;
     if (self->opt.snapshot_ms == 0)
         self->opt.snapshot_ms = 1000;
+    if (self->opt.max_held == 0)
+        self->opt.max_held = 64;
     gethostname(self->hostname, sizeof self->hostname - 1);
+    if (set_run_id(self, err) != 0) {
+        free(self);
+        return NULL;
+    }
     dlist_init(&self->by_heard);
     dlist_init(&self->by_sent);
     int rc = open_markers(self, err);
@@ -724,6 +833,12 @@ const char *
 daisy_broker_endpoint(const daisy_broker_t *self)
 {
     return self->endpoint;
+}
+
+const char *
+daisy_broker_run_id(const daisy_broker_t *self)
+{
+    return self->run_id;
 }
 
 const char *

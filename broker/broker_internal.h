@@ -28,7 +28,8 @@ typedef struct lease {
     uint64_t index;
     uint64_t block_id;
     uint32_t attempt;
-    int64_t started;            //  ms, monotonic
+    int64_t started;            //  ms, monotonic, when handed out
+    bool running;               //  the worker said it started it (STARTED)
 } lease_t;
 
 struct worker {
@@ -76,6 +77,10 @@ struct _daisy_broker_t {
     char *endpoint;
     char *pub_endpoint;
     char hostname[256];
+    char run_id[33];            //  this run's id: workers started for another are refused
+    int64_t log_window;         //  refusal log lines: start of the current second
+    uint32_t log_lines;         //  lines logged in it
+    uint64_t log_dropped;       //  refusals not logged in it
     btask_t *tasks;
     uint32_t ntasks;
     zhashx_t *workers;          //  key -> worker_t
@@ -90,6 +95,7 @@ struct _daisy_broker_t {
     int64_t last_snapshot;
     daisy_broker_stats_t stats;
     uint64_t held;              //  leases outstanding
+    bool refused_this;          //  the message being handled was refused
     bool draining;              //  no more blocks handed out
     bool finished;
 };
@@ -114,6 +120,8 @@ lease_t *roster_lease(daisy_broker_t *self, worker_t *w, const daisy_block_t *b,
 //  The worker's lease on block_id for `attempt`, unlinked; NULL if none.
 lease_t *roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id,
                            uint32_t attempt);
+//  The worker's lease on block_id for `attempt`, left in place; NULL if none.
+lease_t *roster_find_lease(worker_t *w, uint64_t block_id, uint32_t attempt);
 void roster_free_lease(daisy_broker_t *self, lease_t *l);
 void roster_destroy_all(daisy_broker_t *self);
 

@@ -51,6 +51,8 @@ struct _daisy_launcher_t {
     uint32_t ntasks;
     proc_t *procs;
     size_t nprocs, capprocs;
+    char cmd[8192];               //  a worker's command line, being built
+    char line[16384];             //  the same through the launch template
 };
 
 //  Paths and text ----------------------------------------------------------------
@@ -138,24 +140,33 @@ spawn_argv(char *const argv[], char *const envp[], int out_fd, int err_fd)
     return rc == 0 ? pid : -1;
 }
 
-//  The environment plus the worker's DAISY_ variables.
+#define WORKER_VARS 5
+
+//  The environment plus the worker's DAISY_ variables. DAISY_BROKER_PID
+//  only for workers started on this host, whose parent the broker is: they
+//  die with it (see worker/cli.c).
 static char **
-worker_env(char vars[3][512], const char *endpoint, const char *task_id, const char *wid)
+worker_env(char vars[WORKER_VARS][512], const char *endpoint, const char *task_id,
+           const char *wid, const char *run_id, bool local)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **envp = calloc(n + 4, sizeof *envp);
+    char **envp = calloc(n + WORKER_VARS + 1, sizeof *envp);
     if (!envp)
         return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "DAISY_", 6) != 0)
             envp[k++] = environ[i];
-    snprintf(vars[0], 512, "DAISY_BROKER=%s", endpoint);
-    snprintf(vars[1], 512, "DAISY_TASK_ID=%s", task_id);
-    snprintf(vars[2], 512, "DAISY_WORKER_ID=%s", wid);
-    for (int i = 0; i < 3; i++)
+    int nvars = 0;
+    snprintf(vars[nvars++], 512, "DAISY_BROKER=%s", endpoint);
+    snprintf(vars[nvars++], 512, "DAISY_TASK_ID=%s", task_id);
+    snprintf(vars[nvars++], 512, "DAISY_WORKER_ID=%s", wid);
+    snprintf(vars[nvars++], 512, "DAISY_RUN_ID=%s", run_id);
+    if (local)
+        snprintf(vars[nvars++], 512, "DAISY_BROKER_PID=%ld", (long)getpid());
+    for (int i = 0; i < nvars; i++)
         envp[k++] = vars[i];
     return envp;
 }
@@ -179,7 +190,8 @@ worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *end
     //  sets its environment, so that it travels the same way.
     const char *command = daisy_task_command(task);
     const char *words[] = {"--connect", endpoint, "--task", daisy_task_id(task),
-                           "--worker-id", wid, "--prefetch", prefetch, "--give-up", "60",
+                           "--worker-id", wid, "--run-id", daisy_broker_run_id(self->broker),
+                           "--prefetch", prefetch, "--give-up", "60",
                            command ? "--exec" : "--run",
                            command ? command : daisy_task_worker(task),
                            check ? "--check" : NULL, check};
@@ -207,19 +219,21 @@ static pid_t
 spawn_worker(daisy_launcher_t *self, uint32_t t, const char *wid, int out_fd, int err_fd)
 {
     const char *endpoint = daisy_broker_endpoint(self->broker);
+    const char *run_id = daisy_broker_run_id(self->broker);
     if (self->opt.spawn)
-        return self->opt.spawn(self->opt.spawn_arg, t, endpoint, wid, out_fd, err_fd);
+        return self->opt.spawn(self->opt.spawn_arg, t, endpoint, wid, run_id, out_fd, err_fd);
     const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
-    static char cmd[8192], line[16384];
-    worker_command(self, task, endpoint, wid, cmd, sizeof cmd);
+    char *cmd = self->cmd, *line = self->line;
+    worker_command(self, task, endpoint, wid, cmd, sizeof self->cmd);
     if (self->opt.launch_template) {
         const char *host = self->nhosts ? self->hosts[self->next_host++ % self->nhosts]
                                         : "localhost";
-        expand_template(self->opt.launch_template, cmd, host, line, sizeof line);
+        expand_template(self->opt.launch_template, cmd, host, line, sizeof self->line);
     } else
-        snprintf(line, sizeof line, "exec %s", cmd);
-    char vars[3][512];
-    char **envp = worker_env(vars, endpoint, daisy_task_id(task), wid);
+        snprintf(line, sizeof self->line, "exec %s", cmd);
+    char vars[WORKER_VARS][512];
+    char **envp = worker_env(vars, endpoint, daisy_task_id(task), wid, run_id,
+                             !self->opt.launch_template);
     if (!envp)
         return -1;
     char *argv[] = {"/bin/sh", "-c", line, NULL};
@@ -323,13 +337,23 @@ on_exit_status(daisy_launcher_t *self, uint32_t t, pid_t pid, int status)
     start_one(self, t);
 }
 
+//  One worker that ended, without waiting: 1 with pid and status, else 0.
+static int
+reap_one(daisy_launcher_t *self, pid_t *pid, int *status)
+{
+    if (self->opt.reap)
+        return self->opt.reap(self->opt.spawn_arg, pid, status);
+    *pid = waitpid(-1, status, WNOHANG);
+    return *pid > 0;
+}
+
 static void
 reap(daisy_launcher_t *self)
 {
     for (;;) {
         int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid <= 0)
+        pid_t pid;
+        if (!reap_one(self, &pid, &status))
             return;
         for (size_t i = 0; i < self->nprocs; i++) {
             if (self->procs[i].pid != pid)
@@ -370,8 +394,8 @@ daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
     struct timespec step = {0, 1000 * 1000};
     for (int waited = 0; self->nprocs > 0 && waited < grace_ms; waited++) {
         int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid > 0) {
+        pid_t pid;
+        if (reap_one(self, &pid, &status)) {
             for (size_t i = 0; i < self->nprocs; i++)
                 if (self->procs[i].pid == pid) {
                     self->tasks[self->procs[i].task].running--;
@@ -384,7 +408,8 @@ daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
     }
     for (size_t i = 0; i < self->nprocs; i++) {
         signal_worker(self->procs[i].pid, SIGKILL);
-        waitpid(self->procs[i].pid, NULL, 0);
+        if (!self->opt.reap)     //  else the spawner's server reaps it
+            waitpid(self->procs[i].pid, NULL, 0);
         self->tasks[self->procs[i].task].running--;
     }
     self->nprocs = 0;

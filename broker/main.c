@@ -39,13 +39,19 @@ static const char *usage =
     "                        allowed in (files written by `daisy keygen`)\n"
     "  --prefetch N          blocks each started command worker holds at once\n"
     "  --restart-cap N       worker deaths before a task is abandoned\n"
+    "  --max-held N          most blocks one worker holds at once (default 64;\n"
+    "                        larger requests are served as blocks come back)\n"
+    "  --run-id ID           this run's id (default: 16 random hex digits); the\n"
+    "                        workers it starts carry it, and workers started for\n"
+    "                        another run are refused and exit\n"
     "  --heartbeat MS        heartbeat interval (default 1000)\n"
     "  --liveness N          missed heartbeats before a worker is lost (default 3)\n"
     "  --progress-interval S progress lines at most every S seconds (default 5)\n"
     "  --quiet               no progress\n"
     "  -h, --help            show this help\n"
     "\n"
-    "Workers: daisy-worker --connect EP --task ID --exec CMD (or --plugin LIB.so).\n"
+    "Workers: without --local or --launch, the broker prints for each task the\n"
+    "daisy-worker command line to start by hand (with this run's id).\n"
     "\n"
     "Exit status: 0 when every block completed, 1 when blocks failed or were\n"
     "orphaned, 2 bad command line, 3 bad pipeline file, 4 internal error\n"
@@ -76,6 +82,8 @@ parse(int argc, char **argv, options_t *o)
         {"prefetch", required_argument, NULL, 'f'},
         {"restart-cap", required_argument, NULL, 'r'},
         {"heartbeat", required_argument, NULL, 'H'},
+        {"max-held", required_argument, NULL, 'M'},
+        {"run-id", required_argument, NULL, 'I'},
         {"liveness", required_argument, NULL, 'v'},
         {"progress-interval", required_argument, NULL, 'i'},
         {"quiet", no_argument, NULL, 'q'},
@@ -99,6 +107,8 @@ parse(int argc, char **argv, options_t *o)
         case 'f': o->launcher.prefetch = (uint32_t)atoi(optarg); break;
         case 'r': o->launcher.restart_cap = (uint32_t)atoi(optarg); break;
         case 'H': o->broker.heartbeat_ms = (uint32_t)atoi(optarg); break;
+        case 'M': o->broker.max_held = (uint32_t)atoi(optarg); break;
+        case 'I': o->broker.run_id = optarg; break;
         case 'v': o->broker.liveness = (uint32_t)atoi(optarg); break;
         case 'i': o->serve.interval_ms = (int)(atof(optarg) * 1000); break;
         case 'q': o->serve.quiet = true; break;
@@ -111,6 +121,50 @@ parse(int argc, char **argv, options_t *o)
         return -1;
     }
     return 0;
+}
+
+//  One shell word, single-quoted unless it needs no quoting.
+static void
+print_word(const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "_./-+,:=@%") == strlen(s)) {
+        fputs(s, stderr);
+        return;
+    }
+    fputc('\'', stderr);
+    for (; *s; s++)
+        fputs(*s == '\'' ? "'\\''" : (char[]){*s, 0}, stderr);
+    fputc('\'', stderr);
+}
+
+//  Without a launcher, the operator starts the workers: tell them how,
+//  exactly, with this run's id (so that the workers refuse another run).
+static void
+print_worker_commands(const daisy_broker_t *broker, const daisy_pipeline_t *p)
+{
+    for (size_t t = 0; t < daisy_pipeline_size(p); t++) {
+        const daisy_task_t *task = daisy_pipeline_task(p, t);
+        const char *command = daisy_task_command(task);
+        const char *program = daisy_task_worker(task);
+        fprintf(stderr, "daisy-broker: start workers of task %s with:\n  daisy-worker --connect ",
+                daisy_task_id(task));
+        print_word(daisy_broker_endpoint(broker));
+        fputs(" --task ", stderr);
+        print_word(daisy_task_id(task));
+        fputs(" --run-id ", stderr);
+        print_word(daisy_broker_run_id(broker));
+        if (daisy_task_check_command(task)) {
+            fputs(" --check ", stderr);
+            print_word(daisy_task_check_command(task));
+        }
+        if (command || program) {
+            fputs(command ? " --exec " : " --run ", stderr);
+            print_word(command ? command : program);
+        } else
+            fputs(" --plugin LIB.so", stderr);
+        fputc('\n', stderr);
+    }
 }
 
 static void
@@ -154,7 +208,9 @@ main(int argc, char **argv)
         fprintf(stderr, "daisy-broker: serving %s on %s", path, daisy_broker_endpoint(broker));
         if (daisy_broker_publish_endpoint(broker))
             fprintf(stderr, ", progress on %s", daisy_broker_publish_endpoint(broker));
-        fputc('\n', stderr);
+        fprintf(stderr, ", run %s\n", daisy_broker_run_id(broker));
+        if (!o.launch)
+            print_worker_commands(broker, p);
         rc = cli_serve(broker, launcher, &o.serve);
     }
     daisy_launcher_destroy(&launcher);

@@ -162,6 +162,7 @@ roster_lease(daisy_broker_t *self, worker_t *w, const daisy_block_t *b, int64_t 
     l->block_id = b->block_id;
     l->attempt = b->attempt;
     l->started = now;
+    l->running = false;
     l->next_in_worker = w->leases;
     w->leases = l;
     w->nleases++;
@@ -182,6 +183,15 @@ roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id, uint32_t
             return l;
         }
     }
+    return NULL;
+}
+
+lease_t *
+roster_find_lease(worker_t *w, uint64_t block_id, uint32_t attempt)
+{
+    for (lease_t *l = w->leases; l; l = l->next_in_worker)
+        if (l->block_id == block_id && l->attempt == attempt)
+            return l;
     return NULL;
 }
 

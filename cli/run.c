@@ -28,7 +28,7 @@ static const char *usage =
     "  --logs DIR            worker logs: DIR/TASK/WORKER.out and .err\n"
     "                        (default daisy_logs; with --serial DIR/TASK.out/.err,\n"
     "                        default: this terminal)\n"
-    "  --bind EP             workers' endpoint (default tcp://127.0.0.1:*, a free port)\n"
+    "  --bind EP             workers' endpoint (default tcp://127.0.0.1:!, a random free port)\n"
     "  --publish EP          also publish progress on EP for `daisy monitor`\n"
     "  --markers DIR         done markers: skip blocks a previous run finished\n"
     "                        (default: the pipeline file's \"markers\" key)\n"
@@ -108,7 +108,7 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
         return EXIT_INPUT;
     }
     daisy_broker_options_t bo = daisy_broker_options_default();
-    bo.bind = o->bind ? o->bind : "tcp://127.0.0.1:*";
+    bo.bind = o->bind ? o->bind : "tcp://127.0.0.1:!";
     bo.publish = o->publish;
     bo.log_dir = o->logs ? o->logs : "daisy_logs";
     bo.markers_dir = o->markers ? o->markers : daisy_pipeline_markers(p);

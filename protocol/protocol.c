@@ -487,7 +487,22 @@ s_walk_hello(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
     TRY(s_str(w, &f[1], "worker_id", &m->worker_id));
     TRY(s_str(w, &f[2], "host", &m->host));
     TRY(s_int(w, &f[3], "pid", -1, &m->pid));
-    return s_u32(w, &f[4], "prefetch", 1, DAISY_MAX_BATCH, &m->prefetch);
+    TRY(s_u32(w, &f[4], "prefetch", 1, DAISY_MAX_BATCH, &m->prefetch));
+    return s_str(w, &f[5], "run_id", &m->run_id);
+}
+
+//  [block_id, attempt]: a block a worker started (STARTED, RELEASE).
+static daisy_proto_error_t
+s_walk_lease(walk_t *w, const msgpack_object *f, daisy_wire_lease_t *l)
+{
+    TRY(s_u64(w, &f[0], "block_id", &l->block_id));
+    return s_u32(w, &f[1], "attempt", 0, UINT32_MAX, &l->attempt);
+}
+
+static daisy_proto_error_t
+s_walk_started(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
+{
+    return s_walk_lease(w, f, &msg->u.started);
 }
 
 static daisy_proto_error_t
@@ -524,6 +539,17 @@ s_walk_release(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
     w->list = "results";
     for (w->index = 0; w->index < list->size; w->index++)
         TRY(s_walk_result(w, &list->ptr[w->index], &m->results[w->index]));
+    w->list = NULL;
+    //  started: [] or [[block_id, attempt]]
+    TRY(s_batch(w, &f[2], "started", 1, &list));
+    m->has_started = list->size == 1;
+    if (!m->has_started)
+        return DAISY_PROTO_OK;
+    const msgpack_object *e = NULL;
+    w->list = "started";
+    w->index = 0;
+    TRY(s_entry(w, &list->ptr[0], 2, &e));
+    TRY(s_walk_lease(w, e, &m->started));
     w->list = NULL;
     return DAISY_PROTO_OK;
 }
@@ -827,7 +853,20 @@ s_pack_hello(msgpack_packer *pk, const daisy_msg_t *msg)
         return -1;
     return s_pack_text(pk, m->task_id) || s_pack_text(pk, m->worker_id)
         || s_pack_text(pk, m->host) || msgpack_pack_int64(pk, m->pid)
-        || msgpack_pack_uint32(pk, m->prefetch) ? -1 : 0;
+        || msgpack_pack_uint32(pk, m->prefetch)
+        || s_pack_text(pk, m->run_id ? m->run_id : "") ? -1 : 0;
+}
+
+static int
+s_pack_lease(msgpack_packer *pk, const daisy_wire_lease_t *l)
+{
+    return msgpack_pack_uint64(pk, l->block_id) || msgpack_pack_uint32(pk, l->attempt) ? -1 : 0;
+}
+
+static int
+s_pack_started(msgpack_packer *pk, const daisy_msg_t *msg)
+{
+    return s_pack_lease(pk, &msg->u.started);
 }
 
 static int
@@ -859,6 +898,10 @@ s_pack_release(msgpack_packer *pk, const daisy_msg_t *msg)
     for (uint32_t i = 0; i < m->count; i++)
         if (s_pack_result(pk, &m->results[i]))
             return -1;
+    if (msgpack_pack_array(pk, m->has_started ? 1 : 0))
+        return -1;
+    if (m->has_started && (msgpack_pack_array(pk, 2) || s_pack_lease(pk, &m->started)))
+        return -1;
     return 0;
 }
 
@@ -988,11 +1031,12 @@ daisy_encode(const daisy_msg_t *msg, daisy_buffer_t *buf)
 //  Names and helpers --------------------------------------------------------
 
 static const spec_t s_specs[] = {
-    {DAISY_MSG_HELLO, "hello", 7, s_walk_hello, s_pack_hello},
+    {DAISY_MSG_HELLO, "hello", 8, s_walk_hello, s_pack_hello},
     {DAISY_MSG_REQUEST, "request", 3, s_walk_request, s_pack_request},
-    {DAISY_MSG_RELEASE, "release", 4, s_walk_release, s_pack_release},
+    {DAISY_MSG_RELEASE, "release", 5, s_walk_release, s_pack_release},
     {DAISY_MSG_HEARTBEAT, "heartbeat", 2, s_walk_none, s_pack_none},
     {DAISY_MSG_BYE, "bye", 2, s_walk_none, s_pack_none},
+    {DAISY_MSG_STARTED, "started", 4, s_walk_started, s_pack_started},
     {DAISY_MSG_WELCOME, "welcome", 6, s_walk_welcome, s_pack_welcome},
     {DAISY_MSG_BLOCKS, "blocks", 4, s_walk_blocks, s_pack_blocks},
     {DAISY_MSG_SHUTDOWN, "shutdown", 3, s_walk_shutdown, s_pack_shutdown},
@@ -1027,7 +1071,7 @@ daisy_proto_error_name(daisy_proto_error_t code)
 {
     static const char *names[] = {"ok", "truncated", "oversized", "malformed", "bad_version",
                                   "unknown_type", "bad_field", "unknown_task", "unknown_block",
-                                  "not_ready"};
+                                  "not_ready", "wrong_run"};
     if ((unsigned)code >= sizeof names / sizeof names[0])
         return "unknown";
     return names[code];

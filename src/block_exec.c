@@ -86,17 +86,31 @@ daisy_block_exec(const char *command, const daisy_block_t *block,
         posix_spawn_file_actions_adddup2(&actions, env->out_fd, STDOUT_FILENO);
     if (env && env->err_fd >= 0)
         posix_spawn_file_actions_adddup2(&actions, env->err_fd, STDERR_FILENO);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    if (env && env->group) {
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    }
     char *argv[] = {"sh", "-c", (char *)command, NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, "/bin/sh", &actions, NULL, argv, envp);
+    int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     free(envp);
     if (rc != 0)
         return daisy_error_set(err, "cannot start /bin/sh for '%s': %s", command, strerror(rc));
+    if (env && env->group)
+        *env->group = pid;
     int wstatus;
     while (waitpid(pid, &wstatus, 0) < 0)
-        if (errno != EINTR)
+        if (errno != EINTR) {
+            if (env && env->group)
+                *env->group = 0;
             return daisy_error_set(err, "waiting for '%s': %s", command, strerror(errno));
+        }
+    if (env && env->group)
+        *env->group = 0;
     *status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
     return 0;
 }

@@ -14,9 +14,17 @@
     plugin's check when both are there.
 
     SIGINT and SIGTERM call daisy_worker_stop(), which only sets a flag and
-    rings an eventfd, so the block in progress finishes and is reported and
-    the broker gets the unstarted ones back at once rather than after a
-    heartbeat timeout.
+    rings an eventfd, and pass the signal on to the block's command (it runs
+    in a process group of its own, so a batch system's SIGTERM to this
+    process alone still reaches all of it). The worker then says goodbye:
+    the broker gets every block back at once, the interrupted one included,
+    without using a retry (preemption is not the block's fault).
+
+    A worker the broker started on this host (DAISY_BROKER_PID names its
+    parent) dies with it: the parent-death signal is SIGTERM, handled as
+    above, so no worker of a killed run outlives it by more than a moment.
+    Its run id (--run-id, DAISY_RUN_ID) makes any other broker that later
+    binds the same address refuse it, and it exits.
 
     --log sends this process's stdout and stderr (and so those of its
     commands and plugin) to a file opened for appending: one log per
@@ -30,6 +38,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +64,7 @@ enum {
     WCLI_INTERNAL = 4
 };
 
-enum { OPT_CURVE_SECRET = 256, OPT_BROKER_KEY, OPT_VERSION, OPT_CHECK, OPT_RUN };
+enum { OPT_CURVE_SECRET = 256, OPT_BROKER_KEY, OPT_VERSION, OPT_CHECK, OPT_RUN, OPT_RUN_ID };
 
 static const char *usage_text =
     "Usage: %1$s [OPTIONS] [--check CMD] --exec CMD\n"
@@ -99,6 +108,10 @@ static const char *usage_text =
     "  -t, --task ID          the task to work for (default: $DAISY_TASK_ID)\n"
     "  -w, --worker-id ID     this worker's unique id, shown in the broker's logs\n"
     "                         (default: $DAISY_WORKER_ID, else HOST:PID:RANDOM)\n"
+    "      --run-id ID        work only for the broker run with this id (the\n"
+    "                         broker prints it); another run's broker refuses\n"
+    "                         this worker, which then exits with status 1\n"
+    "                         (default: $DAISY_RUN_ID, else any run)\n"
     "  -p, --prefetch N       blocks to hold at once, 1 to 1024 (default 1, as\n"
     "                         daisy does); more hides the round trip to the\n"
     "                         broker when blocks are short\n"
@@ -131,19 +144,25 @@ static const char *usage_text =
     "  instead). Build one with: cc -shared -fPIC plugin.c -o plugin.so\n"
     "\n"
     "SIGNALS\n"
-    "  SIGINT, SIGTERM   finish the block in progress, report it, give the\n"
-    "                    blocks not yet started back to the broker, and exit.\n"
+    "  SIGINT, SIGTERM   pass the signal on to the block's command (--exec),\n"
+    "                    give every block held back to the broker (the one\n"
+    "                    interrupted included, without using a retry; a\n"
+    "                    --plugin block in progress finishes and is reported\n"
+    "                    first), and exit.\n"
     "\n"
     "ENVIRONMENT\n"
-    "  DAISY_BROKER, DAISY_TASK_ID, DAISY_WORKER_ID   defaults of --connect,\n"
-    "                    --task and --worker-id (set by `daisy run` and\n"
-    "                    `daisy-broker` for the workers they start)\n"
+    "  DAISY_BROKER, DAISY_TASK_ID, DAISY_WORKER_ID, DAISY_RUN_ID\n"
+    "                    defaults of --connect, --task, --worker-id and\n"
+    "                    --run-id (set by `daisy run` and `daisy-broker` for\n"
+    "                    the workers they start)\n"
+    "  DAISY_BROKER_PID  when it is this process's parent: exit (as on\n"
+    "                    SIGTERM) when the parent dies\n"
     "\n"
     "EXIT STATUS\n"
     "  0      the broker said there is no more work\n"
-    "  1      the broker refused this worker (unknown task, CurveZMQ key not\n"
-    "         allowed), no broker answered within --give-up, or the plugin's\n"
-    "         init failed\n"
+    "  1      the broker refused this worker (unknown task, another run,\n"
+    "         CurveZMQ key not allowed), no broker answered within --give-up,\n"
+    "         or the plugin's init failed\n"
     "  2      bad command line (including an unreadable key file, plugin or log)\n"
     "  4      internal error\n"
     "  128+N  stopped by signal N (130 for SIGINT, 143 for SIGTERM)\n";
@@ -180,14 +199,36 @@ typedef struct {
 
 static daisy_worker_t *volatile s_worker;
 static volatile sig_atomic_t s_signal;
+static volatile pid_t s_command;     //  process group of the block's command, or 0
 
 static void
 wcli_on_signal(int sig)
 {
+    int saved = errno;
     s_signal = sig;
     daisy_worker_t *w = s_worker;
     if (w)
         daisy_worker_stop(w);
+    pid_t group = s_command;
+    if (group > 0)
+        kill(-group, sig);
+    errno = saved;
+}
+
+//  Started by a broker on this host (its pid in DAISY_BROKER_PID): end with
+//  it. The check after prctl() covers a broker that died just before.
+static int
+wcli_die_with_broker(const char *prog)
+{
+    const char *pid = getenv("DAISY_BROKER_PID");
+    if (!pid || atol(pid) <= 0 || getppid() != (pid_t)atol(pid))
+        return -1;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != (pid_t)atol(pid)) {
+        fprintf(stderr, "%s: the broker that started this worker (pid %s) is gone\n", prog, pid);
+        return WCLI_REFUSED;
+    }
+    return -1;
 }
 
 static void
@@ -244,6 +285,7 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
         {"connect", required_argument, NULL, 'c'},
         {"task", required_argument, NULL, 't'},
         {"worker-id", required_argument, NULL, 'w'},
+        {"run-id", required_argument, NULL, OPT_RUN_ID},
         {"prefetch", required_argument, NULL, 'p'},
         {"give-up", required_argument, NULL, 'g'},
         {"log", required_argument, NULL, 'l'},
@@ -270,6 +312,7 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
         case 'P': a->plugin = optarg; break;
         case OPT_CHECK: a->check = optarg; break;
         case OPT_RUN: a->run = optarg; break;
+        case OPT_RUN_ID: a->opt.run_id = optarg; break;
         case OPT_CURVE_SECRET: a->opt.curve_secret = optarg; break;
         case OPT_BROKER_KEY: a->opt.broker_key = optarg; break;
         case 'p':
@@ -515,6 +558,8 @@ wcli_run_program(const wcli_args_t *a)
     setenv("DAISY_TASK_ID", a->opt.task_id, 1);
     if (a->opt.worker_id)
         setenv("DAISY_WORKER_ID", a->opt.worker_id, 1);
+    if (a->opt.run_id)
+        setenv("DAISY_RUN_ID", a->opt.run_id, 1);
     execl("/bin/sh", "sh", "-c", a->run, (char *)NULL);
     fprintf(stderr, "%s: cannot run '%s': %s\n", a->prog, a->run, strerror(errno));
     return WCLI_INTERNAL;
@@ -533,12 +578,15 @@ daisy_worker_cli(int argc, char **argv, const char *prog)
     int rc = wcli_parse(argc, argv, &a);
     if (rc >= 0)
         return rc;
+    //  Before --run's exec: the parent-death signal survives it.
+    if ((rc = wcli_die_with_broker(prog)) >= 0)
+        return rc;
     if (a.run)
         return wcli_run_program(&a);
     if (a.log && (rc = wcli_open_log(prog, a.log)) >= 0)
         return rc;
     wcli_job_t job = {.prog = prog, .command = a.exec, .check_command = a.check,
-                      .env = {.out_fd = -1, .err_fd = -1}};
+                      .env = {.out_fd = -1, .err_fd = -1, .group = &s_command}};
     s_signal = 0;
     wcli_signals(wcli_on_signal);
     if (a.plugin && (rc = wcli_load_plugin(&a, &job)) >= 0) {

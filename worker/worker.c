@@ -156,6 +156,8 @@ typedef struct {
     daisy_wire_result_t *wire;
     daisy_decoder_t *decoder;
     daisy_buffer_t out;
+    bool start_pending;     //  `start` begins now: tell the broker (STARTED)
+    daisy_wire_lease_t start;
     bool stopping;          //  no more credits: we are leaving
     bool finished;          //  SHUTDOWN, or a fatal error: the run is over
     int rc;                 //  the run's result once finished
@@ -166,6 +168,7 @@ struct _daisy_worker_t {
     char *endpoint;
     char *task_id;
     char *worker_id;
+    char *run_id;
     char host[256];
     uint32_t prefetch;
     uint32_t reconnect_max_ms;
@@ -361,6 +364,7 @@ daisy_worker_options_default(void)
         .endpoint = env_or_null("DAISY_BROKER"),
         .task_id = env_or_null("DAISY_TASK_ID"),
         .worker_id = env_or_null("DAISY_WORKER_ID"),
+        .run_id = env_or_null("DAISY_RUN_ID"),
         .prefetch = 1,
         .reconnect_max_ms = WORKER_RECONNECT_MAX_MS,
         .give_up_ms = 0,
@@ -422,11 +426,13 @@ daisy_worker_new(const daisy_worker_options_t *options, daisy_error_t *err)
     self->endpoint = strdup(o.endpoint);
     self->task_id = strdup(o.task_id);
     self->worker_id = o.worker_id ? strdup(o.worker_id) : worker_default_id(self->host);
+    self->run_id = strdup(o.run_id ? o.run_id : "");
     self->prefetch = o.prefetch ? o.prefetch : 1;
     self->reconnect_max_ms = o.reconnect_max_ms ? o.reconnect_max_ms : WORKER_RECONNECT_MAX_MS;
     self->give_up_ms = o.give_up_ms;
     self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!self->endpoint || !self->task_id || !self->worker_id || self->wake_fd < 0) {
+    if (!self->endpoint || !self->task_id || !self->worker_id || !self->run_id
+        || self->wake_fd < 0) {
         daisy_error_set(err, "cannot create worker: %s", strerror(errno ? errno : ENOMEM));
         daisy_worker_destroy(&self);
         return NULL;
@@ -452,6 +458,7 @@ daisy_worker_destroy(daisy_worker_t **self_p)
     free(self->endpoint);
     free(self->task_id);
     free(self->worker_id);
+    free(self->run_id);
     explicit_bzero(self->secret_key, sizeof self->secret_key);
     free(self);
     *self_p = NULL;
@@ -528,6 +535,7 @@ io_hello(daisy_worker_t *self, int64_t now)
     msg.u.hello.host = self->host;
     msg.u.hello.pid = (int64_t)getpid();
     msg.u.hello.prefetch = self->prefetch;
+    msg.u.hello.run_id = self->run_id;
     io_send(self, &msg, now);
     io->link = LINK_HELLO;
     io->last_recv = now;    //  the broker has liveness intervals to answer
@@ -742,6 +750,10 @@ io_release(daisy_worker_t *self, int64_t now)
     msg.u.release.credits = credits;
     msg.u.release.count = (uint32_t)n;
     msg.u.release.results = io->wire;
+    //  The block starting now rides along (see io_started).
+    msg.u.release.has_started = io->start_pending;
+    msg.u.release.started = io->start;
+    io->start_pending = false;
     if (io_send(self, &msg, now) == 0)
         io->credits_out += credits;
     io_remember(self, n, now);
@@ -790,6 +802,27 @@ io_maybe_flush(daisy_worker_t *self, int64_t now)
     if (io->stopping || io->qcount == 0 || io->pending.count >= threshold
         || now >= io->flush_at)
         io_flush(self, now);
+}
+
+//  A block starts: the broker must know, so that losing us costs this
+//  block an attempt and no other (the blocks we hold but have not started
+//  go back free). The start rides on a RELEASE when results go out now
+//  anyway, else it goes alone as STARTED: one small message that the
+//  broker never answers, sent before the block runs (a block that crashes
+//  its worker at once is charged too, so it cannot kill workers forever).
+static void
+io_started(daisy_worker_t *self, const daisy_wire_block_t *block, int64_t now)
+{
+    io_t *io = &self->io;
+    io->start_pending = true;
+    io->start = (daisy_wire_lease_t){block->block_id, block->attempt};
+    io_maybe_flush(self, now);
+    if (io->start_pending && io->link == LINK_READY) {
+        daisy_msg_t msg = {.type = DAISY_MSG_STARTED};
+        msg.u.started = io->start;
+        io_send(self, &msg, now);
+    }
+    io->start_pending = false;
 }
 
 //  Messages from the broker ----------------------------------------------------
@@ -844,6 +877,12 @@ io_on_error(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     case DAISY_PROTO_BAD_VERSION:
         io_fatal(self, "broker at %s refused this worker: %s", self->endpoint,
                  msg->u.error.text);
+        break;
+    case DAISY_PROTO_WRONG_RUN:
+        //  Another run took our broker's address (ours is gone): its
+        //  blocks are not ours to run. Leave at once, no reconnecting.
+        io_fatal(self, "broker at %s serves another run, this worker was started for run "
+                 "%s: exiting (%s)", self->endpoint, self->run_id, msg->u.error.text);
         break;
     case DAISY_PROTO_NOT_READY:
         //  A restarted broker that does not know us yet: introduce ourselves.
@@ -1235,8 +1274,10 @@ worker_block(const daisy_worker_t *self, const daisy_wire_block_t *w, daisy_bloc
 }
 
 //  Check and run one block and describe its outcome. The keeper may have
-//  the socket meanwhile.
-static void
+//  the socket meanwhile. -1 when the block failed because the worker was
+//  told to stop (SIGTERM from a batch system, the broker's death): there
+//  is no result then, and the goodbye gives the block back unharmed.
+static int
 worker_process(daisy_worker_t *self, const daisy_wire_block_t *q, daisy_process_fn *fn, void *arg,
                result_t *result)
 {
@@ -1249,6 +1290,8 @@ worker_process(daisy_worker_t *self, const daisy_wire_block_t *q, daisy_process_
     int rc = done ? 0 : fn(&block, arg);
     double seconds = now_s() - start;
     worker_leave_busy(self);
+    if (rc != 0 && !done && worker_stopped(self))
+        return -1;
     char text[64];
     const char *error = NULL;
     if (rc != 0 && self->error_set)
@@ -1269,6 +1312,7 @@ worker_process(daisy_worker_t *self, const daisy_wire_block_t *q, daisy_process_
         __atomic_add_fetch(&self->skipped, 1, __ATOMIC_RELAXED);
     else
         __atomic_add_fetch(&self->processed, 1, __ATOMIC_RELAXED);
+    return 0;
 }
 
 //  The loop: the socket is the caller's except inside worker_process().
@@ -1303,11 +1347,13 @@ worker_loop(daisy_worker_t *self, daisy_process_fn *fn, void *arg)
             io->qcount--;
             //  Results held for company go before the last queued block runs.
             io_refill(self, now);
-            io_maybe_flush(self, now);
+            io_started(self, &block, now);
             result_t result;
-            worker_process(self, &block, fn, arg, &result);
-            now = now_ms();
-            io_add_result(self, &result, now);
+            if (worker_process(self, &block, fn, arg, &result) == 0) {
+                now = now_ms();
+                io_add_result(self, &result, now);
+            } else
+                now = now_ms();
             continue;
         }
         io_maybe_flush(self, now);

@@ -13,6 +13,8 @@
 #ifndef DAISY_BLOCK_EXEC_H
 #define DAISY_BLOCK_EXEC_H
 
+#include <sys/types.h>
+
 #include "daisy/block.h"
 #include "daisy/error.h"
 
@@ -25,6 +27,10 @@ typedef struct {
     const char *worker_id;   //  DAISY_WORKER_ID, or NULL
     int out_fd;              //  the command's stdout, or -1 to inherit
     int err_fd;              //  the command's stderr, or -1 to inherit
+    //  When not NULL: the command runs in a process group of its own, whose
+    //  id is stored here while it runs (0 otherwise), so that a signal
+    //  handler can stop the whole command with kill(-*group, sig).
+    volatile pid_t *group;
 } daisy_exec_env_t;
 
 //  Run `command` for `block` and wait for it. Returns 0 when it ran, with

@@ -7,9 +7,19 @@
         daisy_summary_t *summary = daisy_run_blockwise(pipeline, NULL, &err);
 
     Each task gets `workers` processes (daisy_task_set_workers). Workers
-    are forked, so they see this process's memory as it was at the fork;
+    are forked, so they see this process's memory as it was at the call;
     results must go to storage they share (files, Zarr arrays, shared
-    memory). A worker that dies is replaced up to the restart cap.
+    memory). A worker that dies is replaced up to the restart cap, and
+    workers end when this process dies, however it dies.
+
+    What the calling program must not have done before the call: start a
+    thread (its own, or a library's that starts threads: czmq or libzmq
+    sockets, OpenMP, a GPU runtime, ...). Workers are forked from a copy of
+    this process made at the start of the call, and a fork of a process
+    with threads may deadlock in the child. Open such things inside the
+    process function (once per worker, e.g. on its first block) instead.
+    Memory, open files and descriptors as they are at the call are what
+    every worker starts with.
 */
 #ifndef DAISY_BLOCKWISE_H
 #define DAISY_BLOCKWISE_H

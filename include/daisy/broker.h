@@ -47,16 +47,25 @@ typedef struct {
     //  refused.
     const char *markers_dir;
     bool reset_markers;
+    //  This run's id, carried by the workers started for it (HELLO run_id);
+    //  a worker started for another run is refused (ERROR wrong_run) and
+    //  exits. NULL or "": 16 random hex digits. At most 32 characters of
+    //  [A-Za-z0-9._-].
+    const char *run_id;
+    //  Most blocks one worker may hold at once (default 64); larger
+    //  requests are served as the worker releases blocks.
+    uint32_t max_held;
     //  Lines worth telling the operator (refused worker keys, binding a
-    //  public address in the clear); NULL: dropped. The library never prints.
+    //  public address in the clear, refused messages, at most 10 a second);
+    //  NULL: dropped. The library never prints.
     void (*log)(void *arg, const char *line);
     void *log_arg;
 } daisy_broker_options_t;
 
 typedef struct {
     uint64_t messages;         //  frames received from workers
-    uint64_t rejected;         //  messages refused (any reason)
-    uint64_t rejected_by_code[16]; //  indexed by daisy_proto_error_t
+    uint64_t rejected;         //  messages refused (any reason), each once
+    uint64_t rejected_by_code[16]; //  the same by the code of its first refusal
     uint64_t workers_joined;
     uint64_t workers_lost;
     uint64_t blocks_sent;
@@ -79,6 +88,9 @@ void daisy_broker_destroy(daisy_broker_t **self_p);
 //  The endpoints actually bound (a tcp port of * resolved).
 const char *daisy_broker_endpoint(const daisy_broker_t *self);
 const char *daisy_broker_publish_endpoint(const daisy_broker_t *self);
+
+//  The run id workers must carry (see daisy_broker_options_t.run_id).
+const char *daisy_broker_run_id(const daisy_broker_t *self);
 
 //  Handle every waiting message and due timer, then wait up to timeout_ms
 //  for more (0: do not wait). Returns 0, or -1 when the wait was

@@ -26,10 +26,17 @@
 extern "C" {
 #endif
 
-//  Start one worker for `task` connecting to `endpoint` under `worker_id`,
-//  with stdout/stderr on the given descriptors. Returns its pid, or -1.
+//  Start one worker for `task` connecting to `endpoint` under `worker_id`
+//  for the broker run `run_id` (daisy_worker_options_t.run_id), with
+//  stdout/stderr on the given descriptors. Returns its pid, or -1.
 typedef pid_t (daisy_spawn_fn)(void *arg, uint32_t task, const char *endpoint,
-                               const char *worker_id, int out_fd, int err_fd);
+                               const char *worker_id, const char *run_id,
+                               int out_fd, int err_fd);
+
+//  A worker started by a spawn function ended: 1 with its pid and wait
+//  status, 0 when none has (never blocks). For spawn functions whose
+//  workers are not children of this process.
+typedef int (daisy_reap_fn)(void *arg, pid_t *pid, int *status);
 
 typedef struct {
     //  NULL: start workers as local processes. Otherwise a shell command
@@ -48,6 +55,8 @@ typedef struct {
     uint32_t prefetch;            //  prefetch window of --exec workers (default 1)
     daisy_spawn_fn *spawn;        //  replaces the above for every task
     void *spawn_arg;
+    daisy_reap_fn *reap;          //  with spawn: how its workers' ends are
+                                  //  learnt (NULL: waitpid, they are children)
 } daisy_launcher_options_t;
 
 typedef struct _daisy_launcher_t daisy_launcher_t;

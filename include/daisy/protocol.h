@@ -32,7 +32,7 @@
 extern "C" {
 #endif
 
-#define DAISY_PROTOCOL_VERSION 1
+#define DAISY_PROTOCOL_VERSION 2
 //  No frame larger than this is accepted (sockets refuse it with
 //  ZMQ_MAXMSGSIZE before allocating; decoders check it again).
 #define DAISY_MAX_FRAME (1 << 20)
@@ -48,6 +48,7 @@ typedef enum {
     DAISY_MSG_RELEASE = 3,      //  results of blocks, and more credits
     DAISY_MSG_HEARTBEAT = 4,    //  still alive (either direction)
     DAISY_MSG_BYE = 5,          //  leaving; blocks held go back
+    DAISY_MSG_STARTED = 6,      //  a held block is being processed now
     //  broker -> worker
     DAISY_MSG_WELCOME = 101,    //  accepted; heartbeat settings
     DAISY_MSG_BLOCKS = 102,     //  blocks to process
@@ -73,7 +74,8 @@ typedef enum {
     DAISY_PROTO_BAD_FIELD = 6,      //  wrong field count, type or range
     DAISY_PROTO_UNKNOWN_TASK = 7,   //  (broker) names no task of the pipeline
     DAISY_PROTO_UNKNOWN_BLOCK = 8,  //  (broker) names no block, or one not held
-    DAISY_PROTO_NOT_READY = 9       //  (broker) message out of order (no HELLO)
+    DAISY_PROTO_NOT_READY = 9,      //  (broker) message out of order (no HELLO)
+    DAISY_PROTO_WRONG_RUN = 10      //  (broker) HELLO names another run: exit
 } daisy_proto_error_t;
 
 typedef enum {
@@ -100,6 +102,12 @@ typedef struct {
     const char *error;              //  "" on success
 } daisy_wire_result_t;
 
+//  A block a worker holds, by id and attempt (STARTED, RELEASE.started).
+typedef struct {
+    uint64_t block_id;
+    uint32_t attempt;
+} daisy_wire_lease_t;
+
 //  Task counters as carried by TASK_STATE, TASK_DONE and RUN_FINISHED.
 typedef struct {
     const char *task_id;
@@ -117,6 +125,7 @@ typedef struct {
             const char *host;
             int64_t pid;
             uint32_t prefetch;      //  blocks the worker wants to hold at once
+            const char *run_id;     //  the broker run it was started for, or ""
         } hello;
         struct {                    //  REQUEST
             uint32_t credits;
@@ -125,7 +134,10 @@ typedef struct {
             uint32_t credits;       //  further blocks wanted
             uint32_t count;
             daisy_wire_result_t *results;
+            bool has_started;       //  the worker started `started` next
+            daisy_wire_lease_t started;
         } release;
+        daisy_wire_lease_t started; //  STARTED
         struct {                    //  WELCOME
             const char *task_id;
             uint32_t heartbeat_ms;  //  interval both sides keep

@@ -43,6 +43,10 @@ typedef struct {
     const char *endpoint;      //  broker ROUTER endpoint (DAISY_BROKER)
     const char *task_id;       //  task to join (DAISY_TASK_ID)
     const char *worker_id;     //  unique id (DAISY_WORKER_ID, else host:pid:random)
+    //  The broker run this worker was started for (DAISY_RUN_ID; the broker
+    //  prints it): a broker serving another run refuses the worker, which
+    //  then returns -1 at once. NULL or "": any run (a hand-started worker).
+    const char *run_id;
     uint32_t prefetch;         //  blocks held at once (default 1, daisy's behaviour)
     uint32_t reconnect_max_ms; //  back-off ceiling (default 30000)
     //  Give up after this long without reaching a broker (0: never).
@@ -62,7 +66,7 @@ daisy_worker_t *daisy_worker_new(const daisy_worker_options_t *options, daisy_er
 void daisy_worker_destroy(daisy_worker_t **self_p);
 
 //  Process blocks until the broker sends SHUTDOWN (returns 0), the broker
-//  refuses this worker (unknown task: returns -1 with a message), the
+//  refuses this worker (unknown task, another run: -1 with a message), the
 //  broker stays unreachable past give_up_ms (-1), or daisy_worker_stop()
 //  is called (returns 1). `fn` returns 0 for success; the error text of a
 //  failure is "process function returned N" unless the function set one
@@ -83,7 +87,10 @@ void daisy_worker_set_check(daisy_worker_t *self, daisy_check_fn *fn, void *arg)
 void daisy_worker_set_error(daisy_worker_t *self, const char *text);
 
 //  Ask a running worker to finish the current block, release what it
-//  holds and return (safe from a signal handler).
+//  holds and return (safe from a signal handler). A block that fails after
+//  the stop (its command killed by the same SIGTERM) is not reported as a
+//  failure: the goodbye gives it back with its other unstarted blocks, so
+//  preemption costs no retry.
 void daisy_worker_stop(daisy_worker_t *self);
 
 //  Blocks processed so far, and blocks the completion check found done

@@ -1,10 +1,17 @@
 /*  blockwise.c - daisy_run_blockwise(): broker here, workers forked
 
-    The workers are children of this process running the task's process
-    function in the worker loop. The worker loop uses its own libzmq
-    context (never this process's czmq one), resets the signal handlers
-    czmq installed, and leaves with _exit() so that no atexit handler of
-    the parent (czmq's among them) runs in the child.
+    The workers run the task's process function in the worker loop. They
+    are forked by a fork server (forkserver.c) that is itself forked at
+    the start of the call, before the broker exists: a process with
+    libzmq's threads must not fork workers that go on to allocate and lock
+    (POSIX allows such a child only async-signal-safe calls), so every
+    worker starts from the caller's single-threaded image instead. The
+    worker loop uses its own libzmq context and leaves with _exit(), so no
+    atexit handler of the caller runs in a worker.
+
+    Workers ignore SIGINT (inherited from the server): a Ctrl-C on the
+    terminal reaches the whole process group, and it is the broker that
+    drains the blocks in flight and then tells the workers to stop.
 */
 #include "daisy/blockwise.h"
 
@@ -14,6 +21,7 @@
 #include <unistd.h>
 
 #include "daisy/worker.h"
+#include "forkserver.h"
 
 typedef struct {
     const daisy_pipeline_t *pipeline;
@@ -54,9 +62,10 @@ adapt_check(const daisy_block_t *block, void *arg)
 }
 
 static void
-run_child(const forker_t *f, uint32_t task, const char *endpoint, const char *worker_id)
+run_child(void *arg, uint32_t task, const char *endpoint, const char *worker_id,
+          const char *run_id)
 {
-    signal(SIGINT, SIG_DFL);
+    const forker_t *f = arg;
     signal(SIGTERM, SIG_DFL);
     const daisy_task_t *t = daisy_pipeline_task(f->pipeline, task);
     adapter_t adapter = {.task = task};
@@ -67,6 +76,7 @@ run_child(const forker_t *f, uint32_t task, const char *endpoint, const char *wo
     opt.endpoint = endpoint;
     opt.task_id = daisy_task_id(t);
     opt.worker_id = worker_id;
+    opt.run_id = run_id;
     opt.prefetch = f->prefetch ? f->prefetch : 1;
     opt.give_up_ms = 60000;
     daisy_error_t err;
@@ -79,20 +89,6 @@ run_child(const forker_t *f, uint32_t task, const char *endpoint, const char *wo
     daisy_worker_destroy(&w);
     fflush(NULL);
     _exit(rc < 0 ? 1 : 0);
-}
-
-static pid_t
-fork_worker(void *arg, uint32_t task, const char *endpoint, const char *worker_id,
-            int out_fd, int err_fd)
-{
-    fflush(NULL);   //  or the child would write out the parent's buffers too
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(err_fd, STDERR_FILENO);
-    run_child(arg, task, endpoint, worker_id);
-    return -1;   //  not reached
 }
 
 daisy_summary_t *
@@ -112,14 +108,21 @@ daisy_run_blockwise(const daisy_pipeline_t *pipeline, const daisy_blockwise_opti
     daisy_graph_t *graph = daisy_graph_new(pipeline, err);
     if (!graph)
         return NULL;
+    //  First, while this process has no thread of ours yet.
+    forker_t forker = {pipeline, o.prefetch};
+    forkserver_t *server = forkserver_new(run_child, &forker, err);
+    if (!server) {
+        daisy_graph_destroy(&graph);
+        return NULL;
+    }
     daisy_broker_options_t bo = daisy_broker_options_default();
-    bo.bind = "tcp://127.0.0.1:*";
+    bo.bind = "tcp://127.0.0.1:!";
     bo.log_dir = o.log_dir ? o.log_dir : "daisy_logs";
     bo.markers_dir = o.markers_dir;
     bo.reset_markers = o.reset_markers;
-    forker_t forker = {pipeline, o.prefetch};
     daisy_launcher_options_t lo = {.log_dir = bo.log_dir, .restart_cap = o.restart_cap,
-                                   .spawn = fork_worker, .spawn_arg = &forker};
+                                   .spawn = forkserver_spawn, .spawn_arg = server,
+                                   .reap = forkserver_reap};
     daisy_broker_t *broker = daisy_broker_new(graph, &bo, err);
     daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, err) : NULL;
     daisy_summary_t *summary = NULL;
@@ -130,6 +133,7 @@ daisy_run_blockwise(const daisy_pipeline_t *pipeline, const daisy_blockwise_opti
             daisy_error_set(err, "out of memory");
     }
     daisy_launcher_destroy(&launcher);
+    forkserver_destroy(&server);
     daisy_broker_destroy(&broker);
     daisy_graph_destroy(&graph);
     return summary;
