@@ -91,8 +91,8 @@ struct _daisy_array_t {
     char sep;                           //  '.' or '/'
     double fill;
     unsigned char fill_item[8];         //  native byte order
-    daisy_codec_config_t codec_config;
-    daisy_codec_t *codec;
+    codec_config_t codec_config;
+    codec_t *codec;
     size_t chunk_bytes;
     unsigned char *chunk_buf;           //  one decoded chunk (made on first use)
     unsigned char *fill_buf;            //  one chunk of fill value (made on first use)
@@ -554,7 +554,7 @@ s_raw_fill_u64(const char *text, uint64_t *out)
 static int
 s_parse_compressor(daisy_array_t *self, const json_t *c, daisy_error_t *err)
 {
-    daisy_codec_config_t *cfg = &self->codec_config;
+    codec_config_t *cfg = &self->codec_config;
     memset(cfg, 0, sizeof *cfg);
     if (!c || json_is_null(c)) {
         cfg->id = DAISY_COMPRESSOR_NONE;
@@ -867,7 +867,7 @@ daisy_array_open(const char *path, bool writable, daisy_error_t *err)
         bytes *= (size_t)self->chunks[d];
     }
     self->chunk_bytes = bytes;
-    if (!(self->codec = daisy_codec_new(&self->codec_config, self->itemsize, err))) {
+    if (!(self->codec = codec_new(&self->codec_config, self->itemsize, err))) {
         daisy_error_prefix(err, ".zarray");
         goto fail;
     }
@@ -902,7 +902,7 @@ daisy_array_destroy(daisy_array_t **self_p)
     daisy_array_t *self = *self_p;
     if (self->have_spare && self->spare_pid == getpid())
         unlink(self->spare);
-    daisy_codec_destroy(&self->codec);
+    codec_destroy(&self->codec);
     free(self->chunk_buf);
     free(self->fill_buf);
     free(self->file_buf);
@@ -935,7 +935,7 @@ daisy_array_spec_init(daisy_array_spec_t *spec, daisy_dtype_t dtype, int dims,
 
 //  Checks a spec; fills the codec config and the fill item.
 static int
-s_check_spec(const daisy_array_spec_t *spec, daisy_codec_config_t *cfg,
+s_check_spec(const daisy_array_spec_t *spec, codec_config_t *cfg,
              unsigned char item[8], daisy_error_t *err)
 {
     if (spec->dims < 1 || spec->dims > DAISY_MAX_DIMS)
@@ -974,10 +974,10 @@ s_check_spec(const daisy_array_spec_t *spec, daisy_codec_config_t *cfg,
         cfg->shuffle = spec->blosc_shuffle;
     }
     size_t itemsize = s_dtypes[spec->dtype].size;
-    daisy_codec_t *probe = daisy_codec_new(cfg, itemsize, err);
+    codec_t *probe = codec_new(cfg, itemsize, err);
     if (!probe)
         return -1;
-    daisy_codec_destroy(&probe);
+    codec_destroy(&probe);
     return 0;
 }
 
@@ -1072,7 +1072,7 @@ daisy_array_create(const char *path, const daisy_array_spec_t *spec, daisy_error
     char *clean = s_clean_path(path);
     if (!clean)
         return daisy_error_set(err, "array '%s': out of memory", path), NULL;
-    daisy_codec_config_t cfg;
+    codec_config_t cfg;
     unsigned char item[8];
     json_t *meta = NULL, *attrs = NULL;
     char *text = NULL, *attrs_text = NULL, *full = NULL;
@@ -1439,8 +1439,7 @@ s_chunk_load(daisy_array_t *self, unsigned char *dst, daisy_error_t *err)
         else if (s_read_full(fd, self->file_buf, size) < 0)
             rc = daisy_error_set(err, "cannot read: %s", strerror(errno));
         else
-            rc = daisy_codec_decode(self->codec, self->file_buf, size, dst, self->chunk_bytes,
-                                    err);
+            rc = codec_decode(self->codec, self->file_buf, size, dst, self->chunk_bytes, err);
     }
     close(fd);
     if (rc < 0)
@@ -1552,7 +1551,7 @@ s_chunk_store(daisy_array_t *self, unsigned char *data, daisy_error_t *err)
         s_swap(data, self->chunk_bytes / self->itemsize, self->itemsize);
     const void *out;
     size_t out_len;
-    if (daisy_codec_encode(self->codec, data, self->chunk_bytes, &out, &out_len, err))
+    if (codec_encode(self->codec, data, self->chunk_bytes, &out, &out_len, err))
         return -1;
     int fd = -1;
     pid_t pid = getpid();

@@ -28,8 +28,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
-struct _daisy_codec_t {
-    daisy_codec_config_t config;
+struct _codec_t {
+    codec_config_t config;
     size_t itemsize;
     int blosc_shuffle;      //  resolved (auto -> byte or bit)
     z_stream inflater;
@@ -43,7 +43,7 @@ struct _daisy_codec_t {
 };
 
 static int
-s_reserve(daisy_codec_t *self, size_t size, daisy_error_t *err)
+s_reserve(codec_t *self, size_t size, daisy_error_t *err)
 {
     if (size <= self->out_cap)
         return 0;
@@ -55,8 +55,8 @@ s_reserve(daisy_codec_t *self, size_t size, daisy_error_t *err)
     return 0;
 }
 
-daisy_codec_t *
-daisy_codec_new(const daisy_codec_config_t *config, size_t itemsize, daisy_error_t *err)
+codec_t *
+codec_new(const codec_config_t *config, size_t itemsize, daisy_error_t *err)
 {
     const char *name = daisy_compressor_name(config->id);
     switch (config->id) {
@@ -92,7 +92,7 @@ daisy_codec_new(const daisy_codec_config_t *config, size_t itemsize, daisy_error
     default:
         return daisy_error_set(err, "unknown compressor %d", (int)config->id), NULL;
     }
-    daisy_codec_t *self = calloc(1, sizeof *self);
+    codec_t *self = calloc(1, sizeof *self);
     if (!self)
         return daisy_error_set(err, "out of memory"), NULL;
     self->config = *config;
@@ -104,11 +104,11 @@ daisy_codec_new(const daisy_codec_config_t *config, size_t itemsize, daisy_error
 }
 
 void
-daisy_codec_destroy(daisy_codec_t **self_p)
+codec_destroy(codec_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    daisy_codec_t *self = *self_p;
+    codec_t *self = *self_p;
     if (self->inflater_ready)
         inflateEnd(&self->inflater);
     if (self->deflater_ready)
@@ -123,7 +123,7 @@ daisy_codec_destroy(daisy_codec_t **self_p)
 //  zlib (windowBits 15) and gzip (15 + 16) --------------------------------
 
 static int
-s_zlib_decode(daisy_codec_t *self, const void *src, size_t src_len, void *dst,
+s_zlib_decode(codec_t *self, const void *src, size_t src_len, void *dst,
               size_t dst_len, daisy_error_t *err)
 {
     const char *name = daisy_compressor_name(self->config.id);
@@ -172,7 +172,7 @@ s_zlib_decode(daisy_codec_t *self, const void *src, size_t src_len, void *dst,
 }
 
 static int
-s_zlib_encode(daisy_codec_t *self, const void *src, size_t src_len, size_t *out_len,
+s_zlib_encode(codec_t *self, const void *src, size_t src_len, size_t *out_len,
               daisy_error_t *err)
 {
     const char *name = daisy_compressor_name(self->config.id);
@@ -207,7 +207,7 @@ s_zlib_encode(daisy_codec_t *self, const void *src, size_t src_len, size_t *out_
 //  zstd -------------------------------------------------------------------
 
 static int
-s_zstd_decode(daisy_codec_t *self, const void *src, size_t src_len, void *dst,
+s_zstd_decode(codec_t *self, const void *src, size_t src_len, void *dst,
               size_t dst_len, daisy_error_t *err)
 {
     if (!self->zdctx && !(self->zdctx = ZSTD_createDCtx()))
@@ -228,7 +228,7 @@ s_zstd_decode(daisy_codec_t *self, const void *src, size_t src_len, void *dst,
 }
 
 static int
-s_zstd_encode(daisy_codec_t *self, const void *src, size_t src_len, size_t *out_len,
+s_zstd_encode(codec_t *self, const void *src, size_t src_len, size_t *out_len,
               daisy_error_t *err)
 {
     if (!self->zcctx && !(self->zcctx = ZSTD_createCCtx()))
@@ -267,7 +267,7 @@ s_blosc_decode(const void *src, size_t src_len, void *dst, size_t dst_len,
 }
 
 static int
-s_blosc_encode(daisy_codec_t *self, const void *src, size_t src_len, size_t *out_len,
+s_blosc_encode(codec_t *self, const void *src, size_t src_len, size_t *out_len,
                daisy_error_t *err)
 {
     if (src_len > BLOSC_MAX_BUFFERSIZE)
@@ -290,8 +290,8 @@ s_blosc_encode(daisy_codec_t *self, const void *src, size_t src_len, size_t *out
 //  Dispatch ---------------------------------------------------------------
 
 int
-daisy_codec_decode(daisy_codec_t *self, const void *src, size_t src_len, void *dst,
-                   size_t dst_len, daisy_error_t *err)
+codec_decode(codec_t *self, const void *src, size_t src_len, void *dst,
+             size_t dst_len, daisy_error_t *err)
 {
     switch (self->config.id) {
     case DAISY_COMPRESSOR_NONE:
@@ -312,8 +312,8 @@ daisy_codec_decode(daisy_codec_t *self, const void *src, size_t src_len, void *d
 }
 
 int
-daisy_codec_encode(daisy_codec_t *self, const void *src, size_t src_len, const void **out,
-                   size_t *out_len, daisy_error_t *err)
+codec_encode(codec_t *self, const void *src, size_t src_len, const void **out,
+             size_t *out_len, daisy_error_t *err)
 {
     int rc = -1;
     switch (self->config.id) {

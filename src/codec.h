@@ -21,25 +21,24 @@ typedef struct {
     char cname[16];     //  blosc: compressor inside blosc
     int shuffle;        //  blosc: -1 auto, 0 none, 1 byte, 2 bit
     int blocksize;      //  blosc: 0 automatic
-} daisy_codec_config_t;
+} codec_config_t;
 
-typedef struct _daisy_codec_t daisy_codec_t;
+typedef struct _codec_t codec_t;
 
 //  A codec for chunks of elements of `itemsize` bytes. Checks the
 //  configuration (levels, blosc compressor names) against the libraries.
-daisy_codec_t *daisy_codec_new(const daisy_codec_config_t *config, size_t itemsize,
-                               daisy_error_t *err);
-void daisy_codec_destroy(daisy_codec_t **self_p);
+codec_t *codec_new(const codec_config_t *config, size_t itemsize, daisy_error_t *err);
+void codec_destroy(codec_t **self_p);
 
 //  Decode `src_len` bytes into exactly `dst_len` bytes at `dst`. Data that
 //  does not decode, or decodes to another size, is an error naming the
 //  codec and what was wrong.
-int daisy_codec_decode(daisy_codec_t *self, const void *src, size_t src_len, void *dst,
-                       size_t dst_len, daisy_error_t *err);
+int codec_decode(codec_t *self, const void *src, size_t src_len, void *dst,
+                 size_t dst_len, daisy_error_t *err);
 
 //  Encode `src_len` bytes. *out points into the codec's buffer (valid until
 //  the next call) or, without compression, at `src` itself.
-int daisy_codec_encode(daisy_codec_t *self, const void *src, size_t src_len,
-                       const void **out, size_t *out_len, daisy_error_t *err);
+int codec_encode(codec_t *self, const void *src, size_t src_len,
+                 const void **out, size_t *out_len, daisy_error_t *err);
 
 #endif

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "daisy/error.h"
+#include "daisy/export.h"
 #include "daisy/geometry.h"
 
 #ifdef __cplusplus
@@ -94,55 +95,55 @@ typedef struct {
 
 //  Defaults for an array of `dims` dimensions: voxel size 1, offset 0,
 //  fill 0, no compression. `shape` and `chunks` are copied.
-void daisy_array_spec_init(daisy_array_spec_t *spec, daisy_dtype_t dtype, int dims,
-                           const int64_t *shape, const int64_t *chunks);
+DAISY_EXPORT void daisy_array_spec_init(daisy_array_spec_t *spec, daisy_dtype_t dtype, int dims,
+                                        const int64_t *shape, const int64_t *chunks);
 
 //  Create an array at `path` (a directory, created with its parents; parents
 //  from the first one named *.zarr down get a .zgroup so Python sees a
 //  hierarchy). Fails if something exists at `path`, unless spec->overwrite
 //  and it is a Zarr array or an empty directory, whose contents are then
 //  removed. The handle is writable.
-daisy_array_t *daisy_array_create(const char *path, const daisy_array_spec_t *spec,
-                                  daisy_error_t *err);
+DAISY_EXPORT daisy_array_t *daisy_array_create(const char *path, const daisy_array_spec_t *spec,
+                                               daisy_error_t *err);
 //  Open an existing array; writes fail on a handle opened read-only.
-daisy_array_t *daisy_array_open(const char *path, bool writable, daisy_error_t *err);
-void daisy_array_destroy(daisy_array_t **self_p);
+DAISY_EXPORT daisy_array_t *daisy_array_open(const char *path, bool writable, daisy_error_t *err);
+DAISY_EXPORT void daisy_array_destroy(daisy_array_t **self_p);
 
 //  Read `roi` (world units) into `buf` (C order, roi.shape / voxel_size).
-int daisy_array_read(daisy_array_t *self, const daisy_roi_t *roi, void *buf,
-                     daisy_error_t *err);
+DAISY_EXPORT int daisy_array_read(daisy_array_t *self, const daisy_roi_t *roi, void *buf,
+                                  daisy_error_t *err);
 //  Write `buf` (C order, roi.shape / voxel_size) to `roi` (world units).
-int daisy_array_write(daisy_array_t *self, const daisy_roi_t *roi, const void *buf,
-                      daisy_error_t *err);
+DAISY_EXPORT int daisy_array_write(daisy_array_t *self, const daisy_roi_t *roi, const void *buf,
+                                   daisy_error_t *err);
 
-const char *daisy_array_path(const daisy_array_t *self);
-int daisy_array_dims(const daisy_array_t *self);
-daisy_dtype_t daisy_array_dtype(const daisy_array_t *self);
-size_t daisy_array_itemsize(const daisy_array_t *self);
+DAISY_EXPORT const char *daisy_array_path(const daisy_array_t *self);
+DAISY_EXPORT int daisy_array_dims(const daisy_array_t *self);
+DAISY_EXPORT daisy_dtype_t daisy_array_dtype(const daisy_array_t *self);
+DAISY_EXPORT size_t daisy_array_itemsize(const daisy_array_t *self);
 //  Shape and chunk shape in voxels.
-daisy_coord_t daisy_array_shape(const daisy_array_t *self);
-daisy_coord_t daisy_array_chunks(const daisy_array_t *self);
+DAISY_EXPORT daisy_coord_t daisy_array_shape(const daisy_array_t *self);
+DAISY_EXPORT daisy_coord_t daisy_array_chunks(const daisy_array_t *self);
 //  World units.
-daisy_coord_t daisy_array_voxel_size(const daisy_array_t *self);
-daisy_coord_t daisy_array_offset(const daisy_array_t *self);
-daisy_roi_t daisy_array_roi(const daisy_array_t *self);
+DAISY_EXPORT daisy_coord_t daisy_array_voxel_size(const daisy_array_t *self);
+DAISY_EXPORT daisy_coord_t daisy_array_offset(const daisy_array_t *self);
+DAISY_EXPORT daisy_roi_t daisy_array_roi(const daisy_array_t *self);
 //  The fill value as a double, and exactly: one element's bytes (native
 //  byte order) copied to `item`. A null fill value reads as 0.
-double daisy_array_fill_value(const daisy_array_t *self);
-void daisy_array_fill_item(const daisy_array_t *self, void *item);
-daisy_compressor_t daisy_array_compressor(const daisy_array_t *self);
+DAISY_EXPORT double daisy_array_fill_value(const daisy_array_t *self);
+DAISY_EXPORT void daisy_array_fill_item(const daisy_array_t *self, void *item);
+DAISY_EXPORT daisy_compressor_t daisy_array_compressor(const daisy_array_t *self);
 //  Bytes of a buffer for `roi`, or 0 when its shape is not a multiple of
 //  the voxel size (or its dimensions are not the array's).
-size_t daisy_array_buffer_size(const daisy_array_t *self, const daisy_roi_t *roi);
+DAISY_EXPORT size_t daisy_array_buffer_size(const daisy_array_t *self, const daisy_roi_t *roi);
 
 //  numpy names: "uint8", ..., "float64".
-const char *daisy_dtype_name(daisy_dtype_t dtype);
-size_t daisy_dtype_size(daisy_dtype_t dtype);
+DAISY_EXPORT const char *daisy_dtype_name(daisy_dtype_t dtype);
+DAISY_EXPORT size_t daisy_dtype_size(daisy_dtype_t dtype);
 //  Accepts numpy names ("uint16") and Zarr type strings ("<u2", "|u1").
-int daisy_dtype_parse(const char *name, daisy_dtype_t *dtype);
+DAISY_EXPORT int daisy_dtype_parse(const char *name, daisy_dtype_t *dtype);
 //  numcodecs ids: "none" (null), "zlib", "gzip", "zstd", "blosc".
-const char *daisy_compressor_name(daisy_compressor_t compressor);
-int daisy_compressor_parse(const char *name, daisy_compressor_t *compressor);
+DAISY_EXPORT const char *daisy_compressor_name(daisy_compressor_t compressor);
+DAISY_EXPORT int daisy_compressor_parse(const char *name, daisy_compressor_t *compressor);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #ifndef DAISY_BLOCK_H
 #define DAISY_BLOCK_H
 
+#include "daisy/export.h"
 #include "daisy/geometry.h"
 
 #ifdef __cplusplus
@@ -35,9 +36,9 @@ typedef struct {
 //  Generalised Cantor number of a non-negative index of `dims` entries:
 //  C(x) = x; C(x1..xn) = P(n, x1+..+xn) + C(x1..x(n-1)), with
 //  P(n, e) = e(e+1)..(e+n-1)/n!. Returns -1 on overflow of 63 bits.
-int daisy_cantor_number(int dims, const int64_t *index, uint64_t *out);
+DAISY_EXPORT int daisy_cantor_number(int dims, const int64_t *index, uint64_t *out);
 //  The inverse: the index whose Cantor number is `id`.
-int daisy_cantor_index(int dims, uint64_t id, int64_t *index);
+DAISY_EXPORT int daisy_cantor_index(int dims, uint64_t id, int64_t *index);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 
 #include "daisy/block.h"
 #include "daisy/error.h"
+#include "daisy/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,14 +37,14 @@ typedef struct {
 //  Run `command` for `block` and wait for it. Returns 0 when it ran, with
 //  *status its exit status (128 + signal number when killed by a signal);
 //  -1 with a message when it could not be started.
-int daisy_block_exec(const char *command, const daisy_block_t *block,
-                     const daisy_exec_env_t *env, int *status, daisy_error_t *err);
+DAISY_EXPORT int daisy_block_exec(const char *command, const daisy_block_t *block,
+                                  const daisy_exec_env_t *env, int *status, daisy_error_t *err);
 
 //  Write the block's variables as "NAME=value" strings into vars (each of
 //  `size` bytes); returns how many (at most DAISY_BLOCK_ENV_COUNT).
 #define DAISY_BLOCK_ENV_COUNT 9
-int daisy_block_env(const daisy_block_t *block, const daisy_exec_env_t *env,
-                    char vars[][256], size_t size);
+DAISY_EXPORT int daisy_block_env(const daisy_block_t *block, const daisy_exec_env_t *env,
+                                 char vars[][256], size_t size);
 
 #ifdef __cplusplus
 }

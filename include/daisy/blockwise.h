@@ -24,6 +24,7 @@
 #ifndef DAISY_BLOCKWISE_H
 #define DAISY_BLOCKWISE_H
 
+#include "daisy/export.h"
 #include "daisy/launcher.h"
 
 #ifdef __cplusplus
@@ -45,9 +46,9 @@ typedef struct {
 //  whether every block completed), or NULL with a message when the run
 //  could not be set up (invalid pipeline, a task without a process
 //  function, an endpoint that cannot be bound).
-daisy_summary_t *daisy_run_blockwise(const daisy_pipeline_t *pipeline,
-                                     const daisy_blockwise_options_t *options,
-                                     daisy_error_t *err);
+DAISY_EXPORT daisy_summary_t *daisy_run_blockwise(const daisy_pipeline_t *pipeline,
+                                                  const daisy_blockwise_options_t *options,
+                                                  daisy_error_t *err);
 
 #ifdef __cplusplus
 }

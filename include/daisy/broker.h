@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include "daisy/export.h"
 #include "daisy/protocol.h"
 #include "daisy/summary.h"
 
@@ -76,56 +77,56 @@ typedef struct {
 
 typedef struct _daisy_broker_t daisy_broker_t;
 
-daisy_broker_options_t daisy_broker_options_default(void);
+DAISY_EXPORT daisy_broker_options_t daisy_broker_options_default(void);
 
 //  A broker for the graph (which must outlive it), bound and ready. NULL
 //  with a message when an endpoint cannot be bound or a key not read.
-daisy_broker_t *daisy_broker_new(const daisy_graph_t *graph,
-                                 const daisy_broker_options_t *options,
-                                 daisy_error_t *err);
-void daisy_broker_destroy(daisy_broker_t **self_p);
+DAISY_EXPORT daisy_broker_t *daisy_broker_new(const daisy_graph_t *graph,
+                                              const daisy_broker_options_t *options,
+                                              daisy_error_t *err);
+DAISY_EXPORT void daisy_broker_destroy(daisy_broker_t **self_p);
 
 //  The endpoints actually bound (a tcp port of * resolved).
-const char *daisy_broker_endpoint(const daisy_broker_t *self);
-const char *daisy_broker_publish_endpoint(const daisy_broker_t *self);
+DAISY_EXPORT const char *daisy_broker_endpoint(const daisy_broker_t *self);
+DAISY_EXPORT const char *daisy_broker_publish_endpoint(const daisy_broker_t *self);
 
 //  The run id workers must carry (see daisy_broker_options_t.run_id).
-const char *daisy_broker_run_id(const daisy_broker_t *self);
+DAISY_EXPORT const char *daisy_broker_run_id(const daisy_broker_t *self);
 
 //  Handle every waiting message and due timer, then wait up to timeout_ms
 //  for more (0: do not wait). Returns 0, or -1 when the wait was
 //  interrupted by a signal.
-int daisy_broker_poll(daisy_broker_t *self, int timeout_ms);
+DAISY_EXPORT int daisy_broker_poll(daisy_broker_t *self, int timeout_ms);
 //  Poll until every task is done or a SIGINT/SIGTERM arrives; then finish.
 //  Returns 0 when every block completed, 1 when some failed or were
 //  orphaned, 2 when interrupted.
-int daisy_broker_run(daisy_broker_t *self);
+DAISY_EXPORT int daisy_broker_run(daisy_broker_t *self);
 //  Every block of every task is completed, failed or orphaned.
-bool daisy_broker_done(const daisy_broker_t *self);
+DAISY_EXPORT bool daisy_broker_done(const daisy_broker_t *self);
 //  Tell every connected worker to exit and publish the final summary.
-void daisy_broker_finish(daisy_broker_t *self, bool interrupted);
+DAISY_EXPORT void daisy_broker_finish(daisy_broker_t *self, bool interrupted);
 
 //  Stop handing out blocks (the first Ctrl-C): results of blocks in
 //  flight are still taken.
-void daisy_broker_drain(daisy_broker_t *self);
+DAISY_EXPORT void daisy_broker_drain(daisy_broker_t *self);
 //  Blocks currently held by workers.
-uint64_t daisy_broker_held(const daisy_broker_t *self);
+DAISY_EXPORT uint64_t daisy_broker_held(const daisy_broker_t *self);
 
 //  A worker process with this pid on this host died: its blocks go back
 //  now instead of after the heartbeat timeout.
-void daisy_broker_process_died(daisy_broker_t *self, pid_t pid);
+DAISY_EXPORT void daisy_broker_process_died(daisy_broker_t *self, pid_t pid);
 //  Give up on a task (its workers keep dying); see daisy_scheduler_abandon.
-uint64_t daisy_broker_abandon(daisy_broker_t *self, uint32_t task, const char *reason);
+DAISY_EXPORT uint64_t daisy_broker_abandon(daisy_broker_t *self, uint32_t task, const char *reason);
 
-const daisy_scheduler_t *daisy_broker_scheduler(const daisy_broker_t *self);
+DAISY_EXPORT const daisy_scheduler_t *daisy_broker_scheduler(const daisy_broker_t *self);
 //  The summary so far (counters current); owned by the broker.
-const daisy_summary_t *daisy_broker_summary(daisy_broker_t *self);
-void daisy_broker_stats(const daisy_broker_t *self, daisy_broker_stats_t *stats);
+DAISY_EXPORT const daisy_summary_t *daisy_broker_summary(daisy_broker_t *self);
+DAISY_EXPORT void daisy_broker_stats(const daisy_broker_t *self, daisy_broker_stats_t *stats);
 //  A task's counters and recent completion rate, as the feed publishes them.
-void daisy_broker_task_state(const daisy_broker_t *self, uint32_t task,
-                             daisy_wire_task_state_t *state);
+DAISY_EXPORT void daisy_broker_task_state(const daisy_broker_t *self, uint32_t task,
+                                          daisy_wire_task_state_t *state);
 //  Workers currently connected to a task.
-uint32_t daisy_broker_worker_count(const daisy_broker_t *self, uint32_t task);
+DAISY_EXPORT uint32_t daisy_broker_worker_count(const daisy_broker_t *self, uint32_t task);
 
 #ifdef __cplusplus
 }

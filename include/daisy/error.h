@@ -8,6 +8,8 @@
 #ifndef DAISY_ERROR_H
 #define DAISY_ERROR_H
 
+#include "daisy/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -20,12 +22,12 @@ typedef struct {
 
 //  Fill err (if not NULL) with a formatted message. Returns -1 so that
 //  callers can write `return daisy_error_set(err, ...);`.
-int daisy_error_set(daisy_error_t *err, const char *fmt, ...)
+DAISY_EXPORT int daisy_error_set(daisy_error_t *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 //  Prefix the message already in err with a formatted context, keeping the
 //  original text after ": ". Returns -1.
-int daisy_error_prefix(daisy_error_t *err, const char *fmt, ...)
+DAISY_EXPORT int daisy_error_prefix(daisy_error_t *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daisy/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -46,62 +48,63 @@ typedef enum {
 //  Coordinates ------------------------------------------------------------
 
 //  A coordinate of `dims` values from an array.
-daisy_coord_t daisy_coord_make(int dims, const int64_t *v);
+DAISY_EXPORT daisy_coord_t daisy_coord_make(int dims, const int64_t *v);
 //  A coordinate with every one of `dims` entries equal to `value`.
-daisy_coord_t daisy_coord_fill(int dims, int64_t value);
-bool daisy_coord_equal(daisy_coord_t a, daisy_coord_t b);
-daisy_coord_t daisy_coord_add(daisy_coord_t a, daisy_coord_t b);
-daisy_coord_t daisy_coord_sub(daisy_coord_t a, daisy_coord_t b);
-daisy_coord_t daisy_coord_mul(daisy_coord_t a, daisy_coord_t b);
+DAISY_EXPORT daisy_coord_t daisy_coord_fill(int dims, int64_t value);
+DAISY_EXPORT bool daisy_coord_equal(daisy_coord_t a, daisy_coord_t b);
+DAISY_EXPORT daisy_coord_t daisy_coord_add(daisy_coord_t a, daisy_coord_t b);
+DAISY_EXPORT daisy_coord_t daisy_coord_sub(daisy_coord_t a, daisy_coord_t b);
+DAISY_EXPORT daisy_coord_t daisy_coord_mul(daisy_coord_t a, daisy_coord_t b);
 //  Floor division and the matching non-negative modulo (for b > 0).
-daisy_coord_t daisy_coord_div(daisy_coord_t a, daisy_coord_t b);
-daisy_coord_t daisy_coord_mod(daisy_coord_t a, daisy_coord_t b);
+DAISY_EXPORT daisy_coord_t daisy_coord_div(daisy_coord_t a, daisy_coord_t b);
+DAISY_EXPORT daisy_coord_t daisy_coord_mod(daisy_coord_t a, daisy_coord_t b);
 //  Product of the entries (saturates at INT64_MAX on overflow).
-int64_t daisy_coord_product(daisy_coord_t a);
+DAISY_EXPORT int64_t daisy_coord_product(daisy_coord_t a);
 //  "(1, 2, 3)"; returns the length snprintf would have written.
-int daisy_coord_format(daisy_coord_t a, char *buf, size_t len);
+DAISY_EXPORT int daisy_coord_format(daisy_coord_t a, char *buf, size_t len);
 
 //  ROIs -------------------------------------------------------------------
 
-daisy_roi_t daisy_roi_make(int dims, const int64_t *offset, const int64_t *shape);
-daisy_roi_t daisy_roi_from(daisy_coord_t offset, daisy_coord_t shape);
-daisy_coord_t daisy_roi_begin(const daisy_roi_t *r);
-daisy_coord_t daisy_roi_end(const daisy_roi_t *r);
-daisy_coord_t daisy_roi_offset(const daisy_roi_t *r);
-daisy_coord_t daisy_roi_shape(const daisy_roi_t *r);
+DAISY_EXPORT daisy_roi_t daisy_roi_make(int dims, const int64_t *offset, const int64_t *shape);
+DAISY_EXPORT daisy_roi_t daisy_roi_from(daisy_coord_t offset, daisy_coord_t shape);
+DAISY_EXPORT daisy_coord_t daisy_roi_begin(const daisy_roi_t *r);
+DAISY_EXPORT daisy_coord_t daisy_roi_end(const daisy_roi_t *r);
+DAISY_EXPORT daisy_coord_t daisy_roi_offset(const daisy_roi_t *r);
+DAISY_EXPORT daisy_coord_t daisy_roi_shape(const daisy_roi_t *r);
 //  offset + shape / 2 (floor).
-daisy_coord_t daisy_roi_center(const daisy_roi_t *r);
+DAISY_EXPORT daisy_coord_t daisy_roi_center(const daisy_roi_t *r);
 //  Number of points (product of the shape; 0 when empty).
-int64_t daisy_roi_size(const daisy_roi_t *r);
+DAISY_EXPORT int64_t daisy_roi_size(const daisy_roi_t *r);
 //  True when some dimension has a shape <= 0.
-bool daisy_roi_empty(const daisy_roi_t *r);
+DAISY_EXPORT bool daisy_roi_empty(const daisy_roi_t *r);
 //  Two empty ROIs are equal whatever their offsets (as in funlib).
-bool daisy_roi_equal(const daisy_roi_t *a, const daisy_roi_t *b);
+DAISY_EXPORT bool daisy_roi_equal(const daisy_roi_t *a, const daisy_roi_t *b);
 //  True when `p` lies in [begin, end).
-bool daisy_roi_contains_coord(const daisy_roi_t *r, daisy_coord_t p);
+DAISY_EXPORT bool daisy_roi_contains_coord(const daisy_roi_t *r, daisy_coord_t p);
 //  True when `other` lies inside r; an empty `other` is inside when its
 //  begin is (funlib's rule).
-bool daisy_roi_contains(const daisy_roi_t *r, const daisy_roi_t *other);
+DAISY_EXPORT bool daisy_roi_contains(const daisy_roi_t *r, const daisy_roi_t *other);
 //  True when the two share at least one point: ROIs that only touch do not
 //  intersect, and an empty ROI intersects nothing.
-bool daisy_roi_intersects(const daisy_roi_t *a, const daisy_roi_t *b);
+DAISY_EXPORT bool daisy_roi_intersects(const daisy_roi_t *a, const daisy_roi_t *b);
 //  The common part; an empty ROI (shape all zero, offset a's begin) when the
 //  two do not intersect.
-daisy_roi_t daisy_roi_intersect(const daisy_roi_t *a, const daisy_roi_t *b);
+DAISY_EXPORT daisy_roi_t daisy_roi_intersect(const daisy_roi_t *a, const daisy_roi_t *b);
 //  The bounding box of both; an empty operand is ignored.
-daisy_roi_t daisy_roi_union(const daisy_roi_t *a, const daisy_roi_t *b);
-daisy_roi_t daisy_roi_shift(const daisy_roi_t *r, daisy_coord_t by);
+DAISY_EXPORT daisy_roi_t daisy_roi_union(const daisy_roi_t *a, const daisy_roi_t *b);
+DAISY_EXPORT daisy_roi_t daisy_roi_shift(const daisy_roi_t *r, daisy_coord_t by);
 //  Grow by `neg` before begin and `pos` after end (negative values shrink).
-daisy_roi_t daisy_roi_grow(const daisy_roi_t *r, daisy_coord_t neg, daisy_coord_t pos);
+DAISY_EXPORT daisy_roi_t daisy_roi_grow(const daisy_roi_t *r, daisy_coord_t neg, daisy_coord_t pos);
 //  Align begin and end to multiples of `grid` (entries > 0).
-daisy_roi_t daisy_roi_snap(const daisy_roi_t *r, daisy_coord_t grid, daisy_snap_t mode);
+DAISY_EXPORT daisy_roi_t daisy_roi_snap(const daisy_roi_t *r, daisy_coord_t grid,
+                                        daisy_snap_t mode);
 //  Voxels to world units: offset and shape times the voxel size.
-daisy_roi_t daisy_roi_mul(const daisy_roi_t *r, daisy_coord_t voxel_size);
+DAISY_EXPORT daisy_roi_t daisy_roi_mul(const daisy_roi_t *r, daisy_coord_t voxel_size);
 //  World units to voxels. Returns -1 (and leaves *out alone) when offset or
 //  shape is not a multiple of the voxel size.
-int daisy_roi_div(const daisy_roi_t *r, daisy_coord_t voxel_size, daisy_roi_t *out);
+DAISY_EXPORT int daisy_roi_div(const daisy_roi_t *r, daisy_coord_t voxel_size, daisy_roi_t *out);
 //  "[0:10, 5:15] (10, 10)", or "[empty ROI]"; returns what snprintf returns.
-int daisy_roi_format(const daisy_roi_t *r, char *buf, size_t len);
+DAISY_EXPORT int daisy_roi_format(const daisy_roi_t *r, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
 #define DAISY_GRAPH_H
 
 #include "daisy/block.h"
+#include "daisy/export.h"
 #include "daisy/pipeline.h"
 
 #ifdef __cplusplus
@@ -26,44 +27,44 @@ typedef struct _daisy_graph_t daisy_graph_t;
 
 //  Validate the pipeline and build its graph. The pipeline must outlive
 //  the graph and stay unchanged. NULL with a message on error.
-daisy_graph_t *daisy_graph_new(const daisy_pipeline_t *pipeline, daisy_error_t *err);
-void daisy_graph_destroy(daisy_graph_t **self_p);
+DAISY_EXPORT daisy_graph_t *daisy_graph_new(const daisy_pipeline_t *pipeline, daisy_error_t *err);
+DAISY_EXPORT void daisy_graph_destroy(daisy_graph_t **self_p);
 
-const daisy_pipeline_t *daisy_graph_pipeline(const daisy_graph_t *self);
-uint32_t daisy_graph_task_count(const daisy_graph_t *self);
-uint64_t daisy_graph_block_count(const daisy_graph_t *self, uint32_t task);
+DAISY_EXPORT const daisy_pipeline_t *daisy_graph_pipeline(const daisy_graph_t *self);
+DAISY_EXPORT uint32_t daisy_graph_task_count(const daisy_graph_t *self);
+DAISY_EXPORT uint64_t daisy_graph_block_count(const daisy_graph_t *self, uint32_t task);
 //  Blocks per dimension of the task's grid.
-daisy_coord_t daisy_graph_grid_shape(const daisy_graph_t *self, uint32_t task);
+DAISY_EXPORT daisy_coord_t daisy_graph_grid_shape(const daisy_graph_t *self, uint32_t task);
 //  The region the task's write ROIs tile (total ROI shrunk by the context).
-daisy_roi_t daisy_graph_total_write_roi(const daisy_graph_t *self, uint32_t task);
+DAISY_EXPORT daisy_roi_t daisy_graph_total_write_roi(const daisy_graph_t *self, uint32_t task);
 //  Level stride in world units.
-daisy_coord_t daisy_graph_level_stride(const daisy_graph_t *self, uint32_t task);
-uint64_t daisy_graph_level_count(const daisy_graph_t *self, uint32_t task);
-uint64_t daisy_graph_level_block_count(const daisy_graph_t *self, uint32_t task,
-                                       uint64_t level);
+DAISY_EXPORT daisy_coord_t daisy_graph_level_stride(const daisy_graph_t *self, uint32_t task);
+DAISY_EXPORT uint64_t daisy_graph_level_count(const daisy_graph_t *self, uint32_t task);
+DAISY_EXPORT uint64_t daisy_graph_level_block_count(const daisy_graph_t *self, uint32_t task,
+                                                    uint64_t level);
 //  The i-th block of a level, in position order (last dimension fastest).
-int daisy_graph_level_block(const daisy_graph_t *self, uint32_t task,
-                            uint64_t level, uint64_t i, daisy_block_ref_t *ref);
+DAISY_EXPORT int daisy_graph_level_block(const daisy_graph_t *self, uint32_t task,
+                                         uint64_t level, uint64_t i, daisy_block_ref_t *ref);
 
 //  The full block for a reference (attempt 0); -1 when there is no such block.
-int daisy_graph_block(const daisy_graph_t *self, daisy_block_ref_t ref,
-                      daisy_block_t *block);
+DAISY_EXPORT int daisy_graph_block(const daisy_graph_t *self, daisy_block_ref_t ref,
+                                   daisy_block_t *block);
 //  The reference of the block with daisy id `block_id` in `task`; -1 when
 //  the task has no such block.
-int daisy_graph_find(const daisy_graph_t *self, uint32_t task, uint64_t block_id,
-                     daisy_block_ref_t *ref);
+DAISY_EXPORT int daisy_graph_find(const daisy_graph_t *self, uint32_t task, uint64_t block_id,
+                                  daisy_block_ref_t *ref);
 
 //  Blocks that must succeed before `ref` may run: blocks of the previous
 //  level of its task that conflict with it, and blocks of directly upstream
 //  tasks whose write ROI meets its read ROI. Writes up to `cap` references
 //  and returns how many there are.
-size_t daisy_graph_upstream(const daisy_graph_t *self, daisy_block_ref_t ref,
-                            daisy_block_ref_t *out, size_t cap);
+DAISY_EXPORT size_t daisy_graph_upstream(const daisy_graph_t *self, daisy_block_ref_t ref,
+                                         daisy_block_ref_t *out, size_t cap);
 //  The inverse relation: blocks that list `ref` among their upstream.
-size_t daisy_graph_downstream(const daisy_graph_t *self, daisy_block_ref_t ref,
-                              daisy_block_ref_t *out, size_t cap);
+DAISY_EXPORT size_t daisy_graph_downstream(const daisy_graph_t *self, daisy_block_ref_t ref,
+                                           daisy_block_ref_t *out, size_t cap);
 //  How many upstream blocks `ref` has, without listing them.
-uint64_t daisy_graph_upstream_count(const daisy_graph_t *self, daisy_block_ref_t ref);
+DAISY_EXPORT uint64_t daisy_graph_upstream_count(const daisy_graph_t *self, daisy_block_ref_t ref);
 
 #ifdef __cplusplus
 }

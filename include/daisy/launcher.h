@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "daisy/broker.h"
+#include "daisy/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,18 +62,18 @@ typedef struct {
 
 typedef struct _daisy_launcher_t daisy_launcher_t;
 
-daisy_launcher_t *daisy_launcher_new(daisy_broker_t *broker,
-                                     const daisy_launcher_options_t *options,
-                                     daisy_error_t *err);
+DAISY_EXPORT daisy_launcher_t *daisy_launcher_new(daisy_broker_t *broker,
+                                                  const daisy_launcher_options_t *options,
+                                                  daisy_error_t *err);
 //  Stops remaining workers (see daisy_launcher_stop) and frees.
-void daisy_launcher_destroy(daisy_launcher_t **self_p);
+DAISY_EXPORT void daisy_launcher_destroy(daisy_launcher_t **self_p);
 
 //  Start workers of tasks that have work, reap the ones that exited,
 //  report deaths, replace or abandon. Call it after each broker poll.
-void daisy_launcher_poll(daisy_launcher_t *self);
+DAISY_EXPORT void daisy_launcher_poll(daisy_launcher_t *self);
 //  SIGTERM every worker still running, wait up to grace_ms for them, then
 //  SIGKILL the rest.
-void daisy_launcher_stop(daisy_launcher_t *self, int grace_ms);
+DAISY_EXPORT void daisy_launcher_stop(daisy_launcher_t *self, int grace_ms);
 
 //  Called by daisy_serve() at most every 100 ms, e.g. to show progress.
 typedef void (daisy_serve_fn)(void *arg, daisy_broker_t *broker);
@@ -82,12 +83,12 @@ typedef void (daisy_serve_fn)(void *arg, daisy_broker_t *broker);
 //  the broker (workers are told to exit, the summary is published) and
 //  stop the launcher's workers. Returns 0 when every block completed, 1
 //  when blocks failed or were orphaned, 2 when interrupted.
-int daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher,
-                daisy_serve_fn *progress, void *arg);
+DAISY_EXPORT int daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher,
+                             daisy_serve_fn *progress, void *arg);
 
-uint32_t daisy_launcher_running(const daisy_launcher_t *self, uint32_t task);
-uint32_t daisy_launcher_deaths(const daisy_launcher_t *self, uint32_t task);
-const char *daisy_launcher_log_dir(const daisy_launcher_t *self);
+DAISY_EXPORT uint32_t daisy_launcher_running(const daisy_launcher_t *self, uint32_t task);
+DAISY_EXPORT uint32_t daisy_launcher_deaths(const daisy_launcher_t *self, uint32_t task);
+DAISY_EXPORT const char *daisy_launcher_log_dir(const daisy_launcher_t *self);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 #ifndef DAISY_MARKERS_H
 #define DAISY_MARKERS_H
 
+#include "daisy/export.h"
 #include "daisy/graph.h"
 
 #ifdef __cplusplus
@@ -26,19 +27,19 @@ typedef struct _daisy_markers_t daisy_markers_t;
 //  When recorded markers have another layout: with `reset` they are
 //  discarded, without it NULL with a message naming the task and the
 //  directory.
-daisy_markers_t *daisy_markers_open(const char *dir, const daisy_graph_t *graph,
-                                    uint32_t task, bool reset, daisy_error_t *err);
+DAISY_EXPORT daisy_markers_t *daisy_markers_open(const char *dir, const daisy_graph_t *graph,
+                                                 uint32_t task, bool reset, daisy_error_t *err);
 //  Flushes and closes.
-void daisy_markers_close(daisy_markers_t **self_p);
+DAISY_EXPORT void daisy_markers_close(daisy_markers_t **self_p);
 
-bool daisy_markers_done(const daisy_markers_t *self, uint64_t index);
-void daisy_markers_set(daisy_markers_t *self, uint64_t index);
+DAISY_EXPORT bool daisy_markers_done(const daisy_markers_t *self, uint64_t index);
+DAISY_EXPORT void daisy_markers_set(daisy_markers_t *self, uint64_t index);
 //  Blocks marked done (counted at open, kept up to date by set).
-uint64_t daisy_markers_count(const daisy_markers_t *self);
+DAISY_EXPORT uint64_t daisy_markers_count(const daisy_markers_t *self);
 //  Write dirty pages to disk (msync); -1 on failure.
-int daisy_markers_flush(daisy_markers_t *self);
+DAISY_EXPORT int daisy_markers_flush(daisy_markers_t *self);
 //  The layout hash of a task (what the markers are checked against).
-uint64_t daisy_markers_layout(const daisy_graph_t *graph, uint32_t task);
+DAISY_EXPORT uint64_t daisy_markers_layout(const daisy_graph_t *graph, uint32_t task);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 #ifndef DAISY_PIPELINE_H
 #define DAISY_PIPELINE_H
 
+#include "daisy/export.h"
 #include "daisy/task.h"
 
 #ifdef __cplusplus
@@ -30,38 +31,38 @@ typedef struct _daisy_pipeline_t daisy_pipeline_t;
 //  offsets) never overflow int64 in the code downstream of validation.
 #define DAISY_COORD_LIMIT ((int64_t)1 << 60)
 
-daisy_pipeline_t *daisy_pipeline_new(void);
-void daisy_pipeline_destroy(daisy_pipeline_t **self_p);
+DAISY_EXPORT daisy_pipeline_t *daisy_pipeline_new(void);
+DAISY_EXPORT void daisy_pipeline_destroy(daisy_pipeline_t **self_p);
 
 //  Append a task; the pipeline takes ownership and nulls *task_p.
-void daisy_pipeline_add(daisy_pipeline_t *self, daisy_task_t **task_p);
-size_t daisy_pipeline_size(const daisy_pipeline_t *self);
-daisy_task_t *daisy_pipeline_task(const daisy_pipeline_t *self, size_t i);
+DAISY_EXPORT void daisy_pipeline_add(daisy_pipeline_t *self, daisy_task_t **task_p);
+DAISY_EXPORT size_t daisy_pipeline_size(const daisy_pipeline_t *self);
+DAISY_EXPORT daisy_task_t *daisy_pipeline_task(const daisy_pipeline_t *self, size_t i);
 //  Position of the task with this id, or -1.
-int daisy_pipeline_find(const daisy_pipeline_t *self, const char *task_id);
+DAISY_EXPORT int daisy_pipeline_find(const daisy_pipeline_t *self, const char *task_id);
 
 //  Directory where completion markers are kept (copied; NULL clears), the
 //  top-level "markers" key of a pipeline file. NULL when not set.
-void daisy_pipeline_set_markers(daisy_pipeline_t *self, const char *dir);
-const char *daisy_pipeline_markers(const daisy_pipeline_t *self);
+DAISY_EXPORT void daisy_pipeline_set_markers(daisy_pipeline_t *self, const char *dir);
+DAISY_EXPORT const char *daisy_pipeline_markers(const daisy_pipeline_t *self);
 
 //  0 when the pipeline can be scheduled, else -1 with a message naming the
 //  task and field at fault.
-int daisy_pipeline_validate(const daisy_pipeline_t *self, daisy_error_t *err);
+DAISY_EXPORT int daisy_pipeline_validate(const daisy_pipeline_t *self, daisy_error_t *err);
 
 //  1 when task i of a valid pipeline deserves a warning, with the message
 //  in msg (naming the task and the sizes at fault); 0 otherwise. Today: a
 //  total ROI smaller than the block context, so the task has no block
 //  (accepted, as Python daisy plans it with 0 blocks, but rarely meant).
-int daisy_pipeline_warning(const daisy_pipeline_t *self, size_t i,
-                           daisy_error_t *msg);
+DAISY_EXPORT int daisy_pipeline_warning(const daisy_pipeline_t *self, size_t i,
+                                        daisy_error_t *msg);
 
 //  Load and validate a pipeline file; NULL with a message naming the file,
 //  task and key on any error.
-daisy_pipeline_t *daisy_pipeline_load(const char *path, daisy_error_t *err);
+DAISY_EXPORT daisy_pipeline_t *daisy_pipeline_load(const char *path, daisy_error_t *err);
 //  The same from a JSON text; `name` stands for the file in messages.
-daisy_pipeline_t *daisy_pipeline_parse(const char *json, const char *name,
-                                       daisy_error_t *err);
+DAISY_EXPORT daisy_pipeline_t *daisy_pipeline_parse(const char *json, const char *name,
+                                                    daisy_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@
 
 #include "daisy/block.h"
 #include "daisy/error.h"
+#include "daisy/export.h"
 #include "daisy/scheduler.h"
 
 #ifdef __cplusplus
@@ -186,14 +187,14 @@ typedef struct {
 
 typedef struct _daisy_decoder_t daisy_decoder_t;
 
-daisy_decoder_t *daisy_decoder_new(void);
-void daisy_decoder_destroy(daisy_decoder_t **self_p);
+DAISY_EXPORT daisy_decoder_t *daisy_decoder_new(void);
+DAISY_EXPORT void daisy_decoder_destroy(daisy_decoder_t **self_p);
 
 //  Decode `size` bytes into *msg. Returns DAISY_PROTO_OK, or an error code
 //  with a one-line description in err. *msg's pointers stay valid until
 //  the next call on the same decoder.
-daisy_proto_error_t daisy_decode(daisy_decoder_t *self, const void *data, size_t size,
-                                 daisy_msg_t *msg, daisy_error_t *err);
+DAISY_EXPORT daisy_proto_error_t daisy_decode(daisy_decoder_t *self, const void *data, size_t size,
+                                              daisy_msg_t *msg, daisy_error_t *err);
 
 //  Encoding ----------------------------------------------------------------
 
@@ -204,24 +205,24 @@ typedef struct {
     size_t cap;
 } daisy_buffer_t;
 
-void daisy_buffer_reset(daisy_buffer_t *buf);
-void daisy_buffer_free(daisy_buffer_t *buf);
+DAISY_EXPORT void daisy_buffer_reset(daisy_buffer_t *buf);
+DAISY_EXPORT void daisy_buffer_free(daisy_buffer_t *buf);
 
 //  Encode *msg into buf (replacing its contents). Returns 0, or -1 when a
 //  field is out of range (a batch over DAISY_MAX_BATCH, dims over
 //  DAISY_MAX_DIMS) or memory runs out. Texts longer than DAISY_MAX_TEXT are
 //  cut.
-int daisy_encode(const daisy_msg_t *msg, daisy_buffer_t *buf);
+DAISY_EXPORT int daisy_encode(const daisy_msg_t *msg, daisy_buffer_t *buf);
 
 //  Helpers -----------------------------------------------------------------
 
 //  The name of a message type ("hello", "task_state", ...) used as the
 //  PUB topic for events; "unknown" otherwise.
-const char *daisy_msg_name(daisy_msg_type_t type);
+DAISY_EXPORT const char *daisy_msg_name(daisy_msg_type_t type);
 //  The name of an error code ("truncated", ...).
-const char *daisy_proto_error_name(daisy_proto_error_t code);
+DAISY_EXPORT const char *daisy_proto_error_name(daisy_proto_error_t code);
 //  Fill a wire block from a scheduler block.
-void daisy_wire_block_from(daisy_wire_block_t *wire, const daisy_block_t *block);
+DAISY_EXPORT void daisy_wire_block_from(daisy_wire_block_t *wire, const daisy_block_t *block);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #ifndef DAISY_RESOLVER_H
 #define DAISY_RESOLVER_H
 
+#include "daisy/export.h"
 #include "daisy/graph.h"
 
 #ifdef __cplusplus
@@ -29,30 +30,30 @@ typedef void (daisy_resolver_fn)(void *arg, daisy_block_ref_t ref, bool ready);
 //  A resolver over the graph (which must outlive it); NULL with a message
 //  when a task cannot be handled (more than 32 upstream tasks, or blocks
 //  with more than 2^31 upstream blocks).
-daisy_resolver_t *daisy_resolver_new(const daisy_graph_t *graph, daisy_error_t *err);
+DAISY_EXPORT daisy_resolver_t *daisy_resolver_new(const daisy_graph_t *graph, daisy_error_t *err);
 //  The same, with some tasks already complete (complete[t] true: every
 //  block of task t is done, as when resuming from done markers). Their
 //  blocks are never handed out or resolved, and blocks downstream of them
 //  do not wait for them.
-daisy_resolver_t *daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
-                                             daisy_error_t *err);
-void daisy_resolver_destroy(daisy_resolver_t **self_p);
+DAISY_EXPORT daisy_resolver_t *daisy_resolver_new_resumed(const daisy_graph_t *graph,
+                                                          const bool *complete, daisy_error_t *err);
+DAISY_EXPORT void daisy_resolver_destroy(daisy_resolver_t **self_p);
 
 //  The next block of `task` that waits for nothing, in plan order; false
 //  when none is left.
-bool daisy_resolver_next_root(daisy_resolver_t *self, uint32_t task,
-                              daisy_block_ref_t *ref);
+DAISY_EXPORT bool daisy_resolver_next_root(daisy_resolver_t *self, uint32_t task,
+                                           daisy_block_ref_t *ref);
 //  Blocks of `task` that wait for nothing and were not handed out yet.
-uint64_t daisy_resolver_roots_left(const daisy_resolver_t *self, uint32_t task);
+DAISY_EXPORT uint64_t daisy_resolver_roots_left(const daisy_resolver_t *self, uint32_t task);
 
 //  Record that `ref` succeeded (ok) or failed for good, and report through
 //  fn the blocks that became ready or orphaned as a consequence. Returns -1
 //  only when memory runs out.
-int daisy_resolver_resolve(daisy_resolver_t *self, daisy_block_ref_t ref, bool ok,
-                           daisy_resolver_fn *fn, void *arg);
+DAISY_EXPORT int daisy_resolver_resolve(daisy_resolver_t *self, daisy_block_ref_t ref, bool ok,
+                                        daisy_resolver_fn *fn, void *arg);
 
 //  Blocks waiting on some but not all of their upstream blocks.
-size_t daisy_resolver_waiting(const daisy_resolver_t *self);
+DAISY_EXPORT size_t daisy_resolver_waiting(const daisy_resolver_t *self);
 
 #ifdef __cplusplus
 }

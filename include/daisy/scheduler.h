@@ -19,6 +19,7 @@
 #ifndef DAISY_SCHEDULER_H
 #define DAISY_SCHEDULER_H
 
+#include "daisy/export.h"
 #include "daisy/graph.h"
 #include "daisy/markers.h"
 
@@ -49,60 +50,61 @@ typedef enum {
 
 //  A scheduler over the graph (which must outlive it). Completion checks
 //  are taken from the tasks' C check functions.
-daisy_scheduler_t *daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err);
+DAISY_EXPORT daisy_scheduler_t *daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err);
 //  A scheduler that resumes from done markers: markers[t] (NULL, or an
 //  entry NULL, for none) holds task t's done blocks. Marked blocks are
 //  skipped (counted as completed and skipped); a task whose blocks are all
 //  marked is complete from the start without touching them one by one;
 //  every block that completes from now on is marked. The markers must
 //  outlive the scheduler.
-daisy_scheduler_t *daisy_scheduler_new_resumed(const daisy_graph_t *graph,
-                                               daisy_markers_t *const *markers,
-                                               daisy_error_t *err);
-void daisy_scheduler_destroy(daisy_scheduler_t **self_p);
+DAISY_EXPORT daisy_scheduler_t *daisy_scheduler_new_resumed(const daisy_graph_t *graph,
+                                                            daisy_markers_t *const *markers,
+                                                            daisy_error_t *err);
+DAISY_EXPORT void daisy_scheduler_destroy(daisy_scheduler_t **self_p);
 
-const daisy_graph_t *daisy_scheduler_graph(const daisy_scheduler_t *self);
+DAISY_EXPORT const daisy_graph_t *daisy_scheduler_graph(const daisy_scheduler_t *self);
 
 //  Replace a task's completion check (NULL: none; checks may also run on
 //  workers instead, who then release the block as skipped).
-void daisy_scheduler_set_check(daisy_scheduler_t *self, uint32_t task,
-                               daisy_check_fn *fn, void *arg);
+DAISY_EXPORT void daisy_scheduler_set_check(daisy_scheduler_t *self, uint32_t task,
+                                            daisy_check_fn *fn, void *arg);
 
 //  The next block of `task` to process: 1 with *block filled, 0 when none
 //  is ready now, -1 on an unknown task or when memory runs out.
-int daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *block);
+DAISY_EXPORT int daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task,
+                                         daisy_block_t *block);
 
 //  End the attempt on `ref`: success or failure. Returns the outcome, or
 //  -1 (with a message) when the block is not being processed.
-int daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref,
-                            bool success, daisy_error_t *err);
+DAISY_EXPORT int daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref,
+                                         bool success, daisy_error_t *err);
 //  End the attempt on `ref` without a result (its worker left cleanly):
 //  the block is ready again, first in its queue, with the same attempt
 //  number, so no retry is used up. -1 when not being processed.
-int daisy_scheduler_give_back(daisy_scheduler_t *self, daisy_block_ref_t ref,
-                              daisy_error_t *err);
+DAISY_EXPORT int daisy_scheduler_give_back(daisy_scheduler_t *self, daisy_block_ref_t ref,
+                                           daisy_error_t *err);
 //  End the attempt on `ref` as already done (a check that ran elsewhere):
 //  counted as completed and skipped. -1 when not being processed.
-int daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
-                                    daisy_error_t *err);
+DAISY_EXPORT int daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
+                                                 daisy_error_t *err);
 
 //  Give up on a task (its workers keep dying): every block of it not yet
 //  completed or failed is orphaned - blocks being processed included, whose
 //  later release is then refused - and so is everything downstream of
 //  them. Blocks of it that become ready later are orphaned at once.
 //  Returns how many blocks of the task this orphaned.
-uint64_t daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task);
-bool daisy_scheduler_abandoned(const daisy_scheduler_t *self, uint32_t task);
+DAISY_EXPORT uint64_t daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task);
+DAISY_EXPORT bool daisy_scheduler_abandoned(const daisy_scheduler_t *self, uint32_t task);
 
 //  The attempt number of a block being processed, or -1.
-int daisy_scheduler_attempt(const daisy_scheduler_t *self, daisy_block_ref_t ref);
+DAISY_EXPORT int daisy_scheduler_attempt(const daisy_scheduler_t *self, daisy_block_ref_t ref);
 
-void daisy_scheduler_counts(const daisy_scheduler_t *self, uint32_t task,
-                            daisy_task_counts_t *counts);
+DAISY_EXPORT void daisy_scheduler_counts(const daisy_scheduler_t *self, uint32_t task,
+                                         daisy_task_counts_t *counts);
 //  Every block of the task is completed, failed or orphaned.
-bool daisy_scheduler_task_done(const daisy_scheduler_t *self, uint32_t task);
+DAISY_EXPORT bool daisy_scheduler_task_done(const daisy_scheduler_t *self, uint32_t task);
 //  Every task is done.
-bool daisy_scheduler_done(const daisy_scheduler_t *self);
+DAISY_EXPORT bool daisy_scheduler_done(const daisy_scheduler_t *self);
 
 #ifdef __cplusplus
 }

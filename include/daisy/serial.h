@@ -9,6 +9,7 @@
 #ifndef DAISY_SERIAL_H
 #define DAISY_SERIAL_H
 
+#include "daisy/export.h"
 #include "daisy/summary.h"
 
 #ifdef __cplusplus
@@ -31,9 +32,9 @@ typedef struct {
 //  daisy_summary_success() tells whether every block completed), or NULL
 //  with a message when the run could not be carried out at all (invalid
 //  pipeline, a task with nothing to run, out of memory).
-daisy_summary_t *daisy_run_serial(const daisy_pipeline_t *pipeline,
-                                  const daisy_serial_options_t *options,
-                                  daisy_error_t *err);
+DAISY_EXPORT daisy_summary_t *daisy_run_serial(const daisy_pipeline_t *pipeline,
+                                               const daisy_serial_options_t *options,
+                                               daisy_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #ifndef DAISY_SUMMARY_H
 #define DAISY_SUMMARY_H
 
+#include "daisy/export.h"
 #include "daisy/scheduler.h"
 
 #ifdef __cplusplus
@@ -29,30 +30,31 @@ typedef struct {
     const char *log;       //  its log file, or ""
 } daisy_failure_t;
 
-daisy_summary_t *daisy_summary_new(const daisy_graph_t *graph);
-void daisy_summary_destroy(daisy_summary_t **self_p);
+DAISY_EXPORT daisy_summary_t *daisy_summary_new(const daisy_graph_t *graph);
+DAISY_EXPORT void daisy_summary_destroy(daisy_summary_t **self_p);
 //  A copy that outlives the original (NULL when memory runs out).
-daisy_summary_t *daisy_summary_dup(const daisy_summary_t *self);
+DAISY_EXPORT daisy_summary_t *daisy_summary_dup(const daisy_summary_t *self);
 
 //  Record an attempt that failed for good (strings copied, NULL allowed).
-void daisy_summary_add_failure(daisy_summary_t *self, uint32_t task, uint64_t block_id,
-                               uint32_t attempt, const char *error, const char *worker,
-                               const char *log);
+DAISY_EXPORT void daisy_summary_add_failure(daisy_summary_t *self, uint32_t task, uint64_t block_id,
+                                            uint32_t attempt, const char *error, const char *worker,
+                                            const char *log);
 //  A note for a task's section, e.g. why it was abandoned (copied; the
 //  last one is kept).
-void daisy_summary_set_note(daisy_summary_t *self, uint32_t task, const char *note);
+DAISY_EXPORT void daisy_summary_set_note(daisy_summary_t *self, uint32_t task, const char *note);
 //  Take the counters of every task from the scheduler.
-void daisy_summary_update(daisy_summary_t *self, const daisy_scheduler_t *scheduler);
+DAISY_EXPORT void daisy_summary_update(daisy_summary_t *self, const daisy_scheduler_t *scheduler);
 
-const daisy_task_counts_t *daisy_summary_counts(const daisy_summary_t *self, uint32_t task);
-size_t daisy_summary_failure_count(const daisy_summary_t *self, uint32_t task);
+DAISY_EXPORT const daisy_task_counts_t *daisy_summary_counts(const daisy_summary_t *self,
+                                                             uint32_t task);
+DAISY_EXPORT size_t daisy_summary_failure_count(const daisy_summary_t *self, uint32_t task);
 //  The i-th recorded failure of a task (i < DAISY_SUMMARY_MAX_FAILURES).
-const daisy_failure_t *daisy_summary_failure(const daisy_summary_t *self, uint32_t task,
-                                             size_t i);
+DAISY_EXPORT const daisy_failure_t *daisy_summary_failure(const daisy_summary_t *self,
+                                                          uint32_t task, size_t i);
 //  True when every block of every task completed.
-bool daisy_summary_success(const daisy_summary_t *self);
+DAISY_EXPORT bool daisy_summary_success(const daisy_summary_t *self);
 //  The report as text (caller frees); NULL when memory runs out.
-char *daisy_summary_format(const daisy_summary_t *self);
+DAISY_EXPORT char *daisy_summary_format(const daisy_summary_t *self);
 
 #ifdef __cplusplus
 }

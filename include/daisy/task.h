@@ -16,6 +16,7 @@
 
 #include "daisy/block.h"
 #include "daisy/error.h"
+#include "daisy/export.h"
 #include "daisy/geometry.h"
 
 #ifdef __cplusplus
@@ -37,52 +38,52 @@ typedef bool (daisy_check_fn)(const daisy_block_t *block, void *arg);
 typedef struct _daisy_task_t daisy_task_t;
 
 //  A task with the given id and ROIs (copied) and daisy's defaults.
-daisy_task_t *daisy_task_new(const char *id, daisy_roi_t total_roi,
-                             daisy_roi_t read_roi, daisy_roi_t write_roi);
-void daisy_task_destroy(daisy_task_t **self_p);
+DAISY_EXPORT daisy_task_t *daisy_task_new(const char *id, daisy_roi_t total_roi,
+                                          daisy_roi_t read_roi, daisy_roi_t write_roi);
+DAISY_EXPORT void daisy_task_destroy(daisy_task_t **self_p);
 
-const char *daisy_task_id(const daisy_task_t *self);
-daisy_roi_t daisy_task_total_roi(const daisy_task_t *self);
-daisy_roi_t daisy_task_read_roi(const daisy_task_t *self);
-daisy_roi_t daisy_task_write_roi(const daisy_task_t *self);
+DAISY_EXPORT const char *daisy_task_id(const daisy_task_t *self);
+DAISY_EXPORT daisy_roi_t daisy_task_total_roi(const daisy_task_t *self);
+DAISY_EXPORT daisy_roi_t daisy_task_read_roi(const daisy_task_t *self);
+DAISY_EXPORT daisy_roi_t daisy_task_write_roi(const daisy_task_t *self);
 
-void daisy_task_set_read_write_conflict(daisy_task_t *self, bool conflict);
-bool daisy_task_read_write_conflict(const daisy_task_t *self);
-void daisy_task_set_fit(daisy_task_t *self, daisy_fit_t fit);
-daisy_fit_t daisy_task_fit(const daisy_task_t *self);
-void daisy_task_set_max_retries(daisy_task_t *self, int max_retries);
-int daisy_task_max_retries(const daisy_task_t *self);
+DAISY_EXPORT void daisy_task_set_read_write_conflict(daisy_task_t *self, bool conflict);
+DAISY_EXPORT bool daisy_task_read_write_conflict(const daisy_task_t *self);
+DAISY_EXPORT void daisy_task_set_fit(daisy_task_t *self, daisy_fit_t fit);
+DAISY_EXPORT daisy_fit_t daisy_task_fit(const daisy_task_t *self);
+DAISY_EXPORT void daisy_task_set_max_retries(daisy_task_t *self, int max_retries);
+DAISY_EXPORT int daisy_task_max_retries(const daisy_task_t *self);
 //  Seconds a block may run before it is taken back; 0 means no limit.
-void daisy_task_set_timeout(daisy_task_t *self, double seconds);
-double daisy_task_timeout(const daisy_task_t *self);
-void daisy_task_set_workers(daisy_task_t *self, int workers);
-int daisy_task_workers(const daisy_task_t *self);
+DAISY_EXPORT void daisy_task_set_timeout(daisy_task_t *self, double seconds);
+DAISY_EXPORT double daisy_task_timeout(const daisy_task_t *self);
+DAISY_EXPORT void daisy_task_set_workers(daisy_task_t *self, int workers);
+DAISY_EXPORT int daisy_task_workers(const daisy_task_t *self);
 
 //  Name a task whose blocks this task's blocks read (copied).
-void daisy_task_add_upstream(daisy_task_t *self, const char *task_id);
-size_t daisy_task_upstream_count(const daisy_task_t *self);
-const char *daisy_task_upstream(const daisy_task_t *self, size_t i);
+DAISY_EXPORT void daisy_task_add_upstream(daisy_task_t *self, const char *task_id);
+DAISY_EXPORT size_t daisy_task_upstream_count(const daisy_task_t *self);
+DAISY_EXPORT const char *daisy_task_upstream(const daisy_task_t *self, size_t i);
 
 //  Shell command run once per block (copied; NULL clears).
-void daisy_task_set_command(daisy_task_t *self, const char *command);
-const char *daisy_task_command(const daisy_task_t *self);
+DAISY_EXPORT void daisy_task_set_command(daisy_task_t *self, const char *command);
+DAISY_EXPORT const char *daisy_task_command(const daisy_task_t *self);
 //  Long-lived worker program that runs the worker loop (copied; NULL clears).
-void daisy_task_set_worker(daisy_task_t *self, const char *worker);
-const char *daisy_task_worker(const daisy_task_t *self);
+DAISY_EXPORT void daisy_task_set_worker(daisy_task_t *self, const char *worker);
+DAISY_EXPORT const char *daisy_task_worker(const daisy_task_t *self);
 //  Shell command that exits 0 when a block is already done (copied).
-void daisy_task_set_check_command(daisy_task_t *self, const char *command);
-const char *daisy_task_check_command(const daisy_task_t *self);
+DAISY_EXPORT void daisy_task_set_check_command(daisy_task_t *self, const char *command);
+DAISY_EXPORT const char *daisy_task_check_command(const daisy_task_t *self);
 
 //  C process function and completion check, with their argument.
-void daisy_task_set_process(daisy_task_t *self, daisy_process_fn *fn, void *arg);
-daisy_process_fn *daisy_task_process(const daisy_task_t *self, void **arg);
-void daisy_task_set_check(daisy_task_t *self, daisy_check_fn *fn, void *arg);
-daisy_check_fn *daisy_task_check(const daisy_task_t *self, void **arg);
+DAISY_EXPORT void daisy_task_set_process(daisy_task_t *self, daisy_process_fn *fn, void *arg);
+DAISY_EXPORT daisy_process_fn *daisy_task_process(const daisy_task_t *self, void **arg);
+DAISY_EXPORT void daisy_task_set_check(daisy_task_t *self, daisy_check_fn *fn, void *arg);
+DAISY_EXPORT daisy_check_fn *daisy_task_check(const daisy_task_t *self, void **arg);
 
 //  "valid", "overhang", "shrink".
-const char *daisy_fit_name(daisy_fit_t fit);
+DAISY_EXPORT const char *daisy_fit_name(daisy_fit_t fit);
 //  Parse a fit name; -1 when unknown.
-int daisy_fit_parse(const char *name, daisy_fit_t *fit);
+DAISY_EXPORT int daisy_fit_parse(const char *name, daisy_fit_t *fit);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,7 @@
 #ifndef DAISY_WORKER_H
 #define DAISY_WORKER_H
 
+#include "daisy/export.h"
 #include "daisy/task.h"
 
 #ifdef __cplusplus
@@ -60,10 +61,11 @@ typedef struct {
 typedef struct _daisy_worker_t daisy_worker_t;
 
 //  Defaults, with endpoint/task/worker id taken from the environment.
-daisy_worker_options_t daisy_worker_options_default(void);
+DAISY_EXPORT daisy_worker_options_t daisy_worker_options_default(void);
 
-daisy_worker_t *daisy_worker_new(const daisy_worker_options_t *options, daisy_error_t *err);
-void daisy_worker_destroy(daisy_worker_t **self_p);
+DAISY_EXPORT daisy_worker_t *daisy_worker_new(const daisy_worker_options_t *options,
+                                              daisy_error_t *err);
+DAISY_EXPORT void daisy_worker_destroy(daisy_worker_t **self_p);
 
 //  Process blocks until the broker sends SHUTDOWN (returns 0), the broker
 //  refuses this worker (unknown task, another run: -1 with a message), the
@@ -71,8 +73,8 @@ void daisy_worker_destroy(daisy_worker_t **self_p);
 //  is called (returns 1). `fn` returns 0 for success; the error text of a
 //  failure is "process function returned N" unless the function set one
 //  with daisy_worker_set_error().
-int daisy_worker_run(daisy_worker_t *self, daisy_process_fn *fn, void *arg,
-                     daisy_error_t *err);
+DAISY_EXPORT int daisy_worker_run(daisy_worker_t *self, daisy_process_fn *fn, void *arg,
+                                  daisy_error_t *err);
 
 //  A completion check, called before each block's process function (in
 //  the same thread, with the same block): when it returns true the block
@@ -80,25 +82,25 @@ int daisy_worker_run(daisy_worker_t *self, daisy_process_fn *fn, void *arg,
 //  the time the check took. Otherwise the block is processed, and its
 //  seconds include the check. NULL removes the check. Set it before
 //  daisy_worker_run().
-void daisy_worker_set_check(daisy_worker_t *self, daisy_check_fn *fn, void *arg);
+DAISY_EXPORT void daisy_worker_set_check(daisy_worker_t *self, daisy_check_fn *fn, void *arg);
 
 //  From inside a process function: the error text to report for the block
 //  being processed (copied).
-void daisy_worker_set_error(daisy_worker_t *self, const char *text);
+DAISY_EXPORT void daisy_worker_set_error(daisy_worker_t *self, const char *text);
 
 //  Ask a running worker to finish the current block, release what it
 //  holds and return (safe from a signal handler). A block that fails after
 //  the stop (its command killed by the same SIGTERM) is not reported as a
 //  failure: the goodbye gives it back with its other unstarted blocks, so
 //  preemption costs no retry.
-void daisy_worker_stop(daisy_worker_t *self);
+DAISY_EXPORT void daisy_worker_stop(daisy_worker_t *self);
 
 //  Blocks processed so far, and blocks the completion check found done
 //  (skipped, not processed), for tests and logs.
-uint64_t daisy_worker_processed(const daisy_worker_t *self);
-uint64_t daisy_worker_skipped(const daisy_worker_t *self);
+DAISY_EXPORT uint64_t daisy_worker_processed(const daisy_worker_t *self);
+DAISY_EXPORT uint64_t daisy_worker_skipped(const daisy_worker_t *self);
 //  The id this worker uses.
-const char *daisy_worker_id(const daisy_worker_t *self);
+DAISY_EXPORT const char *daisy_worker_id(const daisy_worker_t *self);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@ pc=$(find "$stage" -name daisy.pc | head -1)
 check "pkg-config file installed" test -n "$pc"
 check "umbrella header installed" test -n "$(find "$stage" -path '*/include/daisy/daisy.h')"
 check "generated version header installed" test -n "$(find "$stage" -path '*/include/daisy/version.h')"
+check "export header installed" test -n "$(find "$stage" -path '*/include/daisy/export.h')"
 for p in daisy daisy-broker daisy-worker; do
   check "$p installed" test -n "$(find "$stage" -path "*/bin/$p" -type f)"
 done
