@@ -347,15 +347,16 @@ on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
 }
 
 //  The worker began a block it holds: losing the worker now costs that
-//  block an attempt. A start for a block not held (a stale lease) is
-//  harmless and ignored: its result will be refused anyway.
+//  block an attempt. Workers run one block at a time, so any block it
+//  started before is finished (its result may still be on the way, held
+//  for batching): losing the worker costs those nothing. A start for a
+//  block not held (a stale lease) is harmless and ignored.
 static void
 on_started(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s)
 {
     (void)self;
-    lease_t *l = roster_find_lease(w, s->block_id, s->attempt);
-    if (l)
-        l->running = true;
+    for (lease_t *l = w->leases; l; l = l->next_in_worker)
+        l->running = l->block_id == s->block_id && l->attempt == s->attempt;
 }
 
 static uint32_t

@@ -120,8 +120,6 @@ lease_t *roster_lease(daisy_broker_t *self, worker_t *w, const daisy_block_t *b,
 //  The worker's lease on block_id for `attempt`, unlinked; NULL if none.
 lease_t *roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id,
                            uint32_t attempt);
-//  The worker's lease on block_id for `attempt`, left in place; NULL if none.
-lease_t *roster_find_lease(worker_t *w, uint64_t block_id, uint32_t attempt);
 void roster_free_lease(daisy_broker_t *self, lease_t *l);
 void roster_destroy_all(daisy_broker_t *self);
 

@@ -186,15 +186,6 @@ roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id, uint32_t
     return NULL;
 }
 
-lease_t *
-roster_find_lease(worker_t *w, uint64_t block_id, uint32_t attempt)
-{
-    for (lease_t *l = w->leases; l; l = l->next_in_worker)
-        if (l->block_id == block_id && l->attempt == attempt)
-            return l;
-    return NULL;
-}
-
 void
 roster_destroy_all(daisy_broker_t *self)
 {
