@@ -14,6 +14,7 @@
 */
 #include "broker_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -352,11 +353,21 @@ on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
 //  for batching): losing the worker costs those nothing. A start for a
 //  block not held (a stale lease) is harmless and ignored.
 static void
-on_started(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s)
+on_started(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s, int64_t now)
 {
-    (void)self;
-    for (lease_t *l = w->leases; l; l = l->next_in_worker)
-        l->running = l->block_id == s->block_id && l->attempt == s->attempt;
+    for (lease_t *l = w->leases; l; l = l->next_in_worker) {
+        bool running = l->block_id == s->block_id && l->attempt == s->attempt;
+        if (running == l->running)
+            continue;
+        l->running = running;
+        //  A task's timeout counts from the start, not from the hand-out:
+        //  time in a worker's queue is no fault of the block.
+        dlist_remove(&l->by_start);
+        if (running) {
+            l->started = now;
+            dlist_push_tail(&self->tasks[w->task].leases, &l->by_start);
+        }
+    }
 }
 
 static uint32_t
@@ -398,12 +409,12 @@ on_message(daisy_broker_t *self, const uint8_t *id, size_t idsize, const void *d
         for (uint32_t i = 0; i < msg.u.release.count; i++)
             on_result(self, w, &msg.u.release.results[i]);
         if (msg.u.release.has_started)
-            on_started(self, w, &msg.u.release.started);
+            on_started(self, w, &msg.u.release.started, now);
         w->credits = add_credits(w->credits, msg.u.release.credits);
         serve(self, w, now);
         break;
     case DAISY_MSG_STARTED:
-        on_started(self, w, &msg.u.started);
+        on_started(self, w, &msg.u.started, now);
         break;
     case DAISY_MSG_HEARTBEAT:
         break;
@@ -500,6 +511,8 @@ run_timers(daisy_broker_t *self, int64_t now)
             snprintf(text, sizeof text, "timeout: still running after %.3g s",
                      (double)bt->timeout_ms / 1000.0);
             block_failed(self, w, t, index, block_id, attempt, text);
+            if (w->credits > 0)
+                roster_park(self, w);   //  room again under its cap
         }
     }
     if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms) {
@@ -569,6 +582,25 @@ daisy_broker_poll(daisy_broker_t *self, int timeout_ms)
 
 //  Life cycle ---------------------------------------------------------------
 
+//  A port of * or ! is left to the kernel (libzmq binds port 0), not to
+//  czmq, whose * takes the first free port from 49152 and whose ! draws
+//  from a generator seeded with the time: two runs started in the same
+//  second would get the same port, and a dying run's workers, which libzmq
+//  reconnects by itself, would find the new run there.
+static int
+bind_router(daisy_broker_t *self)
+{
+    const char *ep = self->opt.bind;
+    size_t n = strlen(ep);
+    bool any = n > 2 && !strncmp(ep, "tcp://", 6) && ep[n - 2] == ':'
+               && (ep[n - 1] == '*' || ep[n - 1] == '!');
+    if (!any)
+        return zsock_bind(self->router, "%s", ep) < 0 ? -1 : 0;
+    char kernel[512];
+    snprintf(kernel, sizeof kernel, "%.*s*", (int)(n - 1), ep);
+    return zmq_bind(self->router_handle, kernel);
+}
+
 static int
 bind_sockets(daisy_broker_t *self, daisy_error_t *err)
 {
@@ -589,11 +621,11 @@ bind_sockets(daisy_broker_t *self, daisy_error_t *err)
     //  Security options apply to connections accepted after bind.
     if (auth_setup(self, err) != 0)
         return -1;
-    if (zsock_bind(self->router, "%s", self->opt.bind) < 0)
+    self->router_handle = zsock_resolve(self->router);
+    if (bind_router(self) < 0)
         return daisy_error_set(err, "cannot bind workers' endpoint '%s': %s", self->opt.bind,
                                zmq_strerror(zmq_errno()));
     self->endpoint = zsock_last_endpoint(self->router);
-    self->router_handle = zsock_resolve(self->router);
     if (self->pub && zsock_bind(self->pub, "%s", self->opt.publish) < 0)
         return daisy_error_set(err, "cannot bind progress endpoint '%s': %s",
                                self->opt.publish, zmq_strerror(zmq_errno()));
@@ -767,16 +799,18 @@ daisy_broker_finish(daisy_broker_t *self, bool interrupted)
     progress_run_finished(self, interrupted);
 }
 
-int
-daisy_broker_run(daisy_broker_t *self)
+void
+daisy_broker_stop(daisy_broker_t *self)
 {
-    while (!daisy_broker_done(self) && !zsys_interrupted)
-        daisy_broker_poll(self, 1000);
-    bool interrupted = !daisy_broker_done(self);
-    daisy_broker_finish(self, interrupted);
-    if (interrupted)
-        return 2;
-    return daisy_summary_success(self->summary) ? 0 : 1;
+    int saved = errno;      //  we may be inside a signal handler
+    __atomic_add_fetch(&self->stops, 1, __ATOMIC_RELEASE);
+    errno = saved;
+}
+
+unsigned
+daisy_broker_stop_requests(const daisy_broker_t *self)
+{
+    return __atomic_load_n(&self->stops, __ATOMIC_ACQUIRE);
 }
 
 void

@@ -23,7 +23,7 @@ typedef struct worker worker_t;
 //  One block held by a worker: the lease its result must match.
 typedef struct lease {
     struct lease *next_in_worker;
-    dnode_t by_start;           //  in the task's leases, oldest first
+    dnode_t by_start;           //  in the task's running leases, oldest start first
     worker_t *worker;
     uint64_t index;
     uint64_t block_id;
@@ -53,7 +53,7 @@ struct worker {
 
 typedef struct {
     dnode_t parked;             //  workers waiting for blocks of this task
-    dnode_t leases;             //  held blocks, oldest first
+    dnode_t leases;             //  running blocks (STARTED), oldest start first
     uint32_t nworkers;
     int64_t timeout_ms;         //  0: none
     bool started;               //  TASK_STARTED published
@@ -95,6 +95,7 @@ struct _daisy_broker_t {
     int64_t last_snapshot;
     daisy_broker_stats_t stats;
     uint64_t held;              //  leases outstanding
+    unsigned stops;             //  daisy_broker_stop() calls (atomic)
     bool refused_this;          //  the message being handled was refused
     bool draining;              //  no more blocks handed out
     bool finished;

@@ -510,21 +510,21 @@ daisy_launcher_log_dir(const daisy_launcher_t *self)
 
 #define DRAIN_MS 10000
 
-//  The first Ctrl-C: hand out nothing more and give the blocks in flight up
-//  to DRAIN_MS to come back, so their results are kept (and marked); a
-//  second Ctrl-C ends the wait at once. Workers are not replaced meanwhile.
+//  The first stop (Ctrl-C): hand out nothing more and give the blocks in
+//  flight up to DRAIN_MS to come back, so their results are kept (and
+//  marked); a second stop ends the wait at once. Workers are not replaced
+//  meanwhile.
 static void
 drain(daisy_broker_t *broker, daisy_serve_fn *progress, void *arg)
 {
     daisy_broker_drain(broker);
-    zsys_interrupted = 0;
     int64_t deadline = zclock_mono() + DRAIN_MS;
-    while (daisy_broker_held(broker) > 0 && !zsys_interrupted && zclock_mono() < deadline) {
+    while (daisy_broker_held(broker) > 0 && daisy_broker_stop_requests(broker) < 2
+           && zclock_mono() < deadline) {
         daisy_broker_poll(broker, 100);
         if (progress)
             progress(arg, broker);
     }
-    zsys_interrupted = 1;
 }
 
 int
@@ -535,7 +535,7 @@ daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, daisy_serve_fn *
     //  fresh even when no message arrives. Workers start before the first
     //  wait, and are reaped at that pace, not on every message.
     int64_t last_reap = 0;
-    while (!daisy_broker_done(broker) && !zsys_interrupted) {
+    while (!daisy_broker_done(broker) && daisy_broker_stop_requests(broker) == 0) {
         int64_t now = zclock_mono();
         if (launcher && now - last_reap >= 50) {
             daisy_launcher_poll(launcher);

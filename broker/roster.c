@@ -166,8 +166,7 @@ roster_lease(daisy_broker_t *self, worker_t *w, const daisy_block_t *b, int64_t 
     l->next_in_worker = w->leases;
     w->leases = l;
     w->nleases++;
-    dlist_init(&l->by_start);
-    dlist_push_tail(&self->tasks[b->task].leases, &l->by_start);
+    dlist_init(&l->by_start);   //  joins the task's timeout list when started
     return l;
 }
 

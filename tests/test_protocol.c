@@ -80,7 +80,7 @@ counts(uint64_t base)
 }
 
 //  Sample i (0 <= i < NSAMPLES) in *m; arrays point to static storage.
-#define NSAMPLES 31
+#define NSAMPLES 36
 static void
 sample(int i, daisy_msg_t *m)
 {
@@ -97,10 +97,12 @@ sample(int i, daisy_msg_t *m)
         m->u.hello.host = "node07.cluster";
         m->u.hello.pid = 31337;
         m->u.hello.prefetch = 2;
+        m->u.hello.run_id = "3f2a9c0d4e5b6a71";
         break;
     case 1:
         m->type = DAISY_MSG_HELLO;
         m->u.hello.task_id = m->u.hello.worker_id = m->u.hello.host = "";
+        m->u.hello.run_id = "";        //  a hand-started worker
         m->u.hello.pid = INT64_MIN;
         m->u.hello.prefetch = DAISY_MAX_BATCH;
         break;
@@ -111,6 +113,7 @@ sample(int i, daisy_msg_t *m)
         m->u.hello.host = "h";
         m->u.hello.pid = INT64_MAX;
         m->u.hello.prefetch = 1;
+        m->u.hello.run_id = "nightly-2026.12_03";
         break;
     case 3:
         m->type = DAISY_MSG_REQUEST;
@@ -140,6 +143,8 @@ sample(int i, daisy_msg_t *m)
         for (int k = 0; k < BIG; k++)
             s_results[k] = (daisy_wire_result_t) {UINT64_MAX - (uint64_t)k, UINT32_MAX - (uint32_t)k,
                                                   (daisy_result_status_t)(k % 3), k * 1e7, k % 2 ? "e" : ""};
+        m->u.release.has_started = true;
+        m->u.release.started = (daisy_wire_lease_t) {UINT64_MAX, UINT32_MAX};
         break;
     case 8:
         m->type = DAISY_MSG_HEARTBEAT;
@@ -283,6 +288,33 @@ sample(int i, daisy_msg_t *m)
         m->u.blocks.blocks = s_blocks;
         s_blocks[0] = (daisy_wire_block_t) {7, 0, 1, roi(2, o6min, o6min), roi(2, o6min, o6min)};
         break;
+    case 31:
+        m->type = DAISY_MSG_STARTED;
+        m->u.started = (daisy_wire_lease_t) {17, 1};
+        break;
+    case 32:
+        m->type = DAISY_MSG_STARTED;
+        m->u.started = (daisy_wire_lease_t) {UINT64_MAX, UINT32_MAX};
+        break;
+    case 33:
+        m->type = DAISY_MSG_RELEASE;    //  a result, and the next block begins
+        m->u.release.credits = 1;
+        m->u.release.count = 1;
+        m->u.release.results = s_results;
+        s_results[0] = (daisy_wire_result_t) {17, 1, DAISY_RESULT_SUCCESS, 0.5, ""};
+        m->u.release.has_started = true;
+        m->u.release.started = (daisy_wire_lease_t) {18, 0};
+        break;
+    case 34:
+        m->type = DAISY_MSG_RELEASE;    //  started only; block 0, attempt 0
+        m->u.release.has_started = true;
+        break;
+    case 35:
+        m->type = DAISY_MSG_ERROR;
+        m->u.error.code = DAISY_PROTO_WRONG_RUN;
+        m->u.error.text = "hello: worker t-h-1-0 (host h, pid 1) was started for run 0123456789abcdef, "
+                          "this broker serves run fedcba9876543210";
+        break;
     }
 }
 
@@ -318,6 +350,7 @@ assert_msg_eq(const daisy_msg_t *got, const daisy_msg_t *want)
         cr_assert_str_eq(got->u.hello.host, want->u.hello.host);
         cr_assert_eq(got->u.hello.pid, want->u.hello.pid);
         cr_assert_eq(got->u.hello.prefetch, want->u.hello.prefetch);
+        cr_assert_str_eq(got->u.hello.run_id, want->u.hello.run_id);
         break;
     case DAISY_MSG_REQUEST:
         cr_assert_eq(got->u.request.credits, want->u.request.credits);
@@ -333,6 +366,15 @@ assert_msg_eq(const daisy_msg_t *got, const daisy_msg_t *want)
             cr_assert_eq(a->seconds, b->seconds);
             cr_assert_str_eq(a->error, b->error);
         }
+        cr_assert_eq(got->u.release.has_started, want->u.release.has_started);
+        if (want->u.release.has_started) {
+            cr_assert_eq(got->u.release.started.block_id, want->u.release.started.block_id);
+            cr_assert_eq(got->u.release.started.attempt, want->u.release.started.attempt);
+        }
+        break;
+    case DAISY_MSG_STARTED:
+        cr_assert_eq(got->u.started.block_id, want->u.started.block_id);
+        cr_assert_eq(got->u.started.attempt, want->u.started.attempt);
         break;
     case DAISY_MSG_WELCOME:
         cr_assert_str_eq(got->u.welcome.task_id, want->u.welcome.task_id);
@@ -442,7 +484,7 @@ Test(protocol, round_trip_every_type)
         assert_msg_eq(&got, &m);
         seen[m.type % 256] = true;
     }
-    static const int types[] = {1, 2, 3, 4, 5, 101, 102, 103, 105, 201, 202, 203, 204, 205, 206, 207};
+    static const int types[] = {1, 2, 3, 4, 5, 6, 101, 102, 103, 105, 201, 202, 203, 204, 205, 206, 207};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         cr_assert(seen[types[i]], "no sample of type %d", types[i]);
 }
@@ -452,15 +494,46 @@ Test(protocol, encoding_is_compact_and_canonical)
     daisy_msg_t m = {.type = DAISY_MSG_HEARTBEAT};
     cr_assert_eq(daisy_encode(&m, &buf), 0);
     cr_assert_eq(buf.size, 3);
-    cr_assert(memcmp(buf.data, "\x92\x01\x04", 3) == 0);
+    cr_assert(memcmp(buf.data, "\x92\x02\x04", 3) == 0);
     m = (daisy_msg_t) {.type = DAISY_MSG_REQUEST, .u.request.credits = 4};
     cr_assert_eq(daisy_encode(&m, &buf), 0);
     cr_assert_eq(buf.size, 4);
-    cr_assert(memcmp(buf.data, "\x93\x01\x02\x04", 4) == 0);
+    cr_assert(memcmp(buf.data, "\x93\x02\x02\x04", 4) == 0);
+    //  The bytes msgpack-python gives for the same lists (PROTOCOL.md 13).
+    static const struct {
+        daisy_msg_t m;
+        const char *bytes;
+        size_t size;
+        const char *what;
+    } cases[] = {
+        {{.type = DAISY_MSG_STARTED, .u.started = {5, 1}}, "\x94\x02\x06\x05\x01", 5,
+         "[2, 6, 5, 1]"},
+        {{.type = DAISY_MSG_RELEASE, .u.release = {.credits = 1, .has_started = true, .started = {17, 0}}},
+         "\x95\x02\x03\x01\x90\x91\x92\x11\x00", 9, "[2, 3, 1, [], [[17, 0]]]"},
+        //  has_started false: `started` is not sent, whatever it holds.
+        {{.type = DAISY_MSG_RELEASE, .u.release = {.started = {17, 3}}}, "\x95\x02\x03\x00\x90\x90", 6,
+         "[2, 3, 0, [], []]"},
+        {{.type = DAISY_MSG_HELLO, .u.hello = {"t", "w", "h", 7, 1, "r1"}},
+         "\x98\x02\x01\xa1t\xa1w\xa1h\x07\x01\xa2r1", 14, "[2, 1, \"t\", \"w\", \"h\", 7, 1, \"r1\"]"},
+        //  A NULL run_id goes out as "" (a worker that knows no run).
+        {{.type = DAISY_MSG_HELLO, .u.hello = {"t", "w", "h", 7, 1, NULL}},
+         "\x98\x02\x01\xa1t\xa1w\xa1h\x07\x01\xa0", 12, "[2, 1, \"t\", \"w\", \"h\", 7, 1, \"\"]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_assert_eq(daisy_encode(&cases[i].m, &buf), 0, "%s", cases[i].what);
+        cr_assert(buf.size == cases[i].size && memcmp(buf.data, cases[i].bytes, buf.size) == 0,
+                  "%s: %zu bytes, not as msgpack-python packs it", cases[i].what, buf.size);
+    }
+    //  What has_started false encodes decodes without a start.
+    daisy_msg_t got;
+    cr_assert_eq(daisy_encode(&cases[2].m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_not(got.u.release.has_started);
+    cr_assert_eq(got.u.release.started.block_id, 0);
+    cr_assert_eq(got.u.release.started.attempt, 0);
     //  Re-encoding a decoded message gives the same bytes.
     for (int i = 0; i < NSAMPLES; i++) {
         daisy_buffer_t again = {0};
-        daisy_msg_t got;
         sample(i, &m);
         cr_assert_eq(daisy_encode(&m, &buf), 0);
         cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
@@ -509,6 +582,11 @@ Test(protocol, long_texts_are_cut_on_character_boundaries)
     cr_assert_eq(daisy_encode(&m, &buf), 0);
     cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
     cr_assert_eq(strlen(got.u.release.results[0].error), DAISY_MAX_TEXT);
+    //  And a HELLO's run_id.
+    m = (daisy_msg_t) {.type = DAISY_MSG_HELLO, .u.hello = {"t", "w", "h", 1, 1, text}};
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_eq(strlen(got.u.hello.run_id), DAISY_MAX_TEXT);
 }
 
 Test(protocol, encode_refuses_out_of_range)
@@ -521,12 +599,17 @@ Test(protocol, encode_refuses_out_of_range)
         daisy_msg_t m;
         const char *what;
     } cases[] = {
-        {{.type = (daisy_msg_type_t)6}, "unknown type"},
+        {{.type = (daisy_msg_type_t)7}, "unknown type"},
+        {{.type = (daisy_msg_type_t)0}, "type 0"},
         {{.type = DAISY_MSG_REQUEST, .u.request.credits = DAISY_MAX_BATCH + 1}, "credits"},
         {{.type = DAISY_MSG_HELLO, .u.hello.prefetch = 0}, "prefetch 0"},
         {{.type = DAISY_MSG_HELLO, .u.hello.prefetch = DAISY_MAX_BATCH + 1}, "prefetch"},
         {{.type = DAISY_MSG_RELEASE, .u.release = {0, DAISY_MAX_BATCH + 1, s_results}}, "results"},
         {{.type = DAISY_MSG_RELEASE, .u.release = {0, 1, NULL}}, "NULL results"},
+        {{.type = DAISY_MSG_RELEASE, .u.release = {0, DAISY_MAX_BATCH + 1, s_results, true, {1, 0}}},
+         "results, with a start"},
+        {{.type = DAISY_MSG_RELEASE, .u.release = {DAISY_MAX_BATCH + 1, 0, NULL, true, {1, 0}}},
+         "credits, with a start"},
         {{.type = DAISY_MSG_BLOCKS, .u.blocks = {"t", DAISY_MAX_BATCH + 1, s_blocks}}, "blocks"},
         {{.type = DAISY_MSG_WELCOME, .u.welcome = {"t", 1000, 3, 0}}, "dims 0"},
         {{.type = DAISY_MSG_WELCOME, .u.welcome = {"t", 1000, 3, DAISY_MAX_DIMS + 1}}, "dims 7"},
@@ -627,24 +710,25 @@ Test(protocol, not_a_message_is_malformed)
     expect("\xa3" "abc", 4, DAISY_PROTO_MALFORMED, "not a msgpack array", "a string");
     expect("\x81\x01\x02", 3, DAISY_PROTO_MALFORMED, "not a msgpack array", "a map");
     expect("\xc1", 1, DAISY_PROTO_MALFORMED, NULL, "the unused byte");
-    expect("\x93\x01\x02\xc1", 4, DAISY_PROTO_MALFORMED, "0xc1", "0xc1 inside");
+    expect("\x93\x02\x02\xc1", 4, DAISY_PROTO_MALFORMED, "0xc1", "0xc1 inside");
     expect("", 0, DAISY_PROTO_TRUNCATED, NULL, "nothing");
     expect(NULL, 0, DAISY_PROTO_TRUNCATED, NULL, "NULL, 0");
     daisy_msg_t m;
-    cr_assert_eq(daisy_decode(NULL, "\x92\x01\x04", 3, &m, NULL), DAISY_PROTO_MALFORMED);
-    cr_assert_eq(daisy_decode(dec, "\x92\x01\x04", 3, NULL, NULL), DAISY_PROTO_MALFORMED);
+    cr_assert_eq(daisy_decode(NULL, "\x92\x02\x04", 3, &m, NULL), DAISY_PROTO_MALFORMED);
+    cr_assert_eq(daisy_decode(dec, "\x92\x02\x04", 3, NULL, NULL), DAISY_PROTO_MALFORMED);
     //  err may be NULL.
-    cr_assert_eq(daisy_decode(dec, "\x92\x01\x04", 3, &m, NULL), DAISY_PROTO_OK);
-    cr_assert_eq(daisy_decode(dec, "\x92\x01", 2, &m, NULL), DAISY_PROTO_TRUNCATED);
-    cr_assert_eq(daisy_decode(dec, "\x93\x01\x02\x04\x05", 5, &m, NULL), DAISY_PROTO_MALFORMED);
-    cr_assert_eq(daisy_decode(dec, "\x93\x01\x02\xff", 4, &m, NULL), DAISY_PROTO_BAD_FIELD);
+    cr_assert_eq(daisy_decode(dec, "\x92\x02\x04", 3, &m, NULL), DAISY_PROTO_OK);
+    cr_assert_eq(daisy_decode(dec, "\x92\x02", 2, &m, NULL), DAISY_PROTO_TRUNCATED);
+    cr_assert_eq(daisy_decode(dec, "\x93\x02\x02\x04\x05", 5, &m, NULL), DAISY_PROTO_MALFORMED);
+    cr_assert_eq(daisy_decode(dec, "\x93\x02\x02\xff", 4, &m, NULL), DAISY_PROTO_BAD_FIELD);
+    cr_assert_eq(daisy_decode(dec, "\x92\x01\x04", 3, &m, NULL), DAISY_PROTO_BAD_VERSION);
 }
 
 Test(protocol, oversized_input)
 {
     size_t n = (size_t)DAISY_MAX_FRAME + 1;
     char *big = calloc(1, n);
-    big[0] = (char)0x92, big[1] = 1, big[2] = 4;
+    big[0] = (char)0x92, big[1] = 2, big[2] = 4;
     expect(big, n, DAISY_PROTO_OVERSIZED, "more than", "one byte over the limit");
     big[0] = 0x02;      //  not even msgpack: the size is checked first
     expect(big, n, DAISY_PROTO_OVERSIZED, NULL, "garbage over the limit");
@@ -655,30 +739,41 @@ Test(protocol, oversized_input)
 Test(protocol, huge_declared_lengths_are_truncated)
 {
     expect("\xdd\xff\xff\xff\xff", 5, DAISY_PROTO_TRUNCATED, NULL, "array32 of 4G");
-    expect("\xdd\xff\xff\xff\xff\x01\x03", 7, DAISY_PROTO_TRUNCATED, NULL, "array32 of 4G, started");
-    expect("\x94\x01\x03\x00\xdd\xff\xff\xff\xff", 9, DAISY_PROTO_TRUNCATED, NULL, "results of 4G");
-    expect("\x94\x01\x03\x00\xdf\xff\xff\xff\xff", 9, DAISY_PROTO_TRUNCATED, NULL, "map32 of 4G");
-    expect("\x93\x01\x67\xdb\xff\xff\xff\xff", 8, DAISY_PROTO_TRUNCATED, NULL, "str32 of 4G");
-    expect("\x93\x01\x67\xc6\xff\xff\xff\xff", 8, DAISY_PROTO_TRUNCATED, NULL, "bin32 of 4G");
-    expect("\x93\x01\x67\xc9\xff\xff\xff\xff\x01", 9, DAISY_PROTO_TRUNCATED, NULL, "ext32 of 4G");
+    expect("\xdd\xff\xff\xff\xff\x02\x03", 7, DAISY_PROTO_TRUNCATED, NULL, "array32 of 4G, started");
+    expect("\x95\x02\x03\x00\xdd\xff\xff\xff\xff", 9, DAISY_PROTO_TRUNCATED, NULL, "results of 4G");
+    expect("\x95\x02\x03\x00\x90\xdd\xff\xff\xff\xff", 10, DAISY_PROTO_TRUNCATED, NULL,
+           "started of 4G");
+    expect("\x95\x02\x03\x00\xdf\xff\xff\xff\xff", 9, DAISY_PROTO_TRUNCATED, NULL, "map32 of 4G");
+    expect("\x98\x02\x01\xa1t\xa1w\xa1h\x01\x01\xdb\xff\xff\xff\xff", 16, DAISY_PROTO_TRUNCATED, NULL,
+           "run_id of 4G");
+    expect("\x93\x02\x67\xdb\xff\xff\xff\xff", 8, DAISY_PROTO_TRUNCATED, NULL, "str32 of 4G");
+    expect("\x93\x02\x67\xc6\xff\xff\xff\xff", 8, DAISY_PROTO_TRUNCATED, NULL, "bin32 of 4G");
+    expect("\x93\x02\x67\xc9\xff\xff\xff\xff\x01", 9, DAISY_PROTO_TRUNCATED, NULL, "ext32 of 4G");
 }
 
 Test(protocol, deep_nesting_is_refused)
 {
-    //  [1, 3, 0, [[[[[...]]]]]] 1000 levels deep.
+    //  [2, 3, 0, [[[[[...]]]]]] 1000 levels deep.
     size_t n = 4 + 1000;
     char *deep = malloc(n);
-    memcpy(deep, "\x94\x01\x03\x00", 4);
+    memcpy(deep, "\x95\x02\x03\x00", 4);
     memset(deep + 4, 0x91, 1000);
     deep[n - 1] = (char)0x90;
     expect(deep, n, DAISY_PROTO_MALFORMED, "nested deeper", "1000 levels");
     free(deep);
     //  One level deeper than BLOCKS needs.
-    const char five[] = "\x94\x01\x66\xa1t\x91\x97\x00\x00\x00\x91\x91\x00\x91\x01\x91\x00\x91\x01";
+    const char five[] = "\x94\x02\x66\xa1t\x91\x97\x00\x00\x00\x91\x91\x00\x91\x01\x91\x00\x91\x01";
     expect(five, sizeof five - 1, DAISY_PROTO_MALFORMED, "nested deeper", "5 levels");
     //  Exactly as deep as BLOCKS needs is fine.
-    const char four[] = "\x94\x01\x66\xa1t\x91\x97\x00\x00\x00\x91\x00\x91\x01\x91\x00\x91\x01";
+    const char four[] = "\x94\x02\x66\xa1t\x91\x97\x00\x00\x00\x91\x00\x91\x01\x91\x00\x91\x01";
     expect(four, sizeof four - 1, DAISY_PROTO_OK, NULL, "4 levels");
+    //  RELEASE's started needs 3: [2, 3, 0, [], [[1, 0]]]; one more is refused
+    //  by the walk (the scan allows 4), not accepted.
+    expect("\x95\x02\x03\x00\x90\x91\x92\x01\x00", 9, DAISY_PROTO_OK, NULL, "started, 3 levels");
+    expect("\x95\x02\x03\x00\x90\x91\x92\x91\x01\x00", 10, DAISY_PROTO_BAD_FIELD,
+           "release: started[0].block_id: expected an unsigned integer, got an array", "started, 4 levels");
+    expect("\x95\x02\x03\x00\x90\x91\x92\x91\x91\x01\x00", 11, DAISY_PROTO_MALFORMED, "nested deeper",
+           "started, 5 levels");
 }
 
 //  Hostile input: hand-written ----------------------------------------------
@@ -838,89 +933,129 @@ Test(protocol, mistyped_fields_are_named)
         const char *in;
         const char *err;
     } cases[] = {
-        {"[\"1\", 1]", "message: version: expected an integer, got a string"},
+        {"[\"2\", 1]", "message: version: expected an integer, got a string"},
         {"[]", "message: version: missing"},
-        {"[1]", "message: type: missing"},
-        {"[1, \"hello\"]", "message: type: expected an integer, got a string"},
-        {"[1, 1.0]", "message: type: expected an integer, got a float"},
-        {"[1, 1, 5, \"w\", \"h\", 1, 1]", "hello: task_id: expected a string, got an integer"},
-        {"[1, 1, b\"t\", \"w\", \"h\", 1, 1]", "hello: task_id: expected a string, got binary data"},
-        {"[1, 1, \"t\\0x\", \"w\", \"h\", 1, 1]", "hello: task_id: contains a NUL byte"},
-        {"[1, 1, s:4097, \"w\", \"h\", 1, 1]", "hello: task_id: 4097 bytes, more than 4096"},
-        {"[1, 1, \"t\", nil, \"h\", 1, 1]", "hello: worker_id: expected a string, got nil"},
-        {"[1, 1, \"t\", \"w\", [], 1, 1]", "hello: host: expected a string, got an array"},
-        {"[1, 1, \"t\", \"w\", \"h\", \"1\", 1]", "hello: pid: expected an integer, got a string"},
-        {"[1, 1, \"t\", \"w\", \"h\", 9223372036854775808, 1]", "hello: pid: 9223372036854775808 does not fit"},
-        {"[1, 1, \"t\", \"w\", \"h\", 1, 0]", "hello: prefetch: 0 is not in 1..1024"},
-        {"[1, 1, \"t\", \"w\", \"h\", 1, 1025]", "hello: prefetch: 1025 is not in 1..1024"},
-        {"[1, 1, \"t\", \"w\", \"h\", 1, -1]", "hello: prefetch: -1 is negative"},
-        {"[1, 1, \"t\", \"w\", \"h\", 1]", "hello: 6 fields, expected 7"},
-        {"[1, 1, \"t\", \"w\", \"h\", 1, 1, 1]", "hello: 8 fields, expected 7"},
-        {"[1, 2, -1]", "request: credits: -1 is negative"},
-        {"[1, 2, 1025]", "request: credits: 1025 is not in 0..1024"},
-        {"[1, 2, 1.0]", "request: credits: expected an unsigned integer, got a float"},
-        {"[1, 2, true]", "request: credits: expected an unsigned integer, got a boolean"},
-        {"[1, 2]", "request: 2 fields, expected 3"},
-        {"[1, 3, 1, {}]", "release: results: expected an array, got a map"},
-        {"[1, 3, 1, [[5, 0, 7, 0.5, \"\"]]]", "release: results[0].status: 7 is not 0, 1 or 2"},
-        {"[1, 3, 1, [[5, 0, 0, 0.5, \"\"], [5, 0, 0, 0.5, \"\"], [5, 0, 0, 0.5, \"\"], [6, 0, 7, 1, \"\"]]]",
+        {"[2]", "message: type: missing"},
+        {"[2, \"hello\"]", "message: type: expected an integer, got a string"},
+        {"[2, 1.0]", "message: type: expected an integer, got a float"},
+        {"[2, 1, 5, \"w\", \"h\", 1, 1, \"\"]", "hello: task_id: expected a string, got an integer"},
+        {"[2, 1, b\"t\", \"w\", \"h\", 1, 1, \"\"]", "hello: task_id: expected a string, got binary data"},
+        {"[2, 1, \"t\\0x\", \"w\", \"h\", 1, 1, \"\"]", "hello: task_id: contains a NUL byte"},
+        {"[2, 1, s:4097, \"w\", \"h\", 1, 1, \"\"]", "hello: task_id: 4097 bytes, more than 4096"},
+        {"[2, 1, \"t\", nil, \"h\", 1, 1, \"\"]", "hello: worker_id: expected a string, got nil"},
+        {"[2, 1, \"t\", \"w\", [], 1, 1, \"\"]", "hello: host: expected a string, got an array"},
+        {"[2, 1, \"t\", \"w\", \"h\", \"1\", 1, \"\"]", "hello: pid: expected an integer, got a string"},
+        {"[2, 1, \"t\", \"w\", \"h\", 9223372036854775808, 1, \"\"]", "hello: pid: 9223372036854775808 does not fit"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 0, \"\"]", "hello: prefetch: 0 is not in 1..1024"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1025, \"\"]", "hello: prefetch: 1025 is not in 1..1024"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, -1, \"\"]", "hello: prefetch: -1 is negative"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1, nil]", "hello: run_id: expected a string, got nil"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1, 7]", "hello: run_id: expected a string, got an integer"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1, b\"r\"]", "hello: run_id: expected a string, got binary data"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1, [\"r\"]]", "hello: run_id: expected a string, got an array"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1, \"run\0\"]", "hello: run_id: contains a NUL byte"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1, s:4097]", "hello: run_id: 4097 bytes, more than 4096"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1]", "hello: 7 fields, expected 8"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1, \"\", \"\"]", "hello: 9 fields, expected 8"},
+        {"[2, 2, -1]", "request: credits: -1 is negative"},
+        {"[2, 2, 1025]", "request: credits: 1025 is not in 0..1024"},
+        {"[2, 2, 1.0]", "request: credits: expected an unsigned integer, got a float"},
+        {"[2, 2, true]", "request: credits: expected an unsigned integer, got a boolean"},
+        {"[2, 2]", "request: 2 fields, expected 3"},
+        {"[2, 3, 1, {}, []]", "release: results: expected an array, got a map"},
+        {"[2, 3, 1, [[5, 0, 7, 0.5, \"\"]], []]", "release: results[0].status: 7 is not 0, 1 or 2"},
+        {"[2, 3, 1, [[5, 0, 0, 0.5, \"\"], [5, 0, 0, 0.5, \"\"], [5, 0, 0, 0.5, \"\"], [6, 0, 7, 1, \"\"]], []]",
          "release: results[3].status: 7 is not 0, 1 or 2"},
-        {"[1, 3, 1, [[5, 0, 0, 0.5, \"\"], [6, 0, 0, nan, \"\"]]]", "release: results[1].seconds: nan is not"},
-        {"[1, 3, 1, [[5, 0, 0, inf, \"\"]]]", "release: results[0].seconds: inf is not"},
-        {"[1, 3, 1, [[5, 0, 0, -0.5, \"\"]]]", "release: results[0].seconds: -0.5 is not"},
-        {"[1, 3, 1, [[5, 0, 0, -2, \"\"]]]", "release: results[0].seconds: -2 is not"},
-        {"[1, 3, 1, [[5, 0, 0, \"1\", \"\"]]]", "release: results[0].seconds: expected a number, got a string"},
-        {"[1, 3, 1, [[5, 0, 0, 0.5]]]", "release: results[0]: 4 fields, expected 5"},
-        {"[1, 3, 1, [5]]", "release: results[0]: expected an array of 5 fields, got an integer"},
-        {"[1, 3, 1, [[-5, 0, 0, 0.5, \"\"]]]", "release: results[0].block_id: -5 is negative"},
-        {"[1, 3, 1, [[5, 4294967296, 0, 0.5, \"\"]]]",
+        {"[2, 3, 1, [[5, 0, 0, 0.5, \"\"], [6, 0, 0, nan, \"\"]], []]", "release: results[1].seconds: nan is not"},
+        {"[2, 3, 1, [[5, 0, 0, inf, \"\"]], []]", "release: results[0].seconds: inf is not"},
+        {"[2, 3, 1, [[5, 0, 0, -0.5, \"\"]], []]", "release: results[0].seconds: -0.5 is not"},
+        {"[2, 3, 1, [[5, 0, 0, -2, \"\"]], []]", "release: results[0].seconds: -2 is not"},
+        {"[2, 3, 1, [[5, 0, 0, \"1\", \"\"]], []]", "release: results[0].seconds: expected a number, got a string"},
+        {"[2, 3, 1, [[5, 0, 0, 0.5]], []]", "release: results[0]: 4 fields, expected 5"},
+        {"[2, 3, 1, [5], []]", "release: results[0]: expected an array of 5 fields, got an integer"},
+        {"[2, 3, 1, [[-5, 0, 0, 0.5, \"\"]], []]", "release: results[0].block_id: -5 is negative"},
+        {"[2, 3, 1, [[5, 4294967296, 0, 0.5, \"\"]], []]",
          "release: results[0].attempt: 4294967296 is not in 0..4294967295"},
-        {"[1, 3, 1, [[5, 0, 0, 0.5, 7]]]", "release: results[0].error: expected a string, got an integer"},
-        {"[1, 3, 1, [[5, 0, 0, 0.5, \"a\\0\"]]]", "release: results[0].error: contains a NUL byte"},
-        {"[1, 3, 1]", "release: 3 fields, expected 4"},
-        {"[1, 4, 0]", "heartbeat: 3 fields, expected 2"},
-        {"[1, 5, nil]", "bye: 3 fields, expected 2"},
-        {"[1, 101, \"t\", 0, 3, 3]", "welcome: heartbeat_ms: 0 is not in 1..4294967295"},
-        {"[1, 101, \"t\", 1000, 0, 3]", "welcome: liveness: 0 is not in 1..4294967295"},
-        {"[1, 101, \"t\", 1000, 3, 0]", "welcome: dims: 0 is not in 1..6"},
-        {"[1, 101, \"t\", 1000, 3, 7]", "welcome: dims: 7 is not in 1..6"},
-        {"[1, 101, 1, 1000, 3, 3]", "welcome: task_id: expected a string"},
-        {"[1, 102, \"t\", [[1, 0, 0, [0], [1], [0], [1, 2]]]]",
+        {"[2, 3, 1, [[5, 0, 0, 0.5, 7]], []]", "release: results[0].error: expected a string, got an integer"},
+        {"[2, 3, 1, [[5, 0, 0, 0.5, \"a\\0\"]], []]", "release: results[0].error: contains a NUL byte"},
+        {"[2, 3, 1]", "release: 3 fields, expected 5"},
+        {"[2, 3, 1, []]", "release: 4 fields, expected 5"},
+        {"[2, 3, 1, [], [], []]", "release: 6 fields, expected 5"},
+        {"[2, 3, 1, [], nil]", "release: started: expected an array, got nil"},
+        {"[2, 3, 1, [], {}]", "release: started: expected an array, got a map"},
+        {"[2, 3, 1, [], 0]", "release: started: expected an array, got an integer"},
+        {"[2, 3, 1, [], [5]]", "release: started[0]: expected an array of 2 fields, got an integer"},
+        {"[2, 3, 1, [], [nil]]", "release: started[0]: expected an array of 2 fields, got nil"},
+        {"[2, 3, 1, [], [[]]]", "release: started[0]: 0 fields, expected 2"},
+        {"[2, 3, 1, [], [[5]]]", "release: started[0]: 1 fields, expected 2"},
+        {"[2, 3, 1, [], [[5, 0, 0]]]", "release: started[0]: 3 fields, expected 2"},
+        {"[2, 3, 1, [], [[-5, 0]]]", "release: started[0].block_id: -5 is negative"},
+        {"[2, 3, 1, [], [[1.5, 0]]]", "release: started[0].block_id: expected an unsigned integer, got a float"},
+        {"[2, 3, 1, [], [[\"5\", 0]]]", "release: started[0].block_id: expected an unsigned integer, got a string"},
+        {"[2, 3, 1, [], [[5, -1]]]", "release: started[0].attempt: -1 is negative"},
+        {"[2, 3, 1, [], [[5, 4294967296]]]", "release: started[0].attempt: 4294967296 is not in 0..4294967295"},
+        {"[2, 3, 1, [], [[5, nil]]]", "release: started[0].attempt: expected an unsigned integer, got nil"},
+        //  Fields are checked in order: credits, results, then started.
+        {"[2, 3, 1, [[5, 0, 0, 0.5, \"\"]], [[5, true]]]",
+         "release: started[0].attempt: expected an unsigned integer, got a boolean"},
+        {"[2, 3, 1, [[5, 0, 7, 0.5, \"\"]], [[-1, 0]]]", "release: results[0].status: 7 is not 0, 1 or 2"},
+        {"[2, 3, -1, [[5, 0, 7, 0.5, \"\"]], [[-1, 0]]]", "release: credits: -1 is negative"},
+        {"[2, 3, 1025, [], []]", "release: credits: 1025 is not in 0..1024"},
+        {"[2, 4, 0]", "heartbeat: 3 fields, expected 2"},
+        {"[2, 5, nil]", "bye: 3 fields, expected 2"},
+        {"[2, 6]", "started: 2 fields, expected 4"},
+        {"[2, 6, 5]", "started: 3 fields, expected 4"},
+        {"[2, 6, 5, 0, 0]", "started: 5 fields, expected 4"},
+        {"[2, 6, [5, 0]]", "started: 3 fields, expected 4"},
+        {"[2, 6, -5, 0]", "started: block_id: -5 is negative"},
+        {"[2, 6, \"5\", 0]", "started: block_id: expected an unsigned integer, got a string"},
+        {"[2, 6, 5.0, 0]", "started: block_id: expected an unsigned integer, got a float"},
+        {"[2, 6, [5, 0], 0]", "started: block_id: expected an unsigned integer, got an array"},
+        {"[2, 6, 5, -1]", "started: attempt: -1 is negative"},
+        {"[2, 6, 5, nil]", "started: attempt: expected an unsigned integer, got nil"},
+        {"[2, 6, 18446744073709551615, 4294967296]", "started: attempt: 4294967296 is not in 0..4294967295"},
+        {"[2, 101, \"t\", 0, 3, 3]", "welcome: heartbeat_ms: 0 is not in 1..4294967295"},
+        {"[2, 101, \"t\", 1000, 0, 3]", "welcome: liveness: 0 is not in 1..4294967295"},
+        {"[2, 101, \"t\", 1000, 3, 0]", "welcome: dims: 0 is not in 1..6"},
+        {"[2, 101, \"t\", 1000, 3, 7]", "welcome: dims: 7 is not in 1..6"},
+        {"[2, 101, 1, 1000, 3, 3]", "welcome: task_id: expected a string"},
+        {"[2, 102, \"t\", [[1, 0, 0, [0], [1], [0], [1, 2]]]]",
          "blocks: blocks[0].write_shape: 2 entries, read_offset has 1"},
-        {"[1, 102, \"t\", [[1, 0, 0, [], [], [], []]]]", "blocks: blocks[0].read_offset: 0 entries, expected 1 to 6"},
-        {"[1, 102, \"t\", [[1, 0, 0, [1, 2, 3, 4, 5, 6, 7], [1], [0], [1]]]]",
+        {"[2, 102, \"t\", [[1, 0, 0, [], [], [], []]]]", "blocks: blocks[0].read_offset: 0 entries, expected 1 to 6"},
+        {"[2, 102, \"t\", [[1, 0, 0, [1, 2, 3, 4, 5, 6, 7], [1], [0], [1]]]]",
          "blocks: blocks[0].read_offset: 7 entries, expected 1 to 6"},
-        {"[1, 102, \"t\", [[1, 0, 0, [0, 1.5], [1, 1], [0, 0], [1, 1]]]]",
+        {"[2, 102, \"t\", [[1, 0, 0, [0, 1.5], [1, 1], [0, 0], [1, 1]]]]",
          "blocks: blocks[0].read_offset[1]: expected an integer, got a float"},
-        {"[1, 102, \"t\", [[1, 0, 0, [0], [18446744073709551615], [0], [1]]]]",
+        {"[2, 102, \"t\", [[1, 0, 0, [0], [18446744073709551615], [0], [1]]]]",
          "blocks: blocks[0].read_shape[0]: 18446744073709551615 does not fit"},
-        {"[1, 102, \"t\", [[1, 0, 0, [0], [1], nil, [1]]]]",
+        {"[2, 102, \"t\", [[1, 0, 0, [0], [1], nil, [1]]]]",
          "blocks: blocks[0].write_offset: expected an array of 1 to 6 integers, got nil"},
-        {"[1, 102, \"t\", [[1, 0, -1, [0], [1], [0], [1]]]]", "blocks: blocks[0].level: -1 is negative"},
-        {"[1, 102, \"t\", [[1, 0, 0, [0], [1], [0], [1]], [1, 0, 0, [0], [1], [0]]]]",
+        {"[2, 102, \"t\", [[1, 0, -1, [0], [1], [0], [1]]]]", "blocks: blocks[0].level: -1 is negative"},
+        {"[2, 102, \"t\", [[1, 0, 0, [0], [1], [0], [1]], [1, 0, 0, [0], [1], [0]]]]",
          "blocks: blocks[1]: 6 fields, expected 7"},
-        {"[1, 102, \"t\", \"blocks\"]", "blocks: blocks: expected an array, got a string"},
-        {"[1, 103, nil]", "shutdown: reason: expected a string, got nil"},
-        {"[1, 105, -3, \"x\"]", "error: code: -3 is negative"},
-        {"[1, 105, 8, 8]", "error: text: expected a string"},
-        {"[1, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, \"x\"]",
+        {"[2, 102, \"t\", \"blocks\"]", "blocks: blocks: expected an array, got a string"},
+        {"[2, 103, nil]", "shutdown: reason: expected a string, got nil"},
+        {"[2, 105, -3, \"x\"]", "error: code: -3 is negative"},
+        {"[2, 105, 8, 8]", "error: text: expected a string"},
+        {"[2, 105, 10]", "error: 3 fields, expected 4"},
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, \"x\"]",
          "task_state: blocks_per_s: expected a number, got a string"},
-        {"[1, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, -1.0]", "task_state: blocks_per_s: -1 is not"},
-        {"[1, 202, \"t\", 1, 2, 3, 4.5, 5, 6, 7, 8, 9, 0.0]",
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, -1.0]", "task_state: blocks_per_s: -1 is not"},
+        {"[2, 202, \"t\", 1, 2, 3, 4.5, 5, 6, 7, 8, 9, 0.0]",
          "task_started: pending: expected an unsigned integer, got a float"},
-        {"[1, 203, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9]", "task_done: 12 fields, expected 13"},
-        {"[1, 203, \"t\", -1, 2, 3, 4, 5, 6, 7, 8, 9, 0]", "task_done: total: -1 is negative"},
-        {"[1, 204, \"t\", 1, 0, 1, \"e\", \"w\", \"l\"]", "block_failed: final: expected a boolean, got an integer"},
-        {"[1, 204, \"t\", 1, 0, true, \"e\", \"w\", 0]", "block_failed: log: expected a string"},
-        {"[1, 205, \"w\", \"t\", \"h\", nil, \"\"]", "worker_joined: pid: expected an integer, got nil"},
-        {"[1, 206, \"w\", \"t\", \"h\", 1]", "worker_lost: 6 fields, expected 7"},
-        {"[1, 207, 1, false, []]", "run_finished: success: expected a boolean"},
-        {"[1, 207, true, nil, []]", "run_finished: interrupted: expected a boolean"},
-        {"[1, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9]]]",
+        {"[2, 203, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9]", "task_done: 12 fields, expected 13"},
+        {"[2, 203, \"t\", -1, 2, 3, 4, 5, 6, 7, 8, 9, 0]", "task_done: total: -1 is negative"},
+        {"[2, 204, \"t\", 1, 0, 1, \"e\", \"w\", \"l\"]", "block_failed: final: expected a boolean, got an integer"},
+        {"[2, 204, \"t\", 1, 0, true, \"e\", \"w\", 0]", "block_failed: log: expected a string"},
+        {"[2, 205, \"w\", \"t\", \"h\", nil, \"\"]", "worker_joined: pid: expected an integer, got nil"},
+        {"[2, 206, \"w\", \"t\", \"h\", 1]", "worker_lost: 6 fields, expected 7"},
+        {"[2, 207, 1, false, []]", "run_finished: success: expected a boolean"},
+        {"[2, 207, true, nil, []]", "run_finished: interrupted: expected a boolean"},
+        {"[2, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9]]]",
          "run_finished: tasks[0]: 10 fields, expected 11"},
-        {"[1, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, -9, 1.0]]]",
+        {"[2, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, -9, 1.0]]]",
          "run_finished: tasks[0].retries: -9 is negative"},
-        {"[1, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0], [\"\\0\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0]]]",
+        {"[2, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0], [\"\\0\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0]]]",
          "run_finished: tasks[1].task_id: contains a NUL byte"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -932,74 +1067,107 @@ Test(protocol, any_integer_width_and_float_is_accepted)
     static const struct {
         const char *in;
     } cases[] = {
-        {"[1, 3, 1, [[5, 0, 0, f32:0.5, \"\"]]]"},
-        {"[1, 3, 1, [[5, 0, 0, 3, \"\"]]]"},
-        {"[1, 3, 1, [[5, 0, 0, 0.0, \"\"]]]"},
-        {"[1, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]"},
-        {"[1, 1, \"t\", \"w\", \"h\", -9223372036854775808, 1]"},
+        {"[2, 3, 1, [[5, 0, 0, f32:0.5, \"\"]], []]"},
+        {"[2, 3, 1, [[5, 0, 0, 3, \"\"]], []]"},
+        {"[2, 3, 1, [[5, 0, 0, 0.0, \"\"]], []]"},
+        {"[2, 3, 0, [], [[18446744073709551615, 4294967295]]]"},
+        {"[2, 6, 0, 0]"},
+        {"[2, 6, 18446744073709551615, 4294967295]"},
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]"},
+        {"[2, 1, \"t\", \"w\", \"h\", -9223372036854775808, 1, \"\"]"},
+        {"[2, 1, \"t\", \"w\", \"h\", 1, 1, s:4096]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_text(cases[i].in, DAISY_PROTO_OK, NULL);
-    //  Wide encodings of small numbers: [1, 2, 3] as uint16, int32, uint64.
-    expect("\x93\xcd\x00\x01\xd2\x00\x00\x00\x02\xcf\x00\x00\x00\x00\x00\x00\x00\x03", 18, DAISY_PROTO_OK,
+    //  Wide encodings of small numbers: [2, 2, 3] as uint16, int32, uint64.
+    expect("\x93\xcd\x00\x02\xd2\x00\x00\x00\x02\xcf\x00\x00\x00\x00\x00\x00\x00\x03", 18, DAISY_PROTO_OK,
            NULL, "wide integers");
     daisy_msg_t m;
-    cr_assert_eq(decode("\x93\xcd\x00\x01\xd2\x00\x00\x00\x02\xcf\x00\x00\x00\x00\x00\x00\x00\x03", 18, &m),
+    cr_assert_eq(decode("\x93\xcd\x00\x02\xd2\x00\x00\x00\x02\xcf\x00\x00\x00\x00\x00\x00\x00\x03", 18, &m),
                  DAISY_PROTO_OK);
     cr_assert_eq(m.type, DAISY_MSG_REQUEST);
     cr_assert_eq(m.u.request.credits, 3);
-    //  Array16 and array32 headers at the top.
-    expect("\xdc\x00\x02\x01\x04", 5, DAISY_PROTO_OK, NULL, "array16");
-    expect("\xdd\x00\x00\x00\x02\x01\x05", 7, DAISY_PROTO_OK, NULL, "array32");
+    //  STARTED [2, 6, 5, 1] as int8, uint32, uint64, int16.
+    cr_assert_eq(decode("\x94\xd0\x02\xce\x00\x00\x00\x06\xcf\x00\x00\x00\x00\x00\x00\x00\x05\xd1\x00\x01",
+                        20, &m), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_eq(m.type, DAISY_MSG_STARTED);
+    cr_assert_eq(m.u.started.block_id, 5);
+    cr_assert_eq(m.u.started.attempt, 1);
+    //  Array16 and array32 headers at the top, and inside RELEASE's started.
+    expect("\xdc\x00\x02\x02\x04", 5, DAISY_PROTO_OK, NULL, "array16");
+    expect("\xdd\x00\x00\x00\x02\x02\x05", 7, DAISY_PROTO_OK, NULL, "array32");
+    cr_assert_eq(decode("\x95\x02\x03\x00\xdc\x00\x00\xdd\x00\x00\x00\x01\xdc\x00\x02\x07\x03", 17, &m),
+                 DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert(m.u.release.has_started);
+    cr_assert_eq(m.u.release.started.block_id, 7);
+    cr_assert_eq(m.u.release.started.attempt, 3);
 }
 
 Test(protocol, embedded_nul_is_bad_field)
 {
-    expect_text("[1, 103, \"done\\0 really\"]", DAISY_PROTO_BAD_FIELD, "shutdown: reason: contains a NUL byte");
-    expect_text("[1, 103, \"\\0\"]", DAISY_PROTO_BAD_FIELD, "shutdown: reason: contains a NUL byte");
+    expect_text("[2, 103, \"done\\0 really\"]", DAISY_PROTO_BAD_FIELD, "shutdown: reason: contains a NUL byte");
+    expect_text("[2, 103, \"\\0\"]", DAISY_PROTO_BAD_FIELD, "shutdown: reason: contains a NUL byte");
 }
 
 Test(protocol, uint_field_negative_is_bad_field)
 {
-    expect_text("[1, 2, -5]", DAISY_PROTO_BAD_FIELD, "request: credits: -5 is negative");
-    expect_text("[1, 102, \"t\", [[-1, 0, 0, [0], [1], [0], [1]]]]", DAISY_PROTO_BAD_FIELD,
+    expect_text("[2, 2, -5]", DAISY_PROTO_BAD_FIELD, "request: credits: -5 is negative");
+    expect_text("[2, 102, \"t\", [[-1, 0, 0, [0], [1], [0], [1]]]]", DAISY_PROTO_BAD_FIELD,
                 "blocks: blocks[0].block_id: -1 is negative");
+    expect_text("[2, 6, 1, -1]", DAISY_PROTO_BAD_FIELD, "started: attempt: -1 is negative");
 }
 
 Test(protocol, nan_seconds_is_bad_field)
 {
-    expect_text("[1, 3, 0, [[1, 0, 1, nan, \"boom\"]]]", DAISY_PROTO_BAD_FIELD,
+    expect_text("[2, 3, 0, [[1, 0, 1, nan, \"boom\"]], []]", DAISY_PROTO_BAD_FIELD,
                 "release: results[0].seconds: nan is not a finite number >= 0");
 }
 
 Test(protocol, bad_version_comes_first)
 {
-    expect_text("[2, 1, \"t\", \"w\", \"h\", 1, 1]", DAISY_PROTO_BAD_VERSION, "protocol version 2");
+    //  Version 1 messages, well formed as such, are now foreign.
+    expect_text("[1, 1, \"t\", \"w\", \"h\", 1, 1]", DAISY_PROTO_BAD_VERSION, "protocol version 1");
+    expect_text("[1, 3, 1, [[17, 0, 0, 0.25, \"\"]]]", DAISY_PROTO_BAD_VERSION, "protocol version 1");
+    expect("\x92\x01\x04", 3, DAISY_PROTO_BAD_VERSION, "protocol version 1, this peer speaks version 2",
+           "a version 1 HEARTBEAT");
+    //  So is a version 1 peer's message that has the shape of a version 2 one.
+    expect_text("[1, 1, \"t\", \"w\", \"h\", 1, 1, \"\"]", DAISY_PROTO_BAD_VERSION, "protocol version 1");
+    expect_text("[1, 6, 5, 0]", DAISY_PROTO_BAD_VERSION, "protocol version 1");
+    expect_text("[3, 1, \"t\", \"w\", \"h\", 1, 1, \"\"]", DAISY_PROTO_BAD_VERSION, "protocol version 3");
     expect_text("[0, 2, 1]", DAISY_PROTO_BAD_VERSION, "protocol version 0");
     expect_text("[-1]", DAISY_PROTO_BAD_VERSION, "protocol version -1");
-    expect_text("[2, \"whatever\", {}, nil]", DAISY_PROTO_BAD_VERSION, "this peer speaks version 1");
+    expect_text("[-2, 4]", DAISY_PROTO_BAD_VERSION, "protocol version -2");
+    expect_text("[1, \"whatever\", {}, nil]", DAISY_PROTO_BAD_VERSION, "this peer speaks version 2");
     expect_text("[18446744073709551615, 1]", DAISY_PROTO_BAD_VERSION, "18446744073709551615");
     expect_text("[-9223372036854775808, 1]", DAISY_PROTO_BAD_VERSION, "-9223372036854775808");
-    expect_text("[300, 1]", DAISY_PROTO_BAD_VERSION, "protocol version 300");
+    expect_text("[258, 1]", DAISY_PROTO_BAD_VERSION, "protocol version 258");
     //  Even when the rest is cut short or is garbage.
-    expect("\x97\x02\x01\xa5pre", 7, DAISY_PROTO_BAD_VERSION, NULL, "version 2, cut");
-    expect("\x93\x02\xc1\xc1", 4, DAISY_PROTO_BAD_VERSION, NULL, "version 2, garbage");
+    expect("\x97\x01\x01\xa5pre", 7, DAISY_PROTO_BAD_VERSION, "protocol version 1", "version 1 HELLO, cut");
+    expect("\x98\x03\x01\xa5pre", 7, DAISY_PROTO_BAD_VERSION, "protocol version 3", "version 3 HELLO, cut");
+    expect("\x93\x01\xc1\xc1", 4, DAISY_PROTO_BAD_VERSION, NULL, "version 1, garbage");
     expect("\x93\xd0\xfe", 3, DAISY_PROTO_BAD_VERSION, "protocol version -2", "int8 -2");
-    expect("\x93\xd1\x00\x02", 4, DAISY_PROTO_BAD_VERSION, "protocol version 2", "int16 2");
-    //  Version 1 in any width is version 1.
-    expect("\x92\xd3\x00\x00\x00\x00\x00\x00\x00\x01\x04", 11, DAISY_PROTO_OK, NULL, "int64 1");
-    expect("\x92\xcc\x01\x04", 4, DAISY_PROTO_OK, NULL, "uint8 1");
+    expect("\x93\xd1\x00\x01", 4, DAISY_PROTO_BAD_VERSION, "protocol version 1", "int16 1");
+    expect("\x93\xcd\x01\x02", 4, DAISY_PROTO_BAD_VERSION, "protocol version 258", "uint16 258");
+    expect("\xdc\x00\x03\x01\x02\x01", 6, DAISY_PROTO_BAD_VERSION, "protocol version 1", "array16, version 1");
+    //  The same cut message of version 2 is only truncated.
+    expect("\x98\x02\x01\xa5pre", 7, DAISY_PROTO_TRUNCATED, NULL, "version 2 HELLO, cut");
+    //  Version 2 in any width is version 2.
+    expect("\x92\xd3\x00\x00\x00\x00\x00\x00\x00\x02\x04", 11, DAISY_PROTO_OK, NULL, "int64 2");
+    expect("\x92\xcc\x02\x04", 4, DAISY_PROTO_OK, NULL, "uint8 2");
+    expect("\x92\xd0\x02\x04", 4, DAISY_PROTO_OK, NULL, "int8 2");
+    expect("\x92\xce\x00\x00\x00\x02\x04", 7, DAISY_PROTO_OK, NULL, "uint32 2");
 }
 
 Test(protocol, unknown_type)
 {
-    static const char *cases[] = {"[1, 0]", "[1, 6]", "[1, 100]", "[1, 104]", "[1, 200]",
-                                  "[1, 208]", "[1, 4294967296]", "[1, -1, 2, 3]",
-                                  "[1, 18446744073709551615]"};
+    static const char *cases[] = {"[2, 0]", "[2, 7]", "[2, 100]", "[2, 104]", "[2, 106]", "[2, 200]",
+                                  "[2, 208]", "[2, 4294967296]", "[2, -1, 2, 3]",
+                                  "[2, 18446744073709551615]"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_text(cases[i], DAISY_PROTO_UNKNOWN_TYPE, "is not a type of protocol version 1");
-    expect_text("[1, 104]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: 104 is not");
-    expect_text("[1, -1]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: -1 is not");
+        expect_text(cases[i], DAISY_PROTO_UNKNOWN_TYPE, "is not a type of protocol version 2");
+    expect_text("[2, 104]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: 104 is not");
+    expect_text("[2, 7, 5, 0]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: 7 is not");
+    expect_text("[2, -1]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: -1 is not");
 }
 
 static void
@@ -1009,8 +1177,8 @@ expect_batch_over(daisy_msg_type_t type, uint32_t n, const char *text)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, type == DAISY_EVT_RUN_FINISHED ? 5 : 4);
-    msgpack_pack_int(&pk, 1);
+    msgpack_pack_array(&pk, type == DAISY_MSG_BLOCKS ? 4 : 5);
+    msgpack_pack_int(&pk, 2);
     msgpack_pack_int(&pk, type);
     if (type == DAISY_MSG_RELEASE)
         msgpack_pack_int(&pk, 0);
@@ -1021,6 +1189,8 @@ expect_batch_over(daisy_msg_type_t type, uint32_t n, const char *text)
     msgpack_pack_array(&pk, n);
     for (uint32_t i = 0; i < n; i++)
         msgpack_pack_nil(&pk);      //  entries are not even looked at
+    if (type == DAISY_MSG_RELEASE)
+        msgpack_pack_array(&pk, 0); //  started
     expect(sb.data, sb.size, DAISY_PROTO_OVERSIZED, text, daisy_msg_name(type));
     msgpack_sbuffer_destroy(&sb);
 }
@@ -1031,6 +1201,12 @@ Test(protocol, batch_over_limit_is_oversized)
     expect_batch_over(DAISY_MSG_BLOCKS, DAISY_MAX_BATCH + 1, "blocks: blocks: 1025 entries, more than 1024");
     expect_batch_over(DAISY_EVT_RUN_FINISHED, 4097, "run_finished: tasks: 4097 entries, more than 4096");
     expect_batch_over(DAISY_MSG_RELEASE, 100000, "release: results: 100000 entries");
+    //  RELEASE's started holds 0 or 1 entries: more is a batch over its
+    //  limit, whatever the entries are.
+    expect_text("[2, 3, 0, [], [[1, 0], [2, 0]]]", DAISY_PROTO_OVERSIZED, "release: started: 2 entries, more than 1");
+    expect_text("[2, 3, 0, [], [nil, nil, nil]]", DAISY_PROTO_OVERSIZED, "release: started: 3 entries, more than 1");
+    expect_text("[2, 3, 1, [[5, 0, 0, 0.5, \"\"]], [[5, 0], [6, 0]]]", DAISY_PROTO_OVERSIZED,
+                "release: started: 2 entries, more than 1");
 }
 
 //  Hostile input: random ---------------------------------------------------
@@ -1069,8 +1245,8 @@ Test(protocol, random_bytes_never_crash)
         //  Half of them start like a message, so the walk is reached too.
         if (n >= 3 && i % 2) {
             data[0] = (unsigned char)(0x90 | (rnd(&rng) % 14));
-            data[1] = 1;
-            static const unsigned char types[] = {1, 2, 3, 4, 5, 101, 102, 103, 105, 201, 204, 205, 207};
+            data[1] = DAISY_PROTOCOL_VERSION;
+            static const unsigned char types[] = {1, 2, 3, 4, 5, 6, 101, 102, 103, 105, 201, 204, 205, 207};
             data[2] = types[rnd(&rng) % sizeof types];
             for (size_t k = 3; k < n; k++)      //  mostly small values and headers
                 if (rnd(&rng) % 2)
@@ -1150,22 +1326,26 @@ Test(protocol, names)
         const char *name;
     } names[] = {
         {DAISY_MSG_HELLO, "hello"}, {DAISY_MSG_REQUEST, "request"}, {DAISY_MSG_RELEASE, "release"},
-        {DAISY_MSG_HEARTBEAT, "heartbeat"}, {DAISY_MSG_BYE, "bye"}, {DAISY_MSG_WELCOME, "welcome"},
+        {DAISY_MSG_HEARTBEAT, "heartbeat"}, {DAISY_MSG_BYE, "bye"}, {DAISY_MSG_STARTED, "started"},
+        {DAISY_MSG_WELCOME, "welcome"},
         {DAISY_MSG_BLOCKS, "blocks"}, {DAISY_MSG_SHUTDOWN, "shutdown"}, {DAISY_MSG_ERROR, "error"},
         {DAISY_EVT_TASK_STATE, "task_state"}, {DAISY_EVT_TASK_STARTED, "task_started"},
         {DAISY_EVT_TASK_DONE, "task_done"}, {DAISY_EVT_BLOCK_FAILED, "block_failed"},
         {DAISY_EVT_WORKER_JOINED, "worker_joined"}, {DAISY_EVT_WORKER_LOST, "worker_lost"},
         {DAISY_EVT_RUN_FINISHED, "run_finished"}, {(daisy_msg_type_t)0, "unknown"},
-        {(daisy_msg_type_t)104, "unknown"},
+        {(daisy_msg_type_t)104, "unknown"}, {(daisy_msg_type_t)7, "unknown"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         cr_assert_str_eq(daisy_msg_name(names[i].type), names[i].name);
     static const char *codes[] = {"ok", "truncated", "oversized", "malformed", "bad_version",
                                   "unknown_type", "bad_field", "unknown_task", "unknown_block",
-                                  "not_ready"};
-    for (int i = 0; i < 10; i++)
+                                  "not_ready", "wrong_run"};
+    for (int i = 0; i < 11; i++)
         cr_assert_str_eq(daisy_proto_error_name((daisy_proto_error_t)i), codes[i]);
-    cr_assert_str_eq(daisy_proto_error_name((daisy_proto_error_t)10), "unknown");
+    cr_assert_eq(DAISY_PROTO_WRONG_RUN, 10);
+    cr_assert_eq(DAISY_MSG_STARTED, 6);
+    cr_assert_eq(DAISY_PROTOCOL_VERSION, 2);
+    cr_assert_str_eq(daisy_proto_error_name((daisy_proto_error_t)11), "unknown");
     cr_assert_str_eq(daisy_proto_error_name((daisy_proto_error_t)-1), "unknown");
 }
 
@@ -1203,31 +1383,46 @@ run_python(const char *script, const char *arg, char *out, size_t cap)
     cr_assert_geq(fd, 0);
     cr_assert_eq(write(fd, script, strlen(script)), (ssize_t)strlen(script));
     close(fd);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, PYTHON " %s %s", path, arg);
+    size_t size = strlen(path) + strlen(arg) + 64;
+    char *cmd = malloc(size);
+    cr_assert_not_null(cmd);
+    snprintf(cmd, size, PYTHON " %s %s", path, arg);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     size_t n = fread(out, 1, cap, p);
     int status = pclose(p);
     unlink(path);
+    free(cmd);
     cr_assert_eq(status, 0, "python failed: %s %s", script, arg);
     return n;
 }
 
-Test(protocol, python_packs_hello_and_release)
+//  The encoding of *m in hex, into hex (2 * size + 1 chars).
+static void
+to_hex(const daisy_buffer_t *b, char *hex)
+{
+    for (size_t k = 0; k < b->size; k++)
+        snprintf(hex + 2 * k, 3, "%02x", (unsigned char)b->data[k]);
+    hex[2 * b->size] = '\0';
+}
+
+Test(protocol, python_packs_worker_messages)
 {
     if (!python_ok())
         cr_skip_test("python3 with msgpack is not available");
     //  Written from PROTOCOL.md, as a worker author would.
     static const char script[] =
         "import sys, msgpack\n"
-        "VERSION, HELLO, RELEASE = 1, 1, 3\n"
+        "VERSION, HELLO, RELEASE, STARTED = 2, 1, 3, 6\n"
         "SUCCESS, FAILED, SKIPPED = 0, 1, 2\n"
         "msgs = {\n"
-        "  'hello': [VERSION, HELLO, 'predict', 'py-worker-0', 'node07', 4242, 4],\n"
+        "  'hello': [VERSION, HELLO, 'predict', 'py-worker-0', 'node07', 4242, 4, '0123456789abcdef'],\n"
+        "  'hello_no_run': [VERSION, HELLO, 'predict', 'py-worker-1', 'node07', 4243, 1, ''],\n"
         "  'release': [VERSION, RELEASE, 2, [[17, 0, SUCCESS, 0.25, ''],\n"
         "                                    [18, 1, FAILED, 3, 'boom: exit 1 \\u00e9'],\n"
-        "                                    [2**64 - 1, 2**32 - 1, SKIPPED, 0.0, '']]],\n"
+        "                                    [2**64 - 1, 2**32 - 1, SKIPPED, 0.0, '']], [[19, 2]]],\n"
+        "  'release_no_start': [VERSION, RELEASE, 1, [[20, 0, SUCCESS, 1.5, '']], []],\n"
+        "  'started': [VERSION, STARTED, 2**64 - 1, 2**32 - 1],\n"
         "}\n"
         "sys.stdout.buffer.write(msgpack.packb(msgs[sys.argv[1]]))\n";
     static char out[4096];
@@ -1240,6 +1435,11 @@ Test(protocol, python_packs_hello_and_release)
     cr_assert_str_eq(m.u.hello.host, "node07");
     cr_assert_eq(m.u.hello.pid, 4242);
     cr_assert_eq(m.u.hello.prefetch, 4);
+    cr_assert_str_eq(m.u.hello.run_id, "0123456789abcdef");
+    n = run_python(script, "hello_no_run", out, sizeof out);
+    cr_assert_eq(decode(out, n, &m), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_str_eq(m.u.hello.worker_id, "py-worker-1");
+    cr_assert_str_eq(m.u.hello.run_id, "");
     n = run_python(script, "release", out, sizeof out);
     cr_assert_eq(decode(out, n, &m), DAISY_PROTO_OK, "%s", err.msg);
     cr_assert_eq(m.type, DAISY_MSG_RELEASE);
@@ -1257,9 +1457,22 @@ Test(protocol, python_packs_hello_and_release)
     cr_assert_eq(r[2].block_id, UINT64_MAX);
     cr_assert_eq(r[2].attempt, UINT32_MAX);
     cr_assert_eq(r[2].status, DAISY_RESULT_SKIPPED);
+    cr_assert(m.u.release.has_started);
+    cr_assert_eq(m.u.release.started.block_id, 19);
+    cr_assert_eq(m.u.release.started.attempt, 2);
+    n = run_python(script, "release_no_start", out, sizeof out);
+    cr_assert_eq(decode(out, n, &m), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_eq(m.u.release.count, 1);
+    cr_assert_eq(m.u.release.results[0].seconds, 1.5);
+    cr_assert_not(m.u.release.has_started);
+    n = run_python(script, "started", out, sizeof out);
+    cr_assert_eq(decode(out, n, &m), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_eq(m.type, DAISY_MSG_STARTED);
+    cr_assert_eq(m.u.started.block_id, UINT64_MAX);
+    cr_assert_eq(m.u.started.attempt, UINT32_MAX);
 }
 
-Test(protocol, python_unpacks_welcome_and_blocks)
+Test(protocol, python_unpacks_what_c_packs)
 {
     if (!python_ok())
         cr_skip_test("python3 with msgpack is not available");
@@ -1267,21 +1480,52 @@ Test(protocol, python_unpacks_welcome_and_blocks)
         "import sys, msgpack\n"
         "data = bytes.fromhex(sys.argv[1])\n"
         "want = {\n"
-        "  101: [1, 101, 'predict', 1000, 3, 3],\n"
-        "  102: [1, 102, 'predict', [[5, 1, 2, [-10, 0, 5], [30, 20, 10], [0, 0, 5], [10, 20, 10]],\n"
+        "  1: [2, 1, 'predict', 'predict-node07-31337-0', 'node07.cluster', 31337, 2, '3f2a9c0d4e5b6a71'],\n"
+        "  3: [2, 3, 1, [[17, 1, 0, 0.5, '']], [[18, 0]]],\n"
+        "  6: [2, 6, 17, 1],\n"
+        "  101: [2, 101, 'predict', 1000, 3, 3],\n"
+        "  102: [2, 102, 'predict', [[5, 1, 2, [-10, 0, 5], [30, 20, 10], [0, 0, 5], [10, 20, 10]],\n"
         "                            [0, 0, 0, [0, 0, 5], [10, 20, 10], [-10, 0, 5], [30, 20, 10]]]],\n"
         "}\n"
         "got = msgpack.unpackb(data, raw=False)\n"
         "assert got == want[got[1]], got\n";
-    for (int i = 10; i <= 12; i += 2) {
+    static const int samples[] = {0, 33, 31, 10, 12};
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
         daisy_msg_t m;
-        sample(i, &m);
+        sample(samples[i], &m);
         cr_assert_eq(daisy_encode(&m, &buf), 0);
         char hex[2 * 4096 + 1];
         cr_assert_lt(buf.size, 4096);
-        for (size_t k = 0; k < buf.size; k++)
-            snprintf(hex + 2 * k, 3, "%02x", (unsigned char)buf.data[k]);
+        to_hex(&buf, hex);
         char out[16];
         run_python(script, hex, out, sizeof out);
     }
+}
+
+//  msgpack-python packs what it unpacked from any sample into the very
+//  bytes the C encoder wrote: both use the shortest forms, floats as
+//  float 64 (PROTOCOL.md section 2), so section 13's bytes hold for both.
+Test(protocol, python_repacks_every_sample_identically)
+{
+    if (!python_ok())
+        cr_skip_test("python3 with msgpack is not available");
+    static const char script[] =
+        "import sys, msgpack\n"
+        "data = bytes.fromhex(sys.argv[1])\n"
+        "again = msgpack.packb(msgpack.unpackb(data, raw=False))\n"
+        "assert again == data, (data.hex(' '), again.hex(' '))\n";
+    static char hex[2 * 4096 + 1];
+    int checked = 0;
+    for (int i = 0; i < NSAMPLES; i++) {
+        daisy_msg_t m;
+        sample(i, &m);
+        cr_assert_eq(daisy_encode(&m, &buf), 0);
+        if (buf.size > 4096)
+            continue;
+        to_hex(&buf, hex);
+        char out[16];
+        run_python(script, hex, out, sizeof out);
+        checked++;
+    }
+    cr_assert_geq(checked, NSAMPLES - 3);
 }

@@ -39,7 +39,8 @@
     ignores the stale results, which still return their credits, so the
     window stays exact either way.
 
-    Resending. The socket keeps ZMQ_ROUTING_ID = worker id across
+    Resending. The socket keeps its ZMQ_ROUTING_ID (the worker id, and
+    the run id: see worker_routing_id) across
     reconnects, and the broker's ROUTER hands the id over to the new
     connection; messages of the old connection it had not read yet (say,
     results sent while it stalled) then arrive under an anonymous id and
@@ -169,6 +170,8 @@ struct _daisy_worker_t {
     char *task_id;
     char *worker_id;
     char *run_id;
+    char routing_id[256];       //  worker_id, then "/" and the run id if any
+    size_t routing_size;
     char host[256];
     uint32_t prefetch;
     uint32_t reconnect_max_ms;
@@ -396,10 +399,29 @@ worker_check_options(const daisy_worker_options_t *o, daisy_error_t *err)
         return daisy_error_set(err, "no task id (set DAISY_TASK_ID)");
     if (o->worker_id && (!*o->worker_id || strlen(o->worker_id) > 255))
         return daisy_error_set(err, "worker id must be 1 to 255 bytes long");
+    if (o->run_id && strlen(o->run_id) > 64)
+        return daisy_error_set(err, "run id '%.64s...' is longer than 64 bytes", o->run_id);
     if (o->prefetch > DAISY_MAX_BATCH)
         return daisy_error_set(err, "prefetch %u out of range 1..%d", o->prefetch,
                                DAISY_MAX_BATCH);
     return 0;
+}
+
+//  The routing id carries the run id too: libzmq reconnects a DEALER by
+//  itself, without a new HELLO, so a worker of a killed run whose address
+//  a new broker took would otherwise be taken for the new run's worker of
+//  the same id (ROUTER_HANDOVER) and be sent its blocks. With the run id
+//  in it, the new broker does not know the id, answers not_ready, and
+//  the HELLO that follows is refused as wrong_run.
+static void
+worker_routing_id(daisy_worker_t *self)
+{
+    size_t run = strlen(self->run_id);
+    size_t room = sizeof self->routing_id - 1 - (run ? run + 1 : 0);
+    int n = snprintf(self->routing_id, sizeof self->routing_id, "%.*s%s%s", (int)room,
+                     self->worker_id, run ? "/" : "", self->run_id);
+    self->routing_size = (size_t)n < sizeof self->routing_id ? (size_t)n
+                                                             : sizeof self->routing_id - 1;
 }
 
 daisy_worker_t *
@@ -437,6 +459,7 @@ daisy_worker_new(const daisy_worker_options_t *options, daisy_error_t *err)
         daisy_worker_destroy(&self);
         return NULL;
     }
+    worker_routing_id(self);
     if (worker_load_keys(self, o.curve_secret, o.broker_key, err) < 0) {
         daisy_worker_destroy(&self);
         return NULL;
@@ -546,7 +569,7 @@ io_socket_options(daisy_worker_t *self, void *sock)
 {
     int linger = 0;
     int64_t maxsize = DAISY_MAX_FRAME;
-    if (zmq_setsockopt(sock, ZMQ_ROUTING_ID, self->worker_id, strlen(self->worker_id)) < 0
+    if (zmq_setsockopt(sock, ZMQ_ROUTING_ID, self->routing_id, self->routing_size) < 0
         || zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize) < 0
         || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0)
         return -1;

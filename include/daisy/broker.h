@@ -9,8 +9,10 @@
     is refused, counted and answered, and changes nothing.
 
     Embedding: create it, then call daisy_broker_poll() in a loop (or
-    daisy_broker_run()) until daisy_broker_done(); daisy_broker_finish()
-    tells remaining workers to exit and publishes the final summary.
+    daisy_serve(), daisy/launcher.h) until daisy_broker_done();
+    daisy_broker_finish() tells remaining workers to exit and publishes the
+    final summary. The library installs no signal handler: a program that
+    wants Ctrl-C to drain the run calls daisy_broker_stop() from its own.
 */
 #ifndef DAISY_BROKER_H
 #define DAISY_BROKER_H
@@ -97,14 +99,18 @@ DAISY_EXPORT const char *daisy_broker_run_id(const daisy_broker_t *self);
 //  for more (0: do not wait). Returns 0, or -1 when the wait was
 //  interrupted by a signal.
 DAISY_EXPORT int daisy_broker_poll(daisy_broker_t *self, int timeout_ms);
-//  Poll until every task is done or a SIGINT/SIGTERM arrives; then finish.
-//  Returns 0 when every block completed, 1 when some failed or were
-//  orphaned, 2 when interrupted.
-DAISY_EXPORT int daisy_broker_run(daisy_broker_t *self);
 //  Every block of every task is completed, failed or orphaned.
 DAISY_EXPORT bool daisy_broker_done(const daisy_broker_t *self);
 //  Tell every connected worker to exit and publish the final summary.
 DAISY_EXPORT void daisy_broker_finish(daisy_broker_t *self, bool interrupted);
+
+//  Ask the serving loop (daisy_serve) to stop: the first request drains
+//  (nothing more is handed out, blocks in flight may come back), the
+//  second ends the wait. Only an atomic increment: safe from a signal
+//  handler and from another thread.
+DAISY_EXPORT void daisy_broker_stop(daisy_broker_t *self);
+//  How many stops were requested so far.
+DAISY_EXPORT unsigned daisy_broker_stop_requests(const daisy_broker_t *self);
 
 //  Stop handing out blocks (the first Ctrl-C): results of blocks in
 //  flight are still taken.

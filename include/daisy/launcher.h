@@ -79,7 +79,9 @@ DAISY_EXPORT void daisy_launcher_stop(daisy_launcher_t *self, int grace_ms);
 typedef void (daisy_serve_fn)(void *arg, daisy_broker_t *broker);
 
 //  Poll the broker and the launcher (which may be NULL: external workers
-//  only) until every task is done or SIGINT/SIGTERM arrives; then finish
+//  only) until every task is done or daisy_broker_stop() is called (the
+//  first call drains the blocks in flight, up to 10 s; a second ends the
+//  wait); then finish
 //  the broker (workers are told to exit, the summary is published) and
 //  stop the launcher's workers. Returns 0 when every block completed, 1
 //  when blocks failed or were orphaned, 2 when interrupted.
