@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "worker/cli.h"
+#include "worker.h"
 
 static const char *usage =
     "Usage: daisy COMMAND [OPTIONS] ARGS\n"
@@ -52,7 +52,7 @@ main(int argc, char **argv)
     if (!strcmp(cmd, "monitor"))
         return cli_monitor(argc - 1, argv + 1);
     if (!strcmp(cmd, "worker"))
-        return daisy_worker_cli(argc - 1, argv + 1, "daisy worker");
+        return cli_worker(argc - 1, argv + 1, "daisy worker");
     fprintf(stderr, "daisy: unknown command '%s'\n\n%s", cmd, usage);
     return EXIT_USAGE;
 }

@@ -33,6 +33,15 @@
 #ifndef DAISY_ARRAY_H
 #define DAISY_ARRAY_H
 
+//  A zarr-layer header: not for core, protocol, broker, worker or runtime code (layers: meson.build).
+#if defined(DAISY_LAYER_CORE) \
+    || defined(DAISY_LAYER_PROTOCOL) \
+    || defined(DAISY_LAYER_BROKER) \
+    || defined(DAISY_LAYER_WORKER) \
+    || defined(DAISY_LAYER_RUNTIME)
+#error "daisy/array.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

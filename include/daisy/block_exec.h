@@ -13,6 +13,11 @@
 #ifndef DAISY_BLOCK_EXEC_H
 #define DAISY_BLOCK_EXEC_H
 
+//  A core-layer header: not for protocol code (layers: meson.build).
+#if defined(DAISY_LAYER_PROTOCOL)
+#error "daisy/block_exec.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include <sys/types.h>
 
 #include "daisy/block.h"

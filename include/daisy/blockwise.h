@@ -24,6 +24,15 @@
 #ifndef DAISY_BLOCKWISE_H
 #define DAISY_BLOCKWISE_H
 
+//  A runtime-layer header: not for core, zarr, protocol, broker or worker code (layers: meson.build).
+#if defined(DAISY_LAYER_CORE) \
+    || defined(DAISY_LAYER_ZARR) \
+    || defined(DAISY_LAYER_PROTOCOL) \
+    || defined(DAISY_LAYER_BROKER) \
+    || defined(DAISY_LAYER_WORKER)
+#error "daisy/blockwise.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include "daisy/export.h"
 #include "daisy/launcher.h"
 

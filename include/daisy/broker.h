@@ -17,6 +17,14 @@
 #ifndef DAISY_BROKER_H
 #define DAISY_BROKER_H
 
+//  A broker-layer header: not for core, zarr, protocol or worker code (layers: meson.build).
+#if defined(DAISY_LAYER_CORE) \
+    || defined(DAISY_LAYER_ZARR) \
+    || defined(DAISY_LAYER_PROTOCOL) \
+    || defined(DAISY_LAYER_WORKER)
+#error "daisy/broker.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include <sys/types.h>
 
 #include "daisy/export.h"

@@ -9,10 +9,17 @@
 #ifndef DAISY_H
 #define DAISY_H
 
+//  For programs: the library's own layers include only what they use.
+#if defined(DAISY_LAYER_CORE) || defined(DAISY_LAYER_ZARR) || defined(DAISY_LAYER_PROTOCOL) \
+    || defined(DAISY_LAYER_BROKER) || defined(DAISY_LAYER_WORKER) || defined(DAISY_LAYER_RUNTIME)
+#error "daisy/daisy.h is for programs; library code includes the headers it needs"
+#endif
+
 #include "daisy/version.h"
 #include "daisy/error.h"
 #include "daisy/geometry.h"
 #include "daisy/block.h"
+#include "daisy/counts.h"
 #include "daisy/task.h"
 #include "daisy/pipeline.h"
 #include "daisy/graph.h"

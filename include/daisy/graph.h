@@ -15,6 +15,11 @@
 #ifndef DAISY_GRAPH_H
 #define DAISY_GRAPH_H
 
+//  A core-layer header: not for protocol code (layers: meson.build).
+#if defined(DAISY_LAYER_PROTOCOL)
+#error "daisy/graph.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include "daisy/block.h"
 #include "daisy/export.h"
 #include "daisy/pipeline.h"

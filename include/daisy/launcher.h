@@ -18,6 +18,15 @@
 #ifndef DAISY_LAUNCHER_H
 #define DAISY_LAUNCHER_H
 
+//  A runtime-layer header: not for core, zarr, protocol, broker or worker code (layers: meson.build).
+#if defined(DAISY_LAYER_CORE) \
+    || defined(DAISY_LAYER_ZARR) \
+    || defined(DAISY_LAYER_PROTOCOL) \
+    || defined(DAISY_LAYER_BROKER) \
+    || defined(DAISY_LAYER_WORKER)
+#error "daisy/launcher.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include <sys/types.h>
 
 #include "daisy/broker.h"

@@ -14,6 +14,11 @@
 #ifndef DAISY_MARKERS_H
 #define DAISY_MARKERS_H
 
+//  A core-layer header: not for protocol code (layers: meson.build).
+#if defined(DAISY_LAYER_PROTOCOL)
+#error "daisy/markers.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include "daisy/export.h"
 #include "daisy/graph.h"
 

@@ -17,6 +17,11 @@
 #ifndef DAISY_PIPELINE_H
 #define DAISY_PIPELINE_H
 
+//  A core-layer header: not for protocol code (layers: meson.build).
+#if defined(DAISY_LAYER_PROTOCOL)
+#error "daisy/pipeline.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include "daisy/export.h"
 #include "daisy/task.h"
 

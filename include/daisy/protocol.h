@@ -20,14 +20,20 @@
 #ifndef DAISY_PROTOCOL_H
 #define DAISY_PROTOCOL_H
 
+//  A protocol-layer header: not for core or zarr code (layers: meson.build).
+#if defined(DAISY_LAYER_CORE) \
+    || defined(DAISY_LAYER_ZARR)
+#error "daisy/protocol.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "daisy/block.h"
+#include "daisy/counts.h"
 #include "daisy/error.h"
 #include "daisy/export.h"
-#include "daisy/scheduler.h"
 
 #ifdef __cplusplus
 extern "C" {

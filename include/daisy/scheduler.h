@@ -19,6 +19,12 @@
 #ifndef DAISY_SCHEDULER_H
 #define DAISY_SCHEDULER_H
 
+//  A core-layer header: not for protocol code (layers: meson.build).
+#if defined(DAISY_LAYER_PROTOCOL)
+#error "daisy/scheduler.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
+#include "daisy/counts.h"
 #include "daisy/export.h"
 #include "daisy/graph.h"
 #include "daisy/markers.h"
@@ -29,17 +35,6 @@ extern "C" {
 
 typedef struct _daisy_scheduler_t daisy_scheduler_t;
 
-typedef struct {
-    uint64_t total;
-    uint64_t ready;        //  may be acquired now
-    uint64_t processing;
-    uint64_t pending;      //  total - ready - processing - completed - failed - orphaned
-    uint64_t completed;    //  includes skipped
-    uint64_t skipped;
-    uint64_t failed;       //  failed for good
-    uint64_t orphaned;     //  downstream of a failure, never run
-    uint64_t retries;      //  failed attempts that were retried
-} daisy_task_counts_t;
 
 typedef enum {
     DAISY_RELEASE_SUCCESS,  //  counted as completed, downstream released

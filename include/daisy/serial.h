@@ -9,6 +9,11 @@
 #ifndef DAISY_SERIAL_H
 #define DAISY_SERIAL_H
 
+//  A core-layer header: not for protocol code (layers: meson.build).
+#if defined(DAISY_LAYER_PROTOCOL)
+#error "daisy/serial.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include "daisy/export.h"
 #include "daisy/summary.h"
 

@@ -10,6 +10,11 @@
 #ifndef DAISY_SUMMARY_H
 #define DAISY_SUMMARY_H
 
+//  A core-layer header: not for protocol code (layers: meson.build).
+#if defined(DAISY_LAYER_PROTOCOL)
+#error "daisy/summary.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include "daisy/export.h"
 #include "daisy/scheduler.h"
 

@@ -14,6 +14,11 @@
 #ifndef DAISY_TASK_H
 #define DAISY_TASK_H
 
+//  A core-layer header: not for protocol code (layers: meson.build).
+#if defined(DAISY_LAYER_PROTOCOL)
+#error "daisy/task.h belongs to a layer above this one (see the layers in meson.build)"
+#endif
+
 #include "daisy/block.h"
 #include "daisy/error.h"
 #include "daisy/export.h"

@@ -1,4 +1,4 @@
-/*  cli.c - `daisy-worker` / `daisy worker`: a worker for any host
+/*  worker.c - `daisy-worker` / `daisy worker`: a worker for any host
 
     A thin shell over the embeddable worker loop (worker.c). What runs per
     block is either a shell command (--exec, through daisy_block_exec, the
@@ -30,7 +30,7 @@
     commands and plugin) to a file opened for appending: one log per
     worker, whichever way the block's code writes.
 */
-#include "cli.h"
+#include "worker.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -542,7 +542,7 @@ wcli_from_hex(const char *hex, const char *prog, char **argv0)
     argv[argc++] = argv0[0];
     for (size_t i = 0; i < n / 2; i += strlen(bytes + i) + 1)
         argv[argc++] = bytes + i;
-    int rc = daisy_worker_cli(argc, argv, prog);
+    int rc = cli_worker(argc, argv, prog);
     free(argv);
     free(bytes);
     return rc;
@@ -566,7 +566,7 @@ wcli_run_program(const wcli_args_t *a)
 }
 
 int
-daisy_worker_cli(int argc, char **argv, const char *prog)
+cli_worker(int argc, char **argv, const char *prog)
 {
     if (argc == 3 && !strcmp(argv[1], "--args")) {
         int rc = wcli_from_hex(argv[2], prog, argv);

@@ -1,4 +1,4 @@
-/*  main.c - the `daisy-broker` program: serve workers started anywhere
+/*  daisy_broker.c - the `daisy-broker` program: serve workers started anywhere
 
     A broker for one pipeline file. Workers connect from any host (started
     by hand, by a batch system, or by this program through --launch with a
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/load.h"
-#include "cli/serve.h"
+#include "load.h"
+#include "serve.h"
 
 static const char *usage =
     "Usage: daisy-broker [OPTIONS] PIPELINE.json\n"

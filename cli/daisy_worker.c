@@ -1,0 +1,12 @@
+/*  daisy_worker.c - the `daisy-worker` program
+
+    Everything lives in worker.c, shared with `daisy worker`, so the two can
+    never drift apart.
+*/
+#include "worker.h"
+
+int
+main(int argc, char **argv)
+{
+    return cli_worker(argc, argv, "daisy-worker");
+}

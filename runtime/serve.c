@@ -1,0 +1,63 @@
+/*  serve.c - daisy_serve(): a broker and its launcher, run to the end
+
+    The loop every program shares (daisy run, daisy-broker, run_blockwise):
+    poll the broker, let the launcher start and replace workers at its own
+    pace, report progress, and stop when every task is done or a stop was
+    asked for (daisy_broker_stop(), from a signal handler). Stopping
+    drains: nothing more is handed out and the blocks in flight get a
+    while to come back, so their results are kept; a second stop ends the
+    wait. The library installs no signal handler here: programs do.
+*/
+#include "daisy/launcher.h"
+
+#include <czmq.h>
+
+#define DRAIN_MS 10000
+
+//  The first stop (Ctrl-C): hand out nothing more and give the blocks in
+//  flight up to DRAIN_MS to come back, so their results are kept (and
+//  marked); a second stop ends the wait at once. Workers are not replaced
+//  meanwhile.
+static void
+drain(daisy_broker_t *broker, daisy_serve_fn *progress, void *arg)
+{
+    daisy_broker_drain(broker);
+    int64_t deadline = zclock_mono() + DRAIN_MS;
+    while (daisy_broker_held(broker) > 0 && daisy_broker_stop_requests(broker) < 2
+           && zclock_mono() < deadline) {
+        daisy_broker_poll(broker, 100);
+        if (progress)
+            progress(arg, broker);
+    }
+}
+
+int
+daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, daisy_serve_fn *progress,
+            void *arg)
+{
+    //  Polls of at most 50 ms: dead workers are noticed and progress stays
+    //  fresh even when no message arrives. Workers start before the first
+    //  wait, and are reaped at that pace, not on every message.
+    int64_t last_reap = 0;
+    while (!daisy_broker_done(broker) && daisy_broker_stop_requests(broker) == 0) {
+        int64_t now = zclock_mono();
+        if (launcher && now - last_reap >= 50) {
+            daisy_launcher_poll(launcher);
+            last_reap = now;
+        }
+        if (progress)
+            progress(arg, broker);
+        daisy_broker_poll(broker, 50);
+    }
+    bool interrupted = !daisy_broker_done(broker);
+    if (interrupted)
+        drain(broker, progress, arg);
+    daisy_broker_finish(broker, interrupted);
+    if (progress)
+        progress(arg, broker);
+    if (launcher)
+        daisy_launcher_stop(launcher, interrupted ? 500 : 3000);
+    if (interrupted)
+        return 2;
+    return daisy_summary_success(daisy_broker_summary(broker)) ? 0 : 1;
+}
