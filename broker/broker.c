@@ -60,19 +60,27 @@ send_worker(daisy_broker_t *self, worker_t *w, const daisy_msg_t *msg, int64_t n
 //  One line per refusal, at most LOG_PER_SECOND a second: a hostile or
 //  broken client must not flood the operator's terminal, but the first
 //  refusals, which say what is wrong, are always seen.
+//  A new second of refusal lines, after saying how many the last one hid.
+//  Also called from the timers, so that the count is told even when the
+//  refusals stop.
+static void
+log_window_roll(daisy_broker_t *self, int64_t now)
+{
+    if (now - self->log_window < 1000)
+        return;
+    if (self->log_dropped)
+        broker_log(self, "refused %llu more messages in the last second (not shown)",
+                   (unsigned long long)self->log_dropped);
+    self->log_window = now;
+    self->log_lines = 0;
+    self->log_dropped = 0;
+}
+
 static void
 log_refusal(daisy_broker_t *self, const uint8_t *identity, size_t size,
             daisy_proto_error_t code, const char *text)
 {
-    int64_t now = zclock_mono();
-    if (now - self->log_window >= 1000) {
-        if (self->log_dropped)
-            broker_log(self, "refused %llu more messages in the last second (not shown)",
-                       (unsigned long long)self->log_dropped);
-        self->log_window = now;
-        self->log_lines = 0;
-        self->log_dropped = 0;
-    }
+    log_window_roll(self, zclock_mono());
     if (self->log_lines >= LOG_PER_SECOND) {
         self->log_dropped++;
         return;
@@ -518,6 +526,7 @@ run_timers(daisy_broker_t *self, int64_t now)
     if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms) {
         progress_snapshot(self, now);
         flush_markers(self);
+        log_window_roll(self, now);
     }
 }
 
@@ -795,6 +804,7 @@ daisy_broker_finish(daisy_broker_t *self, bool interrupted)
                       interrupted ? "interrupted" : "run finished", now);
     progress_snapshot(self, now);
     flush_markers(self);
+    log_window_roll(self, self->log_window + 1000);   //  the last hidden count
     daisy_summary_update(self->summary, self->scheduler);
     progress_run_finished(self, interrupted);
 }

@@ -251,13 +251,17 @@ Test(scheduler, retries_go_to_the_back_of_the_queue)
     daisy_graph_t *g = daisy_graph_new(p, NULL);
     daisy_scheduler_t *s = daisy_scheduler_new(g, NULL);
     daisy_block_t a, b;
+    cr_assert_eq(daisy_scheduler_attempt(s, (daisy_block_ref_t){0, 0}), -1, "not held yet");
     cr_assert_eq(daisy_scheduler_acquire(s, 0, &a), 1);
     cr_assert_eq(a.index, 0);
+    cr_assert_eq(daisy_scheduler_attempt(s, (daisy_block_ref_t){0, 0}), 0);
     cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, 0}, false, NULL),
                  DAISY_RELEASE_RETRY);
+    cr_assert_eq(daisy_scheduler_attempt(s, (daisy_block_ref_t){0, 0}), -1, "queued again");
     cr_assert_eq(daisy_scheduler_acquire(s, 0, &b), 1);
     cr_assert_eq(b.index, 0, "a retry is ready again at once (it is first in the queue)");
     cr_assert_eq(b.attempt, 1);
+    cr_assert_eq(daisy_scheduler_attempt(s, (daisy_block_ref_t){0, 0}), 1);
     cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, 0}, false, NULL),
                  DAISY_RELEASE_FAILED);
     daisy_task_counts_t c;
