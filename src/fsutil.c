@@ -11,6 +11,22 @@
 #include <string.h>
 #include <sys/stat.h>
 
+//  One level: made, or there already as a directory (ENOTDIR otherwise).
+static int
+mkdir_one(const char *path)
+{
+    if (mkdir(path, 0777) == 0)
+        return 0;
+    struct stat st;
+    if (errno != EEXIST || stat(path, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
 int
 fsutil_mkdirs(const char *path)
 {
@@ -20,11 +36,11 @@ fsutil_mkdirs(const char *path)
         return -1;
     }
     for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
+        if (*p == '/' && p[-1] != '/') {
             *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            if (mkdir_one(buf) != 0)
                 return -1;
             *p = '/';
         }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    return mkdir_one(buf);
 }

@@ -1,0 +1,741 @@
+/*  io.c - the worker's socket: messages in and out, credits, batching
+
+    Everything here runs in the thread that owns the socket at the time
+    (the caller between blocks, the keeper while a block runs long: see
+    keeper.c), and touches only `self->io` and read-only fields.
+
+    Credits. The worker keeps `prefetch` blocks in its hands: each RELEASE
+    asks for as many new blocks as the window is short, counted as
+    prefetch - (credits the broker owes us) - (blocks held: queued, running
+    or finished with the result not yet sent). After a reconnect the broker
+    owes nothing (credits start again from zero) but the blocks held stay
+    held: they are processed and their results sent as usual. The broker
+    keeps the leases of a worker that says hello again, so dropping them
+    here would strand them there; and a broker that did give up on us
+    ignores the stale results, which still return their credits, so the
+    window stays exact either way.
+
+    Resending. The socket keeps its ZMQ_ROUTING_ID (the worker id, and
+    the run id: see worker_routing_id in worker.c) across
+    reconnects, and the broker's ROUTER hands the id over to the new
+    connection; messages of the old connection it had not read yet (say,
+    results sent while it stalled) then arrive under an anonymous id and
+    are refused, and their blocks would stay leased for good. So results
+    stay remembered until the broker has been heard from a heartbeat
+    interval after they went out, and after a reconnect caused by silence
+    they are sent again. A duplicate is refused as "not held" and changes
+    nothing; it returns no credit twice.
+
+    Batching. Results ready together go out in one RELEASE. While blocks
+    are still queued locally a result may be held back, up to half the
+    window or WORKER_BATCH_DELAY_MS, to send fewer messages; it is never
+    held when the local queue is empty (also not while the last queued
+    block runs), which is what keeps lockstep fast. Before the queue counts
+    as empty, BLOCKS the broker already sent are read (io_refill): with a
+    window, this keeps results and blocks in batches instead of letting
+    the window crumble into messages of one or two blocks.
+
+    With CurveZMQ a socket monitor watches the handshake, so that a broker
+    refusing our key ends the run with that reason instead of looking like
+    a broker that never answers.
+*/
+#include "worker_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define WORKER_BATCH_DELAY_MS 20     //  longest a result waits for company
+#define WORKER_BATCH_BYTES (DAISY_MAX_FRAME / 2) //  RELEASE size budget
+#define WORKER_LINGER_MS 1000        //  to deliver the last RELEASE and BYE
+#define WORKER_RESEND_MAX 16384      //  results remembered for a resend
+
+//  Result lists ---------------------------------------------------------------
+
+static void
+results_clear(results_t *r)
+{
+    for (size_t i = 0; i < r->count; i++)
+        free(r->items[i].error);
+    r->count = 0;
+}
+
+void
+results_free(results_t *r)
+{
+    results_clear(r);
+    free(r->items);
+    r->items = NULL;
+    r->cap = 0;
+}
+
+static int
+results_reserve(results_t *r, size_t want)
+{
+    if (want <= r->cap)
+        return 0;
+    size_t cap = r->cap ? r->cap : 16;
+    while (cap < want)
+        cap *= 2;
+    result_t *items = realloc(r->items, cap * sizeof *items);
+    if (!items)
+        return -1;
+    r->items = items;
+    r->cap = cap;
+    return 0;
+}
+
+//  The socket ----------------------------------------------------------------
+
+static void io_fatal(daisy_worker_t *self, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+//  The run ends with -1 and this message.
+static void
+io_fatal(daisy_worker_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->io.err.msg, sizeof self->io.err.msg, fmt, ap);
+    va_end(ap);
+    self->io.rc = -1;
+    self->io.finished = true;
+}
+
+static int
+io_send(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
+{
+    io_t *io = &self->io;
+    io->last_send = now;    //  even when dropped: the heartbeat timer must move on
+    if (!io->sock || daisy_encode(msg, &io->out) != 0)
+        return -1;
+    //  Never block: with the broker gone and the pipe full, a message is
+    //  dropped and the liveness check deals with the broker.
+    return zmq_send(io->sock, io->out.data, io->out.size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+void
+io_close(daisy_worker_t *self, int linger)
+{
+    io_t *io = &self->io;
+    if (!io->sock)
+        return;
+    if (io->monitor) {
+        zmq_socket_monitor(io->sock, NULL, 0);
+        zmq_close(io->monitor);
+        io->monitor = NULL;
+    }
+    zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(io->sock);
+    io->sock = NULL;
+    io->link = LINK_IDLE;
+}
+
+//  Join (again). A broker that welcomes us owes us no blocks yet; the
+//  blocks we hold stay held (see the top of this file).
+static void
+io_hello(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    io->credits_out = 0;
+    daisy_msg_t msg = {.type = DAISY_MSG_HELLO};
+    msg.u.hello.task_id = self->task_id;
+    msg.u.hello.worker_id = self->worker_id;
+    msg.u.hello.host = self->host;
+    msg.u.hello.pid = (int64_t)getpid();
+    msg.u.hello.prefetch = self->prefetch;
+    msg.u.hello.run_id = self->run_id;
+    io_send(self, &msg, now);
+    io->link = LINK_HELLO;
+    io->last_recv = now;    //  the broker has liveness intervals to answer
+}
+
+static int
+io_socket_options(daisy_worker_t *self, void *sock)
+{
+    int linger = 0;
+    int64_t maxsize = DAISY_MAX_FRAME;
+    if (zmq_setsockopt(sock, ZMQ_ROUTING_ID, self->routing_id, self->routing_size) < 0
+        || zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize) < 0
+        || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0)
+        return -1;
+    if (!self->curve)
+        return 0;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, self->server_key, 32) < 0
+        || zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, self->public_key, 32) < 0
+        || zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, self->secret_key, 32) < 0)
+        return -1;
+    return 0;
+}
+
+//  With CurveZMQ, a broker that refuses our key just drops the connection;
+//  only a socket monitor tells "refused" from "unreachable".
+static int
+io_monitor(daisy_worker_t *self)
+{
+    io_t *io = &self->io;
+    char name[64];
+    int linger = 0;
+    snprintf(name, sizeof name, "inproc://daisy-worker-monitor-%u", ++io->monitors);
+    if (zmq_socket_monitor(io->sock, name, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0
+        || !(io->monitor = zmq_socket(io->ctx, ZMQ_PAIR)))
+        return -1;
+    zmq_setsockopt(io->monitor, ZMQ_LINGER, &linger, sizeof linger);
+    return zmq_connect(io->monitor, name);
+}
+
+//  A monitor event: [u16 event, u32 value] then the endpoint.
+static void
+io_on_monitor(daisy_worker_t *self)
+{
+    io_t *io = &self->io;
+    uint8_t head[6];
+    char endpoint[256];
+    while (io->monitor) {
+        int n = zmq_recv(io->monitor, head, sizeof head, ZMQ_DONTWAIT);
+        if (n < 0)
+            break;
+        zmq_recv(io->monitor, endpoint, sizeof endpoint, 0);
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, head, 2);
+        memcpy(&value, head + 2, 4);
+        //  ZAP status 400 is a refusal; 300 and 500 are the broker's trouble.
+        if (n == 6 && event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 400) {
+            io_fatal(self, "broker at %s refused this worker's CurveZMQ key "
+                           "(is its public key in the broker's allow list?)", self->endpoint);
+            return;
+        }
+    }
+}
+
+void
+io_connect(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    io->sock = zmq_socket(io->ctx, ZMQ_DEALER);
+    if (!io->sock || io_socket_options(self, io->sock) < 0) {
+        io_fatal(self, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
+        io_close(self, 0);
+        return;
+    }
+    if (self->curve && io_monitor(self) < 0) {
+        io_fatal(self, "cannot monitor a socket: %s", zmq_strerror(zmq_errno()));
+        io_close(self, 0);
+        return;
+    }
+    if (zmq_connect(io->sock, self->endpoint) < 0) {
+        io_fatal(self, "cannot connect to %s: %s", self->endpoint, zmq_strerror(zmq_errno()));
+        io_close(self, 0);
+        return;
+    }
+    io_hello(self, now);
+}
+
+static void io_requeue_sent(io_t *io);
+
+//  The broker went silent: close, and come back after the back-off.
+static void
+io_lost(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    io_close(self, 0);
+    io_requeue_sent(io);
+    io->retry_at = now + io->backoff_ms;
+    io->backoff_ms = io->backoff_ms * 2 > self->reconnect_max_ms ? self->reconnect_max_ms
+                                                                  : io->backoff_ms * 2;
+}
+
+//  Credits and results -------------------------------------------------------
+
+static uint32_t
+io_deficit(daisy_worker_t *self)
+{
+    const io_t *io = &self->io;
+    uint64_t have = (uint64_t)io->credits_out + io->held;
+    if (io->stopping || worker_stopped(self) || have >= self->prefetch)
+        return 0;
+    return self->prefetch - (uint32_t)have;
+}
+
+//  How many pending results fit in one RELEASE.
+static size_t
+io_batch_size(const io_t *io)
+{
+    size_t n = 0, bytes = 64;
+    while (n < io->pending.count && n < DAISY_MAX_BATCH) {
+        const char *e = io->pending.items[n].error;
+        size_t len = e ? strlen(e) : 0;
+        bytes += 48 + (len > DAISY_MAX_TEXT ? DAISY_MAX_TEXT : len);
+        if (n > 0 && bytes > WORKER_BATCH_BYTES)
+            break;
+        n++;
+    }
+    return n;
+}
+
+static result_t *
+sent_at(sent_t *ring, size_t i)
+{
+    return &ring->items[(ring->head + i) % WORKER_RESEND_MAX];
+}
+
+static void
+sent_pop(sent_t *ring)
+{
+    free(sent_at(ring, 0)->error);
+    ring->head = (ring->head + 1) % WORKER_RESEND_MAX;
+    ring->count--;
+}
+
+void
+sent_free(sent_t *ring)
+{
+    while (ring->count)
+        sent_pop(ring);
+    free(ring->items);
+    ring->items = NULL;
+}
+
+//  Move the first n pending results (just sent) into the resend memory,
+//  forgetting those the broker has surely read: it has spoken a heartbeat
+//  interval after they went out.
+static void
+io_remember(daisy_worker_t *self, size_t n, int64_t now)
+{
+    io_t *io = &self->io;
+    sent_t *ring = &io->sent;
+    int64_t read_before = io->last_recv - (int64_t)io->heartbeat_ms;
+    while (ring->count && sent_at(ring, 0)->sent_at < read_before)
+        sent_pop(ring);
+    if (!ring->items && !(ring->items = malloc(WORKER_RESEND_MAX * sizeof(result_t)))) {
+        for (size_t i = 0; i < n; i++)
+            free(io->pending.items[i].error);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ring->count == WORKER_RESEND_MAX)
+            sent_pop(ring);
+        result_t *r = sent_at(ring, ring->count++);
+        *r = io->pending.items[i];
+        r->sent_at = now;
+        r->resend = true;
+    }
+}
+
+//  After silence: what the broker may not have read goes out again first.
+static void
+io_requeue_sent(io_t *io)
+{
+    sent_t *ring = &io->sent;
+    size_t n = ring->count;
+    if (n == 0 || results_reserve(&io->pending, io->pending.count + n) < 0)
+        return;
+    memmove(io->pending.items + n, io->pending.items, io->pending.count * sizeof(result_t));
+    for (size_t i = 0; i < n; i++)
+        io->pending.items[i] = *sent_at(ring, i);
+    io->pending.count += n;
+    ring->count = 0;
+    ring->head = 0;
+}
+
+//  Send one RELEASE with as many pending results as fit, plus credits.
+static void
+io_release(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    size_t n = io_batch_size(io);
+    uint32_t fresh = 0;
+    for (size_t i = 0; i < n; i++) {
+        const result_t *r = &io->pending.items[i];
+        io->wire[i] = (daisy_wire_result_t){
+            .block_id = r->block_id, .attempt = r->attempt, .status = r->status,
+            .seconds = r->seconds, .error = r->error ? r->error : ""};
+        fresh += !r->resend;
+    }
+    io->held = io->held > fresh ? io->held - fresh : 0;
+    uint32_t credits = io_deficit(self);
+    daisy_msg_t msg = {.type = DAISY_MSG_RELEASE};
+    msg.u.release.credits = credits;
+    msg.u.release.count = (uint32_t)n;
+    msg.u.release.results = io->wire;
+    //  The block starting now rides along (see io_started).
+    msg.u.release.has_started = io->start_pending;
+    msg.u.release.started = io->start;
+    io->start_pending = false;
+    if (io_send(self, &msg, now) == 0)
+        io->credits_out += credits;
+    io_remember(self, n, now);
+    io->pending.count -= n;
+    memmove(io->pending.items, io->pending.items + n, io->pending.count * sizeof(result_t));
+}
+
+//  Send every pending result, then ask for whatever the window still lacks.
+static void
+io_flush(daisy_worker_t *self, int64_t now)
+{
+    while (self->io.pending.count > 0)
+        io_release(self, now);
+    uint32_t credits = io_deficit(self);
+    if (credits == 0)
+        return;
+    daisy_msg_t msg = {.type = DAISY_MSG_REQUEST};
+    msg.u.request.credits = credits;
+    if (io_send(self, &msg, now) == 0)
+        self->io.credits_out += credits;
+}
+
+//  A finished block's result joins the pending ones (taking `r->error`).
+void
+io_add_result(daisy_worker_t *self, result_t *r, int64_t now)
+{
+    io_t *io = &self->io;
+    if (results_reserve(&io->pending, io->pending.count + 1) < 0) {
+        free(r->error);     //  the broker takes the block back when we are lost
+        return;
+    }
+    if (io->pending.count == 0)
+        io->flush_at = now + WORKER_BATCH_DELAY_MS;
+    io->pending.items[io->pending.count++] = *r;
+}
+
+//  Results go now unless blocks are still queued here and the batch is
+//  young and small: then waiting a little saves messages.
+void
+io_maybe_flush(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    if (io->link != LINK_READY || io->pending.count == 0)
+        return;
+    uint32_t threshold = self->prefetch / 2 ? self->prefetch / 2 : 1;
+    if (io->stopping || io->qcount == 0 || io->pending.count >= threshold
+        || now >= io->flush_at)
+        io_flush(self, now);
+}
+
+//  A block starts: the broker must know, so that losing us costs this
+//  block an attempt and no other (the blocks we hold but have not started
+//  go back free). The start rides on a RELEASE when results go out now
+//  anyway, else it goes alone as STARTED: one small message that the
+//  broker never answers, sent before the block runs (a block that crashes
+//  its worker at once is charged too, so it cannot kill workers forever).
+void
+io_started(daisy_worker_t *self, const daisy_wire_block_t *block, int64_t now)
+{
+    io_t *io = &self->io;
+    io->start_pending = true;
+    io->start = (daisy_wire_lease_t){block->block_id, block->attempt};
+    io_maybe_flush(self, now);
+    if (io->start_pending && io->link == LINK_READY) {
+        daisy_msg_t msg = {.type = DAISY_MSG_STARTED};
+        msg.u.started = io->start;
+        io_send(self, &msg, now);
+    }
+    io->start_pending = false;
+}
+
+//  Messages from the broker ----------------------------------------------------
+
+static void
+io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
+{
+    io_t *io = &self->io;
+    if (io->link != LINK_HELLO)
+        return;
+    io->heartbeat_ms = msg->u.welcome.heartbeat_ms ? msg->u.welcome.heartbeat_ms
+                                                   : WORKER_HEARTBEAT_MS;
+    io->liveness = msg->u.welcome.liveness ? msg->u.welcome.liveness : WORKER_LIVENESS;
+    io->link = LINK_READY;
+    io->backoff_ms = worker_backoff_min(self);
+    io_flush(self, now);    //  results from before a reconnect, then credits
+}
+
+static void
+io_on_blocks(daisy_worker_t *self, const daisy_msg_t *msg)
+{
+    io_t *io = &self->io;
+    uint32_t n = msg->u.blocks.count;
+    if (n == 0 || strcmp(msg->u.blocks.task_id, self->task_id) != 0)
+        return;
+    if (io->qcount + n > io->qcap) {
+        size_t cap = io->qcap ? io->qcap : 16;
+        while (cap < io->qcount + n)
+            cap *= 2;
+        daisy_wire_block_t *q = malloc(cap * sizeof *q);
+        if (!q)
+            return;     //  the broker takes them back when we are lost
+        for (size_t i = 0; i < io->qcount; i++)
+            q[i] = io->queue[(io->qhead + i) % io->qcap];
+        free(io->queue);
+        io->queue = q;
+        io->qcap = cap;
+        io->qhead = 0;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        io->queue[(io->qhead + io->qcount++) % io->qcap] = msg->u.blocks.blocks[i];
+    io->credits_out = n > io->credits_out ? 0 : io->credits_out - n;
+    io->held += n;
+}
+
+static void
+io_on_error(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
+{
+    io_t *io = &self->io;
+    switch (msg->u.error.code) {
+    case DAISY_PROTO_UNKNOWN_TASK:
+    case DAISY_PROTO_BAD_VERSION:
+        io_fatal(self, "broker at %s refused this worker: %s", self->endpoint,
+                 msg->u.error.text);
+        break;
+    case DAISY_PROTO_WRONG_RUN:
+        //  Another run took our broker's address (ours is gone): its
+        //  blocks are not ours to run. Leave at once, no reconnecting.
+        io_fatal(self, "broker at %s serves another run, this worker was started for run "
+                 "%s: exiting (%s)", self->endpoint, self->run_id, msg->u.error.text);
+        break;
+    case DAISY_PROTO_NOT_READY:
+        //  A restarted broker that does not know us yet: introduce ourselves.
+        if (io->link == LINK_READY)
+            io_hello(self, now);
+        break;
+    case DAISY_PROTO_UNKNOWN_BLOCK:
+        break;  //  a stale result after a reconnect: harmless
+    default:
+        //  Our HELLO itself refused: trying again would be refused again.
+        if (io->link == LINK_HELLO)
+            io_fatal(self, "broker at %s refused this worker: %s", self->endpoint,
+                     msg->u.error.text);
+        break;
+    }
+}
+
+static void
+io_on_message(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
+{
+    io_t *io = &self->io;
+    io->last_recv = io->last_answer = now;  //  any message is a heartbeat
+    switch (msg->type) {
+    case DAISY_MSG_WELCOME:
+        io_on_welcome(self, msg, now);
+        break;
+    case DAISY_MSG_BLOCKS:
+        io_on_blocks(self, msg);
+        break;
+    case DAISY_MSG_SHUTDOWN:
+        io->rc = 0;
+        io->finished = true;
+        break;
+    case DAISY_MSG_ERROR:
+        io_on_error(self, msg, now);
+        break;
+    default:
+        break;
+    }
+}
+
+//  Read every waiting frame: one wake-up, many messages.
+void
+io_drain(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    zmq_msg_t frame;
+    zmq_msg_init(&frame);
+    while (io->sock && !io->finished) {
+        if (zmq_msg_recv(&frame, io->sock, ZMQ_DONTWAIT) < 0)
+            break;
+        if (zmq_msg_more(&frame))
+            continue;   //  not ours: one frame per message
+        daisy_msg_t msg;
+        if (daisy_decode(io->decoder, zmq_msg_data(&frame), zmq_msg_size(&frame), &msg,
+                         NULL) == DAISY_PROTO_OK)
+            io_on_message(self, &msg, now);
+    }
+    zmq_msg_close(&frame);
+    io->last_drain = now;
+}
+
+//  Timers ----------------------------------------------------------------------
+
+static int64_t
+earliest(int64_t a, int64_t b)
+{
+    return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
+//  Milliseconds until the next thing to do (-1: nothing but messages).
+long
+io_timeout(const daisy_worker_t *self, int64_t now)
+{
+    const io_t *io = &self->io;
+    int64_t due = -1;
+    int64_t expiry = (int64_t)io->heartbeat_ms * io->liveness;
+    if (io->link == LINK_IDLE)
+        due = io->retry_at;
+    else
+        due = io->last_recv + expiry;
+    if (io->link == LINK_READY) {
+        due = earliest(due, io->last_send + io->heartbeat_ms);
+        if (io->pending.count)
+            due = earliest(due, io->flush_at);
+    }
+    if (self->give_up_ms)
+        due = earliest(due, io->last_answer + self->give_up_ms);
+    if (due < 0)
+        return -1;
+    return due <= now ? 0 : (long)(due - now);
+}
+
+void
+io_timers(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    int64_t expiry = (int64_t)io->heartbeat_ms * io->liveness;
+    if (self->give_up_ms && now - io->last_answer >= self->give_up_ms) {
+        io_fatal(self, "broker unreachable at %s (no answer for %g s)", self->endpoint,
+                 self->give_up_ms / 1000.0);
+        return;
+    }
+    if (io->link != LINK_IDLE && now - io->last_recv >= expiry) {
+        io_drain(self, now);    //  a heartbeat may be waiting unread
+        if (io->finished)
+            return;
+    }
+    if (io->link != LINK_IDLE && now - io->last_recv >= expiry)
+        io_lost(self, now);
+    if (io->link == LINK_IDLE && now >= io->retry_at)
+        io_connect(self, now);
+    if (io->link == LINK_READY && now - io->last_send >= io->heartbeat_ms) {
+        daisy_msg_t msg = {.type = DAISY_MSG_HEARTBEAT};
+        io_send(self, &msg, now);
+    }
+}
+
+//  One message if there is one: false when there is none, with its reason
+//  in *err (EAGAIN, EINTR, ...).
+static bool
+io_recv_one(daisy_worker_t *self, int64_t now, int *err)
+{
+    io_t *io = &self->io;
+    zmq_msg_t frame;
+    zmq_msg_init(&frame);
+    bool got = zmq_msg_recv(&frame, io->sock, ZMQ_DONTWAIT) >= 0;
+    if (!got && err)
+        *err = zmq_errno();
+    daisy_msg_t msg;
+    if (got && !zmq_msg_more(&frame)
+        && daisy_decode(io->decoder, zmq_msg_data(&frame), zmq_msg_size(&frame), &msg,
+                        NULL) == DAISY_PROTO_OK)
+        io_on_message(self, &msg, now);
+    zmq_msg_close(&frame);
+    return got;
+}
+
+//  The local queue is empty but the broker owes us blocks: take those that
+//  came already. Then results wait for company only when there is some,
+//  and the window does not crumble into messages of a block or two.
+void
+io_refill(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    while (io->qcount == 0 && io->credits_out > 0 && io->sock && !io->finished
+           && io_recv_one(self, now, NULL))
+        ;
+}
+
+//  The general wait: zmq_poll over the doorbell, the socket and the
+//  CurveZMQ monitor, then read all that came.
+static bool
+io_wait_poll(daisy_worker_t *self, long timeout)
+{
+    io_t *io = &self->io;
+    zmq_pollitem_t items[3] = {{NULL, self->wake_fd, ZMQ_POLLIN, 0},
+                               {io->sock, 0, ZMQ_POLLIN, 0},
+                               {io->monitor, 0, ZMQ_POLLIN, 0}};
+    int count = io->sock ? (io->monitor ? 3 : 2) : 1;
+    if (zmq_poll(items, count, timeout) < 0) {
+        if (zmq_errno() == EINTR)
+            return true;
+        io_fatal(self, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+        return false;
+    }
+    int64_t now = now_ms();
+    if (items[0].revents & ZMQ_POLLIN)
+        wake_clear(self);
+    if (count > 1 && (items[1].revents & ZMQ_POLLIN))
+        io_drain(self, now);
+    if (count > 2 && (items[2].revents & ZMQ_POLLIN))
+        io_on_monitor(self);
+    return true;
+}
+
+//  Wait until a message comes (and read it), the doorbell rings, or the
+//  next timer is due. Returns false on a failure that ends the run.
+//
+//  For the plain socket, the cheapest wait libzmq allows, as this is the
+//  hot path of a lockstep worker: try to receive; when nothing is there,
+//  that attempt has processed the socket's pending commands (so its
+//  ZMQ_FD will signal anything new), and poll() waits on that descriptor
+//  and the doorbell; then receive again. zmq_poll would add a poll pass
+//  and a ZMQ_EVENTS round per call, and draining to EAGAIN another.
+bool
+io_wait(daisy_worker_t *self, long timeout)
+{
+    io_t *io = &self->io;
+    if (!io->sock || io->monitor)
+        return io_wait_poll(self, timeout);
+    int64_t deadline = timeout < 0 ? -1 : now_ms() + timeout;
+    for (;;) {
+        int64_t now = now_ms();
+        int err = 0;
+        if (io_recv_one(self, now, &err))
+            return true;
+        if (err == EINTR)
+            return true;
+        if (err != EAGAIN) {
+            io_fatal(self, "cannot receive: %s", zmq_strerror(err));
+            return false;
+        }
+        long left = deadline < 0 ? -1 : deadline > now ? (long)(deadline - now) : 0;
+        if (left == 0)
+            return true;
+        int fd;
+        size_t len = sizeof fd;
+        if (zmq_getsockopt(io->sock, ZMQ_FD, &fd, &len) < 0)
+            return io_wait_poll(self, left);
+        struct pollfd fds[2] = {{.fd = fd, .events = POLLIN},
+                                {.fd = self->wake_fd, .events = POLLIN}};
+        int rc = poll(fds, 2, left > INT_MAX ? INT_MAX : (int)left);
+        if (rc < 0 && errno != EINTR) {
+            io_fatal(self, "poll: %s", strerror(errno));
+            return false;
+        }
+        if (rc <= 0)
+            return true;    //  interrupted, or the timer is due
+        if (fds[1].revents) {
+            wake_clear(self);
+            return true;
+        }
+    }
+}
+
+//  We are leaving: send what is finished, say goodbye.
+void
+io_leave(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    io->stopping = true;
+    if (io->link == LINK_READY)
+        io_flush(self, now);
+    if (io->sock) {     //  also after a bare HELLO: the broker may know us
+        daisy_msg_t msg = {.type = DAISY_MSG_BYE};
+        io_send(self, &msg, now);
+        io_close(self, WORKER_LINGER_MS);
+    }
+    io->rc = 1;
+    io->finished = true;
+}
