@@ -418,6 +418,20 @@ io_maybe_flush(daisy_worker_t *self, int64_t now)
         io_flush(self, now);
 }
 
+//  A start no RELEASE carried goes alone; none goes to a broker that has
+//  not welcomed us (the WELCOME tells it again).
+static void
+io_tell_start(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    if (io->start_pending && io->link == LINK_READY) {
+        daisy_msg_t msg = {.type = DAISY_MSG_STARTED};
+        msg.u.started = io->start;
+        io_send(self, &msg, now);
+    }
+    io->start_pending = false;
+}
+
 //  A block starts: the broker must know, so that losing us costs this
 //  block an attempt and no other (the blocks we hold but have not started
 //  go back free). The start rides on a RELEASE when results go out now
@@ -428,15 +442,12 @@ void
 io_started(daisy_worker_t *self, const daisy_wire_block_t *block, int64_t now)
 {
     io_t *io = &self->io;
+    io->running = true;
+    io->current = (daisy_wire_lease_t){block->block_id, block->attempt};
     io->start_pending = true;
-    io->start = (daisy_wire_lease_t){block->block_id, block->attempt};
+    io->start = io->current;
     io_maybe_flush(self, now);
-    if (io->start_pending && io->link == LINK_READY) {
-        daisy_msg_t msg = {.type = DAISY_MSG_STARTED};
-        msg.u.started = io->start;
-        io_send(self, &msg, now);
-    }
-    io->start_pending = false;
+    io_tell_start(self, now);
 }
 
 //  Messages from the broker ----------------------------------------------------
@@ -452,7 +463,12 @@ io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     io->liveness = msg->u.welcome.liveness ? msg->u.welcome.liveness : WORKER_LIVENESS;
     io->link = LINK_READY;
     io->backoff_ms = worker_backoff_min(self);
+    //  A block that started while we were away (or before a broker
+    //  restart) is told now, riding on the results if there are any.
+    io->start_pending = io->running;
+    io->start = io->current;
     io_flush(self, now);    //  results from before a reconnect, then credits
+    io_tell_start(self, now);
 }
 
 static void

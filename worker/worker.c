@@ -282,11 +282,11 @@ worker_loop(daisy_worker_t *self, daisy_process_fn *fn, void *arg)
             io_refill(self, now);
             io_started(self, &block, now);
             result_t result;
-            if (worker_process(self, &block, fn, arg, &result) == 0) {
-                now = now_ms();
+            int rc = worker_process(self, &block, fn, arg, &result);
+            io->running = false;
+            now = now_ms();
+            if (rc == 0)
                 io_add_result(self, &result, now);
-            } else
-                now = now_ms();
             continue;
         }
         io_maybe_flush(self, now);

@@ -85,6 +85,8 @@ typedef struct {
     daisy_wire_result_t *wire;
     daisy_decoder_t *decoder;
     daisy_buffer_t out;
+    bool running;           //  the block `current` runs now (told or not)
+    daisy_wire_lease_t current;
     bool start_pending;     //  `start` begins now: tell the broker (STARTED)
     daisy_wire_lease_t start;
     bool stopping;          //  no more credits: we are leaving
