@@ -485,6 +485,35 @@ flush_markers(daisy_broker_t *self)
             daisy_markers_flush(self->markers[t]);
 }
 
+//  A running block overran its task's timeout: a failed attempt. The
+//  worker is stuck in it, so the blocks queued behind it go back too, at no
+//  cost (they never started); if it ever comes back, their results are
+//  refused as stale, which returns its credits.
+static void
+time_out(daisy_broker_t *self, lease_t *l, uint32_t t, int64_t timeout_ms)
+{
+    worker_t *w = l->worker;
+    roster_take_lease(self, w, l->block_id, l->attempt);
+    uint64_t index = l->index, block_id = l->block_id;
+    uint32_t attempt = l->attempt;
+    roster_free_lease(self, l);
+    self->stats.timeouts++;
+    char text[128];
+    snprintf(text, sizeof text, "timeout: still running after %.3g s",
+             (double)timeout_ms / 1000.0);
+    block_failed(self, w, t, index, block_id, attempt, text);
+    while (w->leases) {
+        lease_t *q = w->leases;
+        w->leases = q->next_in_worker;
+        w->nleases--;
+        daisy_block_ref_t ref = {w->task, q->index};
+        roster_free_lease(self, q);
+        daisy_scheduler_give_back(self->scheduler, ref, NULL);
+    }
+    roster_unpark(self, w);     //  no more blocks until it shows life
+    w->credits = 0;
+}
+
 static void
 run_timers(daisy_broker_t *self, int64_t now)
 {
@@ -509,18 +538,7 @@ run_timers(daisy_broker_t *self, int64_t now)
             lease_t *l = dlist_entry(bt->leases.next, lease_t, by_start);
             if (l->started + bt->timeout_ms > now)
                 break;
-            worker_t *w = l->worker;
-            roster_take_lease(self, w, l->block_id, l->attempt);
-            uint64_t index = l->index, block_id = l->block_id;
-            uint32_t attempt = l->attempt;
-            roster_free_lease(self, l);
-            self->stats.timeouts++;
-            char text[128];
-            snprintf(text, sizeof text, "timeout: still running after %.3g s",
-                     (double)bt->timeout_ms / 1000.0);
-            block_failed(self, w, t, index, block_id, attempt, text);
-            if (w->credits > 0)
-                roster_park(self, w);   //  room again under its cap
+            time_out(self, l, t, bt->timeout_ms);
         }
     }
     if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms) {

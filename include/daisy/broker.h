@@ -3,10 +3,11 @@
     The broker binds a ROUTER socket for workers and, optionally, a PUB
     socket for progress, and drives a scheduler over them: it hands blocks
     to workers that asked for them (holding requests while nothing is
-    ready), takes results back, tracks which worker holds which block, and
-    sends the blocks of a worker that went silent, died, or held a block
-    past its task's timeout back through the retry path. Any bad message
-    is refused, counted and answered, and changes nothing.
+    ready), takes results back, tracks which worker holds which block and
+    which one it runs, and takes blocks back from a worker that went
+    silent, died, or ran a block past its task's timeout: the block it was
+    running as a failed attempt (retry path), the others unchanged. Any bad
+    message is refused, counted and answered, and changes nothing.
 
     Embedding: create it, then call daisy_broker_poll() in a loop (or
     daisy_serve(), daisy/launcher.h) until daisy_broker_done();

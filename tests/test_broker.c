@@ -1,0 +1,778 @@
+/*  test_broker.c - the broker's rules, checked at the wire
+
+    A real broker runs in this process, bound to loopback TCP; each test
+    plays one or two workers by hand through raw DEALER sockets, encodes
+    every message with the codec, and polls the broker between sends. So
+    the rules are checked where a worker written in another language
+    meets them: who may join (task, run id, HELLO first), how many blocks
+    one worker may hold, what a result for a block not held changes
+    (nothing), and what leaving costs a block: a clean BYE nothing, a
+    silent worker one attempt on the block it last said it started and
+    nothing on the others, a block running past its task's timeout
+    (counted from its reported start) one attempt. Where a worker is to
+    expire, heartbeats are short (100 ms, liveness 5) so that expiry comes
+    quickly; elsewhere they are long, so that a hand-played worker may stay
+    quiet for a while. Every wait is bounded by a generous deadline; no
+    assertion depends on how fast anything happens, only on what does or
+    does not happen.
+*/
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "daisy/broker.h"
+#include "testutil.h"
+
+#define RUN "run-a"
+#define DEADLINE_MS 5000    //  for anything that must happen
+#define QUIET_MS 300        //  to see that something does not
+
+//  A task of 4 blocks whose workers expire after 5 x 100 ms of silence:
+//  soon, yet not while a loaded machine delays a hand-played worker's
+//  next message.
+#define SHORT_HEARTBEATS \
+    ((cfg_t){.blocks = 4, .heartbeat_ms = 100, .liveness = 5, .run_id = RUN})
+
+typedef struct {
+    uint64_t blocks;        //  blocks of the one 1D task "a"
+    double timeout;         //  the task's timeout in seconds (0: none)
+    uint32_t heartbeat_ms;  //  0: 1000 (workers that stay quiet a while)
+    uint32_t liveness;      //  0: 3
+    uint32_t max_held;      //  0: 8
+    const char *run_id;
+} cfg_t;
+
+static struct {
+    daisy_pipeline_t *pipeline;
+    daisy_graph_t *graph;
+    daisy_broker_t *broker;
+    void *ctx;
+    void *socks[8];
+    int nsocks;
+    daisy_decoder_t *dec;
+    daisy_buffer_t buf;
+} fx;
+
+static char frame[DAISY_MAX_FRAME];
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+teardown(void)
+{
+    for (int i = 0; i < fx.nsocks; i++)
+        zmq_close(fx.socks[i]);
+    if (fx.ctx)
+        zmq_ctx_term(fx.ctx);
+    daisy_broker_destroy(&fx.broker);
+    daisy_graph_destroy(&fx.graph);
+    daisy_pipeline_destroy(&fx.pipeline);
+    daisy_decoder_destroy(&fx.dec);
+    daisy_buffer_free(&fx.buf);
+    memset(&fx, 0, sizeof fx);
+}
+
+TestSuite(broker, .fini = teardown, .timeout = 60);
+
+//  A broker for one task "a" of cfg.blocks independent 1D blocks.
+static void
+start(cfg_t cfg)
+{
+    daisy_error_t err;
+    daisy_task_t *task = tu_task_1d("a", 0, 10 * (int64_t)cfg.blocks, 10, 0, 10);
+    cr_assert_not_null(task);
+    if (cfg.timeout > 0)
+        daisy_task_set_timeout(task, cfg.timeout);
+    fx.pipeline = daisy_pipeline_new();
+    daisy_pipeline_add(fx.pipeline, &task);
+    fx.graph = daisy_graph_new(fx.pipeline, &err);
+    cr_assert_not_null(fx.graph, "%s", err.msg);
+    cr_assert_eq(daisy_graph_block_count(fx.graph, 0), cfg.blocks);
+    daisy_broker_options_t opt = daisy_broker_options_default();
+    opt.bind = "tcp://127.0.0.1:*";
+    opt.heartbeat_ms = cfg.heartbeat_ms ? cfg.heartbeat_ms : 1000;
+    opt.liveness = cfg.liveness ? cfg.liveness : 3;
+    opt.max_held = cfg.max_held ? cfg.max_held : 8;
+    opt.run_id = cfg.run_id;
+    fx.broker = daisy_broker_new(fx.graph, &opt, &err);
+    cr_assert_not_null(fx.broker, "%s", err.msg);
+    fx.ctx = zmq_ctx_new();
+    fx.dec = daisy_decoder_new();
+    cr_assert_not_null(fx.ctx);
+    cr_assert_not_null(fx.dec);
+}
+
+//  A DEALER with routing id `id`, connected to the broker.
+static void *
+dealer(const char *id)
+{
+    cr_assert_lt(fx.nsocks, 8);
+    void *s = zmq_socket(fx.ctx, ZMQ_DEALER);
+    cr_assert_not_null(s);
+    int linger = 0;
+    cr_assert_eq(zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id)), 0);
+    cr_assert_eq(zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger), 0);
+    cr_assert_eq(zmq_connect(s, daisy_broker_endpoint(fx.broker)), 0, "%s",
+                 zmq_strerror(zmq_errno()));
+    fx.socks[fx.nsocks++] = s;
+    return s;
+}
+
+static void
+send_msg(void *s, const daisy_msg_t *msg)
+{
+    cr_assert_eq(daisy_encode(msg, &fx.buf), 0);
+    cr_assert_eq(zmq_send(s, fx.buf.data, fx.buf.size, 0), (int)fx.buf.size);
+}
+
+//  Poll the broker and read the socket in turn until a message other than
+//  HEARTBEAT comes (true) or `ms` pass (false).
+static bool
+next_msg(void *s, int ms, daisy_msg_t *msg)
+{
+    int64_t deadline = now_ms() + ms;
+    do {
+        daisy_broker_poll(fx.broker, 10);
+        int n;
+        while ((n = zmq_recv(s, frame, sizeof frame, ZMQ_DONTWAIT)) >= 0) {
+            cr_assert_leq((size_t)n, sizeof frame);
+            daisy_error_t err;
+            cr_assert_eq(daisy_decode(fx.dec, frame, (size_t)n, msg, &err), DAISY_PROTO_OK,
+                         "the broker sent an undecodable message: %s", err.msg);
+            if (msg->type != DAISY_MSG_HEARTBEAT)
+                return true;
+        }
+    } while (now_ms() < deadline);
+    return false;
+}
+
+//  The next message (heartbeats aside) must be of this type. Its strings
+//  and arrays stay valid until the next message is read.
+static daisy_msg_t
+expect(void *s, daisy_msg_type_t type)
+{
+    daisy_msg_t msg;
+    cr_assert(next_msg(s, DEADLINE_MS, &msg), "no %s came", daisy_msg_name(type));
+    cr_assert_eq(msg.type, type, "expected %s, got %s%s%s", daisy_msg_name(type),
+                 daisy_msg_name(msg.type), msg.type == DAISY_MSG_ERROR ? ": " : "",
+                 msg.type == DAISY_MSG_ERROR ? msg.u.error.text : "");
+    return msg;
+}
+
+//  Send, then wait for the reply of this type.
+static daisy_msg_t
+exchange(void *s, const daisy_msg_t *msg, daisy_msg_type_t reply)
+{
+    send_msg(s, msg);
+    return expect(s, reply);
+}
+
+//  Nothing but heartbeats comes for a while.
+static void
+quiet(void *s)
+{
+    daisy_msg_t msg;
+    bool got = next_msg(s, QUIET_MS, &msg);
+    cr_assert_not(got, "unexpected %s", daisy_msg_name(msg.type));
+}
+
+//  Poll the broker until `cond` holds; fail after the deadline.
+#define POLL_UNTIL(cond)                                                   \
+    do {                                                                   \
+        int64_t until_ = now_ms() + DEADLINE_MS;                           \
+        while (!(cond) && now_ms() < until_)                               \
+            daisy_broker_poll(fx.broker, 10);                              \
+        cr_assert(cond, "timed out waiting for " #cond);                   \
+    } while (0)
+
+static daisy_msg_t
+hello_msg(const char *task, const char *worker_id, const char *run_id)
+{
+    daisy_msg_t msg = {.type = DAISY_MSG_HELLO};
+    msg.u.hello.task_id = task;
+    msg.u.hello.worker_id = worker_id;
+    msg.u.hello.host = "testhost";
+    msg.u.hello.pid = 4242;
+    msg.u.hello.prefetch = 8;
+    msg.u.hello.run_id = run_id;
+    return msg;
+}
+
+//  A worker of task "a" of this run, welcomed.
+static void *
+join(const char *id)
+{
+    void *s = dealer(id);
+    daisy_msg_t hello = hello_msg("a", id, RUN);
+    exchange(s, &hello, DAISY_MSG_WELCOME);
+    return s;
+}
+
+static void
+request(void *s, uint32_t credits)
+{
+    daisy_msg_t msg = {.type = DAISY_MSG_REQUEST};
+    msg.u.request.credits = credits;
+    send_msg(s, &msg);
+}
+
+//  Read BLOCKS messages until n blocks came (copied into out).
+static void
+receive_blocks(void *s, daisy_wire_block_t *out, uint32_t n)
+{
+    uint32_t got = 0;
+    while (got < n) {
+        daisy_msg_t msg = expect(s, DAISY_MSG_BLOCKS);
+        cr_assert_str_eq(msg.u.blocks.task_id, "a");
+        cr_assert_leq(got + msg.u.blocks.count, n, "%u blocks came, %u expected",
+                      got + msg.u.blocks.count, n);
+        memcpy(out + got, msg.u.blocks.blocks, msg.u.blocks.count * sizeof *out);
+        got += msg.u.blocks.count;
+    }
+}
+
+static void
+take(void *s, uint32_t credits, daisy_wire_block_t *out, uint32_t n)
+{
+    request(s, credits);
+    receive_blocks(s, out, n);
+}
+
+static daisy_wire_result_t
+ok(const daisy_wire_block_t *b)
+{
+    return (daisy_wire_result_t){.block_id = b->block_id, .attempt = b->attempt,
+                                 .status = DAISY_RESULT_SUCCESS, .seconds = 0.01,
+                                 .error = ""};
+}
+
+static void
+release(void *s, daisy_wire_result_t *results, uint32_t n, uint32_t credits,
+        const daisy_wire_block_t *started)
+{
+    daisy_msg_t msg = {.type = DAISY_MSG_RELEASE};
+    msg.u.release.credits = credits;
+    msg.u.release.count = n;
+    msg.u.release.results = results;
+    if (started) {
+        msg.u.release.has_started = true;
+        msg.u.release.started = (daisy_wire_lease_t){started->block_id, started->attempt};
+    }
+    send_msg(s, &msg);
+}
+
+static void
+started(void *s, const daisy_wire_block_t *b)
+{
+    daisy_msg_t msg = {.type = DAISY_MSG_STARTED};
+    msg.u.started = (daisy_wire_lease_t){b->block_id, b->attempt};
+    send_msg(s, &msg);
+}
+
+static daisy_task_counts_t
+counts(void)
+{
+    daisy_task_counts_t c;
+    daisy_scheduler_counts(daisy_broker_scheduler(fx.broker), 0, &c);
+    return c;
+}
+
+static daisy_broker_stats_t
+stats(void)
+{
+    daisy_broker_stats_t st;
+    daisy_broker_stats(fx.broker, &st);
+    return st;
+}
+
+//  The block with this id among n, or NULL.
+static const daisy_wire_block_t *
+find(const daisy_wire_block_t *blocks, uint32_t n, uint64_t block_id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (blocks[i].block_id == block_id)
+            return &blocks[i];
+    return NULL;
+}
+
+//  Joining ------------------------------------------------------------------
+
+Test(broker, hello_is_welcomed_with_the_heartbeat_settings)
+{
+    start((cfg_t){.blocks = 4, .heartbeat_ms = 100, .liveness = 2, .run_id = RUN});
+    void *s = dealer("w1");
+    daisy_msg_t hello = hello_msg("a", "w1", RUN);
+    daisy_msg_t w = exchange(s, &hello, DAISY_MSG_WELCOME);
+    cr_assert_str_eq(w.u.welcome.task_id, "a");
+    cr_assert_eq(w.u.welcome.heartbeat_ms, 100);
+    cr_assert_eq(w.u.welcome.liveness, 2);
+    cr_assert_eq(w.u.welcome.dims, 1);
+    cr_assert_eq(daisy_broker_worker_count(fx.broker, 0), 1);
+    cr_assert_eq(stats().workers_joined, 1);
+    cr_assert_eq(stats().rejected, 0);
+}
+
+Test(broker, hello_for_an_unknown_task_is_refused)
+{
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    void *s = dealer("w1");
+    daisy_msg_t hello = hello_msg("nope", "w1", RUN);
+    daisy_msg_t e = exchange(s, &hello, DAISY_MSG_ERROR);
+    cr_assert_eq(e.u.error.code, DAISY_PROTO_UNKNOWN_TASK);
+    cr_assert(strstr(e.u.error.text, "nope"), "%s", e.u.error.text);
+    cr_assert_eq(daisy_broker_worker_count(fx.broker, 0), 0);
+    cr_assert_eq(stats().workers_joined, 0);
+    cr_assert_eq(stats().rejected_by_code[DAISY_PROTO_UNKNOWN_TASK], 1);
+}
+
+Test(broker, a_message_before_hello_is_refused)
+{
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    void *s = dealer("w1");
+    daisy_msg_t req = {.type = DAISY_MSG_REQUEST};
+    req.u.request.credits = 4;
+    daisy_msg_t e = exchange(s, &req, DAISY_MSG_ERROR);
+    cr_assert_eq(e.u.error.code, DAISY_PROTO_NOT_READY);
+    //  No block went anywhere.
+    cr_assert_eq(counts().processing, 0);
+    cr_assert_eq(daisy_broker_held(fx.broker), 0);
+    cr_assert_eq(stats().rejected, 1);
+    cr_assert_eq(stats().rejected_by_code[DAISY_PROTO_NOT_READY], 1);
+}
+
+//  Run ids ------------------------------------------------------------------
+
+Test(broker, hello_from_another_run_is_refused_as_wrong_run)
+{
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    void *s = dealer("w1");
+    daisy_msg_t hello = hello_msg("a", "w1", "run-b");
+    daisy_msg_t e = exchange(s, &hello, DAISY_MSG_ERROR);
+    cr_assert_eq(e.u.error.code, 10);
+    cr_assert_eq(e.u.error.code, DAISY_PROTO_WRONG_RUN);
+    cr_assert(strstr(e.u.error.text, "run-b") && strstr(e.u.error.text, RUN),
+              "the text names both runs: %s", e.u.error.text);
+    cr_assert_eq(daisy_broker_worker_count(fx.broker, 0), 0);
+    cr_assert_eq(stats().workers_joined, 0);
+    cr_assert_eq(stats().rejected_by_code[DAISY_PROTO_WRONG_RUN], 1);
+    //  Refused, not joined: asking for blocks is still out of order.
+    request(s, 4);
+    cr_assert_eq(expect(s, DAISY_MSG_ERROR).u.error.code, DAISY_PROTO_NOT_READY);
+    cr_assert_eq(counts().processing, 0);
+}
+
+Test(broker, hello_with_no_run_or_this_run_is_welcomed)
+{
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    void *any = dealer("w-any");
+    daisy_msg_t hello = hello_msg("a", "w-any", "");
+    exchange(any, &hello, DAISY_MSG_WELCOME);
+    void *ours = dealer("w-ours");
+    hello = hello_msg("a", "w-ours", RUN);
+    exchange(ours, &hello, DAISY_MSG_WELCOME);
+    cr_assert_eq(daisy_broker_worker_count(fx.broker, 0), 2);
+    cr_assert_eq(stats().rejected, 0);
+}
+
+Test(broker, run_id_is_the_configured_one)
+{
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    cr_assert_str_eq(daisy_broker_run_id(fx.broker), RUN);
+}
+
+static bool
+is_hex16(const char *s)
+{
+    if (strlen(s) != 16)
+        return false;
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s))
+            return false;
+    return true;
+}
+
+Test(broker, without_a_run_id_each_broker_draws_its_own)
+{
+    start((cfg_t){.blocks = 4, .run_id = NULL});
+    daisy_broker_options_t opt = daisy_broker_options_default();
+    opt.bind = "tcp://127.0.0.1:*";
+    opt.run_id = "";
+    daisy_error_t err;
+    daisy_broker_t *other = daisy_broker_new(fx.graph, &opt, &err);
+    cr_assert_not_null(other, "%s", err.msg);
+    const char *a = daisy_broker_run_id(fx.broker), *b = daisy_broker_run_id(other);
+    bool hex_a = is_hex16(a), hex_b = is_hex16(b), same = strcmp(a, b) == 0;
+    char copy_a[40], copy_b[40];
+    snprintf(copy_a, sizeof copy_a, "%s", a);
+    snprintf(copy_b, sizeof copy_b, "%s", b);
+    daisy_broker_destroy(&other);
+    cr_assert(hex_a, "run id '%s' is not 16 hex digits", copy_a);
+    cr_assert(hex_b, "run id '%s' is not 16 hex digits", copy_b);
+    cr_assert_not(same, "two brokers drew the same run id %s", copy_a);
+}
+
+Test(broker, a_run_id_with_other_characters_is_refused)
+{
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    daisy_broker_options_t opt = daisy_broker_options_default();
+    opt.bind = "tcp://127.0.0.1:*";
+    opt.run_id = "run a";
+    daisy_error_t err = {{0}};
+    daisy_broker_t *other = daisy_broker_new(fx.graph, &opt, &err);
+    cr_assert_null(other);
+    cr_assert(strstr(err.msg, "run a"), "%s", err.msg);
+}
+
+//  Credits and the cap --------------------------------------------------------
+
+Test(broker, a_worker_holds_at_most_max_held_blocks)
+{
+    start((cfg_t){.blocks = 32, .max_held = 8, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[8];
+    take(s, 1024, b, 8);
+    quiet(s);
+    cr_assert_eq(daisy_broker_held(fx.broker), 8);
+    cr_assert_eq(counts().processing, 8);
+    cr_assert_eq(stats().blocks_sent, 8);
+    //  Asking again does not lift the cap either.
+    request(s, 1024);
+    quiet(s);
+    cr_assert_eq(daisy_broker_held(fx.broker), 8);
+}
+
+Test(broker, released_results_make_room_for_as_many_blocks)
+{
+    start((cfg_t){.blocks = 32, .max_held = 8, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[16];
+    take(s, 1024, b, 8);
+    //  Release 3: the credits still owed bring exactly 3 more.
+    daisy_wire_result_t r[3] = {ok(&b[0]), ok(&b[1]), ok(&b[2])};
+    release(s, r, 3, 0, NULL);
+    receive_blocks(s, b + 8, 3);
+    quiet(s);
+    cr_assert_eq(daisy_broker_held(fx.broker), 8);
+    cr_assert_eq(counts().completed, 3);
+    //  The new blocks are new: none of them was handed out before.
+    for (int i = 8; i < 11; i++)
+        cr_assert_null(find(b, 8, b[i].block_id), "block %llu handed out twice",
+                       (unsigned long long)b[i].block_id);
+    //  One more result, one more block.
+    daisy_wire_result_t r1 = ok(&b[3]);
+    release(s, &r1, 1, 0, NULL);
+    receive_blocks(s, b + 11, 1);
+    quiet(s);
+    cr_assert_eq(daisy_broker_held(fx.broker), 8);
+}
+
+Test(broker, with_nothing_owed_a_release_brings_only_its_credits)
+{
+    start((cfg_t){.blocks = 32, .max_held = 8, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[8];
+    take(s, 4, b, 4);
+    daisy_wire_result_t r[2] = {ok(&b[0]), ok(&b[1])};
+    release(s, r, 2, 1, NULL);
+    receive_blocks(s, b + 4, 1);
+    quiet(s);
+    cr_assert_eq(daisy_broker_held(fx.broker), 3);
+}
+
+//  Bad results ------------------------------------------------------------------
+
+Test(broker, a_result_for_a_block_not_held_is_refused_and_changes_nothing)
+{
+    start((cfg_t){.blocks = 8, .max_held = 8, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[2];
+    take(s, 2, b, 2);
+    daisy_task_counts_t before = counts();
+    cr_assert_eq(before.processing, 2);
+    cr_assert_eq(before.ready, 6);
+    //  Three results in one RELEASE: a good one, one for a block this
+    //  worker was never given, one for a held block but another attempt.
+    daisy_wire_result_t r[3] = {ok(&b[0]), ok(&b[1]), ok(&b[1])};
+    r[1].block_id = 1000000;
+    r[2].attempt = b[1].attempt + 5;
+    release(s, r, 3, 0, NULL);
+    daisy_msg_t e = expect(s, DAISY_MSG_ERROR);
+    cr_assert_eq(e.u.error.code, DAISY_PROTO_UNKNOWN_BLOCK, "%s", e.u.error.text);
+    //  Any further answers to the same RELEASE say the same.
+    daisy_msg_t more;
+    while (next_msg(s, QUIET_MS, &more)) {
+        cr_assert_eq(more.type, DAISY_MSG_ERROR, "unexpected %s", daisy_msg_name(more.type));
+        cr_assert_eq(more.u.error.code, DAISY_PROTO_UNKNOWN_BLOCK);
+    }
+    daisy_task_counts_t after = counts();
+    cr_assert_eq(after.completed, before.completed + 1, "the good result counts");
+    cr_assert_eq(after.processing, 1, "b[1] is still held");
+    cr_assert_eq(after.ready, before.ready);
+    cr_assert_eq(after.failed, 0);
+    cr_assert_eq(after.retries, 0);
+    cr_assert_eq(daisy_broker_held(fx.broker), 1);
+    daisy_broker_stats_t st = stats();
+    cr_assert_eq(st.results, 1);
+    cr_assert_eq(st.rejected, 1, "one RELEASE refused once, not per result");
+    cr_assert_eq(st.rejected_by_code[DAISY_PROTO_UNKNOWN_BLOCK], 1);
+    //  The lease on b[1] is intact: its real result is taken.
+    daisy_wire_result_t good = ok(&b[1]);
+    release(s, &good, 1, 0, NULL);
+    POLL_UNTIL(counts().completed == before.completed + 2);
+    cr_assert_eq(daisy_broker_held(fx.broker), 0);
+    cr_assert_eq(stats().rejected, 1);
+}
+
+Test(broker, a_result_given_twice_counts_once)
+{
+    start((cfg_t){.blocks = 8, .max_held = 8, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[1];
+    take(s, 1, b, 1);
+    daisy_wire_result_t r = ok(&b[0]);
+    release(s, &r, 1, 0, NULL);
+    POLL_UNTIL(counts().completed == 1);
+    release(s, &r, 1, 0, NULL);
+    cr_assert_eq(expect(s, DAISY_MSG_ERROR).u.error.code, DAISY_PROTO_UNKNOWN_BLOCK);
+    cr_assert_eq(counts().completed, 1);
+    cr_assert_eq(stats().results, 1);
+}
+
+//  Leaving ------------------------------------------------------------------------
+
+Test(broker, bye_gives_blocks_back_with_their_attempt)
+{
+    start((cfg_t){.blocks = 10, .max_held = 8, .run_id = RUN});
+    void *s1 = join("w1");
+    daisy_wire_block_t b1[3], b2[3];
+    take(s1, 3, b1, 3);
+    //  Even the block it said it started costs nothing on a clean exit.
+    started(s1, &b1[0]);
+    daisy_msg_t bye = {.type = DAISY_MSG_BYE};
+    send_msg(s1, &bye);
+    POLL_UNTIL(daisy_broker_worker_count(fx.broker, 0) == 0);
+    cr_assert_eq(daisy_broker_held(fx.broker), 0);
+    daisy_task_counts_t c = counts();
+    cr_assert_eq(c.processing, 0);
+    cr_assert_eq(c.ready, 10);
+    cr_assert_eq(c.retries, 0);
+    cr_assert_eq(c.failed, 0);
+    //  The next worker gets the same blocks first, with the same attempts.
+    void *s2 = join("w2");
+    take(s2, 3, b2, 3);
+    for (int i = 0; i < 3; i++) {
+        const daisy_wire_block_t *was = find(b1, 3, b2[i].block_id);
+        cr_assert_not_null(was, "block %llu was not among those given back",
+                           (unsigned long long)b2[i].block_id);
+        cr_assert_eq(b2[i].attempt, was->attempt);
+        cr_assert_eq(b2[i].attempt, 0);
+    }
+    cr_assert_eq(counts().retries, 0);
+}
+
+//  The worker that held the blocks went silent (it neither reads nor sends
+//  any more): once it has expired, a second worker on s2 takes the n blocks
+//  left into `again`.
+static void
+expire(void *s2, daisy_wire_block_t *again, uint32_t n)
+{
+    POLL_UNTIL(daisy_broker_worker_count(fx.broker, 0) == 0);
+    cr_assert_eq(stats().workers_lost, 1);
+    cr_assert_eq(daisy_broker_held(fx.broker), 0);
+    daisy_msg_t hello = hello_msg("a", "w2", RUN);
+    exchange(s2, &hello, DAISY_MSG_WELCOME);
+    take(s2, 1024, again, n);
+}
+
+Test(broker, a_silent_worker_costs_its_started_block_one_attempt)
+{
+    start(SHORT_HEARTBEATS);
+    void *s1 = join("w1");
+    daisy_wire_block_t b[4], again[4];
+    take(s1, 4, b, 4);
+    started(s1, &b[2]);
+    expire(dealer("w2"), again, 4);
+    daisy_task_counts_t c = counts();
+    cr_assert_eq(c.retries, 1);
+    cr_assert_eq(c.failed, 0);
+    for (int i = 0; i < 4; i++) {
+        const daisy_wire_block_t *now = find(again, 4, b[i].block_id);
+        cr_assert_not_null(now);
+        cr_assert_eq(now->attempt, b[i].attempt + (i == 2 ? 1 : 0),
+                     "block %d: attempt %u, was %u", i, now->attempt, b[i].attempt);
+    }
+}
+
+Test(broker, a_silent_worker_that_started_nothing_costs_no_retry)
+{
+    start(SHORT_HEARTBEATS);
+    void *s1 = join("w1");
+    daisy_wire_block_t b[4], again[4];
+    take(s1, 4, b, 4);
+    expire(dealer("w2"), again, 4);
+    daisy_task_counts_t c = counts();
+    cr_assert_eq(c.retries, 0);
+    cr_assert_eq(c.failed, 0);
+    for (int i = 0; i < 4; i++) {
+        const daisy_wire_block_t *now = find(again, 4, b[i].block_id);
+        cr_assert_not_null(now);
+        cr_assert_eq(now->attempt, b[i].attempt);
+    }
+}
+
+Test(broker, release_started_marks_a_block_like_started)
+{
+    start(SHORT_HEARTBEATS);
+    void *s1 = join("w1");
+    daisy_wire_block_t b[4], again[3];
+    take(s1, 4, b, 4);
+    //  Block 0 done, block 1 starting next, both in one message.
+    daisy_wire_result_t r = ok(&b[0]);
+    release(s1, &r, 1, 0, &b[1]);
+    POLL_UNTIL(counts().completed == 1);
+    expire(dealer("w2"), again, 3);
+    daisy_task_counts_t c = counts();
+    cr_assert_eq(c.retries, 1);
+    cr_assert_eq(c.completed, 1);
+    for (int i = 1; i < 4; i++) {
+        const daisy_wire_block_t *now = find(again, 3, b[i].block_id);
+        cr_assert_not_null(now);
+        cr_assert_eq(now->attempt, b[i].attempt + (i == 1 ? 1 : 0),
+                     "block %d: attempt %u, was %u", i, now->attempt, b[i].attempt);
+    }
+}
+
+Test(broker, a_later_started_moves_the_mark)
+{
+    start(SHORT_HEARTBEATS);
+    void *s1 = join("w1");
+    daisy_wire_block_t b[4], again[4];
+    take(s1, 4, b, 4);
+    //  Block 0 ran (its result held back for batching), then block 3.
+    started(s1, &b[0]);
+    started(s1, &b[3]);
+    expire(dealer("w2"), again, 4);
+    daisy_task_counts_t c = counts();
+    cr_assert_eq(c.retries, 1, "only the last started block is charged");
+    for (int i = 0; i < 4; i++) {
+        const daisy_wire_block_t *now = find(again, 4, b[i].block_id);
+        cr_assert_not_null(now);
+        cr_assert_eq(now->attempt, b[i].attempt + (i == 3 ? 1 : 0),
+                     "block %d: attempt %u, was %u", i, now->attempt, b[i].attempt);
+    }
+}
+
+Test(broker, a_started_for_a_block_not_held_is_not_refused)
+{
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[2];
+    take(s, 2, b, 2);
+    daisy_task_counts_t before = counts();
+    daisy_wire_block_t stale = b[1];
+    stale.attempt += 3;
+    started(s, &stale);     //  a lease the broker took back: no answer, no change
+    quiet(s);
+    daisy_task_counts_t after = counts();
+    cr_assert_eq(stats().rejected, 0);
+    cr_assert_eq(after.processing, before.processing);
+    cr_assert_eq(after.retries, 0);
+    cr_assert_eq(daisy_broker_held(fx.broker), 2);
+}
+
+//  Timeouts ------------------------------------------------------------------------
+
+Test(broker, a_block_past_its_timeout_comes_back_as_a_failed_attempt)
+{
+    //  Long heartbeats: the worker stays alive, only the lease runs out.
+    start((cfg_t){.blocks = 1, .timeout = 0.2, .heartbeat_ms = 1000, .liveness = 3,
+                  .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[1], again[1];
+    take(s, 1, b, 1);
+    cr_assert_eq(b[0].attempt, 0);
+    started(s, &b[0]);      //  it runs, and runs too long
+    POLL_UNTIL(stats().timeouts == 1);
+    daisy_task_counts_t c = counts();
+    cr_assert_eq(c.retries, 1);
+    cr_assert_eq(c.processing, 0);
+    cr_assert_eq(c.failed, 0);
+    cr_assert_eq(daisy_broker_held(fx.broker), 0);
+    cr_assert_eq(daisy_broker_worker_count(fx.broker, 0), 1, "the worker is not lost");
+    //  The late result of the old attempt is refused; the block comes
+    //  again as attempt 1.
+    daisy_wire_result_t late = ok(&b[0]);
+    release(s, &late, 1, 0, NULL);
+    cr_assert_eq(expect(s, DAISY_MSG_ERROR).u.error.code, DAISY_PROTO_UNKNOWN_BLOCK);
+    take(s, 1, again, 1);
+    cr_assert_eq(again[0].block_id, b[0].block_id);
+    cr_assert_eq(again[0].attempt, 1);
+    cr_assert_eq(counts().completed, 0);
+}
+
+//  Time in a worker's queue is no fault of the block: a task's timeout
+//  counts from the block's reported start (PROTOCOL.md section 6, rule 5);
+//  and blocks stuck behind a block that overran go back free.
+Test(broker, a_timeout_counts_from_the_start_not_from_the_hand_out)
+{
+    start((cfg_t){.blocks = 2, .timeout = 0.2, .heartbeat_ms = 1000, .liveness = 3,
+                  .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[2];
+    take(s, 2, b, 2);
+    //  Both wait, unstarted, for 3 timeouts: neither is taken back.
+    int64_t until = now_ms() + 600;
+    while (now_ms() < until)
+        daisy_broker_poll(fx.broker, 10);
+    cr_assert_eq(stats().timeouts, 0);
+    cr_assert_eq(daisy_broker_held(fx.broker), 2);
+    //  Started, b[1] runs past its timeout; b[0], queued behind the stuck
+    //  block, goes back with it, but at no cost.
+    started(s, &b[1]);
+    POLL_UNTIL(stats().timeouts == 1);
+    cr_assert_eq(daisy_broker_held(fx.broker), 0);
+    cr_assert_eq(counts().retries, 1, "only b[1] was charged");
+    daisy_wire_result_t r = ok(&b[0]);
+    release(s, &r, 1, 0, NULL);
+    cr_assert_eq(expect(s, DAISY_MSG_ERROR).u.error.code, DAISY_PROTO_UNKNOWN_BLOCK);
+    //  Its credits were cleared: it asks again, and gets both blocks, b[0]
+    //  with its attempt unchanged.
+    daisy_wire_block_t again[2];
+    take(s, 2, again, 2);
+    for (int i = 0; i < 2; i++) {
+        bool was0 = again[i].block_id == b[0].block_id;
+        cr_assert_eq(again[i].attempt, was0 ? b[0].attempt : b[1].attempt + 1);
+    }
+    cr_assert_eq(counts().completed, 0);
+}
+
+//  The end --------------------------------------------------------------------------
+
+Test(broker, the_workers_of_a_finished_task_are_told_to_shut_down)
+{
+    start((cfg_t){.blocks = 2, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[2];
+    take(s, 2, b, 2);
+    cr_assert_not(daisy_broker_done(fx.broker));
+    daisy_wire_result_t r[2] = {ok(&b[0]), ok(&b[1])};
+    release(s, r, 2, 2, NULL);
+    daisy_msg_t m = expect(s, DAISY_MSG_SHUTDOWN);
+    cr_assert_str_eq(m.u.shutdown.reason, "task done");
+    cr_assert(daisy_broker_done(fx.broker));
+    cr_assert_eq(counts().completed, 2);
+    cr_assert_eq(daisy_broker_worker_count(fx.broker, 0), 0);
+    //  A worker arriving late is sent home at once.
+    void *late = dealer("w2");
+    daisy_msg_t hello = hello_msg("a", "w2", RUN);
+    m = exchange(late, &hello, DAISY_MSG_SHUTDOWN);
+    cr_assert_str_eq(m.u.shutdown.reason, "task done");
+}
