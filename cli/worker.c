@@ -502,6 +502,10 @@ wcli_run(const wcli_args_t *a, wcli_job_t *job)
         daisy_worker_stop(w);
     int rc = daisy_worker_run(w, job->command ? wcli_exec_block : wcli_plugin_block, job, &err);
     s_worker = NULL;
+    //  The last line of the worker's log: what it did.
+    fprintf(stderr, "%s: %s: %llu blocks processed, %llu found done by the check\n", a->prog,
+            daisy_worker_id(w), (unsigned long long)daisy_worker_processed(w),
+            (unsigned long long)daisy_worker_skipped(w));
     int status = WCLI_OK;
     if (rc < 0) {
         fprintf(stderr, "%s: %s\n", a->prog, err.msg);

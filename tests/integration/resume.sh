@@ -4,6 +4,7 @@
 # no completed block processed again; a changed layout is refused unless
 # reset.
 . "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
 cd "$tmpdir"
 
 cat > p.json <<JSON
@@ -86,4 +87,11 @@ timeout 120 "$DAISY" run --quiet --logs logs check.json > out6.txt 2>&1
 check "checked run exits 0" test $? -eq 0
 check "even blocks skipped by the check" grep -q "completed ✔: 200 (skipped 100)" out6.txt
 check "only odd blocks processed" test "$(awk '$1 % 2 == 0' checked.txt | wc -l)" -eq 0 -a "$(wc -l < checked.txt)" -eq 100
+check "the workers' logs end with what they did, summing to 100 + 100" $PY -c '
+import glob, re, sys
+p = s = 0
+for f in glob.glob("logs/c/*.err"):
+    m = re.findall(r"(\d+) blocks processed, (\d+) found done by the check", open(f).read())
+    p += int(m[-1][0]); s += int(m[-1][1])
+sys.exit(0 if (p, s) == (100, 100) else f"processed {p}, skipped {s}")'
 finish
