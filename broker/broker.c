@@ -355,16 +355,17 @@ on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
                      *r->error ? r->error : "failed");
 }
 
-//  The worker began a block it holds: losing the worker now costs that
-//  block an attempt. Workers run one block at a time, so any block it
-//  started before is finished (its result may still be on the way, held
-//  for batching): losing the worker costs those nothing. A start for a
-//  block not held (a stale lease) is harmless and ignored.
+//  What the worker says runs now: the block `s` (STARTED, or a RELEASE's
+//  `started`), or none (a RELEASE without: every block it told of has
+//  ended, its results here or held for batching). Losing the worker costs
+//  the running block an attempt and no other; workers run one block at a
+//  time. A start for a block not held (a stale lease) is harmless and
+//  ignored.
 static void
-on_started(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s, int64_t now)
+set_running(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s, int64_t now)
 {
     for (lease_t *l = w->leases; l; l = l->next_in_worker) {
-        bool running = l->block_id == s->block_id && l->attempt == s->attempt;
+        bool running = s && l->block_id == s->block_id && l->attempt == s->attempt;
         if (running == l->running)
             continue;
         l->running = running;
@@ -416,13 +417,12 @@ on_message(daisy_broker_t *self, const uint8_t *id, size_t idsize, const void *d
     case DAISY_MSG_RELEASE:
         for (uint32_t i = 0; i < msg.u.release.count; i++)
             on_result(self, w, &msg.u.release.results[i]);
-        if (msg.u.release.has_started)
-            on_started(self, w, &msg.u.release.started, now);
+        set_running(self, w, msg.u.release.has_started ? &msg.u.release.started : NULL, now);
         w->credits = add_credits(w->credits, msg.u.release.credits);
         serve(self, w, now);
         break;
     case DAISY_MSG_STARTED:
-        on_started(self, w, &msg.u.started, now);
+        set_running(self, w, &msg.u.started, now);
         break;
     case DAISY_MSG_HEARTBEAT:
         break;

@@ -143,6 +143,7 @@ io_hello(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
     io->credits_out = 0;
+    io->told = io->marked = false;      //  a new session knows nothing yet
     daisy_msg_t msg = {.type = DAISY_MSG_HELLO};
     msg.u.hello.task_id = self->task_id;
     msg.u.hello.worker_id = self->worker_id;
@@ -364,10 +365,15 @@ io_release(daisy_worker_t *self, int64_t now)
     msg.u.release.credits = credits;
     msg.u.release.count = (uint32_t)n;
     msg.u.release.results = io->wire;
-    //  The block starting now rides along (see io_started).
-    msg.u.release.has_started = io->start_pending;
-    msg.u.release.started = io->start;
-    io->start_pending = false;
+    //  Every RELEASE says which block runs, if the broker is to know: the
+    //  one starting now (see io_started), or the one the keeper covers.
+    //  One without says none does (the broker then charges nothing).
+    bool carry = io->running && (io->tell || io->told);
+    msg.u.release.has_started = carry;
+    msg.u.release.started = io->current;
+    io->told = io->told || carry;
+    io->tell = false;
+    io->marked = carry;
     if (io_send(self, &msg, now) == 0)
         io->credits_out += credits;
     io_remember(self, n, now);
@@ -424,29 +430,58 @@ static void
 io_tell_start(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
-    if (io->start_pending && io->link == LINK_READY) {
+    if (io->tell && io->link == LINK_READY) {
         daisy_msg_t msg = {.type = DAISY_MSG_STARTED};
-        msg.u.started = io->start;
+        msg.u.started = io->current;
         io_send(self, &msg, now);
+        io->told = io->marked = true;
     }
-    io->start_pending = false;
+    io->tell = false;
 }
 
-//  A block starts: the broker must know, so that losing us costs this
-//  block an attempt and no other (the blocks we hold but have not started
-//  go back free). The start rides on a RELEASE when results go out now
-//  anyway, else it goes alone as STARTED: one small message that the
-//  broker never answers, sent before the block runs (a block that crashes
-//  its worker at once is charged too, so it cannot kill workers forever).
+//  A block starts. Losing us should cost this block an attempt, and no
+//  other: the blocks we hold but have not started go back free, and a
+//  block we finished must never be charged. So the broker's belief about
+//  which block runs (the mark) is exact whenever it names a block, and is
+//  told cheaply:
+//    - when nothing is queued behind this block (lockstep, or the window
+//      ran dry), it is told now: on the RELEASE that goes out anyway, or
+//      alone as STARTED, before the block runs, so that a block that
+//      crashes its worker at once is charged too;
+//    - otherwise (a window of short blocks, results held for batching)
+//      it is told only if it runs past the keeper's take-over time (see
+//      io_tell_running): a STARTED per block would cost a fifth of the
+//      broker's throughput in windows of short blocks;
+//    - a block that was told and has ended is untold before the next one
+//      runs: by the RELEASE with its result, or an empty one.
+//  A worker lost during a short block with others queued behind it thus
+//  costs no attempt at all, the block included.
 void
 io_started(daisy_worker_t *self, const daisy_wire_block_t *block, int64_t now)
 {
     io_t *io = &self->io;
     io->running = true;
     io->current = (daisy_wire_lease_t){block->block_id, block->attempt};
-    io->start_pending = true;
-    io->start = io->current;
-    io_maybe_flush(self, now);
+    io->told = false;
+    io->tell = io->qcount == 0;
+    if (io->tell)
+        io_maybe_flush(self, now);      //  nothing queued: results go now, with it
+    else if (io->marked && io->link == LINK_READY)
+        io_release(self, now);          //  the block that ended is no longer running
+    io_tell_start(self, now);
+}
+
+//  The keeper covers a block past the take-over time: now it is worth a
+//  message, so the broker learns it runs (with any results held).
+void
+io_tell_running(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    if (!io->running || io->told || io->link != LINK_READY)
+        return;
+    io->tell = true;
+    if (io->pending.count)
+        io_flush(self, now);
     io_tell_start(self, now);
 }
 
@@ -463,10 +498,9 @@ io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     io->liveness = msg->u.welcome.liveness ? msg->u.welcome.liveness : WORKER_LIVENESS;
     io->link = LINK_READY;
     io->backoff_ms = worker_backoff_min(self);
-    //  A block that started while we were away (or before a broker
-    //  restart) is told now, riding on the results if there are any.
-    io->start_pending = io->running;
-    io->start = io->current;
+    //  A block that runs while we reconnect (or a broker restarts) is told
+    //  now, riding on the results if there are any.
+    io->tell = io->running;
     io_flush(self, now);    //  results from before a reconnect, then credits
     io_tell_start(self, now);
 }

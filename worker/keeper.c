@@ -48,6 +48,7 @@ keeper_session(daisy_worker_t *self)
         if (!io->finished) {
             if (worker_stopped(self))
                 io->stopping = true;    //  no more credits; the caller leaves next
+            io_tell_running(self, now);
             io_maybe_flush(self, now);
             io_timers(self, now);
         }

@@ -85,10 +85,13 @@ typedef struct {
     daisy_wire_result_t *wire;
     daisy_decoder_t *decoder;
     daisy_buffer_t out;
-    bool running;           //  the block `current` runs now (told or not)
+    //  The block being processed, and what the broker knows of it (see
+    //  io_started in io.c).
+    bool running;           //  `current` runs now
     daisy_wire_lease_t current;
-    bool start_pending;     //  `start` begins now: tell the broker (STARTED)
-    daisy_wire_lease_t start;
+    bool tell;              //  its start is to be told with the next message
+    bool told;              //  its start was told on this connection
+    bool marked;            //  the broker believes a block of ours runs
     bool stopping;          //  no more credits: we are leaving
     bool finished;          //  SHUTDOWN, or a fatal error: the run is over
     int rc;                 //  the run's result once finished
@@ -187,6 +190,7 @@ void io_connect(daisy_worker_t *self, int64_t now);
 void io_add_result(daisy_worker_t *self, result_t *r, int64_t now);
 void io_maybe_flush(daisy_worker_t *self, int64_t now);
 void io_started(daisy_worker_t *self, const daisy_wire_block_t *block, int64_t now);
+void io_tell_running(daisy_worker_t *self, int64_t now);
 void io_drain(daisy_worker_t *self, int64_t now);
 long io_timeout(const daisy_worker_t *self, int64_t now);
 void io_timers(daisy_worker_t *self, int64_t now);

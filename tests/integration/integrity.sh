@@ -107,11 +107,11 @@ check "no block failed" grep -q "failed    ✗: 0" d.out
 check "the silent clients got blocks, at most 64 each" \
   $PY -c 'import sys; v=[int(x) for x in open(sys.argv[1])]; assert len(v)==3 and sum(v)>0 and max(v)<=64, v' silent.txt
 
-# 4. A worker killed mid-block with prefetch 16 costs exactly one attempt:
-#    the block it ran is retried once, the other blocks it held come back
-#    with their attempt unchanged (finished blocks whose results were still
+# 4. A worker killed mid-block (0.3 s into it) with prefetch 16 costs
+#    exactly one attempt: the block it ran is retried once, the other
+#    blocks it held come back with their attempt unchanged (finished blocks whose results were still
 #    held for batching run again, at no cost).
-task1d e.json 60 1 1 'if [ "$DAISY_BLOCK_ID" = 5 ] && mkdir '"$tmpdir"'/killed 2>/dev/null; then kill -9 $PPID; sleep 1; fi; echo "$DAISY_BLOCK_ID $DAISY_ATTEMPT" >> '"$tmpdir"'/e.log; sleep 0.01'
+task1d e.json 60 1 1 'if [ "$DAISY_BLOCK_ID" = 5 ] && mkdir '"$tmpdir"'/killed 2>/dev/null; then sleep 0.3; kill -9 $PPID; sleep 1; fi; echo "$DAISY_BLOCK_ID $DAISY_ATTEMPT" >> '"$tmpdir"'/e.log; sleep 0.01'
 "$DAISY" run --quiet --prefetch 16 --heartbeat 200 --logs logs-e e.json >e.out 2>e.err
 check "the run survives the kill" test $? -eq 0
 check "every block ran" test "$(cut -d' ' -f1 e.log | sort -un | wc -l)" -eq 60
@@ -127,4 +127,14 @@ check "the preempted run exits 0" test $? -eq 0
 check "no attempt was used" test -z "$(grep -v ' 0$' f.log)"
 check "every block ran once" test "$(sort -un f.log | wc -l)" -eq 40 -a "$(wc -l <f.log)" -eq 40
 check "the command got the SIGTERM (no 5 s wait)" test $(( $(date +%s) - start )) -lt 5
+
+# 6. A block that kills its worker at once, in lockstep (its start is told
+#    before it runs): it uses up its retries and fails for good, like any
+#    failing block, instead of killing workers until the task is abandoned.
+task1d g.json 20 1 1 'if [ "$DAISY_BLOCK_ID" = 3 ]; then kill -9 $PPID; sleep 1; fi; echo "$DAISY_BLOCK_ID" >> '"$tmpdir"'/g.log'
+"$DAISY" run --quiet --restart-cap 5 --logs logs-g g.json >g.out 2>g.err
+check "the poisoned run exits 1" test $? -eq 1
+check "the poison block failed for good after 2 attempts" grep -q "block 3 (attempt 2)" g.out
+check "the task was not abandoned" test -z "$(grep abandoned g.out)"
+check "every other block ran" test "$(sort -un g.log | wc -l)" -eq 19
 finish
