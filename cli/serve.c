@@ -5,9 +5,7 @@
 */
 #include "serve.h"
 
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "bars.h"
@@ -50,30 +48,6 @@ report_refusals(const daisy_broker_t *broker)
     fputc('\n', stderr);
 }
 
-//  Ctrl-C and SIGTERM ask the loop to stop: the first drains the blocks in
-//  flight, the second ends the wait (see daisy_serve).
-static daisy_broker_t *volatile s_broker;
-
-static void
-on_signal(int sig)
-{
-    (void)sig;
-    daisy_broker_t *b = s_broker;
-    if (b)
-        daisy_broker_stop(b);
-}
-
-static void
-catch_signals(void (*handler)(int))
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = handler;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 int
 cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_options_t *options)
 {
@@ -81,11 +55,9 @@ cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_option
     view_t view = {.ntasks = daisy_graph_task_count(graph)};
     if (!options->quiet)
         view.bars = bars_new(stderr, isatty(STDERR_FILENO), options->interval_ms);
-    s_broker = broker;
-    catch_signals(on_signal);
-    int rc = daisy_serve(broker, launcher, show, &view);
-    catch_signals(SIG_DFL);
-    s_broker = NULL;
+    //  Ctrl-C and SIGTERM: the first drains the blocks in flight, the
+    //  second ends the wait.
+    int rc = daisy_serve_interruptible(broker, launcher, show, &view);
     if (view.bars)
         bars_finish(view.bars);
     bars_destroy(&view.bars);

@@ -11,18 +11,15 @@
 
     Workers ignore SIGINT (inherited from the server): a Ctrl-C on the
     terminal reaches the whole process group, and it is the broker that
-    drains the blocks in flight and then tells the workers to stop. For
-    that, the call catches SIGINT and SIGTERM while it runs (they call
-    daisy_broker_stop) and puts the caller's handlers back before it
-    returns: signal dispositions belong to the process, so this is the one
-    piece of process-wide state the call touches.
+    drains the blocks in flight and then tells the workers to stop
+    (daisy_serve_interruptible catches SIGINT and SIGTERM while the call
+    runs and gives the caller's handlers back).
 */
 #include "daisy/blockwise.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "daisy/worker.h"
@@ -96,34 +93,6 @@ run_child(void *arg, uint32_t task, const char *endpoint, const char *worker_id,
     _exit(rc < 0 ? 1 : 0);
 }
 
-static daisy_broker_t *volatile s_broker;
-
-static void
-on_signal(int sig)
-{
-    (void)sig;
-    daisy_broker_t *b = s_broker;
-    if (b)
-        daisy_broker_stop(b);
-}
-
-//  Serve with Ctrl-C draining the run; the caller's handlers come back.
-static void
-serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const daisy_blockwise_options_t *o)
-{
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    s_broker = broker;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    daisy_serve(broker, launcher, o->progress, o->progress_arg);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    s_broker = NULL;
-}
-
 daisy_summary_t *
 daisy_run_blockwise(const daisy_pipeline_t *pipeline, const daisy_blockwise_options_t *options,
                     daisy_error_t *err)
@@ -160,7 +129,7 @@ daisy_run_blockwise(const daisy_pipeline_t *pipeline, const daisy_blockwise_opti
     daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, err) : NULL;
     daisy_summary_t *summary = NULL;
     if (launcher) {
-        serve(broker, launcher, &o);
+        daisy_serve_interruptible(broker, launcher, o.progress, o.progress_arg);
         summary = daisy_summary_dup(daisy_broker_summary(broker));
         if (!summary)
             daisy_error_set(err, "out of memory");

@@ -6,11 +6,16 @@
     asked for (daisy_broker_stop(), from a signal handler). Stopping
     drains: nothing more is handed out and the blocks in flight get a
     while to come back, so their results are kept; a second stop ends the
-    wait. The library installs no signal handler here: programs do.
+    wait. daisy_serve() installs no signal handler; the interruptible
+    variant catches SIGINT and SIGTERM for the length of the call (signal
+    dispositions belong to the process: the one process-wide thing it
+    touches, and it gives the caller's handlers back).
 */
 #include "daisy/launcher.h"
 
 #include <czmq.h>
+#include <signal.h>
+#include <string.h>
 
 #define DRAIN_MS 10000
 
@@ -60,4 +65,34 @@ daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, daisy_serve_fn *
     if (interrupted)
         return 2;
     return daisy_summary_success(daisy_broker_summary(broker)) ? 0 : 1;
+}
+
+//  The broker the handler stops; signals are process-wide, so is this.
+static daisy_broker_t *volatile s_broker;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    daisy_broker_t *b = s_broker;
+    if (b)
+        daisy_broker_stop(b);
+}
+
+int
+daisy_serve_interruptible(daisy_broker_t *broker, daisy_launcher_t *launcher,
+                          daisy_serve_fn *progress, void *arg)
+{
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    s_broker = broker;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = daisy_serve(broker, launcher, progress, arg);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    s_broker = NULL;
+    return rc;
 }

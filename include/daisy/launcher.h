@@ -96,6 +96,12 @@ typedef void (daisy_serve_fn)(void *arg, daisy_broker_t *broker);
 //  when blocks failed or were orphaned, 2 when interrupted.
 DAISY_EXPORT int daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher,
                              daisy_serve_fn *progress, void *arg);
+//  daisy_serve() with SIGINT and SIGTERM calling daisy_broker_stop() for
+//  the length of the call (Ctrl-C drains, a second one stops); the
+//  caller's handlers are put back before it returns. One at a time per
+//  process: signal handlers are process-wide.
+DAISY_EXPORT int daisy_serve_interruptible(daisy_broker_t *broker, daisy_launcher_t *launcher,
+                                           daisy_serve_fn *progress, void *arg);
 
 DAISY_EXPORT uint32_t daisy_launcher_running(const daisy_launcher_t *self, uint32_t task);
 DAISY_EXPORT uint32_t daisy_launcher_deaths(const daisy_launcher_t *self, uint32_t task);
