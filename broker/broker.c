@@ -653,6 +653,8 @@ bind_sockets(daisy_broker_t *self, daisy_error_t *err)
         return daisy_error_set(err, "cannot bind workers' endpoint '%s': %s", self->opt.bind,
                                zmq_strerror(zmq_errno()));
     self->endpoint = zsock_last_endpoint(self->router);
+    self->advertised = self->endpoint ? advertise_endpoint(self->endpoint, self->opt.advertise)
+                                      : NULL;
     if (self->pub && zsock_bind(self->pub, "%s", self->opt.publish) < 0)
         return daisy_error_set(err, "cannot bind progress endpoint '%s': %s",
                                self->opt.publish, zmq_strerror(zmq_errno()));
@@ -788,6 +790,7 @@ daisy_broker_destroy(daisy_broker_t **self_p)
     zsock_destroy(&self->pub);
     auth_teardown(self);
     zstr_free(&self->endpoint);
+    free(self->advertised);
     zstr_free(&self->pub_endpoint);
     daisy_decoder_destroy(&self->decoder);
     daisy_buffer_free(&self->out);
@@ -902,6 +905,12 @@ const char *
 daisy_broker_run_id(const daisy_broker_t *self)
 {
     return self->run_id;
+}
+
+const char *
+daisy_broker_advertised(const daisy_broker_t *self)
+{
+    return self->advertised;
 }
 
 const char *

@@ -75,6 +75,7 @@ struct _daisy_broker_t {
     zcertstore_t *allowed;      //  allowed worker keys
     void *router_handle;        //  zsock_resolve(router): the hot path uses libzmq
     char *endpoint;
+    char *advertised;           //  what workers are told (NULL: no routable address)
     char *pub_endpoint;
     char hostname[256];
     char run_id[33];            //  this run's id: workers started for another are refused
@@ -123,6 +124,11 @@ lease_t *roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id,
                            uint32_t attempt);
 void roster_free_lease(daisy_broker_t *self, lease_t *l);
 void roster_destroy_all(daisy_broker_t *self);
+
+//  advertise.c: the endpoint to tell workers for the `bound` one: `given`
+//  if set, else `bound` with a wildcard host made this host's routable
+//  address; NULL when there is none. The caller frees it.
+char *advertise_endpoint(const char *bound, const char *given);
 
 //  auth.c
 int auth_setup(daisy_broker_t *self, daisy_error_t *err);

@@ -22,11 +22,16 @@ static const char *usage =
     "\n"
     "  --bind EP             workers' endpoint (default tcp://127.0.0.1:5555;\n"
     "                        tcp://*:5555 for every interface)\n"
+    "  --advertise EP        the endpoint workers are told (default: the bound one,\n"
+    "                        a wildcard host made this host's routable address)\n"
     "  --publish EP          progress feed for `daisy monitor` (e.g. tcp://*:5556)\n"
     "  --local               start each task's workers as local processes\n"
     "  --launch TEMPLATE     start workers with a shell command, {cmd} replaced by\n"
-    "                        the worker's command line and {host} by the next\n"
-    "                        host of --hosts, e.g. 'ssh {host} {cmd}'\n"
+    "                        the worker's command line (required), {host} by the\n"
+    "                        next host of --hosts, {task} and {worker_id}, e.g.\n"
+    "                        'ssh {host} {cmd}'\n"
+    "  --worker-give-up S    workers started here exit after S seconds without a\n"
+    "                        broker (default 60)\n"
     "  --hosts H1,H2,...     hosts for {host}, used in turn\n"
     "  --worker-program P    program for tasks with a command (default daisy-worker)\n"
     "  --logs DIR            worker logs DIR/TASK/WORKER.out/.err (default daisy_logs)\n"
@@ -70,6 +75,8 @@ parse(int argc, char **argv, options_t *o)
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
         {"publish", required_argument, NULL, 'p'},
+        {"advertise", required_argument, NULL, 'a'},
+        {"worker-give-up", required_argument, NULL, 'G'},
         {"local", no_argument, NULL, 'L'},
         {"launch", required_argument, NULL, 'T'},
         {"hosts", required_argument, NULL, 'o'},
@@ -95,6 +102,8 @@ parse(int argc, char **argv, options_t *o)
         switch (c) {
         case 'b': o->broker.bind = optarg; break;
         case 'p': o->broker.publish = optarg; break;
+        case 'a': o->broker.advertise = optarg; break;
+        case 'G': o->launcher.give_up_s = atof(optarg); break;
         case 'L': o->launch = true; break;
         case 'T': o->launch = true; o->launcher.launch_template = optarg; break;
         case 'o': o->launcher.hosts = optarg; break;
@@ -118,6 +127,12 @@ parse(int argc, char **argv, options_t *o)
     }
     if (optind != argc - 1) {
         fprintf(stderr, "daisy-broker: expected one pipeline file\n\n%s", usage);
+        return -1;
+    }
+    const char *t = o->launcher.launch_template;
+    if (t && !strstr(t, "{cmd}")) {
+        fprintf(stderr, "daisy-broker: --launch '%s': the template has no {cmd} (the "
+                "worker's command line)\n", t);
         return -1;
     }
     return 0;
@@ -149,7 +164,8 @@ print_worker_commands(const daisy_broker_t *broker, const daisy_pipeline_t *p)
         const char *program = daisy_task_worker(task);
         fprintf(stderr, "daisy-broker: start workers of task %s with:\n  daisy-worker --connect ",
                 daisy_task_id(task));
-        print_word(daisy_broker_endpoint(broker));
+        const char *adv = daisy_broker_advertised(broker);
+        print_word(adv ? adv : daisy_broker_endpoint(broker));
         fputs(" --task ", stderr);
         print_word(daisy_task_id(task));
         fputs(" --run-id ", stderr);
@@ -208,6 +224,12 @@ main(int argc, char **argv)
         fprintf(stderr, "daisy-broker: serving %s on %s", path, daisy_broker_endpoint(broker));
         if (daisy_broker_publish_endpoint(broker))
             fprintf(stderr, ", progress on %s", daisy_broker_publish_endpoint(broker));
+        const char *adv = daisy_broker_advertised(broker);
+        if (adv && strcmp(adv, daisy_broker_endpoint(broker)) != 0)
+            fprintf(stderr, " (workers connect to %s)", adv);
+        else if (!adv)
+            fprintf(stderr, " (a wildcard, and this host has no routable address: tell "
+                    "workers one, or pass --advertise)");
         fprintf(stderr, ", run %s\n", daisy_broker_run_id(broker));
         if (!o.launch)
             print_worker_commands(broker, p);

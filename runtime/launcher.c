@@ -51,6 +51,8 @@ struct _daisy_launcher_t {
     uint32_t ntasks;
     proc_t *procs;
     size_t nprocs, capprocs;
+    char *endpoint;               //  what workers are told (see daisy_broker_advertised)
+    char give_up[32];             //  seconds, for the workers' --give-up
     char cmd[8192];               //  a worker's command line, being built
     char line[16384];             //  the same through the launch template
 };
@@ -95,18 +97,24 @@ append_quoted(char *buf, size_t size, const char *s)
     buf[used < size ? used : size - 1] = '\0';
 }
 
-//  The template with {cmd} and {host} replaced.
+//  What a launch template's placeholders stand for.
+typedef struct {
+    const char *cmd, *host, *task, *worker_id;
+} slots_t;
+
+//  The template with {cmd}, {host}, {task} and {worker_id} replaced.
 static void
-expand_template(const char *tmpl, const char *cmd, const char *host, char *out, size_t size)
+expand_template(const char *tmpl, const slots_t *v, char *out, size_t size)
 {
+    static const char *const names[] = {"{cmd}", "{host}", "{task}", "{worker_id}"};
+    const char *values[] = {v->cmd, v->host, v->task, v->worker_id};
     size_t used = 0;
     out[0] = '\0';
     for (const char *p = tmpl; *p && used + 1 < size;) {
         const char *value = NULL;
-        if (!strncmp(p, "{cmd}", 5))
-            value = cmd, p += 5;
-        else if (!strncmp(p, "{host}", 6))
-            value = host, p += 6;
+        for (size_t i = 0; i < 4 && !value; i++)
+            if (!strncmp(p, names[i], strlen(names[i])))
+                value = values[i], p += strlen(names[i]);
         if (value) {
             used += (size_t)snprintf(out + used, size - used, "%s", value);
             if (used >= size)
@@ -191,7 +199,7 @@ worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *end
     const char *command = daisy_task_command(task);
     const char *words[] = {"--connect", endpoint, "--task", daisy_task_id(task),
                            "--worker-id", wid, "--run-id", daisy_broker_run_id(self->broker),
-                           "--prefetch", prefetch, "--give-up", "60",
+                           "--prefetch", prefetch, "--give-up", self->give_up,
                            command ? "--exec" : "--run",
                            command ? command : daisy_task_worker(task),
                            check ? "--check" : NULL, check};
@@ -218,7 +226,7 @@ worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *end
 static pid_t
 spawn_worker(daisy_launcher_t *self, uint32_t t, const char *wid, int out_fd, int err_fd)
 {
-    const char *endpoint = daisy_broker_endpoint(self->broker);
+    const char *endpoint = self->endpoint;
     const char *run_id = daisy_broker_run_id(self->broker);
     if (self->opt.spawn)
         return self->opt.spawn(self->opt.spawn_arg, t, endpoint, wid, run_id, out_fd, err_fd);
@@ -226,9 +234,9 @@ spawn_worker(daisy_launcher_t *self, uint32_t t, const char *wid, int out_fd, in
     char *cmd = self->cmd, *line = self->line;
     worker_command(self, task, endpoint, wid, cmd, sizeof self->cmd);
     if (self->opt.launch_template) {
-        const char *host = self->nhosts ? self->hosts[self->next_host++ % self->nhosts]
-                                        : "localhost";
-        expand_template(self->opt.launch_template, cmd, host, line, sizeof self->line);
+        slots_t slots = {cmd, self->nhosts ? self->hosts[self->next_host++ % self->nhosts]
+                                           : "localhost", daisy_task_id(task), wid};
+        expand_template(self->opt.launch_template, &slots, line, sizeof self->line);
     } else
         snprintf(line, sizeof self->line, "exec %s", cmd);
     char vars[WORKER_VARS][512];
@@ -438,6 +446,41 @@ split_hosts(daisy_launcher_t *self, const char *hosts)
     return 0;
 }
 
+//  A template must run the worker somewhere: without {cmd} every worker
+//  would start nothing and the run would stall with no word why.
+static int
+check_template(const daisy_launcher_t *self, daisy_error_t *err)
+{
+    const char *t = self->opt.launch_template;
+    if (t && !strstr(t, "{cmd}"))
+        return daisy_error_set(err, "launch template '%s' has no {cmd} (the worker's command "
+                               "line; also {host}, {task}, {worker_id})", t);
+    return 0;
+}
+
+//  Workers elsewhere are told the advertised endpoint; local ones may use
+//  loopback when a wildcard bind has nothing routable to advertise.
+static int
+set_endpoint(daisy_launcher_t *self, daisy_error_t *err)
+{
+    const char *adv = daisy_broker_advertised(self->broker);
+    const char *bound = daisy_broker_endpoint(self->broker);
+    if (adv)
+        self->endpoint = strdup(adv);
+    else if (self->opt.launch_template)
+        return daisy_error_set(err, "the broker is bound to %s, a wildcard, and this host's "
+                               "name resolves to no routable address: workers elsewhere would "
+                               "not find it; pass --advertise tcp://ADDRESS:PORT with an "
+                               "address they can reach", bound);
+    else {
+        const char *port = strrchr(bound, ':');
+        self->endpoint = malloc(strlen(port ? port : "") + 32);
+        if (self->endpoint)
+            sprintf(self->endpoint, "tcp://127.0.0.1%s", port ? port : "");
+    }
+    return self->endpoint ? 0 : daisy_error_set(err, "out of memory");
+}
+
 daisy_launcher_t *
 daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *options,
                    daisy_error_t *err)
@@ -466,6 +509,12 @@ daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *optio
         daisy_launcher_destroy(&self);
         return NULL;
     }
+    if (check_template(self, err) != 0 || set_endpoint(self, err) != 0) {
+        daisy_launcher_destroy(&self);
+        return NULL;
+    }
+    snprintf(self->give_up, sizeof self->give_up, "%g",
+             self->opt.give_up_s > 0 ? self->opt.give_up_s : 60.0);
     return self;
 }
 
@@ -481,6 +530,7 @@ daisy_launcher_destroy(daisy_launcher_t **self_p)
         free(self->hosts[i]);
     free(self->hosts);
     free(self->worker_program);
+    free(self->endpoint);
     free(self->log_dir);
     free(self->tasks);
     free(self->procs);

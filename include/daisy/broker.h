@@ -40,6 +40,10 @@ typedef struct {
     const char *bind;          //  ROUTER endpoint (default tcp://127.0.0.1:5555; a
                                //  port of * picks a free one)
     const char *publish;       //  PUB endpoint for progress, or NULL for none
+    //  The endpoint workers are told to connect to. NULL: the bound one,
+    //  a wildcard host (0.0.0.0, *) replaced by this host's routable
+    //  address (from its host name, else its first interface up).
+    const char *advertise;
     uint32_t heartbeat_ms;     //  heartbeat interval (default 1000)
     uint32_t liveness;         //  missed intervals before a worker is lost (default 3)
     uint32_t snapshot_ms;      //  task-state snapshots at most this often (default 1000)
@@ -97,6 +101,9 @@ DAISY_EXPORT daisy_broker_t *daisy_broker_new(const daisy_graph_t *graph,
                                               daisy_error_t *err);
 DAISY_EXPORT void daisy_broker_destroy(daisy_broker_t **self_p);
 
+//  The endpoint workers are told: see daisy_broker_options_t.advertise.
+//  NULL when bound to a wildcard and this host has no routable address.
+DAISY_EXPORT const char *daisy_broker_advertised(const daisy_broker_t *self);
 //  The endpoints actually bound (a tcp port of * resolved).
 DAISY_EXPORT const char *daisy_broker_endpoint(const daisy_broker_t *self);
 DAISY_EXPORT const char *daisy_broker_publish_endpoint(const daisy_broker_t *self);

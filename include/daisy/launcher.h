@@ -52,8 +52,10 @@ typedef struct {
     //  NULL: start workers as local processes. Otherwise a shell command
     //  with {cmd} (the worker's command line; for tasks with a command it
     //  holds no shell metacharacter, its arguments travel hex-encoded, so
-    //  ssh and srun see the same) and optionally {host} (taken in turn
-    //  from `hosts`).
+    //  ssh and srun see the same; a template without it is refused) and
+    //  optionally {host} (taken in turn from `hosts`), {task} and
+    //  {worker_id}. Workers are told daisy_broker_advertised(); a broker
+    //  bound to a wildcard with no routable address is refused.
     const char *launch_template;
     const char *hosts;            //  comma-separated, for {host}
     //  Program for tasks with a `command` (default: daisy-worker beside
@@ -63,6 +65,9 @@ typedef struct {
     //  Worker deaths per task before it is abandoned (0: 3 x workers).
     uint32_t restart_cap;
     uint32_t prefetch;            //  prefetch window of --exec workers (default 1)
+    //  Workers give up after this many seconds without reaching the
+    //  broker (default 60): how long jobs of a killed broker linger.
+    double give_up_s;
     daisy_spawn_fn *spawn;        //  replaces the above for every task
     void *spawn_arg;
     daisy_reap_fn *reap;          //  with spawn: how its workers' ends are

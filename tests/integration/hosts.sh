@@ -62,4 +62,23 @@ done_blocks=$(cat host1.done host2.done | awk '{print $1}' | sort -u | wc -l)
 check "every block done on some host" test "$done_blocks" -eq 40
 for w in $w1 $w2; do timeout 40 tail --pid=$w -f /dev/null; done
 check "both hosts did work" test -s host1.done -a -s host2.done
+
+# A broker bound to a wildcard launches its workers on the other hosts: they
+# are told this host's routable address (not 0.0.0.0, which would be their
+# own machine), and the template's placeholders are filled in.
+ip -n "$W1" route add default via 10.213.1.1
+ip -n "$W2" route add default via 10.213.2.1
+cat > q.json <<'JSON'
+{"tasks": [{"id": "q", "total_roi": {"offset": [0], "shape": [30]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "workers": 2, "command": "echo $DAISY_BLOCK_ID >> launched.$(ip -o -4 addr show scope global | awk '{print $4}' | head -1 | tr / _)"}]}
+JSON
+ip netns exec "$B" "$BROKER" --bind tcp://0.0.0.0:5556 --heartbeat 300 --quiet --logs qlogs \
+  --launch "echo {task} {worker_id} >> $tmpdir/templ.txt; ip netns exec {host} {cmd}" \
+  --hosts "$W1,$W2" q.json > q.out 2> q.err
+check "a wildcard broker's launched run completes" test $? -eq 0
+check "it advertises a routable address" grep -q "workers connect to tcp://10.213.[12].1:5556" q.err
+check "every block ran" test "$(cat launched.* | sort -un | wc -l)" -eq 30
+check "on both hosts" test "$(ls launched.* | wc -l)" -eq 2
+check "{task} and {worker_id} filled in" grep -q "^q q-0$" templ.txt
 finish

@@ -74,6 +74,11 @@ wait $broker
 check "the broker finished" test $? -eq 0
 check "the refusal was logged with the worker's host" grep -q "refused .*wrong_run" c.err
 
+# A launch template that would start nothing is refused up front.
+"$BROKER" --launch 'ssh {host} true' c.json >/dev/null 2>tmpl.err
+check "a template without {cmd} is a usage error" test $? -eq 2
+check "and says so" grep -q "has no {cmd}" tmpl.err
+
 # 3. Three clients each take as many blocks as they can (1024 asked, the
 #    cap is 64) and go silent: no block uses a retry, every block completes
 #    with max_retries 0.
