@@ -870,6 +870,18 @@ daisy_broker_process_died(daisy_broker_t *self, pid_t pid)
     }
 }
 
+void
+daisy_broker_worker_gone(daisy_broker_t *self, const char *worker_id, const char *reason)
+{
+    for (dnode_t *n = self->by_heard.next; n != &self->by_heard; n = n->next) {
+        worker_t *w = dlist_entry(n, worker_t, by_heard);
+        if (w->worker_id && strcmp(w->worker_id, worker_id) == 0) {
+            lose_worker(self, w, reason);
+            return;
+        }
+    }
+}
+
 uint64_t
 daisy_broker_abandon(daisy_broker_t *self, uint32_t task, const char *reason)
 {

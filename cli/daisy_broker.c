@@ -32,7 +32,14 @@ static const char *usage =
     "                        'ssh {host} {cmd}'\n"
     "  --worker-give-up S    workers started here exit after S seconds without a\n"
     "                        broker (default 60)\n"
+    "                        Named back-ends: --launch slurm (one sbatch job per\n"
+    "                        worker, cancelled when the run ends), --launch ssh\n"
+    "                        ('ssh {host} {cmd}'), --launch local (as --local)\n"
     "  --hosts H1,H2,...     hosts for {host}, used in turn\n"
+    "  --sbatch-options S    extra sbatch options for --launch slurm, e.g.\n"
+    "                        '--partition=gpu --time=2:00:00'\n"
+    "  --print-job-script T  print the batch script of task T's first worker\n"
+    "                        (as --launch slurm submits it) and exit\n"
     "  --worker-program P    program for tasks with a command (default daisy-worker)\n"
     "  --logs DIR            worker logs DIR/TASK/WORKER.out/.err (default daisy_logs)\n"
     "  --markers DIR         done markers: skip blocks a previous run finished, and\n"
@@ -67,7 +74,23 @@ typedef struct {
     daisy_launcher_options_t launcher;
     serve_options_t serve;
     bool launch;
+    bool local;
+    const char *print_task;     //  --print-job-script
 } options_t;
+
+//  --launch NAME: a named back-end, or a shell template.
+static void
+launch_backend(options_t *o, const char *arg)
+{
+    if (!strcmp(arg, "slurm"))
+        o->launcher.slurm = true;
+    else if (!strcmp(arg, "ssh"))
+        o->launcher.launch_template = "ssh {host} {cmd}";
+    else if (!strcmp(arg, "local"))
+        o->local = true;
+    else
+        o->launcher.launch_template = arg;
+}
 
 static int
 parse(int argc, char **argv, options_t *o)
@@ -76,6 +99,8 @@ parse(int argc, char **argv, options_t *o)
         {"bind", required_argument, NULL, 'b'},
         {"publish", required_argument, NULL, 'p'},
         {"advertise", required_argument, NULL, 'a'},
+        {"sbatch-options", required_argument, NULL, 'B'},
+        {"print-job-script", required_argument, NULL, 'J'},
         {"worker-give-up", required_argument, NULL, 'G'},
         {"local", no_argument, NULL, 'L'},
         {"launch", required_argument, NULL, 'T'},
@@ -104,8 +129,10 @@ parse(int argc, char **argv, options_t *o)
         case 'p': o->broker.publish = optarg; break;
         case 'a': o->broker.advertise = optarg; break;
         case 'G': o->launcher.give_up_s = atof(optarg); break;
-        case 'L': o->launch = true; break;
-        case 'T': o->launch = true; o->launcher.launch_template = optarg; break;
+        case 'L': o->launch = o->local = true; break;
+        case 'T': o->launch = true; launch_backend(o, optarg); break;
+        case 'B': o->launcher.sbatch_options = optarg; break;
+        case 'J': o->print_task = optarg; break;
         case 'o': o->launcher.hosts = optarg; break;
         case 'w': o->launcher.worker_program = optarg; break;
         case 'l': o->launcher.log_dir = o->broker.log_dir = optarg; break;
@@ -127,6 +154,11 @@ parse(int argc, char **argv, options_t *o)
     }
     if (optind != argc - 1) {
         fprintf(stderr, "daisy-broker: expected one pipeline file\n\n%s", usage);
+        return -1;
+    }
+    if (o->local && (o->launcher.launch_template || o->launcher.slurm)) {
+        fprintf(stderr, "daisy-broker: --local and --launch %s: give one of them\n",
+                o->launcher.slurm ? "slurm" : o->launcher.launch_template);
         return -1;
     }
     const char *t = o->launcher.launch_template;
@@ -183,6 +215,24 @@ print_worker_commands(const daisy_broker_t *broker, const daisy_pipeline_t *p)
     }
 }
 
+//  --print-job-script TASK: the batch script of the task's first worker.
+static int
+print_job_script(daisy_launcher_t *launcher, const daisy_pipeline_t *p, const char *task)
+{
+    int t = daisy_pipeline_find(p, task);
+    char script[32768];
+    if (t < 0) {
+        fprintf(stderr, "daisy-broker: --print-job-script: no task '%s' in the pipeline\n", task);
+        return 2;
+    }
+    if (daisy_launcher_job_script(launcher, (uint32_t)t, script, sizeof script) != 0) {
+        fprintf(stderr, "daisy-broker: the job script of task '%s' is too long\n", task);
+        return 4;
+    }
+    fputs(script, stdout);
+    return 0;
+}
+
 static void
 log_line(void *arg, const char *line)
 {
@@ -215,11 +265,13 @@ main(int argc, char **argv)
         o.broker.markers_dir = daisy_pipeline_markers(p);
     daisy_broker_t *broker = daisy_broker_new(graph, &o.broker, &err);
     daisy_launcher_t *launcher = NULL;
-    if (broker && o.launch)
+    if (broker && (o.launch || o.print_task))
         launcher = daisy_launcher_new(broker, &o.launcher, &err);
     int rc = 4;
-    if (!broker || (o.launch && !launcher))
+    if (!broker || ((o.launch || o.print_task) && !launcher))
         fprintf(stderr, "daisy-broker: %s\n", err.msg);
+    else if (o.print_task)
+        rc = print_job_script(launcher, p, o.print_task);
     else {
         fprintf(stderr, "daisy-broker: serving %s on %s", path, daisy_broker_endpoint(broker));
         if (daisy_broker_publish_endpoint(broker))

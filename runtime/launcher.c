@@ -9,6 +9,7 @@
 #include "daisy/launcher.h"
 
 #include "fsutil.h"
+#include "slurm.h"
 
 #include <czmq.h>
 
@@ -27,9 +28,12 @@
 
 extern char **environ;
 
+//  A worker started: a process here (pid), or a SLURM job (job > 0).
 typedef struct {
     pid_t pid;
+    long job;
     uint32_t task;
+    char wid[300];
 } proc_t;
 
 typedef struct {
@@ -52,6 +56,8 @@ struct _daisy_launcher_t {
     proc_t *procs;
     size_t nprocs, capprocs;
     char *endpoint;               //  what workers are told (see daisy_broker_advertised)
+    int64_t last_squeue;          //  ms, monotonic
+    char *job_dir;                //  log_dir, absolute (job scripts)
     char give_up[32];             //  seconds, for the workers' --give-up
     char cmd[8192];               //  a worker's command line, being built
     char line[16384];             //  the same through the launch template
@@ -101,6 +107,17 @@ append_quoted(char *buf, size_t size, const char *s)
 typedef struct {
     const char *cmd, *host, *task, *worker_id;
 } slots_t;
+
+//  Append `s` as one shell word: as it is when it needs no quoting.
+static void
+append_word(char *buf, size_t size, const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789_./-+,:=@%") == strlen(s))
+        strncat(buf, s, size - strlen(buf) - 1);
+    else
+        append_quoted(buf, size, s);
+}
 
 //  The template with {cmd}, {host}, {task} and {worker_id} replaced.
 static void
@@ -203,11 +220,16 @@ worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *end
                            command ? "--exec" : "--run",
                            command ? command : daisy_task_worker(task),
                            check ? "--check" : NULL, check};
-    if (strspn(self->worker_program, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-               "0123456789_./-+,:=@%") == strlen(self->worker_program))
-        strncat(cmd, self->worker_program, size - 1);
-    else
-        append_quoted(cmd, size, self->worker_program);
+    append_word(cmd, size, self->worker_program);
+    if (self->opt.slurm) {
+        //  A job script is read by one shell: plain shell words, readable
+        //  in the script and in ps.
+        for (size_t i = 0; i < sizeof words / sizeof words[0] && words[i]; i++) {
+            strncat(cmd, " ", size - strlen(cmd) - 1);
+            append_word(cmd, size, words[i]);
+        }
+        return;
+    }
     strncat(cmd, " --args ", size - strlen(cmd) - 1);
     static const char digits[] = "0123456789abcdef";
     size_t used = strlen(cmd);
@@ -258,6 +280,51 @@ open_log(const char *dir, const char *wid, const char *ext)
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
 }
 
+//  One worker as a SLURM job: its script beside its logs, then sbatch.
+static long
+submit_worker(daisy_launcher_t *self, uint32_t t, const char *wid, const char *dir)
+{
+    const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
+    char name[320], out[PATH_MAX + 320], err[PATH_MAX + 320], path[PATH_MAX + 320];
+    snprintf(name, sizeof name, "daisy-%s", wid);
+    snprintf(out, sizeof out, "%s/%s.out", dir, wid);
+    snprintf(err, sizeof err, "%s/%s.err", dir, wid);
+    snprintf(path, sizeof path, "%s/%s.sbatch", dir, wid);
+    worker_command(self, task, self->endpoint, wid, self->cmd, sizeof self->cmd);
+    slurm_job_t job = {name, out, err, self->opt.sbatch_options, self->cmd};
+    if (slurm_script(&job, self->line, sizeof self->line) != 0)
+        return -1;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    bool written = fputs(self->line, f) >= 0;
+    if (fclose(f) != 0 || !written)
+        return -1;
+    daisy_error_t e;
+    return slurm_submit(path, &e);
+}
+
+//  Keep a started worker on the books.
+static void
+add_proc(daisy_launcher_t *self, proc_t proc)
+{
+    if (self->nprocs == self->capprocs) {
+        size_t cap = self->capprocs ? self->capprocs * 2 : 16;
+        proc_t *p = realloc(self->procs, cap * sizeof *p);
+        if (!p) {
+            if (proc.job > 0)
+                slurm_cancel(&proc.job, 1);
+            else
+                kill(proc.pid, SIGKILL);
+            return;
+        }
+        self->procs = p;
+        self->capprocs = cap;
+    }
+    self->procs[self->nprocs++] = proc;
+    self->tasks[proc.task].running++;
+}
+
 static void
 start_one(daisy_launcher_t *self, uint32_t t)
 {
@@ -267,6 +334,17 @@ start_one(daisy_launcher_t *self, uint32_t t)
     snprintf(wid, sizeof wid, "%s-%u", task_id, lt->next_id++);
     snprintf(dir, sizeof dir, "%s/%s", self->log_dir, task_id);
     fsutil_mkdirs(dir);
+    proc_t proc = {.task = t};
+    snprintf(proc.wid, sizeof proc.wid, "%s", wid);
+    if (self->opt.slurm) {
+        snprintf(dir, sizeof dir, "%s/%s", self->job_dir, task_id);
+        proc.job = submit_worker(self, t, wid, dir);
+        if (proc.job < 0)
+            lt->deaths++;   //  a job that cannot be submitted counts as a death
+        else
+            add_proc(self, proc);
+        return;
+    }
     int out_fd = open_log(dir, wid, "out"), err_fd = open_log(dir, wid, "err");
     pid_t pid = out_fd >= 0 && err_fd >= 0 ? spawn_worker(self, t, wid, out_fd, err_fd) : -1;
     if (out_fd >= 0)
@@ -277,18 +355,8 @@ start_one(daisy_launcher_t *self, uint32_t t)
         lt->deaths++;   //  a worker that cannot start counts as one that died
         return;
     }
-    if (self->nprocs == self->capprocs) {
-        size_t cap = self->capprocs ? self->capprocs * 2 : 16;
-        proc_t *p = realloc(self->procs, cap * sizeof *p);
-        if (!p) {
-            kill(pid, SIGKILL);
-            return;
-        }
-        self->procs = p;
-        self->capprocs = cap;
-    }
-    self->procs[self->nprocs++] = (proc_t){pid, t};
-    lt->running++;
+    proc.pid = pid;
+    add_proc(self, proc);
 }
 
 //  Watching ------------------------------------------------------------------
@@ -302,6 +370,16 @@ signal_worker(pid_t pid, int sig)
         kill(-pid, sig);
     else
         kill(pid, sig);
+}
+
+//  A job is cancelled (SIGTERM, then SIGKILL after the cluster's KillWait).
+static void
+signal_proc(const proc_t *p, int sig)
+{
+    if (p->job > 0)
+        slurm_cancel(&p->job, 1);
+    else
+        signal_worker(p->pid, sig);
 }
 
 static uint32_t
@@ -318,19 +396,25 @@ kill_task(daisy_launcher_t *self, uint32_t t, int sig)
 {
     for (size_t i = 0; i < self->nprocs; i++)
         if (self->procs[i].task == t)
-            signal_worker(self->procs[i].pid, sig);
+            signal_proc(&self->procs[i], sig);
 }
 
+//  A worker ended: `status` is a wait status, or -1 for a job that left the
+//  queue (its exit status is SLURM's business: a job ending is a worker
+//  lost unless it said goodbye).
 static void
-on_exit_status(daisy_launcher_t *self, uint32_t t, pid_t pid, int status)
+on_exit_status(daisy_launcher_t *self, const proc_t *p, int status)
 {
+    uint32_t t = p->task;
     ltask_t *lt = &self->tasks[t];
     lt->running--;
     const daisy_scheduler_t *s = daisy_broker_scheduler(self->broker);
     bool done = daisy_scheduler_task_done(s, t);
-    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!self->opt.launch_template)
-        daisy_broker_process_died(self->broker, pid);
+    bool clean = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (p->job > 0)
+        daisy_broker_worker_gone(self->broker, p->wid, "job ended");
+    else if (!self->opt.launch_template)
+        daisy_broker_process_died(self->broker, p->pid);
     if (done || (clean && lt->running > 0))
         return;
     lt->deaths++;
@@ -364,20 +448,49 @@ reap(daisy_launcher_t *self)
         if (!reap_one(self, &pid, &status))
             return;
         for (size_t i = 0; i < self->nprocs; i++) {
-            if (self->procs[i].pid != pid)
+            if (self->procs[i].job > 0 || self->procs[i].pid != pid)
                 continue;
-            uint32_t t = self->procs[i].task;
+            proc_t p = self->procs[i];
             self->procs[i] = self->procs[--self->nprocs];
-            on_exit_status(self, t, pid, status);
+            on_exit_status(self, &p, status);
             break;
         }
     }
+}
+
+//  Jobs that left the queue, asked at most once a second (squeue is a
+//  round trip to the controller).
+static void
+reap_jobs(daisy_launcher_t *self)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (!self->opt.slurm || self->nprocs == 0 || now - self->last_squeue < 1000)
+        return;
+    self->last_squeue = now;
+    long *ids = malloc(self->nprocs * sizeof *ids);
+    bool *active = malloc(self->nprocs * sizeof *active);
+    size_t n = self->nprocs;
+    for (size_t i = 0; ids && i < n; i++)
+        ids[i] = self->procs[i].job;
+    if (ids && active && slurm_active(ids, n, active) == 0)
+        for (size_t i = n; i-- > 0;) {
+            if (active[i])
+                continue;
+            proc_t p = self->procs[i];
+            self->procs[i] = self->procs[--self->nprocs];
+            on_exit_status(self, &p, -1);
+        }
+    free(ids);
+    free(active);
 }
 
 void
 daisy_launcher_poll(daisy_launcher_t *self)
 {
     reap(self);
+    reap_jobs(self);
     const daisy_scheduler_t *s = daisy_broker_scheduler(self->broker);
     for (uint32_t t = 0; t < self->ntasks; t++) {
         ltask_t *lt = &self->tasks[t];
@@ -394,9 +507,28 @@ daisy_launcher_poll(daisy_launcher_t *self)
     }
 }
 
+//  Every job still queued or running is cancelled: none outlives the run.
+static void
+cancel_jobs(daisy_launcher_t *self)
+{
+    size_t n = 0;
+    long *ids = malloc((self->nprocs ? self->nprocs : 1) * sizeof *ids);
+    for (size_t i = 0; ids && i < self->nprocs; i++)
+        if (self->procs[i].job > 0)
+            ids[n++] = self->procs[i].job;
+    slurm_cancel(ids, n);
+    free(ids);
+    for (size_t i = self->nprocs; i-- > 0;)
+        if (self->procs[i].job > 0) {
+            self->tasks[self->procs[i].task].running--;
+            self->procs[i] = self->procs[--self->nprocs];
+        }
+}
+
 void
 daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
 {
+    cancel_jobs(self);
     for (size_t i = 0; i < self->nprocs; i++)
         signal_worker(self->procs[i].pid, SIGTERM);
     struct timespec step = {0, 1000 * 1000};
@@ -467,7 +599,7 @@ set_endpoint(daisy_launcher_t *self, daisy_error_t *err)
     const char *bound = daisy_broker_endpoint(self->broker);
     if (adv)
         self->endpoint = strdup(adv);
-    else if (self->opt.launch_template)
+    else if (self->opt.launch_template || self->opt.slurm)
         return daisy_error_set(err, "the broker is bound to %s, a wildcard, and this host's "
                                "name resolves to no routable address: workers elsewhere would "
                                "not find it; pass --advertise tcp://ADDRESS:PORT with an "
@@ -509,7 +641,12 @@ daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *optio
         daisy_launcher_destroy(&self);
         return NULL;
     }
-    if (check_template(self, err) != 0 || set_endpoint(self, err) != 0) {
+    //  Job scripts name the logs by absolute path: a job may start in
+    //  another directory, or on another node of a shared file system.
+    self->job_dir = realpath(self->log_dir, NULL);
+    if (!self->job_dir || check_template(self, err) != 0 || set_endpoint(self, err) != 0) {
+        if (!self->job_dir)
+            daisy_error_set(err, "log directory '%s': %s", self->log_dir, strerror(errno));
         daisy_launcher_destroy(&self);
         return NULL;
     }
@@ -531,11 +668,31 @@ daisy_launcher_destroy(daisy_launcher_t **self_p)
     free(self->hosts);
     free(self->worker_program);
     free(self->endpoint);
+    free(self->job_dir);
     free(self->log_dir);
     free(self->tasks);
     free(self->procs);
     free(self);
     *self_p = NULL;
+}
+
+int
+daisy_launcher_job_script(daisy_launcher_t *self, uint32_t task, char *out, size_t size)
+{
+    if (task >= self->ntasks)
+        return -1;
+    const daisy_task_t *t = daisy_pipeline_task(daisy_graph_pipeline(self->graph), task);
+    char wid[200], name[220], log[PATH_MAX + 220], err[PATH_MAX + 220];
+    snprintf(wid, sizeof wid, "%s-0", daisy_task_id(t));
+    snprintf(name, sizeof name, "daisy-%s", wid);
+    snprintf(log, sizeof log, "%s/%s/%s.out", self->job_dir, daisy_task_id(t), wid);
+    snprintf(err, sizeof err, "%s/%s/%s.err", self->job_dir, daisy_task_id(t), wid);
+    bool slurm = self->opt.slurm;
+    self->opt.slurm = true;     //  the readable command line
+    worker_command(self, t, self->endpoint, wid, self->cmd, sizeof self->cmd);
+    self->opt.slurm = slurm;
+    slurm_job_t job = {name, log, err, self->opt.sbatch_options, self->cmd};
+    return slurm_script(&job, out, size);
 }
 
 uint32_t

@@ -8,6 +8,7 @@ packages=(
   libjansson-dev libczmq-dev libzmq3-dev libmsgpack-dev libcriterion-dev
   zlib1g-dev libzstd-dev libblosc-dev python3-zarr python3-numcodecs
   python3 python3-zmq python3-msgpack iproute2
+  slurm-wlm munge
 )
 
 missing=()

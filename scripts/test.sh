@@ -6,6 +6,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh || exit 1
 
+# A one-node SLURM cluster for the slurm launcher's tests (they say
+# "skipped" and why where it cannot start), stopped at the end.
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/slurm.sh up || echo "slurm: not started; the slurm tests will be skipped"
+  trap 'scripts/slurm.sh down' EXIT
+fi
+
 passed=0 failed=0 skipped=0
 run_suite() {  # name, build dir, meson options...
   local name=$1 dir=$2; shift 2

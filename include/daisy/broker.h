@@ -137,6 +137,10 @@ DAISY_EXPORT uint64_t daisy_broker_held(const daisy_broker_t *self);
 //  A worker process with this pid on this host died: its blocks go back
 //  now instead of after the heartbeat timeout.
 DAISY_EXPORT void daisy_broker_process_died(daisy_broker_t *self, pid_t pid);
+//  The worker with this id is gone (its batch job ended): it is lost now,
+//  not after the heartbeat timeout; nothing when it already left.
+DAISY_EXPORT void daisy_broker_worker_gone(daisy_broker_t *self, const char *worker_id,
+                                           const char *reason);
 //  Give up on a task (its workers keep dying); see daisy_scheduler_abandon.
 DAISY_EXPORT uint64_t daisy_broker_abandon(daisy_broker_t *self, uint32_t task, const char *reason);
 

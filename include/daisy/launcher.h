@@ -65,6 +65,16 @@ typedef struct {
     //  Worker deaths per task before it is abandoned (0: 3 x workers).
     uint32_t restart_cap;
     uint32_t prefetch;            //  prefetch window of --exec workers (default 1)
+    //  Start each worker as a SLURM batch job (sbatch --parsable; job name
+    //  daisy-TASK-N, its script LOG_DIR/TASK/WORKER.sbatch) instead of a
+    //  process; jobs are watched with squeue and cancelled when the run
+    //  ends, is interrupted or the task abandoned. A job that leaves the
+    //  queue is a worker lost (its running block charged unless it said
+    //  goodbye, as a preempted worker does).
+    bool slurm;
+    //  Extra sbatch options, one #SBATCH line each (e.g. "--partition=gpu
+    //  --time=2:00:00"), or NULL.
+    const char *sbatch_options;
     //  Workers give up after this many seconds without reaching the
     //  broker (default 60): how long jobs of a killed broker linger.
     double give_up_s;
@@ -88,6 +98,12 @@ DAISY_EXPORT void daisy_launcher_poll(daisy_launcher_t *self);
 //  SIGTERM every worker still running, wait up to grace_ms for them, then
 //  SIGKILL the rest.
 DAISY_EXPORT void daisy_launcher_stop(daisy_launcher_t *self, int grace_ms);
+
+//  The batch script a task's first worker would be submitted with (for
+//  `daisy-broker --print-job-script`); -1 when the task is unknown or the
+//  script does not fit.
+DAISY_EXPORT int daisy_launcher_job_script(daisy_launcher_t *self, uint32_t task, char *out,
+                                           size_t size);
 
 //  Called by daisy_serve() at most every 100 ms, e.g. to show progress.
 typedef void (daisy_serve_fn)(void *arg, daisy_broker_t *broker);

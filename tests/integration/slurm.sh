@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The slurm launcher on a real one-node cluster (scripts/slurm.sh up starts
+# one; scripts/test.sh does so before the suites). Skipped, saying so, where
+# no SLURM answers.
+. "$(dirname "$0")/lib.sh"
+if ! command -v sbatch >/dev/null || ! timeout 20 srun -N1 -n1 true >/dev/null 2>&1; then
+  echo "no SLURM cluster answers here (srun -N1 -n1 true failed; run scripts/slurm.sh up as root): skipped"
+  exit 77
+fi
+cd "$tmpdir"
+json() { printf '%s' "$1" | /usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))'; }
+ours() { squeue --noheader --format=%j 2>/dev/null | grep -c "^daisy-$1" ; }
+gone_within() {  # seconds, job name prefix
+  local i
+  for i in $(seq $(( $1 * 10 ))); do [ "$(ours "$2")" -eq 0 ] && return 0; sleep 0.1; done
+  return 1
+}
+
+# 1. A two-task pipeline through the slurm launcher completes every block,
+#    and no job of it is left in the queue.
+cat > p.json <<JSON
+{"tasks": [
+ {"id": "sa", "total_roi": {"offset": [0], "shape": [40]}, "read_roi": {"offset": [0], "shape": [1]},
+  "write_roi": {"offset": [0], "shape": [1]}, "workers": 3, "read_write_conflict": false,
+  "command": $(json "echo sa \$DAISY_BLOCK_ID >> $tmpdir/ran.txt")},
+ {"id": "sb", "upstream": ["sa"], "total_roi": {"offset": [0], "shape": [40]}, "read_roi": {"offset": [0], "shape": [3]},
+  "write_roi": {"offset": [1], "shape": [1]}, "workers": 2,
+  "command": $(json "echo sb \$DAISY_BLOCK_ID >> $tmpdir/ran.txt")}
+]}
+JSON
+port=$(free_port)
+timeout 120 "$BROKER" --bind "tcp://0.0.0.0:$port" --launch slurm --heartbeat 300 --quiet \
+  --logs logs p.json > p.out 2> p.err
+check "a pipeline of SLURM jobs completes" test $? -eq 0
+check "every block ran once" test "$(sort -u ran.txt | wc -l)" -eq 78 -a "$(wc -l < ran.txt)" -eq 78
+check "the queue is empty of its jobs within 5 s" gone_within 5 s
+check "job scripts beside the logs" grep -q "^#SBATCH --job-name=daisy-sa-0$" logs/sa/sa-0.sbatch
+check "readable worker command lines" grep -q "^exec .*daisy-worker --connect tcp://.*:$port --task sa --worker-id sa-0 --run-id " logs/sa/sa-0.sbatch
+"$BROKER" --bind "tcp://0.0.0.0:$port" --launch slurm --sbatch-options "--time=5 --comment=x" \
+  --print-job-script sb p.json > script.txt 2>/dev/null
+check "--print-job-script prints the script" grep -q "^#SBATCH --job-name=daisy-sb-0$" script.txt
+check "with the extra options, a line each" test "$(grep -c '^#SBATCH --time=5$\|^#SBATCH --comment=x$' script.txt)" -eq 2
+
+# 2. scancel of a worker's job mid-run: its blocks come back without a
+#    retry (max_retries 0), a replacement job is submitted, the run completes.
+cat > c.json <<JSON
+{"tasks": [{"id": "sc", "total_roi": {"offset": [0], "shape": [40]}, "read_roi": {"offset": [0], "shape": [1]},
+  "write_roi": {"offset": [0], "shape": [1]}, "workers": 2, "max_retries": 0, "read_write_conflict": false,
+  "command": $(json "sleep 0.2; echo \$DAISY_BLOCK_ID >> $tmpdir/c.txt")}]}
+JSON
+port=$(free_port)
+timeout 120 "$BROKER" --bind "tcp://0.0.0.0:$port" --launch slurm --heartbeat 300 --quiet \
+  --logs clogs c.json > c.out 2> c.err &
+broker=$!
+for _ in $(seq 200); do [ "$(wc -l 2>/dev/null < c.txt || echo 0)" -ge 4 ] && break; sleep 0.1; done
+scancel --name=daisy-sc-0
+wait $broker
+check "the run survives a cancelled job" test $? -eq 0
+check "no retry spent, nothing failed" grep -q "failed    ✗: 0" c.out
+check "every block ran" test "$(sort -un c.txt | wc -l)" -eq 40
+check "a replacement job was submitted" test -f clogs/sc/sc-2.sbatch
+
+# 3. Broker SIGKILL: every job ends within the workers' give-up time.
+port=$(free_port)
+"$BROKER" --bind "tcp://0.0.0.0:$port" --launch slurm --heartbeat 300 --worker-give-up 3 \
+  --quiet --logs klogs c.json > k.out 2> k.err &
+broker=$!
+for _ in $(seq 200); do [ "$(ours sc)" -ge 2 ] && break; sleep 0.1; done
+sleep 1
+kill -9 $broker
+wait $broker 2>/dev/null
+check "jobs of a killed broker end within the give-up time" gone_within 12 sc
+finish
