@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daisy/block_exec.h"
@@ -373,6 +374,12 @@ wcli_exec_block(const daisy_block_t *block, void *arg)
     }
     if (status == 0)
         return 0;
+    //  A batch system stopping the job (scancel, preemption) signals every
+    //  process of it at once: the command may die of the SIGTERM before
+    //  ours arrives. Give ours a moment, so that the block goes back
+    //  unharmed instead of failing.
+    for (int i = 0; i < 20 && !s_signal && (status == 128 + SIGTERM || status == 128 + SIGINT); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     snprintf(text, sizeof text, "command exited with status %d", status);
     daisy_worker_set_error(job->worker, text);
     fprintf(stderr, "%s: block %llu (attempt %u) failed: %s\n", job->prog,

@@ -55,7 +55,9 @@ broker=$!
 for _ in $(seq 200); do [ "$(wc -l 2>/dev/null < c.txt || echo 0)" -ge 4 ] && break; sleep 0.1; done
 scancel --name=daisy-sc-0
 wait $broker
-check "the run survives a cancelled job" test $? -eq 0
+rc=$?
+check "the run survives a cancelled job" test $rc -eq 0
+[ $rc -eq 0 ] || { tail -n 20 c.out c.err; tail -n 5 clogs/sc/*.err; } >&2
 check "no retry spent, nothing failed" grep -q "failed    ✗: 0" c.out
 check "every block ran" test "$(sort -un c.txt | wc -l)" -eq 40
 check "a replacement job was submitted" test -f clogs/sc/sc-2.sbatch
