@@ -254,6 +254,10 @@ main(int argc, char **argv)
     daisy_pipeline_t *p = cli_load_pipeline("daisy-broker", path);
     if (!p)
         return 3;
+    if ((o.launch || o.print_task) && cli_check_runnable("daisy-broker", path, p) != 0) {
+        daisy_pipeline_destroy(&p);
+        return 3;
+    }
     daisy_graph_t *graph = daisy_graph_new(p, &err);
     if (!graph) {
         daisy_error_prefix(&err, "%s", path);

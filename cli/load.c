@@ -21,3 +21,19 @@ cli_load_pipeline(const char *prog, const char *path)
             fprintf(stderr, "%s: warning: %s: %s\n", prog, path, err.msg);
     return p;
 }
+
+int
+cli_check_runnable(const char *prog, const char *path, const daisy_pipeline_t *p)
+{
+    for (size_t i = 0; i < daisy_pipeline_size(p); i++) {
+        const daisy_task_t *t = daisy_pipeline_task(p, i);
+        void *arg;
+        if (!daisy_task_command(t) && !daisy_task_worker(t) && !daisy_task_process(t, &arg)) {
+            fprintf(stderr, "%s: %s: task '%s': neither \"command\" (run once per block) nor "
+                    "\"worker\" (a program running the worker loop): nothing could run its "
+                    "blocks\n", prog, path, daisy_task_id(t));
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -13,4 +13,9 @@
 //  The pipeline of `path`, or NULL after printing why (exit code 3).
 daisy_pipeline_t *cli_load_pipeline(const char *prog, const char *path);
 
+//  0 when every task of `p` says what runs its blocks (a `command` or a
+//  `worker` program), else -1 after printing which task does not: caught
+//  here, before anything starts, rather than as workers that die at once.
+int cli_check_runnable(const char *prog, const char *path, const daisy_pipeline_t *p);
+
 #endif

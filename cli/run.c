@@ -196,6 +196,10 @@ cli_run(int argc, char **argv)
     daisy_pipeline_t *p = cli_load_pipeline("daisy run", path);
     if (!p)
         return EXIT_INPUT;
+    if (cli_check_runnable("daisy run", path, p) != 0) {
+        daisy_pipeline_destroy(&p);
+        return EXIT_INPUT;
+    }
     int rc = o.serial ? run_serial(p, path, &o) : run_distributed(p, path, &o);
     daisy_pipeline_destroy(&p);
     return rc;

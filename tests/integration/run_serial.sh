@@ -51,6 +51,20 @@ for mode in --serial --prefetch=1; do
   check "empty task run ($mode) ran no e block" test -z "$(ls "$tmpdir"/ran.e.* 2>/dev/null)"
 done
 
+# A task that says nothing about what runs its blocks is refused before
+# anything starts, naming the task (serial and distributed alike).
+cat >"$tmpdir/nothing.json" <<JSON
+{"tasks": [{"id": "idle", "total_roi": {"offset": [0], "shape": [4]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]}}]}
+JSON
+for mode in --serial --quiet; do
+  "$DAISY" run $mode "$tmpdir/nothing.json" >/dev/null 2>"$tmpdir/err"
+  check "a task without command or worker ($mode) exits 3" test $? -eq 3
+  check "and names it" grep -q "task 'idle': neither \"command\"" "$tmpdir/err"
+done
+"$BROKER" --local "$tmpdir/nothing.json" >/dev/null 2>"$tmpdir/err"
+check "daisy-broker --local refuses it too" test $? -eq 3
+
 "$DAISY" run --serial --bogus "$tmpdir/fail.json" >/dev/null 2>&1
 check "unknown option is a usage error" test $? -eq 2
 "$DAISY" run --serial "$tmpdir/missing.json" >/dev/null 2>"$tmpdir/err"
