@@ -280,6 +280,33 @@ open_log(const char *dir, const char *wid, const char *ext)
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
 }
 
+//  The sbatch options of a task's jobs: its resources, then the run's.
+static void
+job_directives(const daisy_launcher_t *self, const daisy_task_t *task, char *buf, size_t size)
+{
+    const daisy_resources_t *r = daisy_task_resources(task);
+    size_t used = 0;
+    buf[0] = '\0';
+#define ADD(...) used += (size_t)snprintf(buf + used, used < size ? size - used : 0, __VA_ARGS__)
+    if (r->cpus)
+        ADD(" --cpus-per-task=%u", r->cpus);
+    if (r->gpus)
+        ADD(" --gpus=%u", r->gpus);
+    if (r->mem)
+        ADD(" --mem=%s", r->mem);
+    if (r->time)
+        ADD(" --time=%s", r->time);
+    if (r->partition)
+        ADD(" --partition=%s", r->partition);
+    if (r->extra)
+        ADD(" %s", r->extra);
+    if (self->opt.sbatch_options)
+        ADD(" %s", self->opt.sbatch_options);
+#undef ADD
+    if (used >= size)
+        buf[size - 1] = '\0';
+}
+
 //  One worker as a SLURM job: its script beside its logs, then sbatch.
 static long
 submit_worker(daisy_launcher_t *self, uint32_t t, const char *wid, const char *dir)
@@ -291,7 +318,9 @@ submit_worker(daisy_launcher_t *self, uint32_t t, const char *wid, const char *d
     snprintf(err, sizeof err, "%s/%s.err", dir, wid);
     snprintf(path, sizeof path, "%s/%s.sbatch", dir, wid);
     worker_command(self, task, self->endpoint, wid, self->cmd, sizeof self->cmd);
-    slurm_job_t job = {name, out, err, self->opt.sbatch_options, self->cmd};
+    char directives[8192];
+    job_directives(self, task, directives, sizeof directives);
+    slurm_job_t job = {name, out, err, directives, self->cmd};
     if (slurm_script(&job, self->line, sizeof self->line) != 0)
         return -1;
     FILE *f = fopen(path, "w");
@@ -691,7 +720,9 @@ daisy_launcher_job_script(daisy_launcher_t *self, uint32_t task, char *out, size
     self->opt.slurm = true;     //  the readable command line
     worker_command(self, t, self->endpoint, wid, self->cmd, sizeof self->cmd);
     self->opt.slurm = slurm;
-    slurm_job_t job = {name, log, err, self->opt.sbatch_options, self->cmd};
+    char directives[8192];
+    job_directives(self, t, directives, sizeof directives);
+    slurm_job_t job = {name, log, err, directives, self->cmd};
     return slurm_script(&job, out, size);
 }
 

@@ -289,6 +289,48 @@ s_check_options(const s_check_t *c, daisy_error_t *err)
     return 0;
 }
 
+//  Resources go into a batch script: a form sbatch takes, and nothing a
+//  shell or SLURM would read as something else.
+static bool
+s_matches(const char *s, const char *allowed)
+{
+    return s && *s && strspn(s, allowed) == strlen(s);
+}
+
+static bool
+s_mem_ok(const char *mem)
+{
+    size_t digits = strspn(mem, "0123456789");
+    return digits > 0 && (mem[digits] == '\0' || (strchr("KMGT", mem[digits])
+                                                   && mem[digits + 1] == '\0'));
+}
+
+static int
+s_check_resources(const s_check_t *c, daisy_error_t *err)
+{
+    const daisy_resources_t *r = daisy_task_resources(c->task);
+    if (r->mem && !s_mem_ok(r->mem))
+        return daisy_error_set(err, "%s: resources.mem '%s' is not a memory size (digits, "
+                               "then K, M, G or T: e.g. 16G)", c->who, r->mem);
+    if (r->time && !s_matches(r->time, "0123456789:-"))
+        return daisy_error_set(err, "%s: resources.time '%s' is not a time limit (e.g. 90, "
+                               "2:00:00, 1-12:00:00)", c->who, r->time);
+    if (r->partition && !s_matches(r->partition, "abcdefghijklmnopqrstuvwxyz"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-,"))
+        return daisy_error_set(err, "%s: resources.partition '%s' is not a partition name",
+                               c->who, r->partition);
+    for (const char *p = r->extra; p && *p; p += strcspn(p, " ")) {
+        p += strspn(p, " ");
+        if (*p && strncmp(p, "--", 2) != 0)
+            return daisy_error_set(err, "%s: resources.extra '%s': each entry is an sbatch "
+                                   "option starting with --", c->who, r->extra);
+    }
+    if (r->extra && strpbrk(r->extra, "\n'\"`$\\;&|<>"))
+        return daisy_error_set(err, "%s: resources.extra '%s': quotes, newlines and shell "
+                               "characters are not allowed", c->who, r->extra);
+    return 0;
+}
+
 static void
 s_label(const daisy_pipeline_t *self, size_t i, char *buf)
 {
@@ -314,7 +356,7 @@ s_check_task(const daisy_pipeline_t *self, size_t i, daisy_error_t *err)
     };
     if (s_check_dims(&c, err) || s_check_range(&c, err)
         || s_check_shapes(&c, err) || s_check_write_in_read(&c, err)
-        || s_check_options(&c, err))
+        || s_check_options(&c, err) || s_check_resources(&c, err))
         return -1;
     return 0;
 }

@@ -346,6 +346,82 @@ s_field_check(daisy_task_t *task, json_t *value, daisy_error_t *err)
     return 0;
 }
 
+//  "resources": {"cpus": 4, "gpus": 1, "mem": "16G", "time": "2:00:00",
+//  "partition": "gpu", "extra": ["--qos=high"]}; forms are checked by
+//  validation, types here.
+static int
+s_resource_count(json_t *r, const char *key, uint32_t *out, daisy_error_t *err)
+{
+    json_t *v = json_object_get(r, key);
+    int n = 0;
+    if (!v)
+        return 0;
+    if (s_int(v, &n, err))
+        return daisy_error_prefix(err, "key '%s'", key);
+    if (n < 1 || n > 65536)
+        return daisy_error_set(err, "key '%s': %d is not in 1..65536", key, n);
+    *out = (uint32_t) n;
+    return 0;
+}
+
+static int
+s_resource_text(json_t *r, const char *key, const char **out, daisy_error_t *err)
+{
+    json_t *v = json_object_get(r, key);
+    if (v && s_string(v, out, err))
+        return daisy_error_prefix(err, "key '%s'", key);
+    return 0;
+}
+
+//  "extra": an array of option strings, joined by spaces into buf.
+static int
+s_resource_extra(json_t *r, char *buf, size_t size, daisy_error_t *err)
+{
+    char what[DESCRIBE_MAX];
+    json_t *v = json_object_get(r, "extra"), *entry;
+    size_t i, used = 0;
+    buf[0] = '\0';
+    if (!v)
+        return 0;
+    if (!json_is_array(v)) {
+        s_expected(v, "an array of sbatch options", err);
+        return daisy_error_prefix(err, "key 'extra'");
+    }
+    json_array_foreach(v, i, entry) {
+        if (!json_is_string(entry))
+            return daisy_error_set(err, "key 'extra': entry %zu: expected a string, got %s",
+                                   i, s_describe(entry, what));
+        used += (size_t) snprintf(buf + used, used < size ? size - used : 0, "%s%s",
+                                  used ? " " : "", json_string_value(entry));
+    }
+    if (used >= size)
+        return daisy_error_set(err, "key 'extra': longer than %zu bytes", size - 1);
+    return 0;
+}
+
+static int
+s_field_resources(daisy_task_t *task, json_t *value, daisy_error_t *err)
+{
+    static const s_key_t known[] = {
+        {"cpus", NULL}, {"gpus", NULL}, {"mem", NULL}, {"time", NULL},
+        {"partition", NULL}, {"extra", NULL}, {NULL, NULL},
+    };
+    if (!json_is_object(value))
+        return s_expected(value, "an object (cpus, gpus, mem, time, partition, extra)", err);
+    daisy_resources_t r = {0};
+    char extra[4096];
+    if (s_check_keys(value, known, err) || s_resource_count(value, "cpus", &r.cpus, err)
+        || s_resource_count(value, "gpus", &r.gpus, err)
+        || s_resource_text(value, "mem", &r.mem, err)
+        || s_resource_text(value, "time", &r.time, err)
+        || s_resource_text(value, "partition", &r.partition, err)
+        || s_resource_extra(value, extra, sizeof extra, err))
+        return -1;
+    r.extra = *extra ? extra : NULL;
+    daisy_task_set_resources(task, &r);
+    return 0;
+}
+
 //  Every task key. The first four are read before the task exists (its
 //  constructor takes them); the others are applied in document order.
 static const s_key_t s_task_keys[] = {
@@ -362,6 +438,7 @@ static const s_key_t s_task_keys[] = {
     {"command", s_field_command},
     {"worker", s_field_worker},
     {"check", s_field_check},
+    {"resources", s_field_resources},
     {NULL, NULL},
 };
 

@@ -37,6 +37,7 @@ struct _daisy_task_t {
     char *command;              //  shell command run once per block
     char *worker;               //  long-lived worker program
     char *check_command;        //  exits 0 when a block is already done
+    daisy_resources_t resources;    //  strings owned
     daisy_process_fn *process;
     void *process_arg;
     daisy_check_fn *check;
@@ -63,6 +64,16 @@ s_strdup(const char *s)
 }
 
 //  Replace an owned string with a copy of `value` (NULL clears).
+static void
+s_clear_resources(daisy_resources_t *r)
+{
+    free((char *) r->mem);
+    free((char *) r->time);
+    free((char *) r->partition);
+    free((char *) r->extra);
+    *r = (daisy_resources_t) {0};
+}
+
 static void
 s_replace(char **field, const char *value)
 {
@@ -104,6 +115,7 @@ daisy_task_destroy(daisy_task_t **self_p)
     free(self->command);
     free(self->worker);
     free(self->check_command);
+    s_clear_resources(&self->resources);
     free(self);
     *self_p = NULL;
 }
@@ -239,6 +251,23 @@ const char *
 daisy_task_worker(const daisy_task_t *self)
 {
     return self->worker;
+}
+
+void
+daisy_task_set_resources(daisy_task_t *self, const daisy_resources_t *r)
+{
+    daisy_resources_t copy = {0};
+    if (r)
+        copy = (daisy_resources_t) {r->cpus, r->gpus, s_strdup(r->mem), s_strdup(r->time),
+                                    s_strdup(r->partition), s_strdup(r->extra)};
+    s_clear_resources(&self->resources);
+    self->resources = copy;
+}
+
+const daisy_resources_t *
+daisy_task_resources(const daisy_task_t *self)
+{
+    return &self->resources;
 }
 
 void

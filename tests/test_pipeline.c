@@ -677,6 +677,24 @@ static const bad_file_t bad_files[] = {
     {"negative_timeout.json", "task 'a': timeout -5 is not a number of "
                               "seconds >= 0"},
     {"command_and_worker.json", "task 'a': command and worker are both set"},
+    //  Resources (for batch systems)
+    {"resources_not_object.json", "task 'a': key 'resources': expected an object"},
+    {"resources_unknown_key.json", "task 'a': key 'resources': key 'cpu': unknown key "
+                                   "(did you mean 'cpus'?)"},
+    {"resources_cpus_zero.json", "task 'a': key 'resources': key 'cpus': 0 is not in "
+                                 "1..65536"},
+    {"resources_gpus_string.json", "task 'a': key 'resources': key 'gpus': expected an "
+                                   "integer, got string '1'"},
+    {"resources_mem_form.json", "task 'a': resources.mem '16 GB' is not a memory size"},
+    {"resources_time_form.json", "task 'a': resources.time '2h' is not a time limit"},
+    {"resources_partition_form.json", "task 'a': resources.partition 'gpu; rm -rf /' is "
+                                      "not a partition name"},
+    {"resources_extra_not_option.json", "task 'a': resources.extra 'qos=high': each entry "
+                                        "is an sbatch option starting with --"},
+    {"resources_extra_shell.json", "task 'a': resources.extra '--comment=$(id)': quotes, "
+                                   "newlines and shell characters are not allowed"},
+    {"resources_extra_not_array.json", "task 'a': key 'resources': key 'extra': expected an "
+                                       "array of sbatch options"},
 };
 
 #define BAD_COUNT (sizeof bad_files / sizeof bad_files[0])
@@ -799,6 +817,40 @@ Test(pipeline, good_total_write_empty)
     cr_assert_eq(daisy_pipeline_warning(p, 0, &msg), 1);
     cr_assert(strstr(msg.msg, "total_roi [0:8, 0:100] (8, 100)"), "%s", msg.msg);
     daisy_pipeline_destroy(&p);
+}
+
+//  Resources for batch systems, every key.
+Test(pipeline, good_resources)
+{
+    daisy_pipeline_t *p = load_good("resources.json");
+    const daisy_resources_t *r = daisy_task_resources(daisy_pipeline_task(p, 0));
+    cr_assert_eq(r->cpus, 4);
+    cr_assert_eq(r->gpus, 1);
+    cr_assert_str_eq(r->mem, "16G");
+    cr_assert_str_eq(r->time, "2:00:00");
+    cr_assert_str_eq(r->partition, "gpu");
+    cr_assert_str_eq(r->extra, "--qos=high --account=lab");
+    daisy_pipeline_destroy(&p);
+}
+
+//  Set, replaced and cleared through the C API; a task without has none.
+Test(pipeline, resources_are_copied_and_replaced)
+{
+    daisy_task_t *t = make_task_rois("a", roi2(0, 0, 10, 10), roi2(0, 0, 1, 1),
+                                     roi2(0, 0, 1, 1));
+    cr_assert_eq(daisy_task_resources(t)->cpus, 0);
+    cr_assert_null(daisy_task_resources(t)->mem);
+    char mem[] = "8G";
+    daisy_task_set_resources(t, &(daisy_resources_t){.cpus = 2, .mem = mem});
+    mem[0] = '9';
+    cr_assert_str_eq(daisy_task_resources(t)->mem, "8G", "copied, not borrowed");
+    daisy_task_set_resources(t, &(daisy_resources_t){.time = "30"});
+    cr_assert_eq(daisy_task_resources(t)->cpus, 0);
+    cr_assert_null(daisy_task_resources(t)->mem);
+    cr_assert_str_eq(daisy_task_resources(t)->time, "30");
+    daisy_task_set_resources(t, NULL);
+    cr_assert_null(daisy_task_resources(t)->time);
+    daisy_task_destroy(&t);
 }
 
 //  Every key, upstream tasks listed after their downstream task.

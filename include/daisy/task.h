@@ -79,6 +79,22 @@ DAISY_EXPORT const char *daisy_task_worker(const daisy_task_t *self);
 DAISY_EXPORT void daisy_task_set_check_command(daisy_task_t *self, const char *command);
 DAISY_EXPORT const char *daisy_task_check_command(const daisy_task_t *self);
 
+//  What one worker of the task needs, for batch systems (the slurm
+//  launcher maps it onto sbatch options). Zero and NULL: not stated.
+typedef struct {
+    uint32_t cpus;             //  --cpus-per-task
+    uint32_t gpus;             //  --gpus
+    const char *mem;           //  --mem, e.g. "16G" (digits, then K, M, G or T)
+    const char *time;          //  --time, e.g. "2:00:00", "1-12:00:00", "90"
+    const char *partition;     //  --partition
+    const char *extra;         //  further sbatch options, space-separated, each "--..."
+} daisy_resources_t;
+
+//  Set the task's resources (copied); validation checks their form.
+DAISY_EXPORT void daisy_task_set_resources(daisy_task_t *self, const daisy_resources_t *r);
+//  The task's resources (all unset by default); owned by the task.
+DAISY_EXPORT const daisy_resources_t *daisy_task_resources(const daisy_task_t *self);
+
 //  C process function and completion check, with their argument.
 DAISY_EXPORT void daisy_task_set_process(daisy_task_t *self, daisy_process_fn *fn, void *arg);
 DAISY_EXPORT daisy_process_fn *daisy_task_process(const daisy_task_t *self, void **arg);

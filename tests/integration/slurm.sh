@@ -40,6 +40,12 @@ check "readable worker command lines" grep -q "^exec .*daisy-worker --connect tc
   --print-job-script sb p.json > script.txt 2>/dev/null
 check "--print-job-script prints the script" grep -q "^#SBATCH --job-name=daisy-sb-0$" script.txt
 check "with the extra options, a line each" test "$(grep -c '^#SBATCH --time=5$\|^#SBATCH --comment=x$' script.txt)" -eq 2
+"$BROKER" --bind "tcp://0.0.0.0:$port" --launch slurm --print-job-script a \
+  "$DATA/good/resources.json" > res.txt 2>/dev/null
+check "a task's resources become its jobs' sbatch options" test "$(grep -c \
+  -e '^#SBATCH --cpus-per-task=4$' -e '^#SBATCH --gpus=1$' -e '^#SBATCH --mem=16G$' \
+  -e '^#SBATCH --time=2:00:00$' -e '^#SBATCH --partition=gpu$' -e '^#SBATCH --qos=high$' \
+  -e '^#SBATCH --account=lab$' res.txt)" -eq 7
 
 # 2. scancel of a worker's job mid-run: its blocks come back without a
 #    retry (max_retries 0), a replacement job is submitted, the run completes.
