@@ -870,16 +870,30 @@ daisy_broker_process_died(daisy_broker_t *self, pid_t pid)
     }
 }
 
+//  The worker that said HELLO with this id, or NULL.
+static worker_t *
+worker_by_id(const daisy_broker_t *self, const char *worker_id)
+{
+    for (const dnode_t *n = self->by_heard.next; n != &self->by_heard; n = n->next) {
+        worker_t *w = dlist_entry(n, worker_t, by_heard);
+        if (w->worker_id && strcmp(w->worker_id, worker_id) == 0)
+            return w;
+    }
+    return NULL;
+}
+
 void
 daisy_broker_worker_gone(daisy_broker_t *self, const char *worker_id, const char *reason)
 {
-    for (dnode_t *n = self->by_heard.next; n != &self->by_heard; n = n->next) {
-        worker_t *w = dlist_entry(n, worker_t, by_heard);
-        if (w->worker_id && strcmp(w->worker_id, worker_id) == 0) {
-            lose_worker(self, w, reason);
-            return;
-        }
-    }
+    worker_t *w = worker_by_id(self, worker_id);
+    if (w)
+        lose_worker(self, w, reason);
+}
+
+bool
+daisy_broker_has_worker(const daisy_broker_t *self, const char *worker_id)
+{
+    return worker_by_id(self, worker_id) != NULL;
 }
 
 uint64_t

@@ -32,6 +32,9 @@ static const char *usage =
     "                        'ssh {host} {cmd}'\n"
     "  --worker-give-up S    workers started here exit after S seconds without a\n"
     "                        broker (default 60)\n"
+    "  --connect-timeout S   --launch slurm: report a running job whose worker has\n"
+    "                        not connected after S seconds (default 60); jobs\n"
+    "                        pending for 10 s are reported with SLURM's reason\n"
     "                        Named back-ends: --launch slurm (one sbatch job per\n"
     "                        worker, cancelled when the run ends), --launch ssh\n"
     "                        ('ssh {host} {cmd}'), --launch local (as --local)\n"
@@ -102,6 +105,7 @@ parse(int argc, char **argv, options_t *o)
         {"sbatch-options", required_argument, NULL, 'B'},
         {"print-job-script", required_argument, NULL, 'J'},
         {"worker-give-up", required_argument, NULL, 'G'},
+        {"connect-timeout", required_argument, NULL, 'C'},
         {"local", no_argument, NULL, 'L'},
         {"launch", required_argument, NULL, 'T'},
         {"hosts", required_argument, NULL, 'o'},
@@ -129,6 +133,7 @@ parse(int argc, char **argv, options_t *o)
         case 'p': o->broker.publish = optarg; break;
         case 'a': o->broker.advertise = optarg; break;
         case 'G': o->launcher.give_up_s = atof(optarg); break;
+        case 'C': o->launcher.connect_timeout_s = atof(optarg); break;
         case 'L': o->launch = o->local = true; break;
         case 'T': o->launch = true; launch_backend(o, optarg); break;
         case 'B': o->launcher.sbatch_options = optarg; break;
@@ -245,6 +250,7 @@ main(int argc, char **argv)
 {
     options_t o = {.broker = daisy_broker_options_default(), .serve = {.interval_ms = 5000}};
     o.broker.log = log_line;
+    o.launcher.log = log_line;
     if (parse(argc, argv, &o) != 0)
         return 2;
     if (!o.broker.log_dir)

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,9 @@ typedef struct {
     long job;
     uint32_t task;
     char wid[300];
+    int64_t since;              //  jobs: first seen pending (ms)
+    int64_t running_since;      //  first seen running (ms)
+    bool told_pending, told_silent, connected;
 } proc_t;
 
 typedef struct {
@@ -487,8 +491,65 @@ reap(daisy_launcher_t *self)
     }
 }
 
-//  Jobs that left the queue, asked at most once a second (squeue is a
-//  round trip to the controller).
+static void launcher_log(daisy_launcher_t *self, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+launcher_log(daisy_launcher_t *self, const char *fmt, ...)
+{
+    if (!self->opt.log)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    self->opt.log(self->opt.log_arg, line);
+}
+
+//  What a job waits for is said once, after PENDING_REPORT_MS in the queue;
+//  a job that runs but whose worker never says HELLO within the connect
+//  time is said once too, with where its log is (a wrong address, a
+//  missing program, a firewall: the run would otherwise sit silent).
+#define PENDING_REPORT_MS 10000
+
+static void
+watch_job(daisy_launcher_t *self, proc_t *p, const slurm_status_t *st, int64_t now)
+{
+    if (st->state == SLURM_PENDING) {
+        if (!p->since)
+            p->since = now;
+        if (!p->told_pending && now - p->since >= PENDING_REPORT_MS) {
+            p->told_pending = true;
+            launcher_log(self, "job %ld (daisy-%s) has waited %lld s in the queue: %s", p->job,
+                         p->wid, (long long)(now - p->since) / 1000, st->reason);
+        }
+        return;
+    }
+    if (!p->running_since) {
+        p->running_since = now;
+        if (p->told_pending)
+            launcher_log(self, "job %ld (daisy-%s) runs now", p->job, p->wid);
+    }
+    int64_t limit = (int64_t)((self->opt.connect_timeout_s > 0 ? self->opt.connect_timeout_s
+                                                               : 60.0) * 1000);
+    if (p->connected || p->told_silent)
+        return;
+    if (daisy_broker_has_worker(self->broker, p->wid))
+        p->connected = true;
+    else if (now - p->running_since >= limit) {
+        p->told_silent = true;
+        const daisy_task_t *t = daisy_pipeline_task(daisy_graph_pipeline(self->graph), p->task);
+        launcher_log(self, "job %ld (daisy-%s) has run %lld s and its worker never connected "
+                     "to %s: see %s/%s/%s.err", p->job, p->wid,
+                     (long long)(now - p->running_since) / 1000, self->endpoint, self->job_dir,
+                     daisy_task_id(t), p->wid);
+    }
+}
+
+//  Jobs, asked at most once a second (squeue is a round trip to the
+//  controller): those that left the queue are workers gone; the others
+//  are watched.
 static void
 reap_jobs(daisy_launcher_t *self)
 {
@@ -498,21 +559,23 @@ reap_jobs(daisy_launcher_t *self)
     if (!self->opt.slurm || self->nprocs == 0 || now - self->last_squeue < 1000)
         return;
     self->last_squeue = now;
-    long *ids = malloc(self->nprocs * sizeof *ids);
-    bool *active = malloc(self->nprocs * sizeof *active);
     size_t n = self->nprocs;
+    long *ids = malloc(n * sizeof *ids);
+    slurm_status_t *st = malloc(n * sizeof *st);
     for (size_t i = 0; ids && i < n; i++)
         ids[i] = self->procs[i].job;
-    if (ids && active && slurm_active(ids, n, active) == 0)
+    if (ids && st && slurm_status(ids, n, st) == 0)
         for (size_t i = n; i-- > 0;) {
-            if (active[i])
+            if (st[i].state != SLURM_GONE) {
+                watch_job(self, &self->procs[i], &st[i], now);
                 continue;
+            }
             proc_t p = self->procs[i];
             self->procs[i] = self->procs[--self->nprocs];
             on_exit_status(self, &p, -1);
         }
     free(ids);
-    free(active);
+    free(st);
 }
 
 void

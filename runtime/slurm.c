@@ -2,7 +2,8 @@
 
     The commands are run as programs (posix_spawnp, no shell), their output
     read through a pipe. sbatch --parsable prints "JOBID[;CLUSTER]"; squeue
-    is asked for the ids it still knows (pending, running, completing), so
+    is asked for the ids it still knows (pending, with the reason, running,
+    completing), so
     a job that finished, failed, timed out or was cancelled is simply
     absent; an squeue that fails (a busy controller) answers nothing rather
     than "everything ended".
@@ -109,37 +110,46 @@ id_list(const long *ids, size_t n, char *buf, size_t size)
         used += (size_t)snprintf(buf + used, size - used, i ? ",%ld" : "%ld", ids[i]);
 }
 
+//  One line of squeue's "%i %t %r" into the matching entries of out.
+static void
+parse_line(const char *line, const long *ids, size_t n, slurm_status_t *out)
+{
+    long id;
+    char state[16], reason[64] = "";
+    if (sscanf(line, "%ld %15s %63s", &id, state, reason) < 2)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id) {
+            out[i].state = !strcmp(state, "PD") ? SLURM_PENDING : SLURM_RUNNING;
+            snprintf(out[i].reason, sizeof out[i].reason, "%s", reason);
+        }
+}
+
 int
-slurm_active(const long *ids, size_t n, bool *active)
+slurm_status(const long *ids, size_t n, slurm_status_t *out)
 {
     for (size_t i = 0; i < n; i++)
-        active[i] = false;
+        out[i] = (slurm_status_t){SLURM_GONE, ""};
     if (n == 0)
         return 0;
-    size_t size = n * 24 + 64;
-    char *list = malloc(size), *out = malloc(size);
+    size_t size = n * 96 + 64;
+    char *list = malloc(size), *text = malloc(size);
     int rc = -1;
-    if (list && out) {
+    if (list && text) {
         id_list(ids, n, list, size);
-        char *argv[] = {"squeue", "--noheader", "--format=%i", "--jobs", list, NULL};
-        rc = run(argv, out, size);
+        char *argv[] = {"squeue", "--noheader", "--format=%i %t %r", "--jobs", list, NULL};
+        rc = run(argv, text, size);
     }
     //  squeue refuses a list of ids none of which it knows any more: then
     //  every one of them has ended.
-    if (rc > 0 && strstr(out, "Invalid job id"))
+    if (rc > 0 && strstr(text, "Invalid job id"))
         rc = 0;
     else if (rc == 0)
-        for (char *p = out; *p;) {
-            char *end;
-            long id = strtol(p, &end, 10);
-            if (end == p)
-                break;
-            for (size_t i = 0; i < n; i++)
-                active[i] = active[i] || ids[i] == id;
-            p = end + strspn(end, " \n");
-        }
+        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+            parse_line(line, ids, n, out);
     free(list);
-    free(out);
+    free(text);
     return rc == 0 ? 0 : -1;
 }
 

@@ -28,9 +28,18 @@ typedef struct {
 int slurm_script(const slurm_job_t *job, char *out, size_t size);
 //  Submit a script file; the job id, or -1 with sbatch's message.
 long slurm_submit(const char *script_path, daisy_error_t *err);
-//  Which of the jobs are still queued or running: active[i] for ids[i].
-//  -1 when squeue could not answer (then nothing is known).
-int slurm_active(const long *ids, size_t n, bool *active);
+//  Where a job is: gone (ended, or unknown), pending in the queue (with
+//  the reason SLURM gives), or running.
+typedef enum { SLURM_GONE, SLURM_PENDING, SLURM_RUNNING } slurm_state_t;
+
+typedef struct {
+    slurm_state_t state;
+    char reason[64];            //  pending: e.g. "Resources", "Priority"
+} slurm_status_t;
+
+//  The status of each job, out[i] for ids[i]; -1 when squeue could not
+//  answer (then nothing is known).
+int slurm_status(const long *ids, size_t n, slurm_status_t *out);
 //  Cancel the jobs (scancel: SIGTERM to their processes, SIGKILL after
 //  the cluster's KillWait; pending jobs just leave the queue).
 void slurm_cancel(const long *ids, size_t n);

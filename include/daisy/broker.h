@@ -141,6 +141,8 @@ DAISY_EXPORT void daisy_broker_process_died(daisy_broker_t *self, pid_t pid);
 //  not after the heartbeat timeout; nothing when it already left.
 DAISY_EXPORT void daisy_broker_worker_gone(daisy_broker_t *self, const char *worker_id,
                                            const char *reason);
+//  A worker with this id is connected (said HELLO and was not lost).
+DAISY_EXPORT bool daisy_broker_has_worker(const daisy_broker_t *self, const char *worker_id);
 //  Give up on a task (its workers keep dying); see daisy_scheduler_abandon.
 DAISY_EXPORT uint64_t daisy_broker_abandon(daisy_broker_t *self, uint32_t task, const char *reason);
 

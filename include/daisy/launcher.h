@@ -72,6 +72,13 @@ typedef struct {
     //  queue is a worker lost (its running block charged unless it said
     //  goodbye, as a preempted worker does).
     bool slurm;
+    //  A running job whose worker has not said HELLO after this many
+    //  seconds is reported through `log` (default 60); so is a job pending
+    //  in the queue for 10 s, with SLURM's reason.
+    double connect_timeout_s;
+    //  Lines worth telling the operator; NULL: dropped.
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
     //  Extra sbatch options, one #SBATCH line each (e.g. "--partition=gpu
     //  --time=2:00:00"), or NULL.
     const char *sbatch_options;

@@ -78,4 +78,29 @@ sleep 1
 kill -9 $broker
 wait $broker 2>/dev/null
 check "jobs of a killed broker end within the give-up time" gone_within 12 sc
+
+# 4. What users could not see: a job waiting in the queue (reported after
+#    10 s with SLURM's reason), a job whose worker never connects (reported
+#    after --connect-timeout, with its log); stopping the broker (SIGTERM)
+#    cancels them.
+waits_for() {  # file, pattern, seconds
+  local i
+  for i in $(seq $(( $3 * 10 ))); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+  return 1
+}
+port=$(free_port)
+"$BROKER" --bind "tcp://0.0.0.0:$port" --launch slurm --sbatch-options "--begin=now+600" \
+  --quiet --logs wlogs c.json > w.out 2> w.err &
+broker=$!
+check "a pending job is reported with its reason" waits_for w.err "has waited 1[0-9] s in the queue: BeginTime" 20
+kill -TERM $broker; wait $broker
+check "stopping the broker cancels pending jobs" gone_within 10 sc
+port=$(free_port)
+"$BROKER" --bind "tcp://0.0.0.0:$port" --advertise tcp://127.0.0.1:9 --launch slurm \
+  --connect-timeout 2 --worker-give-up 30 --quiet --logs nlogs c.json > n.out 2> n.err &
+broker=$!
+check "a worker that never connects is reported, with its log" \
+  waits_for n.err "never connected to tcp://127.0.0.1:9: see $tmpdir/nlogs/sc/sc-[01].err" 20
+kill -TERM $broker; wait $broker
+check "stopping the broker cancels running jobs" gone_within 10 sc
 finish
