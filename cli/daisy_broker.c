@@ -32,6 +32,7 @@ static const char *usage =
     "                        'ssh {host} {cmd}'\n"
     "  --worker-give-up S    workers started here exit after S seconds without a\n"
     "                        broker (default 60)\n"
+    "  --resources cpu=N,gpu=M  the run's budget across tasks (see daisy run)\n"
     "  --connect-timeout S   --launch slurm: report a running job whose worker has\n"
     "                        not connected after S seconds (default 60); jobs\n"
     "                        pending for 10 s are reported with SLURM's reason\n"
@@ -106,6 +107,7 @@ parse(int argc, char **argv, options_t *o)
         {"print-job-script", required_argument, NULL, 'J'},
         {"worker-give-up", required_argument, NULL, 'G'},
         {"connect-timeout", required_argument, NULL, 'C'},
+        {"resources", required_argument, NULL, 'E'},
         {"local", no_argument, NULL, 'L'},
         {"launch", required_argument, NULL, 'T'},
         {"hosts", required_argument, NULL, 'o'},
@@ -134,6 +136,7 @@ parse(int argc, char **argv, options_t *o)
         case 'a': o->broker.advertise = optarg; break;
         case 'G': o->launcher.give_up_s = atof(optarg); break;
         case 'C': o->launcher.connect_timeout_s = atof(optarg); break;
+        case 'E': o->launcher.resources = optarg; break;
         case 'L': o->launch = o->local = true; break;
         case 'T': o->launch = true; launch_backend(o, optarg); break;
         case 'B': o->launcher.sbatch_options = optarg; break;

@@ -36,6 +36,10 @@ static const char *usage =
     "  --prefetch N          blocks each command worker holds at once (default 1)\n"
     "  --restart-cap N       worker deaths before a task is abandoned\n"
     "                        (default 3 x its workers)\n"
+    "  --resources cpu=N,gpu=M  the run's budget: each worker takes its task's\n"
+    "                        resources.cpus (1 if unset) and resources.gpus, so a\n"
+    "                        task runs min(workers, what is left); workers get\n"
+    "                        distinct CUDA_VISIBLE_DEVICES\n"
     "  --heartbeat MS        heartbeat interval (default 1000)\n"
     "  --progress-interval S plain progress lines at most every S seconds when\n"
     "                        stderr is not a terminal (default 5)\n"
@@ -48,7 +52,7 @@ static const char *usage =
 
 typedef struct {
     bool serial, quiet, reset_markers;
-    const char *logs, *bind, *publish, *markers;
+    const char *logs, *bind, *publish, *markers, *resources;
     uint32_t prefetch, restart_cap, heartbeat_ms;
     double interval_s;
 } run_options_t;
@@ -117,7 +121,7 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
         bo.heartbeat_ms = o->heartbeat_ms;
     daisy_broker_t *broker = daisy_broker_new(graph, &bo, &err);
     daisy_launcher_options_t lo = {.log_dir = bo.log_dir, .prefetch = o->prefetch,
-                                   .restart_cap = o->restart_cap};
+                                   .restart_cap = o->restart_cap, .resources = o->resources};
     daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, &err) : NULL;
     int rc = EXIT_INTERNAL;
     if (!launcher) {
@@ -161,6 +165,7 @@ cli_run(int argc, char **argv)
         {"reset-markers", no_argument, NULL, 'R'},
         {"prefetch", required_argument, NULL, 'f'},
         {"restart-cap", required_argument, NULL, 'r'},
+        {"resources", required_argument, NULL, 'B'},
         {"heartbeat", required_argument, NULL, 'H'},
         {"progress-interval", required_argument, NULL, 'i'},
         {"quiet", no_argument, NULL, 'q'},
@@ -179,6 +184,7 @@ cli_run(int argc, char **argv)
         case 'R': o.reset_markers = true; break;
         case 'f': bad |= parse_uint("--prefetch", optarg, &o.prefetch); break;
         case 'r': bad |= parse_uint("--restart-cap", optarg, &o.restart_cap); break;
+        case 'B': o.resources = optarg; break;
         case 'H': bad |= parse_uint("--heartbeat", optarg, &o.heartbeat_ms); break;
         case 'i': o.interval_s = atof(optarg); break;
         case 'q': o.quiet = true; break;

@@ -9,6 +9,7 @@
 #include "daisy/launcher.h"
 
 #include "fsutil.h"
+#include "budget.h"
 #include "slurm.h"
 
 #include <czmq.h>
@@ -38,10 +39,12 @@ typedef struct {
     int64_t since;              //  jobs: first seen pending (ms)
     int64_t running_since;      //  first seen running (ms)
     bool told_pending, told_silent, connected;
+    char gpus[192];             //  GPU ids it holds from the budget ("" none)
 } proc_t;
 
 typedef struct {
     bool started;
+    uint32_t want;              //  workers the task should have running
     uint32_t running;
     uint32_t deaths;
     uint32_t next_id;
@@ -61,6 +64,7 @@ struct _daisy_launcher_t {
     size_t nprocs, capprocs;
     char *endpoint;               //  what workers are told (see daisy_broker_advertised)
     int64_t last_squeue;          //  ms, monotonic
+    budget_t *budget;             //  the run's CPUs and GPUs
     char *job_dir;                //  log_dir, absolute (job scripts)
     char give_up[32];             //  seconds, for the workers' --give-up
     char cmd[8192];               //  a worker's command line, being built
@@ -169,14 +173,14 @@ spawn_argv(char *const argv[], char *const envp[], int out_fd, int err_fd)
     return rc == 0 ? pid : -1;
 }
 
-#define WORKER_VARS 5
+#define WORKER_VARS 6
 
 //  The environment plus the worker's DAISY_ variables. DAISY_BROKER_PID
 //  only for workers started on this host, whose parent the broker is: they
 //  die with it (see worker/cli.c).
 static char **
 worker_env(char vars[WORKER_VARS][512], const char *endpoint, const char *task_id,
-           const char *wid, const char *run_id, bool local)
+           const char *wid, const char *run_id, bool local, const char *gpus)
 {
     size_t n = 0;
     while (environ[n])
@@ -186,7 +190,8 @@ worker_env(char vars[WORKER_VARS][512], const char *endpoint, const char *task_i
         return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "DAISY_", 6) != 0)
+        if (strncmp(environ[i], "DAISY_", 6) != 0
+            && !(local && *gpus && !strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21)))
             envp[k++] = environ[i];
     int nvars = 0;
     snprintf(vars[nvars++], 512, "DAISY_BROKER=%s", endpoint);
@@ -195,6 +200,8 @@ worker_env(char vars[WORKER_VARS][512], const char *endpoint, const char *task_i
     snprintf(vars[nvars++], 512, "DAISY_RUN_ID=%s", run_id);
     if (local)
         snprintf(vars[nvars++], 512, "DAISY_BROKER_PID=%ld", (long)getpid());
+    if (local && *gpus)     //  the devices the budget gave this worker
+        snprintf(vars[nvars++], 512, "CUDA_VISIBLE_DEVICES=%s", gpus);
     for (int i = 0; i < nvars; i++)
         envp[k++] = vars[i];
     return envp;
@@ -250,7 +257,8 @@ worker_command(daisy_launcher_t *self, const daisy_task_t *task, const char *end
 }
 
 static pid_t
-spawn_worker(daisy_launcher_t *self, uint32_t t, const char *wid, int out_fd, int err_fd)
+spawn_worker(daisy_launcher_t *self, uint32_t t, const char *wid, const char *gpus, int out_fd,
+             int err_fd)
 {
     const char *endpoint = self->endpoint;
     const char *run_id = daisy_broker_run_id(self->broker);
@@ -267,7 +275,7 @@ spawn_worker(daisy_launcher_t *self, uint32_t t, const char *wid, int out_fd, in
         snprintf(line, sizeof self->line, "exec %s", cmd);
     char vars[WORKER_VARS][512];
     char **envp = worker_env(vars, endpoint, daisy_task_id(task), wid, run_id,
-                             !self->opt.launch_template);
+                             !self->opt.launch_template, gpus);
     if (!envp)
         return -1;
     char *argv[] = {"/bin/sh", "-c", line, NULL};
@@ -358,10 +366,31 @@ add_proc(daisy_launcher_t *self, proc_t proc)
     self->tasks[proc.task].running++;
 }
 
-static void
+//  Start one worker of task t if the budget has room for it; false when
+//  it has not (the worker starts when another ends).
+//  Take a worker off the books: its task has one fewer running, and its
+//  share of the budget is free again.
+static proc_t
+take_proc(daisy_launcher_t *self, size_t i)
+{
+    proc_t p = self->procs[i];
+    self->procs[i] = self->procs[--self->nprocs];
+    self->tasks[p.task].running--;
+    budget_give(self->budget,
+                daisy_task_resources(daisy_pipeline_task(daisy_graph_pipeline(self->graph),
+                                                         p.task)), p.gpus);
+    return p;
+}
+
+static bool
 start_one(daisy_launcher_t *self, uint32_t t)
 {
     ltask_t *lt = &self->tasks[t];
+    const daisy_resources_t *res =
+        daisy_task_resources(daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
+    char gpus[192];
+    if (!budget_take(self->budget, res, gpus, sizeof gpus))
+        return false;
     const char *task_id = daisy_task_id(daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
     char wid[300], dir[PATH_MAX];
     snprintf(wid, sizeof wid, "%s-%u", task_id, lt->next_id++);
@@ -369,27 +398,32 @@ start_one(daisy_launcher_t *self, uint32_t t)
     fsutil_mkdirs(dir);
     proc_t proc = {.task = t};
     snprintf(proc.wid, sizeof proc.wid, "%s", wid);
+    snprintf(proc.gpus, sizeof proc.gpus, "%s", gpus);
     if (self->opt.slurm) {
         snprintf(dir, sizeof dir, "%s/%s", self->job_dir, task_id);
         proc.job = submit_worker(self, t, wid, dir);
-        if (proc.job < 0)
+        if (proc.job < 0) {
             lt->deaths++;   //  a job that cannot be submitted counts as a death
-        else
+            budget_give(self->budget, res, gpus);
+        } else
             add_proc(self, proc);
-        return;
+        return true;
     }
     int out_fd = open_log(dir, wid, "out"), err_fd = open_log(dir, wid, "err");
-    pid_t pid = out_fd >= 0 && err_fd >= 0 ? spawn_worker(self, t, wid, out_fd, err_fd) : -1;
+    pid_t pid = out_fd >= 0 && err_fd >= 0 ? spawn_worker(self, t, wid, gpus, out_fd, err_fd)
+                                           : -1;
     if (out_fd >= 0)
         close(out_fd);
     if (err_fd >= 0)
         close(err_fd);
     if (pid < 0) {
         lt->deaths++;   //  a worker that cannot start counts as one that died
-        return;
+        budget_give(self->budget, res, gpus);
+        return true;
     }
     proc.pid = pid;
     add_proc(self, proc);
+    return true;
 }
 
 //  Watching ------------------------------------------------------------------
@@ -432,6 +466,23 @@ kill_task(daisy_launcher_t *self, uint32_t t, int sig)
             signal_proc(&self->procs[i], sig);
 }
 
+//  Past the restart cap the task is abandoned instead of restarting a
+//  broken worker forever; true when it was.
+static bool
+abandon_if_capped(daisy_launcher_t *self, uint32_t t)
+{
+    ltask_t *lt = &self->tasks[t];
+    if (lt->deaths < restart_cap(self, t)
+        || daisy_scheduler_abandoned(daisy_broker_scheduler(self->broker), t))
+        return false;
+    char reason[256];
+    snprintf(reason, sizeof reason, "workers died %u times (restart cap %u)", lt->deaths,
+             restart_cap(self, t));
+    kill_task(self, t, SIGKILL);
+    daisy_broker_abandon(self->broker, t, reason);
+    return true;
+}
+
 //  A worker ended: `status` is a wait status, or -1 for a job that left the
 //  queue (its exit status is SLURM's business: a job ending is a worker
 //  lost unless it said goodbye).
@@ -440,7 +491,6 @@ on_exit_status(daisy_launcher_t *self, const proc_t *p, int status)
 {
     uint32_t t = p->task;
     ltask_t *lt = &self->tasks[t];
-    lt->running--;
     const daisy_scheduler_t *s = daisy_broker_scheduler(self->broker);
     bool done = daisy_scheduler_task_done(s, t);
     bool clean = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -448,18 +498,15 @@ on_exit_status(daisy_launcher_t *self, const proc_t *p, int status)
         daisy_broker_worker_gone(self->broker, p->wid, "job ended");
     else if (!self->opt.launch_template)
         daisy_broker_process_died(self->broker, p->pid);
-    if (done || (clean && lt->running > 0))
+    if (done)
         return;
-    lt->deaths++;
-    if (lt->deaths >= restart_cap(self, t)) {
-        char reason[256];
-        snprintf(reason, sizeof reason, "workers died %u times (restart cap %u)",
-                 lt->deaths, restart_cap(self, t));
-        kill_task(self, t, SIGKILL);
-        daisy_broker_abandon(self->broker, t, reason);
+    if (clean && lt->running > 0) {     //  left with work to spare: not replaced
+        lt->want -= lt->want > 0;
         return;
     }
-    start_one(self, t);
+    lt->deaths++;
+    abandon_if_capped(self, t);
+    //  Else replaced by the next poll (fill), when the budget has room.
 }
 
 //  One worker that ended, without waiting: 1 with pid and status, else 0.
@@ -483,8 +530,7 @@ reap(daisy_launcher_t *self)
         for (size_t i = 0; i < self->nprocs; i++) {
             if (self->procs[i].job > 0 || self->procs[i].pid != pid)
                 continue;
-            proc_t p = self->procs[i];
-            self->procs[i] = self->procs[--self->nprocs];
+            proc_t p = take_proc(self, i);
             on_exit_status(self, &p, status);
             break;
         }
@@ -570,12 +616,24 @@ reap_jobs(daisy_launcher_t *self)
                 watch_job(self, &self->procs[i], &st[i], now);
                 continue;
             }
-            proc_t p = self->procs[i];
-            self->procs[i] = self->procs[--self->nprocs];
+            proc_t p = take_proc(self, i);
             on_exit_status(self, &p, -1);
         }
     free(ids);
     free(st);
+}
+
+//  Start workers until the task has as many as it wants, or the budget is
+//  spent (one attempt each: a start that fails counts as a death and is
+//  tried again at the next poll, until the restart cap).
+static void
+fill(daisy_launcher_t *self, uint32_t t)
+{
+    ltask_t *lt = &self->tasks[t];
+    for (uint32_t tries = lt->want > lt->running ? lt->want - lt->running : 0; tries > 0;
+         tries--)
+        if (!start_one(self, t) || abandon_if_capped(self, t))
+            return;
 }
 
 void
@@ -586,16 +644,18 @@ daisy_launcher_poll(daisy_launcher_t *self)
     const daisy_scheduler_t *s = daisy_broker_scheduler(self->broker);
     for (uint32_t t = 0; t < self->ntasks; t++) {
         ltask_t *lt = &self->tasks[t];
-        if (lt->started || daisy_scheduler_task_done(s, t))
+        if (daisy_scheduler_task_done(s, t) || daisy_scheduler_abandoned(s, t))
             continue;
-        daisy_task_counts_t c;
-        daisy_scheduler_counts(s, t, &c);
-        if (c.ready == 0)
-            continue;
-        lt->started = true;
-        const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
-        for (int i = 0; i < daisy_task_workers(task); i++)
-            start_one(self, t);
+        if (!lt->started) {
+            daisy_task_counts_t c;
+            daisy_scheduler_counts(s, t, &c);
+            if (c.ready == 0)
+                continue;
+            lt->started = true;
+            lt->want = (uint32_t)daisy_task_workers(
+                daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
+        }
+        fill(self, t);
     }
 }
 
@@ -611,10 +671,8 @@ cancel_jobs(daisy_launcher_t *self)
     slurm_cancel(ids, n);
     free(ids);
     for (size_t i = self->nprocs; i-- > 0;)
-        if (self->procs[i].job > 0) {
-            self->tasks[self->procs[i].task].running--;
-            self->procs[i] = self->procs[--self->nprocs];
-        }
+        if (self->procs[i].job > 0)
+            take_proc(self, i);
 }
 
 void
@@ -630,21 +688,19 @@ daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
         if (reap_one(self, &pid, &status)) {
             for (size_t i = 0; i < self->nprocs; i++)
                 if (self->procs[i].pid == pid) {
-                    self->tasks[self->procs[i].task].running--;
-                    self->procs[i] = self->procs[--self->nprocs];
+                    take_proc(self, i);
                     break;
                 }
             continue;
         }
         nanosleep(&step, NULL);
     }
-    for (size_t i = 0; i < self->nprocs; i++) {
-        signal_worker(self->procs[i].pid, SIGKILL);
+    while (self->nprocs > 0) {
+        proc_t p = take_proc(self, self->nprocs - 1);
+        signal_worker(p.pid, SIGKILL);
         if (!self->opt.reap)     //  else the spawner's server reaps it
-            waitpid(self->procs[i].pid, NULL, 0);
-        self->tasks[self->procs[i].task].running--;
+            waitpid(p.pid, NULL, 0);
     }
-    self->nprocs = 0;
 }
 
 //  Life cycle ----------------------------------------------------------------
@@ -667,6 +723,22 @@ split_hosts(daisy_launcher_t *self, const char *hosts)
         self->hosts[self->nhosts++] = strdup(h);
     }
     free(copy);
+    return 0;
+}
+
+//  The run's budget; a task one worker of which could never fit is refused
+//  now rather than left waiting forever.
+static int
+set_budget(daisy_launcher_t *self, daisy_error_t *err)
+{
+    if (!(self->budget = budget_new(self->opt.resources, err)))
+        return -1;
+    const daisy_pipeline_t *p = daisy_graph_pipeline(self->graph);
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        const daisy_task_t *task = daisy_pipeline_task(p, t);
+        if (budget_check(self->budget, daisy_task_id(task), daisy_task_resources(task), err))
+            return -1;
+    }
     return 0;
 }
 
@@ -736,7 +808,8 @@ daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *optio
     //  Job scripts name the logs by absolute path: a job may start in
     //  another directory, or on another node of a shared file system.
     self->job_dir = realpath(self->log_dir, NULL);
-    if (!self->job_dir || check_template(self, err) != 0 || set_endpoint(self, err) != 0) {
+    if (!self->job_dir || check_template(self, err) != 0 || set_endpoint(self, err) != 0
+        || set_budget(self, err) != 0) {
         if (!self->job_dir)
             daisy_error_set(err, "log directory '%s': %s", self->log_dir, strerror(errno));
         daisy_launcher_destroy(&self);
@@ -760,6 +833,7 @@ daisy_launcher_destroy(daisy_launcher_t **self_p)
     free(self->hosts);
     free(self->worker_program);
     free(self->endpoint);
+    budget_destroy(&self->budget);
     free(self->job_dir);
     free(self->log_dir);
     free(self->tasks);

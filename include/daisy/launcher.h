@@ -72,6 +72,12 @@ typedef struct {
     //  queue is a worker lost (its running block charged unless it said
     //  goodbye, as a preempted worker does).
     bool slurm;
+    //  The run's budget, e.g. "cpu=16,gpu=4" (NULL: none). Each worker takes
+    //  its task's resources.cpus (1 when unset) and resources.gpus until it
+    //  ends, so a task runs min(workers, what is left) workers; local
+    //  workers get their GPU ids in CUDA_VISIBLE_DEVICES. A task that
+    //  could never fit is refused by daisy_launcher_new().
+    const char *resources;
     //  A running job whose worker has not said HELLO after this many
     //  seconds is reported through `log` (default 60); so is a job pending
     //  in the queue for 10 s, with SLURM's reason.

@@ -142,4 +142,22 @@ check "the poisoned run exits 1" test $? -eq 1
 check "the poison block failed for good after 2 attempts" grep -q "block 3 (attempt 2)" g.out
 check "the task was not abandoned" test -z "$(grep abandoned g.out)"
 check "every other block ran" test "$(sort -un g.log | wc -l)" -eq 19
+
+# 7. A run-wide budget: 4 workers wanting a GPU each, 2 GPUs: at most 2 run
+#    at once, on distinct devices 0 and 1; a task that could never fit is
+#    refused before anything starts.
+mkdir -p run
+cat > h.json <<JSON
+{"tasks": [{"id": "h", "total_roi": {"offset": [0], "shape": [24]}, "read_roi": {"offset": [0], "shape": [1]},
+  "write_roi": {"offset": [0], "shape": [1]}, "workers": 4, "read_write_conflict": false,
+  "resources": {"gpus": 1},
+  "command": $(json 'echo "$CUDA_VISIBLE_DEVICES" > run/$$; echo "$(ls run | wc -l) $CUDA_VISIBLE_DEVICES $(cat run/* | sort | uniq -d | wc -l)" >> seen.txt; sleep 0.2; rm run/$$')}]}
+JSON
+"$DAISY" run --quiet --resources gpu=2 --logs logs-h h.json > h.out 2> h.err
+check "the budgeted run completes" test $? -eq 0
+check "never more than 2 workers at once" test "$(awk '$1 > 2' seen.txt | wc -l)" -eq 0
+check "only devices 0 and 1" test "$(awk '{print $2}' seen.txt | sort -u | tr '\n' ' ')" = "0 1 "
+check "never the same device twice at once" test "$(awk '$3 != 0' seen.txt | wc -l)" -eq 0
+"$DAISY" run --quiet --resources gpu=0 h.json > /dev/null 2> never.err
+check "a task that can never fit is refused" grep -q "task 'h': one worker needs 1 GPUs, the run's budget has 0" never.err
 finish
