@@ -146,28 +146,37 @@ block_failed(daisy_broker_t *self, worker_t *w, uint32_t task, uint64_t index,
                               w ? w->worker_id : "", log);
 }
 
-//  A worker gone: the block it was running (it said STARTED) goes back
-//  through the retry path as a failed attempt; blocks it held but had not
-//  started, and every block when it left cleanly (BYE), go straight back
-//  to the head of the queue with their attempt unchanged. So a lost worker
+//  Take every block a worker holds back: the one it runs (it said STARTED)
+//  through the retry path as a failed attempt with `reason`, the others,
+//  and all of them when `reason` is NULL (a clean leave), straight back to
+//  the head of the queue with their attempt unchanged. So a lost worker
 //  costs at most one retry, and one that never started anything (a stray
 //  client asking for many blocks, then silent) costs none.
 static void
-drop_worker(daisy_broker_t *self, worker_t *w, const char *reason, bool clean)
+take_back(daisy_broker_t *self, worker_t *w, const char *reason)
 {
+    lease_t *running = w->running;
+    w->running = NULL;
     while (w->leases) {
         lease_t *l = w->leases;
         w->leases = l->next_in_worker;
         w->nleases--;
         uint64_t index = l->index, block_id = l->block_id;
         uint32_t attempt = l->attempt;
-        bool charged = !clean && l->running;
+        bool charged = reason && l == running;
         roster_free_lease(self, l);
-        if (!charged)
-            daisy_scheduler_give_back(self->scheduler, (daisy_block_ref_t){w->task, index}, NULL);
-        else
+        if (charged)
             block_failed(self, w, w->task, index, block_id, attempt, reason);
+        else
+            daisy_scheduler_give_back(self->scheduler, (daisy_block_ref_t){w->task, index}, NULL);
     }
+}
+
+//  A worker gone, its blocks taken back (see take_back).
+static void
+drop_worker(daisy_broker_t *self, worker_t *w, const char *reason, bool clean)
+{
+    take_back(self, w, clean ? NULL : reason);
     self->stats.workers_lost++;
     progress_worker(self, w, DAISY_EVT_WORKER_LOST, reason);
     roster_remove(self, w);
@@ -364,19 +373,24 @@ on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
 static void
 set_running(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s, int64_t now)
 {
-    for (lease_t *l = w->leases; l; l = l->next_in_worker) {
-        bool running = s && l->block_id == s->block_id && l->attempt == s->attempt;
-        if (running == l->running)
-            continue;
-        l->running = running;
-        //  A task's timeout counts from the start, not from the hand-out:
-        //  time in a worker's queue is no fault of the block.
-        dlist_remove(&l->by_start);
-        if (running) {
+    lease_t *was = w->running;
+    if (was && s && was->block_id == s->block_id && was->attempt == s->attempt)
+        return;
+    if (was) {
+        dlist_remove(&was->by_start);       //  ended: no timeout any more
+        w->running = NULL;
+    }
+    if (!s)
+        return;
+    for (lease_t *l = w->leases; l; l = l->next_in_worker)
+        if (l->block_id == s->block_id && l->attempt == s->attempt) {
+            //  A task's timeout counts from the start, not from the hand-out:
+            //  time in a worker's queue is no fault of the block.
             l->started = now;
             dlist_push_tail(&self->tasks[w->task].leases, &l->by_start);
+            w->running = l;
+            return;
         }
-    }
 }
 
 static uint32_t
@@ -502,14 +516,7 @@ time_out(daisy_broker_t *self, lease_t *l, uint32_t t, int64_t timeout_ms)
     snprintf(text, sizeof text, "timeout: still running after %.3g s",
              (double)timeout_ms / 1000.0);
     block_failed(self, w, t, index, block_id, attempt, text);
-    while (w->leases) {
-        lease_t *q = w->leases;
-        w->leases = q->next_in_worker;
-        w->nleases--;
-        daisy_block_ref_t ref = {w->task, q->index};
-        roster_free_lease(self, q);
-        daisy_scheduler_give_back(self->scheduler, ref, NULL);
-    }
+    take_back(self, w, NULL);
     roster_unpark(self, w);     //  no more blocks until it shows life
     w->credits = 0;
 }

@@ -28,8 +28,7 @@ typedef struct lease {
     uint64_t index;
     uint64_t block_id;
     uint32_t attempt;
-    int64_t started;            //  ms, monotonic, when handed out
-    bool running;               //  the worker said it started it (STARTED)
+    int64_t started;            //  ms, monotonic: handed out, then started
 } lease_t;
 
 struct worker {
@@ -43,6 +42,7 @@ struct worker {
     uint32_t credits;           //  blocks it asked for and did not get yet
     lease_t *leases;
     uint32_t nleases;
+    lease_t *running;           //  the lease it said it runs (STARTED), or NULL
     int64_t last_heard;
     int64_t last_sent;
     dnode_t by_heard;           //  roster list, least recently heard first

@@ -162,7 +162,6 @@ roster_lease(daisy_broker_t *self, worker_t *w, const daisy_block_t *b, int64_t 
     l->block_id = b->block_id;
     l->attempt = b->attempt;
     l->started = now;
-    l->running = false;
     l->next_in_worker = w->leases;
     w->leases = l;
     w->nleases++;
@@ -179,6 +178,8 @@ roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id, uint32_t
         if (l->block_id == block_id && l->attempt == attempt) {
             *p = l->next_in_worker;
             w->nleases--;
+            if (w->running == l)
+                w->running = NULL;
             return l;
         }
     }

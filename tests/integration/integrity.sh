@@ -125,13 +125,12 @@ check "only the killed block used a retry" test "$(grep -v ' 0$' e.log)" = "5 1"
 # 5. SIGTERM (preemption) costs no retry: the worker passes it to the
 #    command, gives every block back and exits; with max_retries 0 the run
 #    still completes every block.
-task1d f.json 40 1 0 'if [ "$DAISY_BLOCK_ID" = 7 ] && mkdir '"$tmpdir"'/termed 2>/dev/null; then kill -TERM $PPID; sleep 5; fi; echo "$DAISY_BLOCK_ID $DAISY_ATTEMPT" >> '"$tmpdir"'/f.log'
-start=$(date +%s)
+task1d f.json 40 1 0 'if [ "$DAISY_BLOCK_ID" = 7 ] && mkdir '"$tmpdir"'/termed 2>/dev/null; then kill -TERM $PPID; sleep 5; touch '"$tmpdir"'/outlived; fi; echo "$DAISY_BLOCK_ID $DAISY_ATTEMPT" >> '"$tmpdir"'/f.log'
 "$DAISY" run --quiet --prefetch 4 --heartbeat 200 --logs logs-f f.json >f.out 2>f.err
 check "the preempted run exits 0" test $? -eq 0
 check "no attempt was used" test -z "$(grep -v ' 0$' f.log)"
 check "every block ran once" test "$(sort -un f.log | wc -l)" -eq 40 -a "$(wc -l <f.log)" -eq 40
-check "the command got the SIGTERM (no 5 s wait)" test $(( $(date +%s) - start )) -lt 5
+check "the command got the SIGTERM too (it did not outlive its worker)" test ! -e outlived
 
 # 6. A block that kills its worker at once, in lockstep (its start is told
 #    before it runs): it uses up its retries and fails for good, like any
