@@ -230,6 +230,7 @@ serve(daisy_broker_t *self, worker_t *w, int64_t now)
         self->stats.blocks_sent += n;
         if (!bt->started) {
             bt->started = true;
+            bt->started_at = now;
             progress_task_state(self, w->task, DAISY_EVT_TASK_STARTED);
         }
         if (send_worker(self, w, &msg, now) != 0) {
@@ -271,7 +272,8 @@ finish_tasks(daisy_broker_t *self, int64_t now)
         if (bt->finished || !daisy_scheduler_task_done(self->scheduler, t))
             continue;
         bt->finished = true;
-        progress_task_state(self, t, DAISY_EVT_TASK_DONE);
+        bt->finished_at = now;
+        progress_task_done(self, t);
         dnode_t *n = self->by_heard.next;
         while (n != &self->by_heard) {
             worker_t *w = dlist_entry(n, worker_t, by_heard);
@@ -316,7 +318,7 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
         return;
     if (!known) {
         w->task = (uint32_t)task;
-        w->worker_id = strdup(msg->u.hello.worker_id);
+        roster_name(self, w, msg->u.hello.worker_id);
         w->host = strdup(msg->u.hello.host);
         w->pid = msg->u.hello.pid;
         self->tasks[task].nworkers++;
@@ -768,11 +770,12 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
         daisy_scheduler_set_check(self->scheduler, t, NULL, NULL);
     self->summary = rc == 0 ? daisy_summary_new(graph) : NULL;
     self->workers = zhashx_new();
+    self->by_id = zhashx_new();
     self->decoder = daisy_decoder_new();
     self->scratch = calloc(DAISY_MAX_BATCH, sizeof *self->scratch);
     self->wire = calloc(DAISY_MAX_BATCH, sizeof *self->wire);
-    if (rc == 0 && (!self->summary || !self->workers || !self->decoder || !self->scratch
-                    || !self->wire || init_tasks(self) != 0))
+    if (rc == 0 && (!self->summary || !self->workers || !self->by_id || !self->decoder
+                    || !self->scratch || !self->wire || init_tasks(self) != 0))
         rc = daisy_error_set(err, "out of memory");
     if (rc == 0)
         rc = bind_sockets(self, err);
@@ -790,9 +793,10 @@ daisy_broker_destroy(daisy_broker_t **self_p)
     daisy_broker_t *self = *self_p;
     if (!self)
         return;
-    if (self->workers)
+    if (self->workers && self->by_id)
         roster_destroy_all(self);
     zhashx_destroy(&self->workers);
+    zhashx_destroy(&self->by_id);
     zsock_destroy(&self->router);
     zsock_destroy(&self->pub);
     auth_teardown(self);
@@ -877,22 +881,10 @@ daisy_broker_process_died(daisy_broker_t *self, pid_t pid)
     }
 }
 
-//  The worker that said HELLO with this id, or NULL.
-static worker_t *
-worker_by_id(const daisy_broker_t *self, const char *worker_id)
-{
-    for (const dnode_t *n = self->by_heard.next; n != &self->by_heard; n = n->next) {
-        worker_t *w = dlist_entry(n, worker_t, by_heard);
-        if (w->worker_id && strcmp(w->worker_id, worker_id) == 0)
-            return w;
-    }
-    return NULL;
-}
-
 void
 daisy_broker_worker_gone(daisy_broker_t *self, const char *worker_id, const char *reason)
 {
-    worker_t *w = worker_by_id(self, worker_id);
+    worker_t *w = roster_by_id(self, worker_id);
     if (w)
         lose_worker(self, w, reason);
 }
@@ -900,7 +892,7 @@ daisy_broker_worker_gone(daisy_broker_t *self, const char *worker_id, const char
 bool
 daisy_broker_has_worker(const daisy_broker_t *self, const char *worker_id)
 {
-    return worker_by_id(self, worker_id) != NULL;
+    return roster_by_id(self, worker_id) != NULL;
 }
 
 uint64_t

@@ -58,6 +58,10 @@ typedef struct {
     int64_t timeout_ms;         //  0: none
     bool started;               //  TASK_STARTED published
     bool finished;              //  TASK_DONE published, workers told to exit
+    int64_t started_at;         //  ms, monotonic: its first block handed out
+    int64_t finished_at;        //  ms: when it was done (elapsed stops)
+    uint32_t jobs_pending;      //  as the launcher last said
+    uint32_t jobs_starting;
     uint64_t rate_completed;    //  completed count at the last rate sample
     int64_t rate_at;
     double rate;                //  blocks per second, smoothed
@@ -85,6 +89,7 @@ struct _daisy_broker_t {
     btask_t *tasks;
     uint32_t ntasks;
     zhashx_t *workers;          //  key -> worker_t
+    zhashx_t *by_id;            //  worker_id -> worker_t (the first of that id)
     dnode_t by_heard;
     dnode_t by_sent;
     daisy_decoder_t *decoder;
@@ -114,6 +119,9 @@ void dlist_remove(dnode_t *node);
 worker_t *roster_find(daisy_broker_t *self, const uint8_t *identity, size_t size);
 worker_t *roster_add(daisy_broker_t *self, const uint8_t *identity, size_t size);
 void roster_remove(daisy_broker_t *self, worker_t *w);
+//  The worker said who it is (HELLO): indexed by worker id from now on.
+int roster_name(daisy_broker_t *self, worker_t *w, const char *worker_id);
+worker_t *roster_by_id(const daisy_broker_t *self, const char *worker_id);
 void roster_heard(daisy_broker_t *self, worker_t *w, int64_t now);
 void roster_sent(daisy_broker_t *self, worker_t *w, int64_t now);
 void roster_park(daisy_broker_t *self, worker_t *w);
@@ -140,6 +148,8 @@ void broker_log(daisy_broker_t *self, const char *fmt, ...) __attribute__((forma
 void progress_publish(daisy_broker_t *self, const daisy_msg_t *msg);
 void progress_task_state(daisy_broker_t *self, uint32_t task, daisy_msg_type_t type);
 void progress_snapshot(daisy_broker_t *self, int64_t now);
+//  The task is done: its rate and elapsed time freeze, TASK_DONE goes out.
+void progress_task_done(daisy_broker_t *self, uint32_t task);
 void progress_block_failed(daisy_broker_t *self, uint32_t task, uint64_t block_id,
                            uint32_t attempt, bool final, const char *error,
                            const worker_t *w);

@@ -7,6 +7,11 @@
     complete, and a subscriber that joins late is current within one
     interval. Sends never block the broker: a slow subscriber loses
     messages at its high-water mark instead.
+
+    A task's rate is smoothed while it runs and frozen when it is done (its
+    completions over its elapsed time): a finished task keeps the rate it
+    had instead of decaying towards zero, and one that finished within a
+    single interval still shows one.
 */
 #include "broker_internal.h"
 
@@ -29,7 +34,37 @@ daisy_broker_task_state(const daisy_broker_t *self, uint32_t task,
     const daisy_pipeline_t *p = daisy_graph_pipeline(self->graph);
     state->task_id = daisy_task_id(daisy_pipeline_task(p, task));
     daisy_scheduler_counts(self->scheduler, task, &state->counts);
-    state->blocks_per_s = self->tasks[task].rate;
+    const btask_t *bt = &self->tasks[task];
+    state->blocks_per_s = bt->rate;
+    int64_t end = bt->finished ? bt->finished_at : zclock_mono();
+    state->elapsed_s = bt->started && end > bt->started_at
+                     ? (double)(end - bt->started_at) / 1000.0 : 0;
+    state->workers = bt->nworkers;
+    state->jobs_pending = bt->jobs_pending;
+    state->jobs_starting = bt->jobs_starting;
+}
+
+void
+daisy_broker_set_launches(daisy_broker_t *self, uint32_t task, uint32_t pending,
+                          uint32_t starting)
+{
+    //  A done task's stragglers (exiting, being cancelled) are not news.
+    if (task >= self->ntasks || self->tasks[task].finished)
+        return;
+    self->tasks[task].jobs_pending = pending;
+    self->tasks[task].jobs_starting = starting;
+}
+
+void
+progress_task_done(daisy_broker_t *self, uint32_t task)
+{
+    btask_t *bt = &self->tasks[task];
+    daisy_task_counts_t c;
+    daisy_scheduler_counts(self->scheduler, task, &c);
+    bt->jobs_pending = bt->jobs_starting = 0;
+    if (bt->started && bt->finished_at > bt->started_at)
+        bt->rate = (double)c.completed * 1000.0 / (double)(bt->finished_at - bt->started_at);
+    progress_task_state(self, task, DAISY_EVT_TASK_DONE);
 }
 
 void
@@ -49,7 +84,7 @@ progress_snapshot(daisy_broker_t *self, int64_t now)
         btask_t *bt = &self->tasks[t];
         daisy_task_counts_t c;
         daisy_scheduler_counts(self->scheduler, t, &c);
-        if (bt->rate_at > 0 && now > bt->rate_at) {
+        if (!bt->finished && bt->rate_at > 0 && now > bt->rate_at) {
             double instant = (double)(c.completed - bt->rate_completed) * 1000.0
                            / (double)(now - bt->rate_at);
             bt->rate = bt->rate == 0 ? instant : 0.5 * bt->rate + 0.5 * instant;

@@ -106,11 +106,30 @@ roster_remove(daisy_broker_t *self, worker_t *w)
     dlist_remove(&w->by_sent);
     if (w->worker_id && w->task < self->ntasks)
         self->tasks[w->task].nworkers--;
+    if (w->worker_id && zhashx_lookup(self->by_id, w->worker_id) == w)
+        zhashx_delete(self->by_id, w->worker_id);
     zhashx_delete(self->workers, w->key);
     free(w->key);
     free(w->worker_id);
     free(w->host);
     free(w);
+}
+
+int
+roster_name(daisy_broker_t *self, worker_t *w, const char *worker_id)
+{
+    w->worker_id = strdup(worker_id);
+    if (!w->worker_id)
+        return -1;
+    //  Two workers started by hand under one id: the first keeps the name.
+    zhashx_insert(self->by_id, w->worker_id, w);
+    return 0;
+}
+
+worker_t *
+roster_by_id(const daisy_broker_t *self, const char *worker_id)
+{
+    return zhashx_lookup(self->by_id, worker_id);
 }
 
 void

@@ -65,7 +65,7 @@
 //  Array lengths of one result, one block and one task summary.
 #define RESULT_FIELDS 5
 #define BLOCK_FIELDS 7
-#define TASK_FIELDS 11
+#define TASK_FIELDS 15
 #define COUNTERS 9
 
 #define TRY(expr)                                \
@@ -616,7 +616,8 @@ s_walk_error(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
     return s_str(w, &f[1], "text", &msg->u.error.text);
 }
 
-//  [task_id, 9 counters, blocks_per_s] from f[0..10].
+//  [task_id, 9 counters, blocks_per_s, elapsed_s, workers, jobs_pending,
+//  jobs_starting] from f[0..14].
 static daisy_proto_error_t
 s_walk_task(walk_t *w, const msgpack_object *f, daisy_wire_task_state_t *t)
 {
@@ -625,7 +626,11 @@ s_walk_task(walk_t *w, const msgpack_object *f, daisy_wire_task_state_t *t)
         uint64_t *counter = (uint64_t *)((char *)&t->counts + s_counters[i].offset);
         TRY(s_u64(w, &f[1 + i], s_counters[i].name, counter));
     }
-    return s_num(w, &f[1 + COUNTERS], "blocks_per_s", &t->blocks_per_s);
+    TRY(s_num(w, &f[1 + COUNTERS], "blocks_per_s", &t->blocks_per_s));
+    TRY(s_num(w, &f[2 + COUNTERS], "elapsed_s", &t->elapsed_s));
+    TRY(s_u32(w, &f[3 + COUNTERS], "workers", 0, UINT32_MAX, &t->workers));
+    TRY(s_u32(w, &f[4 + COUNTERS], "jobs_pending", 0, UINT32_MAX, &t->jobs_pending));
+    return s_u32(w, &f[5 + COUNTERS], "jobs_starting", 0, UINT32_MAX, &t->jobs_starting);
 }
 
 static daisy_proto_error_t
@@ -954,18 +959,22 @@ s_pack_error(msgpack_packer *pk, const daisy_msg_t *msg)
     return msgpack_pack_uint32(pk, msg->u.error.code) || s_pack_text(pk, msg->u.error.text) ? -1 : 0;
 }
 
-//  task_id, the counters, blocks_per_s (no array header).
+//  task_id, the counters, blocks_per_s, elapsed_s, workers, jobs (no array
+//  header).
 static int
 s_pack_task(msgpack_packer *pk, const daisy_wire_task_state_t *t)
 {
-    if (!s_number_ok(t->blocks_per_s) || s_pack_text(pk, t->task_id))
+    if (!s_number_ok(t->blocks_per_s) || !s_number_ok(t->elapsed_s)
+        || s_pack_text(pk, t->task_id))
         return -1;
     for (int i = 0; i < COUNTERS; i++) {
         const uint64_t *counter = (const uint64_t *)((const char *)&t->counts + s_counters[i].offset);
         if (msgpack_pack_uint64(pk, *counter))
             return -1;
     }
-    return msgpack_pack_double(pk, t->blocks_per_s);
+    return msgpack_pack_double(pk, t->blocks_per_s) || msgpack_pack_double(pk, t->elapsed_s)
+        || msgpack_pack_uint32(pk, t->workers) || msgpack_pack_uint32(pk, t->jobs_pending)
+        || msgpack_pack_uint32(pk, t->jobs_starting) ? -1 : 0;
 }
 
 static int

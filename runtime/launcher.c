@@ -39,6 +39,7 @@ typedef struct {
     int64_t since;              //  jobs: first seen pending (ms)
     int64_t running_since;      //  first seen running (ms)
     bool told_pending, told_silent, connected;
+    bool queued;                //  jobs: pending in the queue, as last seen
     char gpus[192];             //  GPU ids it holds from the budget ("" none)
 } proc_t;
 
@@ -64,6 +65,7 @@ struct _daisy_launcher_t {
     size_t nprocs, capprocs;
     char *endpoint;               //  what workers are told (see daisy_broker_advertised)
     int64_t last_squeue;          //  ms, monotonic
+    int64_t last_report;          //  ms: launches last told to the broker
     budget_t *budget;             //  the run's CPUs and GPUs
     char *job_dir;                //  log_dir, absolute (job scripts)
     char give_up[32];             //  seconds, for the workers' --give-up
@@ -366,8 +368,6 @@ add_proc(daisy_launcher_t *self, proc_t proc)
     self->tasks[proc.task].running++;
 }
 
-//  Start one worker of task t if the budget has room for it; false when
-//  it has not (the worker starts when another ends).
 //  Take a worker off the books: its task has one fewer running, and its
 //  share of the budget is free again.
 static proc_t
@@ -382,6 +382,8 @@ take_proc(daisy_launcher_t *self, size_t i)
     return p;
 }
 
+//  Start one worker of task t if the budget has room for it; false when
+//  it has not (the worker starts when another ends).
 static bool
 start_one(daisy_launcher_t *self, uint32_t t)
 {
@@ -402,6 +404,7 @@ start_one(daisy_launcher_t *self, uint32_t t)
     if (self->opt.slurm) {
         snprintf(dir, sizeof dir, "%s/%s", self->job_dir, task_id);
         proc.job = submit_worker(self, t, wid, dir);
+        proc.queued = true;     //  until squeue says otherwise
         if (proc.job < 0) {
             lt->deaths++;   //  a job that cannot be submitted counts as a death
             budget_give(self->budget, res, gpus);
@@ -562,7 +565,8 @@ launcher_log(daisy_launcher_t *self, const char *fmt, ...)
 static void
 watch_job(daisy_launcher_t *self, proc_t *p, const slurm_status_t *st, int64_t now)
 {
-    if (st->state == SLURM_PENDING) {
+    p->queued = st->state == SLURM_PENDING;
+    if (p->queued) {
         if (!p->since)
             p->since = now;
         if (!p->told_pending && now - p->since >= PENDING_REPORT_MS) {
@@ -599,9 +603,7 @@ watch_job(daisy_launcher_t *self, proc_t *p, const slurm_status_t *st, int64_t n
 static void
 reap_jobs(daisy_launcher_t *self)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = zclock_mono();
     if (!self->opt.slurm || self->nprocs == 0 || now - self->last_squeue < 1000)
         return;
     self->last_squeue = now;
@@ -621,6 +623,32 @@ reap_jobs(daisy_launcher_t *self)
         }
     free(ids);
     free(st);
+}
+
+//  Tell the broker, a few times a second, how many of each task's workers
+//  wait in a queue and how many run but have not connected, for the
+//  progress bars and the feed (a run at 0 % then says why).
+#define LAUNCH_REPORT_MS 200
+
+static void
+report_launches(daisy_launcher_t *self, int64_t now)
+{
+    if (now - self->last_report < LAUNCH_REPORT_MS)
+        return;
+    self->last_report = now;
+    uint32_t *counts = calloc(2 * (size_t)self->ntasks + 1, sizeof *counts);
+    if (!counts)
+        return;
+    for (size_t i = 0; i < self->nprocs; i++) {
+        proc_t *p = &self->procs[i];
+        if (!p->connected && daisy_broker_has_worker(self->broker, p->wid))
+            p->connected = true;
+        if (!p->connected)
+            counts[2 * p->task + (p->queued ? 0 : 1)]++;
+    }
+    for (uint32_t t = 0; t < self->ntasks; t++)
+        daisy_broker_set_launches(self->broker, t, counts[2 * t], counts[2 * t + 1]);
+    free(counts);
 }
 
 //  Start workers until the task has as many as it wants, or the budget is
@@ -657,6 +685,7 @@ daisy_launcher_poll(daisy_launcher_t *self)
         }
         fill(self, t);
     }
+    report_launches(self, zclock_mono());
 }
 
 //  Every job still queued or running is cancelled: none outlives the run.

@@ -776,3 +776,67 @@ Test(broker, the_workers_of_a_finished_task_are_told_to_shut_down)
     m = exchange(late, &hello, DAISY_MSG_SHUTDOWN);
     cr_assert_str_eq(m.u.shutdown.reason, "task done");
 }
+
+//  Task state ---------------------------------------------------------------
+
+static daisy_wire_task_state_t
+state(void)
+{
+    daisy_wire_task_state_t st;
+    daisy_broker_task_state(fx.broker, 0, &st);
+    return st;
+}
+
+Test(broker, the_task_state_counts_workers_and_the_launchers_jobs)
+{
+    start((cfg_t){.blocks = 2, .run_id = RUN});
+    daisy_broker_set_launches(fx.broker, 0, 3, 1);
+    daisy_broker_set_launches(fx.broker, 7, 9, 9);     //  no such task: ignored
+    daisy_wire_task_state_t st = state();
+    cr_assert_eq(st.workers, 0);
+    cr_assert_eq(st.jobs_pending, 3);
+    cr_assert_eq(st.jobs_starting, 1);
+    cr_assert_eq(st.elapsed_s, 0, "no block handed out yet");
+    join("w1");
+    join("w2");
+    cr_assert_eq(state().workers, 2);
+}
+
+Test(broker, a_finished_tasks_elapsed_time_and_rate_stop_changing)
+{
+    start((cfg_t){.blocks = 2, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[2];
+    take(s, 2, b, 2);
+    struct timespec pause = {0, 30 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    cr_assert_gt(state().elapsed_s, 0, "elapsed counts from the first hand-out");
+    daisy_broker_set_launches(fx.broker, 0, 1, 1);
+    daisy_wire_result_t r[2] = {ok(&b[0]), ok(&b[1])};
+    release(s, r, 2, 2, NULL);
+    expect(s, DAISY_MSG_SHUTDOWN);
+    daisy_wire_task_state_t done = state();
+    cr_assert_gt(done.blocks_per_s, 0, "a task done within one interval still has a rate");
+    cr_assert_float_eq(done.blocks_per_s, 2.0 / done.elapsed_s, 1e-6 * done.blocks_per_s);
+    cr_assert_eq(done.jobs_pending + done.jobs_starting, 0, "a done task waits for no job");
+    //  Snapshots go on (one a second): nothing of the finished task moves.
+    int64_t until = now_ms() + 1300;
+    while (now_ms() < until)
+        daisy_broker_poll(fx.broker, 50);
+    daisy_wire_task_state_t later = state();
+    cr_assert_eq(later.elapsed_s, done.elapsed_s);
+    cr_assert_eq(later.blocks_per_s, done.blocks_per_s);
+}
+
+Test(broker, a_done_task_takes_no_launch_counts)
+{
+    start((cfg_t){.blocks = 1, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b;
+    take(s, 1, &b, 1);
+    daisy_wire_result_t r = ok(&b);
+    release(s, &r, 1, 1, NULL);
+    expect(s, DAISY_MSG_SHUTDOWN);
+    daisy_broker_set_launches(fx.broker, 0, 2, 2);
+    cr_assert_eq(state().jobs_pending + state().jobs_starting, 0);
+}

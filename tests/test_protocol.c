@@ -215,15 +215,15 @@ sample(int i, daisy_msg_t *m)
         break;
     case 20:
         m->type = DAISY_EVT_TASK_STATE;
-        m->u.task_state = (daisy_wire_task_state_t) {"predict", counts(10), 12.5};
+        m->u.task_state = (daisy_wire_task_state_t) {"predict", counts(10), 12.5, 30.25, 4, 2, 1};
         break;
     case 21:
         m->type = DAISY_EVT_TASK_STARTED;
-        m->u.task_state = (daisy_wire_task_state_t) {"predict", counts(0), 0.0};
+        m->u.task_state = (daisy_wire_task_state_t) {"predict", counts(0), 0.0, 0.0, 0, 0, 0};
         break;
     case 22:
         m->type = DAISY_EVT_TASK_DONE;
-        m->u.task_state = (daisy_wire_task_state_t) {"", counts(UINT64_MAX - 8), 1e300};
+        m->u.task_state = (daisy_wire_task_state_t) {"", counts(UINT64_MAX - 8), 1e300, 1e300, UINT32_MAX, UINT32_MAX, UINT32_MAX};
         break;
     case 23:
         m->type = DAISY_EVT_BLOCK_FAILED;
@@ -263,9 +263,9 @@ sample(int i, daisy_msg_t *m)
         m->u.run_finished.success = true;
         m->u.run_finished.count = 3;
         m->u.run_finished.tasks = s_tasks;
-        s_tasks[0] = (daisy_wire_task_state_t) {"fetch", counts(100), 3.5};
-        s_tasks[1] = (daisy_wire_task_state_t) {"predict", counts(200), 0.0};
-        s_tasks[2] = (daisy_wire_task_state_t) {"", counts(0), 1.0};
+        s_tasks[0] = (daisy_wire_task_state_t) {"fetch", counts(100), 3.5, 28.5, 8, 0, 0};
+        s_tasks[1] = (daisy_wire_task_state_t) {"predict", counts(200), 0.0, 0.0, 0, 16, 3};
+        s_tasks[2] = (daisy_wire_task_state_t) {"", counts(0), 1.0, 1.0, 1, 1, 1};
         break;
     case 28:
         m->type = DAISY_EVT_RUN_FINISHED;
@@ -278,7 +278,8 @@ sample(int i, daisy_msg_t *m)
         m->u.run_finished.tasks = s_tasks;
         for (int k = 0; k < 4096; k++) {
             snprintf(s_names[k], sizeof s_names[k], "t%d", k);
-            s_tasks[k] = (daisy_wire_task_state_t) {s_names[k], counts((uint64_t)k), k / 7.0};
+            s_tasks[k] = (daisy_wire_task_state_t) {s_names[k], counts((uint64_t)k), k / 7.0, k / 3.0,
+                                                    (uint32_t)k, 0, (uint32_t)k % 5};
         }
         break;
     case 30:
@@ -336,6 +337,10 @@ assert_task_eq(const daisy_wire_task_state_t *a, const daisy_wire_task_state_t *
     cr_assert_str_eq(a->task_id, b->task_id);
     cr_assert(memcmp(&a->counts, &b->counts, sizeof a->counts) == 0);
     cr_assert_eq(a->blocks_per_s, b->blocks_per_s);
+    cr_assert_eq(a->elapsed_s, b->elapsed_s);
+    cr_assert_eq(a->workers, b->workers);
+    cr_assert_eq(a->jobs_pending, b->jobs_pending);
+    cr_assert_eq(a->jobs_starting, b->jobs_starting);
 }
 
 //  `got` (decoded) equals `want` (what was encoded).
@@ -616,7 +621,9 @@ Test(protocol, encode_refuses_out_of_range)
         {{.type = DAISY_MSG_WELCOME, .u.welcome = {"t", 0, 3, 3}}, "heartbeat 0"},
         {{.type = DAISY_MSG_WELCOME, .u.welcome = {"t", 1000, 0, 3}}, "liveness 0"},
         {{.type = DAISY_EVT_RUN_FINISHED, .u.run_finished = {true, false, 4097, s_tasks}}, "tasks"},
-        {{.type = DAISY_EVT_TASK_STATE, .u.task_state = {"t", {0}, NAN}}, "NaN rate"},
+        {{.type = DAISY_EVT_TASK_STATE, .u.task_state = {"t", {0}, NAN, 0, 0, 0, 0}}, "NaN rate"},
+        {{.type = DAISY_EVT_TASK_STATE, .u.task_state = {"t", {0}, 1, -2, 0, 0, 0}},
+         "negative elapsed"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         buf.size = 7;
@@ -1038,24 +1045,36 @@ Test(protocol, mistyped_fields_are_named)
         {"[2, 105, -3, \"x\"]", "error: code: -3 is negative"},
         {"[2, 105, 8, 8]", "error: text: expected a string"},
         {"[2, 105, 10]", "error: 3 fields, expected 4"},
-        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, \"x\"]",
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, \"x\", 0.0, 0, 0, 0]",
          "task_state: blocks_per_s: expected a number, got a string"},
-        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, -1.0]", "task_state: blocks_per_s: -1 is not"},
-        {"[2, 202, \"t\", 1, 2, 3, 4.5, 5, 6, 7, 8, 9, 0.0]",
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, -1.0, 0.0, 0, 0, 0]",
+         "task_state: blocks_per_s: -1 is not"},
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0, nil, 0, 0, 0]",
+         "task_state: elapsed_s: expected a number, got nil"},
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0, 2.0, 4294967296, 0, 0]",
+         "task_state: workers: 4294967296 is not in"},
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0, 2.0, 0, -1, 0]",
+         "task_state: jobs_pending: -1 is negative"},
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0, 2.0, 0, 0, 0.5]",
+         "task_state: jobs_starting: expected an unsigned integer, got a float"},
+        {"[2, 202, \"t\", 1, 2, 3, 4.5, 5, 6, 7, 8, 9, 0.0, 0.0, 0, 0, 0]",
          "task_started: pending: expected an unsigned integer, got a float"},
-        {"[2, 203, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9]", "task_done: 12 fields, expected 13"},
-        {"[2, 203, \"t\", -1, 2, 3, 4, 5, 6, 7, 8, 9, 0]", "task_done: total: -1 is negative"},
+        {"[2, 203, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 0.0, 0.0, 0, 0]",
+         "task_done: 16 fields, expected 17"},
+        {"[2, 203, \"t\", -1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0]",
+         "task_done: total: -1 is negative"},
         {"[2, 204, \"t\", 1, 0, 1, \"e\", \"w\", \"l\"]", "block_failed: final: expected a boolean, got an integer"},
         {"[2, 204, \"t\", 1, 0, true, \"e\", \"w\", 0]", "block_failed: log: expected a string"},
         {"[2, 205, \"w\", \"t\", \"h\", nil, \"\"]", "worker_joined: pid: expected an integer, got nil"},
         {"[2, 206, \"w\", \"t\", \"h\", 1]", "worker_lost: 6 fields, expected 7"},
         {"[2, 207, 1, false, []]", "run_finished: success: expected a boolean"},
         {"[2, 207, true, nil, []]", "run_finished: interrupted: expected a boolean"},
-        {"[2, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9]]]",
-         "run_finished: tasks[0]: 10 fields, expected 11"},
-        {"[2, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, -9, 1.0]]]",
+        {"[2, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0]]]",
+         "run_finished: tasks[0]: 11 fields, expected 15"},
+        {"[2, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, -9, 1.0, 0, 0, 0, 0]]]",
          "run_finished: tasks[0].retries: -9 is negative"},
-        {"[2, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0], [\"\\0\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0]]]",
+        {"[2, 207, true, false, [[\"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0, 0, 0, 0, 0],"
+         " [\"\\0\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1.0, 0, 0, 0, 0]]]",
          "run_finished: tasks[1].task_id: contains a NUL byte"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -1073,7 +1092,8 @@ Test(protocol, any_integer_width_and_float_is_accepted)
         {"[2, 3, 0, [], [[18446744073709551615, 4294967295]]]"},
         {"[2, 6, 0, 0]"},
         {"[2, 6, 18446744073709551615, 4294967295]"},
-        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]"},
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 7, 1, 2, 3]"},
+        {"[2, 201, \"t\", 1, 2, 3, 4, 5, 6, 7, 8, 9, f32:0.5, f32:0.25, 1, 2, 3]"},
         {"[2, 1, \"t\", \"w\", \"h\", -9223372036854775808, 1, \"\"]"},
         {"[2, 1, \"t\", \"w\", \"h\", 1, 1, s:4096]"},
     };

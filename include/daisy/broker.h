@@ -153,6 +153,12 @@ DAISY_EXPORT void daisy_broker_stats(const daisy_broker_t *self, daisy_broker_st
 //  A task's counters and recent completion rate, as the feed publishes them.
 DAISY_EXPORT void daisy_broker_task_state(const daisy_broker_t *self, uint32_t task,
                                           daisy_wire_task_state_t *state);
+//  What the launcher knows of a task's workers that have not connected:
+//  `pending` wait in a batch queue, `starting` run but said no HELLO yet.
+//  Carried in the task's state (the feed, the progress bars); ignored once
+//  the task is done.
+DAISY_EXPORT void daisy_broker_set_launches(daisy_broker_t *self, uint32_t task,
+                                            uint32_t pending, uint32_t starting);
 //  Workers currently connected to a task.
 DAISY_EXPORT uint32_t daisy_broker_worker_count(const daisy_broker_t *self, uint32_t task);
 

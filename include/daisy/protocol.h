@@ -119,7 +119,15 @@ typedef struct {
 typedef struct {
     const char *task_id;
     daisy_task_counts_t counts;
-    double blocks_per_s;            //  recent completion rate
+    double blocks_per_s;            //  recent completion rate; once the task is
+                                    //  done, its completions over elapsed_s
+    double elapsed_s;               //  since its first block was handed out
+                                    //  (0 before), frozen when it is done
+    uint32_t workers;               //  workers connected to it
+    uint32_t jobs_pending;          //  workers launched and waiting in a batch
+                                    //  queue (SLURM PENDING)
+    uint32_t jobs_starting;         //  workers launched (a process, a running
+                                    //  job) that have not connected yet
 } daisy_wire_task_state_t;
 
 //  A decoded (or to-be-encoded) message: `type` says which part is valid.

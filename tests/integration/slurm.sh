@@ -89,16 +89,22 @@ waits_for() {  # file, pattern, seconds
   return 1
 }
 port=$(free_port)
+pport=$(free_port)
 "$BROKER" --bind "tcp://0.0.0.0:$port" --launch slurm --sbatch-options "--begin=now+600" \
-  --quiet --logs wlogs c.json > w.out 2> w.err &
+  --publish "tcp://127.0.0.1:$pport" --progress-interval 1 --logs wlogs c.json > w.out 2> w.err &
 broker=$!
+timeout 5 "$DAISY" monitor --json --timeout 4 "tcp://127.0.0.1:$pport" > w.json 2>&1 || true
+check "the feed carries the pending jobs" grep -q '"task": "sc".*"workers": 0, "jobs_pending": 2, "jobs_starting": 0' w.json
+check "the progress lines show them" waits_for w.err "sc: 0/40 blocks.*; 0 workers, 2 jobs pending$" 5
 check "a pending job is reported with its reason" waits_for w.err "has waited 1[0-9] s in the queue: BeginTime" 20
 kill -TERM $broker; wait $broker
 check "stopping the broker cancels pending jobs" gone_within 10 sc
 port=$(free_port)
 "$BROKER" --bind "tcp://0.0.0.0:$port" --advertise tcp://127.0.0.1:9 --launch slurm \
-  --connect-timeout 2 --worker-give-up 30 --quiet --logs nlogs c.json > n.out 2> n.err &
+  --connect-timeout 2 --worker-give-up 30 --progress-interval 1 --logs nlogs c.json > n.out 2> n.err &
 broker=$!
+check "running jobs whose workers have not connected show as starting" \
+  waits_for n.err "sc: 0/40 blocks.*; 0 workers, 2 starting$" 20
 check "a worker that never connects is reported, with its log" \
   waits_for n.err "never connected to tcp://127.0.0.1:9: see $tmpdir/nlogs/sc/sc-[01].err" 20
 kill -TERM $broker; wait $broker
