@@ -169,12 +169,6 @@ parse(int argc, char **argv, options_t *o)
                 o->launcher.slurm ? "slurm" : o->launcher.launch_template);
         return -1;
     }
-    const char *t = o->launcher.launch_template;
-    if (t && !strstr(t, "{cmd}")) {
-        fprintf(stderr, "daisy-broker: --launch '%s': the template has no {cmd} (the "
-                "worker's command line)\n", t);
-        return -1;
-    }
     return 0;
 }
 
@@ -266,6 +260,11 @@ main(int argc, char **argv)
     if ((o.launch || o.print_task) && cli_check_runnable("daisy-broker", path, p) != 0) {
         daisy_pipeline_destroy(&p);
         return 3;
+    }
+    if ((o.launch || o.print_task) && daisy_launcher_check(&o.launcher, p, &err) != 0) {
+        fprintf(stderr, "daisy-broker: %s\n", err.msg);
+        daisy_pipeline_destroy(&p);
+        return 2;
     }
     daisy_graph_t *graph = daisy_graph_new(p, &err);
     if (!graph) {

@@ -111,6 +111,13 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
         fprintf(stderr, "daisy run: %s: %s\n", path, err.msg);
         return EXIT_INPUT;
     }
+    daisy_launcher_options_t lo = {.prefetch = o->prefetch, .restart_cap = o->restart_cap,
+                                   .resources = o->resources};
+    if (daisy_launcher_check(&lo, p, &err) != 0) {
+        fprintf(stderr, "daisy run: %s\n", err.msg);
+        daisy_graph_destroy(&graph);
+        return EXIT_USAGE;
+    }
     daisy_broker_options_t bo = daisy_broker_options_default();
     bo.bind = o->bind ? o->bind : "tcp://127.0.0.1:!";
     bo.publish = o->publish;
@@ -120,8 +127,7 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
     if (o->heartbeat_ms)
         bo.heartbeat_ms = o->heartbeat_ms;
     daisy_broker_t *broker = daisy_broker_new(graph, &bo, &err);
-    daisy_launcher_options_t lo = {.log_dir = bo.log_dir, .prefetch = o->prefetch,
-                                   .restart_cap = o->restart_cap, .resources = o->resources};
+    lo.log_dir = bo.log_dir;
     daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, &err) : NULL;
     int rc = EXIT_INTERNAL;
     if (!launcher) {

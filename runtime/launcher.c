@@ -755,17 +755,14 @@ split_hosts(daisy_launcher_t *self, const char *hosts)
     return 0;
 }
 
-//  The run's budget; a task one worker of which could never fit is refused
-//  now rather than left waiting forever.
+//  A task one worker of which could never fit the budget is refused now
+//  rather than left waiting forever.
 static int
-set_budget(daisy_launcher_t *self, daisy_error_t *err)
+check_budget(const budget_t *budget, const daisy_pipeline_t *p, daisy_error_t *err)
 {
-    if (!(self->budget = budget_new(self->opt.resources, err)))
-        return -1;
-    const daisy_pipeline_t *p = daisy_graph_pipeline(self->graph);
-    for (uint32_t t = 0; t < self->ntasks; t++) {
+    for (size_t t = 0; t < daisy_pipeline_size(p); t++) {
         const daisy_task_t *task = daisy_pipeline_task(p, t);
-        if (budget_check(self->budget, daisy_task_id(task), daisy_task_resources(task), err))
+        if (budget_check(budget, daisy_task_id(task), daisy_task_resources(task), err))
             return -1;
     }
     return 0;
@@ -774,13 +771,26 @@ set_budget(daisy_launcher_t *self, daisy_error_t *err)
 //  A template must run the worker somewhere: without {cmd} every worker
 //  would start nothing and the run would stall with no word why.
 static int
-check_template(const daisy_launcher_t *self, daisy_error_t *err)
+check_template(const char *t, daisy_error_t *err)
 {
-    const char *t = self->opt.launch_template;
     if (t && !strstr(t, "{cmd}"))
         return daisy_error_set(err, "launch template '%s' has no {cmd} (the worker's command "
                                "line; also {host}, {task}, {worker_id})", t);
     return 0;
+}
+
+int
+daisy_launcher_check(const daisy_launcher_options_t *options, const daisy_pipeline_t *pipeline,
+                     daisy_error_t *err)
+{
+    if (check_template(options->launch_template, err) != 0)
+        return -1;
+    budget_t *budget = budget_new(options->resources, err);
+    int rc = budget ? check_budget(budget, pipeline, err) : -1;
+    if (rc != 0)
+        daisy_error_prefix(err, "budget '%s'", options->resources);
+    budget_destroy(&budget);
+    return rc;
 }
 
 //  Workers elsewhere are told the advertised endpoint; local ones may use
@@ -837,8 +847,10 @@ daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *optio
     //  Job scripts name the logs by absolute path: a job may start in
     //  another directory, or on another node of a shared file system.
     self->job_dir = realpath(self->log_dir, NULL);
-    if (!self->job_dir || check_template(self, err) != 0 || set_endpoint(self, err) != 0
-        || set_budget(self, err) != 0) {
+    if (!self->job_dir || daisy_launcher_check(&self->opt, daisy_graph_pipeline(self->graph),
+                                               err) != 0
+        || set_endpoint(self, err) != 0
+        || !(self->budget = budget_new(self->opt.resources, err))) {
         if (!self->job_dir)
             daisy_error_set(err, "log directory '%s': %s", self->log_dir, strerror(errno));
         daisy_launcher_destroy(&self);

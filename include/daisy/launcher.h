@@ -99,6 +99,12 @@ typedef struct {
 
 typedef struct _daisy_launcher_t daisy_launcher_t;
 
+//  The options' own faults, found before anything starts: a template
+//  without {cmd}, a malformed budget, a task one worker of which could
+//  never fit the budget. -1 with a message naming the option, task and
+//  figures; daisy_launcher_new() refuses the same.
+DAISY_EXPORT int daisy_launcher_check(const daisy_launcher_options_t *options,
+                                      const daisy_pipeline_t *pipeline, daisy_error_t *err);
 DAISY_EXPORT daisy_launcher_t *daisy_launcher_new(daisy_broker_t *broker,
                                                   const daisy_launcher_options_t *options,
                                                   daisy_error_t *err);

@@ -157,6 +157,8 @@ check "the budgeted run completes" test $? -eq 0
 check "never more than 2 workers at once" test "$(awk '$1 > 2' seen.txt | wc -l)" -eq 0
 check "only devices 0 and 1" test "$(awk '{print $2}' seen.txt | sort -u | tr '\n' ' ')" = "0 1 "
 check "never the same device twice at once" test "$(awk '$3 != 0' seen.txt | wc -l)" -eq 0
-"$DAISY" run --quiet --resources gpu=0 h.json > /dev/null 2> never.err
-check "a task that can never fit is refused" grep -q "task 'h': one worker needs 1 GPUs, the run's budget has 0" never.err
+"$DAISY" run --quiet --resources gpu=0 --logs never-logs h.json > /dev/null 2> never.err
+check "a task that can never fit is refused as a usage error" test $? -eq 2
+check "naming the budget, the task and the figures" grep -q "budget 'gpu=0': task 'h': one worker needs 1 GPUs, the run's budget has 0" never.err
+check "before anything starts" test ! -e never-logs
 finish
