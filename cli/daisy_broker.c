@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "load.h"
 #include "serve.h"
 
@@ -65,6 +66,7 @@ static const char *usage =
     "  --progress-interval S progress lines at most every S seconds (default 5)\n"
     "  --quiet               no progress\n"
     "  -h, --help            show this help\n"
+    "      --version         show the version\n"
     "\n"
     "Workers: without --local or --launch, the broker prints for each task the\n"
     "daisy-worker command line to start by hand (with this run's id).\n"
@@ -96,6 +98,8 @@ launch_backend(options_t *o, const char *arg)
         o->launcher.launch_template = arg;
 }
 
+#define P "daisy-broker"
+
 static int
 parse(int argc, char **argv, options_t *o)
 {
@@ -126,16 +130,20 @@ parse(int argc, char **argv, options_t *o)
         {"progress-interval", required_argument, NULL, 'i'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    int c;
+    int c, bad = 0;
+    double interval = 5;
     while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': o->broker.bind = optarg; break;
         case 'p': o->broker.publish = optarg; break;
         case 'a': o->broker.advertise = optarg; break;
-        case 'G': o->launcher.give_up_s = atof(optarg); break;
-        case 'C': o->launcher.connect_timeout_s = atof(optarg); break;
+        case 'G': bad |= cli_seconds(P, "--worker-give-up", optarg, &o->launcher.give_up_s); break;
+        case 'C':
+            bad |= cli_seconds(P, "--connect-timeout", optarg, &o->launcher.connect_timeout_s);
+            break;
         case 'E': o->launcher.resources = optarg; break;
         case 'L': o->launch = o->local = true; break;
         case 'T': o->launch = true; launch_backend(o, optarg); break;
@@ -148,18 +156,28 @@ parse(int argc, char **argv, options_t *o)
         case 'R': o->broker.reset_markers = true; break;
         case 'S': o->broker.curve_secret = optarg; break;
         case 'A': o->broker.curve_allow = optarg; break;
-        case 'f': o->launcher.prefetch = (uint32_t)atoi(optarg); break;
-        case 'r': o->launcher.restart_cap = (uint32_t)atoi(optarg); break;
-        case 'H': o->broker.heartbeat_ms = (uint32_t)atoi(optarg); break;
-        case 'M': o->broker.max_held = (uint32_t)atoi(optarg); break;
+        case 'f':
+            bad |= cli_uint(P, "--prefetch", optarg, 1, DAISY_MAX_BATCH, &o->launcher.prefetch);
+            break;
+        case 'r':
+            bad |= cli_uint(P, "--restart-cap", optarg, 0, UINT32_MAX, &o->launcher.restart_cap);
+            break;
+        case 'H': bad |= cli_uint(P, "--heartbeat", optarg, 1, 3600000, &o->broker.heartbeat_ms); break;
+        case 'M': bad |= cli_uint(P, "--max-held", optarg, 1, UINT32_MAX, &o->broker.max_held); break;
         case 'I': o->broker.run_id = optarg; break;
-        case 'v': o->broker.liveness = (uint32_t)atoi(optarg); break;
-        case 'i': o->serve.interval_ms = (int)(atof(optarg) * 1000); break;
+        case 'v': bad |= cli_uint(P, "--liveness", optarg, 1, 1000, &o->broker.liveness); break;
+        case 'i':
+            bad |= cli_seconds(P, "--progress-interval", optarg, &interval);
+            o->serve.interval_ms = (int)(interval * 1000);
+            break;
         case 'q': o->serve.quiet = true; break;
+        case 'V': printf("daisy-broker %s\n", DAISY_VERSION); exit(0);
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); return -1;
         }
     }
+    if (bad)
+        return -1;
     if (optind != argc - 1) {
         fprintf(stderr, "daisy-broker: expected one pipeline file\n\n%s", usage);
         return -1;

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "bars.h"
+#include "args.h"
 #include "cli.h"
 #include "daisy/protocol.h"
 
@@ -241,7 +242,10 @@ cli_monitor(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
-        case 't': timeout_s = atof(optarg); break;
+        case 't':
+            if (cli_seconds("daisy monitor", "--timeout", optarg, &timeout_s) != 0)
+                return EXIT_USAGE;
+            break;
         case 'k': broker_key = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_USAGE;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
 #include "load.h"
 #include "serve.h"
@@ -146,18 +147,7 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
     return rc;
 }
 
-static int
-parse_uint(const char *name, const char *text, uint32_t *out)
-{
-    char *end;
-    unsigned long v = strtoul(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v > UINT32_MAX || *text == '-') {
-        fprintf(stderr, "daisy run: %s: '%s' is not a non-negative integer\n", name, text);
-        return -1;
-    }
-    *out = (uint32_t)v;
-    return 0;
-}
+#define P "daisy run"
 
 int
 cli_run(int argc, char **argv)
@@ -188,11 +178,11 @@ cli_run(int argc, char **argv)
         case 'p': o.publish = optarg; break;
         case 'm': o.markers = optarg; break;
         case 'R': o.reset_markers = true; break;
-        case 'f': bad |= parse_uint("--prefetch", optarg, &o.prefetch); break;
-        case 'r': bad |= parse_uint("--restart-cap", optarg, &o.restart_cap); break;
+        case 'f': bad |= cli_uint(P, "--prefetch", optarg, 1, DAISY_MAX_BATCH, &o.prefetch); break;
+        case 'r': bad |= cli_uint(P, "--restart-cap", optarg, 0, UINT32_MAX, &o.restart_cap); break;
         case 'B': o.resources = optarg; break;
-        case 'H': bad |= parse_uint("--heartbeat", optarg, &o.heartbeat_ms); break;
-        case 'i': o.interval_s = atof(optarg); break;
+        case 'H': bad |= cli_uint(P, "--heartbeat", optarg, 1, 3600000, &o.heartbeat_ms); break;
+        case 'i': bad |= cli_seconds(P, "--progress-interval", optarg, &o.interval_s); break;
         case 'q': o.quiet = true; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_USAGE;

@@ -30,6 +30,7 @@
     commands and plugin) to a file opened for appending: one log per
     worker, whichever way the block's code writes.
 */
+#include "args.h"
 #include "worker.h"
 
 #include <dlfcn.h>
@@ -254,30 +255,6 @@ wcli_usage_error(const char *prog, const char *what, const char *arg)
     return WCLI_USAGE;
 }
 
-static int
-wcli_parse_prefetch(const char *s, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || *s == '-' || v < 1 || v > DAISY_MAX_BATCH)
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static int
-wcli_parse_seconds(const char *s, uint32_t *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < 0 || v * 1000 > UINT32_MAX)
-        return -1;
-    *ms = (uint32_t)ceil(v * 1000);
-    return 0;
-}
-
 //  Returns -1 when parsing went fine, else the exit status to return.
 static int
 wcli_parse(int argc, char **argv, wcli_args_t *a)
@@ -301,6 +278,7 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
         {NULL, 0, NULL, 0}};
     const char *prog = a->prog;
     int c;
+    double give_up;
     optind = 0;     //  full re-initialisation: we may not be the first parser
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:c:t:w:p:g:l:e:P:h", longopts, NULL)) != -1) {
@@ -317,12 +295,14 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
         case OPT_CURVE_SECRET: a->opt.curve_secret = optarg; break;
         case OPT_BROKER_KEY: a->opt.broker_key = optarg; break;
         case 'p':
-            if (wcli_parse_prefetch(optarg, &a->opt.prefetch) < 0)
-                return wcli_usage_error(prog, "--prefetch takes 1 to 1024, not", optarg);
+            if (cli_uint(prog, "--prefetch", optarg, 1, DAISY_MAX_BATCH, &a->opt.prefetch))
+                return WCLI_USAGE;
             break;
         case 'g':
-            if (wcli_parse_seconds(optarg, &a->opt.give_up_ms) < 0)
-                return wcli_usage_error(prog, "--give-up takes seconds (>= 0), not", optarg);
+            if (cli_seconds(prog, "--give-up", optarg, &give_up) != 0)
+                return WCLI_USAGE;
+            a->opt.give_up_ms = (uint32_t)ceil(give_up * 1000 < UINT32_MAX ? give_up * 1000
+                                                                           : UINT32_MAX);
             break;
         case 'h':
             printf(usage_text, prog);

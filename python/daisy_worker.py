@@ -89,6 +89,8 @@ from typing import NamedTuple, Tuple
 
 import msgpack
 import zmq
+import zmq.utils.monitor
+import zmq.utils.z85
 
 __all__ = ["Block", "Roi", "run", "stop_requested", "main"]
 
@@ -113,6 +115,7 @@ BATCH_BYTES = MAX_FRAME // 2        # RELEASE size budget
 LINGER_MS = 1000                    # to deliver the last RELEASE and BYE
 ERROR_BYTES = 1000                  # an error text sent for a failed block
 PARENT_POLL_S = 0.25                # DAISY_BROKER_PID: how often to look
+RESEND_MAX = 16384                  # results remembered for a resend
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -292,7 +295,7 @@ class _Worker:
         self.marked = False                  # the broker believes a block of ours runs
         self.pending = []                    # results to send: [id, att, st, s, err, resend]
         self.flush_at = 0.0
-        self.sent = collections.deque()      # (result, time sent): for a resend
+        self.sent = collections.deque(maxlen=RESEND_MAX)    # (result, time sent)
         self.credits_out = 0                 # credits the broker owes us
         self.held = 0                        # queued + running + results not sent
         self.stopping = False
@@ -303,6 +306,8 @@ class _Worker:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
+        self.idle_poller = zmq.Poller()      # while there is no socket
+        self.idle_poller.register(self.wake_r, zmq.POLLIN)
         self.thread = threading.Thread(target=self._helper, name="daisy-block", daemon=True)
 
     # The helper thread -----------------------------------------------------
@@ -422,24 +427,23 @@ class _Worker:
     # The socket ----------------------------------------------------------------
 
     def _connect(self, now):
-        sock = self.ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.ROUTING_ID, self.routing_id)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME)
-        sock.setsockopt(zmq.LINGER, 0)
-        if self.keys:
-            secret, public, server = self.keys
-            sock.setsockopt(zmq.CURVE_SERVERKEY, server)
-            sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
-            sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
-            # A broker that refuses our key only drops the connection: the
-            # monitor tells that from a broker that is not there.
-            self.monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        self.sock = sock = self.ctx.socket(zmq.DEALER)
         try:
+            sock.setsockopt(zmq.ROUTING_ID, self.routing_id)
+            sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME)
+            sock.setsockopt(zmq.LINGER, 0)
+            if self.keys:
+                secret, public, server = self.keys
+                sock.setsockopt(zmq.CURVE_SERVERKEY, server)
+                sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+                sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+                # A broker that refuses our key only drops the connection:
+                # the monitor tells that from a broker that is not there.
+                self.monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
             sock.connect(self.endpoint)
         except zmq.ZMQError as e:
-            sock.close(0)
+            self._close(0)
             raise _Fatal(f"cannot connect to {self.endpoint}: {e}") from None
-        self.sock = sock
         self.poller = zmq.Poller()
         self.poller.register(self.wake_r, zmq.POLLIN)
         self.poller.register(sock, zmq.POLLIN)
@@ -603,13 +607,8 @@ class _Worker:
         return min(TAKEOVER_S, self.heartbeat / 4)
 
     def _wait(self, timeout_ms):
-        if self.poller is None:
-            ready = {}
-            poller = zmq.Poller()
-            poller.register(self.wake_r, zmq.POLLIN)
-            ready = dict(poller.poll(timeout_ms))
-        else:
-            ready = dict(self.poller.poll(timeout_ms))
+        poller = self.poller if self.poller is not None else self.idle_poller
+        ready = dict(poller.poll(timeout_ms))
         if self.wake_r in ready:
             try:
                 while os.read(self.wake_r, 512):
@@ -624,6 +623,8 @@ class _Worker:
 
     def _start_next(self, now):
         self._recv_all(now)      # BLOCKS already here count as queued behind it
+        if self.finished:
+            return
         block = self.queue.popleft()
         self.current, self.current_start, self.told = block, now, False
         if self.link == "ready":

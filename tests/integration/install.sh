@@ -20,8 +20,19 @@ cc -o "$tmpdir/remote_worker" "$EXAMPLES/remote_worker.c" $(pkg-config --cflags 
   -Wl,-rpath,"$lib" > "$tmpdir/cc.log" 2>&1
 check "a program builds against the installed library" test -x "$tmpdir/remote_worker"
 bin=$(dirname "$(find "$stage" -path '*/bin/daisy' -type f)")
-LD_LIBRARY_PATH="$lib" "$bin/daisy" plan "$EXAMPLES/pipelines/two_tasks.json" > "$tmpdir/plan.txt"
+# No LD_LIBRARY_PATH: the installed programs find their library themselves,
+# wherever the tree is (here a DESTDIR staging copy, then moved elsewhere).
+"$bin/daisy" plan "$EXAMPLES/pipelines/two_tasks.json" > "$tmpdir/plan.txt"
 check "the installed daisy runs" grep -q "task extract: 16 blocks" "$tmpdir/plan.txt"
-LD_LIBRARY_PATH="$lib" "$bin/daisy-worker" --help > /dev/null
-check "the installed daisy-worker runs" test $? -eq 0
+for p in daisy daisy-broker daisy-worker; do
+  check "the installed $p --version" test "$("$bin/$p" --version 2>&1)" = "$p $VERSION"
+done
+mv "$stage" "$tmpdir/moved"
+bin=${bin/$stage/$tmpdir/moved}
+cat > "$tmpdir/one.json" <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [4]}, "read_roi": {"offset": [0], "shape": [1]},
+  "write_roi": {"offset": [0], "shape": [1]}, "command": "echo \$DAISY_BLOCK_ID >> $tmpdir/ran.txt"}]}
+JSON
+(cd "$tmpdir" && env -u LD_LIBRARY_PATH "$bin/daisy" run --quiet one.json > run.txt 2>&1)
+check "a moved install runs a pipeline with its own daisy-worker" test "$(sort "$tmpdir/ran.txt" | tr '\n' ' ')" = "0 1 2 3 "
 finish
