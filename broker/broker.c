@@ -139,8 +139,8 @@ block_failed(daisy_broker_t *self, worker_t *w, uint32_t task, uint64_t index,
     if (!final)
         return;
     char log[1024] = "";
-    if (self->opt.log_dir && w && w->worker_id)
-        snprintf(log, sizeof log, "%s/%s/%s.err / .out", self->opt.log_dir,
+    if (self->log_dir && w && w->worker_id)
+        snprintf(log, sizeof log, "%s/%s/%s.err / .out", self->log_dir,
                  task_id_of(self, task), w->worker_id);
     daisy_summary_add_failure(self->summary, task, block_id, attempt, error,
                               w ? w->worker_id : "", log);
@@ -755,7 +755,10 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
     if (self->opt.max_held == 0)
         self->opt.max_held = 64;
     gethostname(self->hostname, sizeof self->hostname - 1);
+    daisy_broker_set_log_dir(self, self->opt.log_dir);
+    self->opt.log_dir = NULL;   //  the caller's string; self->log_dir is ours
     if (set_run_id(self, err) != 0) {
+        free(self->log_dir);
         free(self);
         return NULL;
     }
@@ -802,6 +805,7 @@ daisy_broker_destroy(daisy_broker_t **self_p)
     auth_teardown(self);
     zstr_free(&self->endpoint);
     free(self->advertised);
+    free(self->log_dir);
     zstr_free(&self->pub_endpoint);
     daisy_decoder_destroy(&self->decoder);
     daisy_buffer_free(&self->out);
@@ -924,6 +928,14 @@ const char *
 daisy_broker_endpoint(const daisy_broker_t *self)
 {
     return self->endpoint;
+}
+
+void
+daisy_broker_set_log_dir(daisy_broker_t *self, const char *dir)
+{
+    char *copy = dir ? strdup(dir) : NULL;
+    free(self->log_dir);
+    self->log_dir = copy;
 }
 
 const char *

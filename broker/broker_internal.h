@@ -81,6 +81,7 @@ struct _daisy_broker_t {
     char *endpoint;
     char *advertised;           //  what workers are told (NULL: no routable address)
     char *pub_endpoint;
+    char *log_dir;              //  workers' logs of this run, or NULL
     char hostname[256];
     char run_id[33];            //  this run's id: workers started for another are refused
     int64_t log_window;         //  refusal log lines: start of the current second

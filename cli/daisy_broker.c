@@ -315,6 +315,9 @@ main(int argc, char **argv)
         fprintf(stderr, ", run %s\n", daisy_broker_run_id(broker));
         if (!o.launch)
             print_worker_commands(broker, p);
+        o.serve.argc = argc;
+        o.serve.argv = argv;
+        o.serve.markers = o.broker.markers_dir;
         rc = cli_serve(broker, launcher, &o.serve);
     }
     daisy_launcher_destroy(&launcher);

@@ -54,6 +54,8 @@ static const char *usage =
 typedef struct {
     bool serial, quiet, reset_markers;
     const char *logs, *bind, *publish, *markers, *resources;
+    int argc;             //  the command line, for the resume hint
+    char **argv;
     uint32_t prefetch, restart_cap, heartbeat_ms;
     double interval_s;
 } run_options_t;
@@ -138,7 +140,9 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
     else {
         if (o->publish && !o->quiet)
             fprintf(stderr, "daisy run: progress on %s\n", daisy_broker_publish_endpoint(broker));
-        serve_options_t so = {.quiet = o->quiet, .interval_ms = (int)(o->interval_s * 1000)};
+        serve_options_t so = {.quiet = o->quiet, .interval_ms = (int)(o->interval_s * 1000),
+                              .prog = "daisy", .argc = o->argc, .argv = o->argv,
+                              .markers = bo.markers_dir};
         rc = cli_serve(broker, launcher, &so);
     }
     daisy_launcher_destroy(&launcher);
@@ -168,7 +172,7 @@ cli_run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    run_options_t o = {.interval_s = 5};
+    run_options_t o = {.interval_s = 5, .argc = argc, .argv = argv};
     int c, bad = 0;
     while ((c = getopt_long(argc, argv, "sl:qh", options, NULL)) != -1) {
         switch (c) {

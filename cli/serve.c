@@ -6,6 +6,7 @@
 #include "serve.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bars.h"
@@ -48,6 +49,41 @@ report_refusals(const daisy_broker_t *broker)
     fputc('\n', stderr);
 }
 
+//  After Ctrl-C: what was not run, and how to go on. With done markers a
+//  rerun of the same command skips what completed; without, it starts
+//  over, and the user should know before rerunning a day's work.
+static void
+report_interrupted(daisy_broker_t *broker, const serve_options_t *options)
+{
+    const daisy_scheduler_t *s = daisy_broker_scheduler(broker);
+    uint32_t n = daisy_graph_task_count(daisy_scheduler_graph(s));
+    uint64_t not_run = 0, completed = 0;
+    for (uint32_t t = 0; t < n; t++) {
+        daisy_task_counts_t c;
+        daisy_scheduler_counts(s, t, &c);
+        not_run += c.total - c.completed - c.failed - c.orphaned;
+        completed += c.completed;
+    }
+    printf("\nInterrupted: %llu block%s not run.", (unsigned long long)not_run,
+           not_run == 1 ? " was" : "s were");
+    if (!options->markers) {
+        printf(" No done markers were kept (--markers DIR, or \"markers\" in the pipeline "
+               "file): running again starts over.\n");
+        return;
+    }
+    printf(" The %llu completed are recorded in %s; to resume, run again:\n\n   ",
+           (unsigned long long)completed, options->markers);
+    if (options->prog)
+        printf(" %s", options->prog);
+    for (int i = 0; i < options->argc; i++) {
+        const char *a = options->argv[i];
+        bool plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789_./-+,:=@%") == strlen(a);
+        printf(plain ? " %s" : " '%s'", a);
+    }
+    printf("\n");
+}
+
 int
 cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_options_t *options)
 {
@@ -66,6 +102,8 @@ cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_option
     if (text)
         fputs(text, stdout);
     free(text);
+    if (rc == 2)
+        report_interrupted(broker, options);
     fflush(stdout);
     return rc == 2 ? 130 : rc;
 }

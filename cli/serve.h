@@ -15,6 +15,12 @@
 typedef struct {
     bool quiet;            //  no progress at all
     int interval_ms;       //  plain progress lines at most this often
+    //  For the interrupted summary: the command line that resumes the run
+    //  (argv joined) and the markers directory (NULL: none kept).
+    const char *prog;      //  printed before argv when not NULL
+    int argc;
+    char **argv;
+    const char *markers;
 } serve_options_t;
 
 //  0 when every block completed, 1 when some failed or were orphaned,

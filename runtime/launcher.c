@@ -49,6 +49,7 @@ typedef struct {
     uint32_t running;
     uint32_t deaths;
     uint32_t next_id;
+    char last_dead[300];        //  the worker that died last ("" none yet)
 } ltask_t;
 
 struct _daisy_launcher_t {
@@ -67,6 +68,9 @@ struct _daisy_launcher_t {
     int64_t last_squeue;          //  ms, monotonic
     int64_t last_report;          //  ms: launches last told to the broker
     budget_t *budget;             //  the run's CPUs and GPUs
+    char *log_base;               //  the log directory asked for
+    char run_name[96];            //  this run's folder in it
+    bool run_dir_made;
     char *job_dir;                //  log_dir, absolute (job scripts)
     char give_up[32];             //  seconds, for the workers' --give-up
     char cmd[8192];               //  a worker's command line, being built
@@ -321,6 +325,24 @@ job_directives(const daisy_launcher_t *self, const daisy_task_t *task, char *buf
         buf[size - 1] = '\0';
 }
 
+//  The run's log folder and the `latest` link, once: the link is made
+//  under a temporary name and renamed over the old one, so a reader never
+//  finds it missing. Failing to link is no reason to stop a run.
+static void
+make_run_log_dir(daisy_launcher_t *self)
+{
+    if (self->run_dir_made)
+        return;
+    self->run_dir_made = true;
+    fsutil_mkdirs(self->log_dir);
+    char tmp[PATH_MAX], latest[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/.latest.%ld", self->log_base, (long)getpid());
+    snprintf(latest, sizeof latest, "%s/latest", self->log_base);
+    unlink(tmp);
+    if (symlink(self->run_name, tmp) == 0 && rename(tmp, latest) != 0)
+        unlink(tmp);
+}
+
 //  One worker as a SLURM job: its script beside its logs, then sbatch.
 static long
 submit_worker(daisy_launcher_t *self, uint32_t t, const char *wid, const char *dir)
@@ -396,6 +418,7 @@ start_one(daisy_launcher_t *self, uint32_t t)
     const char *task_id = daisy_task_id(daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
     char wid[300], dir[PATH_MAX];
     snprintf(wid, sizeof wid, "%s-%u", task_id, lt->next_id++);
+    make_run_log_dir(self);
     snprintf(dir, sizeof dir, "%s/%s", self->log_dir, task_id);
     fsutil_mkdirs(dir);
     proc_t proc = {.task = t};
@@ -469,8 +492,49 @@ kill_task(daisy_launcher_t *self, uint32_t t, int sig)
             signal_proc(&self->procs[i], sig);
 }
 
+//  The last `want` non-empty lines of a file's last 4 KiB, each indented
+//  as the summary shows a note's lines; "" when it cannot be read.
+#define TAIL_LINES 3
+
+static void
+log_tail(const char *path, char *out, size_t size)
+{
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4097];
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t from = end > 4096 ? end - 4096 : 0;
+    ssize_t n = pread(fd, buf, 4096, from);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    const char *lines[TAIL_LINES];
+    int found = 0;
+    for (char *p = buf + n; p > buf && found < TAIL_LINES;) {
+        while (p > buf && (p[-1] == '\n' || p[-1] == '\r'))
+            *--p = '\0';
+        char *start = p;
+        while (start > buf && start[-1] != '\n')
+            start--;
+        bool partial = from > 0 && start == buf;    //  cut by the 4 KiB window
+        if (*start && !partial)
+            lines[found++] = start;
+        p = start;
+    }
+    size_t used = 0;
+    for (int i = found; i-- > 0 && used + 1 < size;) {
+        int w = snprintf(out + used, size - used, "\n      | %.200s", lines[i]);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
 //  Past the restart cap the task is abandoned instead of restarting a
-//  broken worker forever; true when it was.
+//  broken worker forever; true when it was. The reason quotes what the
+//  last worker to die wrote last to its stderr and names the file: a
+//  worker that cannot start usually says why there.
 static bool
 abandon_if_capped(daisy_launcher_t *self, uint32_t t)
 {
@@ -478,9 +542,18 @@ abandon_if_capped(daisy_launcher_t *self, uint32_t t)
     if (lt->deaths < restart_cap(self, t)
         || daisy_scheduler_abandoned(daisy_broker_scheduler(self->broker), t))
         return false;
-    char reason[256];
-    snprintf(reason, sizeof reason, "workers died %u times (restart cap %u)", lt->deaths,
-             restart_cap(self, t));
+    char reason[2048], path[PATH_MAX + 640], tail[1024] = "";
+    int n = snprintf(reason, sizeof reason, "workers died %u times (restart cap %u)",
+                     lt->deaths, restart_cap(self, t));
+    if (*lt->last_dead) {
+        const char *task_id = daisy_task_id(
+            daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
+        snprintf(path, sizeof path, "%s/%s/%s.err", self->log_dir, task_id, lt->last_dead);
+        log_tail(path, tail, sizeof tail);
+        snprintf(reason + n, sizeof reason - (size_t)n, "; the last, %.200s, %s %.1000s%s",
+                 lt->last_dead, *tail ? "wrote in" : "left nothing in", path, *tail ? ":" : "");
+        strncat(reason, tail, sizeof reason - strlen(reason) - 1);
+    }
     kill_task(self, t, SIGKILL);
     daisy_broker_abandon(self->broker, t, reason);
     return true;
@@ -508,6 +581,7 @@ on_exit_status(daisy_launcher_t *self, const proc_t *p, int status)
         return;
     }
     lt->deaths++;
+    snprintf(lt->last_dead, sizeof lt->last_dead, "%s", p->wid);
     abandon_if_capped(self, t);
     //  Else replaced by the next poll (fill), when the budget has room.
 }
@@ -816,6 +890,37 @@ set_endpoint(daisy_launcher_t *self, daisy_error_t *err)
     return self->endpoint ? 0 : daisy_error_set(err, "out of memory");
 }
 
+//  Each run logs into its own folder, LOG_DIR/YYYYmmdd-HHMMSS-RUNID, so
+//  that the messages of one run never mix with an earlier one's; the
+//  folder and LOG_DIR/latest (a relative link to it) are made when the
+//  first worker starts, so --print-job-script leaves nothing behind.
+static int
+run_log_dir(daisy_launcher_t *self)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tm));
+    snprintf(self->run_name, sizeof self->run_name, "%s-%s", stamp,
+             daisy_broker_run_id(self->broker));
+    char *dir = malloc(strlen(self->log_dir) + sizeof self->run_name + 2);
+    char *job = malloc(strlen(self->job_dir) + sizeof self->run_name + 2);
+    if (!dir || !job) {
+        free(dir);
+        free(job);
+        return -1;
+    }
+    sprintf(dir, "%s/%s", self->log_dir, self->run_name);
+    sprintf(job, "%s/%s", self->job_dir, self->run_name);
+    free(self->log_base);
+    self->log_base = self->log_dir;
+    self->log_dir = dir;
+    free(self->job_dir);
+    self->job_dir = job;
+    daisy_broker_set_log_dir(self->broker, self->log_dir);
+    return 0;
+}
+
 daisy_launcher_t *
 daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *options,
                    daisy_error_t *err)
@@ -847,7 +952,7 @@ daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *optio
     //  Job scripts name the logs by absolute path: a job may start in
     //  another directory, or on another node of a shared file system.
     self->job_dir = realpath(self->log_dir, NULL);
-    if (!self->job_dir || daisy_launcher_check(&self->opt, daisy_graph_pipeline(self->graph),
+    if (!self->job_dir || run_log_dir(self) != 0 || daisy_launcher_check(&self->opt, daisy_graph_pipeline(self->graph),
                                                err) != 0
         || set_endpoint(self, err) != 0
         || !(self->budget = budget_new(self->opt.resources, err))) {
@@ -877,6 +982,7 @@ daisy_launcher_destroy(daisy_launcher_t **self_p)
     budget_destroy(&self->budget);
     free(self->job_dir);
     free(self->log_dir);
+    free(self->log_base);
     free(self->tasks);
     free(self->procs);
     free(self);

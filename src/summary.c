@@ -173,6 +173,38 @@ daisy_summary_success(const daisy_summary_t *self)
     return true;
 }
 
+//  Each worker log that holds a failure, once (a worker that failed 50
+//  blocks is one file to read), the first ten of them.
+#define MAX_LOGS_SHOWN 10
+
+static void
+format_logs(FILE *out, const summary_task_t *st, size_t kept)
+{
+    const char *shown[MAX_LOGS_SHOWN];
+    size_t nshown = 0;
+    bool more = false;
+    for (size_t i = 0; i < kept; i++) {
+        const char *log = st->failures[i].log;
+        bool seen = !*log;
+        for (size_t j = 0; j < nshown && !seen; j++)
+            seen = strcmp(shown[j], log) == 0;
+        if (seen)
+            continue;
+        if (nshown == MAX_LOGS_SHOWN) {
+            more = true;
+            break;
+        }
+        shown[nshown++] = log;
+    }
+    if (nshown == 0)
+        return;
+    fputs("\n    See worker logs for details:\n\n", out);
+    for (size_t i = 0; i < nshown; i++)
+        fprintf(out, "      %s\n", shown[i]);
+    if (more)
+        fputs("      ...\n", out);
+}
+
 static void
 format_failures(FILE *out, const summary_task_t *st)
 {
@@ -189,17 +221,7 @@ format_failures(FILE *out, const summary_task_t *st)
     }
     if (st->nfailures > kept)
         fprintf(out, "      (and %zu more)\n", st->nfailures - kept);
-    bool any_log = false;
-    for (size_t i = 0; i < kept && i < 10; i++)
-        any_log |= *st->failures[i].log != '\0';
-    if (!any_log)
-        return;
-    fputs("\n    See worker logs for details:\n\n", out);
-    for (size_t i = 0; i < kept && i < 10; i++)
-        if (*st->failures[i].log)
-            fprintf(out, "      %s\n", st->failures[i].log);
-    if (kept > 10)
-        fputs("      ...\n", out);
+    format_logs(out, st, kept);
 }
 
 char *

@@ -48,7 +48,10 @@ serve(daisy_task_t *task, uint32_t restart_cap, uint32_t *deaths, uint32_t *runn
                                    .worker_program = DAISY_WORKER_PROGRAM};
     daisy_launcher_t *l = daisy_launcher_new(b, &lo, &err);
     cr_assert_not_null(l, "%s", err.msg);
-    cr_assert_str_eq(daisy_launcher_log_dir(l), logs);
+    //  This run's own folder in it, named by time and run id.
+    const char *dir = daisy_launcher_log_dir(l);
+    cr_assert_eq(strncmp(dir, logs, strlen(logs)), 0, "%s", dir);
+    cr_assert(strstr(dir, daisy_broker_run_id(b)), "%s", dir);
     daisy_serve(b, l, NULL, NULL);
     *deaths = daisy_launcher_deaths(l, 0);
     *running = daisy_launcher_running(l, 0);

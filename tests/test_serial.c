@@ -183,3 +183,33 @@ Test(serial, a_task_with_nothing_to_run_is_refused)
     cr_assert(strstr(err.msg, "'idle'"));
     daisy_pipeline_destroy(&p);
 }
+
+//  The summary names each worker log once, however many failures it holds.
+Test(serial, the_summary_names_each_failing_workers_log_once)
+{
+    daisy_error_t err;
+    daisy_task_t *t = tu_task_1d("t", 0, 100, 10, 0, 10);
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_pipeline_add(p, &t);
+    daisy_graph_t *g = daisy_graph_new(p, &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    daisy_summary_t *s = daisy_summary_new(g);
+    for (uint64_t b = 0; b < 6; b++)
+        daisy_summary_add_failure(s, 0, b, 2, "exit status 1", b % 2 ? "w1" : "w0",
+                                  b % 2 ? "logs/t/w1.err" : "logs/t/w0.err");
+    daisy_summary_add_failure(s, 0, 9, 2, "exit status 1", "", "");
+    char *text = daisy_summary_format(s);
+    const char *logs = strstr(text, "See worker logs for details:");
+    cr_assert_not_null(logs, "%s", text);
+    int w0 = 0, w1 = 0;
+    for (const char *q = logs; (q = strstr(q, "logs/t/w0.err")); q++)
+        w0++;
+    for (const char *q = logs; (q = strstr(q, "logs/t/w1.err")); q++)
+        w1++;
+    cr_assert_eq(w0, 1, "%s", text);
+    cr_assert_eq(w1, 1, "%s", text);
+    free(text);
+    daisy_summary_destroy(&s);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}

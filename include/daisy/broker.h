@@ -159,6 +159,10 @@ DAISY_EXPORT void daisy_broker_task_state(const daisy_broker_t *self, uint32_t t
 //  the task is done.
 DAISY_EXPORT void daisy_broker_set_launches(daisy_broker_t *self, uint32_t task,
                                             uint32_t pending, uint32_t starting);
+//  Where this run's worker logs are (DIR/TASK/WORKER.err), named in the
+//  summary's failures; replaces the log_dir option (the launcher sets it
+//  to the run's own folder).
+DAISY_EXPORT void daisy_broker_set_log_dir(daisy_broker_t *self, const char *dir);
 //  Workers currently connected to a task.
 DAISY_EXPORT uint32_t daisy_broker_worker_count(const daisy_broker_t *self, uint32_t task);
 

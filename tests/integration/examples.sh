@@ -8,8 +8,8 @@ build=$(dirname "$DAISY")
 sed "s|build/|$build/|g" "$EXAMPLES/pipelines/plugin.json" > plugin.json
 timeout 60 "$DAISY" run --quiet --logs logs plugin.json > out.txt 2>&1
 check "plugin pipeline completes" grep -q "all blocks processed successfully" out.txt
-check "plugin ran every block" test "$(cat logs/checksum/*.out | grep -c '^block ')" -eq 64
-check "plugin fini ran" grep -q "plugin: " logs/checksum/checksum-*.err
+check "plugin ran every block" test "$(cat logs/latest/checksum/*.out | grep -c '^block ')" -eq 64
+check "plugin fini ran" grep -q "plugin: " logs/latest/checksum/checksum-*.err
 
 port=$(free_port)
 "$BROKER" --bind "tcp://127.0.0.1:$port" --quiet "$EXAMPLES/pipelines/two_tasks.json" > broker.txt 2>&1 &

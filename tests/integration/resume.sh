@@ -90,7 +90,7 @@ check "only odd blocks processed" test "$(awk '$1 % 2 == 0' checked.txt | wc -l)
 check "the workers' logs end with what they did, summing to 100 + 100" $PY -c '
 import glob, re, sys
 p = s = 0
-for f in glob.glob("logs/c/*.err"):
+for f in glob.glob("logs/latest/c/*.err"):
     m = re.findall(r"(\d+) blocks processed, (\d+) found done by the check", open(f).read())
     p += int(m[-1][0]); s += int(m[-1][1])
 sys.exit(0 if (p, s) == (100, 100) else f"processed {p}, skipped {s}")'

@@ -39,7 +39,7 @@ check "daisy run exits 0" test $? -eq 0
 check "summary says all processed" test "$(grep -c 'all blocks processed successfully' out1.txt)" -eq 3
 "$DAISY" run --serial --quiet p1s.json > /dev/null
 check "blocks once, in order, as serially" $PY "$here/check_run.py" plan1.jsonl run1.txt --serial serial1.txt
-check "per-worker logs" test -f logs1/a/a-0.err -a -f logs1/b/b-1.out
+check "per-worker logs" test -f logs1/latest/a/a-0.err -a -f logs1/latest/b/b-1.out
 
 # 2. A worker killed with SIGKILL while it holds a block: the block runs
 #    again elsewhere, the run completes, nothing is counted twice.
@@ -68,7 +68,7 @@ check "failing run exits 1" test $? -eq 1
 check "failure counted" grep -q "failed    ✗: 1" out3.txt
 check "downstream orphaned" grep -q "orphaned  ∅: [1-9]" out3.txt
 check "failed block named with its attempts" grep -q "block 4 (attempt 3): command exited with status 3" out3.txt
-check "failed block's log named" grep -q "logs3/a/a-.*.err / .out" out3.txt
+check "failed block's log named" grep -q "logs3/[0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{16\}/a/a-.*.err / .out" out3.txt
 check "independent task c still completes" test "$(grep -c '^c ' run3.txt)" -eq 10
 
 # 4. Workers that die at start-up: the task is abandoned after the restart
@@ -89,7 +89,7 @@ JSON
 timeout 60 "$DAISY" run --quiet --logs logs4 --restart-cap 4 p4.json > out4.txt 2> err4.txt
 check "abandoned run exits 1" test $? -eq 1
 check "abandonment explained" grep -q "abandoned: workers died 4 times" out4.txt
-check "no endless respawning" test "$(ls logs4/broken/*.err | wc -l)" -le 5
+check "no endless respawning" test "$(ls logs4/latest/broken/*.err | wc -l)" -le 5
 check "downstream of the broken task orphaned" bash -c "grep -A6 'Task after' out4.txt | grep -q 'orphaned  ∅: 10'"
 check "independent task finished" bash -c "grep -A4 'Task fine' out4.txt | grep -q 'completed ✔: 10'"
 

@@ -34,8 +34,8 @@ timeout 120 "$BROKER" --bind "tcp://0.0.0.0:$port" --launch slurm --heartbeat 30
 check "a pipeline of SLURM jobs completes" test $? -eq 0
 check "every block ran once" test "$(sort -u ran.txt | wc -l)" -eq 78 -a "$(wc -l < ran.txt)" -eq 78
 check "the queue is empty of its jobs within 5 s" gone_within 5 s
-check "job scripts beside the logs" grep -q "^#SBATCH --job-name=daisy-sa-0$" logs/sa/sa-0.sbatch
-check "readable worker command lines" grep -q "^exec .*daisy-worker --connect tcp://.*:$port --task sa --worker-id sa-0 --run-id " logs/sa/sa-0.sbatch
+check "job scripts beside the logs" grep -q "^#SBATCH --job-name=daisy-sa-0$" logs/latest/sa/sa-0.sbatch
+check "readable worker command lines" grep -q "^exec .*daisy-worker --connect tcp://.*:$port --task sa --worker-id sa-0 --run-id " logs/latest/sa/sa-0.sbatch
 "$BROKER" --bind "tcp://0.0.0.0:$port" --launch slurm --sbatch-options "--time=5 --comment=x" \
   --print-job-script sb p.json > script.txt 2>/dev/null
 check "--print-job-script prints the script" grep -q "^#SBATCH --job-name=daisy-sb-0$" script.txt
@@ -63,10 +63,10 @@ scancel --name=daisy-sc-0
 wait $broker
 rc=$?
 check "the run survives a cancelled job" test $rc -eq 0
-[ $rc -eq 0 ] || { tail -n 20 c.out c.err; tail -n 5 clogs/sc/*.err; } >&2
+[ $rc -eq 0 ] || { tail -n 20 c.out c.err; tail -n 5 clogs/latest/sc/*.err; } >&2
 check "no retry spent, nothing failed" grep -q "failed    ✗: 0" c.out
 check "every block ran" test "$(sort -un c.txt | wc -l)" -eq 40
-check "a replacement job was submitted" test -f clogs/sc/sc-2.sbatch
+check "a replacement job was submitted" test -f clogs/latest/sc/sc-2.sbatch
 
 # 3. Broker SIGKILL: every job ends within the workers' give-up time.
 port=$(free_port)
@@ -106,7 +106,7 @@ broker=$!
 check "running jobs whose workers have not connected show as starting" \
   waits_for n.err "sc: 0/40 blocks.*; 0 workers, 2 starting$" 20
 check "a worker that never connects is reported, with its log" \
-  waits_for n.err "never connected to tcp://127.0.0.1:9: see $tmpdir/nlogs/sc/sc-[01].err" 20
+  waits_for n.err "never connected to tcp://127.0.0.1:9: see $tmpdir/nlogs/[0-9-]*-[0-9a-f]*/sc/sc-[01].err" 20
 kill -TERM $broker; wait $broker
 check "stopping the broker cancels running jobs" gone_within 10 sc
 finish

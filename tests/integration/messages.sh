@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# What users see: each run's logs in their own folder, abandonment that
+# quotes the dying worker's stderr, an interrupted run that says what was
+# not run and how to resume, progress bars (through a pseudo-terminal) and
+# timestamped plain lines, numbers on the command line checked.
+. "$(dirname "$0")/lib.sh"
+cd "$tmpdir"
+json() { printf '%s' "$1" | /usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))'; }
+task() {  # id, blocks, workers, "command"|"worker", value
+  printf '{"tasks": [{"id": "%s", "total_roi": {"offset": [0], "shape": [%s]}, "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]}, "workers": %s, "read_write_conflict": false, "%s": %s}]}\n' \
+    "$1" "$2" "$3" "$4" "$(json "$5")"
+}
+
+# 1. Each run's worker logs in a folder of their own, `latest` pointing at
+#    the newest; a second run neither mixes into nor removes the first's.
+task a 8 2 command 'echo "block $DAISY_BLOCK_ID"' > a.json
+"$DAISY" run --quiet --logs logs a.json > a1.txt 2>&1
+first=$(readlink logs/latest)
+check "a run's logs go to LOG_DIR/TIME-RUNID" bash -c "[[ '$first' =~ ^[0-9]{8}-[0-9]{6}-[0-9a-f]{16}$ ]]"
+check "with the workers' logs in it" test -f "logs/$first/a/a-0.err" -a -f "logs/$first/a/a-1.out"
+"$DAISY" run --quiet --logs logs a.json > a2.txt 2>&1
+second=$(readlink logs/latest)
+check "the next run gets its own folder, and latest moves" test -n "$second" -a "$second" != "$first"
+check "the first run's logs stay as they were" test "$(cat logs/"$first"/a/*.out | grep -c '^block ')" -eq 8
+check "the second's hold only its own blocks" test "$(cat logs/latest/a/*.out | grep -c '^block ')" -eq 8
+
+# 2. A worker that cannot start: the abandonment quotes the last lines of
+#    its stderr and names the file.
+task w 4 1 worker "echo 'loading model'; echo 'Traceback (most recent call last):' >&2; echo 'ModuleNotFoundError: No module named torch' >&2; exit 3" > w.json
+"$DAISY" run --quiet --logs wlogs w.json > w.txt 2>&1
+check "a task whose workers keep dying ends the run with status 1" test $? -eq 1
+check "the summary says why, naming the log" \
+  grep -q "abandoned: workers died 3 times (restart cap 3); the last, w-2, wrote in wlogs/$(readlink wlogs/latest)/w/w-2.err:" w.txt
+check "and quoting its last lines" grep -q "^      | ModuleNotFoundError: No module named torch$" w.txt
+check "in order" bash -c "grep -A1 '| Traceback' w.txt | grep -q 'ModuleNotFoundError'"
+check "stdout is not quoted" test "$(grep -c 'loading model' w.txt)" -eq 0
+
+# 3. Ctrl-C: the summary, then how many blocks were not run and how to go
+#    on: with markers the command that resumes, without them a warning.
+task s 40 2 command 'sleep 0.1; echo $DAISY_BLOCK_ID >> s.txt' > s.json
+interrupt() {  # output file, daisy run arguments...
+  local out=$1; shift
+  "$DAISY" run --quiet "$@" > "$out" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do [ "$(wc -l < s.txt 2>/dev/null || echo 0)" -ge 6 ] && break; sleep 0.1; done
+  kill -INT $pid
+  wait $pid
+}
+rm -f s.txt
+interrupt i1.txt --markers mk --logs ilogs s.json
+check "an interrupted run exits 130" test $? -eq 130
+notrun=$(sed -n 's/^Interrupted: \([0-9]*\) blocks were not run.*/\1/p' i1.txt)
+done_=$(sed -n 's/.*completed ✔: \([0-9]*\) .*/\1/p' i1.txt)
+check "it says how many blocks were not run" test -n "$notrun" -a "$((notrun + done_))" -eq 40
+check "and the command that resumes" grep -qx "    daisy run --quiet --markers mk --logs ilogs s.json" i1.txt
+"$DAISY" run --quiet --markers mk --logs ilogs s.json > i2.txt 2>&1
+check "which does" grep -q "completed ✔: 40 (skipped $done_)" i2.txt
+rm -f s.txt
+interrupt i3.txt --logs ilogs s.json
+check "without markers it warns that a rerun starts over" grep -q "No done markers were kept (--markers DIR.*running again starts over" i3.txt
+
+# 4. Progress: bars on a terminal (a pseudo-terminal here) with the state
+#    counts and elapsed<ETA; plain lines with a timestamp elsewhere.
+task p 20 2 command 'sleep 0.05' > p.json
+LANG=C.UTF-8 script -qec "'$DAISY' run --logs plogs p.json" /dev/null > tty.txt 2>&1
+check "bars on a terminal" grep -aq 'p \[##############################\] 20/20 100% [0-9]*:[0-9][0-9]<0:00 [0-9.]* blocks/s ⧗ 0 ▶ 0 ✔ 20 ✗ 0 ∅ 0 | ' tty.txt
+LANG=C script -qec "env LC_ALL=C '$DAISY' run --logs plogs p.json" /dev/null > tty2.txt 2>&1
+check "words where the locale is not UTF-8" grep -aq 'ready 0 run 0 done 20 failed 0 orphaned 0 |' tty2.txt
+"$DAISY" run --logs plogs --progress-interval 0.2 p.json > plain.txt 2> plain.err
+check "plain lines with a timestamp" grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2} p: 20/20 blocks \(100%\), elapsed [0-9:]+, ETA 0:00, [0-9.]+ blocks/s, ready 0, processing 0, completed 20, failed 0, orphaned 0; ' plain.err
+
+# 5. Numbers on the command line are checked whole.
+"$DAISY" run --heartbeat 1s p.json > /dev/null 2> n1.err
+check "a mistyped number is a usage error" test $? -eq 2
+check "naming the option and the value" grep -q "^daisy run: --heartbeat: '1s' is not an integer" n1.err
+"$BROKER" --worker-give-up soon p.json > /dev/null 2> n2.err
+check "daisy-broker too" test $? -eq 2
+check "naming them" grep -q "^daisy-broker: --worker-give-up: 'soon' is not a number of seconds" n2.err
+finish
