@@ -176,6 +176,50 @@ apply_broker_key(zsock_t *sub, const char *key_file)
     return 0;
 }
 
+//  The feed's handshake, watched: a broker speaking CurveZMQ to a monitor
+//  without --broker-key (or clear text to one with it) drops the
+//  connection without a word, which would look like a broker that is not
+//  there.
+static zsock_t *
+watch_handshake(zsock_t *sub)
+{
+    if (zmq_socket_monitor(zsock_resolve(sub), "inproc://daisy-monitor-handshake",
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        != 0)
+        return NULL;
+    return zsock_new_pair(">inproc://daisy-monitor-handshake");
+}
+
+//  One handshake event; prints its meaning once. True on success.
+static bool
+on_handshake(zsock_t *events, const char *endpoint, const char *broker_key, bool *told)
+{
+    zmsg_t *msg = zmsg_recv(events);
+    zframe_t *head = msg ? zmsg_first(msg) : NULL;
+    uint16_t event = 0;
+    uint32_t value = 0;
+    if (head && zframe_size(head) == 6) {
+        memcpy(&event, zframe_data(head), 2);
+        memcpy(&value, zframe_data(head) + 2, 4);
+    }
+    zmsg_destroy(&msg);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && !*told) {
+        *told = true;
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH && !broker_key)
+            fprintf(stderr, "daisy monitor: the broker at %s speaks CurveZMQ: pass "
+                    "--broker-key FILE (its public key, as `daisy keygen` wrote it)\n", endpoint);
+        else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            fprintf(stderr, "daisy monitor: the broker at %s speaks clear text: drop "
+                    "--broker-key\n", endpoint);
+        else
+            fprintf(stderr, "daisy monitor: the handshake with %s failed (is %s the broker's "
+                    "public key?)\n", endpoint, broker_key ? broker_key : "--broker-key");
+    }
+    return event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+}
+
+#define WAITING_NOTE_MS 2000
+
 static int
 watch(const char *endpoint, bool json, double timeout_s, const char *broker_key)
 {
@@ -195,14 +239,27 @@ watch(const char *endpoint, bool json, double timeout_s, const char *broker_key)
     table_t *table = calloc(1, sizeof *table);
     bars_t *bars = bars_new(stderr, isatty(STDERR_FILENO), 5000);
     int rc = -1;
-    int64_t last = zclock_mono();
-    zpoller_t *poller = zpoller_new(sub, NULL);
+    int64_t start = zclock_mono(), last = start;
+    zsock_t *events = watch_handshake(sub);
+    zpoller_t *poller = zpoller_new(sub, events, NULL);
+    bool heard = false, told = false;
     while (rc < 0 && !zsys_interrupted) {
-        if (!zpoller_wait(poller, 200)) {
+        void *which = zpoller_wait(poller, 200);
+        if (which && which == events) {
+            heard |= on_handshake(events, endpoint, broker_key, &told);
+            continue;
+        }
+        if (!which) {
+            if (!heard && !told && zclock_mono() - start >= WAITING_NOTE_MS) {
+                told = true;
+                fprintf(stderr, "daisy monitor: waiting for the progress feed at %s (the "
+                        "--publish endpoint of daisy-broker or daisy run)...\n", endpoint);
+            }
             if (timeout_s > 0 && zclock_mono() - last > (int64_t)(timeout_s * 1000))
                 rc = 5;
             continue;
         }
+        heard = true;
         zmsg_t *msg = zmsg_recv(sub);
         zframe_t *topic = zmsg_first(msg), *body = zmsg_next(msg);
         daisy_msg_t m;
@@ -220,6 +277,9 @@ watch(const char *endpoint, bool json, double timeout_s, const char *broker_key)
     free(table);
     bars_destroy(&bars);
     zpoller_destroy(&poller);
+    if (events)
+        zmq_socket_monitor(zsock_resolve(sub), NULL, 0);
+    zsock_destroy(&events);
     daisy_decoder_destroy(&decoder);
     zsock_destroy(&sub);
     return rc < 0 ? 130 : rc;

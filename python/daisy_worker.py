@@ -828,7 +828,7 @@ def _load(spec, what):
     """MODULE:FUNCTION or FILE.py:FUNCTION -> the function."""
     path, sep, name = spec.rpartition(":")
     if not sep or not path or not name:
-        raise SystemExit(f"daisy_worker: {what} must be MODULE:FUNCTION, not '{spec}'")
+        raise _Config(f"{what} must be MODULE:FUNCTION or FILE.py:FUNCTION, not '{spec}'")
     try:
         if path.endswith(".py") or os.sep in path:
             module_name = os.path.splitext(os.path.basename(path))[0]
@@ -842,9 +842,9 @@ def _load(spec, what):
             module = importlib.import_module(path)
         fn = getattr(module, name)
     except Exception as e:
-        raise SystemExit(f"daisy_worker: cannot load {what} '{spec}': {_describe(e)}")
+        raise _Config(f"cannot load {what} '{spec}': {_describe(e)}") from None
     if not callable(fn):
-        raise SystemExit(f"daisy_worker: {what} '{spec}' is not callable")
+        raise _Config(f"{what} '{spec}' is not callable")
     return fn
 
 
@@ -859,16 +859,19 @@ def main(argv=None):
                     "it returns None or True\nfor success and raises (or returns False) "
                     "to fail the block. block has block_id,\nattempt, level, task_id, "
                     "read_roi and write_roi (.offset, .shape: world units).",
-        epilog="environment: DAISY_BROKER, DAISY_TASK_ID, DAISY_WORKER_ID, DAISY_RUN_ID are "
-               "the defaults of\n--connect, --task, --worker-id, --run-id; with "
-               "DAISY_BROKER_PID naming the broker that\nstarted this process, it exits "
-               "when that broker dies.\n"
-               "signals: SIGINT, SIGTERM: start no new block, finish the running one, give "
-               "every\nother block held back (no retry used) and exit 0.\n"
-               "exit status: 0 the broker said there is no more work, or stopped by a "
-               "signal;\n1 refused (unknown task, another run, CurveZMQ key not allowed), "
-               "unreachable\nwithin --give-up, or the broker that started it died; 2 bad "
-               "command line.")
+        epilog="environment:\n"
+               "  DAISY_BROKER, DAISY_TASK_ID, DAISY_WORKER_ID, DAISY_RUN_ID: defaults of\n"
+               "  --connect, --task, --worker-id and --run-id (set by daisy run and\n"
+               "  daisy-broker for a task's worker); DAISY_BROKER_PID, the broker that\n"
+               "  started this process: exit when it dies\n"
+               "signals:\n"
+               "  SIGINT, SIGTERM: start no new block, finish the running one, give every\n"
+               "  other block held back (no retry used) and exit 0\n"
+               "exit status:\n"
+               "  0  the broker said there is no more work, or stopped by a signal\n"
+               "  1  refused (unknown task, another run, CurveZMQ key not allowed),\n"
+               "     no broker within --give-up, or the broker that started it died\n"
+               "  2  bad command line")
     parser.add_argument("function", metavar="MODULE:FUNCTION", help="the block function")
     parser.add_argument("-c", "--connect", metavar="EP", help="broker endpoint "
                         "(default $DAISY_BROKER)")
@@ -893,8 +896,12 @@ def main(argv=None):
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     sys.path.insert(0, os.getcwd())
-    process = _load(args.function, "FUNCTION")
-    check = _load(args.check, "--check") if args.check else None
+    try:
+        process = _load(args.function, "FUNCTION")
+        check = _load(args.check, "--check") if args.check else None
+    except _Config as e:
+        sys.stderr.write(f"daisy_worker: {e}\n")
+        return EXIT_USAGE
     return run(process, broker=args.connect, task_id=args.task, worker_id=args.worker_id,
                run_id=args.run_id, prefetch=args.prefetch, give_up=args.give_up,
                curve_secret=args.curve_secret, broker_key=args.broker_key, check=check)

@@ -119,17 +119,23 @@ io_send(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     return zmq_send(io->sock, io->out.data, io->out.size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
+static void
+io_monitor_stop(io_t *io)
+{
+    if (!io->monitor)
+        return;
+    zmq_socket_monitor(io->sock, NULL, 0);
+    zmq_close(io->monitor);
+    io->monitor = NULL;
+}
+
 void
 io_close(daisy_worker_t *self, int linger)
 {
     io_t *io = &self->io;
     if (!io->sock)
         return;
-    if (io->monitor) {
-        zmq_socket_monitor(io->sock, NULL, 0);
-        zmq_close(io->monitor);
-        io->monitor = NULL;
-    }
+    io_monitor_stop(io);
     zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(io->sock);
     io->sock = NULL;
@@ -174,8 +180,12 @@ io_socket_options(daisy_worker_t *self, void *sock)
     return 0;
 }
 
-//  With CurveZMQ, a broker that refuses our key just drops the connection;
-//  only a socket monitor tells "refused" from "unreachable".
+//  A broker that refuses our CurveZMQ key, or that speaks CurveZMQ to a
+//  clear-text worker (or clear text to a CurveZMQ one), just drops the
+//  connection; only a socket monitor tells those from "unreachable". A
+//  clear-text worker stops watching once welcomed (one poll item less on
+//  every wait); a CurveZMQ one keeps watching, since a restarted broker
+//  may refuse its key on a reconnect.
 static int
 io_monitor(daisy_worker_t *self)
 {
@@ -183,7 +193,8 @@ io_monitor(daisy_worker_t *self)
     char name[64];
     int linger = 0;
     snprintf(name, sizeof name, "inproc://daisy-worker-monitor-%u", ++io->monitors);
-    if (zmq_socket_monitor(io->sock, name, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0
+    if (zmq_socket_monitor(io->sock, name, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                                           | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) < 0
         || !(io->monitor = zmq_socket(io->ctx, ZMQ_PAIR)))
         return -1;
     zmq_setsockopt(io->monitor, ZMQ_LINGER, &linger, sizeof linger);
@@ -212,6 +223,16 @@ io_on_monitor(daisy_worker_t *self)
                            "(is its public key in the broker's allow list?)", self->endpoint);
             return;
         }
+        if (n == 6 && event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+            && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+            io_fatal(self, self->curve
+                     ? "broker at %s speaks clear text and this worker CurveZMQ (drop "
+                       "--curve-secret and --broker-key, or start the broker with its keys)"
+                     : "broker at %s speaks CurveZMQ and this worker clear text (pass "
+                       "--curve-secret and --broker-key, as written by `daisy keygen`)",
+                     self->endpoint);
+            return;
+        }
     }
 }
 
@@ -225,7 +246,7 @@ io_connect(daisy_worker_t *self, int64_t now)
         io_close(self, 0);
         return;
     }
-    if (self->curve && io_monitor(self) < 0) {
+    if (io_monitor(self) < 0) {
         io_fatal(self, "cannot monitor a socket: %s", zmq_strerror(zmq_errno()));
         io_close(self, 0);
         return;
@@ -571,6 +592,8 @@ io_on_message(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     io->last_recv = io->last_answer = now;  //  any message is a heartbeat
     switch (msg->type) {
     case DAISY_MSG_WELCOME:
+        if (!self->curve)
+            io_monitor_stop(io);
         io_on_welcome(self, msg, now);
         break;
     case DAISY_MSG_BLOCKS:

@@ -64,7 +64,7 @@ typedef enum {
 typedef struct {
     void *ctx;
     void *sock;
-    void *monitor;          //  CurveZMQ only: handshake events of sock
+    void *monitor;          //  handshake events of sock (see io_monitor)
     uint32_t monitors;      //  monitors made, for unique inproc names
     link_t link;
     uint32_t heartbeat_ms;

@@ -22,6 +22,7 @@ sleep 0.3
 run="echo \$DAISY_BLOCK_ID >> $tmpdir/ran-"
 timeout 20 "$WORKER" --connect "tcp://127.0.0.1:$port" --task t --give-up 2 --exec "${run}plain" > plain.txt 2>&1
 check "a plain-text worker is refused" test $? -eq 1
+check "and told why" grep -q "broker at tcp://127.0.0.1:$port speaks CurveZMQ and this worker clear text (pass --curve-secret and --broker-key" plain.txt
 timeout 20 "$WORKER" --connect "tcp://127.0.0.1:$port" --task t --give-up 2 \
   --curve-secret bad_secret --broker-key broker --exec "${run}bad" > bad.txt 2>&1
 check "a worker with a key not on the list is refused" test $? -eq 1
@@ -29,6 +30,8 @@ check "neither got a block" test ! -e ran-plain -a ! -e ran-bad
 timeout 20 "$DAISY" monitor --json --timeout 2 --broker-key bad "tcp://127.0.0.1:$pport" > mon-bad.jsonl 2>/dev/null
 check "a monitor with the wrong server key gives up" test $? -eq 5
 check "and saw nothing" test ! -s mon-bad.jsonl
+timeout 20 "$DAISY" monitor --json --timeout 3 "tcp://127.0.0.1:$pport" > /dev/null 2> mon-plain.err
+check "a monitor without the key is told to pass it" grep -q "the broker at tcp://127.0.0.1:$pport speaks CurveZMQ: pass --broker-key FILE" mon-plain.err
 timeout 30 "$DAISY" monitor --json --timeout 20 --broker-key broker "tcp://127.0.0.1:$pport" > mon.jsonl 2>/dev/null &
 monitor=$!
 sleep 1.2
@@ -41,6 +44,19 @@ wait $monitor
 check "a monitor with the broker's key saw the end" grep -q '"event":"run_finished"' mon.jsonl
 check "every block ran on the authorised worker" test "$(sort -u ran-good | wc -l)" -eq 30
 check "the refusal is logged" grep -q "refused a worker" b.err
+
+# A CurveZMQ worker meeting a clear-text broker is told so; a monitor on
+# an endpoint where nothing publishes says that it waits.
+cport=$(free_port)
+"$BROKER" --bind "tcp://127.0.0.1:$cport" --quiet p.json > c.out 2> c.err &
+clear=$!
+timeout 20 "$WORKER" --connect "tcp://127.0.0.1:$cport" --task t --give-up 5 \
+  --curve-secret good_secret --broker-key broker --exec "${run}curve" > curve.txt 2>&1
+check "a CurveZMQ worker at a clear-text broker exits 1" test $? -eq 1
+check "saying why" grep -q "broker at tcp://127.0.0.1:$cport speaks clear text and this worker CurveZMQ" curve.txt
+kill $clear; wait $clear 2>/dev/null
+timeout 20 "$DAISY" monitor --timeout 3 "tcp://127.0.0.1:$cport" > /dev/null 2> wait.err
+check "a monitor with nothing to hear says it waits" grep -q "waiting for the progress feed at tcp://127.0.0.1:$cport" wait.err
 
 # Without keys, binding beyond loopback gets a warning.
 timeout 10 "$BROKER" --bind "tcp://0.0.0.0:$((port + 2))" --local --quiet --logs logs p.json > /dev/null 2> warn.err
