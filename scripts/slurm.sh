@@ -5,7 +5,10 @@
 # `scripts/slurm.sh down` stops them. Needs root and Debian's slurm-wlm and
 # munge (scripts/deps.sh installs them). Settings that work with slurm
 # 22.05 in a container: no cgroup plugin (proctrack/linuxproc, task/none,
-# cgroup.conf autodetect without systemd).
+# cgroup.conf autodetect without systemd). batch_sched_delay=0: slurmctld
+# otherwise schedules batch jobs at most once per 3 s after a scheduling
+# pass, so a job submitted just after another finished waits ~2-3 s; a
+# test cluster that runs one job after another should not add that.
 set -uo pipefail
 
 up() {
@@ -34,6 +37,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 ReturnToService=2
 SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SlurmctldLogFile=/var/log/slurm/slurmctld.log

@@ -94,7 +94,7 @@ pport=$(free_port)
   --publish "tcp://127.0.0.1:$pport" --progress-interval 1 --logs wlogs c.json > w.out 2> w.err &
 broker=$!
 timeout 5 "$DAISY" monitor --json --timeout 4 "tcp://127.0.0.1:$pport" > w.json 2>&1 || true
-check "the feed carries the pending jobs" grep -q '"task": "sc".*"workers": 0, "jobs_pending": 2, "jobs_starting": 0' w.json
+check "the feed carries the pending jobs" grep -q '"task":"sc".*"workers":0,"jobs_pending":2,"jobs_starting":0' w.json
 check "the progress lines show them" waits_for w.err "sc: 0/40 blocks.*; 0 workers, 2 jobs pending$" 5
 check "a pending job is reported with its reason" waits_for w.err "has waited 1[0-9] s in the queue: BeginTime" 20
 kill -TERM $broker; wait $broker
