@@ -123,9 +123,9 @@ print_summary(const daisy_graph_t *g)
         daisy_coord_format(daisy_graph_level_stride(g, t), stride, sizeof stride);
         daisy_roi_t tw = daisy_graph_total_write_roi(g, t);
         daisy_roi_format(&tw, roi, sizeof roi);
-        uint64_t levels = daisy_graph_level_count(g, t);
-        printf("task %s: %llu blocks in %llu level%s\n", daisy_task_id(task),
-               (unsigned long long)daisy_graph_block_count(g, t),
+        uint64_t levels = daisy_graph_level_count(g, t), blocks = daisy_graph_block_count(g, t);
+        printf("task %s: %llu block%s in %llu level%s\n", daisy_task_id(task),
+               (unsigned long long)blocks, blocks == 1 ? "" : "s",
                (unsigned long long)levels, levels == 1 ? "" : "s");
         printf("  fit %s, read/write conflict %s, grid %s, level stride %s\n",
                daisy_fit_name(daisy_task_fit(task)),
@@ -133,9 +133,11 @@ print_summary(const daisy_graph_t *g)
         printf("  total write ROI %s\n", roi);
         for (size_t i = 0; i < daisy_task_upstream_count(task); i++)
             printf("  upstream task %s\n", daisy_task_upstream(task, i));
-        for (uint64_t l = 0; l < levels && l < 64; l++)
-            printf("  level %llu: %llu blocks\n", (unsigned long long)l,
-                   (unsigned long long)daisy_graph_level_block_count(g, t, l));
+        for (uint64_t l = 0; l < levels && l < 64; l++) {
+            uint64_t n = daisy_graph_level_block_count(g, t, l);
+            printf("  level %llu: %llu block%s\n", (unsigned long long)l, (unsigned long long)n,
+                   n == 1 ? "" : "s");
+        }
         if (levels > 64)
             printf("  ... (%llu more levels)\n", (unsigned long long)(levels - 64));
     }

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -656,6 +657,68 @@ s_read_file(const char *path, size_t *len, daisy_error_t *err)
     return text;
 }
 
+//  `{pipeline_dir}` in a command, worker or check: the file's directory,
+//  absolute, so that a pipeline file can name programs beside it and work
+//  from any directory (the workers start in the caller's). Shell-quoted
+//  when it holds characters a shell would split or expand.
+#define PIPELINE_DIR "{pipeline_dir}"
+
+static char *
+s_expand(const char *text, const char *dir)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, PIPELINE_DIR)); p += strlen(PIPELINE_DIR))
+        n++;
+    char *out = malloc(strlen(text) + n * (strlen(dir) + 3) + 1);
+    if (!out)
+        return NULL;
+    bool plain = strspn(dir, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789_./-+,:=@%") == strlen(dir);
+    char *o = out;
+    for (const char *p = text, *hit; ; p = hit + strlen(PIPELINE_DIR)) {
+        hit = strstr(p, PIPELINE_DIR);
+        size_t keep = hit ? (size_t)(hit - p) : strlen(p);
+        memcpy(o, p, keep);
+        o += keep;
+        if (!hit)
+            break;
+        o += sprintf(o, plain ? "%s" : "'%s'", dir);
+    }
+    *o = '\0';
+    return out;
+}
+
+static int
+s_expand_dirs(daisy_pipeline_t *pipeline, const char *path, daisy_error_t *err)
+{
+    char *abs = realpath(path, NULL);
+    if (!abs)
+        return daisy_error_set(err, "%s: %s", path, strerror(errno));
+    char *slash = strrchr(abs, '/');
+    if (slash)
+        *(slash == abs ? slash + 1 : slash) = '\0';
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < daisy_pipeline_size(pipeline); i++) {
+        daisy_task_t *t = daisy_pipeline_task(pipeline, i);
+        static void (*const set[])(daisy_task_t *, const char *) = {
+            daisy_task_set_command, daisy_task_set_worker, daisy_task_set_check_command};
+        const char *now[] = {daisy_task_command(t), daisy_task_worker(t),
+                             daisy_task_check_command(t)};
+        for (size_t k = 0; rc == 0 && k < 3; k++) {
+            if (!now[k] || !strstr(now[k], PIPELINE_DIR))
+                continue;
+            char *expanded = s_expand(now[k], abs);
+            if (expanded)
+                set[k](t, expanded);
+            else
+                rc = daisy_error_set(err, "out of memory");
+            free(expanded);
+        }
+    }
+    free(abs);
+    return rc;
+}
+
 daisy_pipeline_t *
 daisy_pipeline_load(const char *path, daisy_error_t *err)
 {
@@ -667,6 +730,8 @@ daisy_pipeline_load(const char *path, daisy_error_t *err)
     }
     daisy_pipeline_t *pipeline = s_parse(text, len, path, err);
     free(text);
+    if (pipeline && s_expand_dirs(pipeline, path, err) != 0)
+        daisy_pipeline_destroy(&pipeline);
     if (!pipeline)
         s_one_line(err);
     return pipeline;

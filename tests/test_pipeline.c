@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daisy/pipeline.h"
 
@@ -934,4 +935,29 @@ Test(pipeline, reference_plans_load)
         daisy_pipeline_destroy(&p);
     }
     globfree(&g);
+}
+
+//  {pipeline_dir}: the file's absolute directory, quoted for the shell
+//  when it needs to be; other text and other braces stay as they are.
+Test(pipeline, pipeline_dir_is_the_files_directory)
+{
+    char dir[] = "/tmp/daisy pipe-XXXXXX", path[256], want[512];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/p.json", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("{\"tasks\": [{\"id\": \"a\", \"total_roi\": {\"offset\": [0], \"shape\": [4]},"
+          " \"read_roi\": {\"offset\": [0], \"shape\": [1]}, \"write_roi\": {\"offset\": [0],"
+          " \"shape\": [1]}, \"command\": \"{pipeline_dir}/bin/x ${HOME} {pipeline_dir}\","
+          " \"check\": \"test -e {cmd}\"}]}", f);
+    fclose(f);
+    daisy_error_t err;
+    daisy_pipeline_t *p = daisy_pipeline_load(path, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    snprintf(want, sizeof want, "'%s'/bin/x ${HOME} '%s'", dir, dir);
+    cr_assert_str_eq(daisy_task_command(daisy_pipeline_task(p, 0)), want);
+    cr_assert_str_eq(daisy_task_check_command(daisy_pipeline_task(p, 0)), "test -e {cmd}");
+    daisy_pipeline_destroy(&p);
+    unlink(path);
+    rmdir(dir);
 }

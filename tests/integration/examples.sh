@@ -5,11 +5,21 @@
 cd "$tmpdir"
 build=$(dirname "$DAISY")
 
-sed "s|build/|$build/|g" "$EXAMPLES/pipelines/plugin.json" > plugin.json
+# The example files name programs of the build in build/ beside them
+# ({pipeline_dir}/../../build/...); for another build directory the copies
+# here point at this one. As they are, they run from any directory.
+here=$(cd "$EXAMPLES/.." && pwd)/build
+sed "s|{pipeline_dir}/../../build/|$build/|g" "$EXAMPLES/pipelines/plugin.json" > plugin.json
 timeout 60 "$DAISY" run --quiet --logs logs plugin.json > out.txt 2>&1
 check "plugin pipeline completes" grep -q "all blocks processed successfully" out.txt
 check "plugin ran every block" test "$(cat logs/latest/checksum/*.out | grep -c '^block ')" -eq 64
 check "plugin fini ran" grep -q "plugin: " logs/latest/checksum/checksum-*.err
+if [ "$(cd "$build" && pwd)" = "$here" ]; then
+  timeout 60 "$DAISY" run --quiet --logs logs0 "$EXAMPLES/pipelines/plugin.json" > out0.txt 2>&1
+  check "the example file runs as it is from another directory" grep -q "all blocks processed successfully" out0.txt
+else
+  echo "build directory is not $here: the example files as they are not run"
+fi
 
 port=$(free_port)
 "$BROKER" --bind "tcp://127.0.0.1:$port" --quiet "$EXAMPLES/pipelines/two_tasks.json" > broker.txt 2>&1 &
@@ -26,7 +36,7 @@ check "C worker prints ROIs" grep -q "write \[" w2.txt
 timeout 120 "$DAISY" run --quiet --logs logs3 "$EXAMPLES/pipelines/multi_task.json" > multi.txt 2>&1
 check "multi-task example completes" test "$(grep -c 'all blocks processed successfully' multi.txt)" -eq 3
 # The quickstart as a pipeline file: per-block commands on Zarr arrays.
-sed "s|build/|$build/|g; s|quickstart_run.zarr|$tmpdir/qs.zarr|g" "$EXAMPLES/pipelines/quickstart.json" > qs.json
+sed "s|{pipeline_dir}/../../build/|$build/|g; s|quickstart_run.zarr|$tmpdir/qs.zarr|g" "$EXAMPLES/pipelines/quickstart.json" > qs.json
 timeout 120 "$DAISY" run --quiet --logs logs4 qs.json > qs.txt 2>&1
 check "quickstart pipeline completes" test "$(grep -c 'all blocks processed successfully' qs.txt)" -eq 3
 check "quickstart pipeline result matches the closed form" "$build/examples/quickstart_block" check qs.zarr

@@ -45,4 +45,13 @@ done
 check "empty total write ROI plans" expect_exit 0 "$DAISY" plan "$DATA/good/total_write_empty.json"
 check "empty total write ROI warns" grep -q "^daisy plan: warning: .*total_write_empty.json: task 'a': total write ROI is empty.*leaves shape (-2, 90)" "$tmpdir/err"
 check "empty total write ROI has 0 blocks" grep -q "^task a: 0 blocks" "$tmpdir/out"
+
+# One block is "1 block", in "1 level".
+cat > "$tmpdir/one.json" <<'JSON'
+{"tasks": [{"id": "one", "total_roi": {"offset": [0], "shape": [4]}, "read_roi": {"offset": [0], "shape": [4]},
+  "write_roi": {"offset": [0], "shape": [4]}, "command": "true"}]}
+JSON
+check "a one-block task plans" expect_exit 0 "$DAISY" plan "$tmpdir/one.json"
+check "and says 1 block in 1 level" grep -qx "task one: 1 block in 1 level" "$tmpdir/out"
+check "level 0: 1 block" grep -qx "  level 0: 1 block" "$tmpdir/out"
 finish
