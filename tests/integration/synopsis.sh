@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The README's synopsis of each program lists exactly the options its
+# --help describes (--help and --version aside): neither a missing option
+# nor one that does not exist.
+. "$(dirname "$0")/lib.sh"
+readme="$EXAMPLES/../README.md"
+compare() {  # README heading, program and arguments for --help...
+  local heading=$1; shift
+  "$@" --help > "$tmpdir/help.txt" 2>&1
+  /usr/bin/python3 - "$readme" "$heading" "$tmpdir/help.txt" <<'PY'
+import re, sys
+readme, heading, help_file = sys.argv[1:]
+text = open(readme, encoding="utf-8").read()
+start = text.index(f"## `{heading}`")
+block = text[start:].split("```\n", 2)[1]           # the first code block of the section
+listed = set(re.findall(r"--[a-z][a-z-]*", block))
+described = set()
+for line in open(help_file, encoding="utf-8"):
+    m = re.match(r"\s+(?:-\w,\s+)?(--[a-z][a-z-]*)", line)
+    if m:
+        described.add(m.group(1))
+described -= {"--help", "--version"}
+missing, unknown = described - listed, listed - described
+if missing or unknown:
+    sys.exit(f"{heading}: README synopsis misses {sorted(missing)}, lists unknown {sorted(unknown)}")
+PY
+}
+check "daisy plan synopsis" compare "daisy plan" "$DAISY" plan
+check "daisy run synopsis" compare "daisy run" "$DAISY" run
+check "daisy monitor synopsis" compare "daisy monitor" "$DAISY" monitor
+check "daisy-broker synopsis" compare "daisy-broker" "$BROKER"
+check "daisy-worker synopsis" compare "daisy-worker" "$WORKER"
+finish
