@@ -228,6 +228,9 @@ serve(daisy_broker_t *self, worker_t *w, int64_t now)
         msg.u.blocks.blocks = self->wire;
         w->credits -= n;
         self->stats.blocks_sent += n;
+        daisy_task_counts_t c;
+        daisy_scheduler_counts(self->scheduler, w->task, &c);
+        stats_held(self, w->task, c.processing);
         if (!bt->started) {
             bt->started = true;
             bt->started_at = now;
@@ -323,6 +326,7 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
         w->pid = msg->u.hello.pid;
         self->tasks[task].nworkers++;
         self->stats.workers_joined++;
+        stats_worker(self, w);
         progress_worker(self, w, DAISY_EVT_WORKER_JOINED, "");
     }
     //  A worker saying hello again (after a reconnect) keeps its leases:
@@ -357,6 +361,8 @@ on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
     daisy_block_ref_t ref = {w->task, l->index};
     roster_free_lease(self, l);
     self->stats.results++;
+    if (r->status != DAISY_RESULT_SKIPPED)
+        stats_block(self, w, r->seconds);
     if (r->status == DAISY_RESULT_SUCCESS)
         daisy_scheduler_release(self->scheduler, ref, true, NULL);
     else if (r->status == DAISY_RESULT_SKIPPED)
@@ -441,6 +447,9 @@ on_message(daisy_broker_t *self, const uint8_t *id, size_t idsize, const void *d
         set_running(self, w, &msg.u.started, now);
         break;
     case DAISY_MSG_HEARTBEAT:
+        break;
+    case DAISY_MSG_STATS:
+        stats_report(self, w, msg.u.stats.cpu_s, msg.u.stats.peak_rss_kb);
         break;
     case DAISY_MSG_BYE:
         drop_worker(self, w, "worker left", true);
@@ -778,7 +787,8 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
     self->scratch = calloc(DAISY_MAX_BATCH, sizeof *self->scratch);
     self->wire = calloc(DAISY_MAX_BATCH, sizeof *self->wire);
     if (rc == 0 && (!self->summary || !self->workers || !self->by_id || !self->decoder
-                    || !self->scratch || !self->wire || init_tasks(self) != 0))
+                    || !self->scratch || !self->wire || init_tasks(self) != 0
+                    || stats_init(self) != 0))
         rc = daisy_error_set(err, "out of memory");
     if (rc == 0)
         rc = bind_sockets(self, err);
@@ -800,6 +810,7 @@ daisy_broker_destroy(daisy_broker_t **self_p)
         roster_destroy_all(self);
     zhashx_destroy(&self->workers);
     zhashx_destroy(&self->by_id);
+    stats_destroy(self);
     zsock_destroy(&self->router);
     zsock_destroy(&self->pub);
     auth_teardown(self);
@@ -842,6 +853,7 @@ daisy_broker_finish(daisy_broker_t *self, bool interrupted)
     flush_markers(self);
     log_window_roll(self, self->log_window + 1000);   //  the last hidden count
     daisy_summary_update(self->summary, self->scheduler);
+    progress_run_stats(self);
     progress_run_finished(self, interrupted);
 }
 

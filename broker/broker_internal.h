@@ -49,7 +49,19 @@ struct worker {
     dnode_t by_sent;            //  roster list, least recently sent to first
     dnode_t parked;             //  in its task's waiting list while credits > 0
     bool is_parked;
+    size_t stats;               //  its entry in the run statistics (SIZE_MAX: none)
 };
+
+//  stats.c: a task's block times; a worker's share of the run.
+typedef struct tstats tstats_t;
+typedef struct {
+    char *worker_id;
+    char *host;
+    uint32_t task;
+    uint64_t blocks;
+    double cpu_s;
+    uint64_t peak_rss_kb;
+} wstats_t;
 
 typedef struct {
     dnode_t parked;             //  workers waiting for blocks of this task
@@ -99,6 +111,11 @@ struct _daisy_broker_t {
     daisy_block_t *scratch;     //  acquired blocks waiting to be sent
     daisy_wire_block_t *wire;
     lease_t *free_leases;       //  recycled leases
+    tstats_t *tstats;           //  per task
+    wstats_t *wstats;           //  per worker that ever joined
+    size_t nwstats, capwstats;
+    daisy_wire_task_stats_t *report_tasks;      //  daisy_broker_run_stats()
+    daisy_wire_worker_stats_t *report_workers;
     int64_t last_snapshot;
     daisy_broker_stats_t stats;
     uint64_t held;              //  leases outstanding
@@ -145,12 +162,21 @@ void auth_handle(daisy_broker_t *self);
 void auth_teardown(daisy_broker_t *self);
 void broker_log(daisy_broker_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+//  stats.c
+int stats_init(daisy_broker_t *self);
+void stats_destroy(daisy_broker_t *self);
+void stats_block(daisy_broker_t *self, worker_t *w, double seconds);
+void stats_held(daisy_broker_t *self, uint32_t task, uint64_t processing);
+void stats_worker(daisy_broker_t *self, worker_t *w);
+void stats_report(daisy_broker_t *self, worker_t *w, double cpu_s, uint64_t peak_rss_kb);
+
 //  progress.c
 void progress_publish(daisy_broker_t *self, const daisy_msg_t *msg);
 void progress_task_state(daisy_broker_t *self, uint32_t task, daisy_msg_type_t type);
 void progress_snapshot(daisy_broker_t *self, int64_t now);
 //  The task is done: its rate and elapsed time freeze, TASK_DONE goes out.
 void progress_task_done(daisy_broker_t *self, uint32_t task);
+void progress_run_stats(daisy_broker_t *self);
 void progress_block_failed(daisy_broker_t *self, uint32_t task, uint64_t block_id,
                            uint32_t attempt, bool final, const char *error,
                            const worker_t *w);

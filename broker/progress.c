@@ -143,3 +143,12 @@ progress_run_finished(daisy_broker_t *self, bool interrupted)
     progress_publish(self, &msg);
     free(states);
 }
+
+//  Before RUN_FINISHED, which stays the last event.
+void
+progress_run_stats(daisy_broker_t *self)
+{
+    daisy_msg_t msg = {.type = DAISY_EVT_RUN_STATS};
+    if (daisy_broker_run_stats(self, &msg.u.run_stats) == 0)
+        progress_publish(self, &msg);
+}

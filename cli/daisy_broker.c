@@ -318,6 +318,7 @@ main(int argc, char **argv)
         o.serve.argc = argc;
         o.serve.argv = argv;
         o.serve.markers = o.broker.markers_dir;
+        o.serve.log_dir = o.broker.log_dir;
         rc = cli_serve(broker, launcher, &o.serve);
     }
     daisy_launcher_destroy(&launcher);

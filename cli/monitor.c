@@ -17,6 +17,7 @@
 #include "bars.h"
 #include "args.h"
 #include "cli.h"
+#include "stats.h"
 #include "daisy/protocol.h"
 
 static const char *usage =
@@ -39,6 +40,7 @@ typedef struct {
     daisy_wire_task_state_t states[MAX_TASKS];
     char *ids[MAX_TASKS];
     size_t n;
+    char *stats;            //  the run statistics, printed after the end line
 } table_t;
 
 static void
@@ -96,6 +98,9 @@ event_json(const daisy_msg_t *m)
                       "task", m->u.worker.task_id, "host", m->u.worker.host,
                       "pid", (json_int_t)m->u.worker.pid, "reason", m->u.worker.reason);
         break;
+    case DAISY_EVT_RUN_STATS:
+        o = stats_json(&m->u.run_stats);
+        break;
     case DAISY_EVT_RUN_FINISHED: {
         json_t *tasks = json_array();
         for (uint32_t i = 0; i < m->u.run_finished.count; i++)
@@ -144,6 +149,15 @@ on_event(const daisy_msg_t *m, bool json, table_t *table, bars_t *bars)
                || m->type == DAISY_EVT_TASK_STARTED) {
         table_put(table, &m->u.task_state);
         bars_update(bars, table->states, table->n, m->type != DAISY_EVT_TASK_STATE);
+    } else if (m->type == DAISY_EVT_RUN_STATS) {
+        size_t size = 0;
+        free(table->stats);
+        table->stats = NULL;
+        FILE *f = open_memstream(&table->stats, &size);
+        if (f) {
+            stats_print(f, &m->u.run_stats);
+            fclose(f);
+        }
     } else if (m->type == DAISY_EVT_BLOCK_FAILED && m->u.block_failed.final)
         fprintf(stderr, "%s: block %llu failed: %s\n", m->u.block_failed.task_id,
                 (unsigned long long)m->u.block_failed.block_id, m->u.block_failed.error);
@@ -155,6 +169,8 @@ on_event(const daisy_msg_t *m, bool json, table_t *table, bars_t *bars)
         bars_update(bars, table->states, table->n, true);
         bars_finish(bars);
         print_final(m);
+        if (table->stats)
+            fputs(table->stats, stdout);
     }
     return m->u.run_finished.success ? EXIT_OK : EXIT_FAILED;
 }
@@ -274,6 +290,7 @@ watch(const char *endpoint, bool json, double timeout_s, const char *broker_key)
         fprintf(stderr, "daisy monitor: nothing from %s for %g s\n", endpoint, timeout_s);
     for (size_t i = 0; i < table->n; i++)
         free(table->ids[i]);
+    free(table->stats);
     free(table);
     bars_destroy(&bars);
     zpoller_destroy(&poller);

@@ -6,10 +6,12 @@
 #include "serve.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bars.h"
+#include "stats.h"
 
 typedef struct {
     bars_t *bars;
@@ -84,6 +86,29 @@ report_interrupted(daisy_broker_t *broker, const serve_options_t *options)
     printf("\n");
 }
 
+//  The statistics after the summary, and as JSON beside the logs.
+static void
+report_stats(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_options_t *options)
+{
+    daisy_wire_run_stats_t stats;
+    if (daisy_broker_run_stats(broker, &stats) != 0)
+        return;
+    stats_print(stdout, &stats);
+    char path[4096];
+    const char *dir = launcher ? daisy_launcher_log_dir(launcher) : options->log_dir;
+    if (!dir)
+        return;
+    mkdir(dir, 0777);   //  a run whose workers never started has no folder yet
+    if (launcher)
+        snprintf(path, sizeof path, "%s/stats.json", dir);
+    else
+        snprintf(path, sizeof path, "%s/stats-%s.json", dir, daisy_broker_run_id(broker));
+    if (stats_write(path, &stats) == 0)
+        printf("\n  (all of it in %s)\n", path);
+    else
+        fprintf(stderr, "cannot write the run statistics to %s\n", path);
+}
+
 int
 cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_options_t *options)
 {
@@ -102,6 +127,7 @@ cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_option
     if (text)
         fputs(text, stdout);
     free(text);
+    report_stats(broker, launcher, options);
     if (rc == 2)
         report_interrupted(broker, options);
     fflush(stdout);

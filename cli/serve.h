@@ -21,6 +21,9 @@ typedef struct {
     int argc;
     char **argv;
     const char *markers;
+    //  Where run statistics go without a launcher: LOG_DIR/stats-RUNID.json
+    //  (with one, they go into the run's log folder as stats.json).
+    const char *log_dir;
 } serve_options_t;
 
 //  0 when every block completed, 1 when some failed or were orphaned,

@@ -67,6 +67,9 @@
 #define BLOCK_FIELDS 7
 #define TASK_FIELDS 15
 #define COUNTERS 9
+//  Entries of RUN_STATS.
+#define TASK_STATS_FIELDS 8
+#define WORKER_STATS_FIELDS 6
 
 #define TRY(expr)                                \
     do {                                         \
@@ -683,6 +686,69 @@ s_walk_run_finished(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
     return DAISY_PROTO_OK;
 }
 
+static daisy_proto_error_t
+s_walk_stats(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
+{
+    TRY(s_num(w, &f[0], "cpu_s", &msg->u.stats.cpu_s));
+    return s_u64(w, &f[1], "peak_rss_kb", &msg->u.stats.peak_rss_kb);
+}
+
+//  [task_id, blocks, mean_s, p50_s, p95_s, max_s, [trend...], peak_concurrency]
+static daisy_proto_error_t
+s_walk_task_stats(walk_t *w, const msgpack_object *f, daisy_wire_task_stats_t *t)
+{
+    const msgpack_object_array *trend = NULL;
+    TRY(s_str(w, &f[0], "task_id", &t->task_id));
+    TRY(s_u64(w, &f[1], "blocks", &t->blocks));
+    TRY(s_num(w, &f[2], "mean_s", &t->mean_s));
+    TRY(s_num(w, &f[3], "p50_s", &t->p50_s));
+    TRY(s_num(w, &f[4], "p95_s", &t->p95_s));
+    TRY(s_num(w, &f[5], "max_s", &t->max_s));
+    TRY(s_batch(w, &f[6], "trend", DAISY_TREND_POINTS, &trend));
+    t->trend_points = trend->size;
+    for (uint32_t i = 0; i < trend->size; i++)
+        TRY(s_num(w, &trend->ptr[i], "trend", &t->trend_s[i]));
+    return s_u32(w, &f[7], "peak_concurrency", 0, UINT32_MAX, &t->peak_concurrency);
+}
+
+//  [worker_id, host, task_id, blocks, cpu_s, peak_rss_kb]
+static daisy_proto_error_t
+s_walk_worker_stats(walk_t *w, const msgpack_object *f, daisy_wire_worker_stats_t *s)
+{
+    TRY(s_str(w, &f[0], "worker_id", &s->worker_id));
+    TRY(s_str(w, &f[1], "host", &s->host));
+    TRY(s_str(w, &f[2], "task_id", &s->task_id));
+    TRY(s_u64(w, &f[3], "blocks", &s->blocks));
+    TRY(s_num(w, &f[4], "cpu_s", &s->cpu_s));
+    return s_u64(w, &f[5], "peak_rss_kb", &s->peak_rss_kb);
+}
+
+static daisy_proto_error_t
+s_walk_run_stats(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
+{
+    __auto_type m = &msg->u.run_stats;
+    const msgpack_object_array *tasks = NULL, *workers = NULL;
+    const msgpack_object *e = NULL;
+    TRY(s_batch(w, &f[0], "tasks", MAX_TASKS, &tasks));
+    TRY(s_batch(w, &f[1], "workers", DAISY_MAX_STATS_WORKERS, &workers));
+    TRY(s_alloc(w, "tasks", tasks->size * sizeof *m->tasks, (void **)&m->tasks));
+    TRY(s_alloc(w, "workers", workers->size * sizeof *m->workers, (void **)&m->workers));
+    m->ntasks = tasks->size;
+    m->nworkers = workers->size;
+    w->list = "tasks";
+    for (w->index = 0; w->index < tasks->size; w->index++) {
+        TRY(s_entry(w, &tasks->ptr[w->index], TASK_STATS_FIELDS, &e));
+        TRY(s_walk_task_stats(w, e, &m->tasks[w->index]));
+    }
+    w->list = "workers";
+    for (w->index = 0; w->index < workers->size; w->index++) {
+        TRY(s_entry(w, &workers->ptr[w->index], WORKER_STATS_FIELDS, &e));
+        TRY(s_walk_worker_stats(w, e, &m->workers[w->index]));
+    }
+    w->list = NULL;
+    return DAISY_PROTO_OK;
+}
+
 //  The message: version, type, then the type's fields.
 static daisy_proto_error_t
 s_walk(walk_t *w, const msgpack_object *root, daisy_msg_t *msg)
@@ -1017,6 +1083,62 @@ s_pack_run_finished(msgpack_packer *pk, const daisy_msg_t *msg)
     return 0;
 }
 
+static int
+s_pack_stats(msgpack_packer *pk, const daisy_msg_t *msg)
+{
+    if (!s_number_ok(msg->u.stats.cpu_s))
+        return -1;
+    return msgpack_pack_double(pk, msg->u.stats.cpu_s)
+        || msgpack_pack_uint64(pk, msg->u.stats.peak_rss_kb) ? -1 : 0;
+}
+
+static int
+s_pack_task_stats(msgpack_packer *pk, const daisy_wire_task_stats_t *t)
+{
+    double nums[4] = {t->mean_s, t->p50_s, t->p95_s, t->max_s};
+    if (t->trend_points > DAISY_TREND_POINTS || msgpack_pack_array(pk, TASK_STATS_FIELDS)
+        || s_pack_text(pk, t->task_id) || msgpack_pack_uint64(pk, t->blocks))
+        return -1;
+    for (int i = 0; i < 4; i++)
+        if (!s_number_ok(nums[i]) || msgpack_pack_double(pk, nums[i]))
+            return -1;
+    if (msgpack_pack_array(pk, t->trend_points))
+        return -1;
+    for (uint32_t i = 0; i < t->trend_points; i++)
+        if (!s_number_ok(t->trend_s[i]) || msgpack_pack_double(pk, t->trend_s[i]))
+            return -1;
+    return msgpack_pack_uint32(pk, t->peak_concurrency);
+}
+
+static int
+s_pack_worker_stats(msgpack_packer *pk, const daisy_wire_worker_stats_t *s)
+{
+    return !s_number_ok(s->cpu_s) || msgpack_pack_array(pk, WORKER_STATS_FIELDS)
+        || s_pack_text(pk, s->worker_id) || s_pack_text(pk, s->host)
+        || s_pack_text(pk, s->task_id) || msgpack_pack_uint64(pk, s->blocks)
+        || msgpack_pack_double(pk, s->cpu_s) || msgpack_pack_uint64(pk, s->peak_rss_kb)
+        ? -1 : 0;
+}
+
+static int
+s_pack_run_stats(msgpack_packer *pk, const daisy_msg_t *msg)
+{
+    __auto_type m = &msg->u.run_stats;
+    if (m->ntasks > MAX_TASKS || m->nworkers > DAISY_MAX_STATS_WORKERS
+        || (m->ntasks && !m->tasks) || (m->nworkers && !m->workers)
+        || msgpack_pack_array(pk, m->ntasks))
+        return -1;
+    for (uint32_t i = 0; i < m->ntasks; i++)
+        if (s_pack_task_stats(pk, &m->tasks[i]))
+            return -1;
+    if (msgpack_pack_array(pk, m->nworkers))
+        return -1;
+    for (uint32_t i = 0; i < m->nworkers; i++)
+        if (s_pack_worker_stats(pk, &m->workers[i]))
+            return -1;
+    return 0;
+}
+
 int
 daisy_encode(const daisy_msg_t *msg, daisy_buffer_t *buf)
 {
@@ -1046,6 +1168,7 @@ static const spec_t s_specs[] = {
     {DAISY_MSG_HEARTBEAT, "heartbeat", 2, s_walk_none, s_pack_none},
     {DAISY_MSG_BYE, "bye", 2, s_walk_none, s_pack_none},
     {DAISY_MSG_STARTED, "started", 4, s_walk_started, s_pack_started},
+    {DAISY_MSG_STATS, "stats", 4, s_walk_stats, s_pack_stats},
     {DAISY_MSG_WELCOME, "welcome", 6, s_walk_welcome, s_pack_welcome},
     {DAISY_MSG_BLOCKS, "blocks", 4, s_walk_blocks, s_pack_blocks},
     {DAISY_MSG_SHUTDOWN, "shutdown", 3, s_walk_shutdown, s_pack_shutdown},
@@ -1057,6 +1180,7 @@ static const spec_t s_specs[] = {
     {DAISY_EVT_WORKER_JOINED, "worker_joined", 7, s_walk_worker, s_pack_worker},
     {DAISY_EVT_WORKER_LOST, "worker_lost", 7, s_walk_worker, s_pack_worker},
     {DAISY_EVT_RUN_FINISHED, "run_finished", 5, s_walk_run_finished, s_pack_run_finished},
+    {DAISY_EVT_RUN_STATS, "run_stats", 4, s_walk_run_stats, s_pack_run_stats},
 };
 
 static const spec_t *

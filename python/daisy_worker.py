@@ -56,9 +56,10 @@ What and why:
   failure then being abandoned rather than charged; then BYE gives every
   other held block back at no cost, and run() returns 0. SHUTDOWN returns 0
   after the running block ends. ERROR wrong_run, unknown_task, bad_version,
-  a refused CurveZMQ key, `give_up` seconds without the broker, and the
-  death of the broker that started this process (DAISY_BROKER_PID) return
-  1 at once, without waiting for the block. Bad arguments return 2.
+  a CurveZMQ key refused, keys on one side only (a socket monitor tells
+  these from an unreachable broker), `give_up` seconds without the broker,
+  and the death of the broker that started this process (DAISY_BROKER_PID)
+  return 1 at once, without waiting for the block. Bad arguments return 2.
 
 - Exceptions in the block function fail the block: the error sent (and
   shown in the broker's summary) is one short line, the exception's type,
@@ -437,9 +438,11 @@ class _Worker:
                 sock.setsockopt(zmq.CURVE_SERVERKEY, server)
                 sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
                 sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
-                # A broker that refuses our key only drops the connection:
-                # the monitor tells that from a broker that is not there.
-                self.monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+            # A broker that refuses our key, or speaks CurveZMQ to us in
+            # clear text (or the reverse), only drops the connection: the
+            # monitor tells that from a broker that is not there.
+            self.monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                                                   | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
             sock.connect(self.endpoint)
         except zmq.ZMQError as e:
             self._close(0)
@@ -459,16 +462,22 @@ class _Worker:
         self.link = "hello"
         self.last_recv = now                # the broker has liveness intervals to answer
 
+    def _monitor_stop(self):
+        if self.monitor is None:
+            return
+        if self.poller is not None:
+            self.poller.unregister(self.monitor)
+        try:
+            self.sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.monitor.close(0)
+        self.monitor = None
+
     def _close(self, linger=0):
         if self.sock is None:
             return
-        if self.monitor is not None:
-            try:
-                self.sock.disable_monitor()
-            except zmq.ZMQError:
-                pass
-            self.monitor.close(0)
-            self.monitor = None
+        self._monitor_stop()
         self.sock.close(linger)
         self.sock = None
         self.poller = None
@@ -509,6 +518,10 @@ class _Worker:
     def _on_welcome(self, msg, now):
         if self.link != "hello":
             return
+        if not self.keys:
+            # Clear text works: one poll item less from now on. With keys
+            # the monitor stays, as a restarted broker may refuse them.
+            self._monitor_stop()
         self.heartbeat = max(1, int(msg[3])) / 1000.0
         self.liveness = max(1, int(msg[4]))
         self.link = "ready"
@@ -559,6 +572,16 @@ class _Worker:
             if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH and event["value"] == 400:
                 raise _Fatal(f"broker at {self.endpoint} refused this worker's CurveZMQ key "
                              f"(is its public key in the broker's allow list?)")
+            if (event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    and event["value"] == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH):
+                if self.keys:
+                    raise _Fatal(f"broker at {self.endpoint} speaks clear text and this worker "
+                                 f"CurveZMQ (drop curve_secret and broker_key, or start the "
+                                 f"broker with its keys)")
+                raise _Fatal(f"broker at {self.endpoint} speaks CurveZMQ and this worker clear "
+                             f"text (pass curve_secret and broker_key, --curve-secret and "
+                             f"--broker-key on the command line: key files as written by "
+                             f"`daisy keygen`)")
 
     def _recv_all(self, now):
         while self.sock is not None and not self.finished:

@@ -840,3 +840,68 @@ Test(broker, a_done_task_takes_no_launch_counts)
     daisy_broker_set_launches(fx.broker, 0, 2, 2);
     cr_assert_eq(state().jobs_pending + state().jobs_starting, 0);
 }
+
+//  Run statistics -----------------------------------------------------------
+
+static daisy_wire_result_t
+took(const daisy_wire_block_t *b, double seconds)
+{
+    daisy_wire_result_t r = ok(b);
+    r.seconds = seconds;
+    return r;
+}
+
+Test(broker, run_statistics_count_block_times_workers_and_their_reports)
+{
+    start((cfg_t){.blocks = 20, .run_id = RUN, .max_held = 8});
+    void *s1 = join("w1"), *s2 = join("w2");
+    daisy_wire_block_t b[20];
+    take(s1, 8, b, 8);
+    take(s2, 4, b + 8, 4);
+    //  12 held at once: the peak, whatever comes after.
+    daisy_msg_t st = {.type = DAISY_MSG_STATS, .u.stats = {3.5, 2048}};
+    send_msg(s1, &st);
+    daisy_wire_result_t r[20];
+    for (int i = 0; i < 8; i++)
+        r[i] = took(&b[i], i < 4 ? 1.0 : 2.0);      //  first blocks fast, later slow
+    release(s1, r, 8, 0, NULL);
+    POLL_UNTIL(counts().completed == 8);    //  two sockets: no order between them
+    for (int i = 8; i < 12; i++)
+        r[i] = took(&b[i], 4.0);
+    release(s2, r + 8, 4, 0, NULL);
+    POLL_UNTIL(counts().completed == 12);
+    st.u.stats = (daisy_wire_stats_msg_t){5.0, 1024};  //  RSS never goes down in a report
+    send_msg(s1, &st);
+    daisy_msg_t bye = {.type = DAISY_MSG_BYE};
+    send_msg(s1, &bye);     //  after its STATS on the same socket: read after it
+    send_msg(s2, &bye);
+    POLL_UNTIL(daisy_broker_worker_count(fx.broker, 0) == 0);
+    daisy_wire_run_stats_t rs;
+    cr_assert_eq(daisy_broker_run_stats(fx.broker, &rs), 0);
+    cr_assert_eq(rs.ntasks, 1);
+    const daisy_wire_task_stats_t *t = &rs.tasks[0];
+    cr_assert_eq(t->blocks, 12);
+    cr_assert_float_eq(t->mean_s, (4 * 1.0 + 4 * 2.0 + 4 * 4.0) / 12, 1e-9);
+    cr_assert_float_eq(t->p50_s, 2.0, 2.0 * 0.025, "p50 %g", t->p50_s);
+    cr_assert_float_eq(t->p95_s, 4.0, 4.0 * 0.025, "p95 %g", t->p95_s);
+    cr_assert_eq(t->max_s, 4.0);
+    cr_assert_eq(t->peak_concurrency, 12);
+    cr_assert_eq(t->trend_points, 6, "12 of 20 blocks: tenths 0..5");
+    cr_assert_lt(t->trend_s[0], t->trend_s[5], "blocks got slower: %g %g", t->trend_s[0],
+                 t->trend_s[5]);
+    cr_assert_eq(rs.nworkers, 2, "workers that left stay in the report");
+    for (uint32_t i = 0; i < 2; i++) {
+        const daisy_wire_worker_stats_t *w = &rs.workers[i];
+        cr_assert_str_eq(w->task_id, "a");
+        cr_assert_str_eq(w->host, "testhost");
+        if (strcmp(w->worker_id, "w1") == 0) {
+            cr_assert_eq(w->blocks, 8);
+            cr_assert_eq(w->cpu_s, 5.0);
+            cr_assert_eq(w->peak_rss_kb, 2048);
+        } else {
+            cr_assert_str_eq(w->worker_id, "w2");
+            cr_assert_eq(w->blocks, 4);
+            cr_assert_eq(w->cpu_s, 0, "w2 never reported");
+        }
+    }
+}

@@ -63,6 +63,8 @@ rnd(uint64_t *state)
 static daisy_wire_result_t s_results[BIG];
 static daisy_wire_block_t s_blocks[BIG];
 static daisy_wire_task_state_t s_tasks[4096];
+static daisy_wire_task_stats_t s_task_stats[4];
+static daisy_wire_worker_stats_t s_worker_stats[4];
 static char s_names[4096][16];
 
 static daisy_roi_t
@@ -80,7 +82,7 @@ counts(uint64_t base)
 }
 
 //  Sample i (0 <= i < NSAMPLES) in *m; arrays point to static storage.
-#define NSAMPLES 36
+#define NSAMPLES 40
 static void
 sample(int i, daisy_msg_t *m)
 {
@@ -316,6 +318,32 @@ sample(int i, daisy_msg_t *m)
         m->u.error.text = "hello: worker t-h-1-0 (host h, pid 1) was started for run 0123456789abcdef, "
                           "this broker serves run fedcba9876543210";
         break;
+    case 36:
+        m->type = DAISY_MSG_STATS;
+        m->u.stats.cpu_s = 12.75;
+        m->u.stats.peak_rss_kb = 1u << 20;
+        break;
+    case 37:
+        m->type = DAISY_MSG_STATS;      //  a worker that has done nothing yet
+        break;
+    case 38:
+        m->type = DAISY_EVT_RUN_STATS;
+        m->u.run_stats.ntasks = 2;
+        m->u.run_stats.tasks = s_task_stats;
+        m->u.run_stats.nworkers = 3;
+        m->u.run_stats.workers = s_worker_stats;
+        s_task_stats[0] = (daisy_wire_task_stats_t) {"predict", 250, 0.5, 0.45, 1.25, 3.0, 10,
+            {0.4, 0.4, 0.45, 0.5, 0.5, 0.5, 0.55, 0.6, 0.6, 0.7}, 8};
+        s_task_stats[1] = (daisy_wire_task_stats_t) {"reduce", 1, 2.0, 2.0, 2.0, 2.0, 1, {2.0}, 1};
+        s_worker_stats[0] = (daisy_wire_worker_stats_t) {"predict-0", "node07", "predict", 125,
+                                                         61.5, 204800};
+        s_worker_stats[1] = (daisy_wire_worker_stats_t) {"predict-1", "node08", "predict", 125,
+                                                         60.25, 198000};
+        s_worker_stats[2] = (daisy_wire_worker_stats_t) {"reduce-0", "", "reduce", 0, 0, 0};
+        break;
+    case 39:
+        m->type = DAISY_EVT_RUN_STATS;  //  nothing ran
+        break;
     }
 }
 
@@ -434,6 +462,36 @@ assert_msg_eq(const daisy_msg_t *got, const daisy_msg_t *want)
         cr_assert_eq(got->u.run_finished.count, want->u.run_finished.count);
         for (uint32_t i = 0; i < want->u.run_finished.count; i++)
             assert_task_eq(&got->u.run_finished.tasks[i], &want->u.run_finished.tasks[i]);
+        break;
+    case DAISY_MSG_STATS:
+        cr_assert_eq(got->u.stats.cpu_s, want->u.stats.cpu_s);
+        cr_assert_eq(got->u.stats.peak_rss_kb, want->u.stats.peak_rss_kb);
+        break;
+    case DAISY_EVT_RUN_STATS:
+        cr_assert_eq(got->u.run_stats.ntasks, want->u.run_stats.ntasks);
+        cr_assert_eq(got->u.run_stats.nworkers, want->u.run_stats.nworkers);
+        for (uint32_t i = 0; i < want->u.run_stats.ntasks; i++) {
+            const daisy_wire_task_stats_t *a = &got->u.run_stats.tasks[i],
+                                          *b = &want->u.run_stats.tasks[i];
+            cr_assert_str_eq(a->task_id, b->task_id);
+            cr_assert_eq(a->blocks, b->blocks);
+            cr_assert(a->mean_s == b->mean_s && a->p50_s == b->p50_s && a->p95_s == b->p95_s
+                      && a->max_s == b->max_s);
+            cr_assert_eq(a->trend_points, b->trend_points);
+            for (uint32_t k = 0; k < b->trend_points; k++)
+                cr_assert_eq(a->trend_s[k], b->trend_s[k]);
+            cr_assert_eq(a->peak_concurrency, b->peak_concurrency);
+        }
+        for (uint32_t i = 0; i < want->u.run_stats.nworkers; i++) {
+            const daisy_wire_worker_stats_t *a = &got->u.run_stats.workers[i],
+                                            *b = &want->u.run_stats.workers[i];
+            cr_assert_str_eq(a->worker_id, b->worker_id);
+            cr_assert_str_eq(a->host, b->host);
+            cr_assert_str_eq(a->task_id, b->task_id);
+            cr_assert_eq(a->blocks, b->blocks);
+            cr_assert_eq(a->cpu_s, b->cpu_s);
+            cr_assert_eq(a->peak_rss_kb, b->peak_rss_kb);
+        }
         break;
     default:
         break;
@@ -604,7 +662,11 @@ Test(protocol, encode_refuses_out_of_range)
         daisy_msg_t m;
         const char *what;
     } cases[] = {
-        {{.type = (daisy_msg_type_t)7}, "unknown type"},
+        {{.type = (daisy_msg_type_t)8}, "unknown type"},
+        {{.type = DAISY_MSG_STATS, .u.stats = {INFINITY, 0}}, "infinite cpu"},
+        {{.type = DAISY_EVT_RUN_STATS, .u.run_stats = {1, NULL, 0, NULL}}, "stats tasks NULL"},
+        {{.type = DAISY_EVT_RUN_STATS, .u.run_stats = {0, NULL, DAISY_MAX_STATS_WORKERS + 1,
+                                                       s_worker_stats}}, "stats workers"},
         {{.type = (daisy_msg_type_t)0}, "type 0"},
         {{.type = DAISY_MSG_REQUEST, .u.request.credits = DAISY_MAX_BATCH + 1}, "credits"},
         {{.type = DAISY_MSG_HELLO, .u.hello.prefetch = 0}, "prefetch 0"},
@@ -1180,13 +1242,13 @@ Test(protocol, bad_version_comes_first)
 
 Test(protocol, unknown_type)
 {
-    static const char *cases[] = {"[2, 0]", "[2, 7]", "[2, 100]", "[2, 104]", "[2, 106]", "[2, 200]",
-                                  "[2, 208]", "[2, 4294967296]", "[2, -1, 2, 3]",
+    static const char *cases[] = {"[2, 0]", "[2, 8]", "[2, 100]", "[2, 104]", "[2, 106]", "[2, 200]",
+                                  "[2, 209]", "[2, 4294967296]", "[2, -1, 2, 3]",
                                   "[2, 18446744073709551615]"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_text(cases[i], DAISY_PROTO_UNKNOWN_TYPE, "is not a type of protocol version 2");
     expect_text("[2, 104]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: 104 is not");
-    expect_text("[2, 7, 5, 0]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: 7 is not");
+    expect_text("[2, 8, 5, 0]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: 8 is not");
     expect_text("[2, -1]", DAISY_PROTO_UNKNOWN_TYPE, "message: type: -1 is not");
 }
 
@@ -1352,8 +1414,9 @@ Test(protocol, names)
         {DAISY_EVT_TASK_STATE, "task_state"}, {DAISY_EVT_TASK_STARTED, "task_started"},
         {DAISY_EVT_TASK_DONE, "task_done"}, {DAISY_EVT_BLOCK_FAILED, "block_failed"},
         {DAISY_EVT_WORKER_JOINED, "worker_joined"}, {DAISY_EVT_WORKER_LOST, "worker_lost"},
-        {DAISY_EVT_RUN_FINISHED, "run_finished"}, {(daisy_msg_type_t)0, "unknown"},
-        {(daisy_msg_type_t)104, "unknown"}, {(daisy_msg_type_t)7, "unknown"},
+        {DAISY_EVT_RUN_FINISHED, "run_finished"}, {DAISY_MSG_STATS, "stats"},
+        {DAISY_EVT_RUN_STATS, "run_stats"}, {(daisy_msg_type_t)0, "unknown"},
+        {(daisy_msg_type_t)104, "unknown"}, {(daisy_msg_type_t)8, "unknown"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         cr_assert_str_eq(daisy_msg_name(names[i].type), names[i].name);

@@ -48,6 +48,8 @@ static struct {
     atomic_int running2;        //  block 2 runs (wait_rejoin)
     atomic_int seen_start[MAX_ID];  //  the broker read the block's start
     atomic_int heartbeats;      //  HEARTBEATs the broker read
+    atomic_int stats;           //  STATS the broker read
+    uint64_t last_rss_kb;       //  in the last of them (test thread only)
     atomic_int stop_called;
     atomic_int calls;           //  process function calls
     atomic_ullong order[MAX_ID];    //  block ids in the order they ran
@@ -261,7 +263,7 @@ recv_any(int ms, daisy_msg_t *msg)
 }
 
 //  The next message other than HEARTBEAT (counted, and answered when
-//  fx.echo); false after ms.
+//  fx.echo) and STATS (counted); false after ms.
 static bool
 recv_msg(int ms, daisy_msg_t *msg)
 {
@@ -270,6 +272,11 @@ recv_msg(int ms, daisy_msg_t *msg)
         int64_t left = deadline - now_ms();
         if (!recv_any(left > 0 ? (int)left : 0, msg))
             return false;
+        if (msg->type == DAISY_MSG_STATS) {
+            atomic_fetch_add(&sh.stats, 1);
+            sh.last_rss_kb = msg->u.stats.peak_rss_kb;
+            continue;
+        }
         if (msg->type != DAISY_MSG_HEARTBEAT)
             return true;
         atomic_fetch_add(&sh.heartbeats, 1);
@@ -578,6 +585,7 @@ Test(worker, stop_during_a_block_says_bye_and_reports_no_failure)
     daisy_worker_stop(fx.worker);
     atomic_store(&sh.stop_called, 1);
     //  Then BYE, and no result: neither block 1 failed nor block 2 run.
+    int stats_before = atomic_load(&sh.stats);
     for (;;) {
         cr_assert(recv_msg(DEADLINE_MS, &m), "no BYE came");
         if (m.type == DAISY_MSG_BYE)
@@ -592,6 +600,8 @@ Test(worker, stop_during_a_block_says_bye_and_reports_no_failure)
         cr_assert_eq(m.u.release.credits, 0, "credits asked while leaving");
     }
     join_worker();
+    cr_assert_gt(atomic_load(&sh.stats), stats_before, "no STATS before BYE");
+    cr_assert_gt(sh.last_rss_kb, 0, "a process uses some memory");
     cr_assert_eq(fx.rc, 1, "%s", fx.err.msg);
     cr_assert_eq(atomic_load(&sh.missed), 0, "the block never saw the stop");
     cr_assert_eq(atomic_load(&sh.calls), 1, "block 2 was not run");

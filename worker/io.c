@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <zmq.h>
 
 #define WORKER_BATCH_DELAY_MS 20     //  longest a result waits for company
@@ -366,6 +367,34 @@ io_requeue_sent(io_t *io)
     ring->head = 0;
 }
 
+//  What this process (with the block commands it waited for) has used:
+//  CPU time and peak memory, for the run statistics. Sent ahead of a
+//  RELEASE at most once a second, and before BYE, so the broker's figures
+//  include every block but those of the last second.
+#define STATS_INTERVAL_MS 1000
+
+static void
+io_stats(daisy_worker_t *self, int64_t now, bool force)
+{
+    io_t *io = &self->io;
+    if (!force && io->last_stats && now - io->last_stats < STATS_INTERVAL_MS)
+        return;
+    io->last_stats = now;
+    struct rusage me, children;
+    if (getrusage(RUSAGE_SELF, &me) != 0 || getrusage(RUSAGE_CHILDREN, &children) != 0)
+        return;
+    double cpu = 0;
+    const struct timeval *tv[] = {&me.ru_utime, &me.ru_stime, &children.ru_utime,
+                                  &children.ru_stime};
+    for (int i = 0; i < 4; i++)
+        cpu += (double)tv[i]->tv_sec + (double)tv[i]->tv_usec / 1e6;
+    daisy_msg_t msg = {.type = DAISY_MSG_STATS};
+    msg.u.stats.cpu_s = cpu;
+    msg.u.stats.peak_rss_kb = (uint64_t)(me.ru_maxrss > children.ru_maxrss ? me.ru_maxrss
+                                                                           : children.ru_maxrss);
+    io_send(self, &msg, now);
+}
+
 //  Send one RELEASE with as many pending results as fit, plus credits.
 static void
 io_release(daisy_worker_t *self, int64_t now)
@@ -381,6 +410,7 @@ io_release(daisy_worker_t *self, int64_t now)
         fresh += !r->resend;
     }
     io->held = io->held > fresh ? io->held - fresh : 0;
+    io_stats(self, now, false);
     uint32_t credits = io_deficit(self);
     daisy_msg_t msg = {.type = DAISY_MSG_RELEASE};
     msg.u.release.credits = credits;
@@ -805,6 +835,8 @@ io_leave(daisy_worker_t *self, int64_t now)
     if (io->link == LINK_READY)
         io_flush(self, now);
     if (io->sock) {     //  also after a bare HELLO: the broker may know us
+        if (io->link == LINK_READY)
+            io_stats(self, now, true);
         daisy_msg_t msg = {.type = DAISY_MSG_BYE};
         io_send(self, &msg, now);
         io_close(self, WORKER_LINGER_MS);

@@ -78,6 +78,7 @@ typedef struct {
     int64_t last_drain;     //  last look at the socket while blocks were queued
     int64_t retry_at;       //  LINK_IDLE: when to reconnect
     int64_t flush_at;       //  results held: when they must go
+    int64_t last_stats;     //  STATS last sent (0: never)
     daisy_wire_block_t *queue;  //  ring of blocks received, not yet started
     size_t qhead, qcount, qcap;
     results_t pending;      //  results not yet sent

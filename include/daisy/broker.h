@@ -163,6 +163,11 @@ DAISY_EXPORT void daisy_broker_set_launches(daisy_broker_t *self, uint32_t task,
 //  summary's failures; replaces the log_dir option (the launcher sets it
 //  to the run's own folder).
 DAISY_EXPORT void daisy_broker_set_log_dir(daisy_broker_t *self, const char *dir);
+//  The run's statistics so far (block times per task, work per worker;
+//  see daisy_wire_run_stats_t). The arrays belong to the broker and stay
+//  valid until the next call or daisy_broker_destroy(). 0, or -1 when
+//  memory runs out.
+DAISY_EXPORT int daisy_broker_run_stats(daisy_broker_t *self, daisy_wire_run_stats_t *out);
 //  Workers currently connected to a task.
 DAISY_EXPORT uint32_t daisy_broker_worker_count(const daisy_broker_t *self, uint32_t task);
 

@@ -56,6 +56,7 @@ typedef enum {
     DAISY_MSG_HEARTBEAT = 4,    //  still alive (either direction)
     DAISY_MSG_BYE = 5,          //  leaving; blocks held go back
     DAISY_MSG_STARTED = 6,      //  a held block is being processed now
+    DAISY_MSG_STATS = 7,        //  the worker's CPU time and peak memory so far
     //  broker -> worker
     DAISY_MSG_WELCOME = 101,    //  accepted; heartbeat settings
     DAISY_MSG_BLOCKS = 102,     //  blocks to process
@@ -68,7 +69,8 @@ typedef enum {
     DAISY_EVT_BLOCK_FAILED = 204,
     DAISY_EVT_WORKER_JOINED = 205,
     DAISY_EVT_WORKER_LOST = 206,
-    DAISY_EVT_RUN_FINISHED = 207
+    DAISY_EVT_RUN_FINISHED = 207,
+    DAISY_EVT_RUN_STATS = 208   //  block times per task, work per worker
 } daisy_msg_type_t;
 
 typedef enum {
@@ -130,6 +132,47 @@ typedef struct {
                                     //  job) that have not connected yet
 } daisy_wire_task_state_t;
 
+//  Points of a task's block-time trend: the mean block time of each tenth
+//  of its blocks, in the order they completed.
+#define DAISY_TREND_POINTS 10
+//  Workers in one RUN_STATS message (more are left out).
+#define DAISY_MAX_STATS_WORKERS 8192
+
+//  A task's block times, as RUN_STATS carries them (seconds as workers
+//  measured them; quantiles within 3 %).
+typedef struct {
+    const char *task_id;
+    uint64_t blocks;                //  results received (completed or failed)
+    double mean_s, p50_s, p95_s, max_s;
+    uint32_t trend_points;          //  0..DAISY_TREND_POINTS
+    double trend_s[DAISY_TREND_POINTS];
+    uint32_t peak_concurrency;      //  most blocks held by workers at once
+} daisy_wire_task_stats_t;
+
+//  One worker's share of the run.
+typedef struct {
+    const char *worker_id;
+    const char *host;
+    const char *task_id;
+    uint64_t blocks;                //  results it returned
+    double cpu_s;                   //  user + system, its block commands included
+    uint64_t peak_rss_kb;           //  largest resident set (it or a command)
+} daisy_wire_worker_stats_t;
+
+//  A worker's own figures so far (STATS).
+typedef struct {
+    double cpu_s;                   //  user + system, waited-for children included
+    uint64_t peak_rss_kb;           //  largest resident set, its own or a child's
+} daisy_wire_stats_msg_t;
+
+//  The run's statistics (RUN_STATS).
+typedef struct {
+    uint32_t ntasks;
+    daisy_wire_task_stats_t *tasks;
+    uint32_t nworkers;
+    daisy_wire_worker_stats_t *workers;
+} daisy_wire_run_stats_t;
+
 //  A decoded (or to-be-encoded) message: `type` says which part is valid.
 typedef struct {
     daisy_msg_type_t type;
@@ -153,6 +196,7 @@ typedef struct {
             daisy_wire_lease_t started;
         } release;
         daisy_wire_lease_t started; //  STARTED
+        daisy_wire_stats_msg_t stats;         //  STATS
         struct {                    //  WELCOME
             const char *task_id;
             uint32_t heartbeat_ms;  //  interval both sides keep
@@ -194,6 +238,7 @@ typedef struct {
             uint32_t count;
             daisy_wire_task_state_t *tasks;
         } run_finished;
+        daisy_wire_run_stats_t run_stats;    //  RUN_STATS
     } u;
 } daisy_msg_t;
 

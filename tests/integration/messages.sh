@@ -69,7 +69,41 @@ check "words where the locale is not UTF-8" grep -aq 'ready 0 run 0 done 20 fail
 "$DAISY" run --logs plogs --progress-interval 0.2 p.json > plain.txt 2> plain.err
 check "plain lines with a timestamp" grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2} p: 20/20 blocks \(100%\), elapsed [0-9:]+, ETA 0:00, [0-9.]+ blocks/s, ready 0, processing 0, completed 20, failed 0, orphaned 0; ' plain.err
 
-# 5. Numbers on the command line are checked whole.
+# 5. Run statistics: after the summary, in a JSON file in the run's log
+#    folder, and on the feed for monitors.
+# The blocks wait until the monitor has heard the feed, so it cannot miss
+# the end however slowly it starts.
+task c 12 3 command "while [ ! -s $tmpdir/c.jsonl ]; do sleep 0.05; done; i=0; while [ \$i -lt 20000 ]; do i=\$((i+1)); done" > c.json
+sport=$(free_port)
+"$DAISY" run --quiet --logs clogs --publish "tcp://127.0.0.1:$sport" c.json > c.txt 2>&1 &
+run=$!
+timeout 60 "$DAISY" monitor --json --timeout 30 "tcp://127.0.0.1:$sport" > c.jsonl 2> /dev/null
+wait $run
+check "the statistics follow the summary" grep -q "^Run Statistics$" c.txt
+check "with a row per task" grep -Eq "^  c +12 " c.txt
+check "and the file they are in" grep -q "(all of it in clogs/$(readlink clogs/latest)/stats.json)" c.txt
+check "stats.json: block times, workers' blocks, CPU time and memory" /usr/bin/python3 - clogs/latest/stats.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+t, = s["tasks"]
+assert t["task"] == "c" and t["blocks"] == 12, t
+assert 0 < t["p50_s"] <= t["p95_s"] <= t["max_s"] * 1.001, t
+assert 1 <= t["peak_concurrency"] <= 3 and len(t["trend_s"]) == 10, t
+w = s["workers"]
+assert len(w) == 3 and sum(x["blocks"] for x in w) == 12, w
+assert all(x["cpu_s"] > 0 and x["peak_rss_kb"] > 0 for x in w), w
+h, = s["hosts"]
+assert h["workers"] == 3 and h["blocks"] == 12, h
+PY
+check "monitors get them too, before the end" /usr/bin/python3 - c.jsonl <<'PY'
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+names = [e["event"] for e in events]
+assert names[-2:] == ["run_stats", "run_finished"], names[-3:]
+assert sum(w["blocks"] for w in events[-2]["workers"]) == 12, events[-2]
+PY
+
+# 6. Numbers on the command line are checked whole.
 "$DAISY" run --heartbeat 1s p.json > /dev/null 2> n1.err
 check "a mistyped number is a usage error" test $? -eq 2
 check "naming the option and the value" grep -q "^daisy run: --heartbeat: '1s' is not an integer" n1.err
