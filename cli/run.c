@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "bars.h"
 #include "cli.h"
 #include "load.h"
 #include "serve.h"
@@ -60,38 +61,56 @@ typedef struct {
     double interval_s;
 } run_options_t;
 
+//  The serial runner's progress through the same bars as a distributed
+//  run (there are no workers; elapsed and rate count from the start).
+typedef struct {
+    bars_t *bars;
+    struct timespec start;
+} serial_view_t;
+
 static void
 on_serial_progress(void *arg, const daisy_scheduler_t *s, uint32_t task)
 {
-    struct timespec *last = arg, now;
+    serial_view_t *v = arg;
+    struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    daisy_task_counts_t c;
-    daisy_scheduler_counts(s, task, &c);
-    bool task_done = c.completed + c.failed + c.orphaned == c.total;
-    if (!task_done && now.tv_sec - last->tv_sec < 1)
-        return;
-    *last = now;
+    double elapsed = (double)(now.tv_sec - v->start.tv_sec)
+                   + (double)(now.tv_nsec - v->start.tv_nsec) / 1e9;
     const daisy_graph_t *g = daisy_scheduler_graph(s);
-    const daisy_task_t *t = daisy_pipeline_task(daisy_graph_pipeline(g), task);
-    fprintf(stderr, "%s: %llu/%llu completed (skipped %llu), %llu failed, %llu orphaned\n",
-            daisy_task_id(t), (unsigned long long)c.completed, (unsigned long long)c.total,
-            (unsigned long long)c.skipped, (unsigned long long)c.failed,
-            (unsigned long long)c.orphaned);
+    uint32_t n = daisy_graph_task_count(g);
+    daisy_wire_task_state_t states[n ? n : 1];
+    bool task_done = false;
+    for (uint32_t t = 0; t < n; t++) {
+        states[t] = (daisy_wire_task_state_t){
+            .task_id = daisy_task_id(daisy_pipeline_task(daisy_graph_pipeline(g), t)),
+            .elapsed_s = elapsed};
+        daisy_scheduler_counts(s, t, &states[t].counts);
+        const daisy_task_counts_t *c = &states[t].counts;
+        states[t].blocks_per_s = elapsed > 0 ? (double)c->completed / elapsed : 0;
+        if (t == task)
+            task_done = c->completed + c->failed + c->orphaned == c->total;
+    }
+    bars_update(v->bars, states, n, task_done);
 }
 
 static int
 run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
 {
-    struct timespec last = {0};
+    serial_view_t view = {0};
+    clock_gettime(CLOCK_MONOTONIC, &view.start);
     daisy_serial_options_t opt = {.log_dir = o->logs, .reset_markers = o->reset_markers,
                                   .markers_dir = o->markers ? o->markers
                                                             : daisy_pipeline_markers(p)};
-    if (!o->quiet) {
+    if (!o->quiet && (view.bars = bars_new(stderr, isatty(STDERR_FILENO),
+                                           (int)(o->interval_s * 1000)))) {
         opt.progress = on_serial_progress;
-        opt.progress_arg = &last;
+        opt.progress_arg = &view;
     }
     daisy_error_t err;
     daisy_summary_t *summary = daisy_run_serial(p, &opt, &err);
+    if (view.bars)
+        bars_finish(view.bars);
+    bars_destroy(&view.bars);
     if (!summary) {
         fprintf(stderr, "daisy run: %s: %s\n", path, err.msg);
         return EXIT_INPUT;

@@ -192,6 +192,7 @@ typedef struct {
     const char *command;                //  --exec
     const char *check_command;          //  --check
     daisy_exec_env_t env;
+    char tail[256];                     //  --exec: the command's last stderr line
     void *dl;                           //  --plugin
     daisy_process_fn *process;
     plugin_fini_fn *fini;
@@ -344,7 +345,7 @@ wcli_exec_block(const daisy_block_t *block, void *arg)
 {
     wcli_job_t *job = arg;
     daisy_error_t err;
-    char text[64];
+    char text[384];
     int status;
     if (daisy_block_exec(job->command, block, &job->env, &status, &err) < 0) {
         daisy_worker_set_error(job->worker, err.msg);
@@ -360,7 +361,10 @@ wcli_exec_block(const daisy_block_t *block, void *arg)
     //  unharmed instead of failing.
     for (int i = 0; i < 20 && !s_signal && (status == 128 + SIGTERM || status == 128 + SIGINT); i++)
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-    snprintf(text, sizeof text, "command exited with status %d", status);
+    //  The command's last word on stderr says why, in the summary and the
+    //  feed, not only in a log.
+    snprintf(text, sizeof text, "command exited with status %d%s%s", status,
+             *job->tail ? ": " : "", job->tail);
     daisy_worker_set_error(job->worker, text);
     fprintf(stderr, "%s: block %llu (attempt %u) failed: %s\n", job->prog,
             (unsigned long long)block->block_id, block->attempt, text);
@@ -578,6 +582,8 @@ cli_worker(int argc, char **argv, const char *prog)
         return rc;
     wcli_job_t job = {.prog = prog, .command = a.exec, .check_command = a.check,
                       .env = {.out_fd = -1, .err_fd = -1, .group = &s_command}};
+    job.env.tail = job.tail;
+    job.env.tail_size = sizeof job.tail;
     s_signal = 0;
     wcli_signals(wcli_on_signal);
     if (a.plugin && (rc = wcli_load_plugin(&a, &job)) >= 0) {

@@ -80,6 +80,7 @@ import logging
 import os
 import queue
 import random
+import resource
 import signal
 import socket
 import sys
@@ -100,7 +101,7 @@ _log.addHandler(logging.NullHandler())
 
 # The wire (protocol/PROTOCOL.md).
 VERSION = 2
-HELLO, REQUEST, RELEASE, HEARTBEAT, BYE, STARTED = 1, 2, 3, 4, 5, 6
+HELLO, REQUEST, RELEASE, HEARTBEAT, BYE, STARTED, STATS = 1, 2, 3, 4, 5, 6, 7
 WELCOME, BLOCKS, SHUTDOWN, ERROR = 101, 102, 103, 105
 SUCCESS, FAILED, SKIPPED = 0, 1, 2
 BAD_VERSION, UNKNOWN_TASK, UNKNOWN_BLOCK, NOT_READY, WRONG_RUN = 4, 7, 8, 9, 10
@@ -117,6 +118,7 @@ LINGER_MS = 1000                    # to deliver the last RELEASE and BYE
 ERROR_BYTES = 1000                  # an error text sent for a failed block
 PARENT_POLL_S = 0.25                # DAISY_BROKER_PID: how often to look
 RESEND_MAX = 16384                  # results remembered for a resend
+STATS_INTERVAL_S = 1.0              # STATS ahead of a RELEASE at most this often
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -302,6 +304,7 @@ class _Worker:
         self.stopping = False
         self.finished = False                # SHUTDOWN
         self.processed = self.skipped = 0
+        self.last_stats = None
         self.jobs = queue.SimpleQueue()
         self.done = queue.SimpleQueue()
         self.wake_r, self.wake_w = os.pipe()
@@ -378,6 +381,19 @@ class _Worker:
             return [[self.current.block_id, self.current.attempt]]
         return []
 
+    def _stats(self, now, force=False):
+        """STATS: CPU time and peak memory so far, this process (every thread)
+        and the children it waited for, for the run statistics; ahead of a
+        RELEASE at most once a second, and before BYE, as the C worker."""
+        if not force and self.last_stats is not None \
+                and now - self.last_stats < STATS_INTERVAL_S:
+            return
+        self.last_stats = now
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+        self._send(STATS, max(0.0, float(cpu)), max(0, me.ru_maxrss, children.ru_maxrss))
+
     def _release(self, now):
         """One RELEASE with as many pending results as fit, and credits."""
         n, size = 0, 64
@@ -389,6 +405,7 @@ class _Worker:
         batch, self.pending = self.pending[:n], self.pending[n:]
         fresh = sum(1 for r in batch if not r[5])
         self.held = max(0, self.held - fresh)
+        self._stats(now)
         credits = self._deficit()
         started = self._started_field()
         if self._send(RELEASE, credits, [r[:5] for r in batch], started):
@@ -678,6 +695,8 @@ class _Worker:
         if self.link == "ready":
             self._flush(now)
         if self.sock is not None:       # also after a bare HELLO: the broker may know us
+            if self.link == "ready":
+                self._stats(now, force=True)
             self._send(BYE)
             self._close(LINGER_MS)
         _log.info("%s: stopped, held blocks given back (%d processed, %d found done)",

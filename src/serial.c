@@ -105,7 +105,9 @@ run_block(const runner_task_t *rt, const daisy_block_t *block, char *why, size_t
             snprintf(why, len, "process function returned %d", rc);
         return rc;
     }
-    daisy_exec_env_t env = {.worker_id = "serial", .out_fd = rt->out_fd, .err_fd = rt->err_fd};
+    char tail[256];
+    daisy_exec_env_t env = {.worker_id = "serial", .out_fd = rt->out_fd, .err_fd = rt->err_fd,
+                            .tail = tail, .tail_size = sizeof tail};
     daisy_error_t err;
     int status;
     if (daisy_block_exec(rt->command, block, &env, &status, &err) != 0) {
@@ -113,7 +115,7 @@ run_block(const runner_task_t *rt, const daisy_block_t *block, char *why, size_t
         return -1;
     }
     if (status != 0)
-        snprintf(why, len, "command exited with status %d", status);
+        snprintf(why, len, "command exited with status %d%s%s", status, *tail ? ": " : "", tail);
     return status;
 }
 

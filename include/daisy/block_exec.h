@@ -37,6 +37,12 @@ typedef struct {
     //  id is stored here while it runs (0 otherwise), so that a signal
     //  handler can stop the whole command with kill(-*group, sig).
     volatile pid_t *group;
+    //  When not NULL: the command's stderr passes through a pipe on its way
+    //  to err_fd (or this process's stderr), and the last non-empty line it
+    //  wrote is kept here (at most tail_size - 1 bytes; "" when none), so
+    //  that a failure can say why where the user looks first.
+    char *tail;
+    size_t tail_size;
 } daisy_exec_env_t;
 
 //  Run `command` for `block` and wait for it. Returns 0 when it ran, with

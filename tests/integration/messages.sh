@@ -35,6 +35,20 @@ check "and quoting its last lines" grep -q "^      | ModuleNotFoundError: No mod
 check "in order" bash -c "grep -A1 '| Traceback' w.txt | grep -q 'ModuleNotFoundError'"
 check "stdout is not quoted" test "$(grep -c 'loading model' w.txt)" -eq 0
 
+# 2b. A failed block's error carries the last line its command wrote to
+#     stderr (distributed and serial); a command that leaves a background
+#     process holding its stderr does not hang its worker.
+task e 6 2 command 'echo fine; [ $DAISY_BLOCK_ID != 3 ] || { echo "Traceback (most recent call last):" >&2; echo "ValueError: chunk 3 is corrupt" >&2; exit 2; }; (sleep 300.123 &); true' > e.json
+sed -i 's/"workers": 2,/"workers": 2, "max_retries": 0,/' e.json
+timeout 60 "$DAISY" run --quiet --logs elogs e.json > e.txt 2>&1
+check "a failing run with a lingering background process ends" test $? -eq 1
+check "the failure quotes the command's last stderr line" \
+  grep -q "block 3 (attempt 1): command exited with status 2: ValueError: chunk 3 is corrupt \[worker e-" e.txt
+check "which still reaches the worker's log, whole" bash -c "cat elogs/latest/e/*.err | grep -A1 '^Traceback' | grep -q '^ValueError: chunk 3 is corrupt$'"
+timeout 60 "$DAISY" run --serial --quiet --logs slogs e.json > se.txt 2>&1
+check "the serial runner quotes it too" grep -q "command exited with status 2: ValueError: chunk 3 is corrupt" se.txt
+pkill -f "sleep 300.123" || true
+
 # 3. Ctrl-C: the summary, then how many blocks were not run and how to go
 #    on: with markers the command that resumes, without them a warning.
 task s 40 2 command 'sleep 0.1; echo $DAISY_BLOCK_ID >> s.txt' > s.json
