@@ -35,6 +35,7 @@
 
 //  A zarr-layer header: not for core, protocol, broker, worker or runtime code (layers: meson.build).
 #if defined(DAISY_LAYER_CORE) \
+    || defined(DAISY_LAYER_GRAPHDB) \
     || defined(DAISY_LAYER_PROTOCOL) \
     || defined(DAISY_LAYER_BROKER) \
     || defined(DAISY_LAYER_WORKER) \

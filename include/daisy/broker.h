@@ -21,6 +21,7 @@
 //  A broker-layer header: not for core, zarr, protocol or worker code (layers: meson.build).
 #if defined(DAISY_LAYER_CORE) \
     || defined(DAISY_LAYER_ZARR) \
+    || defined(DAISY_LAYER_GRAPHDB) \
     || defined(DAISY_LAYER_PROTOCOL) \
     || defined(DAISY_LAYER_WORKER)
 #error "daisy/broker.h belongs to a layer above this one (see the layers in meson.build)"

@@ -35,5 +35,6 @@
 #include "daisy/worker.h"
 #include "daisy/blockwise.h"
 #include "daisy/array.h"
+#include "daisy/graphdb.h"
 
 #endif

@@ -21,6 +21,7 @@
 //  A runtime-layer header: not for core, zarr, protocol, broker or worker code (layers: meson.build).
 #if defined(DAISY_LAYER_CORE) \
     || defined(DAISY_LAYER_ZARR) \
+    || defined(DAISY_LAYER_GRAPHDB) \
     || defined(DAISY_LAYER_PROTOCOL) \
     || defined(DAISY_LAYER_BROKER) \
     || defined(DAISY_LAYER_WORKER)

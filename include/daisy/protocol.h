@@ -22,7 +22,8 @@
 
 //  A protocol-layer header: not for core or zarr code (layers: meson.build).
 #if defined(DAISY_LAYER_CORE) \
-    || defined(DAISY_LAYER_ZARR)
+    || defined(DAISY_LAYER_ZARR) \
+    || defined(DAISY_LAYER_GRAPHDB)
 #error "daisy/protocol.h belongs to a layer above this one (see the layers in meson.build)"
 #endif
 

@@ -36,6 +36,7 @@
 //  A worker-layer header: not for core, zarr, protocol or broker code (layers: meson.build).
 #if defined(DAISY_LAYER_CORE) \
     || defined(DAISY_LAYER_ZARR) \
+    || defined(DAISY_LAYER_GRAPHDB) \
     || defined(DAISY_LAYER_PROTOCOL) \
     || defined(DAISY_LAYER_BROKER)
 #error "daisy/worker.h belongs to a layer above this one (see the layers in meson.build)"

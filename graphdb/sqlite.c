@@ -1,0 +1,882 @@
+/*  sqlite.c - the graph database in SQLite, funlib.persistence's layout
+
+    Tables as funlib creates them (nodes with one untyped column per
+    position component and vector component, edges keyed by (u, v), the
+    pos_index), its metadata in GRAPH-meta.json beside the file. Added,
+    and invisible to funlib: an R*Tree NODES_rtree over the positions kept
+    by triggers on the nodes table (so rows written by funlib are indexed
+    too), and an index on v for fetch_on_v. A graph whose triggers are
+    missing (funlib recreated its tables) gets its R*Tree rebuilt when
+    opened for writing; opened read-only, ROI queries then use the column
+    comparisons funlib uses.
+
+    Concurrency: WAL journal, a busy timeout, and every batch written in
+    one BEGIN IMMEDIATE transaction, retried whole while another writer
+    holds the lock: blockwise workers writing disjoint ROIs at once never
+    fail a block for a transient lock, and a batch is all or nothing.
+*/
+#include "graphdb_internal.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUSY_TIMEOUT_MS 60000
+#define SQL_MAX 16384
+
+struct _daisy_graphdb_t {
+    sqlite3 *db;
+    schema_t schema;
+    daisy_graphdb_mode_t mode;
+    bool rtree;                 //  NODES_rtree is current (its triggers exist)
+    char *path;
+    char sql[SQL_MAX];
+};
+
+struct _daisy_graph_iter_t {
+    daisy_graphdb_t *db;
+    sqlite3_stmt *stmt;
+    bool edges;
+    daisy_value_t values[DAISY_GRAPH_MAX_ATTRS];
+};
+
+static int
+db_error(daisy_graphdb_t *self, daisy_error_t *err, const char *what)
+{
+    return daisy_error_set(err, "%s: %s: %s", self->path, what, sqlite3_errmsg(self->db));
+}
+
+static int
+exec(daisy_graphdb_t *self, const char *sql, daisy_error_t *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(self->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    daisy_error_set(err, "%s: %s: %s", self->path, msg ? msg : "error", sql);
+    sqlite3_free(msg);
+    return -1;
+}
+
+static int
+prepare(daisy_graphdb_t *self, sqlite3_stmt **stmt, daisy_error_t *err)
+{
+    if (sqlite3_prepare_v2(self->db, self->sql, -1, stmt, NULL) == SQLITE_OK)
+        return 0;
+    return db_error(self, err, self->sql);
+}
+
+//  Appending SQL text.
+static void
+add(daisy_graphdb_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+add(daisy_graphdb_t *self, const char *fmt, ...)
+{
+    size_t used = strlen(self->sql);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->sql + used, sizeof self->sql - used, fmt, ap);
+    va_end(ap);
+}
+
+//  Metadata file ---------------------------------------------------------------
+
+//  DIR/STEM-meta.json for DIR/STEM.EXT, as funlib names it.
+static void
+meta_path(const char *db, char *out, size_t size)
+{
+    const char *slash = strrchr(db, '/');
+    const char *base = slash ? slash + 1 : db;
+    const char *dot = strrchr(base, '.');
+    int stem = dot && dot != base ? (int)(dot - db) : (int)strlen(db);
+    snprintf(out, size, "%.*s-meta.json", stem, db);
+}
+
+static int
+read_meta(daisy_graphdb_t *self, daisy_error_t *err)
+{
+    char path[PATH_MAX + 16];
+    meta_path(self->path, path, sizeof path);
+    json_error_t je;
+    json_t *meta = json_load_file(path, 0, &je);
+    if (!meta) {
+        if (access(path, F_OK) != 0)
+            return daisy_error_set(err, "%s: no graph here (no %s); open it with "
+                                   "DAISY_GRAPHDB_OVERWRITE and a schema to create one",
+                                   self->path, path);
+        return daisy_error_set(err, "%s: line %d: %s", path, je.line, je.text);
+    }
+    int rc = schema_from_json(&self->schema, meta, err);
+    json_decref(meta);
+    if (rc != 0)
+        daisy_error_prefix(err, "%s", path);
+    return rc;
+}
+
+static int
+write_meta(daisy_graphdb_t *self, daisy_error_t *err)
+{
+    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    meta_path(self->path, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    json_t *meta = schema_to_json(&self->schema);
+    int rc = meta && json_dump_file(meta, tmp, JSON_PRESERVE_ORDER) == 0 ? 0 : -1;
+    json_decref(meta);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1;
+    if (rc != 0) {
+        unlink(tmp);
+        return daisy_error_set(err, "%s: cannot write: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+//  Tables ------------------------------------------------------------------
+
+static const daisy_graph_schema_t *
+S(const daisy_graphdb_t *self)
+{
+    return &self->schema.pub;
+}
+
+//  ", "P_0", "P_1", ... with an optional table prefix.
+static void
+add_position_columns(daisy_graphdb_t *self, const char *prefix)
+{
+    for (uint32_t d = 0; d < S(self)->dims; d++)
+        add(self, "%s%s\"%s_%u\"", d ? ", " : "", prefix, S(self)->position, d);
+}
+
+static void
+add_attr_columns(daisy_graphdb_t *self, const daisy_attr_t *a, size_t n, const char *prefix)
+{
+    char cols[2048];
+    for (size_t i = 0; i < n; i++) {
+        schema_columns(&a[i], cols, sizeof cols, prefix);
+        add(self, ", %s", cols);
+    }
+}
+
+static int
+create_tables(daisy_graphdb_t *self, daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = S(self);
+    self->sql[0] = '\0';
+    add(self, "CREATE TABLE IF NOT EXISTS \"%s\"(id INTEGER not null PRIMARY KEY, ",
+        s->nodes_table);
+    add_position_columns(self, "");
+    add_attr_columns(self, s->node_attrs, s->n_node_attrs, "");
+    add(self, "); CREATE INDEX IF NOT EXISTS pos_index ON \"%s\"(", s->nodes_table);
+    add_position_columns(self, "");
+    add(self, "); CREATE TABLE IF NOT EXISTS \"%s\"(\"%s\" INTEGER not null, \"%s\" INTEGER "
+        "not null", s->edges_table, s->endpoints[0], s->endpoints[1]);
+    add_attr_columns(self, s->edge_attrs, s->n_edge_attrs, "");
+    add(self, ", PRIMARY KEY (\"%s\", \"%s\")); CREATE INDEX IF NOT EXISTS \"%s_v_index\" "
+        "ON \"%s\"(\"%s\");", s->endpoints[0], s->endpoints[1], s->edges_table,
+        s->edges_table, s->endpoints[1]);
+    return exec(self, self->sql, err);
+}
+
+//  The R*Tree and the triggers that keep it; rebuilt from the nodes.
+static int
+create_rtree(daisy_graphdb_t *self, daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = S(self);
+    const char *n = s->nodes_table, *p = s->position;
+    self->sql[0] = '\0';
+    add(self, "DROP TABLE IF EXISTS \"%s_rtree\"; CREATE VIRTUAL TABLE \"%s_rtree\" USING "
+        "rtree(id", n, n);
+    for (uint32_t d = 0; d < s->dims; d++)
+        add(self, ", min%u, max%u", d, d);
+    add(self, "); INSERT INTO \"%s_rtree\" SELECT id", n);
+    for (uint32_t d = 0; d < s->dims; d++)
+        add(self, ", \"%s_%u\", \"%s_%u\"", p, d, p, d);
+    add(self, " FROM \"%s\"; CREATE TRIGGER IF NOT EXISTS \"%s_rtree_insert\" AFTER INSERT ON "
+        "\"%s\" BEGIN INSERT OR REPLACE INTO \"%s_rtree\" VALUES (new.id", n, n, n, n);
+    for (uint32_t d = 0; d < s->dims; d++)
+        add(self, ", new.\"%s_%u\", new.\"%s_%u\"", p, d, p, d);
+    add(self, "); END; CREATE TRIGGER IF NOT EXISTS \"%s_rtree_update\" AFTER UPDATE ON \"%s\" "
+        "BEGIN DELETE FROM \"%s_rtree\" WHERE id = old.id; INSERT INTO \"%s_rtree\" VALUES "
+        "(new.id", n, n, n, n);
+    for (uint32_t d = 0; d < s->dims; d++)
+        add(self, ", new.\"%s_%u\", new.\"%s_%u\"", p, d, p, d);
+    add(self, "); END; CREATE TRIGGER IF NOT EXISTS \"%s_rtree_delete\" AFTER DELETE ON \"%s\" "
+        "BEGIN DELETE FROM \"%s_rtree\" WHERE id = old.id; END;", n, n, n);
+    return exec(self, self->sql, err);
+}
+
+//  Whether the R*Tree's insert trigger is there (then the tree is current).
+static bool
+has_rtree(daisy_graphdb_t *self)
+{
+    snprintf(self->sql, sizeof self->sql, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' "
+             "AND name = '%s_rtree_insert'", S(self)->nodes_table);
+    sqlite3_stmt *st = NULL;
+    bool yes = sqlite3_prepare_v2(self->db, self->sql, -1, &st, NULL) == SQLITE_OK
+            && sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes;
+}
+
+static int
+drop_all(daisy_graphdb_t *self, daisy_error_t *err)
+{
+    char meta[PATH_MAX + 16];
+    meta_path(self->path, meta, sizeof meta);
+    unlink(meta);
+    const daisy_graph_schema_t *s = S(self);
+    snprintf(self->sql, sizeof self->sql, "DROP TABLE IF EXISTS \"%s\"; DROP TABLE IF EXISTS "
+             "\"%s\"; DROP TABLE IF EXISTS \"%s_rtree\"; DROP TABLE IF EXISTS edge_index;",
+             s->nodes_table, s->edges_table, s->nodes_table);
+    return exec(self, self->sql, err);
+}
+
+//  Transactions ---------------------------------------------------------------
+
+//  BEGIN IMMEDIATE takes the write lock up front; the busy timeout waits
+//  for it, and a writer that still finds it busy tries again.
+static int
+begin(daisy_graphdb_t *self, daisy_error_t *err)
+{
+    for (int tries = 0;; tries++) {
+        int rc = sqlite3_exec(self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries == 100)
+            return db_error(self, err, "cannot start a write");
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+}
+
+static int
+finish(daisy_graphdb_t *self, int rc, daisy_error_t *err)
+{
+    if (rc == 0 && sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    if (rc == 0)
+        db_error(self, err, "commit");
+    sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+//  Open -----------------------------------------------------------------------
+
+static int
+open_schema(daisy_graphdb_t *self, const daisy_graph_schema_t *given, daisy_error_t *err)
+{
+    if (self->mode == DAISY_GRAPHDB_OVERWRITE) {
+        if (!given)
+            return daisy_error_set(err, "%s: creating a graph needs a schema", self->path);
+        if (schema_copy(&self->schema, given, err) != 0 || drop_all(self, err) != 0
+            || create_tables(self, err) != 0 || create_rtree(self, err) != 0
+            || write_meta(self, err) != 0)
+            return -1;
+        self->rtree = true;
+        return 0;
+    }
+    if (read_meta(self, err) != 0 || (given && schema_agree(&self->schema, given, err) != 0))
+        return -1;
+    self->rtree = has_rtree(self);
+    if (!self->rtree && self->mode == DAISY_GRAPHDB_READ_WRITE) {
+        if (begin(self, err) != 0)
+            return -1;
+        if (finish(self, create_tables(self, err) || create_rtree(self, err), err) != 0)
+            return -1;
+        self->rtree = true;
+    }
+    return 0;
+}
+
+daisy_graphdb_t *
+daisy_graphdb_open(const char *spec, daisy_graphdb_mode_t mode,
+                   const daisy_graph_schema_t *schema, daisy_error_t *err)
+{
+    if (!spec || !*spec) {
+        daisy_error_set(err, "graph database: no spec (expected sqlite:PATH)");
+        return NULL;
+    }
+    const char *path = strncmp(spec, "sqlite:", 7) == 0 ? spec + 7 : spec;
+    if (strstr(spec, "://")) {
+        daisy_error_set(err, "graph database '%s': not a SQLite path (postgresql:// is not "
+                        "supported yet)", spec);
+        return NULL;
+    }
+    daisy_graphdb_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->path = strdup(path))) {
+        free(self);
+        daisy_error_set(err, "out of memory");
+        return NULL;
+    }
+    self->mode = mode;
+    int flags = mode == DAISY_GRAPHDB_READ ? SQLITE_OPEN_READONLY
+              : mode == DAISY_GRAPHDB_OVERWRITE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                                : SQLITE_OPEN_READWRITE;
+    if (sqlite3_open_v2(path, &self->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        daisy_error_set(err, "%s: cannot open: %s", path,
+                        self->db ? sqlite3_errmsg(self->db) : "out of memory");
+        daisy_graphdb_close(&self);
+        return NULL;
+    }
+    sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
+    if ((mode != DAISY_GRAPHDB_READ && exec(self, "PRAGMA journal_mode=WAL", err) != 0)
+        || open_schema(self, schema, err) != 0) {
+        daisy_graphdb_close(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+daisy_graphdb_close(daisy_graphdb_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    daisy_graphdb_t *self = *self_p;
+    sqlite3_close_v2(self->db);
+    schema_free(&self->schema);
+    free(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+const daisy_graph_schema_t *
+daisy_graphdb_schema(const daisy_graphdb_t *self)
+{
+    return S(self);
+}
+
+//  Values ---------------------------------------------------------------------
+
+//  Bind one attribute's value from column `*col` on; advances *col.
+static int
+bind_value(sqlite3_stmt *st, int *col, const daisy_attr_t *a, const daisy_value_t *v)
+{
+    uint32_t n = a->size ? a->size : 1;
+    for (uint32_t i = 0; i < n; i++, (*col)++) {
+        int rc;
+        if (!v || v->null || (a->size && v->n < a->size))
+            rc = sqlite3_bind_null(st, *col);
+        else if (a->type == DAISY_ATTR_STR)
+            rc = sqlite3_bind_text(st, *col, v->v.s ? v->v.s : "", -1, SQLITE_STATIC);
+        else if (a->type == DAISY_ATTR_FLOAT)
+            rc = sqlite3_bind_double(st, *col, v->v.f[i]);
+        else if (a->type == DAISY_ATTR_BOOL)
+            rc = sqlite3_bind_int(st, *col, v->v.b[i] ? 1 : 0);
+        else
+            rc = sqlite3_bind_int64(st, *col, v->v.i[i]);
+        if (rc != SQLITE_OK)
+            return -1;
+    }
+    return 0;
+}
+
+//  Read one attribute's value from column `*col` on (INTEGER or REAL in a
+//  float column: funlib binds Python ints as they are); advances *col.
+static void
+read_value(sqlite3_stmt *st, int *col, const daisy_attr_t *a, daisy_value_t *v)
+{
+    uint32_t n = a->size ? a->size : 1;
+    memset(v, 0, sizeof *v);
+    v->n = n;
+    for (uint32_t i = 0; i < n; i++, (*col)++) {
+        if (sqlite3_column_type(st, *col) == SQLITE_NULL) {
+            v->null = true;
+            continue;
+        }
+        if (a->type == DAISY_ATTR_STR)
+            v->v.s = (const char *)sqlite3_column_text(st, *col);
+        else if (a->type == DAISY_ATTR_FLOAT)
+            v->v.f[i] = sqlite3_column_double(st, *col);
+        else if (a->type == DAISY_ATTR_BOOL)
+            v->v.b[i] = sqlite3_column_int64(st, *col) != 0;
+        else
+            v->v.i[i] = sqlite3_column_int64(st, *col);
+    }
+}
+
+//  funlib's write filter: the position truncated to integers, then
+//  begin <= p < end.
+static bool
+write_inside(const daisy_roi_t *roi, const double *p, uint32_t dims)
+{
+    for (uint32_t d = 0; roi && d < dims; d++) {
+        double t = trunc(p[d]);
+        if (t < (double)roi->offset[d] || t >= (double)(roi->offset[d] + roi->shape[d]))
+            return false;
+    }
+    return true;
+}
+
+static int
+check_roi(const daisy_graphdb_t *self, const daisy_roi_t *roi, daisy_error_t *err)
+{
+    if (roi && (uint32_t)roi->dims != S(self)->dims)
+        return daisy_error_set(err, "%s: a %d-D ROI for a %u-D graph", self->path, roi->dims,
+                               S(self)->dims);
+    return 0;
+}
+
+//  Writes ----------------------------------------------------------------------
+
+static int
+insert_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n, const daisy_roi_t *roi,
+             bool fail_if_exists, daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = S(self);
+    snprintf(self->sql, sizeof self->sql, "INSERT%s INTO \"%s\" (id, ",
+             fail_if_exists ? "" : " OR IGNORE", s->nodes_table);
+    add_position_columns(self, "");
+    add_attr_columns(self, s->node_attrs, s->n_node_attrs, "");
+    add(self, ") VALUES (?");
+    sqlite3_stmt *st;
+    int ncols = 1 + (int)s->dims;
+    for (size_t i = 0; i < s->n_node_attrs; i++)
+        ncols += s->node_attrs[i].size ? (int)s->node_attrs[i].size : 1;
+    for (int c = 1; c < ncols; c++)
+        add(self, ", ?");
+    add(self, ")");
+    if (prepare(self, &st, err) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        const daisy_node_t *node = &nodes[k];
+        if (!write_inside(roi, node->position, s->dims))
+            continue;
+        if (node->id > INT64_MAX) {
+            rc = daisy_error_set(err, "%s: node id %llu is beyond SQLite's integers",
+                                 self->path, (unsigned long long)node->id);
+            break;
+        }
+        int col = 1;
+        sqlite3_bind_int64(st, col++, (int64_t)node->id);
+        for (uint32_t d = 0; d < s->dims; d++, col++)
+            if (s->position_type == DAISY_ATTR_INT)
+                sqlite3_bind_int64(st, col, (int64_t)node->position[d]);
+            else
+                sqlite3_bind_double(st, col, node->position[d]);
+        for (size_t i = 0; i < s->n_node_attrs && rc == 0; i++)
+            rc = bind_value(st, &col, &s->node_attrs[i], node->attrs ? &node->attrs[i] : NULL);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_CONSTRAINT)
+            rc = daisy_error_set(err, "%s: node %llu exists (fail_if_exists)", self->path,
+                                 (unsigned long long)node->id);
+        else if (step != SQLITE_DONE)
+            rc = db_error(self, err, "writing nodes");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int
+daisy_graphdb_write_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n,
+                          const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
+{
+    if (self->mode == DAISY_GRAPHDB_READ)
+        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (check_roi(self, roi, err) != 0 || begin(self, err) != 0)
+        return -1;
+    return finish(self, insert_nodes(self, nodes, n, roi, fail_if_exists, err), err);
+}
+
+//  The position of node `id`: 1 found, 0 not there, -1 error.
+static int
+node_position(daisy_graphdb_t *self, sqlite3_stmt *st, uint64_t id, double *p)
+{
+    sqlite3_bind_int64(st, 1, (int64_t)id);
+    int step = sqlite3_step(st);
+    for (uint32_t d = 0; step == SQLITE_ROW && d < S(self)->dims; d++)
+        p[d] = sqlite3_column_double(st, (int)d);
+    sqlite3_reset(st);
+    return step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+insert_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n, const daisy_roi_t *roi,
+             bool fail_if_exists, daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = S(self);
+    sqlite3_stmt *st = NULL, *pos = NULL;
+    snprintf(self->sql, sizeof self->sql, "SELECT ");
+    add_position_columns(self, "");
+    add(self, " FROM \"%s\" WHERE id = ?", s->nodes_table);
+    if (roi && prepare(self, &pos, err) != 0)
+        return -1;
+    snprintf(self->sql, sizeof self->sql, "INSERT%s INTO \"%s\" (\"%s\", \"%s\"",
+             fail_if_exists ? "" : " OR IGNORE", s->edges_table, s->endpoints[0],
+             s->endpoints[1]);
+    add_attr_columns(self, s->edge_attrs, s->n_edge_attrs, "");
+    add(self, ") VALUES (?, ?");
+    for (size_t i = 0; i < s->n_edge_attrs; i++)
+        for (uint32_t c = 0; c < (s->edge_attrs[i].size ? s->edge_attrs[i].size : 1); c++)
+            add(self, ", ?");
+    add(self, ")");
+    int rc = prepare(self, &st, err);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        uint64_t u = edges[k].u, v = edges[k].v;
+        if (!s->directed && v < u) {
+            u = edges[k].v;
+            v = edges[k].u;
+        }
+        double p[DAISY_MAX_DIMS];
+        int found = roi ? node_position(self, pos, u, p) : 1;
+        if (found < 0)
+            rc = db_error(self, err, "reading a node's position");
+        if (found <= 0 || (roi && !write_inside(roi, p, s->dims)))
+            continue;
+        int col = 1;
+        sqlite3_bind_int64(st, col++, (int64_t)u);
+        sqlite3_bind_int64(st, col++, (int64_t)v);
+        for (size_t i = 0; i < s->n_edge_attrs && rc == 0; i++)
+            rc = bind_value(st, &col, &s->edge_attrs[i], edges[k].attrs ? &edges[k].attrs[i]
+                                                                         : NULL);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_CONSTRAINT)
+            rc = daisy_error_set(err, "%s: edge (%llu, %llu) exists (fail_if_exists)",
+                                 self->path, (unsigned long long)u, (unsigned long long)v);
+        else if (step != SQLITE_DONE)
+            rc = db_error(self, err, "writing edges");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    sqlite3_finalize(pos);
+    return rc;
+}
+
+int
+daisy_graphdb_write_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n,
+                          const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
+{
+    if (self->mode == DAISY_GRAPHDB_READ)
+        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (check_roi(self, roi, err) != 0 || begin(self, err) != 0)
+        return -1;
+    return finish(self, insert_edges(self, edges, n, roi, fail_if_exists, err), err);
+}
+
+//  UPDATE table SET cols = ? ... WHERE key; `idx` gets the attributes' indexes.
+static int
+update_sql(daisy_graphdb_t *self, bool edges, const char *const *names, size_t k, int *idx,
+           daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = S(self);
+    const daisy_attr_t *attrs = edges ? s->edge_attrs : s->node_attrs;
+    size_t nattrs = edges ? s->n_edge_attrs : s->n_node_attrs;
+    snprintf(self->sql, sizeof self->sql, "UPDATE \"%s\" SET ",
+             edges ? s->edges_table : s->nodes_table);
+    for (size_t j = 0; j < k; j++) {
+        if ((idx[j] = schema_find(attrs, nattrs, names[j])) < 0)
+            return daisy_error_set(err, "%s: no %s attribute '%s'", self->path,
+                                   edges ? "edge" : "node", names[j]);
+        const daisy_attr_t *a = &attrs[idx[j]];
+        for (uint32_t c = 0; c < (a->size ? a->size : 1); c++) {
+            char col[96];
+            snprintf(col, sizeof col, a->size ? "%s_%u" : "%s", a->name, c);
+            add(self, "%s\"%s\" = ?", j || c ? ", " : "", col);
+        }
+    }
+    if (edges)
+        add(self, " WHERE \"%s\" = ? AND \"%s\" = ?", s->endpoints[0], s->endpoints[1]);
+    else
+        add(self, " WHERE id = ?");
+    return 0;
+}
+
+static int
+update_rows(daisy_graphdb_t *self, bool edges, const void *rows, size_t n,
+            const char *const *names, size_t k, daisy_error_t *err)
+{
+    int idx[DAISY_GRAPH_MAX_ATTRS];
+    sqlite3_stmt *st;
+    if (k == 0 || k > DAISY_GRAPH_MAX_ATTRS)
+        return k == 0 ? 0 : daisy_error_set(err, "too many attributes");
+    if (update_sql(self, edges, names, k, idx, err) != 0 || prepare(self, &st, err) != 0)
+        return -1;
+    const daisy_graph_schema_t *s = S(self);
+    int rc = 0;
+    for (size_t r = 0; rc == 0 && r < n; r++) {
+        const daisy_edge_t *e = edges ? &((const daisy_edge_t *)rows)[r] : NULL;
+        const daisy_node_t *v = edges ? NULL : &((const daisy_node_t *)rows)[r];
+        const daisy_value_t *values = edges ? e->attrs : v->attrs;
+        int col = 1;
+        for (size_t j = 0; j < k && rc == 0; j++)
+            rc = bind_value(st, &col, edges ? &s->edge_attrs[idx[j]] : &s->node_attrs[idx[j]],
+                            values ? &values[idx[j]] : NULL);
+        if (edges) {
+            uint64_t a = e->u, b = e->v;
+            if (!s->directed && b < a) {
+                a = e->v;
+                b = e->u;
+            }
+            sqlite3_bind_int64(st, col++, (int64_t)a);
+            sqlite3_bind_int64(st, col, (int64_t)b);
+        } else
+            sqlite3_bind_int64(st, col, (int64_t)v->id);
+        if (rc == 0 && sqlite3_step(st) != SQLITE_DONE)
+            rc = db_error(self, err, "updating attributes");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int
+daisy_graphdb_update_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n,
+                           const char *const *names, size_t k, daisy_error_t *err)
+{
+    if (self->mode == DAISY_GRAPHDB_READ)
+        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (begin(self, err) != 0)
+        return -1;
+    return finish(self, update_rows(self, false, nodes, n, names, k, err), err);
+}
+
+int
+daisy_graphdb_update_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n,
+                           const char *const *names, size_t k, daisy_error_t *err)
+{
+    if (self->mode == DAISY_GRAPHDB_READ)
+        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (begin(self, err) != 0)
+        return -1;
+    return finish(self, update_rows(self, true, edges, n, names, k, err), err);
+}
+
+//  Reads ----------------------------------------------------------------------
+
+//  FROM nodes n [JOIN rtree] WHERE <roi> — the node selection of a ROI;
+//  parameters ?1.. are bound by bind_roi.
+static void
+add_node_selection(daisy_graphdb_t *self, const daisy_roi_t *roi)
+{
+    const daisy_graph_schema_t *s = S(self);
+    //  CROSS JOIN fixes the order: the tree's range search drives, each node
+    //  found by its rowid (SQLite would otherwise start from pos_index,
+    //  which narrows the first dimension only: 4-5 times slower measured).
+    if (roi && self->rtree)
+        add(self, " FROM \"%s_rtree\" AS r CROSS JOIN \"%s\" AS n ON n.id = r.id",
+            s->nodes_table, s->nodes_table);
+    else
+        add(self, " FROM \"%s\" AS n", s->nodes_table);
+    add(self, " WHERE 1");
+    if (!roi)
+        return;
+    for (uint32_t d = 0; d < s->dims; d++) {
+        //  The tree holds float32 boxes rounded outwards: a coarse test there,
+        //  the exact one on the columns.
+        if (self->rtree)
+            add(self, " AND r.max%u >= ?%u AND r.min%u < ?%u", d, 2 * d + 1, d, 2 * d + 2);
+        add(self, " AND n.\"%s_%u\" >= ?%u AND n.\"%s_%u\" < ?%u", s->position, d, 2 * d + 1,
+            s->position, d, 2 * d + 2);
+    }
+}
+
+static void
+bind_roi(sqlite3_stmt *st, const daisy_roi_t *roi, uint32_t dims)
+{
+    for (uint32_t d = 0; roi && d < dims; d++) {
+        sqlite3_bind_int64(st, (int)(2 * d + 1), roi->offset[d]);
+        sqlite3_bind_int64(st, (int)(2 * d + 2), roi->offset[d] + roi->shape[d]);
+    }
+}
+
+//  " AND alias.col = ?N ..." for each filter; binding starts at `first`.
+static int
+add_filters(daisy_graphdb_t *self, const daisy_attr_t *attrs, size_t nattrs, const char *alias,
+            const daisy_attr_filter_t *f, size_t nf, int *idx, daisy_error_t *err)
+{
+    for (size_t j = 0; j < nf; j++) {
+        if ((idx[j] = schema_find(attrs, nattrs, f[j].name)) < 0)
+            return daisy_error_set(err, "%s: no attribute '%s' to filter on", self->path,
+                                   f[j].name);
+        const daisy_attr_t *a = &attrs[idx[j]];
+        for (uint32_t c = 0; c < (a->size ? a->size : 1); c++) {
+            char col[128];
+            snprintf(col, sizeof col, a->size ? "%s.\"%s_%u\"" : "%s.\"%s\"", alias, a->name, c);
+            if (f[j].value.null)
+                add(self, " AND %s IS NULL", col);
+            else
+                add(self, " AND %s = ?", col);
+        }
+    }
+    return 0;
+}
+
+static int
+bind_filters(sqlite3_stmt *st, int first, const daisy_attr_t *attrs,
+             const daisy_attr_filter_t *f, size_t nf, const int *idx)
+{
+    int col = first;
+    for (size_t j = 0; j < nf; j++)
+        if (!f[j].value.null && bind_value(st, &col, &attrs[idx[j]], &f[j].value) != 0)
+            return -1;
+    return 0;
+}
+
+static daisy_graph_iter_t *
+iter_new(daisy_graphdb_t *self, bool edges, daisy_error_t *err)
+{
+    daisy_graph_iter_t *it = calloc(1, sizeof *it);
+    if (!it) {
+        daisy_error_set(err, "out of memory");
+        return NULL;
+    }
+    it->db = self;
+    it->edges = edges;
+    if (prepare(self, &it->stmt, err) != 0) {
+        free(it);
+        return NULL;
+    }
+    return it;
+}
+
+daisy_graph_iter_t *
+daisy_graphdb_nodes(daisy_graphdb_t *self, const daisy_roi_t *roi,
+                    const daisy_attr_filter_t *filters, size_t nfilters, daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = S(self);
+    int idx[DAISY_GRAPH_MAX_ATTRS];
+    if (check_roi(self, roi, err) != 0 || nfilters > DAISY_GRAPH_MAX_ATTRS)
+        return NULL;
+    snprintf(self->sql, sizeof self->sql, "SELECT n.id, ");
+    add_position_columns(self, "n.");
+    add_attr_columns(self, s->node_attrs, s->n_node_attrs, "n.");
+    add_node_selection(self, roi);
+    if (add_filters(self, s->node_attrs, s->n_node_attrs, "n", filters, nfilters, idx, err))
+        return NULL;
+    daisy_graph_iter_t *it = iter_new(self, false, err);
+    if (!it)
+        return NULL;
+    bind_roi(it->stmt, roi, s->dims);
+    if (bind_filters(it->stmt, roi ? (int)(2 * s->dims + 1) : 1, s->node_attrs, filters,
+                     nfilters, idx) != 0) {
+        db_error(self, err, "binding filters");
+        daisy_graph_iter_destroy(&it);
+    }
+    return it;
+}
+
+daisy_graph_iter_t *
+daisy_graphdb_edges(daisy_graphdb_t *self, const daisy_roi_t *roi, bool fetch_on_v,
+                    const daisy_attr_filter_t *filters, size_t nfilters, daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = S(self);
+    int idx[DAISY_GRAPH_MAX_ATTRS];
+    if (check_roi(self, roi, err) != 0 || nfilters > DAISY_GRAPH_MAX_ATTRS)
+        return NULL;
+    snprintf(self->sql, sizeof self->sql, "SELECT e.\"%s\", e.\"%s\"", s->endpoints[0],
+             s->endpoints[1]);
+    add_attr_columns(self, s->edge_attrs, s->n_edge_attrs, "e.");
+    add(self, " FROM \"%s\" AS e WHERE 1", s->edges_table);
+    if (roi) {
+        //  The ROI's node ids once, then edges by u (the primary key) or v
+        //  (its own index).
+        add(self, " AND (e.\"%s\" IN (SELECT n.id", s->endpoints[0]);
+        add_node_selection(self, roi);
+        add(self, ")");
+        if (fetch_on_v) {
+            add(self, " OR e.\"%s\" IN (SELECT n.id", s->endpoints[1]);
+            add_node_selection(self, roi);
+            add(self, ")");
+        }
+        add(self, ")");
+    }
+    if (add_filters(self, s->edge_attrs, s->n_edge_attrs, "e", filters, nfilters, idx, err))
+        return NULL;
+    daisy_graph_iter_t *it = iter_new(self, true, err);
+    if (!it)
+        return NULL;
+    bind_roi(it->stmt, roi, s->dims);
+    if (bind_filters(it->stmt, roi ? (int)(2 * s->dims + 1) : 1, s->edge_attrs, filters,
+                     nfilters, idx) != 0) {
+        db_error(self, err, "binding filters");
+        daisy_graph_iter_destroy(&it);
+    }
+    return it;
+}
+
+static int
+iter_step(daisy_graph_iter_t *it, daisy_error_t *err)
+{
+    int step = sqlite3_step(it->stmt);
+    if (step == SQLITE_ROW)
+        return 1;
+    if (step == SQLITE_DONE)
+        return 0;
+    return db_error(it->db, err, "reading");
+}
+
+int
+daisy_graph_iter_node(daisy_graph_iter_t *it, daisy_node_t *out, daisy_error_t *err)
+{
+    if (it->edges)
+        return daisy_error_set(err, "an edge iterator asked for a node");
+    int rc = iter_step(it, err);
+    if (rc <= 0)
+        return rc;
+    const daisy_graph_schema_t *s = S(it->db);
+    memset(out, 0, sizeof *out);
+    out->id = (uint64_t)sqlite3_column_int64(it->stmt, 0);
+    int col = 1;
+    for (uint32_t d = 0; d < s->dims; d++)
+        out->position[d] = sqlite3_column_double(it->stmt, col++);
+    for (size_t i = 0; i < s->n_node_attrs; i++)
+        read_value(it->stmt, &col, &s->node_attrs[i], &it->values[i]);
+    out->attrs = it->values;
+    return 1;
+}
+
+int
+daisy_graph_iter_edge(daisy_graph_iter_t *it, daisy_edge_t *out, daisy_error_t *err)
+{
+    if (!it->edges)
+        return daisy_error_set(err, "a node iterator asked for an edge");
+    int rc = iter_step(it, err);
+    if (rc <= 0)
+        return rc;
+    const daisy_graph_schema_t *s = S(it->db);
+    out->u = (uint64_t)sqlite3_column_int64(it->stmt, 0);
+    out->v = (uint64_t)sqlite3_column_int64(it->stmt, 1);
+    int col = 2;
+    for (size_t i = 0; i < s->n_edge_attrs; i++)
+        read_value(it->stmt, &col, &s->edge_attrs[i], &it->values[i]);
+    out->attrs = it->values;
+    return 1;
+}
+
+void
+daisy_graph_iter_destroy(daisy_graph_iter_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sqlite3_finalize((*self_p)->stmt);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int
+daisy_graphdb_count_nodes(daisy_graphdb_t *self, const daisy_roi_t *roi, uint64_t *count,
+                          daisy_error_t *err)
+{
+    if (check_roi(self, roi, err) != 0)
+        return -1;
+    snprintf(self->sql, sizeof self->sql, "SELECT count(*)");
+    add_node_selection(self, roi);
+    sqlite3_stmt *st;
+    if (prepare(self, &st, err) != 0)
+        return -1;
+    bind_roi(st, roi, S(self)->dims);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_error(self, err, "counting nodes");
+    if (rc == 0)
+        *count = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}

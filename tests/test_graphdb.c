@@ -1,0 +1,445 @@
+/*  test_graphdb.c - the geometric graph database on SQLite
+
+    A graph of nodes on a 3D lattice with typed attributes (int, float,
+    bool, str, a float vector) and edges between neighbours, written and
+    read back by ROI: which nodes a ROI holds (begin <= p < end), which
+    edges (by u, or u or v), undirected edges kept once as u < v, writes
+    that never overwrite and are all or nothing, filters, updates, counts,
+    the metadata funlib reads, refusals (read-only, a schema that does not
+    match, a missing graph), and many processes writing disjoint ROIs at
+    once without losing a row. Expected sets are computed here from the
+    lattice, not written down.
+*/
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daisy/graphdb.h"
+
+static char dir[] = "/tmp/daisy-graphdb-XXXXXX";
+static char path[256];
+
+static void
+setup(void)
+{
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/graph.db", dir);
+}
+
+static void
+teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+    strcpy(dir, "/tmp/daisy-graphdb-XXXXXX");
+}
+
+TestSuite(graphdb, .init = setup, .fini = teardown, .timeout = 120);
+
+static const daisy_attr_t node_attrs[] = {
+    {"label", DAISY_ATTR_INT, 0},
+    {"score", DAISY_ATTR_FLOAT, 0},
+    {"selected", DAISY_ATTR_BOOL, 0},
+    {"name", DAISY_ATTR_STR, 0},
+    {"normal", DAISY_ATTR_FLOAT, 3},
+};
+static const daisy_attr_t edge_attrs[] = {
+    {"affinity", DAISY_ATTR_FLOAT, 0},
+    {"merged", DAISY_ATTR_BOOL, 0},
+};
+
+static daisy_graph_schema_t
+schema(bool directed)
+{
+    return (daisy_graph_schema_t){
+        .dims = 3, .directed = directed,
+        .node_attrs = node_attrs, .n_node_attrs = 5,
+        .edge_attrs = edge_attrs, .n_edge_attrs = 2,
+        .has_total_roi = true,
+        .total_roi = daisy_roi_make(3, (int64_t[]){0, 0, 0}, (int64_t[]){10, 10, 10})};
+}
+
+//  Node i of an N^3 lattice at (x + 0.5, y + 0.5, z + 0.5), attributes
+//  from i.
+#define N 10
+#define NODES (N * N * N)
+
+static daisy_value_t values[NODES][5];
+static char names[NODES][16];
+
+static daisy_node_t
+lattice_node(int i)
+{
+    daisy_node_t n = {.id = (uint64_t)i + 1};
+    n.position[0] = i / (N * N) + 0.5;
+    n.position[1] = i / N % N + 0.5;
+    n.position[2] = i % N + 0.5;
+    daisy_value_t *v = values[i];
+    snprintf(names[i], sizeof names[i], "n%d", i);
+    v[0] = (daisy_value_t){.n = 1, .v.i = {i * 7}};
+    v[1] = (daisy_value_t){.n = 1, .v.f = {i / 4.0}};
+    v[2] = (daisy_value_t){.n = 1, .v.b = {i % 3 == 0}};
+    v[3] = (daisy_value_t){.n = 1, .v.s = names[i]};
+    v[4] = (daisy_value_t){.n = 3, .v.f = {i, -i, 0.25}};
+    if (i % 10 == 9)
+        v[3].null = true;       //  some names missing
+    n.attrs = v;
+    return n;
+}
+
+static daisy_graphdb_t *
+create_lattice(bool directed)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema(directed);
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    static daisy_node_t nodes[NODES];
+    for (int i = 0; i < NODES; i++)
+        nodes[i] = lattice_node(i);
+    cr_assert_eq(daisy_graphdb_write_nodes(db, nodes, NODES, NULL, false, &err), 0, "%s",
+                 err.msg);
+    //  Edges along x, given from the higher id to the lower.
+    static daisy_edge_t edges[NODES];
+    static daisy_value_t ev[NODES][2];
+    size_t n = 0;
+    for (int i = 0; i < NODES; i++)
+        if (i / (N * N) + 1 < N) {
+            ev[n][0] = (daisy_value_t){.n = 1, .v.f = {i / 100.0}};
+            ev[n][1] = (daisy_value_t){.n = 1, .v.b = {false}};
+            edges[n] = (daisy_edge_t){(uint64_t)i + 1 + N * N, (uint64_t)i + 1, ev[n]};
+            n++;
+        }
+    cr_assert_eq(daisy_graphdb_write_edges(db, edges, n, NULL, false, &err), 0, "%s", err.msg);
+    return db;
+}
+
+static daisy_roi_t
+roi(int64_t x0, int64_t y0, int64_t z0, int64_t sx, int64_t sy, int64_t sz)
+{
+    return daisy_roi_make(3, (int64_t[]){x0, y0, z0}, (int64_t[]){sx, sy, sz});
+}
+
+static bool
+inside(const daisy_roi_t *r, const double *p)
+{
+    for (int d = 0; r && d < 3; d++)
+        if (p[d] < r->offset[d] || p[d] >= r->offset[d] + r->shape[d])
+            return false;
+    return true;
+}
+
+Test(graphdb, nodes_of_a_roi_are_those_with_begin_le_p_lt_end)
+{
+    daisy_graphdb_t *db = create_lattice(false);
+    daisy_error_t err;
+    const daisy_roi_t rois[] = {roi(2, 3, 4, 3, 3, 3), roi(0, 0, 0, 10, 10, 10),
+                                roi(-5, -5, -5, 5, 5, 5), roi(9, 0, 0, 5, 1, 1),
+                                roi(1, 1, 1, 1, 1, 1)};
+    for (size_t r = 0; r < sizeof rois / sizeof rois[0]; r++) {
+        bool want[NODES + 1] = {false}, seen[NODES + 1] = {false};
+        uint64_t expected = 0;
+        for (int i = 0; i < NODES; i++) {
+            daisy_node_t n = lattice_node(i);
+            want[n.id] = inside(&rois[r], n.position);
+            expected += want[n.id];
+        }
+        daisy_graph_iter_t *it = daisy_graphdb_nodes(db, &rois[r], NULL, 0, &err);
+        cr_assert_not_null(it, "%s", err.msg);
+        daisy_node_t n;
+        uint64_t got = 0;
+        while (daisy_graph_iter_node(it, &n, &err) == 1) {
+            cr_assert(n.id >= 1 && n.id <= NODES && want[n.id] && !seen[n.id], "node %llu",
+                      (unsigned long long)n.id);
+            seen[n.id] = true;
+            got++;
+            //  Every attribute back as written.
+            daisy_node_t w = lattice_node((int)n.id - 1);
+            for (int d = 0; d < 3; d++)
+                cr_assert_eq(n.position[d], w.position[d]);
+            cr_assert_eq(n.attrs[0].v.i[0], w.attrs[0].v.i[0]);
+            cr_assert_eq(n.attrs[1].v.f[0], w.attrs[1].v.f[0]);
+            cr_assert_eq(n.attrs[2].v.b[0], w.attrs[2].v.b[0]);
+            cr_assert_eq(n.attrs[3].null, w.attrs[3].null);
+            if (!w.attrs[3].null)
+                cr_assert_str_eq(n.attrs[3].v.s, w.attrs[3].v.s);
+            cr_assert_eq(n.attrs[4].n, 3);
+            for (int c = 0; c < 3; c++)
+                cr_assert_eq(n.attrs[4].v.f[c], w.attrs[4].v.f[c]);
+        }
+        daisy_graph_iter_destroy(&it);
+        cr_assert_eq(got, expected, "ROI %zu: %llu nodes, expected %llu", r,
+                     (unsigned long long)got, (unsigned long long)expected);
+        uint64_t count;
+        cr_assert_eq(daisy_graphdb_count_nodes(db, &rois[r], &count, &err), 0, "%s", err.msg);
+        cr_assert_eq(count, expected);
+    }
+    daisy_graphdb_close(&db);
+    cr_assert_null(db);
+}
+
+//  Edges of a ROI: by u (stored as the smaller id when undirected), or by
+//  u or v with fetch_on_v.
+static void
+check_edges(daisy_graphdb_t *db, const daisy_roi_t *r, bool fetch_on_v, bool directed)
+{
+    daisy_error_t err;
+    uint64_t expected = 0, got = 0;
+    for (int i = 0; i < NODES; i++)
+        if (i / (N * N) + 1 < N) {
+            daisy_node_t a = lattice_node(i + N * N), b = lattice_node(i);   //  given (a, b)
+            daisy_node_t u = directed ? a : b, v = directed ? b : a;
+            expected += inside(r, u.position) || (fetch_on_v && inside(r, v.position));
+        }
+    daisy_graph_iter_t *it = daisy_graphdb_edges(db, r, fetch_on_v, NULL, 0, &err);
+    cr_assert_not_null(it, "%s", err.msg);
+    daisy_edge_t e;
+    while (daisy_graph_iter_edge(it, &e, &err) == 1) {
+        got++;
+        if (directed)
+            cr_assert_eq(e.u, e.v + N * N, "directed edges keep their direction");
+        else
+            cr_assert_eq(e.v, e.u + N * N, "undirected edges are stored as u < v");
+        uint64_t low = directed ? e.v : e.u;
+        cr_assert_eq(e.attrs[0].v.f[0], (double)(low - 1) / 100.0);
+    }
+    daisy_graph_iter_destroy(&it);
+    cr_assert_eq(got, expected, "%llu edges, expected %llu (fetch_on_v %d)",
+                 (unsigned long long)got, (unsigned long long)expected, fetch_on_v);
+}
+
+Test(graphdb, edges_belong_to_the_roi_of_their_u_node)
+{
+    daisy_roi_t r = roi(3, 0, 0, 2, 10, 10);
+    for (int directed = 0; directed < 2; directed++) {
+        daisy_graphdb_t *db = create_lattice(directed);
+        check_edges(db, &r, false, directed);
+        check_edges(db, &r, true, directed);
+        check_edges(db, NULL, false, directed);
+        daisy_graphdb_close(&db);
+    }
+}
+
+Test(graphdb, writes_never_overwrite_and_fail_if_exists_changes_nothing)
+{
+    daisy_graphdb_t *db = create_lattice(false);
+    daisy_error_t err;
+    daisy_node_t again = lattice_node(0), fresh = lattice_node(0);
+    daisy_value_t v[5];
+    memcpy(v, again.attrs, sizeof v);
+    v[0].v.i[0] = 999;
+    again.attrs = v;
+    fresh.id = NODES + 100;
+    cr_assert_eq(daisy_graphdb_write_nodes(db, &again, 1, NULL, false, &err), 0, "%s", err.msg);
+    daisy_node_t batch[2] = {fresh, again};
+    cr_assert_eq(daisy_graphdb_write_nodes(db, batch, 2, NULL, true, &err), -1);
+    cr_assert(strstr(err.msg, "node 1 exists"), "%s", err.msg);
+    uint64_t count;
+    daisy_graphdb_count_nodes(db, NULL, &count, &err);
+    cr_assert_eq(count, NODES, "the failed batch wrote nothing, not even its first node");
+    daisy_attr_filter_t f = {"label", {.n = 1, .v.i = {0}}};
+    daisy_graph_iter_t *it = daisy_graphdb_nodes(db, NULL, &f, 1, &err);
+    daisy_node_t n;
+    cr_assert_eq(daisy_graph_iter_node(it, &n, &err), 1, "node 1 still has label 0");
+    cr_assert_eq(n.id, 1);
+    daisy_graph_iter_destroy(&it);
+    daisy_graphdb_close(&db);
+}
+
+Test(graphdb, a_write_roi_keeps_only_what_lies_inside)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema(false);
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    static daisy_node_t nodes[NODES];
+    for (int i = 0; i < NODES; i++)
+        nodes[i] = lattice_node(i);
+    daisy_roi_t w = roi(0, 0, 0, 5, 10, 10);
+    cr_assert_eq(daisy_graphdb_write_nodes(db, nodes, NODES, &w, false, &err), 0, "%s", err.msg);
+    uint64_t count;
+    daisy_graphdb_count_nodes(db, NULL, &count, &err);
+    cr_assert_eq(count, NODES / 2);
+    //  Edges from x = 4 to x = 5 and from 5 to 6: only the first has its u
+    //  (the smaller id, x = 4) written and inside.
+    daisy_edge_t e[2] = {{1 + 4 * N * N, 1 + 5 * N * N, NULL}, {1 + 6 * N * N, 1 + 5 * N * N, NULL}};
+    cr_assert_eq(daisy_graphdb_write_edges(db, e, 2, &w, false, &err), 0, "%s", err.msg);
+    daisy_graph_iter_t *it = daisy_graphdb_edges(db, NULL, false, NULL, 0, &err);
+    daisy_edge_t got;
+    cr_assert_eq(daisy_graph_iter_edge(it, &got, &err), 1);
+    cr_assert_eq(got.u, 1 + 4 * N * N);
+    cr_assert(got.attrs[0].null, "no attributes given: NULL");
+    cr_assert_eq(daisy_graph_iter_edge(it, &got, &err), 0);
+    daisy_graph_iter_destroy(&it);
+    daisy_graphdb_close(&db);
+}
+
+Test(graphdb, filters_and_updates)
+{
+    daisy_graphdb_t *db = create_lattice(false);
+    daisy_error_t err;
+    //  selected (i % 3 == 0) and a missing name (i % 10 == 9).
+    daisy_attr_filter_t f[2] = {{"selected", {.n = 1, .v.b = {true}}}, {"name", {.null = true}}};
+    daisy_roi_t all = roi(0, 0, 0, 10, 10, 10);
+    daisy_graph_iter_t *it = daisy_graphdb_nodes(db, &all, f, 2, &err);
+    cr_assert_not_null(it, "%s", err.msg);
+    daisy_node_t n;
+    int got = 0, expected = 0;
+    for (int i = 0; i < NODES; i++)
+        expected += i % 3 == 0 && i % 10 == 9;
+    while (daisy_graph_iter_node(it, &n, &err) == 1) {
+        int i = (int)n.id - 1;
+        cr_assert(i % 3 == 0 && i % 10 == 9, "node %d", i);
+        got++;
+    }
+    daisy_graph_iter_destroy(&it);
+    cr_assert_eq(got, expected);
+    //  Update two attributes of two nodes, one of which does not exist.
+    daisy_node_t up[2] = {lattice_node(4), lattice_node(4)};
+    daisy_value_t v[5];
+    memcpy(v, up[0].attrs, sizeof v);
+    v[1].v.f[0] = -1.5;
+    v[4].v.f[0] = 42;
+    up[0].attrs = up[1].attrs = v;
+    up[1].id = NODES + 7;
+    const char *names_[] = {"score", "normal"};
+    cr_assert_eq(daisy_graphdb_update_nodes(db, up, 2, names_, 2, &err), 0, "%s", err.msg);
+    daisy_attr_filter_t g = {"score", {.n = 1, .v.f = {-1.5}}};
+    it = daisy_graphdb_nodes(db, NULL, &g, 1, &err);
+    cr_assert_eq(daisy_graph_iter_node(it, &n, &err), 1);
+    cr_assert_eq(n.id, 5);
+    cr_assert_eq(n.attrs[4].v.f[0], 42);
+    cr_assert_eq(n.attrs[0].v.i[0], 28, "attributes not named stay");
+    cr_assert_eq(daisy_graph_iter_node(it, &n, &err), 0, "the missing node was not created");
+    daisy_graph_iter_destroy(&it);
+    const char *bad[] = {"nonesuch"};
+    cr_assert_eq(daisy_graphdb_update_nodes(db, up, 1, bad, 1, &err), -1);
+    cr_assert(strstr(err.msg, "no node attribute 'nonesuch'"), "%s", err.msg);
+    daisy_graphdb_close(&db);
+}
+
+Test(graphdb, reopening_reads_the_stored_schema_and_refuses_a_different_one)
+{
+    daisy_graphdb_t *db = create_lattice(true);
+    daisy_graphdb_close(&db);
+    daisy_error_t err;
+    db = daisy_graphdb_open(path, DAISY_GRAPHDB_READ, NULL, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    const daisy_graph_schema_t *s = daisy_graphdb_schema(db);
+    cr_assert_eq(s->dims, 3);
+    cr_assert(s->directed);
+    cr_assert_str_eq(s->position, "position");
+    cr_assert_eq(s->n_node_attrs, 5);
+    cr_assert_str_eq(s->node_attrs[4].name, "normal");
+    cr_assert_eq(s->node_attrs[4].size, 3);
+    cr_assert(s->has_total_roi);
+    cr_assert_eq(s->total_roi.shape[2], 10);
+    daisy_node_t n = lattice_node(0);
+    cr_assert_eq(daisy_graphdb_write_nodes(db, &n, 1, NULL, false, &err), -1);
+    cr_assert(strstr(err.msg, "read-only"), "%s", err.msg);
+    daisy_graphdb_close(&db);
+    daisy_graph_schema_t other = schema(false);
+    cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_READ_WRITE, &other, &err));
+    cr_assert(strstr(err.msg, "directed differ"), "%s", err.msg);
+    char missing[300];
+    snprintf(missing, sizeof missing, "sqlite:%s/none.db", dir);
+    cr_assert_null(daisy_graphdb_open(missing, DAISY_GRAPHDB_READ_WRITE, NULL, &err));
+    cr_assert(strstr(err.msg, "cannot open") || strstr(err.msg, "no graph here"), "%s", err.msg);
+    //  The metadata is funlib's, key by key.
+    char meta[300];
+    snprintf(meta, sizeof meta, "%s/graph-meta.json", dir);
+    json_t *m = json_load_file(meta, 0, NULL);
+    cr_assert_not_null(m);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(m, "node_attrs"),
+                                                       "position")), "Vec(float, 3)");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(m, "node_attrs"),
+                                                       "normal")), "Vec(float, 3)");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(m, "edge_attrs"),
+                                                       "merged")), "bool");
+    cr_assert_eq(json_integer_value(json_object_get(m, "ndims")), 3);
+    cr_assert(json_is_true(json_object_get(m, "directed")));
+    json_decref(m);
+}
+
+Test(graphdb, bad_schemas_are_refused_naming_the_fault)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema(false);
+    s.dims = 1;
+    cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err));
+    cr_assert(strstr(err.msg, "1 dimensions"), "%s", err.msg);
+    s = schema(false);
+    daisy_attr_t bad[] = {{"drop table", DAISY_ATTR_INT, 0}};
+    s.node_attrs = bad;
+    s.n_node_attrs = 1;
+    cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err));
+    cr_assert(strstr(err.msg, "'drop table'"), "%s", err.msg);
+    daisy_attr_t strvec[] = {{"s", DAISY_ATTR_STR, 2}};
+    s.node_attrs = strvec;
+    cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err));
+    cr_assert(strstr(err.msg, "'s'"), "%s", err.msg);
+    cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, NULL, &err));
+    cr_assert(strstr(err.msg, "needs a schema"), "%s", err.msg);
+    cr_assert_null(daisy_graphdb_open("postgresql://localhost/x", DAISY_GRAPHDB_READ, NULL, &err));
+    cr_assert(strstr(err.msg, "postgresql://localhost/x"), "%s", err.msg);
+}
+
+//  Many writers at once: each process writes the nodes and edges of its
+//  own slab in small batches (many transactions), with a busy database.
+Test(graphdb, concurrent_writers_of_disjoint_rois_lose_nothing)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema(false);
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    daisy_graphdb_close(&db);
+    enum { WRITERS = 6 };
+    pid_t pids[WRITERS];
+    for (int w = 0; w < WRITERS; w++) {
+        pids[w] = fork();
+        cr_assert_geq(pids[w], 0);
+        if (pids[w] > 0)
+            continue;
+        daisy_graphdb_t *mine = daisy_graphdb_open(path, DAISY_GRAPHDB_READ_WRITE, NULL, &err);
+        if (!mine)
+            _exit(2);
+        daisy_roi_t slab = roi(w, 0, 0, 1, 10, 10);
+        for (int i = 0; i < NODES; i++) {
+            daisy_node_t n = lattice_node(i);
+            if (!inside(&slab, n.position))
+                continue;
+            daisy_edge_t e = {n.id, n.id + 1, NULL};
+            if (daisy_graphdb_write_nodes(mine, &n, 1, &slab, true, &err) != 0
+                || daisy_graphdb_write_edges(mine, &e, 1, &slab, true, &err) != 0) {
+                fprintf(stderr, "writer %d: %s\n", w, err.msg);
+                _exit(1);
+            }
+        }
+        daisy_graphdb_close(&mine);
+        _exit(0);
+    }
+    for (int w = 0; w < WRITERS; w++) {
+        int status;
+        cr_assert_eq(waitpid(pids[w], &status, 0), pids[w]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer %d failed", w);
+    }
+    db = daisy_graphdb_open(path, DAISY_GRAPHDB_READ, NULL, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    uint64_t count;
+    daisy_graphdb_count_nodes(db, NULL, &count, &err);
+    cr_assert_eq(count, WRITERS * N * N);
+    daisy_roi_t slab2 = roi(2, 0, 0, 1, 10, 10);
+    daisy_graph_iter_t *it = daisy_graphdb_edges(db, &slab2, false, NULL, 0, &err);
+    daisy_edge_t e;
+    int edges = 0;
+    while (daisy_graph_iter_edge(it, &e, &err) == 1)
+        edges++;
+    daisy_graph_iter_destroy(&it);
+    cr_assert_eq(edges, N * N);
+    daisy_graphdb_close(&db);
+}
