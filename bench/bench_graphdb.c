@@ -1,0 +1,336 @@
+/*  bench_graphdb.c - the graph database: writes, ROI reads, concurrent writers
+
+    Cases (one JSON line each):
+
+      write   N nodes at random positions in a cube, written in batches of
+              10,000 through daisy_graphdb_write_nodes (with the R*Tree and
+              its trigger, pos_index, WAL); the reference, measured in the
+              same run, is the same rows into funlib's schema (pos_index,
+              no R*Tree) through plain sqlite3 prepared inserts.
+      read    ROI reads of 0.1 % and 1 % of the volume through
+              daisy_graphdb_nodes (the R*Tree drives), against the query
+              funlib.persistence runs on the same file (the column
+              comparisons, served by its composite pos_index); both count
+              the same nodes, checked.
+      writers 8 processes writing the nodes of disjoint slabs at once, in
+              batches of 1,000: rows/s, and every row there afterwards.
+*/
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "daisy/graphdb.h"
+
+#define SIDE 1000.0
+#define BATCH 10000
+
+static size_t s_nodes = 1000000;
+static char s_dir[256];
+
+static void
+random_node(uint64_t *seed, uint64_t id, daisy_node_t *n)
+{
+    n->id = id;
+    n->attrs = NULL;
+    for (int d = 0; d < 3; d++) {
+        *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+        n->position[d] = (double)(*seed >> 11) / (double)(1ull << 53) * SIDE;
+    }
+}
+
+static daisy_graph_schema_t
+schema(void)
+{
+    return (daisy_graph_schema_t){.dims = 3};
+}
+
+//  Ours: daisy_graphdb_write_nodes in batches. Nodes per second.
+static double
+write_ours(const char *path, size_t n)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema();
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+    if (!db) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    daisy_node_t *batch = malloc(BATCH * sizeof *batch);
+    uint64_t seed = 42;
+    double t0 = bench_now();
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < BATCH ? n - done : BATCH;
+        for (size_t i = 0; i < k; i++)
+            random_node(&seed, done + i + 1, &batch[i]);
+        if (daisy_graphdb_write_nodes(db, batch, k, NULL, false, &err) != 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            break;
+        }
+        done += k;
+    }
+    double rate = bench_rate(n, bench_now() - t0);
+    free(batch);
+    daisy_graphdb_close(&db);
+    return rate;
+}
+
+//  The reference: funlib's tables (pos_index, no tree), the same rows,
+//  prepared inserts in transactions of BATCH.
+static double
+write_reference(const char *path, size_t n)
+{
+    sqlite3 *db;
+    unlink(path);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return -1;
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE nodes(id INTEGER not null PRIMARY "
+                 "KEY, position_0, position_1, position_2); CREATE INDEX pos_index ON "
+                 "nodes(position_0,position_1,position_2);", NULL, NULL, NULL);
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO nodes VALUES (?, ?, ?, ?)", -1, &st, NULL);
+    uint64_t seed = 42;
+    double t0 = bench_now();
+    for (size_t done = 0; done < n; done += BATCH) {
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        for (size_t i = 0; i < BATCH && done + i < n; i++) {
+            daisy_node_t node;
+            random_node(&seed, done + i + 1, &node);
+            sqlite3_bind_int64(st, 1, (int64_t)node.id);
+            for (int d = 0; d < 3; d++)
+                sqlite3_bind_double(st, 2 + d, node.position[d]);
+            sqlite3_step(st);
+            sqlite3_reset(st);
+        }
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    double rate = bench_rate(n, bench_now() - t0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rate;
+}
+
+static int
+run_write(bool quick)
+{
+    size_t n = quick ? 20000 : s_nodes;
+    char ours[300], ref[300];
+    snprintf(ours, sizeof ours, "%s/ours.db", s_dir);
+    snprintf(ref, sizeof ref, "%s/ref.db", s_dir);
+    double a = write_ours(ours, n), b = write_reference(ref, n);
+    printf("{\"case\": \"write\", \"nodes\": %zu, \"ours_nodes_per_s\": %.0f, "
+           "\"funlib_schema_nodes_per_s\": %.0f, \"ratio\": %.2f}\n", n, a, b, b > 0 ? a / b : 0);
+    return a > 0 && b > 0 ? 0 : 1;
+}
+
+//  A cube of `fraction` of the volume at a random place.
+static daisy_roi_t
+query_roi(uint64_t *seed, double fraction)
+{
+    int64_t side = (int64_t)(SIDE * cbrt(fraction) + 0.5);
+    daisy_roi_t r = {.dims = 3};
+    for (int d = 0; d < 3; d++) {
+        *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+        r.offset[d] = (int64_t)((*seed >> 33) % (uint64_t)(SIDE - (double)side));
+        r.shape[d] = side;
+    }
+    return r;
+}
+
+static uint64_t
+count_funlib(sqlite3 *db, const daisy_roi_t *r)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT id, position_0, position_1, position_2 FROM nodes WHERE "
+             "position_0>=%lld AND position_0<%lld AND position_1>=%lld AND position_1<%lld "
+             "AND position_2>=%lld AND position_2<%lld",
+             (long long)r->offset[0], (long long)(r->offset[0] + r->shape[0]),
+             (long long)r->offset[1], (long long)(r->offset[1] + r->shape[1]),
+             (long long)r->offset[2], (long long)(r->offset[2] + r->shape[2]));
+    sqlite3_stmt *st;
+    uint64_t n = 0;
+    sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        n++;
+    sqlite3_finalize(st);
+    return n;
+}
+
+static uint64_t
+count_ours(daisy_graphdb_t *db, const daisy_roi_t *r)
+{
+    daisy_error_t err;
+    daisy_graph_iter_t *it = daisy_graphdb_nodes(db, r, NULL, 0, &err);
+    daisy_node_t node;
+    uint64_t n = 0;
+    while (it && daisy_graph_iter_node(it, &node, &err) == 1)
+        n++;
+    daisy_graph_iter_destroy(&it);
+    return n;
+}
+
+static int
+run_read(bool quick)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/ours.db", s_dir);
+    size_t n = quick ? 20000 : s_nodes;
+    if (write_ours(path, n) < 0)
+        return 1;
+    daisy_error_t err;
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_READ, NULL, &err);
+    sqlite3 *raw;
+    if (!db || sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        return 1;
+    int rc = 0;
+    const double fractions[] = {0.001, 0.01};
+    for (int f = 0; f < 2; f++) {
+        int queries = quick ? 5 : 50;
+        uint64_t seed = 7, got_ours = 0, got_ref = 0;
+        double t0 = bench_now();
+        for (int q = 0; q < queries; q++) {
+            daisy_roi_t r = query_roi(&seed, fractions[f]);
+            got_ours += count_ours(db, &r);
+        }
+        double ours = (bench_now() - t0) / queries;
+        seed = 7;
+        t0 = bench_now();
+        for (int q = 0; q < queries; q++) {
+            daisy_roi_t r = query_roi(&seed, fractions[f]);
+            got_ref += count_funlib(raw, &r);
+        }
+        double ref = (bench_now() - t0) / queries;
+        printf("{\"case\": \"read\", \"nodes\": %zu, \"fraction\": %g, \"nodes_per_query\": "
+               "%.0f, \"ours_ms\": %.3f, \"funlib_query_ms\": %.3f, \"speedup\": %.1f, "
+               "\"same_nodes\": %s}\n", n, fractions[f], (double)got_ours / queries,
+               ours * 1e3, ref * 1e3, ours > 0 ? ref / ours : 0,
+               bench_bool(got_ours == got_ref));
+        rc |= got_ours != got_ref;
+    }
+    sqlite3_close(raw);
+    daisy_graphdb_close(&db);
+    return rc;
+}
+
+//  Writer w: the nodes of slab w (x in [w * SIDE / W, (w + 1) * SIDE / W)).
+static void
+writer(const char *path, int w, int writers, size_t n)
+{
+    daisy_error_t err;
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_READ_WRITE, NULL, &err);
+    if (!db)
+        _exit(1);
+    daisy_node_t batch[1000];
+    uint64_t seed = (uint64_t)w + 1;
+    for (size_t done = 0; done < n; done += 1000) {
+        for (size_t i = 0; i < 1000; i++) {
+            random_node(&seed, (uint64_t)w * n + done + i + 1, &batch[i]);
+            batch[i].position[0] = (w + batch[i].position[0] / SIDE) * SIDE / writers;
+        }
+        if (daisy_graphdb_write_nodes(db, batch, 1000, NULL, true, &err) != 0) {
+            fprintf(stderr, "writer %d: %s\n", w, err.msg);
+            _exit(1);
+        }
+    }
+    daisy_graphdb_close(&db);
+    _exit(0);
+}
+
+static int
+run_writers(bool quick)
+{
+    enum { WRITERS = 8 };
+    size_t per = quick ? 2000 : 50000;
+    char path[300];
+    snprintf(path, sizeof path, "%s/writers.db", s_dir);
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema();
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+    if (!db)
+        return 1;
+    daisy_graphdb_close(&db);
+    pid_t pids[WRITERS];
+    double t0 = bench_now();
+    for (int w = 0; w < WRITERS; w++)
+        if ((pids[w] = fork()) == 0)
+            writer(path, w, WRITERS, per);
+    int failed = 0;
+    for (int w = 0; w < WRITERS; w++) {
+        int status;
+        waitpid(pids[w], &status, 0);
+        failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    double seconds = bench_now() - t0;
+    uint64_t count = 0;
+    db = daisy_graphdb_open(path, DAISY_GRAPHDB_READ, NULL, &err);
+    if (db)
+        daisy_graphdb_count_nodes(db, NULL, &count, &err);
+    daisy_graphdb_close(&db);
+    uint64_t want = (uint64_t)WRITERS * per;
+    printf("{\"case\": \"writers\", \"writers\": %d, \"nodes\": %llu, \"nodes_per_s\": %.0f, "
+           "\"lost\": %lld, \"failed_writers\": %d}\n", WRITERS, (unsigned long long)want,
+           bench_rate(want, seconds), (long long)want - (long long)count, failed);
+    return failed || count != want;
+}
+
+typedef struct {
+    const char *name;
+    int (*run)(bool quick);
+} bench_case_t;
+
+static const bench_case_t cases[] = {
+    {"write", run_write},
+    {"read", run_read},
+    {"writers", run_writers},
+};
+
+static int
+bench(const void *arg, const bench_args_t *args)
+{
+    const bench_case_t *c = arg;
+    return c->run(args->quick);
+}
+
+static int
+option(int opt, const char *arg)
+{
+    if (opt != 'n')
+        return -1;
+    s_nodes = strtoull(arg, NULL, 10);
+    return s_nodes >= BATCH ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"nodes", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    static const bench_prog_t prog = {
+        .name = "bench_graphdb",
+        .usage = "usage: bench_graphdb [--case NAME] [--quick] [--nodes N]\n"
+                 "  --case NAME  write, read or writers\n"
+                 "  --quick      small graphs (smoke test)\n"
+                 "  --nodes N    nodes for write and read (default 1000000)\n",
+        .cases = cases, .ncases = sizeof cases / sizeof cases[0], .case_size = sizeof cases[0],
+        .run = bench,
+        .extra_short = "n:", .extra_long = opts, .extra = option,
+    };
+    bench_args_t args;
+    int rc = bench_parse_args(&prog, argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+    snprintf(s_dir, sizeof s_dir, "/tmp/bench-graphdb-XXXXXX");
+    if (!mkdtemp(s_dir))
+        return 1;
+    rc = bench_run_cases(&prog, &args);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
+    if (system(cmd) != 0)
+        rc = 1;
+    return rc;
+}
