@@ -32,7 +32,8 @@ static const char *usage =
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 when the run ended with every block completed, 1 when it\n"
-    "ended otherwise, 2 bad command line, 5 timed out.\n";
+    "ended otherwise, 2 bad command line (also: the broker speaks CurveZMQ and\n"
+    "no --broker-key was given, or clear text and one was), 5 timed out.\n";
 
 #define MAX_TASKS 4096
 
@@ -199,15 +200,66 @@ apply_broker_key(zsock_t *sub, const char *key_file)
 static zsock_t *
 watch_handshake(zsock_t *sub)
 {
-    if (zmq_socket_monitor(zsock_resolve(sub), "inproc://daisy-monitor-handshake",
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-        != 0)
+    static unsigned opened;
+    char name[64];
+    snprintf(name, sizeof name, "inproc://daisy-monitor-handshake-%u", ++opened);
+    if (zmq_socket_monitor(zsock_resolve(sub), name, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                           | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                           | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
         return NULL;
-    return zsock_new_pair(">inproc://daisy-monitor-handshake");
+    zsock_t *pair = zsock_new(ZMQ_PAIR);
+    if (pair && zsock_connect(pair, "%s", name) != 0)
+        zsock_destroy(&pair);
+    return pair;
 }
 
-//  One handshake event; prints its meaning once. True on success.
-static bool
+//  The feed: the SUB socket, its handshake watch, a poller over both.
+//  libzmq does not reconnect after a failed handshake, and a failure is
+//  as often reported as a bare EPIPE as with its reason: the feed is then
+//  opened again, until the reason shows or the handshake succeeds.
+typedef struct {
+    zsock_t *sub;
+    zsock_t *events;
+    zpoller_t *poller;
+} feed_t;
+
+static void
+feed_close(feed_t *f)
+{
+    zpoller_destroy(&f->poller);
+    if (f->events && f->sub)
+        zmq_socket_monitor(zsock_resolve(f->sub), NULL, 0);
+    zsock_destroy(&f->events);
+    zsock_destroy(&f->sub);
+}
+
+static int
+feed_open(feed_t *f, const char *endpoint, const char *broker_key)
+{
+    memset(f, 0, sizeof *f);
+    f->sub = zsock_new(ZMQ_SUB);
+    if (!f->sub)
+        return EXIT_INTERNAL;
+    zsock_set_maxmsgsize(f->sub, DAISY_MAX_FRAME);
+    zsock_set_subscribe(f->sub, "");
+    if (broker_key && apply_broker_key(f->sub, broker_key) != 0) {
+        feed_close(f);
+        return EXIT_USAGE;
+    }
+    f->events = watch_handshake(f->sub);
+    if (zsock_connect(f->sub, "%s", endpoint) < 0) {
+        fprintf(stderr, "daisy monitor: cannot connect to '%s'\n", endpoint);
+        feed_close(f);
+        return EXIT_USAGE;
+    }
+    f->poller = zpoller_new(f->sub, f->events, NULL);
+    return -1;
+}
+
+//  One handshake event; prints its meaning once. 1 on success, -1 on a
+//  mechanism mismatch (a key missing, or one too many: no use waiting), 2
+//  on another failure (the feed is to be opened again), else 0.
+static int
 on_handshake(zsock_t *events, const char *endpoint, const char *broker_key, bool *told)
 {
     zmsg_t *msg = zmsg_recv(events);
@@ -219,50 +271,61 @@ on_handshake(zsock_t *events, const char *endpoint, const char *broker_key, bool
         memcpy(&value, zframe_data(head) + 2, 4);
     }
     zmsg_destroy(&msg);
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && !*told) {
-        *told = true;
-        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH && !broker_key)
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+        && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+        if (!broker_key)
             fprintf(stderr, "daisy monitor: the broker at %s speaks CurveZMQ: pass "
                     "--broker-key FILE (its public key, as `daisy keygen` wrote it)\n", endpoint);
-        else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        else
             fprintf(stderr, "daisy monitor: the broker at %s speaks clear text: drop "
                     "--broker-key\n", endpoint);
-        else
-            fprintf(stderr, "daisy monitor: the handshake with %s failed (is %s the broker's "
-                    "public key?)\n", endpoint, broker_key ? broker_key : "--broker-key");
+        return -1;
     }
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && !*told) {
+        *told = true;
+        fprintf(stderr, "daisy monitor: the handshake with %s failed (is %s the broker's "
+                "public key?)\n", endpoint, broker_key ? broker_key : "--broker-key");
+    }
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return 2;
     return event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
 }
 
 #define WAITING_NOTE_MS 2000
 
+#define REOPEN_MS 500
+
 static int
 watch(const char *endpoint, bool json, double timeout_s, const char *broker_key)
 {
-    zsock_t *sub = zsock_new(ZMQ_SUB);
-    zsock_set_maxmsgsize(sub, DAISY_MAX_FRAME);
-    zsock_set_subscribe(sub, "");
-    if (broker_key && apply_broker_key(sub, broker_key) != 0) {
-        zsock_destroy(&sub);
-        return EXIT_USAGE;
-    }
-    if (zsock_connect(sub, "%s", endpoint) < 0) {
-        fprintf(stderr, "daisy monitor: cannot connect to '%s'\n", endpoint);
-        zsock_destroy(&sub);
-        return EXIT_USAGE;
-    }
+    feed_t feed;
+    int rc = feed_open(&feed, endpoint, broker_key);
+    if (rc >= 0)
+        return rc;
     daisy_decoder_t *decoder = daisy_decoder_new();
     table_t *table = calloc(1, sizeof *table);
     bars_t *bars = bars_new(stderr, isatty(STDERR_FILENO), 5000);
-    int rc = -1;
-    int64_t start = zclock_mono(), last = start;
-    zsock_t *events = watch_handshake(sub);
-    zpoller_t *poller = zpoller_new(sub, events, NULL);
+    int64_t start = zclock_mono(), last = start, reopen_at = 0;
     bool heard = false, told = false;
     while (rc < 0 && !zsys_interrupted) {
-        void *which = zpoller_wait(poller, 200);
-        if (which && which == events) {
-            heard |= on_handshake(events, endpoint, broker_key, &told);
+        if (reopen_at && zclock_mono() >= reopen_at) {
+            feed_close(&feed);
+            if ((rc = feed_open(&feed, endpoint, broker_key)) >= 0)
+                break;
+            reopen_at = 0;
+        }
+        void *which = zpoller_wait(feed.poller, 200);
+        if (timeout_s > 0 && zclock_mono() - last > (int64_t)(timeout_s * 1000)) {
+            rc = 5;
+            break;
+        }
+        if (which && which == feed.events) {
+            int h = on_handshake(feed.events, endpoint, broker_key, &told);
+            heard |= h == 1;
+            if (h < 0)
+                rc = EXIT_USAGE;
+            else if (h == 2 && !heard)
+                reopen_at = zclock_mono() + REOPEN_MS;
             continue;
         }
         if (!which) {
@@ -271,12 +334,10 @@ watch(const char *endpoint, bool json, double timeout_s, const char *broker_key)
                 fprintf(stderr, "daisy monitor: waiting for the progress feed at %s (the "
                         "--publish endpoint of daisy-broker or daisy run)...\n", endpoint);
             }
-            if (timeout_s > 0 && zclock_mono() - last > (int64_t)(timeout_s * 1000))
-                rc = 5;
             continue;
         }
         heard = true;
-        zmsg_t *msg = zmsg_recv(sub);
+        zmsg_t *msg = zmsg_recv(feed.sub);
         zframe_t *topic = zmsg_first(msg), *body = zmsg_next(msg);
         daisy_msg_t m;
         if (topic && body && daisy_decode(decoder, zframe_data(body), zframe_size(body),
@@ -288,17 +349,14 @@ watch(const char *endpoint, bool json, double timeout_s, const char *broker_key)
     }
     if (rc == 5)
         fprintf(stderr, "daisy monitor: nothing from %s for %g s\n", endpoint, timeout_s);
-    for (size_t i = 0; i < table->n; i++)
+    for (size_t i = 0; table && i < table->n; i++)
         free(table->ids[i]);
-    free(table->stats);
+    if (table)
+        free(table->stats);
     free(table);
     bars_destroy(&bars);
-    zpoller_destroy(&poller);
-    if (events)
-        zmq_socket_monitor(zsock_resolve(sub), NULL, 0);
-    zsock_destroy(&events);
+    feed_close(&feed);
     daisy_decoder_destroy(&decoder);
-    zsock_destroy(&sub);
     return rc < 0 ? 130 : rc;
 }
 

@@ -91,10 +91,12 @@ static const char *usage_text =
     "                         process (see PLUGINS). A name without '/' is looked\n"
     "                         up in the current directory first.\n"
     "      --run PROGRAM      instead of both: run PROGRAM through /bin/sh in this\n"
-    "                         process's place, with DAISY_BROKER, DAISY_TASK_ID and\n"
-    "                         DAISY_WORKER_ID set from --connect, --task and\n"
-    "                         --worker-id (a program that runs the worker loop\n"
-    "                         itself; how launch templates start a task's `worker`)\n"
+    "                         process's place (a simple command is exec'd), with\n"
+    "                         DAISY_BROKER, DAISY_TASK_ID, DAISY_WORKER_ID,\n"
+    "                         DAISY_RUN_ID, DAISY_PREFETCH and DAISY_GIVE_UP set\n"
+    "                         from --connect, --task, --worker-id, --run-id,\n"
+    "                         --prefetch and --give-up (a program that runs the\n"
+    "                         worker loop itself; how a task's `worker` starts)\n"
     "\n"
     "Completion check (optional):\n"
     "      --check CMD        before each block, run CMD through /bin/sh with the\n"
@@ -555,7 +557,23 @@ wcli_run_program(const wcli_args_t *a)
         setenv("DAISY_WORKER_ID", a->opt.worker_id, 1);
     if (a->opt.run_id)
         setenv("DAISY_RUN_ID", a->opt.run_id, 1);
-    execl("/bin/sh", "sh", "-c", a->run, (char *)NULL);
+    //  The window and the give-up time, for worker programs that read them
+    //  (the Python worker does).
+    char text[32];
+    snprintf(text, sizeof text, "%u", a->opt.prefetch);
+    setenv("DAISY_PREFETCH", text, 1);
+    if (a->opt.give_up_ms) {
+        snprintf(text, sizeof text, "%g", a->opt.give_up_ms / 1000.0);
+        setenv("DAISY_GIVE_UP", text, 1);
+    }
+    //  A simple command is exec'd by the shell (dash forks for the last
+    //  command otherwise): the program is then the process the launcher
+    //  started, whose death it sees at once, and the parent-death signal
+    //  set for us reaches it.
+    char line[8192];
+    bool simple = !strpbrk(a->run, ";&|(){}<>`\n") && strncmp(a->run, "exec ", 5) != 0;
+    snprintf(line, sizeof line, "%s%s", simple ? "exec " : "", a->run);
+    execl("/bin/sh", "sh", "-c", line, (char *)NULL);
     fprintf(stderr, "%s: cannot run '%s': %s\n", a->prog, a->run, strerror(errno));
     return WCLI_INTERNAL;
 }

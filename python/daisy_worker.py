@@ -40,7 +40,9 @@ What and why:
   message per batch and not one per block; a reported block that ended is
   un-reported by the next RELEASE before an unreported one runs. Results
   wait for company (at most half the window or 20 ms) only while blocks are
-  queued here, never in lockstep.
+  queued here, never in lockstep. STATS (CPU time and peak memory from
+  getrusage, the helper thread's included) goes ahead of a RELEASE at most
+  once a second and before BYE, as the C worker sends it.
 
 - Reconnects keep what is held. After `liveness * heartbeat_ms` of silence
   the socket is closed and reopened with the same routing id
@@ -782,7 +784,7 @@ def _signals(worker):
     return undo
 
 
-def run(process, *, broker=None, task_id=None, worker_id=None, run_id=None, prefetch=1,
+def run(process, *, broker=None, task_id=None, worker_id=None, run_id=None, prefetch=None,
         give_up=None, curve_secret=None, broker_key=None, check=None):
     """Process the blocks of one task until the broker says it is done.
 
@@ -795,8 +797,10 @@ def run(process, *, broker=None, task_id=None, worker_id=None, run_id=None, pref
     broker, task_id, worker_id and run_id default to $DAISY_BROKER,
     $DAISY_TASK_ID, $DAISY_WORKER_ID (else HOST:PID:RANDOM) and
     $DAISY_RUN_ID (else any run). prefetch: blocks to hold at once, 1 to
-    1024. give_up: seconds without an answer from the broker before giving
-    up (None or 0: keep trying). curve_secret and broker_key: CurveZMQ key
+    1024 (default $DAISY_PREFETCH, else 1). give_up: seconds without an
+    answer from the broker before giving up (default $DAISY_GIVE_UP, else
+    None: keep trying; `daisy run` and `daisy-broker` set both for the
+    workers they start). curve_secret and broker_key: CurveZMQ key
     files (`daisy keygen`), both or neither.
 
     Returns the exit status: 0 when the task is done or the run was
@@ -826,6 +830,11 @@ def run(process, *, broker=None, task_id=None, worker_id=None, run_id=None, pref
         worker_id = _check_str("worker id", worker_id, 1, 255)
         run_id = _check_str("run id", run_id if run_id is not None
                             else (_env("DAISY_RUN_ID") or ""), 0, 64)
+        if prefetch is None:
+            text = _env("DAISY_PREFETCH") or "1"
+            prefetch = int(text) if text.isdigit() else text
+        if give_up is None and _env("DAISY_GIVE_UP"):
+            give_up = _env("DAISY_GIVE_UP")
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) \
                 or not 1 <= prefetch <= MAX_BATCH:
             raise _Config(f"prefetch takes 1 to {MAX_BATCH}, not {prefetch!r}")

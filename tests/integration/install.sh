@@ -14,6 +14,7 @@ check "export header installed" test -n "$(find "$stage" -path '*/include/daisy/
 for p in daisy daisy-broker daisy-worker; do
   check "$p installed" test -n "$(find "$stage" -path "*/bin/$p" -type f)"
 done
+check "the Python worker module installed" test -n "$(find "$stage" -name daisy_worker.py)"
 lib=$(dirname "$(find "$stage" -name 'libdaisy.so*' -type f | head -1)")
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR="$stage"
 cc -o "$tmpdir/remote_worker" "$EXAMPLES/remote_worker.c" $(pkg-config --cflags --libs daisy) \
