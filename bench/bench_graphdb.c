@@ -3,12 +3,13 @@
     Cases (one JSON line each):
 
       write   N nodes at random positions in a cube, written in batches of
-              10,000 through daisy_graphdb_write_nodes (with the R*Tree and
-              its trigger, pos_index, WAL); the reference, measured in the
-              same run, is the same rows into funlib's schema (pos_index,
-              no R*Tree) through plain sqlite3 prepared inserts.
+              10,000 through daisy_graphdb_write_nodes (with the spatial
+              index and its trigger, pos_index, WAL); the reference,
+              measured in the same run, is the same rows into funlib's
+              schema (pos_index only) through plain sqlite3 prepared
+              inserts.
       read    ROI reads of 0.1 % and 1 % of the volume through
-              daisy_graphdb_nodes (the R*Tree drives), against the query
+              daisy_graphdb_nodes (the spatial index drives), against the query
               funlib.persistence runs on the same file (the column
               comparisons, served by its composite pos_index); both count
               the same nodes, checked.

@@ -36,4 +36,23 @@ int schema_find(const daisy_attr_t *attrs, size_t n, const char *name);
 //  Columns of an attribute: its name, or NAME_i for each component.
 void schema_columns(const daisy_attr_t *a, char *buf, size_t size, const char *prefix);
 
+//  zindex.c: the spatial key (see there).
+typedef struct {
+    uint32_t dims;
+    uint32_t bits;                      //  per dimension
+    double origin[DAISY_MAX_DIMS];
+    double cell;
+} zgrid_t;
+
+#define ZGRID_MAX_RANGES 64
+
+void zgrid_default(zgrid_t *g, const daisy_graph_schema_t *s);
+uint64_t zgrid_key(const zgrid_t *g, const double *position);
+//  The key as an SQL expression of columns PREFIX"POSITION_d".
+void zgrid_sql_key(const zgrid_t *g, const char *prefix, const char *position, char *buf,
+                   size_t size);
+//  Key ranges [lo, hi] (sorted, merged, at most `max`) holding every node
+//  of the ROI, and some around it.
+size_t zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_t max);
+
 #endif

@@ -3,10 +3,11 @@
     Tables as funlib creates them (nodes with one untyped column per
     position component and vector component, edges keyed by (u, v), the
     pos_index), its metadata in GRAPH-meta.json beside the file. Added,
-    and invisible to funlib: an R*Tree NODES_rtree over the positions kept
-    by triggers on the nodes table (so rows written by funlib are indexed
-    too), and an index on v for fetch_on_v. A graph whose triggers are
-    missing (funlib recreated its tables) gets its R*Tree rebuilt when
+    and invisible to funlib: NODES_zindex, the nodes' positions keyed by
+    their cell's Morton code (zindex.c), kept by triggers on the nodes
+    table (so rows written by funlib are indexed too), its grid in
+    daisy_zindex, and an index on v for fetch_on_v. A graph whose triggers
+    are missing (funlib recreated its tables) gets its index rebuilt when
     opened for writing; opened read-only, ROI queries then use the column
     comparisons funlib uses.
 
@@ -36,7 +37,10 @@ struct _daisy_graphdb_t {
     sqlite3 *db;
     schema_t schema;
     daisy_graphdb_mode_t mode;
-    bool rtree;                 //  NODES_rtree is current (its triggers exist)
+    bool zindex;                //  NODES_zindex is current (its triggers exist)
+    zgrid_t grid;               //  its grid
+    uint64_t ranges[ZGRID_MAX_RANGES][2];   //  the ROI being read, as key ranges
+    size_t nranges;
     char *path;
     char sql[SQL_MAX];
 };
@@ -185,43 +189,72 @@ create_tables(daisy_graphdb_t *self, daisy_error_t *err)
     return exec(self, self->sql, err);
 }
 
-//  The R*Tree and the triggers that keep it; rebuilt from the nodes.
+//  The spatial index, its grid and the triggers that keep it; filled from
+//  the nodes in key order (appends, not random inserts).
 static int
-create_rtree(daisy_graphdb_t *self, daisy_error_t *err)
+create_zindex(daisy_graphdb_t *self, daisy_error_t *err)
 {
     const daisy_graph_schema_t *s = S(self);
-    const char *n = s->nodes_table, *p = s->position;
-    self->sql[0] = '\0';
-    add(self, "DROP TABLE IF EXISTS \"%s_rtree\"; CREATE VIRTUAL TABLE \"%s_rtree\" USING "
-        "rtree(id", n, n);
-    for (uint32_t d = 0; d < s->dims; d++)
-        add(self, ", min%u, max%u", d, d);
-    add(self, "); INSERT INTO \"%s_rtree\" SELECT id", n);
-    for (uint32_t d = 0; d < s->dims; d++)
-        add(self, ", \"%s_%u\", \"%s_%u\"", p, d, p, d);
-    add(self, " FROM \"%s\"; CREATE TRIGGER IF NOT EXISTS \"%s_rtree_insert\" AFTER INSERT ON "
-        "\"%s\" BEGIN INSERT OR REPLACE INTO \"%s_rtree\" VALUES (new.id", n, n, n, n);
-    for (uint32_t d = 0; d < s->dims; d++)
-        add(self, ", new.\"%s_%u\", new.\"%s_%u\"", p, d, p, d);
-    add(self, "); END; CREATE TRIGGER IF NOT EXISTS \"%s_rtree_update\" AFTER UPDATE ON \"%s\" "
-        "BEGIN DELETE FROM \"%s_rtree\" WHERE id = old.id; INSERT INTO \"%s_rtree\" VALUES "
-        "(new.id", n, n, n, n);
-    for (uint32_t d = 0; d < s->dims; d++)
-        add(self, ", new.\"%s_%u\", new.\"%s_%u\"", p, d, p, d);
-    add(self, "); END; CREATE TRIGGER IF NOT EXISTS \"%s_rtree_delete\" AFTER DELETE ON \"%s\" "
-        "BEGIN DELETE FROM \"%s_rtree\" WHERE id = old.id; END;", n, n, n);
-    return exec(self, self->sql, err);
+    const char *n = s->nodes_table;
+    static char key_new[16384], key_old[16384], key_n[16384];
+    zgrid_sql_key(&self->grid, "new.", s->position, key_new, sizeof key_new);
+    zgrid_sql_key(&self->grid, "old.", s->position, key_old, sizeof key_old);
+    zgrid_sql_key(&self->grid, "", s->position, key_n, sizeof key_n);
+    char *sql = malloc(4 * SQL_MAX + 6 * sizeof key_new);
+    if (!sql)
+        return daisy_error_set(err, "out of memory");
+    int used = sprintf(sql, "CREATE TABLE IF NOT EXISTS daisy_zindex(nodes_table TEXT PRIMARY "
+                       "KEY, cell REAL, bits INTEGER, o0 REAL, o1 REAL, o2 REAL, o3 REAL, o4 REAL, "
+                       "o5 REAL); INSERT OR REPLACE INTO daisy_zindex VALUES ('%s', %.17g, %u", n,
+                       self->grid.cell, self->grid.bits);
+    for (int d = 0; d < DAISY_MAX_DIMS; d++)
+        used += sprintf(sql + used, ", %.17g", d < (int)s->dims ? self->grid.origin[d] : 0.0);
+    used += sprintf(sql + used, "); DROP TABLE IF EXISTS \"%s_zindex\"; CREATE TABLE \"%s_zindex\""
+                    "(key INTEGER NOT NULL, id INTEGER NOT NULL", n, n);
+    char cols[1024] = "", newcols[1024] = "";
+    for (uint32_t d = 0; d < s->dims; d++) {
+        used += sprintf(sql + used, ", \"%s_%u\"", s->position, d);
+        size_t c = strlen(cols), nc = strlen(newcols);
+        snprintf(cols + c, sizeof cols - c, ", \"%s_%u\"", s->position, d);
+        snprintf(newcols + nc, sizeof newcols - nc, ", new.\"%s_%u\"", s->position, d);
+    }
+    used += sprintf(sql + used, ", PRIMARY KEY (key, id)) WITHOUT ROWID; INSERT INTO \"%s_zindex\" "
+                    "SELECT %s, id%s FROM \"%s\" ORDER BY 1, 2; ", n, key_n, cols, n);
+    used += sprintf(sql + used, "CREATE TRIGGER IF NOT EXISTS \"%s_zindex_insert\" AFTER INSERT "
+                    "ON \"%s\" BEGIN INSERT OR REPLACE INTO \"%s_zindex\" VALUES (%s, new.id%s); "
+                    "END; ", n, n, n, key_new, newcols);
+    used += sprintf(sql + used, "CREATE TRIGGER IF NOT EXISTS \"%s_zindex_update\" AFTER UPDATE "
+                    "ON \"%s\" BEGIN DELETE FROM \"%s_zindex\" WHERE key = (%s) AND id = old.id; "
+                    "INSERT OR REPLACE INTO \"%s_zindex\" VALUES (%s, new.id%s); END; ", n, n, n,
+                    key_old, n, key_new, newcols);
+    sprintf(sql + used, "CREATE TRIGGER IF NOT EXISTS \"%s_zindex_delete\" AFTER DELETE ON "
+            "\"%s\" BEGIN DELETE FROM \"%s_zindex\" WHERE key = (%s) AND id = old.id; END;", n,
+            n, n, key_old);
+    int rc = exec(self, sql, err);
+    free(sql);
+    return rc;
 }
 
-//  Whether the R*Tree's insert trigger is there (then the tree is current).
+//  The index is current when its insert trigger is there; its grid is read.
 static bool
-has_rtree(daisy_graphdb_t *self)
+has_zindex(daisy_graphdb_t *self)
 {
-    snprintf(self->sql, sizeof self->sql, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' "
-             "AND name = '%s_rtree_insert'", S(self)->nodes_table);
+    const daisy_graph_schema_t *s = S(self);
+    snprintf(self->sql, sizeof self->sql, "SELECT z.cell, z.bits, z.o0, z.o1, z.o2, z.o3, z.o4, "
+             "z.o5 FROM sqlite_master AS m, daisy_zindex AS z WHERE m.type = 'trigger' AND "
+             "m.name = '%s_zindex_insert' AND z.nodes_table = '%s'", s->nodes_table,
+             s->nodes_table);
     sqlite3_stmt *st = NULL;
     bool yes = sqlite3_prepare_v2(self->db, self->sql, -1, &st, NULL) == SQLITE_OK
             && sqlite3_step(st) == SQLITE_ROW;
+    if (yes) {
+        self->grid.dims = s->dims;
+        self->grid.cell = sqlite3_column_double(st, 0);
+        self->grid.bits = (uint32_t)sqlite3_column_int(st, 1);
+        for (uint32_t d = 0; d < s->dims; d++)
+            self->grid.origin[d] = sqlite3_column_double(st, 2 + (int)d);
+        yes = self->grid.cell > 0 && self->grid.bits >= 1 && self->grid.bits * s->dims <= 63;
+    }
     sqlite3_finalize(st);
     return yes;
 }
@@ -234,7 +267,7 @@ drop_all(daisy_graphdb_t *self, daisy_error_t *err)
     unlink(meta);
     const daisy_graph_schema_t *s = S(self);
     snprintf(self->sql, sizeof self->sql, "DROP TABLE IF EXISTS \"%s\"; DROP TABLE IF EXISTS "
-             "\"%s\"; DROP TABLE IF EXISTS \"%s_rtree\"; DROP TABLE IF EXISTS edge_index;",
+             "\"%s\"; DROP TABLE IF EXISTS \"%s_zindex\"; DROP TABLE IF EXISTS edge_index;",
              s->nodes_table, s->edges_table, s->nodes_table);
     return exec(self, self->sql, err);
 }
@@ -275,22 +308,25 @@ open_schema(daisy_graphdb_t *self, const daisy_graph_schema_t *given, daisy_erro
     if (self->mode == DAISY_GRAPHDB_OVERWRITE) {
         if (!given)
             return daisy_error_set(err, "%s: creating a graph needs a schema", self->path);
-        if (schema_copy(&self->schema, given, err) != 0 || drop_all(self, err) != 0
-            || create_tables(self, err) != 0 || create_rtree(self, err) != 0
-            || write_meta(self, err) != 0)
+        if (schema_copy(&self->schema, given, err) != 0)
             return -1;
-        self->rtree = true;
+        zgrid_default(&self->grid, S(self));
+        if (drop_all(self, err) != 0 || create_tables(self, err) != 0
+            || create_zindex(self, err) != 0 || write_meta(self, err) != 0)
+            return -1;
+        self->zindex = true;
         return 0;
     }
     if (read_meta(self, err) != 0 || (given && schema_agree(&self->schema, given, err) != 0))
         return -1;
-    self->rtree = has_rtree(self);
-    if (!self->rtree && self->mode == DAISY_GRAPHDB_READ_WRITE) {
+    self->zindex = has_zindex(self);
+    if (!self->zindex && self->mode == DAISY_GRAPHDB_READ_WRITE) {
+        zgrid_default(&self->grid, S(self));
         if (begin(self, err) != 0)
             return -1;
-        if (finish(self, create_tables(self, err) || create_rtree(self, err), err) != 0)
+        if (finish(self, create_tables(self, err) || create_zindex(self, err), err) != 0)
             return -1;
-        self->rtree = true;
+        self->zindex = true;
     }
     return 0;
 }
@@ -652,40 +688,53 @@ daisy_graphdb_update_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, siz
 
 //  Reads ----------------------------------------------------------------------
 
-//  FROM nodes n [JOIN rtree] WHERE <roi> — the node selection of a ROI;
-//  parameters ?1.. are bound by bind_roi.
+//  FROM ... WHERE <roi>: the node selection of a ROI, its rows as `n`
+//  (id and position columns; the nodes' other columns only with `attrs`).
+//  Through the spatial index: its key ranges, then the exact test on the
+//  positions it holds, and a nodes row looked up only for what passed.
+//  Parameters ?1.. are bound by bind_roi.
 static void
-add_node_selection(daisy_graphdb_t *self, const daisy_roi_t *roi)
+add_node_selection(daisy_graphdb_t *self, const daisy_roi_t *roi, bool attrs)
 {
     const daisy_graph_schema_t *s = S(self);
-    //  CROSS JOIN fixes the order: the tree's range search drives, each node
-    //  found by its rowid (SQLite would otherwise start from pos_index,
-    //  which narrows the first dimension only: 4-5 times slower measured).
-    if (roi && self->rtree)
-        add(self, " FROM \"%s_rtree\" AS r CROSS JOIN \"%s\" AS n ON n.id = r.id",
-            s->nodes_table, s->nodes_table);
-    else
-        add(self, " FROM \"%s\" AS n", s->nodes_table);
-    add(self, " WHERE 1");
-    if (!roi)
-        return;
-    for (uint32_t d = 0; d < s->dims; d++) {
-        //  The tree holds float32 boxes rounded outwards: a coarse test there,
-        //  the exact one on the columns.
-        if (self->rtree)
-            add(self, " AND r.max%u >= ?%u AND r.min%u < ?%u", d, 2 * d + 1, d, 2 * d + 2);
-        add(self, " AND n.\"%s_%u\" >= ?%u AND n.\"%s_%u\" < ?%u", s->position, d, 2 * d + 1,
-            s->position, d, 2 * d + 2);
-    }
+    const char *pos = "n";
+    self->nranges = 0;
+    if (roi && self->zindex) {
+        self->nranges = zgrid_ranges(&self->grid, roi, self->ranges, ZGRID_MAX_RANGES);
+        if (attrs) {
+            add(self, " FROM \"%s_zindex\" AS z CROSS JOIN \"%s\" AS n ON n.id = z.id",
+                s->nodes_table, s->nodes_table);
+            pos = "z";
+        } else
+            add(self, " FROM \"%s_zindex\" AS n", s->nodes_table);
+        add(self, " WHERE (");
+        for (size_t i = 0; i < self->nranges; i++)
+            add(self, "%s%s.key BETWEEN ?%zu AND ?%zu", i ? " OR " : "", pos, 2 * i + 1,
+                2 * i + 2);
+        add(self, ")");
+    } else
+        add(self, " FROM \"%s\" AS n WHERE 1", s->nodes_table);
+    size_t first = 2 * self->nranges;
+    for (uint32_t d = 0; roi && d < s->dims; d++)
+        add(self, " AND %s.\"%s_%u\" >= ?%zu AND %s.\"%s_%u\" < ?%zu", pos, s->position, d,
+            first + 2 * d + 1, pos, s->position, d, first + 2 * d + 2);
 }
 
-static void
-bind_roi(sqlite3_stmt *st, const daisy_roi_t *roi, uint32_t dims)
+//  The parameters of add_node_selection; the next free one.
+static int
+bind_roi(daisy_graphdb_t *self, sqlite3_stmt *st, const daisy_roi_t *roi)
 {
-    for (uint32_t d = 0; roi && d < dims; d++) {
-        sqlite3_bind_int64(st, (int)(2 * d + 1), roi->offset[d]);
-        sqlite3_bind_int64(st, (int)(2 * d + 2), roi->offset[d] + roi->shape[d]);
+    int col = 1;
+    for (size_t i = 0; i < self->nranges; i++) {
+        sqlite3_bind_int64(st, col++, (int64_t)self->ranges[i][0]);
+        sqlite3_bind_int64(st, col++, (int64_t)(self->ranges[i][1] > INT64_MAX
+                                                 ? INT64_MAX : self->ranges[i][1]));
     }
+    for (uint32_t d = 0; roi && d < S(self)->dims; d++) {
+        sqlite3_bind_int64(st, col++, roi->offset[d]);
+        sqlite3_bind_int64(st, col++, roi->offset[d] + roi->shape[d]);
+    }
+    return col;
 }
 
 //  " AND alias.col = ?N ..." for each filter; binding starts at `first`.
@@ -749,15 +798,14 @@ daisy_graphdb_nodes(daisy_graphdb_t *self, const daisy_roi_t *roi,
     snprintf(self->sql, sizeof self->sql, "SELECT n.id, ");
     add_position_columns(self, "n.");
     add_attr_columns(self, s->node_attrs, s->n_node_attrs, "n.");
-    add_node_selection(self, roi);
+    add_node_selection(self, roi, s->n_node_attrs > 0 || nfilters > 0);
     if (add_filters(self, s->node_attrs, s->n_node_attrs, "n", filters, nfilters, idx, err))
         return NULL;
     daisy_graph_iter_t *it = iter_new(self, false, err);
     if (!it)
         return NULL;
-    bind_roi(it->stmt, roi, s->dims);
-    if (bind_filters(it->stmt, roi ? (int)(2 * s->dims + 1) : 1, s->node_attrs, filters,
-                     nfilters, idx) != 0) {
+    if (bind_filters(it->stmt, bind_roi(self, it->stmt, roi), s->node_attrs, filters, nfilters,
+                     idx) != 0) {
         db_error(self, err, "binding filters");
         daisy_graph_iter_destroy(&it);
     }
@@ -780,11 +828,11 @@ daisy_graphdb_edges(daisy_graphdb_t *self, const daisy_roi_t *roi, bool fetch_on
         //  The ROI's node ids once, then edges by u (the primary key) or v
         //  (its own index).
         add(self, " AND (e.\"%s\" IN (SELECT n.id", s->endpoints[0]);
-        add_node_selection(self, roi);
+        add_node_selection(self, roi, false);
         add(self, ")");
         if (fetch_on_v) {
             add(self, " OR e.\"%s\" IN (SELECT n.id", s->endpoints[1]);
-            add_node_selection(self, roi);
+            add_node_selection(self, roi, false);
             add(self, ")");
         }
         add(self, ")");
@@ -794,9 +842,8 @@ daisy_graphdb_edges(daisy_graphdb_t *self, const daisy_roi_t *roi, bool fetch_on
     daisy_graph_iter_t *it = iter_new(self, true, err);
     if (!it)
         return NULL;
-    bind_roi(it->stmt, roi, s->dims);
-    if (bind_filters(it->stmt, roi ? (int)(2 * s->dims + 1) : 1, s->edge_attrs, filters,
-                     nfilters, idx) != 0) {
+    if (bind_filters(it->stmt, bind_roi(self, it->stmt, roi), s->edge_attrs, filters, nfilters,
+                     idx) != 0) {
         db_error(self, err, "binding filters");
         daisy_graph_iter_destroy(&it);
     }
@@ -869,11 +916,11 @@ daisy_graphdb_count_nodes(daisy_graphdb_t *self, const daisy_roi_t *roi, uint64_
     if (check_roi(self, roi, err) != 0)
         return -1;
     snprintf(self->sql, sizeof self->sql, "SELECT count(*)");
-    add_node_selection(self, roi);
+    add_node_selection(self, roi, false);
     sqlite3_stmt *st;
     if (prepare(self, &st, err) != 0)
         return -1;
-    bind_roi(st, roi, S(self)->dims);
+    bind_roi(self, st, roi);
     int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_error(self, err, "counting nodes");
     if (rc == 0)
         *count = (uint64_t)sqlite3_column_int64(st, 0);

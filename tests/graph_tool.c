@@ -4,8 +4,8 @@
       graph_tool write SPEC      a 5x5x5 lattice: nodes with every attribute
                                  type, undirected edges along x, given from
                                  the higher id to the lower
-      graph_tool index SPEC      open it for writing (which builds the R*Tree
-                                 of a graph funlib created)
+      graph_tool index SPEC      open it for writing (which builds the
+                                 spatial index of a graph funlib created)
       graph_tool dump SPEC [X Y Z SX SY SZ]
                                  the nodes, then the edges, of a ROI (or of
                                  all) as JSON lines, in the database's order

@@ -443,3 +443,38 @@ Test(graphdb, concurrent_writers_of_disjoint_rois_lose_nothing)
     cr_assert_eq(edges, N * N);
     daisy_graphdb_close(&db);
 }
+
+//  The spatial index clamps what lies off its grid to the border: reads
+//  there must still find exactly the nodes inside (no total ROI: unit
+//  cells around 0, 2^21 of them a side).
+Test(graphdb, nodes_off_the_index_grid_are_still_found_exactly)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = {.dims = 3};
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    const double xs[] = {-3e6, -2e6, -1048577, -10.5, 0, 10.5, 1048577, 2e6, 3e6};
+    enum { NX = sizeof xs / sizeof xs[0] };
+    daisy_node_t nodes[NX * NX];
+    for (int i = 0; i < NX * NX; i++) {
+        nodes[i] = (daisy_node_t){.id = (uint64_t)i + 1};
+        nodes[i].position[0] = xs[i % NX];
+        nodes[i].position[1] = xs[i / NX];
+        nodes[i].position[2] = xs[(i * 7) % NX];
+    }
+    cr_assert_eq(daisy_graphdb_write_nodes(db, nodes, NX * NX, NULL, false, &err), 0, "%s",
+                 err.msg);
+    const daisy_roi_t rois[] = {roi(-4000000, -4000000, -4000000, 8000000, 8000000, 8000000),
+                                roi(1000000, -4000000, -4000000, 3000000, 8000000, 8000000),
+                                roi(-3000000, -3000000, -3000000, 1, 1, 1000000),
+                                roi(-11, -11, -11, 22, 22, 22), roi(2000000, 0, 0, 1, 1, 1)};
+    for (size_t r = 0; r < sizeof rois / sizeof rois[0]; r++) {
+        uint64_t want = 0, count;
+        for (int i = 0; i < NX * NX; i++)
+            want += inside(&rois[r], nodes[i].position);
+        cr_assert_eq(daisy_graphdb_count_nodes(db, &rois[r], &count, &err), 0, "%s", err.msg);
+        cr_assert_eq(count, want, "ROI %zu: %llu, expected %llu", r, (unsigned long long)count,
+                     (unsigned long long)want);
+    }
+    daisy_graphdb_close(&db);
+}

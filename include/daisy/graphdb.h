@@ -16,11 +16,13 @@
       metadata: GRAPH-meta.json beside a SQLite file
 
     with a vector attribute as one column per component (`name_0`,
-    `name_1`, ...). Beyond funlib: an R*Tree over the positions, kept by
-    triggers (so writers that do not know it keep it current), serves the
-    ROI queries; every value is a bound parameter; writes of a batch are
-    one transaction that waits out other writers' locks (WAL, busy
-    timeout, retried), so many workers may write disjoint ROIs at once.
+    `name_1`, ...). Beyond funlib: a spatial index (the nodes' positions
+    keyed by the Morton code of their grid cell, in a table clustered by
+    that key) kept by triggers in plain SQL, so writers that do not know
+    it (funlib) keep it current, serves the ROI queries as a few key
+    ranges; every value is a bound parameter; writes of a batch are one
+    transaction that waits out other writers' locks (WAL, busy timeout,
+    retried), so many workers may write disjoint ROIs at once.
 
     Undirected graphs store each edge once, as u < v. Writing never
     overwrites: a node or edge that exists is left as it is, or, with

@@ -58,9 +58,9 @@ for r in "" "1 0 0 2 5 5" "0 2 1 5 2 3" "-3 -3 -3 4 4 4"; do
 done
 }
 compare_all
-# Opened for writing, funlib's graph gets daisy's R*Tree; what funlib
-# writes after that is indexed by the triggers, and ROI reads through the
-# tree still agree with funlib's.
+# Opened for writing, funlib's graph gets daisy's spatial index; what
+# funlib writes after that is indexed by the triggers, and ROI reads
+# through the index still agree with funlib's.
 "$tool" index f.db
 check "daisy indexes funlib's graph" test $? -eq 0
 PYTHONPATH=$lib /usr/bin/python3 "$(dirname "$0")/graphdb_funlib.py" add-theirs f.db > a.txt 2>&1
