@@ -48,9 +48,12 @@ typedef struct {
 
 void zgrid_default(zgrid_t *g, const daisy_graph_schema_t *s);
 uint64_t zgrid_key(const zgrid_t *g, const double *position);
-//  The key as an SQL expression of columns PREFIX"POSITION_d".
-void zgrid_sql_key(const zgrid_t *g, const char *prefix, const char *position, char *buf,
-                   size_t size);
+//  The key in SQL, in two steps so that each cell is computed once:
+//  "... AS c0, ... AS c1" from the columns PREFIX"POSITION_d", then the
+//  key as an expression of c0, c1, ...
+void zgrid_sql_cells(const zgrid_t *g, const char *prefix, const char *position, char *buf,
+                     size_t size);
+void zgrid_sql_interleave(const zgrid_t *g, char *buf, size_t size);
 //  Key ranges [lo, hi] (sorted, merged, at most `max`) holding every node
 //  of the ROI, and some around it.
 size_t zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_t max);

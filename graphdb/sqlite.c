@@ -39,6 +39,7 @@ struct _daisy_graphdb_t {
     daisy_graphdb_mode_t mode;
     bool zindex;                //  NODES_zindex is current (its triggers exist)
     zgrid_t grid;               //  its grid
+    bool bulk;                  //  between bulk_begin and bulk_end
     uint64_t ranges[ZGRID_MAX_RANGES][2];   //  the ROI being read, as key ranges
     size_t nranges;
     char *path;
@@ -196,11 +197,12 @@ create_zindex(daisy_graphdb_t *self, daisy_error_t *err)
 {
     const daisy_graph_schema_t *s = S(self);
     const char *n = s->nodes_table;
-    static char key_new[16384], key_old[16384], key_n[16384];
-    zgrid_sql_key(&self->grid, "new.", s->position, key_new, sizeof key_new);
-    zgrid_sql_key(&self->grid, "old.", s->position, key_old, sizeof key_old);
-    zgrid_sql_key(&self->grid, "", s->position, key_n, sizeof key_n);
-    char *sql = malloc(4 * SQL_MAX + 6 * sizeof key_new);
+    static char key[8192], c_new[2048], c_old[2048], c_n[2048];
+    zgrid_sql_interleave(&self->grid, key, sizeof key);
+    zgrid_sql_cells(&self->grid, "new.", s->position, c_new, sizeof c_new);
+    zgrid_sql_cells(&self->grid, "old.", s->position, c_old, sizeof c_old);
+    zgrid_sql_cells(&self->grid, "", s->position, c_n, sizeof c_n);
+    char *sql = malloc(4 * SQL_MAX + 6 * sizeof key);
     if (!sql)
         return daisy_error_set(err, "out of memory");
     int used = sprintf(sql, "CREATE TABLE IF NOT EXISTS daisy_zindex(nodes_table TEXT PRIMARY "
@@ -218,18 +220,21 @@ create_zindex(daisy_graphdb_t *self, daisy_error_t *err)
         snprintf(cols + c, sizeof cols - c, ", \"%s_%u\"", s->position, d);
         snprintf(newcols + nc, sizeof newcols - nc, ", new.\"%s_%u\"", s->position, d);
     }
+    //  Filled in key order: appends to the table's B-tree.
     used += sprintf(sql + used, ", PRIMARY KEY (key, id)) WITHOUT ROWID; INSERT INTO \"%s_zindex\" "
-                    "SELECT %s, id%s FROM \"%s\" ORDER BY 1, 2; ", n, key_n, cols, n);
+                    "SELECT %s, id%s FROM (SELECT id%s, %s FROM \"%s\") ORDER BY 1, 2; ", n, key,
+                    cols, cols, c_n, n);
     used += sprintf(sql + used, "CREATE TRIGGER IF NOT EXISTS \"%s_zindex_insert\" AFTER INSERT "
-                    "ON \"%s\" BEGIN INSERT OR REPLACE INTO \"%s_zindex\" VALUES (%s, new.id%s); "
-                    "END; ", n, n, n, key_new, newcols);
+                    "ON \"%s\" BEGIN INSERT OR REPLACE INTO \"%s_zindex\" SELECT %s, new.id%s "
+                    "FROM (SELECT %s); END; ", n, n, n, key, newcols, c_new);
     used += sprintf(sql + used, "CREATE TRIGGER IF NOT EXISTS \"%s_zindex_update\" AFTER UPDATE "
-                    "ON \"%s\" BEGIN DELETE FROM \"%s_zindex\" WHERE key = (%s) AND id = old.id; "
-                    "INSERT OR REPLACE INTO \"%s_zindex\" VALUES (%s, new.id%s); END; ", n, n, n,
-                    key_old, n, key_new, newcols);
+                    "ON \"%s\" BEGIN DELETE FROM \"%s_zindex\" WHERE key = (SELECT %s FROM "
+                    "(SELECT %s)) AND id = old.id; INSERT OR REPLACE INTO \"%s_zindex\" SELECT "
+                    "%s, new.id%s FROM (SELECT %s); END; ", n, n, n, key, c_old, n, key, newcols,
+                    c_new);
     sprintf(sql + used, "CREATE TRIGGER IF NOT EXISTS \"%s_zindex_delete\" AFTER DELETE ON "
-            "\"%s\" BEGIN DELETE FROM \"%s_zindex\" WHERE key = (%s) AND id = old.id; END;", n,
-            n, n, key_old);
+            "\"%s\" BEGIN DELETE FROM \"%s_zindex\" WHERE key = (SELECT %s FROM (SELECT %s)) "
+            "AND id = old.id; END;", n, n, n, key, c_old);
     int rc = exec(self, sql, err);
     free(sql);
     return rc;
@@ -376,6 +381,8 @@ daisy_graphdb_close(daisy_graphdb_t **self_p)
     if (!self_p || !*self_p)
         return;
     daisy_graphdb_t *self = *self_p;
+    if (self->bulk)
+        daisy_graphdb_bulk_end(self, NULL);
     sqlite3_close_v2(self->db);
     schema_free(&self->schema);
     free(self->path);
@@ -521,6 +528,43 @@ daisy_graphdb_write_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size
     if (check_roi(self, roi, err) != 0 || begin(self, err) != 0)
         return -1;
     return finish(self, insert_nodes(self, nodes, n, roi, fail_if_exists, err), err);
+}
+
+//  Bulk loading: pos_index and the spatial index's insert trigger go, rows
+//  are appended alone, and at the end both indexes are built again, by
+//  sorting (CREATE INDEX, and the Morton table filled in key order) rather
+//  than by one random insert per row.
+int
+daisy_graphdb_bulk_begin(daisy_graphdb_t *self, daisy_error_t *err)
+{
+    if (self->mode == DAISY_GRAPHDB_READ)
+        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (self->bulk)
+        return daisy_error_set(err, "%s: already loading in bulk", self->path);
+    snprintf(self->sql, sizeof self->sql, "DROP INDEX IF EXISTS pos_index; DROP TRIGGER IF "
+             "EXISTS \"%s_zindex_insert\"; DROP TRIGGER IF EXISTS \"%s_zindex_update\"; "
+             "DROP TRIGGER IF EXISTS \"%s_zindex_delete\";", S(self)->nodes_table,
+             S(self)->nodes_table, S(self)->nodes_table);
+    if (begin(self, err) != 0 || finish(self, exec(self, self->sql, err), err) != 0)
+        return -1;
+    exec(self, "PRAGMA synchronous=OFF", NULL);
+    self->bulk = true;
+    self->zindex = false;       //  reads meanwhile compare columns
+    return 0;
+}
+
+int
+daisy_graphdb_bulk_end(daisy_graphdb_t *self, daisy_error_t *err)
+{
+    if (!self->bulk)
+        return daisy_error_set(err, "%s: not loading in bulk", self->path);
+    if (begin(self, err) != 0
+        || finish(self, create_tables(self, err) || create_zindex(self, err), err) != 0)
+        return -1;
+    exec(self, "PRAGMA synchronous=FULL", NULL);
+    self->bulk = false;
+    self->zindex = true;
+    return 0;
 }
 
 //  The position of node `id`: 1 found, 0 not there, -1 error.

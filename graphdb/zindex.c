@@ -67,19 +67,27 @@ zgrid_key(const zgrid_t *g, const double *p)
 }
 
 void
-zgrid_sql_key(const zgrid_t *g, const char *prefix, const char *position, char *buf,
-              size_t size)
+zgrid_sql_cells(const zgrid_t *g, const char *prefix, const char *position, char *buf,
+                size_t size)
 {
     size_t used = 0;
     long long max = (1LL << g->bits) - 1;
     buf[0] = '\0';
-    used += (size_t)snprintf(buf + used, size - used, "(0");
+    for (uint32_t d = 0; d < g->dims && used < size; d++)
+        used += (size_t)snprintf(buf + used, size - used,
+                                 "%smax(0, min(%lld, CAST((%s\"%s_%u\" - %.17g) / %.17g AS "
+                                 "INTEGER))) AS c%u", d ? ", " : "", max, prefix, position, d,
+                                 g->origin[d], g->cell, d);
+}
+
+void
+zgrid_sql_interleave(const zgrid_t *g, char *buf, size_t size)
+{
+    size_t used = (size_t)snprintf(buf, size, "(0");
     for (uint32_t b = 0; b < g->bits && used < size; b++)
         for (uint32_t d = 0; d < g->dims && used < size; d++)
-            used += (size_t)snprintf(buf + used, size - used,
-                                     " | (((max(0, min(%lld, CAST((%s\"%s_%u\" - %.17g) / %.17g "
-                                     "AS INTEGER))) >> %u) & 1) << %u)", max, prefix, position,
-                                     d, g->origin[d], g->cell, b, b * g->dims + d);
+            used += (size_t)snprintf(buf + used, size - used, " | (((c%u >> %u) & 1) << %u)", d, b,
+                                     b * g->dims + d);
     if (used < size)
         snprintf(buf + used, size - used, ")");
 }

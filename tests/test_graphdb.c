@@ -478,3 +478,46 @@ Test(graphdb, nodes_off_the_index_grid_are_still_found_exactly)
     }
     daisy_graphdb_close(&db);
 }
+
+//  A bulk load: indexes rebuilt at the end; reads agree during and after;
+//  a write after it is indexed again (the trigger is back).
+Test(graphdb, a_bulk_load_rebuilds_the_indexes)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema(false);
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    cr_assert_eq(daisy_graphdb_bulk_begin(db, &err), 0, "%s", err.msg);
+    cr_assert_eq(daisy_graphdb_bulk_begin(db, &err), -1, "not twice");
+    static daisy_node_t nodes[NODES];
+    for (int i = 0; i < NODES; i++)
+        nodes[i] = lattice_node(i);
+    cr_assert_eq(daisy_graphdb_write_nodes(db, nodes, NODES / 2, NULL, false, &err), 0);
+    cr_assert_eq(daisy_graphdb_write_nodes(db, nodes + NODES / 2, NODES / 2, NULL, false, &err),
+                 0);
+    daisy_roi_t r = roi(2, 3, 4, 3, 3, 3);
+    uint64_t want = 0, count;
+    for (int i = 0; i < NODES; i++)
+        want += inside(&r, nodes[i].position);
+    cr_assert_eq(daisy_graphdb_count_nodes(db, &r, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, want, "during the load");
+    cr_assert_eq(daisy_graphdb_bulk_end(db, &err), 0, "%s", err.msg);
+    cr_assert_eq(daisy_graphdb_count_nodes(db, &r, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, want, "after it, through the rebuilt index");
+    daisy_node_t late = lattice_node(0);
+    late.id = NODES + 1;
+    late.position[0] = 3.5;
+    late.position[1] = 4.5;
+    late.position[2] = 5.5;
+    cr_assert_eq(daisy_graphdb_write_nodes(db, &late, 1, NULL, false, &err), 0, "%s", err.msg);
+    cr_assert_eq(daisy_graphdb_count_nodes(db, &r, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, want + 1, "a later write is indexed");
+    cr_assert_eq(daisy_graphdb_bulk_end(db, &err), -1);
+    cr_assert_eq(daisy_graphdb_bulk_begin(db, &err), 0, "%s", err.msg);
+    daisy_graphdb_close(&db);       //  ends the load
+    db = daisy_graphdb_open(path, DAISY_GRAPHDB_READ, NULL, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    cr_assert_eq(daisy_graphdb_count_nodes(db, &r, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, want + 1);
+    daisy_graphdb_close(&db);
+}

@@ -150,6 +150,12 @@ DAISY_EXPORT const daisy_graph_schema_t *daisy_graphdb_schema(const daisy_graphd
 DAISY_EXPORT int daisy_graphdb_write_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes,
                                            size_t n, const daisy_roi_t *roi, bool fail_if_exists,
                                            daisy_error_t *err);
+//  Load many nodes fast, as one writer: between these, writes append rows
+//  without maintaining pos_index or the spatial index (reads still work,
+//  slower), and bulk_end builds both again by sorting. Other writers must
+//  wait. daisy_graphdb_close() ends a bulk load left open.
+DAISY_EXPORT int daisy_graphdb_bulk_begin(daisy_graphdb_t *self, daisy_error_t *err);
+DAISY_EXPORT int daisy_graphdb_bulk_end(daisy_graphdb_t *self, daisy_error_t *err);
 //  Write edges (only those whose u node, already written, lies inside
 //  `roi` when it is not NULL); undirected edges are stored as u < v.
 DAISY_EXPORT int daisy_graphdb_write_edges(daisy_graphdb_t *self, const daisy_edge_t *edges,
