@@ -192,6 +192,76 @@ create_tables(daisy_graphdb_t *self, daisy_error_t *err)
 
 //  The spatial index, its grid and the triggers that keep it; filled from
 //  the nodes in key order (appends, not random inserts).
+//  The Morton table filled from the nodes: keys computed here, sorted,
+//  and inserted in key order, so every insert appends to its B-tree.
+typedef struct {
+    uint64_t key;
+    int64_t id;
+    double p[DAISY_MAX_DIMS];
+} zrow_t;
+
+static int
+by_key(const void *a, const void *b)
+{
+    const zrow_t *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int
+fill_zindex(daisy_graphdb_t *self, daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = S(self);
+    sqlite3_stmt *st;
+    snprintf(self->sql, sizeof self->sql, "SELECT id, ");
+    add_position_columns(self, "");
+    add(self, " FROM \"%s\"", s->nodes_table);
+    if (prepare(self, &st, err) != 0)
+        return -1;
+    zrow_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            zrow_t *more = realloc(rows, (cap = cap ? 2 * cap : 65536) * sizeof *rows);
+            if (!more)
+                break;
+            rows = more;
+        }
+        zrow_t *r = &rows[n++];
+        r->id = sqlite3_column_int64(st, 0);
+        for (uint32_t d = 0; d < s->dims; d++)
+            r->p[d] = sqlite3_column_double(st, 1 + (int)d);
+        r->key = zgrid_key(&self->grid, r->p);
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        free(rows);
+        return step == SQLITE_ROW ? daisy_error_set(err, "out of memory")
+                                  : db_error(self, err, "reading the nodes");
+    }
+    qsort(rows, n, sizeof *rows, by_key);
+    snprintf(self->sql, sizeof self->sql, "INSERT INTO \"%s_zindex\" VALUES (?, ?", s->nodes_table);
+    for (uint32_t d = 0; d < s->dims; d++)
+        add(self, ", ?");
+    add(self, ")");
+    int rc = prepare(self, &st, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_bind_int64(st, 1, (int64_t)rows[i].key);
+        sqlite3_bind_int64(st, 2, rows[i].id);
+        for (uint32_t d = 0; d < s->dims; d++)
+            sqlite3_bind_double(st, 3 + (int)d, rows[i].p[d]);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_error(self, err, "filling the spatial index");
+        sqlite3_reset(st);
+    }
+    if (rc == 0)
+        sqlite3_finalize(st);
+    free(rows);
+    return rc;
+}
+
 static int
 create_zindex(daisy_graphdb_t *self, daisy_error_t *err)
 {
@@ -220,10 +290,9 @@ create_zindex(daisy_graphdb_t *self, daisy_error_t *err)
         snprintf(cols + c, sizeof cols - c, ", \"%s_%u\"", s->position, d);
         snprintf(newcols + nc, sizeof newcols - nc, ", new.\"%s_%u\"", s->position, d);
     }
-    //  Filled in key order: appends to the table's B-tree.
-    used += sprintf(sql + used, ", PRIMARY KEY (key, id)) WITHOUT ROWID; INSERT INTO \"%s_zindex\" "
-                    "SELECT %s, id%s FROM (SELECT id%s, %s FROM \"%s\") ORDER BY 1, 2; ", n, key,
-                    cols, cols, c_n, n);
+    sprintf(sql + used, ", PRIMARY KEY (key, id)) WITHOUT ROWID;");
+    int rc = exec(self, sql, err) || fill_zindex(self, err);
+    used = 0;
     used += sprintf(sql + used, "CREATE TRIGGER IF NOT EXISTS \"%s_zindex_insert\" AFTER INSERT "
                     "ON \"%s\" BEGIN INSERT OR REPLACE INTO \"%s_zindex\" SELECT %s, new.id%s "
                     "FROM (SELECT %s); END; ", n, n, n, key, newcols, c_new);
@@ -235,7 +304,7 @@ create_zindex(daisy_graphdb_t *self, daisy_error_t *err)
     sprintf(sql + used, "CREATE TRIGGER IF NOT EXISTS \"%s_zindex_delete\" AFTER DELETE ON "
             "\"%s\" BEGIN DELETE FROM \"%s_zindex\" WHERE key = (SELECT %s FROM (SELECT %s)) "
             "AND id = old.id; END;", n, n, n, key, c_old);
-    int rc = exec(self, sql, err);
+    rc = rc || exec(self, sql, err);
     free(sql);
     return rc;
 }

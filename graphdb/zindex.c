@@ -75,7 +75,7 @@ zgrid_sql_cells(const zgrid_t *g, const char *prefix, const char *position, char
     buf[0] = '\0';
     for (uint32_t d = 0; d < g->dims && used < size; d++)
         used += (size_t)snprintf(buf + used, size - used,
-                                 "%smax(0, min(%lld, CAST((%s\"%s_%u\" - %.17g) / %.17g AS "
+                                 "%smax(0, min(%lld, CAST((%s\"%s_%u\" - %.17e) / %.17e AS "
                                  "INTEGER))) AS c%u", d ? ", " : "", max, prefix, position, d,
                                  g->origin[d], g->cell, d);
 }
