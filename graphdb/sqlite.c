@@ -241,7 +241,8 @@ fill_zindex(daisy_graphdb_t *self, daisy_error_t *err)
         return step == SQLITE_ROW ? daisy_error_set(err, "out of memory")
                                   : db_error(self, err, "reading the nodes");
     }
-    qsort(rows, n, sizeof *rows, by_key);
+    if (n > 1)
+        qsort(rows, n, sizeof *rows, by_key);
     snprintf(self->sql, sizeof self->sql, "INSERT INTO \"%s_zindex\" VALUES (?, ?", s->nodes_table);
     for (uint32_t d = 0; d < s->dims; d++)
         add(self, ", ?");
@@ -256,8 +257,7 @@ fill_zindex(daisy_graphdb_t *self, daisy_error_t *err)
             rc = db_error(self, err, "filling the spatial index");
         sqlite3_reset(st);
     }
-    if (rc == 0)
-        sqlite3_finalize(st);
+    sqlite3_finalize(st);
     free(rows);
     return rc;
 }
