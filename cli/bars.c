@@ -23,6 +23,7 @@ struct _bars_t {
     int64_t last;
     size_t drawn;        //  lines currently on screen (terminal)
     const char *sym[5];  //  ready, processing, completed, failed, orphaned
+    const char *runner;  //  shown instead of the workers (NULL: workers)
 };
 
 static int64_t
@@ -49,6 +50,12 @@ bars_new(FILE *out, bool terminal, int interval_ms)
     bool wide = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
     memcpy(self->sym, wide ? utf8 : ascii, sizeof self->sym);
     return self;
+}
+
+void
+bars_set_runner(bars_t *self, const char *runner)
+{
+    self->runner = runner;
 }
 
 void
@@ -100,7 +107,10 @@ draw_line(bars_t *self, const daisy_wire_task_state_t *st)
     char eta_text[32], elapsed[32], skipped[48] = "", workers[96];
     format_time(eta, eta_text, sizeof eta_text);
     format_time(st->elapsed_s, elapsed, sizeof elapsed);
-    format_workers(st, workers, sizeof workers);
+    if (self->runner)
+        snprintf(workers, sizeof workers, "%s", self->runner);
+    else
+        format_workers(st, workers, sizeof workers);
     if (c->skipped)
         snprintf(skipped, sizeof skipped, " (%llu skipped)", (unsigned long long)c->skipped);
     unsigned long long total = c->total, done = finished, ready = c->ready,

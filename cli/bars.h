@@ -17,6 +17,9 @@ typedef struct _bars_t bars_t;
 
 bars_t *bars_new(FILE *out, bool terminal, int interval_ms);
 void bars_destroy(bars_t **self_p);
+//  Show `runner` (e.g. "serial", a static string) where the bars show the
+//  task's workers: for runs that have none.
+void bars_set_runner(bars_t *self, const char *runner);
 //  Show these task states (copied); `force` skips the rate limit.
 void bars_update(bars_t *self, const daisy_wire_task_state_t *states, size_t n, bool force);
 //  Leave the last bars on screen and move below them.

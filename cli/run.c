@@ -103,6 +103,7 @@ run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
                                                             : daisy_pipeline_markers(p)};
     if (!o->quiet && (view.bars = bars_new(stderr, isatty(STDERR_FILENO),
                                            (int)(o->interval_s * 1000)))) {
+        bars_set_runner(view.bars, "serial, in this process");
         opt.progress = on_serial_progress;
         opt.progress_arg = &view;
     }

@@ -28,7 +28,7 @@ check "summary counts the orphans" grep -q "orphaned  ∅: 3" "$tmpdir/out"
 check "summary names the block" grep -q "block 4 (attempt 3)" "$tmpdir/out"
 check "summary points at the log" grep -q "logs/a.err / .out" "$tmpdir/out"
 check "log files exist" test -f "$tmpdir/logs/a.err" -a -f "$tmpdir/logs/b.out"
-check "progress lines on stderr, timestamped" grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8} a: [0-9]+/[0-9]+ blocks" "$tmpdir/err"
+check "progress lines on stderr, timestamped" grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8} a: [0-9]+/[0-9]+ blocks.*; serial, in this process$" "$tmpdir/err"
 
 # A task with no block (total ROI smaller than its context) runs nothing,
 # warns, and leaves the other tasks to run, serial and distributed alike.
