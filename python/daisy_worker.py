@@ -56,7 +56,8 @@ What and why:
   block; the running one finishes (a Python thread cannot be interrupted;
   a long block may poll stop_requested() and raise) and is released, a
   failure then being abandoned rather than charged; then BYE gives every
-  other held block back at no cost, and run() returns 0. SHUTDOWN returns 0
+  other held block back at no cost, and run() returns 128 + the signal's
+  number, as daisy-worker exits. SHUTDOWN returns 0
   after the running block ends. ERROR wrong_run, unknown_task, bad_version,
   a CurveZMQ key refused, keys on one side only (a socket monitor tells
   these from an unreachable broker), `give_up` seconds without the broker,
@@ -154,6 +155,7 @@ class Block:
 
 
 _stop = threading.Event()           # the running run() was asked to stop
+_stop_signal = [0]                  # the signal that asked, for the exit status
 
 
 def stop_requested():
@@ -772,6 +774,7 @@ def _signals(worker):
         return lambda: None
 
     def on_signal(signum, frame):
+        _stop_signal[0] = signum
         _stop.set()
 
     saved = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -803,8 +806,9 @@ def run(process, *, broker=None, task_id=None, worker_id=None, run_id=None, pref
     workers they start). curve_secret and broker_key: CurveZMQ key
     files (`daisy keygen`), both or neither.
 
-    Returns the exit status: 0 when the task is done or the run was
-    stopped by SIGTERM/SIGINT (held blocks given back), 1 when the broker
+    Returns the exit status: 0 when the task is done, 128 + the signal's
+    number when SIGTERM/SIGINT stopped it (held blocks given back, as
+    daisy-worker exits), 1 when the broker
     refused this worker, could not be reached within give_up, or the
     broker that started this process died, 2 for bad arguments. Only a
     fatal message is printed (on stderr); the rest goes to the
@@ -858,8 +862,12 @@ def run(process, *, broker=None, task_id=None, worker_id=None, run_id=None, pref
         _stop.clear()
         worker = _Worker(process, check, broker, task_id, worker_id, run_id, prefetch,
                          give_up, keys, parent)
+        _stop_signal[0] = 0
         undo = _signals(worker)
-        return worker.loop()
+        rc = worker.loop()
+        #  Stopped by a signal: 128 + its number, as daisy-worker exits (the
+        #  launcher then replaces the worker, as it does a C one).
+        return 128 + _stop_signal[0] if rc == 0 and _stop_signal[0] else rc
     except _Config as e:
         sys.stderr.write(f"daisy_worker: {e}\n")
         return EXIT_USAGE

@@ -246,7 +246,7 @@ check "every block once" test "$(sort -un run3.txt | wc -l)" -eq 24 -a "$(wc -l 
 
 # 4. Preemption: a worker holding 4 blocks gets SIGTERM in the middle of a
 #    block; that block finishes and is released, the others go back with
-#    their attempt unchanged, the worker exits 0; with max_retries 0 the
+#    their attempt unchanged, the worker exits 143; with max_retries 0 the
 #    run still completes every block exactly once.
 task1d p4.json s 40 1 0 "$(worker --pids "$tmpdir/run4.txt" --prefetch 4 --term-at 7)"
 rc=0; timeout 120 "$DAISY" run --quiet --logs logs4 --heartbeat 200 p4.json >out4.txt 2>err4.txt || rc=$?
@@ -256,8 +256,8 @@ check "every block ran once" test "$(cut -d' ' -f1 run4.txt | sort -un | wc -l)"
 read -r tpid tflag < locks/term-info || true
 check "the block saw stop_requested()" test "${tflag:-}" = True
 check "the running block finished on the preempted worker" grep -q "^7 0 ${tpid:-none}\$" run4.txt
-check "the preempted worker's run() returned 0" \
-  grep -rqx "run returned 0, stop requested True, pid ${tpid:-none}" logs4
+check "the preempted worker's run() returned 128 + SIGTERM, as daisy-worker exits" \
+  grep -rqx "run returned 143, stop requested True, pid ${tpid:-none}" logs4
 check "it ran no block after the signal" \
   test "$(awk -v p="${tpid:-none}" '$3 == p' run4.txt | tail -1 | cut -d' ' -f1)" = 7
 
