@@ -190,20 +190,6 @@ parse(int argc, char **argv, options_t *o)
     return 0;
 }
 
-//  One shell word, single-quoted unless it needs no quoting.
-static void
-print_word(const char *s)
-{
-    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                        "_./-+,:=@%") == strlen(s)) {
-        fputs(s, stderr);
-        return;
-    }
-    fputc('\'', stderr);
-    for (; *s; s++)
-        fputs(*s == '\'' ? "'\\''" : (char[]){*s, 0}, stderr);
-    fputc('\'', stderr);
-}
 
 //  Without a launcher, the operator starts the workers: tell them how,
 //  exactly, with this run's id (so that the workers refuse another run).
@@ -217,18 +203,18 @@ print_worker_commands(const daisy_broker_t *broker, const daisy_pipeline_t *p)
         fprintf(stderr, "daisy-broker: start workers of task %s with:\n  daisy-worker --connect ",
                 daisy_task_id(task));
         const char *adv = daisy_broker_advertised(broker);
-        print_word(adv ? adv : daisy_broker_endpoint(broker));
+        cli_shell_word(stderr, adv ? adv : daisy_broker_endpoint(broker));
         fputs(" --task ", stderr);
-        print_word(daisy_task_id(task));
+        cli_shell_word(stderr, daisy_task_id(task));
         fputs(" --run-id ", stderr);
-        print_word(daisy_broker_run_id(broker));
+        cli_shell_word(stderr, daisy_broker_run_id(broker));
         if (daisy_task_check_command(task)) {
             fputs(" --check ", stderr);
-            print_word(daisy_task_check_command(task));
+            cli_shell_word(stderr, daisy_task_check_command(task));
         }
         if (command || program) {
             fputs(command ? " --exec " : " --run ", stderr);
-            print_word(command ? command : program);
+            cli_shell_word(stderr, command ? command : program);
         } else
             fputs(" --plugin LIB.so", stderr);
         fputc('\n', stderr);

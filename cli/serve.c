@@ -78,12 +78,24 @@ report_interrupted(daisy_broker_t *broker, const serve_options_t *options)
     if (options->prog)
         printf(" %s", options->prog);
     for (int i = 0; i < options->argc; i++) {
-        const char *a = options->argv[i];
-        bool plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789_./-+,:=@%") == strlen(a);
-        printf(plain ? " %s" : " '%s'", a);
+        putchar(' ');
+        cli_shell_word(stdout, options->argv[i]);
     }
     printf("\n");
+}
+
+void
+cli_shell_word(FILE *out, const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "_./-+,:=@%") == strlen(s)) {
+        fputs(s, out);
+        return;
+    }
+    fputc('\'', out);
+    for (; *s; s++)
+        fputs(*s == '\'' ? "'\\''" : (char[]){*s, 0}, out);
+    fputc('\'', out);
 }
 
 //  The statistics after the summary, and as JSON beside the logs.

@@ -8,6 +8,8 @@
 #ifndef DAISY_CLI_SERVE_H
 #define DAISY_CLI_SERVE_H
 
+#include <stdio.h>
+
 #include "daisy/daisy.h"
 #include "daisy/broker.h"
 #include "daisy/launcher.h"
@@ -30,5 +32,9 @@ typedef struct {
 //  130 when interrupted.
 int cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher,
               const serve_options_t *options);
+
+//  `s` as one shell word on `out`: as it is when it needs no quoting,
+//  else single-quoted. For command lines shown to users to paste.
+void cli_shell_word(FILE *out, const char *s);
 
 #endif

@@ -348,6 +348,15 @@ drop_all(daisy_graphdb_t *self, daisy_error_t *err)
 
 //  Transactions ---------------------------------------------------------------
 
+//  Writes refused on a graph opened for reading: -1 with the message.
+static int
+read_only(const daisy_graphdb_t *self, daisy_error_t *err)
+{
+    if (self->mode != DAISY_GRAPHDB_READ)
+        return 0;
+    return daisy_error_set(err, "%s: opened read-only", self->path);
+}
+
 //  BEGIN IMMEDIATE takes the write lock up front; the busy timeout waits
 //  for it, and a writer that still finds it busy tries again.
 static int
@@ -414,6 +423,10 @@ daisy_graphdb_open(const char *spec, daisy_graphdb_mode_t mode,
         return NULL;
     }
     const char *path = strncmp(spec, "sqlite:", 7) == 0 ? spec + 7 : spec;
+    if (!*path) {
+        daisy_error_set(err, "graph database '%s': no path (expected sqlite:PATH)", spec);
+        return NULL;
+    }
     if (strstr(spec, "://")) {
         daisy_error_set(err, "graph database '%s': not a SQLite path (postgresql:// is not "
                         "supported yet)", spec);
@@ -592,8 +605,8 @@ int
 daisy_graphdb_write_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n,
                           const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
 {
-    if (self->mode == DAISY_GRAPHDB_READ)
-        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (read_only(self, err))
+        return -1;
     if (check_roi(self, roi, err) != 0 || begin(self, err) != 0)
         return -1;
     return finish(self, insert_nodes(self, nodes, n, roi, fail_if_exists, err), err);
@@ -606,8 +619,8 @@ daisy_graphdb_write_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size
 int
 daisy_graphdb_bulk_begin(daisy_graphdb_t *self, daisy_error_t *err)
 {
-    if (self->mode == DAISY_GRAPHDB_READ)
-        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (read_only(self, err))
+        return -1;
     if (self->bulk)
         return daisy_error_set(err, "%s: already loading in bulk", self->path);
     snprintf(self->sql, sizeof self->sql, "DROP INDEX IF EXISTS pos_index; DROP TRIGGER IF "
@@ -704,8 +717,8 @@ int
 daisy_graphdb_write_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n,
                           const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
 {
-    if (self->mode == DAISY_GRAPHDB_READ)
-        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (read_only(self, err))
+        return -1;
     if (check_roi(self, roi, err) != 0 || begin(self, err) != 0)
         return -1;
     return finish(self, insert_edges(self, edges, n, roi, fail_if_exists, err), err);
@@ -781,8 +794,8 @@ int
 daisy_graphdb_update_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n,
                            const char *const *names, size_t k, daisy_error_t *err)
 {
-    if (self->mode == DAISY_GRAPHDB_READ)
-        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (read_only(self, err))
+        return -1;
     if (begin(self, err) != 0)
         return -1;
     return finish(self, update_rows(self, false, nodes, n, names, k, err), err);
@@ -792,8 +805,8 @@ int
 daisy_graphdb_update_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n,
                            const char *const *names, size_t k, daisy_error_t *err)
 {
-    if (self->mode == DAISY_GRAPHDB_READ)
-        return daisy_error_set(err, "%s: opened read-only", self->path);
+    if (read_only(self, err))
+        return -1;
     if (begin(self, err) != 0)
         return -1;
     return finish(self, update_rows(self, true, edges, n, names, k, err), err);

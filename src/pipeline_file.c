@@ -663,28 +663,53 @@ s_read_file(const char *path, size_t *len, daisy_error_t *err)
 //  when it holds characters a shell would split or expand.
 #define PIPELINE_DIR "{pipeline_dir}"
 
+//  `dir` as one shell word: as it is when nothing in it needs quoting,
+//  else single-quoted (a ' inside written '\'').
+static char *
+s_shell_word(const char *dir)
+{
+    char *out = malloc(4 * strlen(dir) + 3);
+    if (!out)
+        return NULL;
+    bool plain = *dir && strspn(dir, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789_./-+,:=@%") == strlen(dir);
+    size_t used = 0;
+    if (!plain)
+        out[used++] = '\'';
+    for (const char *p = dir; *p; p++) {
+        if (!plain && *p == '\'') {
+            memcpy(out + used, "'\\''", 4);
+            used += 4;
+        } else
+            out[used++] = *p;
+    }
+    if (!plain)
+        out[used++] = '\'';
+    out[used] = '\0';
+    return out;
+}
+
 static char *
 s_expand(const char *text, const char *dir)
 {
+    char *word = s_shell_word(dir);
     size_t n = 0;
     for (const char *p = text; (p = strstr(p, PIPELINE_DIR)); p += strlen(PIPELINE_DIR))
         n++;
-    char *out = malloc(strlen(text) + n * (strlen(dir) + 3) + 1);
-    if (!out)
-        return NULL;
-    bool plain = strspn(dir, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                             "0123456789_./-+,:=@%") == strlen(dir);
+    char *out = word ? malloc(strlen(text) + n * strlen(word) + 1) : NULL;
     char *o = out;
-    for (const char *p = text, *hit; ; p = hit + strlen(PIPELINE_DIR)) {
+    for (const char *p = text, *hit; o; p = hit + strlen(PIPELINE_DIR)) {
         hit = strstr(p, PIPELINE_DIR);
         size_t keep = hit ? (size_t)(hit - p) : strlen(p);
         memcpy(o, p, keep);
         o += keep;
-        if (!hit)
+        if (!hit) {
+            *o = '\0';
             break;
-        o += sprintf(o, plain ? "%s" : "'%s'", dir);
+        }
+        o = stpcpy(o, word);
     }
-    *o = '\0';
+    free(word);
     return out;
 }
 

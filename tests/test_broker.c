@@ -57,14 +57,6 @@ static struct {
 
 static char frame[DAISY_MAX_FRAME];
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 teardown(void)
 {
@@ -138,7 +130,7 @@ send_msg(void *s, const daisy_msg_t *msg)
 static bool
 next_msg(void *s, int ms, daisy_msg_t *msg)
 {
-    int64_t deadline = now_ms() + ms;
+    int64_t deadline = tu_now_ms() + ms;
     do {
         daisy_broker_poll(fx.broker, 10);
         int n;
@@ -150,7 +142,7 @@ next_msg(void *s, int ms, daisy_msg_t *msg)
             if (msg->type != DAISY_MSG_HEARTBEAT)
                 return true;
         }
-    } while (now_ms() < deadline);
+    } while (tu_now_ms() < deadline);
     return false;
 }
 
@@ -187,8 +179,8 @@ quiet(void *s)
 //  Poll the broker until `cond` holds; fail after the deadline.
 #define POLL_UNTIL(cond)                                                   \
     do {                                                                   \
-        int64_t until_ = now_ms() + DEADLINE_MS;                           \
-        while (!(cond) && now_ms() < until_)                               \
+        int64_t until_ = tu_now_ms() + DEADLINE_MS;                           \
+        while (!(cond) && tu_now_ms() < until_)                               \
             daisy_broker_poll(fx.broker, 10);                              \
         cr_assert(cond, "timed out waiting for " #cond);                   \
     } while (0)
@@ -729,8 +721,8 @@ Test(broker, a_timeout_counts_from_the_start_not_from_the_hand_out)
     daisy_wire_block_t b[2];
     take(s, 2, b, 2);
     //  Both wait, unstarted, for 3 timeouts: neither is taken back.
-    int64_t until = now_ms() + 600;
-    while (now_ms() < until)
+    int64_t until = tu_now_ms() + 600;
+    while (tu_now_ms() < until)
         daisy_broker_poll(fx.broker, 10);
     cr_assert_eq(stats().timeouts, 0);
     cr_assert_eq(daisy_broker_held(fx.broker), 2);
@@ -820,8 +812,8 @@ Test(broker, a_finished_tasks_elapsed_time_and_rate_stop_changing)
     cr_assert_float_eq(done.blocks_per_s, 2.0 / done.elapsed_s, 1e-6 * done.blocks_per_s);
     cr_assert_eq(done.jobs_pending + done.jobs_starting, 0, "a done task waits for no job");
     //  Snapshots go on (one a second): nothing of the finished task moves.
-    int64_t until = now_ms() + 1300;
-    while (now_ms() < until)
+    int64_t until = tu_now_ms() + 1300;
+    while (tu_now_ms() < until)
         daisy_broker_poll(fx.broker, 50);
     daisy_wire_task_state_t later = state();
     cr_assert_eq(later.elapsed_s, done.elapsed_s);

@@ -385,6 +385,8 @@ Test(graphdb, bad_schemas_are_refused_naming_the_fault)
     cr_assert(strstr(err.msg, "'s'"), "%s", err.msg);
     cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, NULL, &err));
     cr_assert(strstr(err.msg, "needs a schema"), "%s", err.msg);
+    cr_assert_null(daisy_graphdb_open("sqlite:", DAISY_GRAPHDB_OVERWRITE, &s, &err));
+    cr_assert(strstr(err.msg, "no path"), "%s", err.msg);
     cr_assert_null(daisy_graphdb_open("postgresql://localhost/x", DAISY_GRAPHDB_READ, NULL, &err));
     cr_assert(strstr(err.msg, "postgresql://localhost/x"), "%s", err.msg);
 }

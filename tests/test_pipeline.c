@@ -941,7 +941,7 @@ Test(pipeline, reference_plans_load)
 //  when it needs to be; other text and other braces stay as they are.
 Test(pipeline, pipeline_dir_is_the_files_directory)
 {
-    char dir[] = "/tmp/daisy pipe-XXXXXX", path[256], want[512];
+    char dir[] = "/tmp/daisy pipe's-XXXXXX", path[256], want[1024], word[300];
     cr_assert_not_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/p.json", dir);
     FILE *f = fopen(path, "w");
@@ -954,7 +954,10 @@ Test(pipeline, pipeline_dir_is_the_files_directory)
     daisy_error_t err;
     daisy_pipeline_t *p = daisy_pipeline_load(path, &err);
     cr_assert_not_null(p, "%s", err.msg);
-    snprintf(want, sizeof want, "'%s'/bin/x ${HOME} '%s'", dir, dir);
+    //  One shell word: quoted, its own ' written '\''.
+    const char *q = strchr(dir, '\'');
+    snprintf(word, sizeof word, "'%.*s'\\''%s'", (int)(q - dir), dir, q + 1);
+    snprintf(want, sizeof want, "%s/bin/x ${HOME} %s", word, word);
     cr_assert_str_eq(daisy_task_command(daisy_pipeline_task(p, 0)), want);
     cr_assert_str_eq(daisy_task_check_command(daisy_pipeline_task(p, 0)), "test -e {cmd}");
     daisy_pipeline_destroy(&p);

@@ -30,6 +30,7 @@
 
 #include "daisy/protocol.h"
 #include "daisy/worker.h"
+#include "testutil.h"
 
 #define RUN "run-a"
 #define WORKER_ID "w-1"
@@ -73,14 +74,6 @@ static struct {
     size_t peer_size;
 } fx;
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 nap_ms(int ms)
 {
@@ -93,9 +86,9 @@ nap_ms(int ms)
 static bool
 wait_for(atomic_int *flag, int value)
 {
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
     while (atomic_load(flag) < value) {
-        if (now_ms() >= deadline || atomic_load(&sh.quit)) {
+        if (tu_now_ms() >= deadline || atomic_load(&sh.quit)) {
             atomic_fetch_add(&sh.missed, 1);
             return false;
         }
@@ -223,9 +216,9 @@ send_msg(const daisy_msg_t *msg)
 static bool
 recv_any(int ms, daisy_msg_t *msg)
 {
-    int64_t deadline = now_ms() + ms;
+    int64_t deadline = tu_now_ms() + ms;
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - tu_now_ms();
         if (left < 0)
             left = 0;
         zmq_pollitem_t item = {fx.router, 0, ZMQ_POLLIN, 0};
@@ -267,9 +260,9 @@ recv_any(int ms, daisy_msg_t *msg)
 static bool
 recv_msg(int ms, daisy_msg_t *msg)
 {
-    int64_t deadline = now_ms() + ms;
+    int64_t deadline = tu_now_ms() + ms;
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - tu_now_ms();
         if (!recv_any(left > 0 ? (int)left : 0, msg))
             return false;
         if (msg->type == DAISY_MSG_STATS) {
@@ -635,9 +628,9 @@ Test(worker, a_block_started_while_reconnecting_is_reported_once_welcomed)
     atomic_store(&sh.hellos, 2);
     //  Block 2 starts before the WELCOME (the worker may say HELLO again
     //  meanwhile; nothing else is expected).
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
     while (!atomic_load(&sh.running2)) {
-        cr_assert_lt(now_ms(), deadline, "block 2 did not start");
+        cr_assert_lt(tu_now_ms(), deadline, "block 2 did not start");
         if (recv_msg(10, &m))
             cr_assert_eq(m.type, DAISY_MSG_HELLO, "unexpected %s", daisy_msg_name(m.type));
     }

@@ -10,8 +10,18 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "daisy/daisy.h"
+
+//  CLOCK_MONOTONIC in milliseconds, for the deadlines of waits.
+static inline int64_t
+tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static inline uint64_t
 tu_rand(uint64_t *state)
