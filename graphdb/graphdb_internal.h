@@ -1,9 +1,13 @@
 /*  graphdb_internal.h - what the graph database's files share
 
-    schema.c owns the schema (copies of the caller's strings, defaults,
-    checks) and its funlib.persistence metadata (JSON); sqlite.c is the
-    SQLite back end. Column names follow funlib: a vector attribute is one
-    column per component, NAME_0 .. NAME_{n-1}.
+    graphdb.c is the public API: it opens a back end by the spec's scheme,
+    holds the schema, and checks every call (mode, ROI dimensions,
+    attribute names) before a back end sees it, so the back ends only
+    store and query. schema.c owns the schema (copies of the caller's
+    strings, defaults, checks) and its funlib.persistence metadata (JSON).
+    sqlite.c and postgresql.c are the back ends, each with funlib's tables
+    for its database: on SQLite a vector attribute is one column per
+    component, NAME_0 .. NAME_{n-1}; on PostgreSQL one array column.
 */
 #ifndef DAISY_GRAPHDB_INTERNAL_H
 #define DAISY_GRAPHDB_INTERNAL_H
@@ -57,5 +61,88 @@ void zgrid_sql_interleave(const zgrid_t *g, char *buf, size_t size);
 //  Key ranges [lo, hi] (sorted, merged, at most `max`) holding every node
 //  of the ROI, and some around it.
 size_t zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_t max);
+
+//  Back ends -------------------------------------------------------------------
+
+typedef struct graphdb_backend graphdb_backend_t;
+
+//  What every back end's database starts with (it allocates a larger
+//  struct whose first member this is).
+struct _daisy_graphdb_t {
+    const graphdb_backend_t *backend;
+    schema_t schema;
+    daisy_graphdb_mode_t mode;
+    bool bulk;                  //  between bulk_begin and bulk_end
+    char *name;                 //  for messages: the path, or the URL without a password
+};
+
+//  Likewise for iterators. `values` backs the attributes of what `next`
+//  returns.
+struct _daisy_graph_iter_t {
+    daisy_graphdb_t *db;
+    bool edges;
+    daisy_value_t values[DAISY_GRAPH_MAX_ATTRS];
+};
+
+//  A read's attribute filters, resolved: idx[j] is the index of filter j's
+//  attribute in the schema.
+typedef struct {
+    const daisy_attr_filter_t *f;
+    size_t n;
+    int idx[DAISY_GRAPH_MAX_ATTRS];
+} graphdb_filters_t;
+
+//  Each returns 0 (or an object) on success, -1 (NULL) with `err` set,
+//  naming the database. Arguments have been checked by graphdb.c: the
+//  mode allows the call, a ROI has the graph's dimensions, names exist.
+struct graphdb_backend {
+    const char *scheme;
+    //  Connect; the graph itself is not touched yet.
+    daisy_graphdb_t *(*open)(const char *location, daisy_graphdb_mode_t mode,
+                             daisy_error_t *err);
+    void (*close)(daisy_graphdb_t *db);
+    //  The stored metadata (a new reference), or NULL: no graph here.
+    json_t *(*load_meta)(daisy_graphdb_t *db, daisy_error_t *err);
+    //  OVERWRITE: drop what is there, create tables, indexes and metadata
+    //  for db->schema.
+    int (*create)(daisy_graphdb_t *db, daisy_error_t *err);
+    //  An existing graph, schema loaded: find (READ) or complete
+    //  (READ_WRITE) the spatial index.
+    int (*attach)(daisy_graphdb_t *db, daisy_error_t *err);
+    int (*write_nodes)(daisy_graphdb_t *db, const daisy_node_t *nodes, size_t n,
+                       const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err);
+    int (*write_edges)(daisy_graphdb_t *db, const daisy_edge_t *edges, size_t n,
+                       const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err);
+    //  Set attributes idx[0..k) of existing rows (nodes or edges).
+    int (*update)(daisy_graphdb_t *db, bool edges, const void *rows, size_t n, const int *idx,
+                  size_t k, daisy_error_t *err);
+    int (*bulk_begin)(daisy_graphdb_t *db, daisy_error_t *err);
+    int (*bulk_end)(daisy_graphdb_t *db, daisy_error_t *err);
+    daisy_graph_iter_t *(*nodes)(daisy_graphdb_t *db, const daisy_roi_t *roi,
+                                 const graphdb_filters_t *f, daisy_error_t *err);
+    daisy_graph_iter_t *(*edges)(daisy_graphdb_t *db, const daisy_roi_t *roi, bool fetch_on_v,
+                                 const graphdb_filters_t *f, daisy_error_t *err);
+    //  The next row into `node` or `edge` (the iterator's kind), its
+    //  attributes into it->values: 1, 0 at the end, -1.
+    int (*next)(daisy_graph_iter_t *it, daisy_node_t *node, daisy_edge_t *edge,
+                daisy_error_t *err);
+    void (*iter_destroy)(daisy_graph_iter_t *it);
+    int (*count_nodes)(daisy_graphdb_t *db, const daisy_roi_t *roi, uint64_t *count,
+                       daisy_error_t *err);
+};
+
+extern const graphdb_backend_t graphdb_sqlite;
+extern const graphdb_backend_t graphdb_postgresql;
+
+//  Shared by the back ends (graphdb.c) -------------------------------------------
+
+//  funlib's write filter: the position truncated to integers, then
+//  begin <= p < end (always true without a ROI).
+bool graphdb_write_inside(const daisy_roi_t *roi, const double *p, uint32_t dims);
+//  An edge's endpoints as stored: u < v for an undirected graph.
+void graphdb_endpoints(const daisy_graph_schema_t *s, const daisy_edge_t *e, uint64_t *u,
+                       uint64_t *v);
+//  Components of an attribute (1 for a scalar).
+uint32_t graphdb_width(const daisy_attr_t *a);
 
 #endif

@@ -19,6 +19,7 @@
 #include "graphdb_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
@@ -32,46 +33,44 @@
 
 #define BUSY_TIMEOUT_MS 60000
 #define SQL_MAX 16384
+//  Pages read in place, not copied into SQLite's cache by a read() each:
+//  a ROI read is many short range scans over a large file.
+#define MMAP_SIZE "1099511627776"
 
-struct _daisy_graphdb_t {
+typedef struct {
+    daisy_graphdb_t base;       //  base.name: the file's path
     sqlite3 *db;
-    schema_t schema;
-    daisy_graphdb_mode_t mode;
     bool zindex;                //  NODES_zindex is current (its triggers exist)
     zgrid_t grid;               //  its grid
-    bool bulk;                  //  between bulk_begin and bulk_end
     uint64_t ranges[ZGRID_MAX_RANGES][2];   //  the ROI being read, as key ranges
     size_t nranges;
-    char *path;
     char sql[SQL_MAX];
-};
+} sq_t;
 
-struct _daisy_graph_iter_t {
-    daisy_graphdb_t *db;
+typedef struct {
+    daisy_graph_iter_t base;
     sqlite3_stmt *stmt;
-    bool edges;
-    daisy_value_t values[DAISY_GRAPH_MAX_ATTRS];
-};
+} sq_iter_t;
 
 static int
-db_error(daisy_graphdb_t *self, daisy_error_t *err, const char *what)
+db_error(sq_t *self, daisy_error_t *err, const char *what)
 {
-    return daisy_error_set(err, "%s: %s: %s", self->path, what, sqlite3_errmsg(self->db));
+    return daisy_error_set(err, "%s: %s: %s", self->base.name, what, sqlite3_errmsg(self->db));
 }
 
 static int
-exec(daisy_graphdb_t *self, const char *sql, daisy_error_t *err)
+exec(sq_t *self, const char *sql, daisy_error_t *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(self->db, sql, NULL, NULL, &msg) == SQLITE_OK)
         return 0;
-    daisy_error_set(err, "%s: %s: %s", self->path, msg ? msg : "error", sql);
+    daisy_error_set(err, "%s: %s: %s", self->base.name, msg ? msg : "error", sql);
     sqlite3_free(msg);
     return -1;
 }
 
 static int
-prepare(daisy_graphdb_t *self, sqlite3_stmt **stmt, daisy_error_t *err)
+prepare(sq_t *self, sqlite3_stmt **stmt, daisy_error_t *err)
 {
     if (sqlite3_prepare_v2(self->db, self->sql, -1, stmt, NULL) == SQLITE_OK)
         return 0;
@@ -80,10 +79,10 @@ prepare(daisy_graphdb_t *self, sqlite3_stmt **stmt, daisy_error_t *err)
 
 //  Appending SQL text.
 static void
-add(daisy_graphdb_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+add(sq_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
-add(daisy_graphdb_t *self, const char *fmt, ...)
+add(sq_t *self, const char *fmt, ...)
 {
     size_t used = strlen(self->sql);
     va_list ap;
@@ -105,34 +104,32 @@ meta_path(const char *db, char *out, size_t size)
     snprintf(out, size, "%.*s-meta.json", stem, db);
 }
 
-static int
-read_meta(daisy_graphdb_t *self, daisy_error_t *err)
+static json_t *
+load_meta(daisy_graphdb_t *base, daisy_error_t *err)
 {
+    sq_t *self = (sq_t *)base;
     char path[PATH_MAX + 16];
-    meta_path(self->path, path, sizeof path);
+    meta_path(self->base.name, path, sizeof path);
     json_error_t je;
     json_t *meta = json_load_file(path, 0, &je);
     if (!meta) {
         if (access(path, F_OK) != 0)
-            return daisy_error_set(err, "%s: no graph here (no %s); open it with "
-                                   "DAISY_GRAPHDB_OVERWRITE and a schema to create one",
-                                   self->path, path);
-        return daisy_error_set(err, "%s: line %d: %s", path, je.line, je.text);
+            daisy_error_set(err, "%s: no graph here (no %s); open it with "
+                            "DAISY_GRAPHDB_OVERWRITE and a schema to create one",
+                            self->base.name, path);
+        else
+            daisy_error_set(err, "%s: line %d: %s", path, je.line, je.text);
     }
-    int rc = schema_from_json(&self->schema, meta, err);
-    json_decref(meta);
-    if (rc != 0)
-        daisy_error_prefix(err, "%s", path);
-    return rc;
+    return meta;
 }
 
 static int
-write_meta(daisy_graphdb_t *self, daisy_error_t *err)
+write_meta(sq_t *self, daisy_error_t *err)
 {
     char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
-    meta_path(self->path, path, sizeof path);
+    meta_path(self->base.name, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    json_t *meta = schema_to_json(&self->schema);
+    json_t *meta = schema_to_json(&self->base.schema);
     int rc = meta && json_dump_file(meta, tmp, JSON_PRESERVE_ORDER) == 0 ? 0 : -1;
     json_decref(meta);
     if (rc == 0 && rename(tmp, path) != 0)
@@ -147,21 +144,21 @@ write_meta(daisy_graphdb_t *self, daisy_error_t *err)
 //  Tables ------------------------------------------------------------------
 
 static const daisy_graph_schema_t *
-S(const daisy_graphdb_t *self)
+S(const sq_t *self)
 {
-    return &self->schema.pub;
+    return &self->base.schema.pub;
 }
 
 //  ", "P_0", "P_1", ... with an optional table prefix.
 static void
-add_position_columns(daisy_graphdb_t *self, const char *prefix)
+add_position_columns(sq_t *self, const char *prefix)
 {
     for (uint32_t d = 0; d < S(self)->dims; d++)
         add(self, "%s%s\"%s_%u\"", d ? ", " : "", prefix, S(self)->position, d);
 }
 
 static void
-add_attr_columns(daisy_graphdb_t *self, const daisy_attr_t *a, size_t n, const char *prefix)
+add_attr_columns(sq_t *self, const daisy_attr_t *a, size_t n, const char *prefix)
 {
     char cols[2048];
     for (size_t i = 0; i < n; i++) {
@@ -171,7 +168,7 @@ add_attr_columns(daisy_graphdb_t *self, const daisy_attr_t *a, size_t n, const c
 }
 
 static int
-create_tables(daisy_graphdb_t *self, daisy_error_t *err)
+create_tables(sq_t *self, daisy_error_t *err)
 {
     const daisy_graph_schema_t *s = S(self);
     self->sql[0] = '\0';
@@ -210,7 +207,7 @@ by_key(const void *a, const void *b)
 }
 
 static int
-fill_zindex(daisy_graphdb_t *self, daisy_error_t *err)
+fill_zindex(sq_t *self, daisy_error_t *err)
 {
     const daisy_graph_schema_t *s = S(self);
     sqlite3_stmt *st;
@@ -263,18 +260,21 @@ fill_zindex(daisy_graphdb_t *self, daisy_error_t *err)
 }
 
 static int
-create_zindex(daisy_graphdb_t *self, daisy_error_t *err)
+create_zindex(sq_t *self, daisy_error_t *err)
 {
     const daisy_graph_schema_t *s = S(self);
     const char *n = s->nodes_table;
-    static char key[8192], c_new[2048], c_old[2048], c_n[2048];
-    zgrid_sql_interleave(&self->grid, key, sizeof key);
-    zgrid_sql_cells(&self->grid, "new.", s->position, c_new, sizeof c_new);
-    zgrid_sql_cells(&self->grid, "old.", s->position, c_old, sizeof c_old);
-    zgrid_sql_cells(&self->grid, "", s->position, c_n, sizeof c_n);
-    char *sql = malloc(4 * SQL_MAX + 6 * sizeof key);
-    if (!sql)
+    enum { KEY = 8192, CELLS = 2048 };
+    char *buf = malloc(KEY + 2 * CELLS), *sql = malloc(4 * SQL_MAX + 6 * KEY);
+    if (!buf || !sql) {
+        free(buf);
+        free(sql);
         return daisy_error_set(err, "out of memory");
+    }
+    char *key = buf, *c_new = key + KEY, *c_old = c_new + CELLS;
+    zgrid_sql_interleave(&self->grid, key, KEY);
+    zgrid_sql_cells(&self->grid, "new.", s->position, c_new, CELLS);
+    zgrid_sql_cells(&self->grid, "old.", s->position, c_old, CELLS);
     int used = sprintf(sql, "CREATE TABLE IF NOT EXISTS daisy_zindex(nodes_table TEXT PRIMARY "
                        "KEY, cell REAL, bits INTEGER, o0 REAL, o1 REAL, o2 REAL, o3 REAL, o4 REAL, "
                        "o5 REAL); INSERT OR REPLACE INTO daisy_zindex VALUES ('%s', %.17g, %u", n,
@@ -305,13 +305,14 @@ create_zindex(daisy_graphdb_t *self, daisy_error_t *err)
             "\"%s\" BEGIN DELETE FROM \"%s_zindex\" WHERE key = (SELECT %s FROM (SELECT %s)) "
             "AND id = old.id; END;", n, n, n, key, c_old);
     rc = rc || exec(self, sql, err);
+    free(buf);
     free(sql);
     return rc;
 }
 
 //  The index is current when its insert trigger is there; its grid is read.
 static bool
-has_zindex(daisy_graphdb_t *self)
+has_zindex(sq_t *self)
 {
     const daisy_graph_schema_t *s = S(self);
     snprintf(self->sql, sizeof self->sql, "SELECT z.cell, z.bits, z.o0, z.o1, z.o2, z.o3, z.o4, "
@@ -334,10 +335,10 @@ has_zindex(daisy_graphdb_t *self)
 }
 
 static int
-drop_all(daisy_graphdb_t *self, daisy_error_t *err)
+drop_all(sq_t *self, daisy_error_t *err)
 {
     char meta[PATH_MAX + 16];
-    meta_path(self->path, meta, sizeof meta);
+    meta_path(self->base.name, meta, sizeof meta);
     unlink(meta);
     const daisy_graph_schema_t *s = S(self);
     snprintf(self->sql, sizeof self->sql, "DROP TABLE IF EXISTS \"%s\"; DROP TABLE IF EXISTS "
@@ -346,21 +347,13 @@ drop_all(daisy_graphdb_t *self, daisy_error_t *err)
     return exec(self, self->sql, err);
 }
 
-//  Transactions ---------------------------------------------------------------
 
-//  Writes refused on a graph opened for reading: -1 with the message.
-static int
-read_only(const daisy_graphdb_t *self, daisy_error_t *err)
-{
-    if (self->mode != DAISY_GRAPHDB_READ)
-        return 0;
-    return daisy_error_set(err, "%s: opened read-only", self->path);
-}
+//  Transactions ---------------------------------------------------------------
 
 //  BEGIN IMMEDIATE takes the write lock up front; the busy timeout waits
 //  for it, and a writer that still finds it busy tries again.
 static int
-begin(daisy_graphdb_t *self, daisy_error_t *err)
+begin(sq_t *self, daisy_error_t *err)
 {
     for (int tries = 0;; tries++) {
         int rc = sqlite3_exec(self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -373,7 +366,7 @@ begin(daisy_graphdb_t *self, daisy_error_t *err)
 }
 
 static int
-finish(daisy_graphdb_t *self, int rc, daisy_error_t *err)
+finish(sq_t *self, int rc, daisy_error_t *err)
 {
     if (rc == 0 && sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
         return 0;
@@ -385,97 +378,69 @@ finish(daisy_graphdb_t *self, int rc, daisy_error_t *err)
 
 //  Open -----------------------------------------------------------------------
 
-static int
-open_schema(daisy_graphdb_t *self, const daisy_graph_schema_t *given, daisy_error_t *err)
+static daisy_graphdb_t *
+sq_open(const char *path, daisy_graphdb_mode_t mode, daisy_error_t *err)
 {
-    if (self->mode == DAISY_GRAPHDB_OVERWRITE) {
-        if (!given)
-            return daisy_error_set(err, "%s: creating a graph needs a schema", self->path);
-        if (schema_copy(&self->schema, given, err) != 0)
-            return -1;
-        zgrid_default(&self->grid, S(self));
-        if (drop_all(self, err) != 0 || create_tables(self, err) != 0
-            || create_zindex(self, err) != 0 || write_meta(self, err) != 0)
-            return -1;
-        self->zindex = true;
-        return 0;
-    }
-    if (read_meta(self, err) != 0 || (given && schema_agree(&self->schema, given, err) != 0))
-        return -1;
-    self->zindex = has_zindex(self);
-    if (!self->zindex && self->mode == DAISY_GRAPHDB_READ_WRITE) {
-        zgrid_default(&self->grid, S(self));
-        if (begin(self, err) != 0)
-            return -1;
-        if (finish(self, create_tables(self, err) || create_zindex(self, err), err) != 0)
-            return -1;
-        self->zindex = true;
-    }
-    return 0;
-}
-
-daisy_graphdb_t *
-daisy_graphdb_open(const char *spec, daisy_graphdb_mode_t mode,
-                   const daisy_graph_schema_t *schema, daisy_error_t *err)
-{
-    if (!spec || !*spec) {
-        daisy_error_set(err, "graph database: no spec (expected sqlite:PATH)");
-        return NULL;
-    }
-    const char *path = strncmp(spec, "sqlite:", 7) == 0 ? spec + 7 : spec;
-    if (!*path) {
-        daisy_error_set(err, "graph database '%s': no path (expected sqlite:PATH)", spec);
-        return NULL;
-    }
-    if (strstr(spec, "://")) {
-        daisy_error_set(err, "graph database '%s': not a SQLite path (postgresql:// is not "
-                        "supported yet)", spec);
-        return NULL;
-    }
-    daisy_graphdb_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->path = strdup(path))) {
+    sq_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->base.name = strdup(path))) {
         free(self);
         daisy_error_set(err, "out of memory");
         return NULL;
     }
-    self->mode = mode;
     int flags = mode == DAISY_GRAPHDB_READ ? SQLITE_OPEN_READONLY
               : mode == DAISY_GRAPHDB_OVERWRITE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                                                 : SQLITE_OPEN_READWRITE;
     if (sqlite3_open_v2(path, &self->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         daisy_error_set(err, "%s: cannot open: %s", path,
                         self->db ? sqlite3_errmsg(self->db) : "out of memory");
-        daisy_graphdb_close(&self);
-        return NULL;
+    } else {
+        sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
+        exec(self, "PRAGMA mmap_size=" MMAP_SIZE, NULL);
+        if (mode == DAISY_GRAPHDB_READ || exec(self, "PRAGMA journal_mode=WAL", err) == 0)
+            return &self->base;
     }
-    sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
-    if ((mode != DAISY_GRAPHDB_READ && exec(self, "PRAGMA journal_mode=WAL", err) != 0)
-        || open_schema(self, schema, err) != 0) {
-        daisy_graphdb_close(&self);
-        return NULL;
-    }
-    return self;
-}
-
-void
-daisy_graphdb_close(daisy_graphdb_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    daisy_graphdb_t *self = *self_p;
-    if (self->bulk)
-        daisy_graphdb_bulk_end(self, NULL);
     sqlite3_close_v2(self->db);
-    schema_free(&self->schema);
-    free(self->path);
+    free(self->base.name);
     free(self);
-    *self_p = NULL;
+    return NULL;
 }
 
-const daisy_graph_schema_t *
-daisy_graphdb_schema(const daisy_graphdb_t *self)
+static void
+sq_close(daisy_graphdb_t *base)
 {
-    return S(self);
+    sq_t *self = (sq_t *)base;
+    sqlite3_close_v2(self->db);
+    free(self);
+}
+
+static int
+sq_create(daisy_graphdb_t *base, daisy_error_t *err)
+{
+    sq_t *self = (sq_t *)base;
+    zgrid_default(&self->grid, S(self));
+    if (drop_all(self, err) != 0 || create_tables(self, err) != 0
+        || create_zindex(self, err) != 0 || write_meta(self, err) != 0)
+        return -1;
+    self->zindex = true;
+    return 0;
+}
+
+//  A graph whose index is missing (funlib made or recreated its tables)
+//  gets one when opened for writing; read-only, its reads compare columns.
+static int
+sq_attach(daisy_graphdb_t *base, daisy_error_t *err)
+{
+    sq_t *self = (sq_t *)base;
+    self->zindex = has_zindex(self);
+    if (self->zindex || self->base.mode != DAISY_GRAPHDB_READ_WRITE)
+        return 0;
+    zgrid_default(&self->grid, S(self));
+    if (begin(self, err) != 0)
+        return -1;
+    if (finish(self, create_tables(self, err) || create_zindex(self, err), err) != 0)
+        return -1;
+    self->zindex = true;
+    return 0;
 }
 
 //  Values ---------------------------------------------------------------------
@@ -484,7 +449,7 @@ daisy_graphdb_schema(const daisy_graphdb_t *self)
 static int
 bind_value(sqlite3_stmt *st, int *col, const daisy_attr_t *a, const daisy_value_t *v)
 {
-    uint32_t n = a->size ? a->size : 1;
+    uint32_t n = graphdb_width(a);
     for (uint32_t i = 0; i < n; i++, (*col)++) {
         int rc;
         if (!v || v->null || (a->size && v->n < a->size))
@@ -508,7 +473,7 @@ bind_value(sqlite3_stmt *st, int *col, const daisy_attr_t *a, const daisy_value_
 static void
 read_value(sqlite3_stmt *st, int *col, const daisy_attr_t *a, daisy_value_t *v)
 {
-    uint32_t n = a->size ? a->size : 1;
+    uint32_t n = graphdb_width(a);
     memset(v, 0, sizeof *v);
     v->n = n;
     for (uint32_t i = 0; i < n; i++, (*col)++) {
@@ -527,32 +492,21 @@ read_value(sqlite3_stmt *st, int *col, const daisy_attr_t *a, daisy_value_t *v)
     }
 }
 
-//  funlib's write filter: the position truncated to integers, then
-//  begin <= p < end.
-static bool
-write_inside(const daisy_roi_t *roi, const double *p, uint32_t dims)
+//  "INSERT [OR IGNORE] INTO table (cols) VALUES (?, ...)" with `ncols`
+//  parameters, after the column list already in self->sql.
+static void
+add_values(sq_t *self, int ncols)
 {
-    for (uint32_t d = 0; roi && d < dims; d++) {
-        double t = trunc(p[d]);
-        if (t < (double)roi->offset[d] || t >= (double)(roi->offset[d] + roi->shape[d]))
-            return false;
-    }
-    return true;
-}
-
-static int
-check_roi(const daisy_graphdb_t *self, const daisy_roi_t *roi, daisy_error_t *err)
-{
-    if (roi && (uint32_t)roi->dims != S(self)->dims)
-        return daisy_error_set(err, "%s: a %d-D ROI for a %u-D graph", self->path, roi->dims,
-                               S(self)->dims);
-    return 0;
+    add(self, ") VALUES (?");
+    for (int c = 1; c < ncols; c++)
+        add(self, ", ?");
+    add(self, ")");
 }
 
 //  Writes ----------------------------------------------------------------------
 
 static int
-insert_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n, const daisy_roi_t *roi,
+insert_nodes(sq_t *self, const daisy_node_t *nodes, size_t n, const daisy_roi_t *roi,
              bool fail_if_exists, daisy_error_t *err)
 {
     const daisy_graph_schema_t *s = S(self);
@@ -560,26 +514,18 @@ insert_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n, const d
              fail_if_exists ? "" : " OR IGNORE", s->nodes_table);
     add_position_columns(self, "");
     add_attr_columns(self, s->node_attrs, s->n_node_attrs, "");
-    add(self, ") VALUES (?");
-    sqlite3_stmt *st;
     int ncols = 1 + (int)s->dims;
     for (size_t i = 0; i < s->n_node_attrs; i++)
-        ncols += s->node_attrs[i].size ? (int)s->node_attrs[i].size : 1;
-    for (int c = 1; c < ncols; c++)
-        add(self, ", ?");
-    add(self, ")");
+        ncols += (int)graphdb_width(&s->node_attrs[i]);
+    add_values(self, ncols);
+    sqlite3_stmt *st;
     if (prepare(self, &st, err) != 0)
         return -1;
     int rc = 0;
     for (size_t k = 0; rc == 0 && k < n; k++) {
         const daisy_node_t *node = &nodes[k];
-        if (!write_inside(roi, node->position, s->dims))
+        if (!graphdb_write_inside(roi, node->position, s->dims))
             continue;
-        if (node->id > INT64_MAX) {
-            rc = daisy_error_set(err, "%s: node id %llu is beyond SQLite's integers",
-                                 self->path, (unsigned long long)node->id);
-            break;
-        }
         int col = 1;
         sqlite3_bind_int64(st, col++, (int64_t)node->id);
         for (uint32_t d = 0; d < s->dims; d++, col++)
@@ -591,7 +537,7 @@ insert_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n, const d
             rc = bind_value(st, &col, &s->node_attrs[i], node->attrs ? &node->attrs[i] : NULL);
         int step = sqlite3_step(st);
         if (step == SQLITE_CONSTRAINT)
-            rc = daisy_error_set(err, "%s: node %llu exists (fail_if_exists)", self->path,
+            rc = daisy_error_set(err, "%s: node %llu exists (fail_if_exists)", self->base.name,
                                  (unsigned long long)node->id);
         else if (step != SQLITE_DONE)
             rc = db_error(self, err, "writing nodes");
@@ -601,13 +547,12 @@ insert_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n, const d
     return rc;
 }
 
-int
-daisy_graphdb_write_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n,
-                          const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
+static int
+sq_write_nodes(daisy_graphdb_t *base, const daisy_node_t *nodes, size_t n,
+               const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
 {
-    if (read_only(self, err))
-        return -1;
-    if (check_roi(self, roi, err) != 0 || begin(self, err) != 0)
+    sq_t *self = (sq_t *)base;
+    if (begin(self, err) != 0)
         return -1;
     return finish(self, insert_nodes(self, nodes, n, roi, fail_if_exists, err), err);
 }
@@ -616,13 +561,10 @@ daisy_graphdb_write_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size
 //  are appended alone, and at the end both indexes are built again, by
 //  sorting (CREATE INDEX, and the Morton table filled in key order) rather
 //  than by one random insert per row.
-int
-daisy_graphdb_bulk_begin(daisy_graphdb_t *self, daisy_error_t *err)
+static int
+sq_bulk_begin(daisy_graphdb_t *base, daisy_error_t *err)
 {
-    if (read_only(self, err))
-        return -1;
-    if (self->bulk)
-        return daisy_error_set(err, "%s: already loading in bulk", self->path);
+    sq_t *self = (sq_t *)base;
     snprintf(self->sql, sizeof self->sql, "DROP INDEX IF EXISTS pos_index; DROP TRIGGER IF "
              "EXISTS \"%s_zindex_insert\"; DROP TRIGGER IF EXISTS \"%s_zindex_update\"; "
              "DROP TRIGGER IF EXISTS \"%s_zindex_delete\";", S(self)->nodes_table,
@@ -630,28 +572,25 @@ daisy_graphdb_bulk_begin(daisy_graphdb_t *self, daisy_error_t *err)
     if (begin(self, err) != 0 || finish(self, exec(self, self->sql, err), err) != 0)
         return -1;
     exec(self, "PRAGMA synchronous=OFF", NULL);
-    self->bulk = true;
     self->zindex = false;       //  reads meanwhile compare columns
     return 0;
 }
 
-int
-daisy_graphdb_bulk_end(daisy_graphdb_t *self, daisy_error_t *err)
+static int
+sq_bulk_end(daisy_graphdb_t *base, daisy_error_t *err)
 {
-    if (!self->bulk)
-        return daisy_error_set(err, "%s: not loading in bulk", self->path);
+    sq_t *self = (sq_t *)base;
     if (begin(self, err) != 0
         || finish(self, create_tables(self, err) || create_zindex(self, err), err) != 0)
         return -1;
     exec(self, "PRAGMA synchronous=FULL", NULL);
-    self->bulk = false;
     self->zindex = true;
     return 0;
 }
 
 //  The position of node `id`: 1 found, 0 not there, -1 error.
 static int
-node_position(daisy_graphdb_t *self, sqlite3_stmt *st, uint64_t id, double *p)
+node_position(sq_t *self, sqlite3_stmt *st, uint64_t id, double *p)
 {
     sqlite3_bind_int64(st, 1, (int64_t)id);
     int step = sqlite3_step(st);
@@ -662,7 +601,7 @@ node_position(daisy_graphdb_t *self, sqlite3_stmt *st, uint64_t id, double *p)
 }
 
 static int
-insert_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n, const daisy_roi_t *roi,
+insert_edges(sq_t *self, const daisy_edge_t *edges, size_t n, const daisy_roi_t *roi,
              bool fail_if_exists, daisy_error_t *err)
 {
     const daisy_graph_schema_t *s = S(self);
@@ -676,23 +615,19 @@ insert_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n, const d
              fail_if_exists ? "" : " OR IGNORE", s->edges_table, s->endpoints[0],
              s->endpoints[1]);
     add_attr_columns(self, s->edge_attrs, s->n_edge_attrs, "");
-    add(self, ") VALUES (?, ?");
+    int ncols = 2;
     for (size_t i = 0; i < s->n_edge_attrs; i++)
-        for (uint32_t c = 0; c < (s->edge_attrs[i].size ? s->edge_attrs[i].size : 1); c++)
-            add(self, ", ?");
-    add(self, ")");
+        ncols += (int)graphdb_width(&s->edge_attrs[i]);
+    add_values(self, ncols);
     int rc = prepare(self, &st, err);
     for (size_t k = 0; rc == 0 && k < n; k++) {
-        uint64_t u = edges[k].u, v = edges[k].v;
-        if (!s->directed && v < u) {
-            u = edges[k].v;
-            v = edges[k].u;
-        }
+        uint64_t u, v;
+        graphdb_endpoints(s, &edges[k], &u, &v);
         double p[DAISY_MAX_DIMS];
         int found = roi ? node_position(self, pos, u, p) : 1;
         if (found < 0)
             rc = db_error(self, err, "reading a node's position");
-        if (found <= 0 || (roi && !write_inside(roi, p, s->dims)))
+        if (found <= 0 || !graphdb_write_inside(roi, p, s->dims))
             continue;
         int col = 1;
         sqlite3_bind_int64(st, col++, (int64_t)u);
@@ -703,7 +638,7 @@ insert_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n, const d
         int step = sqlite3_step(st);
         if (step == SQLITE_CONSTRAINT)
             rc = daisy_error_set(err, "%s: edge (%llu, %llu) exists (fail_if_exists)",
-                                 self->path, (unsigned long long)u, (unsigned long long)v);
+                                 self->base.name, (unsigned long long)u, (unsigned long long)v);
         else if (step != SQLITE_DONE)
             rc = db_error(self, err, "writing edges");
         sqlite3_reset(st);
@@ -713,33 +648,27 @@ insert_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n, const d
     return rc;
 }
 
-int
-daisy_graphdb_write_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n,
-                          const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
+static int
+sq_write_edges(daisy_graphdb_t *base, const daisy_edge_t *edges, size_t n,
+               const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
 {
-    if (read_only(self, err))
-        return -1;
-    if (check_roi(self, roi, err) != 0 || begin(self, err) != 0)
+    sq_t *self = (sq_t *)base;
+    if (begin(self, err) != 0)
         return -1;
     return finish(self, insert_edges(self, edges, n, roi, fail_if_exists, err), err);
 }
 
-//  UPDATE table SET cols = ? ... WHERE key; `idx` gets the attributes' indexes.
-static int
-update_sql(daisy_graphdb_t *self, bool edges, const char *const *names, size_t k, int *idx,
-           daisy_error_t *err)
+//  UPDATE table SET cols = ? ... WHERE key = ?, for attributes idx[0..k).
+static void
+update_sql(sq_t *self, bool edges, const int *idx, size_t k)
 {
     const daisy_graph_schema_t *s = S(self);
     const daisy_attr_t *attrs = edges ? s->edge_attrs : s->node_attrs;
-    size_t nattrs = edges ? s->n_edge_attrs : s->n_node_attrs;
     snprintf(self->sql, sizeof self->sql, "UPDATE \"%s\" SET ",
              edges ? s->edges_table : s->nodes_table);
     for (size_t j = 0; j < k; j++) {
-        if ((idx[j] = schema_find(attrs, nattrs, names[j])) < 0)
-            return daisy_error_set(err, "%s: no %s attribute '%s'", self->path,
-                                   edges ? "edge" : "node", names[j]);
         const daisy_attr_t *a = &attrs[idx[j]];
-        for (uint32_t c = 0; c < (a->size ? a->size : 1); c++) {
+        for (uint32_t c = 0; c < graphdb_width(a); c++) {
             char col[96];
             snprintf(col, sizeof col, a->size ? "%s_%u" : "%s", a->name, c);
             add(self, "%s\"%s\" = ?", j || c ? ", " : "", col);
@@ -749,18 +678,15 @@ update_sql(daisy_graphdb_t *self, bool edges, const char *const *names, size_t k
         add(self, " WHERE \"%s\" = ? AND \"%s\" = ?", s->endpoints[0], s->endpoints[1]);
     else
         add(self, " WHERE id = ?");
-    return 0;
 }
 
 static int
-update_rows(daisy_graphdb_t *self, bool edges, const void *rows, size_t n,
-            const char *const *names, size_t k, daisy_error_t *err)
+update_rows(sq_t *self, bool edges, const void *rows, size_t n, const int *idx, size_t k,
+            daisy_error_t *err)
 {
-    int idx[DAISY_GRAPH_MAX_ATTRS];
     sqlite3_stmt *st;
-    if (k == 0 || k > DAISY_GRAPH_MAX_ATTRS)
-        return k == 0 ? 0 : daisy_error_set(err, "too many attributes");
-    if (update_sql(self, edges, names, k, idx, err) != 0 || prepare(self, &st, err) != 0)
+    update_sql(self, edges, idx, k);
+    if (prepare(self, &st, err) != 0)
         return -1;
     const daisy_graph_schema_t *s = S(self);
     int rc = 0;
@@ -773,11 +699,8 @@ update_rows(daisy_graphdb_t *self, bool edges, const void *rows, size_t n,
             rc = bind_value(st, &col, edges ? &s->edge_attrs[idx[j]] : &s->node_attrs[idx[j]],
                             values ? &values[idx[j]] : NULL);
         if (edges) {
-            uint64_t a = e->u, b = e->v;
-            if (!s->directed && b < a) {
-                a = e->v;
-                b = e->u;
-            }
+            uint64_t a, b;
+            graphdb_endpoints(s, e, &a, &b);
             sqlite3_bind_int64(st, col++, (int64_t)a);
             sqlite3_bind_int64(st, col, (int64_t)b);
         } else
@@ -790,162 +713,159 @@ update_rows(daisy_graphdb_t *self, bool edges, const void *rows, size_t n,
     return rc;
 }
 
-int
-daisy_graphdb_update_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size_t n,
-                           const char *const *names, size_t k, daisy_error_t *err)
+static int
+sq_update(daisy_graphdb_t *base, bool edges, const void *rows, size_t n, const int *idx,
+          size_t k, daisy_error_t *err)
 {
-    if (read_only(self, err))
-        return -1;
+    sq_t *self = (sq_t *)base;
     if (begin(self, err) != 0)
         return -1;
-    return finish(self, update_rows(self, false, nodes, n, names, k, err), err);
-}
-
-int
-daisy_graphdb_update_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size_t n,
-                           const char *const *names, size_t k, daisy_error_t *err)
-{
-    if (read_only(self, err))
-        return -1;
-    if (begin(self, err) != 0)
-        return -1;
-    return finish(self, update_rows(self, true, edges, n, names, k, err), err);
+    return finish(self, update_rows(self, edges, rows, n, idx, k, err), err);
 }
 
 //  Reads ----------------------------------------------------------------------
 
 //  FROM ... WHERE <roi>: the node selection of a ROI, its rows as `n`
 //  (id and position columns; the nodes' other columns only with `attrs`).
-//  Through the spatial index: its key ranges, then the exact test on the
-//  positions it holds, and a nodes row looked up only for what passed.
+//  Through the spatial index: its key ranges, a range scan each, then the
+//  exact test on the positions the index holds, and a nodes row looked up
+//  only for what passed. The ranges are one parameter, a JSON array of
+//  [first, last] pairs that json_each() turns into the table driving the
+//  scans: the statement's text does not grow with the ranges, no OR
+//  makes SQLite gather and deduplicate keys, and one statement reads
+//  them all (a statement per range would begin a read transaction each).
 //  Parameters ?1.. are bound by bind_roi.
 static void
-add_node_selection(daisy_graphdb_t *self, const daisy_roi_t *roi, bool attrs)
+add_node_selection(sq_t *self, const daisy_roi_t *roi, bool attrs)
 {
     const daisy_graph_schema_t *s = S(self);
     const char *pos = "n";
     self->nranges = 0;
     if (roi && self->zindex) {
         self->nranges = zgrid_ranges(&self->grid, roi, self->ranges, ZGRID_MAX_RANGES);
+        add(self, " FROM json_each(?1) AS r CROSS JOIN \"%s_zindex\" AS %s", s->nodes_table,
+            attrs ? "z" : "n");
         if (attrs) {
-            add(self, " FROM \"%s_zindex\" AS z CROSS JOIN \"%s\" AS n ON n.id = z.id",
-                s->nodes_table, s->nodes_table);
+            add(self, " CROSS JOIN \"%s\" AS n ON n.id = z.id", s->nodes_table);
             pos = "z";
-        } else
-            add(self, " FROM \"%s_zindex\" AS n", s->nodes_table);
-        add(self, " WHERE (");
-        for (size_t i = 0; i < self->nranges; i++)
-            add(self, "%s%s.key BETWEEN ?%zu AND ?%zu", i ? " OR " : "", pos, 2 * i + 1,
-                2 * i + 2);
-        add(self, ")");
+        }
+        add(self, " WHERE %s.key BETWEEN json_extract(r.value, '$[0]') AND "
+            "json_extract(r.value, '$[1]')", pos);
     } else
         add(self, " FROM \"%s\" AS n WHERE 1", s->nodes_table);
-    size_t first = 2 * self->nranges;
+    int first = self->nranges ? 1 : 0;
     for (uint32_t d = 0; roi && d < s->dims; d++)
-        add(self, " AND %s.\"%s_%u\" >= ?%zu AND %s.\"%s_%u\" < ?%zu", pos, s->position, d,
+        add(self, " AND %s.\"%s_%u\" >= ?%u AND %s.\"%s_%u\" < ?%u", pos, s->position, d,
             first + 2 * d + 1, pos, s->position, d, first + 2 * d + 2);
 }
 
 //  The parameters of add_node_selection; the next free one.
 static int
-bind_roi(daisy_graphdb_t *self, sqlite3_stmt *st, const daisy_roi_t *roi)
+bind_roi(sq_t *self, sqlite3_stmt *st, const daisy_roi_t *roi)
 {
     int col = 1;
-    for (size_t i = 0; i < self->nranges; i++) {
-        sqlite3_bind_int64(st, col++, (int64_t)self->ranges[i][0]);
-        sqlite3_bind_int64(st, col++, (int64_t)(self->ranges[i][1] > INT64_MAX
-                                                 ? INT64_MAX : self->ranges[i][1]));
+    if (self->nranges) {
+        char *json = malloc(self->nranges * 44 + 2), *at = json;
+        if (!json)
+            return -1;
+        for (size_t i = 0; i < self->nranges; i++)
+            at += sprintf(at, "%s[%" PRIu64 ",%" PRIu64 "]", i ? "," : "[", self->ranges[i][0],
+                          self->ranges[i][1] > INT64_MAX ? (uint64_t)INT64_MAX
+                                                         : self->ranges[i][1]);
+        strcpy(at, "]");
+        sqlite3_bind_text(st, col++, json, -1, free);
     }
-    for (uint32_t d = 0; roi && d < S(self)->dims; d++) {
-        sqlite3_bind_int64(st, col++, roi->offset[d]);
-        sqlite3_bind_int64(st, col++, roi->offset[d] + roi->shape[d]);
-    }
+    //  As the columns' type: SQLite compares a REAL with an INTEGER slowly.
+    bool ints = S(self)->position_type == DAISY_ATTR_INT;
+    for (uint32_t d = 0; roi && d < S(self)->dims; d++)
+        for (int end = 0; end < 2; end++) {
+            int64_t v = roi->offset[d] + (end ? roi->shape[d] : 0);
+            if (ints)
+                sqlite3_bind_int64(st, col++, v);
+            else
+                sqlite3_bind_double(st, col++, (double)v);
+        }
     return col;
 }
 
-//  " AND alias.col = ?N ..." for each filter; binding starts at `first`.
-static int
-add_filters(daisy_graphdb_t *self, const daisy_attr_t *attrs, size_t nattrs, const char *alias,
-            const daisy_attr_filter_t *f, size_t nf, int *idx, daisy_error_t *err)
+//  " AND alias.col = ? ..." for each filter (IS NULL for a missing value).
+static void
+add_filters(sq_t *self, const daisy_attr_t *attrs, const char *alias, const graphdb_filters_t *f)
 {
-    for (size_t j = 0; j < nf; j++) {
-        if ((idx[j] = schema_find(attrs, nattrs, f[j].name)) < 0)
-            return daisy_error_set(err, "%s: no attribute '%s' to filter on", self->path,
-                                   f[j].name);
-        const daisy_attr_t *a = &attrs[idx[j]];
-        for (uint32_t c = 0; c < (a->size ? a->size : 1); c++) {
+    for (size_t j = 0; j < f->n; j++) {
+        const daisy_attr_t *a = &attrs[f->idx[j]];
+        for (uint32_t c = 0; c < graphdb_width(a); c++) {
             char col[128];
             snprintf(col, sizeof col, a->size ? "%s.\"%s_%u\"" : "%s.\"%s\"", alias, a->name, c);
-            if (f[j].value.null)
-                add(self, " AND %s IS NULL", col);
-            else
-                add(self, " AND %s = ?", col);
+            add(self, f->f[j].value.null ? " AND %s IS NULL" : " AND %s = ?", col);
         }
     }
-    return 0;
 }
 
 static int
-bind_filters(sqlite3_stmt *st, int first, const daisy_attr_t *attrs,
-             const daisy_attr_filter_t *f, size_t nf, const int *idx)
+bind_filters(sqlite3_stmt *st, int first, const daisy_attr_t *attrs, const graphdb_filters_t *f)
 {
     int col = first;
-    for (size_t j = 0; j < nf; j++)
-        if (!f[j].value.null && bind_value(st, &col, &attrs[idx[j]], &f[j].value) != 0)
+    for (size_t j = 0; j < f->n; j++)
+        if (!f->f[j].value.null && bind_value(st, &col, &attrs[f->idx[j]], &f->f[j].value) != 0)
             return -1;
     return 0;
 }
 
-static daisy_graph_iter_t *
-iter_new(daisy_graphdb_t *self, bool edges, daisy_error_t *err)
+static void
+sq_iter_destroy(daisy_graph_iter_t *base)
 {
-    daisy_graph_iter_t *it = calloc(1, sizeof *it);
+    sqlite3_finalize(((sq_iter_t *)base)->stmt);
+    free(base);
+}
+
+//  An iterator over the statement in self->sql, its ROI and filters bound.
+static daisy_graph_iter_t *
+iter_new(sq_t *self, bool edges, const daisy_roi_t *roi, const graphdb_filters_t *f,
+         daisy_error_t *err)
+{
+    sq_iter_t *it = calloc(1, sizeof *it);
     if (!it) {
         daisy_error_set(err, "out of memory");
         return NULL;
     }
-    it->db = self;
-    it->edges = edges;
+    it->base.db = &self->base;
+    it->base.edges = edges;
+    const daisy_graph_schema_t *s = S(self);
     if (prepare(self, &it->stmt, err) != 0) {
         free(it);
         return NULL;
     }
-    return it;
+    int next = bind_roi(self, it->stmt, roi);
+    if (next < 0 || bind_filters(it->stmt, next, edges ? s->edge_attrs : s->node_attrs, f) != 0) {
+        db_error(self, err, "binding parameters");
+        sqlite3_finalize(it->stmt);
+        free(it);
+        return NULL;
+    }
+    return &it->base;
 }
 
-daisy_graph_iter_t *
-daisy_graphdb_nodes(daisy_graphdb_t *self, const daisy_roi_t *roi,
-                    const daisy_attr_filter_t *filters, size_t nfilters, daisy_error_t *err)
+static daisy_graph_iter_t *
+sq_nodes(daisy_graphdb_t *base, const daisy_roi_t *roi, const graphdb_filters_t *f,
+         daisy_error_t *err)
 {
+    sq_t *self = (sq_t *)base;
     const daisy_graph_schema_t *s = S(self);
-    int idx[DAISY_GRAPH_MAX_ATTRS];
-    if (check_roi(self, roi, err) != 0 || nfilters > DAISY_GRAPH_MAX_ATTRS)
-        return NULL;
     snprintf(self->sql, sizeof self->sql, "SELECT n.id, ");
     add_position_columns(self, "n.");
     add_attr_columns(self, s->node_attrs, s->n_node_attrs, "n.");
-    add_node_selection(self, roi, s->n_node_attrs > 0 || nfilters > 0);
-    if (add_filters(self, s->node_attrs, s->n_node_attrs, "n", filters, nfilters, idx, err))
-        return NULL;
-    daisy_graph_iter_t *it = iter_new(self, false, err);
-    if (!it)
-        return NULL;
-    if (bind_filters(it->stmt, bind_roi(self, it->stmt, roi), s->node_attrs, filters, nfilters,
-                     idx) != 0) {
-        db_error(self, err, "binding filters");
-        daisy_graph_iter_destroy(&it);
-    }
-    return it;
+    add_node_selection(self, roi, s->n_node_attrs > 0 || f->n > 0);
+    add_filters(self, s->node_attrs, "n", f);
+    return iter_new(self, false, roi, f, err);
 }
 
-daisy_graph_iter_t *
-daisy_graphdb_edges(daisy_graphdb_t *self, const daisy_roi_t *roi, bool fetch_on_v,
-                    const daisy_attr_filter_t *filters, size_t nfilters, daisy_error_t *err)
+static daisy_graph_iter_t *
+sq_edges(daisy_graphdb_t *base, const daisy_roi_t *roi, bool fetch_on_v,
+         const graphdb_filters_t *f, daisy_error_t *err)
 {
+    sq_t *self = (sq_t *)base;
     const daisy_graph_schema_t *s = S(self);
-    int idx[DAISY_GRAPH_MAX_ATTRS];
-    if (check_roi(self, roi, err) != 0 || nfilters > DAISY_GRAPH_MAX_ATTRS)
-        return NULL;
     snprintf(self->sql, sizeof self->sql, "SELECT e.\"%s\", e.\"%s\"", s->endpoints[0],
              s->endpoints[1]);
     add_attr_columns(self, s->edge_attrs, s->n_edge_attrs, "e.");
@@ -963,93 +883,69 @@ daisy_graphdb_edges(daisy_graphdb_t *self, const daisy_roi_t *roi, bool fetch_on
         }
         add(self, ")");
     }
-    if (add_filters(self, s->edge_attrs, s->n_edge_attrs, "e", filters, nfilters, idx, err))
-        return NULL;
-    daisy_graph_iter_t *it = iter_new(self, true, err);
-    if (!it)
-        return NULL;
-    if (bind_filters(it->stmt, bind_roi(self, it->stmt, roi), s->edge_attrs, filters, nfilters,
-                     idx) != 0) {
-        db_error(self, err, "binding filters");
-        daisy_graph_iter_destroy(&it);
-    }
-    return it;
+    add_filters(self, s->edge_attrs, "e", f);
+    return iter_new(self, true, roi, f, err);
 }
 
 static int
-iter_step(daisy_graph_iter_t *it, daisy_error_t *err)
+sq_next(daisy_graph_iter_t *base, daisy_node_t *node, daisy_edge_t *edge, daisy_error_t *err)
 {
+    sq_iter_t *it = (sq_iter_t *)base;
     int step = sqlite3_step(it->stmt);
-    if (step == SQLITE_ROW)
-        return 1;
-    if (step == SQLITE_DONE)
-        return 0;
-    return db_error(it->db, err, "reading");
-}
-
-int
-daisy_graph_iter_node(daisy_graph_iter_t *it, daisy_node_t *out, daisy_error_t *err)
-{
-    if (it->edges)
-        return daisy_error_set(err, "an edge iterator asked for a node");
-    int rc = iter_step(it, err);
-    if (rc <= 0)
-        return rc;
-    const daisy_graph_schema_t *s = S(it->db);
-    memset(out, 0, sizeof *out);
-    out->id = (uint64_t)sqlite3_column_int64(it->stmt, 0);
-    int col = 1;
-    for (uint32_t d = 0; d < s->dims; d++)
-        out->position[d] = sqlite3_column_double(it->stmt, col++);
-    for (size_t i = 0; i < s->n_node_attrs; i++)
-        read_value(it->stmt, &col, &s->node_attrs[i], &it->values[i]);
-    out->attrs = it->values;
+    if (step != SQLITE_ROW)
+        return step == SQLITE_DONE ? 0 : db_error((sq_t *)base->db, err, "reading");
+    const daisy_graph_schema_t *s = &base->db->schema.pub;
+    int col;
+    if (node) {
+        node->id = (uint64_t)sqlite3_column_int64(it->stmt, 0);
+        for (col = 1; col <= (int)s->dims; col++)
+            node->position[col - 1] = sqlite3_column_double(it->stmt, col);
+        for (size_t i = 0; i < s->n_node_attrs; i++)
+            read_value(it->stmt, &col, &s->node_attrs[i], &base->values[i]);
+    } else {
+        edge->u = (uint64_t)sqlite3_column_int64(it->stmt, 0);
+        edge->v = (uint64_t)sqlite3_column_int64(it->stmt, 1);
+        col = 2;
+        for (size_t i = 0; i < s->n_edge_attrs; i++)
+            read_value(it->stmt, &col, &s->edge_attrs[i], &base->values[i]);
+    }
     return 1;
 }
 
-int
-daisy_graph_iter_edge(daisy_graph_iter_t *it, daisy_edge_t *out, daisy_error_t *err)
-{
-    if (!it->edges)
-        return daisy_error_set(err, "a node iterator asked for an edge");
-    int rc = iter_step(it, err);
-    if (rc <= 0)
-        return rc;
-    const daisy_graph_schema_t *s = S(it->db);
-    out->u = (uint64_t)sqlite3_column_int64(it->stmt, 0);
-    out->v = (uint64_t)sqlite3_column_int64(it->stmt, 1);
-    int col = 2;
-    for (size_t i = 0; i < s->n_edge_attrs; i++)
-        read_value(it->stmt, &col, &s->edge_attrs[i], &it->values[i]);
-    out->attrs = it->values;
-    return 1;
-}
 
-void
-daisy_graph_iter_destroy(daisy_graph_iter_t **self_p)
+static int
+sq_count_nodes(daisy_graphdb_t *base, const daisy_roi_t *roi, uint64_t *count,
+               daisy_error_t *err)
 {
-    if (!self_p || !*self_p)
-        return;
-    sqlite3_finalize((*self_p)->stmt);
-    free(*self_p);
-    *self_p = NULL;
-}
-
-int
-daisy_graphdb_count_nodes(daisy_graphdb_t *self, const daisy_roi_t *roi, uint64_t *count,
-                          daisy_error_t *err)
-{
-    if (check_roi(self, roi, err) != 0)
-        return -1;
+    sq_t *self = (sq_t *)base;
     snprintf(self->sql, sizeof self->sql, "SELECT count(*)");
     add_node_selection(self, roi, false);
     sqlite3_stmt *st;
     if (prepare(self, &st, err) != 0)
         return -1;
-    bind_roi(self, st, roi);
-    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_error(self, err, "counting nodes");
+    int rc = bind_roi(self, st, roi) > 0 && sqlite3_step(st) == SQLITE_ROW
+           ? 0 : db_error(self, err, "counting nodes");
     if (rc == 0)
         *count = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return rc;
 }
+
+const graphdb_backend_t graphdb_sqlite = {
+    .scheme = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .load_meta = load_meta,
+    .create = sq_create,
+    .attach = sq_attach,
+    .write_nodes = sq_write_nodes,
+    .write_edges = sq_write_edges,
+    .update = sq_update,
+    .bulk_begin = sq_bulk_begin,
+    .bulk_end = sq_bulk_end,
+    .nodes = sq_nodes,
+    .edges = sq_edges,
+    .next = sq_next,
+    .iter_destroy = sq_iter_destroy,
+    .count_nodes = sq_count_nodes,
+};

@@ -15,6 +15,7 @@
 #include "graphdb_internal.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,13 +93,93 @@ zgrid_sql_interleave(const zgrid_t *g, char *buf, size_t size)
         snprintf(buf + used, size - used, ")");
 }
 
+//  A cell of the Morton tree: coords at `level` (level 0: the grid's
+//  cells), and the key of its first grid cell. Its children's keys follow
+//  from it: child i (bit d: the upper half in dimension d) starts at
+//  key + (i << (level - 1) * dims), in increasing order of i.
+typedef struct {
+    int64_t c[DAISY_MAX_DIMS];
+    uint32_t level;
+    uint64_t key;
+} zcell_t;
+
 static int
-by_low(const void *a, const void *b)
+by_key(const void *a, const void *b)
 {
-    const uint64_t *x = a, *y = b;
-    return x[0] < y[0] ? -1 : x[0] > y[0];
+    const zcell_t *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key;
 }
 
+static bool
+cell_inside(const zgrid_t *g, const zcell_t *z, const int64_t *lo, const int64_t *hi)
+{
+    for (uint32_t d = 0; d < g->dims; d++)
+        if (z->c[d] << z->level < lo[d] || ((z->c[d] + 1) << z->level) - 1 > hi[d])
+            return false;
+    return true;
+}
+
+//  The key ranges of cells sorted by key, adjacent ones merged, into out
+//  (room for n): their number.
+static size_t
+cells_to_ranges(const zgrid_t *g, const zcell_t *cells, size_t n, uint64_t (*out)[2])
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t first = cells[i].key;
+        uint64_t last = first + (((uint64_t)1 << (cells[i].level * g->dims)) - 1);
+        if (m > 0 && first <= out[m - 1][1] + 1)
+            out[m - 1][1] = last > out[m - 1][1] ? last : out[m - 1][1];
+        else {
+            out[m][0] = first;
+            out[m][1] = last;
+            m++;
+        }
+    }
+    return m;
+}
+
+//  The cells of `in` (sorted by key) with partial cells of `level` split
+//  into their children that meet the ROI, in key order, as long as the
+//  cells stay within `cap`; cells inside the ROI are kept whole. The number written;
+//  *split: whether any cell was.
+static size_t
+refine(const zgrid_t *g, const zcell_t *in, size_t n, zcell_t *out, size_t cap, uint32_t level,
+       const int64_t *lo, const int64_t *hi, bool *split)
+{
+    size_t m = 0;
+    *split = false;
+    for (size_t i = 0; i < n; i++) {
+        zcell_t kids[1u << DAISY_MAX_DIMS];
+        size_t k = 0;
+        if (in[i].level == level && level > 0 && !cell_inside(g, &in[i], lo, hi))
+            for (uint32_t child = 0; child < (1u << g->dims); child++) {
+                zcell_t z = {.level = in[i].level - 1};
+                z.key = in[i].key + ((uint64_t)child << (z.level * g->dims));
+                bool meets = true;
+                for (uint32_t d = 0; d < g->dims; d++) {
+                    z.c[d] = 2 * in[i].c[d] + ((child >> d) & 1);
+                    meets = meets && (z.c[d] + 1) << z.level > lo[d]
+                         && z.c[d] << z.level <= hi[d];
+                }
+                if (meets)
+                    kids[k++] = z;
+            }
+        if (k == 0 || m + k + (n - i - 1) > cap)
+            out[m++] = in[i];
+        else {
+            memcpy(out + m, kids, k * sizeof *kids);
+            m += k;
+            *split = true;
+        }
+    }
+    return m;
+}
+
+//  Start from the coarsest level at which the ROI meets at most 2^dims
+//  cells, then split the cells it only partly covers, the largest first,
+//  a level at a time, while they stay within `max`: a ROI is read as
+//  ranges that hug its border, not as a few big cells around it.
 size_t
 zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_t max)
 {
@@ -107,46 +188,48 @@ zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_
         lo[d] = cell_of(g, d, (double)roi->offset[d]);
         hi[d] = cell_of(g, d, (double)(roi->offset[d] + roi->shape[d]));
     }
-    //  The finest level at which the ROI covers at most `max` cells.
     uint32_t level = 0;
     for (;; level++) {
         double cells = 1;
         for (uint32_t d = 0; d < g->dims; d++)
             cells *= (double)((hi[d] >> level) - (lo[d] >> level) + 1);
-        if (cells <= (double)max || level == g->bits)
+        if (cells <= (double)(1u << g->dims) || level == g->bits)
             break;
     }
-    int64_t c[DAISY_MAX_DIMS];
-    for (uint32_t d = 0; d < g->dims; d++)
-        c[d] = lo[d] >> level;
+    size_t cap = max > (1u << g->dims) ? max : (1u << g->dims);
+    zcell_t *cur = malloc(cap * sizeof *cur), *next = malloc(cap * sizeof *next);
     size_t n = 0;
-    for (;;) {
-        int64_t fine[DAISY_MAX_DIMS];
+    if (cur && next) {
+        zcell_t z = {.level = level};
         for (uint32_t d = 0; d < g->dims; d++)
-            fine[d] = c[d] << level;
-        uint64_t first = interleave(g, fine), span = (uint64_t)1 << (level * g->dims);
-        if (n < max) {
-            out[n][0] = first;
-            out[n][1] = first + (span - 1);
-            n++;
+            z.c[d] = lo[d] >> level;
+        for (;;) {      //  the cells of the start level, odometer order
+            int64_t fine[DAISY_MAX_DIMS];
+            for (uint32_t d = 0; d < g->dims; d++)
+                fine[d] = z.c[d] << level;
+            z.key = interleave(g, fine);
+            cur[n++] = z;
+            uint32_t d = 0;
+            for (; d < g->dims && ++z.c[d] > hi[d] >> level; d++)
+                z.c[d] = lo[d] >> level;
+            if (d == g->dims)
+                break;
         }
-        uint32_t d = 0;     //  next coarse cell, odometer order
-        for (; d < g->dims && ++c[d] > hi[d] >> level; d++)
-            c[d] = lo[d] >> level;
-        if (d == g->dims)
-            break;
-    }
-    qsort(out, n, sizeof out[0], by_low);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (m > 0 && out[i][0] <= out[m - 1][1] + 1) {
-            if (out[i][1] > out[m - 1][1])
-                out[m - 1][1] = out[i][1];
-        } else {
-            out[m][0] = out[i][0];
-            out[m][1] = out[i][1];
-            m++;
+        qsort(cur, n, sizeof *cur, by_key);
+        for (bool split = true; split && level > 0; level--) {
+            n = refine(g, cur, n, next, cap, level, lo, hi, &split);
+            zcell_t *swap = cur;
+            cur = next;
+            next = swap;
         }
     }
+    size_t m = n && n <= max ? cells_to_ranges(g, cur, n, out) : 0;
+    if (m == 0) {       //  out of memory: the whole grid, read and filtered
+        out[0][0] = 0;
+        out[0][1] = UINT64_MAX;
+        m = 1;
+    }
+    free(cur);
+    free(next);
     return m;
 }
