@@ -16,7 +16,19 @@
               the same nodes, checked.
       writers 8 processes writing the nodes of disjoint slabs at once, in
               batches of 1,000: rows/s, and every row there afterwards.
+      pg-write  PostgreSQL (--pg URL, or DAISY_TEST_POSTGRES; skipped
+              without): N nodes in batches of 10,000 through
+              daisy_graphdb_write_nodes (COPY into a staging table, INSERT
+              ... ON CONFLICT DO NOTHING, the GiST index kept), and as a
+              bulk load (indexes built at the end); references in the same
+              run: funlib's write (one INSERT ... VALUES text statement per
+              batch, into its schema with pos_index), and the server's
+              ceiling, a bare COPY of the same rows into funlib's table
+              with no index at all.
+      pg-writers  8 processes writing disjoint slabs into PostgreSQL.
+    The PostgreSQL cases work in a database of their own, dropped after.
 */
+#include <libpq-fe.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -32,6 +44,8 @@
 
 static size_t s_nodes = 1000000;
 static char s_dir[256];
+static const char *s_pg;        //  the server's URL (its maintenance database)
+static char s_pg_db[600];       //  the URL of the benchmark's own database
 
 static void
 random_node(uint64_t *seed, uint64_t id, daisy_node_t *n)
@@ -250,12 +264,10 @@ writer(const char *path, int w, int writers, size_t n)
 }
 
 static int
-run_writers(bool quick)
+writers(const char *path, const char *name, bool quick)
 {
     enum { WRITERS = 8 };
     size_t per = quick ? 2000 : 50000;
-    char path[300];
-    snprintf(path, sizeof path, "%s/writers.db", s_dir);
     daisy_error_t err;
     daisy_graph_schema_t s = schema();
     daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
@@ -280,10 +292,131 @@ run_writers(bool quick)
         daisy_graphdb_count_nodes(db, NULL, &count, &err);
     daisy_graphdb_close(&db);
     uint64_t want = (uint64_t)WRITERS * per;
-    printf("{\"case\": \"writers\", \"writers\": %d, \"nodes\": %llu, \"nodes_per_s\": %.0f, "
-           "\"lost\": %lld, \"failed_writers\": %d}\n", WRITERS, (unsigned long long)want,
-           bench_rate(want, seconds), (long long)want - (long long)count, failed);
+    printf("{\"case\": \"%s\", \"writers\": %d, \"nodes\": %llu, \"nodes_per_s\": %.0f, "
+           "\"lost\": %lld, \"failed_writers\": %d}\n", name, WRITERS,
+           (unsigned long long)want, bench_rate(want, seconds), (long long)want - (long long)count,
+           failed);
     return failed || count != want;
+}
+
+static int
+run_writers(bool quick)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/writers.db", s_dir);
+    return writers(path, "writers", quick);
+}
+
+//  PostgreSQL ------------------------------------------------------------------------
+
+static int
+bench_skip(const char *name, const char *why)
+{
+    printf("{\"case\": \"%s\", \"skipped\": \"%s\"}\n", name, why);
+    return 0;
+}
+
+//  A statement on the benchmark's database (or, with `admin`, the server's).
+static int
+pg_exec(bool admin, const char *sql)
+{
+    PGconn *c = PQconnectdb(admin ? s_pg : s_pg_db);
+    PGresult *r = PQexec(c, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK
+           ? 0 : -1;
+    if (rc != 0)
+        fprintf(stderr, "%s: %s", sql, PQstatus(c) == CONNECTION_OK ? PQresultErrorMessage(r)
+                                                                    : PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+//  funlib's write_nodes: one INSERT ... VALUES statement per batch, its
+//  values as text, into its schema (position REAL[3], pos_index).
+static double
+pg_write_funlib(size_t n)
+{
+    if (pg_exec(false, "DROP TABLE IF EXISTS ref_nodes; CREATE TABLE ref_nodes(id BIGINT not "
+                "null PRIMARY KEY, position REAL[3]); CREATE INDEX ref_pos_index ON "
+                "ref_nodes(position)") != 0)
+        return -1;
+    PGconn *c = PQconnectdb(s_pg_db);
+    size_t cap = (size_t)BATCH * 96 + 128;
+    char *sql = malloc(cap);
+    uint64_t seed = 42;
+    double t0 = bench_now();
+    for (size_t done = 0; done < n; done += BATCH) {
+        size_t used = (size_t)snprintf(sql, cap, "INSERT INTO ref_nodes(id, position) VALUES ");
+        for (size_t i = 0; i < BATCH && done + i < n; i++) {
+            daisy_node_t node;
+            random_node(&seed, done + i + 1, &node);
+            used += (size_t)snprintf(sql + used, cap - used, "%s(%zu, array[%.17g,%.17g,%.17g])",
+                                     i ? ", " : "", done + i + 1, node.position[0],
+                                     node.position[1], node.position[2]);
+        }
+        snprintf(sql + used, cap - used, " ON CONFLICT DO NOTHING");
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fprintf(stderr, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    double rate = bench_rate(n, bench_now() - t0);
+    free(sql);
+    PQfinish(c);
+    return rate;
+}
+
+//  The ceiling: the same rows by COPY into funlib's table with no index.
+static double
+pg_write_copy(size_t n)
+{
+    if (pg_exec(false, "DROP TABLE IF EXISTS bare_nodes; CREATE TABLE bare_nodes(id BIGINT, "
+                "position DOUBLE PRECISION[3])") != 0)
+        return -1;
+    PGconn *c = PQconnectdb(s_pg_db);
+    PQclear(PQexec(c, "COPY bare_nodes (id, position) FROM STDIN"));
+    char line[160];
+    uint64_t seed = 42;
+    double t0 = bench_now();
+    for (size_t i = 0; i < n; i++) {
+        daisy_node_t node;
+        random_node(&seed, i + 1, &node);
+        int len = snprintf(line, sizeof line, "%zu\t{%.17g,%.17g,%.17g}\n", i + 1,
+                           node.position[0], node.position[1], node.position[2]);
+        PQputCopyData(c, line, len);
+    }
+    PQputCopyEnd(c, NULL);
+    PGresult *r = PQgetResult(c);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    double rate = bench_rate(n, bench_now() - t0);
+    PQfinish(c);
+    return rate;
+}
+
+static int
+run_pg_write(bool quick)
+{
+    if (!s_pg)
+        return bench_skip("pg-write", "no PostgreSQL server (--pg URL or DAISY_TEST_POSTGRES)");
+    size_t n = quick ? 20000 : s_nodes;
+    double a = write_ours(s_pg_db, n, false), c = write_ours(s_pg_db, n, true),
+           b = pg_write_funlib(n), d = pg_write_copy(n);
+    printf("{\"case\": \"pg-write\", \"nodes\": %zu, \"ours_nodes_per_s\": %.0f, "
+           "\"ours_bulk_nodes_per_s\": %.0f, \"funlib_nodes_per_s\": %.0f, "
+           "\"bare_copy_nodes_per_s\": %.0f, \"ratio\": %.2f, \"bulk_of_bare_copy\": %.2f}\n",
+           n, a, c, b, d, b > 0 ? a / b : 0, d > 0 ? c / d : 0);
+    return a > 0 && b > 0 && c > 0 && d > 0 ? 0 : 1;
+}
+
+static int
+run_pg_writers(bool quick)
+{
+    if (!s_pg)
+        return bench_skip("pg-writers", "no PostgreSQL server (--pg URL or DAISY_TEST_POSTGRES)");
+    return writers(s_pg_db, "pg-writers", quick);
 }
 
 typedef struct {
@@ -295,6 +428,8 @@ static const bench_case_t cases[] = {
     {"write", run_write},
     {"read", run_read},
     {"writers", run_writers},
+    {"pg-write", run_pg_write},
+    {"pg-writers", run_pg_writers},
 };
 
 static int
@@ -307,6 +442,10 @@ bench(const void *arg, const bench_args_t *args)
 static int
 option(int opt, const char *arg)
 {
+    if (opt == 'p') {
+        s_pg = arg;
+        return 0;
+    }
     if (opt != 'n')
         return -1;
     s_nodes = strtoull(arg, NULL, 10);
@@ -318,17 +457,20 @@ main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"nodes", required_argument, NULL, 'n'},
+        {"pg", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     static const bench_prog_t prog = {
         .name = "bench_graphdb",
-        .usage = "usage: bench_graphdb [--case NAME] [--quick] [--nodes N]\n"
-                 "  --case NAME  write, read or writers\n"
+        .usage = "usage: bench_graphdb [--case NAME] [--quick] [--nodes N] [--pg URL]\n"
+                 "  --case NAME  write, read, writers, pg-write or pg-writers\n"
                  "  --quick      small graphs (smoke test)\n"
-                 "  --nodes N    nodes for write and read (default 1000000)\n",
+                 "  --nodes N    nodes for write and read (default 1000000)\n"
+                 "  --pg URL     a PostgreSQL server for the pg- cases (default\n"
+                 "               $DAISY_TEST_POSTGRES; they are skipped without one)\n",
         .cases = cases, .ncases = sizeof cases / sizeof cases[0], .case_size = sizeof cases[0],
         .run = bench,
-        .extra_short = "n:", .extra_long = opts, .extra = option,
+        .extra_short = "n:p:", .extra_long = opts, .extra = option,
     };
     bench_args_t args;
     int rc = bench_parse_args(&prog, argc, argv, &args);
@@ -337,7 +479,23 @@ main(int argc, char **argv)
     snprintf(s_dir, sizeof s_dir, "/tmp/bench-graphdb-XXXXXX");
     if (!mkdtemp(s_dir))
         return 1;
+    if (!s_pg && getenv("DAISY_TEST_POSTGRES") && *getenv("DAISY_TEST_POSTGRES"))
+        s_pg = getenv("DAISY_TEST_POSTGRES");
+    char sql[128];
+    if (s_pg) {     //  a database of its own, on the server's URL
+        const char *slash = strrchr(s_pg, '/');
+        int base = slash && slash > strstr(s_pg, "://") + 2 ? (int)(slash - s_pg)
+                                                            : (int)strlen(s_pg);
+        snprintf(s_pg_db, sizeof s_pg_db, "%.*s/daisy_bench_%ld", base, s_pg, (long)getpid());
+        snprintf(sql, sizeof sql, "CREATE DATABASE daisy_bench_%ld", (long)getpid());
+        if (pg_exec(true, sql) != 0)
+            return 1;
+    }
     rc = bench_run_cases(&prog, &args);
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS daisy_bench_%ld WITH (FORCE)",
+             (long)getpid());
+    if (s_pg && pg_exec(true, sql) != 0)
+        rc = 1;
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
     if (system(cmd) != 0)

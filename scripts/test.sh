@@ -6,11 +6,20 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh || exit 1
 
-# A one-node SLURM cluster for the slurm launcher's tests (they say
-# "skipped" and why where it cannot start), stopped at the end.
+# A one-node SLURM cluster for the slurm launcher's tests, and a throwaway
+# PostgreSQL server on loopback for the graph database's postgresql://
+# tests (DAISY_TEST_POSTGRES, a superuser's URL; the tests make databases
+# of their own and drop them). Tests say "skipped" and why where they
+# cannot start; both are stopped at the end.
 if [ "$(id -u)" -eq 0 ]; then
+  trap 'scripts/slurm.sh down; scripts/postgres.sh down' EXIT
   scripts/slurm.sh up || echo "slurm: not started; the slurm tests will be skipped"
-  trap 'scripts/slurm.sh down' EXIT
+  if scripts/postgres.sh up; then
+    DAISY_TEST_POSTGRES=$(scripts/postgres.sh url)
+    export DAISY_TEST_POSTGRES
+  else
+    echo "postgres: not started; the PostgreSQL tests will be skipped"
+  fi
 fi
 
 passed=0 failed=0 skipped=0

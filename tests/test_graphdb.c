@@ -1,4 +1,4 @@
-/*  test_graphdb.c - the geometric graph database on SQLite
+/*  test_graphdb.c - the geometric graph database, on SQLite and PostgreSQL
 
     A graph of nodes on a 3D lattice with typed attributes (int, float,
     bool, str, a float vector) and edges between neighbours, written and
@@ -9,9 +9,15 @@
     match, a missing graph), and many processes writing disjoint ROIs at
     once without losing a row. Expected sets are computed here from the
     lattice, not written down.
+
+    Every test runs twice: suite `graphdb` on a SQLite file, suite
+    `graphdb_pg` on a database of its own on the PostgreSQL server named
+    by DAISY_TEST_POSTGRES (scripts/postgres.sh; the test run starts one),
+    created for the test and dropped after it; skipped without one.
 */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +27,10 @@
 #include "daisy/graphdb.h"
 
 static char dir[] = "/tmp/daisy-graphdb-XXXXXX";
-static char path[256];
+static char path[512];          //  the spec every test opens
+static bool pg;                 //  the PostgreSQL suite
+static char pg_db[64];
+static char pg_admin[512];      //  DAISY_TEST_POSTGRES
 
 static void
 setup(void)
@@ -39,7 +48,55 @@ teardown(void)
     strcpy(dir, "/tmp/daisy-graphdb-XXXXXX");
 }
 
+//  A statement on the server's maintenance database.
+static void
+pg_admin_exec(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_admin);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s: %s", pg_admin, PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+//  The server's URL with another database.
+static void
+pg_url(char *out, size_t size, const char *db)
+{
+    const char *slash = strrchr(pg_admin, '/');
+    snprintf(out, size, "%.*s/%s", (int)(slash - pg_admin), pg_admin, db);
+}
+
+static void
+setup_pg(void)
+{
+    const char *url = getenv("DAISY_TEST_POSTGRES");
+    if (!url || !*url)
+        cr_skip_test("no PostgreSQL server (DAISY_TEST_POSTGRES is not set; scripts/test.sh "
+                     "starts one)");
+    setup();
+    pg = true;
+    snprintf(pg_admin, sizeof pg_admin, "%s", url);
+    static int n;
+    snprintf(pg_db, sizeof pg_db, "daisy_test_%ld_%d", (long)getpid(), ++n);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", pg_db);
+    pg_admin_exec(sql);
+    pg_url(path, sizeof path, pg_db);
+}
+
+static void
+teardown_pg(void)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_db);
+    pg_admin_exec(sql);
+    teardown();
+}
+
 TestSuite(graphdb, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(graphdb_pg, .init = setup_pg, .fini = teardown_pg, .timeout = 120);
 
 static const daisy_attr_t node_attrs[] = {
     {"label", DAISY_ATTR_INT, 0},
@@ -134,7 +191,8 @@ inside(const daisy_roi_t *r, const double *p)
     return true;
 }
 
-Test(graphdb, nodes_of_a_roi_are_those_with_begin_le_p_lt_end)
+static void
+nodes_of_a_roi_are_those_with_begin_le_p_lt_end(void)
 {
     daisy_graphdb_t *db = create_lattice(false);
     daisy_error_t err;
@@ -213,7 +271,8 @@ check_edges(daisy_graphdb_t *db, const daisy_roi_t *r, bool fetch_on_v, bool dir
                  (unsigned long long)got, (unsigned long long)expected, fetch_on_v);
 }
 
-Test(graphdb, edges_belong_to_the_roi_of_their_u_node)
+static void
+edges_belong_to_the_roi_of_their_u_node(void)
 {
     daisy_roi_t r = roi(3, 0, 0, 2, 10, 10);
     for (int directed = 0; directed < 2; directed++) {
@@ -225,7 +284,8 @@ Test(graphdb, edges_belong_to_the_roi_of_their_u_node)
     }
 }
 
-Test(graphdb, writes_never_overwrite_and_fail_if_exists_changes_nothing)
+static void
+writes_never_overwrite_and_fail_if_exists_changes_nothing(void)
 {
     daisy_graphdb_t *db = create_lattice(false);
     daisy_error_t err;
@@ -251,7 +311,8 @@ Test(graphdb, writes_never_overwrite_and_fail_if_exists_changes_nothing)
     daisy_graphdb_close(&db);
 }
 
-Test(graphdb, a_write_roi_keeps_only_what_lies_inside)
+static void
+a_write_roi_keeps_only_what_lies_inside(void)
 {
     daisy_error_t err;
     daisy_graph_schema_t s = schema(false);
@@ -279,7 +340,8 @@ Test(graphdb, a_write_roi_keeps_only_what_lies_inside)
     daisy_graphdb_close(&db);
 }
 
-Test(graphdb, filters_and_updates)
+static void
+filters_and_updates(void)
 {
     daisy_graphdb_t *db = create_lattice(false);
     daisy_error_t err;
@@ -323,7 +385,8 @@ Test(graphdb, filters_and_updates)
     daisy_graphdb_close(&db);
 }
 
-Test(graphdb, reopening_reads_the_stored_schema_and_refuses_a_different_one)
+static void
+reopening_reads_the_stored_schema_and_refuses_a_different_one(void)
 {
     daisy_graphdb_t *db = create_lattice(true);
     daisy_graphdb_close(&db);
@@ -346,14 +409,28 @@ Test(graphdb, reopening_reads_the_stored_schema_and_refuses_a_different_one)
     daisy_graph_schema_t other = schema(false);
     cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_READ_WRITE, &other, &err));
     cr_assert(strstr(err.msg, "directed differ"), "%s", err.msg);
-    char missing[300];
-    snprintf(missing, sizeof missing, "sqlite:%s/none.db", dir);
+    char missing[600];
+    if (pg)
+        pg_url(missing, sizeof missing, "daisy_no_such_database");
+    else
+        snprintf(missing, sizeof missing, "sqlite:%s/none.db", dir);
     cr_assert_null(daisy_graphdb_open(missing, DAISY_GRAPHDB_READ_WRITE, NULL, &err));
-    cr_assert(strstr(err.msg, "cannot open") || strstr(err.msg, "no graph here"), "%s", err.msg);
-    //  The metadata is funlib's, key by key.
-    char meta[300];
-    snprintf(meta, sizeof meta, "%s/graph-meta.json", dir);
-    json_t *m = json_load_file(meta, 0, NULL);
+    cr_assert(strstr(err.msg, pg ? "cannot connect" : "cannot open"), "%s", err.msg);
+    //  The metadata is funlib's, key by key: beside the file, or in the
+    //  database's metadata table.
+    json_t *m = NULL;
+    if (pg) {
+        PGconn *c = PQconnectdb(path);
+        PGresult *r = PQexec(c, "SELECT value FROM metadata");
+        cr_assert_eq(PQntuples(r), 1, "%s", PQresultErrorMessage(r));
+        m = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        char meta[300];
+        snprintf(meta, sizeof meta, "%s/graph-meta.json", dir);
+        m = json_load_file(meta, 0, NULL);
+    }
     cr_assert_not_null(m);
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(m, "node_attrs"),
                                                        "position")), "Vec(float, 3)");
@@ -366,7 +443,8 @@ Test(graphdb, reopening_reads_the_stored_schema_and_refuses_a_different_one)
     json_decref(m);
 }
 
-Test(graphdb, bad_schemas_are_refused_naming_the_fault)
+static void
+bad_schemas_are_refused_naming_the_fault(void)
 {
     daisy_error_t err;
     daisy_graph_schema_t s = schema(false);
@@ -387,13 +465,19 @@ Test(graphdb, bad_schemas_are_refused_naming_the_fault)
     cr_assert(strstr(err.msg, "needs a schema"), "%s", err.msg);
     cr_assert_null(daisy_graphdb_open("sqlite:", DAISY_GRAPHDB_OVERWRITE, &s, &err));
     cr_assert(strstr(err.msg, "no path"), "%s", err.msg);
-    cr_assert_null(daisy_graphdb_open("postgresql://localhost/x", DAISY_GRAPHDB_READ, NULL, &err));
-    cr_assert(strstr(err.msg, "postgresql://localhost/x"), "%s", err.msg);
+    //  A server that is not there: named, its password not.
+    cr_assert_null(daisy_graphdb_open("postgresql://u:secret@127.0.0.1:1/x", DAISY_GRAPHDB_READ,
+                                      NULL, &err));
+    cr_assert(strstr(err.msg, "postgresql://u@127.0.0.1:1/x: cannot connect"), "%s", err.msg);
+    cr_assert_null(strstr(err.msg, "secret"), "%s", err.msg);
+    cr_assert_null(daisy_graphdb_open("mongodb://h/x", DAISY_GRAPHDB_READ, NULL, &err));
+    cr_assert(strstr(err.msg, "unknown scheme"), "%s", err.msg);
 }
 
 //  Many writers at once: each process writes the nodes and edges of its
 //  own slab in small batches (many transactions), with a busy database.
-Test(graphdb, concurrent_writers_of_disjoint_rois_lose_nothing)
+static void
+concurrent_writers_of_disjoint_rois_lose_nothing(void)
 {
     daisy_error_t err;
     daisy_graph_schema_t s = schema(false);
@@ -449,7 +533,8 @@ Test(graphdb, concurrent_writers_of_disjoint_rois_lose_nothing)
 //  The spatial index clamps what lies off its grid to the border: reads
 //  there must still find exactly the nodes inside (no total ROI: unit
 //  cells around 0, 2^21 of them a side).
-Test(graphdb, nodes_off_the_index_grid_are_still_found_exactly)
+static void
+nodes_off_the_index_grid_are_still_found_exactly(void)
 {
     daisy_error_t err;
     daisy_graph_schema_t s = {.dims = 3};
@@ -483,7 +568,8 @@ Test(graphdb, nodes_off_the_index_grid_are_still_found_exactly)
 
 //  A bulk load: indexes rebuilt at the end; reads agree during and after;
 //  a write after it is indexed again (the trigger is back).
-Test(graphdb, a_bulk_load_rebuilds_the_indexes)
+static void
+a_bulk_load_rebuilds_the_indexes(void)
 {
     daisy_error_t err;
     daisy_graph_schema_t s = schema(false);
@@ -523,3 +609,25 @@ Test(graphdb, a_bulk_load_rebuilds_the_indexes)
     cr_assert_eq(count, want + 1);
     daisy_graphdb_close(&db);
 }
+
+//  Each test on both back ends.
+Test(graphdb, nodes_of_a_roi_are_those_with_begin_le_p_lt_end) { nodes_of_a_roi_are_those_with_begin_le_p_lt_end(); }
+Test(graphdb_pg, nodes_of_a_roi_are_those_with_begin_le_p_lt_end) { nodes_of_a_roi_are_those_with_begin_le_p_lt_end(); }
+Test(graphdb, edges_belong_to_the_roi_of_their_u_node) { edges_belong_to_the_roi_of_their_u_node(); }
+Test(graphdb_pg, edges_belong_to_the_roi_of_their_u_node) { edges_belong_to_the_roi_of_their_u_node(); }
+Test(graphdb, writes_never_overwrite_and_fail_if_exists_changes_nothing) { writes_never_overwrite_and_fail_if_exists_changes_nothing(); }
+Test(graphdb_pg, writes_never_overwrite_and_fail_if_exists_changes_nothing) { writes_never_overwrite_and_fail_if_exists_changes_nothing(); }
+Test(graphdb, a_write_roi_keeps_only_what_lies_inside) { a_write_roi_keeps_only_what_lies_inside(); }
+Test(graphdb_pg, a_write_roi_keeps_only_what_lies_inside) { a_write_roi_keeps_only_what_lies_inside(); }
+Test(graphdb, filters_and_updates) { filters_and_updates(); }
+Test(graphdb_pg, filters_and_updates) { filters_and_updates(); }
+Test(graphdb, reopening_reads_the_stored_schema_and_refuses_a_different_one) { reopening_reads_the_stored_schema_and_refuses_a_different_one(); }
+Test(graphdb_pg, reopening_reads_the_stored_schema_and_refuses_a_different_one) { reopening_reads_the_stored_schema_and_refuses_a_different_one(); }
+Test(graphdb, bad_schemas_are_refused_naming_the_fault) { bad_schemas_are_refused_naming_the_fault(); }
+Test(graphdb_pg, bad_schemas_are_refused_naming_the_fault) { bad_schemas_are_refused_naming_the_fault(); }
+Test(graphdb, concurrent_writers_of_disjoint_rois_lose_nothing) { concurrent_writers_of_disjoint_rois_lose_nothing(); }
+Test(graphdb_pg, concurrent_writers_of_disjoint_rois_lose_nothing) { concurrent_writers_of_disjoint_rois_lose_nothing(); }
+Test(graphdb, nodes_off_the_index_grid_are_still_found_exactly) { nodes_off_the_index_grid_are_still_found_exactly(); }
+Test(graphdb_pg, nodes_off_the_index_grid_are_still_found_exactly) { nodes_off_the_index_grid_are_still_found_exactly(); }
+Test(graphdb, a_bulk_load_rebuilds_the_indexes) { a_bulk_load_rebuilds_the_indexes(); }
+Test(graphdb_pg, a_bulk_load_rebuilds_the_indexes) { a_bulk_load_rebuilds_the_indexes(); }

@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""The funlib.persistence side of graphdb_funlib.sh.
+"""The funlib.persistence side of graphdb_funlib.sh and graphdb_funlib_pg.sh.
+
+DB is a SQLite file, or a postgresql://user@host:port/dbname URL (funlib's
+PgSQLGraphDatabase, which creates the database when it is not there).
+PostgreSQL keeps funlib's floats as REAL (float32): there, floats are held
+equal when they are the same float32.
 
 read-ours DB     open DB (written by graph_tool) with funlib, check every
                  node, attribute and edge, and that funlib's ROI reads
@@ -9,11 +14,14 @@ write-theirs DB  write a graph with funlib (its types, an undirected edge
 compare DB DUMP [ROI]  graph_tool's dump of DB equals funlib's read of it
 """
 import json
+import struct
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import networkx as nx
 from funlib.geometry import Roi
+from funlib.persistence.graphs.pgsql_graph_database import PgSQLGraphDatabase
 from funlib.persistence.graphs.sqlite_graph_database import SQLiteGraphDataBase
 from funlib.persistence.types import Vec
 
@@ -33,16 +41,43 @@ def fail(text):
     sys.exit(f"FAIL: {text}")
 
 
+def is_pg(spec):
+    return spec.startswith(("postgresql://", "postgres://"))
+
+
+def open_db(spec, mode, **kwargs):
+    """funlib's graph database for SPEC: a SQLite path or a PostgreSQL URL."""
+    if not is_pg(spec):
+        return SQLiteGraphDataBase(Path(spec), "position", mode=mode, **kwargs)
+    url = urlsplit(spec)
+    return PgSQLGraphDatabase(
+        "position", db_name=unquote(url.path.lstrip("/")),
+        db_host=url.hostname or "localhost",
+        db_user=unquote(url.username) if url.username else None,
+        db_password=unquote(url.password) if url.password else None,
+        db_port=url.port, mode=mode, **kwargs)
+
+
+def as_stored(value, pg):
+    """VALUE as the database holds it: floats as float32 in PostgreSQL."""
+    if isinstance(value, (list, tuple)):
+        return [as_stored(v, pg) for v in value]
+    if pg and isinstance(value, float):
+        return struct.unpack("f", struct.pack("f", value))[0]
+    return value
+
+
 def read_ours(path):
-    db = SQLiteGraphDataBase(Path(path), "position", mode="r")
+    pg = is_pg(path)
+    db = open_db(path, "r")
     graph = db.read_graph()
     if graph.number_of_nodes() != N ** 3:
         fail(f"{graph.number_of_nodes()} nodes")
     for node, data in graph.nodes(data=True):
         want = lattice(node - 1)
-        got = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in data.items()}
+        got = {k: as_stored(v, pg) for k, v in data.items()}
         got["selected"] = bool(got["selected"])     # SQLite gives 0/1
-        if got != want:
+        if got != {k: as_stored(v, pg) for k, v in want.items()}:
             fail(f"node {node}: {got} != {want}")
     edges = sorted(graph.edges(data=True))
     want_edges = [(i + 1, i + 1 + N * N) for i in range(N ** 3) if i // (N * N) + 1 < N]
@@ -50,7 +85,7 @@ def read_ours(path):
         fail(f"edges {[(u, v) for u, v, _ in edges][:5]}...")
     for u, v, data in edges:
         i = u - 1
-        if abs(data["affinity"] - i / 100.0) > 1e-12 or bool(data["merged"]) != (i % 2 == 0):
+        if as_stored(data["affinity"], pg) != as_stored(i / 100.0, pg) or bool(data["merged"]) != (i % 2 == 0):
             fail(f"edge {u}-{v}: {data}")
     for offset, shape in [((1, 0, 0), (2, 5, 5)), ((0, 2, 1), (5, 2, 3)), ((2, 2, 2), (1, 1, 1))]:
         roi = Roi(offset, shape)
@@ -63,8 +98,8 @@ def read_ours(path):
 
 
 def write_theirs(path):
-    db = SQLiteGraphDataBase(
-        Path(path), "position", mode="w", directed=False,
+    db = open_db(
+        path, "w", directed=False,
         node_attrs={"position": Vec(float, 3), "size": int, "tag": str, "good": bool},
         edge_attrs={"weight": float})
     g = nx.Graph()
@@ -78,7 +113,7 @@ def write_theirs(path):
 
 
 def add_theirs(path):
-    db = SQLiteGraphDataBase(Path(path), "position", mode="r+")
+    db = open_db(path, "r+")
     g = nx.Graph()
     for i in range(5):
         g.add_node(100 + i, position=(i + 0.5, 1.5, 0.0), size=i, tag="late", good=True)
@@ -91,7 +126,8 @@ def add_theirs(path):
 
 
 def compare(path, dump, roi_args):
-    db = SQLiteGraphDataBase(Path(path), "position", mode="r")
+    pg = is_pg(path)
+    db = open_db(path, "r")
     roi = None
     if roi_args:
         v = [int(x) for x in roi_args]
@@ -108,8 +144,8 @@ def compare(path, dump, roi_args):
     if set(ours_nodes) != set(theirs_nodes):
         fail(f"nodes: daisy {sorted(ours_nodes)[:8]}..., funlib {sorted(theirs_nodes)[:8]}...")
     for k, t in theirs_nodes.items():
-        o = ours_nodes[k]
-        t = {a: (list(v) if isinstance(v, tuple) else v) for a, v in t.items()}
+        o = {a: as_stored(v, pg) for a, v in ours_nodes[k].items()}
+        t = {a: as_stored(v, pg) for a, v in t.items()}
         if t.get("good") is not None:
             t["good"] = bool(t["good"])
         if o != t:
@@ -117,7 +153,8 @@ def compare(path, dump, roi_args):
     if set(ours_edges) != set(theirs_edges):
         fail(f"edges: daisy {sorted(ours_edges)[:5]}, funlib {sorted(theirs_edges)[:5]}")
     for k, t in theirs_edges.items():
-        if ours_edges[k] != t:
+        o = {a: as_stored(v, pg) for a, v in ours_edges[k].items()}
+        if o != {a: as_stored(v, pg) for a, v in t.items()}:
             fail(f"edge {k}: daisy {ours_edges[k]}, funlib {t}")
     print(f"ok - daisy read {len(ours_nodes)} nodes and {len(ours_edges)} edges as funlib does")
 
