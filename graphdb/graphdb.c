@@ -44,7 +44,7 @@ load_schema(daisy_graphdb_t *self, const daisy_graph_schema_t *given, daisy_erro
     if (rc != 0)
         return daisy_error_prefix(err, "%s: metadata", self->name);
     if (given && schema_agree(&self->schema, given, err) != 0)
-        return -1;
+        return daisy_error_prefix(err, "%s", self->name);
     return self->backend->attach(self, err);
 }
 

@@ -139,13 +139,20 @@ schema_columns(const daisy_attr_t *a, char *buf, size_t size, const char *prefix
 
 //  Metadata ------------------------------------------------------------------
 
+static void
+type_text(daisy_attr_type_t type, uint32_t size, char *text, size_t len)
+{
+    if (size == 0)
+        snprintf(text, len, "%s", s_type_names[type]);
+    else
+        snprintf(text, len, "Vec(%s, %u)", s_type_names[type], size);
+}
+
 static json_t *
 type_json(daisy_attr_type_t type, uint32_t size)
 {
-    if (size == 0)
-        return json_string(s_type_names[type]);
     char text[32];
-    snprintf(text, sizeof text, "Vec(%s, %u)", s_type_names[type], size);
+    type_text(type, size, text, sizeof text);
     return json_string(text);
 }
 
@@ -272,17 +279,34 @@ schema_from_json(schema_t *out, const json_t *meta, daisy_error_t *err)
     return schema_copy(out, &in, err);
 }
 
-static bool
-same_attrs(const daisy_attr_t *a, size_t na, const daisy_attr_t *b, size_t nb)
+//  0 when the attributes are the same (any order), else -1 with the first
+//  difference in `why`.
+static int
+attrs_differ(const char *what, const daisy_attr_t *a, size_t na, const daisy_attr_t *b,
+             size_t nb, char *why, size_t size)
 {
-    if (na != nb)
-        return false;
+    for (size_t i = 0; i < nb; i++)
+        if (schema_find(a, na, b[i].name) < 0) {
+            snprintf(why, size, "%s attribute '%s' is not stored", what, b[i].name);
+            return -1;
+        }
     for (size_t i = 0; i < na; i++) {
         int j = schema_find(b, nb, a[i].name);
-        if (j < 0 || a[i].type != b[j].type || a[i].size != b[j].size)
-            return false;
+        if (j < 0) {
+            snprintf(why, size, "%s attribute '%s' is stored but not asked for", what,
+                     a[i].name);
+            return -1;
+        }
+        if (a[i].type != b[j].type || a[i].size != b[j].size) {
+            char x[32], y[32];
+            type_text(a[i].type, a[i].size, x, sizeof x);
+            type_text(b[j].type, b[j].size, y, sizeof y);
+            snprintf(why, size, "%s attribute '%s' is stored as %s, asked for as %s", what,
+                     a[i].name, x, y);
+            return -1;
+        }
     }
-    return true;
+    return 0;
 }
 
 int
@@ -294,6 +318,7 @@ schema_agree(const schema_t *stored, const daisy_graph_schema_t *given, daisy_er
         return -1;
     }
     const daisy_graph_schema_t *a = &stored->pub, *b = &g.pub;
+    char why[256] = "";
     const char *what = a->dims != b->dims ? "dims"
         : strcmp(a->position, b->position) ? "position"
         : a->position_type != b->position_type ? "position type"
@@ -301,14 +326,18 @@ schema_agree(const schema_t *stored, const daisy_graph_schema_t *given, daisy_er
         : strcmp(a->nodes_table, b->nodes_table) ? "nodes table"
         : strcmp(a->edges_table, b->edges_table) ? "edges table"
         : strcmp(a->endpoints[0], b->endpoints[0]) || strcmp(a->endpoints[1], b->endpoints[1])
-            ? "endpoint names"
-        : !same_attrs(a->node_attrs, a->n_node_attrs, b->node_attrs, b->n_node_attrs)
-            ? "node attributes"
-        : !same_attrs(a->edge_attrs, a->n_edge_attrs, b->edge_attrs, b->n_edge_attrs)
-            ? "edge attributes" : NULL;
+            ? "endpoint names" : NULL;
+    if (!what && (attrs_differ("node", a->node_attrs, a->n_node_attrs, b->node_attrs,
+                               b->n_node_attrs, why, sizeof why) != 0
+                  || attrs_differ("edge", a->edge_attrs, a->n_edge_attrs, b->edge_attrs,
+                                  b->n_edge_attrs, why, sizeof why) != 0))
+        what = why;
+    int rc = what == why ? daisy_error_set(err, "%s (open it without a schema to use the "
+                                           "stored one)", why)
+           : what ? daisy_error_set(err, "the graph's %s differ from those asked for (open it "
+                                    "without a schema to use the stored one)", what)
+                  : 0;
     schema_free(&g);
-    if (what)
-        return daisy_error_set(err, "the graph's %s differ from those asked for (open it "
-                               "without a schema to use the stored one)", what);
+    return rc;
     return 0;
 }

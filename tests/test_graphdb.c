@@ -610,6 +610,62 @@ a_bulk_load_rebuilds_the_indexes(void)
     daisy_graphdb_close(&db);
 }
 
+//  What a stored graph holds, changed behind the database's back.
+static void
+damage(const char *sql_or_meta)
+{
+    if (pg) {
+        PGconn *c = PQconnectdb(path);
+        PGresult *r = PQexec(c, sql_or_meta);
+        cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(c);
+        return;
+    }
+    char meta[300];
+    snprintf(meta, sizeof meta, "%s/graph-meta.json", dir);
+    FILE *f = fopen(meta, "w");
+    cr_assert_not_null(f);
+    fputs(sql_or_meta, f);
+    fclose(f);
+}
+
+static void
+damaged_graphs_and_other_types_are_refused_naming_the_fault(void)
+{
+    daisy_graphdb_t *db = create_lattice(false);
+    daisy_graphdb_close(&db);
+    daisy_error_t err;
+    //  An attribute of another type than the stored one.
+    daisy_graph_schema_t s = schema(false);
+    daisy_attr_t attrs[5];
+    memcpy(attrs, s.node_attrs, sizeof attrs);
+    attrs[0].type = DAISY_ATTR_FLOAT;   //  "label" is stored as an int
+    s.node_attrs = attrs;
+    cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_READ_WRITE, &s, &err));
+    cr_assert(strstr(err.msg, "node attribute 'label' is stored as int, asked for as float"),
+              "%s", err.msg);
+    cr_assert(strstr(err.msg, path), "names the database: %s", err.msg);
+    //  Metadata that is not JSON: the database named, nothing opened.
+    damage(pg ? "UPDATE metadata SET value = '{\"directed\": tru'" : "{\"directed\": tru");
+    cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_READ, NULL, &err));
+    cr_assert(strstr(err.msg, pg ? "metadata" : "graph-meta.json"), "%s", err.msg);
+    //  Metadata that is JSON but not funlib's.
+    damage(pg ? "UPDATE metadata SET value = '{\"directed\": 3}'" : "{\"directed\": 3}");
+    cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_READ, NULL, &err));
+    cr_assert(strstr(err.msg, "metadata") || strstr(err.msg, "graph-meta.json"), "%s", err.msg);
+    if (pg)
+        return;
+    //  A file that is not a database.
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 4096; i++)
+        fputc("garbage"[i % 7], f);
+    fclose(f);
+    cr_assert_null(daisy_graphdb_open(path, DAISY_GRAPHDB_READ, NULL, &err));
+    cr_assert(strstr(err.msg, path), "%s", err.msg);
+}
+
 //  Each test on both back ends.
 Test(graphdb, nodes_of_a_roi_are_those_with_begin_le_p_lt_end) { nodes_of_a_roi_are_those_with_begin_le_p_lt_end(); }
 Test(graphdb_pg, nodes_of_a_roi_are_those_with_begin_le_p_lt_end) { nodes_of_a_roi_are_those_with_begin_le_p_lt_end(); }
@@ -631,3 +687,5 @@ Test(graphdb, nodes_off_the_index_grid_are_still_found_exactly) { nodes_off_the_
 Test(graphdb_pg, nodes_off_the_index_grid_are_still_found_exactly) { nodes_off_the_index_grid_are_still_found_exactly(); }
 Test(graphdb, a_bulk_load_rebuilds_the_indexes) { a_bulk_load_rebuilds_the_indexes(); }
 Test(graphdb_pg, a_bulk_load_rebuilds_the_indexes) { a_bulk_load_rebuilds_the_indexes(); }
+Test(graphdb, damaged_graphs_and_other_types_are_refused_naming_the_fault) { damaged_graphs_and_other_types_are_refused_naming_the_fault(); }
+Test(graphdb_pg, damaged_graphs_and_other_types_are_refused_naming_the_fault) { damaged_graphs_and_other_types_are_refused_naming_the_fault(); }
