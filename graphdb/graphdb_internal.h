@@ -58,9 +58,16 @@ uint64_t zgrid_key(const zgrid_t *g, const double *position);
 void zgrid_sql_cells(const zgrid_t *g, const char *prefix, const char *position, char *buf,
                      size_t size);
 void zgrid_sql_interleave(const zgrid_t *g, char *buf, size_t size);
-//  Key ranges [lo, hi] (sorted, merged, at most `max`) holding every node
-//  of the ROI, and some around it.
-size_t zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_t max);
+//  A range of keys [lo, hi]; `inside`: every node there lies in the ROI
+//  (no need to test its position).
+typedef struct {
+    uint64_t lo, hi;
+    bool inside;
+} zrange_t;
+
+//  Key ranges (sorted, adjacent ones of a kind merged, at most `max`)
+//  holding every node of the ROI, and some around it.
+size_t zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, zrange_t *out, size_t max);
 
 //  Back ends -------------------------------------------------------------------
 

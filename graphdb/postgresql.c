@@ -1049,13 +1049,15 @@ add_roi_condition(pg_t *self, const daisy_roi_t *roi)
 static void
 param_ranges(pg_t *self, const daisy_roi_t *roi)
 {
-    uint64_t ranges[ZGRID_MAX_RANGES][2];
+    zrange_t ranges[ZGRID_MAX_RANGES];
     size_t n = zgrid_ranges(&self->grid, roi, ranges, ZGRID_MAX_RANGES);
     for (int end = 0; end < 2; end++) {
         char *p = self->ranges_text[end], *at = p;
-        for (size_t i = 0; i < n; i++)
-            at += sprintf(at, "%s%" PRIu64, i ? "," : "{", ranges[i][end] > INT64_MAX
-                                                          ? (uint64_t)INT64_MAX : ranges[i][end]);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t key = end ? ranges[i].hi : ranges[i].lo;
+            at += sprintf(at, "%s%" PRIu64, i ? "," : "{", key > INT64_MAX ? (uint64_t)INT64_MAX
+                                                                           : key);
+        }
         strcpy(at, "}");
         param_str(self, p);
     }

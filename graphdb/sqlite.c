@@ -42,7 +42,7 @@ typedef struct {
     sqlite3 *db;
     bool zindex;                //  NODES_zindex is current (its triggers exist)
     zgrid_t grid;               //  its grid
-    uint64_t ranges[ZGRID_MAX_RANGES][2];   //  the ROI being read, as key ranges
+    zrange_t ranges[ZGRID_MAX_RANGES];  //  the ROI being read, as key ranges
     size_t nranges;
     char sql[SQL_MAX];
 } sq_t;
@@ -725,56 +725,91 @@ sq_update(daisy_graphdb_t *base, bool edges, const void *rows, size_t n, const i
 
 //  Reads ----------------------------------------------------------------------
 
-//  FROM ... WHERE <roi>: the node selection of a ROI, its rows as `n`
-//  (id and position columns; the nodes' other columns only with `attrs`).
-//  Through the spatial index: its key ranges, a range scan each, then the
-//  exact test on the positions the index holds, and a nodes row looked up
-//  only for what passed. The ranges are one parameter, a JSON array of
-//  [first, last] pairs that json_each() turns into the table driving the
-//  scans: the statement's text does not grow with the ranges, no OR
-//  makes SQLite gather and deduplicate keys, and one statement reads
-//  them all (a statement per range would begin a read transaction each).
-//  Parameters ?1.. are bound by bind_roi.
-static void
-add_node_selection(sq_t *self, const daisy_roi_t *roi, bool attrs)
+//  Parameters of a ROI read: ?1 and ?2 the key ranges inside the ROI and
+//  on its border (when the spatial index serves), then begin and end per
+//  dimension; the next is the first of the filters.
+static int
+params_after_roi(const sq_t *self, const daisy_roi_t *roi)
 {
-    const daisy_graph_schema_t *s = S(self);
-    const char *pos = "n";
-    self->nranges = 0;
-    if (roi && self->zindex) {
-        self->nranges = zgrid_ranges(&self->grid, roi, self->ranges, ZGRID_MAX_RANGES);
-        add(self, " FROM json_each(?1) AS r CROSS JOIN \"%s_zindex\" AS %s", s->nodes_table,
-            attrs ? "z" : "n");
-        if (attrs) {
-            add(self, " CROSS JOIN \"%s\" AS n ON n.id = z.id", s->nodes_table);
-            pos = "z";
-        }
-        add(self, " WHERE %s.key BETWEEN json_extract(r.value, '$[0]') AND "
-            "json_extract(r.value, '$[1]')", pos);
-    } else
-        add(self, " FROM \"%s\" AS n WHERE 1", s->nodes_table);
-    int first = self->nranges ? 1 : 0;
-    for (uint32_t d = 0; roi && d < s->dims; d++)
-        add(self, " AND %s.\"%s_%u\" >= ?%u AND %s.\"%s_%u\" < ?%u", pos, s->position, d,
-            first + 2 * d + 1, pos, s->position, d, first + 2 * d + 2);
+    return 1 + (roi && self->zindex ? 2 : 0) + (roi ? 2 * (int)S(self)->dims : 0);
 }
 
-//  The parameters of add_node_selection; the next free one.
+//  " AND alias.P_d >= ?i AND alias.P_d < ?i+1 ..." from parameter `first` on.
+static void
+add_exact(sq_t *self, const daisy_roi_t *roi, const char *alias, int first)
+{
+    const daisy_graph_schema_t *s = S(self);
+    for (uint32_t d = 0; roi && d < s->dims; d++)
+        add(self, " AND %s.\"%s_%u\" >= ?%u AND %s.\"%s_%u\" < ?%u", alias, s->position, d,
+            first + 2 * d, alias, s->position, d, first + 2 * d + 1);
+}
+
+//  "SELECT <cols> ... <tail>": the nodes of a ROI as `n` (the spatial
+//  index's rows with only positions, unless `attrs`: then the nodes rows),
+//  `tail` a condition on them. Through the spatial index: its key ranges,
+//  a range scan each, the nodes of ranges on the ROI's border tested
+//  against it (those inside need no test), and a nodes row looked up only
+//  for what passed. Each set of ranges is one parameter, a JSON array of
+//  [first, last] pairs that json_each() turns into the table driving the
+//  scans: the statement's text does not grow with the ranges, no OR makes
+//  SQLite gather and deduplicate keys, and one statement reads them all
+//  (a statement per range would begin a read transaction each).
+static void
+add_node_query(sq_t *self, const daisy_roi_t *roi, bool attrs, const char *cols,
+               const char *tail)
+{
+    const daisy_graph_schema_t *s = S(self);
+    self->nranges = 0;
+    if (!roi || !self->zindex) {
+        add(self, "SELECT %s FROM \"%s\" AS n WHERE 1", cols, s->nodes_table);
+        add_exact(self, roi, "n", 1);
+        add(self, "%s", tail);
+        return;
+    }
+    self->nranges = zgrid_ranges(&self->grid, roi, self->ranges, ZGRID_MAX_RANGES);
+    const char *pos = attrs ? "z" : "n";
+    for (int border = 0; border < 2; border++) {
+        add(self, "%sSELECT %s FROM json_each(?%d) AS r CROSS JOIN \"%s_zindex\" AS %s",
+            border ? " UNION ALL " : "", cols, 1 + border, s->nodes_table, pos);
+        if (attrs)
+            add(self, " CROSS JOIN \"%s\" AS n ON n.id = z.id", s->nodes_table);
+        add(self, " WHERE %s.key BETWEEN json_extract(r.value, '$[0]') AND "
+            "json_extract(r.value, '$[1]')", pos);
+        if (border)
+            add_exact(self, roi, pos, 3);
+        add(self, "%s", tail);
+    }
+}
+
+//  The ranges of one kind as JSON, "[[first,last],...]" (NULL: out of memory).
+static char *
+ranges_json(const sq_t *self, bool inside)
+{
+    char *json = malloc(self->nranges * 44 + 3), *at = json;
+    if (!json)
+        return NULL;
+    *at++ = '[';
+    for (size_t i = 0; i < self->nranges; i++)
+        if (self->ranges[i].inside == inside)
+            at += sprintf(at, "%s[%" PRIu64 ",%" PRIu64 "]", at[-1] == '[' ? "" : ",",
+                          self->ranges[i].lo, self->ranges[i].hi > INT64_MAX
+                                              ? (uint64_t)INT64_MAX : self->ranges[i].hi);
+    strcpy(at, "]");
+    return json;
+}
+
+//  The parameters of add_node_query: 0, or -1 out of memory.
 static int
 bind_roi(sq_t *self, sqlite3_stmt *st, const daisy_roi_t *roi)
 {
     int col = 1;
-    if (self->nranges) {
-        char *json = malloc(self->nranges * 44 + 2), *at = json;
-        if (!json)
-            return -1;
-        for (size_t i = 0; i < self->nranges; i++)
-            at += sprintf(at, "%s[%" PRIu64 ",%" PRIu64 "]", i ? "," : "[", self->ranges[i][0],
-                          self->ranges[i][1] > INT64_MAX ? (uint64_t)INT64_MAX
-                                                         : self->ranges[i][1]);
-        strcpy(at, "]");
-        sqlite3_bind_text(st, col++, json, -1, free);
-    }
+    if (roi && self->zindex)
+        for (int border = 0; border < 2; border++) {
+            char *json = ranges_json(self, !border);
+            if (!json)
+                return -1;
+            sqlite3_bind_text(st, col++, json, -1, free);
+        }
     //  As the columns' type: SQLite compares a REAL with an INTEGER slowly.
     bool ints = S(self)->position_type == DAISY_ATTR_INT;
     for (uint32_t d = 0; roi && d < S(self)->dims; d++)
@@ -785,21 +820,36 @@ bind_roi(sq_t *self, sqlite3_stmt *st, const daisy_roi_t *roi)
             else
                 sqlite3_bind_double(st, col++, (double)v);
         }
-    return col;
+    return 0;
 }
 
-//  " AND alias.col = ? ..." for each filter (IS NULL for a missing value).
+//  " AND alias.col = ?N ..." for each filter (IS NULL for a missing
+//  value), numbered from `first` on, as bind_filters binds them.
 static void
-add_filters(sq_t *self, const daisy_attr_t *attrs, const char *alias, const graphdb_filters_t *f)
+add_filters(sq_t *self, const daisy_attr_t *attrs, const char *alias, const graphdb_filters_t *f,
+            int first)
 {
     for (size_t j = 0; j < f->n; j++) {
         const daisy_attr_t *a = &attrs[f->idx[j]];
         for (uint32_t c = 0; c < graphdb_width(a); c++) {
             char col[128];
             snprintf(col, sizeof col, a->size ? "%s.\"%s_%u\"" : "%s.\"%s\"", alias, a->name, c);
-            add(self, f->f[j].value.null ? " AND %s IS NULL" : " AND %s = ?", col);
+            if (f->f[j].value.null)
+                add(self, " AND %s IS NULL", col);
+            else
+                add(self, " AND %s = ?%d", col, first++);
         }
     }
+}
+
+//  What add() appended after `mark`, moved out of self->sql into a new
+//  string (NULL: out of memory).
+static char *
+cut(sq_t *self, size_t mark)
+{
+    char *text = strdup(self->sql + mark);
+    self->sql[mark] = '\0';
+    return text;
 }
 
 static int
@@ -836,8 +886,9 @@ iter_new(sq_t *self, bool edges, const daisy_roi_t *roi, const graphdb_filters_t
         free(it);
         return NULL;
     }
-    int next = bind_roi(self, it->stmt, roi);
-    if (next < 0 || bind_filters(it->stmt, next, edges ? s->edge_attrs : s->node_attrs, f) != 0) {
+    if (bind_roi(self, it->stmt, roi) != 0
+        || bind_filters(it->stmt, params_after_roi(self, roi),
+                        edges ? s->edge_attrs : s->node_attrs, f) != 0) {
         db_error(self, err, "binding parameters");
         sqlite3_finalize(it->stmt);
         free(it);
@@ -852,11 +903,20 @@ sq_nodes(daisy_graphdb_t *base, const daisy_roi_t *roi, const graphdb_filters_t 
 {
     sq_t *self = (sq_t *)base;
     const daisy_graph_schema_t *s = S(self);
-    snprintf(self->sql, sizeof self->sql, "SELECT n.id, ");
+    snprintf(self->sql, sizeof self->sql, "n.id, ");
     add_position_columns(self, "n.");
     add_attr_columns(self, s->node_attrs, s->n_node_attrs, "n.");
-    add_node_selection(self, roi, s->n_node_attrs > 0 || f->n > 0);
-    add_filters(self, s->node_attrs, "n", f);
+    char *cols = cut(self, 0);
+    add_filters(self, s->node_attrs, "n", f, params_after_roi(self, roi));
+    char *tail = cut(self, 0);
+    if (cols && tail)
+        add_node_query(self, roi, s->n_node_attrs > 0 || f->n > 0, cols, tail);
+    free(cols);
+    free(tail);
+    if (!cols || !tail) {
+        daisy_error_set(err, "out of memory");
+        return NULL;
+    }
     return iter_new(self, false, roi, f, err);
 }
 
@@ -873,17 +933,17 @@ sq_edges(daisy_graphdb_t *base, const daisy_roi_t *roi, bool fetch_on_v,
     if (roi) {
         //  The ROI's node ids once, then edges by u (the primary key) or v
         //  (its own index).
-        add(self, " AND (e.\"%s\" IN (SELECT n.id", s->endpoints[0]);
-        add_node_selection(self, roi, false);
+        add(self, " AND (e.\"%s\" IN (", s->endpoints[0]);
+        add_node_query(self, roi, false, "n.id", "");
         add(self, ")");
         if (fetch_on_v) {
-            add(self, " OR e.\"%s\" IN (SELECT n.id", s->endpoints[1]);
-            add_node_selection(self, roi, false);
+            add(self, " OR e.\"%s\" IN (", s->endpoints[1]);
+            add_node_query(self, roi, false, "n.id", "");
             add(self, ")");
         }
         add(self, ")");
     }
-    add_filters(self, s->edge_attrs, "e", f);
+    add_filters(self, s->edge_attrs, "e", f, params_after_roi(self, roi));
     return iter_new(self, true, roi, f, err);
 }
 
@@ -918,12 +978,13 @@ sq_count_nodes(daisy_graphdb_t *base, const daisy_roi_t *roi, uint64_t *count,
                daisy_error_t *err)
 {
     sq_t *self = (sq_t *)base;
-    snprintf(self->sql, sizeof self->sql, "SELECT count(*)");
-    add_node_selection(self, roi, false);
+    snprintf(self->sql, sizeof self->sql, "SELECT count(*) FROM (");
+    add_node_query(self, roi, false, "n.id", "");
+    add(self, ")");
     sqlite3_stmt *st;
     if (prepare(self, &st, err) != 0)
         return -1;
-    int rc = bind_roi(self, st, roi) > 0 && sqlite3_step(st) == SQLITE_ROW
+    int rc = bind_roi(self, st, roi) == 0 && sqlite3_step(st) == SQLITE_ROW
            ? 0 : db_error(self, err, "counting nodes");
     if (rc == 0)
         *count = (uint64_t)sqlite3_column_int64(st, 0);

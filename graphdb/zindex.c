@@ -101,6 +101,7 @@ typedef struct {
     int64_t c[DAISY_MAX_DIMS];
     uint32_t level;
     uint64_t key;
+    bool inside;        //  within the ROI's interior (no position test)
 } zcell_t;
 
 static int
@@ -119,22 +120,19 @@ cell_inside(const zgrid_t *g, const zcell_t *z, const int64_t *lo, const int64_t
     return true;
 }
 
-//  The key ranges of cells sorted by key, adjacent ones merged, into out
-//  (room for n): their number.
+//  The key ranges of cells sorted by key, adjacent ones of a kind merged,
+//  into out (room for n): their number.
 static size_t
-cells_to_ranges(const zgrid_t *g, const zcell_t *cells, size_t n, uint64_t (*out)[2])
+cells_to_ranges(const zgrid_t *g, const zcell_t *cells, size_t n, zrange_t *out)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t first = cells[i].key;
         uint64_t last = first + (((uint64_t)1 << (cells[i].level * g->dims)) - 1);
-        if (m > 0 && first <= out[m - 1][1] + 1)
-            out[m - 1][1] = last > out[m - 1][1] ? last : out[m - 1][1];
-        else {
-            out[m][0] = first;
-            out[m][1] = last;
-            m++;
-        }
+        if (m > 0 && first <= out[m - 1].hi + 1 && out[m - 1].inside == cells[i].inside)
+            out[m - 1].hi = last > out[m - 1].hi ? last : out[m - 1].hi;
+        else
+            out[m++] = (zrange_t){first, last, cells[i].inside};
     }
     return m;
 }
@@ -145,13 +143,14 @@ cells_to_ranges(const zgrid_t *g, const zcell_t *cells, size_t n, uint64_t (*out
 //  *split: whether any cell was.
 static size_t
 refine(const zgrid_t *g, const zcell_t *in, size_t n, zcell_t *out, size_t cap, uint32_t level,
-       const int64_t *lo, const int64_t *hi, bool *split)
+       const int64_t (*bounds)[DAISY_MAX_DIMS], bool *split)
 {
     size_t m = 0;
     *split = false;
     for (size_t i = 0; i < n; i++) {
         zcell_t kids[1u << DAISY_MAX_DIMS];
         size_t k = 0;
+        const int64_t *lo = bounds[0], *hi = bounds[1];
         if (in[i].level == level && level > 0 && !cell_inside(g, &in[i], lo, hi))
             for (uint32_t child = 0; child < (1u << g->dims); child++) {
                 zcell_t z = {.level = in[i].level - 1};
@@ -162,6 +161,7 @@ refine(const zgrid_t *g, const zcell_t *in, size_t n, zcell_t *out, size_t cap, 
                     meets = meets && (z.c[d] + 1) << z.level > lo[d]
                          && z.c[d] << z.level <= hi[d];
                 }
+                z.inside = cell_inside(g, &z, bounds[2], bounds[3]);
                 if (meets)
                     kids[k++] = z;
             }
@@ -181,12 +181,23 @@ refine(const zgrid_t *g, const zcell_t *in, size_t n, zcell_t *out, size_t cap, 
 //  a level at a time, while they stay within `max`: a ROI is read as
 //  ranges that hug its border, not as a few big cells around it.
 size_t
-zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_t max)
+zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, zrange_t *out, size_t max)
 {
-    int64_t lo[DAISY_MAX_DIMS], hi[DAISY_MAX_DIMS];
+    //  The cells the ROI meets, lo..hi, and its interior in_lo..in_hi: the
+    //  cells all of whose points lie in it, less one cell on each side (a
+    //  position's cell is computed in floating point) and never a border
+    //  cell of the grid (it holds the positions clamped onto it).
+    int64_t bounds[4][DAISY_MAX_DIMS];
+    int64_t *lo = bounds[0], *hi = bounds[1], *in_lo = bounds[2], *in_hi = bounds[3];
+    int64_t top = ((int64_t)1 << g->bits) - 1;
     for (uint32_t d = 0; d < g->dims; d++) {
-        lo[d] = cell_of(g, d, (double)roi->offset[d]);
-        hi[d] = cell_of(g, d, (double)(roi->offset[d] + roi->shape[d]));
+        double begin = (double)roi->offset[d], end = (double)(roi->offset[d] + roi->shape[d]);
+        lo[d] = cell_of(g, d, begin);
+        hi[d] = cell_of(g, d, end);
+        double a = ceil((begin - g->origin[d]) / g->cell) + 1;
+        double b = floor((end - g->origin[d]) / g->cell) - 2;
+        in_lo[d] = a >= (double)top ? top : a <= 1 ? 1 : (int64_t)a;
+        in_hi[d] = b >= (double)(top - 1) ? top - 1 : b <= 0 ? 0 : (int64_t)b;
     }
     uint32_t level = 0;
     for (;; level++) {
@@ -208,6 +219,7 @@ zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_
             for (uint32_t d = 0; d < g->dims; d++)
                 fine[d] = z.c[d] << level;
             z.key = interleave(g, fine);
+            z.inside = cell_inside(g, &z, in_lo, in_hi);
             cur[n++] = z;
             uint32_t d = 0;
             for (; d < g->dims && ++z.c[d] > hi[d] >> level; d++)
@@ -217,7 +229,8 @@ zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_
         }
         qsort(cur, n, sizeof *cur, by_key);
         for (bool split = true; split && level > 0; level--) {
-            n = refine(g, cur, n, next, cap, level, lo, hi, &split);
+            n = refine(g, cur, n, next, cap, level, (const int64_t (*)[DAISY_MAX_DIMS])bounds,
+                       &split);
             zcell_t *swap = cur;
             cur = next;
             next = swap;
@@ -225,8 +238,7 @@ zgrid_ranges(const zgrid_t *g, const daisy_roi_t *roi, uint64_t (*out)[2], size_
     }
     size_t m = n && n <= max ? cells_to_ranges(g, cur, n, out) : 0;
     if (m == 0) {       //  out of memory: the whole grid, read and filtered
-        out[0][0] = 0;
-        out[0][1] = UINT64_MAX;
+        out[0] = (zrange_t){0, UINT64_MAX, false};
         m = 1;
     }
     free(cur);
