@@ -15,6 +15,7 @@
 #include "broker_internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -40,6 +41,9 @@ daisy_broker_options_default(void)
 static int
 send_to(daisy_broker_t *self, const uint8_t *identity, size_t size, const daisy_msg_t *msg)
 {
+    //  A send may take the router's pending commands, and with them the
+    //  signal on its descriptor: a receive must follow before a wait.
+    self->armed = false;
     if (daisy_encode(msg, &self->out) != 0)
         return -1;
     if (zmq_send(self->router_handle, identity, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
@@ -591,37 +595,51 @@ next_timer(daisy_broker_t *self, int64_t now)
     return next > now ? next - now : 0;
 }
 
-//  One round: everything waiting, then what is due.
+//  One round: what is due, then every message waiting, each followed by
+//  what it made ready. It ends on an empty receive that comes after the
+//  round's last send, which leaves the router's descriptor armed (libzmq
+//  signals it on the next command only, edge-triggered, and a send may
+//  consume one): daisy_broker_poll() may then sleep on it.
 static void
 work(daisy_broker_t *self)
 {
     while (self->zap && (zsock_events(self->zap) & ZMQ_POLLIN))
         auth_handle(self);
     int64_t now = zclock_mono();
-    for (int i = 0; i < DRAIN_LIMIT && receive_one(self, now); i++)
-        ;
-    now = zclock_mono();
     run_timers(self, now);
     dispatch(self, now);
     finish_tasks(self, now);
+    for (int i = 0; i < DRAIN_LIMIT; i++) {
+        if (!receive_one(self, now)) {
+            self->armed = true;
+            return;
+        }
+        now = zclock_mono();
+        dispatch(self, now);
+        finish_tasks(self, now);
+    }
 }
 
+//  One wake-up: unless the last round left the router armed, a round
+//  first (something may have been sent since); then one poll(2) on the
+//  sockets' descriptors until a message or the next timer; then a round.
+//  About one blocking poll and two non-blocking command checks of
+//  libzmq per wake-up, where zmq_poll() adds two more.
 int
 daisy_broker_poll(daisy_broker_t *self, int timeout_ms)
 {
-    work(self);
-    int64_t wait = next_timer(self, zclock_mono());
+    if (!self->armed)
+        work(self);
+    int64_t wait = self->armed ? next_timer(self, zclock_mono()) : 0;
     if (timeout_ms >= 0 && wait > timeout_ms)
         wait = timeout_ms;
-    zmq_pollitem_t items[2] = {
-        {.socket = self->router_handle, .events = ZMQ_POLLIN},
-        {.socket = self->zap ? zsock_resolve(self->zap) : NULL, .events = ZMQ_POLLIN},
+    struct pollfd fds[2] = {
+        {.fd = self->router_fd, .events = POLLIN},
+        {.fd = self->zap ? zsock_fd(self->zap) : -1, .events = POLLIN},
     };
-    int rc = zmq_poll(items, self->zap ? 2 : 1, (long)wait);
-    if (rc < 0)
-        return errno == EINTR ? -1 : 0;
-    if (rc > 0)
-        work(self);
+    if (wait > 0 && poll(fds, self->zap ? 2 : 1, (int)wait) < 0 && errno == EINTR)
+        return -1;
+    work(self);
     return 0;
 }
 
@@ -667,6 +685,8 @@ bind_sockets(daisy_broker_t *self, daisy_error_t *err)
     if (auth_setup(self, err) != 0)
         return -1;
     self->router_handle = zsock_resolve(self->router);
+    size_t fd_size = sizeof self->router_fd;
+    zmq_getsockopt(self->router_handle, ZMQ_FD, &self->router_fd, &fd_size);
     if (bind_router(self) < 0)
         return daisy_error_set(err, "cannot bind workers' endpoint '%s': %s", self->opt.bind,
                                zmq_strerror(zmq_errno()));

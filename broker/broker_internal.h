@@ -90,6 +90,9 @@ struct _daisy_broker_t {
     zsock_t *zap;               //  our ZAP handler (CurveZMQ), or NULL
     zcertstore_t *allowed;      //  allowed worker keys
     void *router_handle;        //  zsock_resolve(router): the hot path uses libzmq
+    int router_fd;              //  its ZMQ_FD, which libzmq signals (edge-triggered)
+    bool armed;                 //  the router was last touched by an empty receive, after
+                                //  every send: its descriptor will signal what comes next
     char *endpoint;
     char *advertised;           //  what workers are told (NULL: no routable address)
     char *pub_endpoint;
