@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 60000
+//  Rows per INSERT when the Morton table is filled.
+#define FILL_ROWS 32
 #define SQL_MAX 16384
 //  Pages read in place, not copied into SQLite's cache by a read() each:
 //  a ROI read is many short range scans over a large file.
@@ -240,21 +242,36 @@ fill_zindex(sq_t *self, daisy_error_t *err)
     }
     if (n > 1)
         qsort(rows, n, sizeof *rows, by_key);
-    snprintf(self->sql, sizeof self->sql, "INSERT INTO \"%s_zindex\" VALUES (?, ?", s->nodes_table);
-    for (uint32_t d = 0; d < s->dims; d++)
-        add(self, ", ?");
-    add(self, ")");
-    int rc = prepare(self, &st, err);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        sqlite3_bind_int64(st, 1, (int64_t)rows[i].key);
-        sqlite3_bind_int64(st, 2, rows[i].id);
-        for (uint32_t d = 0; d < s->dims; d++)
-            sqlite3_bind_double(st, 3 + (int)d, rows[i].p[d]);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = db_error(self, err, "filling the spatial index");
-        sqlite3_reset(st);
+    //  FILL_ROWS rows per statement: a row costs less than a statement.
+    sqlite3_stmt *many = NULL, *one = NULL;
+    int width = 2 + (int)s->dims, rc = 0;
+    for (int k = 0; rc == 0 && k < 2; k++) {
+        snprintf(self->sql, sizeof self->sql, "INSERT INTO \"%s_zindex\" VALUES ",
+                 s->nodes_table);
+        for (int r = 0; r < (k ? 1 : FILL_ROWS); r++) {
+            add(self, r ? ", (?" : "(?");
+            for (int c = 1; c < width; c++)
+                add(self, ", ?");
+            add(self, ")");
+        }
+        rc = prepare(self, k ? &one : &many, err);
     }
-    sqlite3_finalize(st);
+    for (size_t i = 0; rc == 0 && i < n;) {
+        sqlite3_stmt *st1 = n - i >= FILL_ROWS ? many : one;
+        int rows_here = st1 == many ? FILL_ROWS : 1;
+        for (int r = 0; r < rows_here; r++, i++) {
+            int col = 1 + r * width;
+            sqlite3_bind_int64(st1, col, (int64_t)rows[i].key);
+            sqlite3_bind_int64(st1, col + 1, rows[i].id);
+            for (uint32_t d = 0; d < s->dims; d++)
+                sqlite3_bind_double(st1, col + 2 + (int)d, rows[i].p[d]);
+        }
+        if (sqlite3_step(st1) != SQLITE_DONE)
+            rc = db_error(self, err, "filling the spatial index");
+        sqlite3_reset(st1);
+    }
+    sqlite3_finalize(many);
+    sqlite3_finalize(one);
     free(rows);
     return rc;
 }
