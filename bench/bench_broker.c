@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -83,6 +84,8 @@ typedef struct {
 static const bench_case_t cases[] = {
     {"lockstep_2", "2 workers, prefetch 1", 2, 1, 40000, 2000, 0, 0, TARGET_RATIO, 0.7},
     {"lockstep_8", "8 workers, prefetch 1", 8, 1, 40000, 2000, 0, 0, TARGET_RATIO, 0.7},
+    {"lockstep_256", "256 worker processes, prefetch 1", 256, 1, 40000, 4000, 0, 0,
+     TARGET_RATIO, 0.85},
     {"window16_2", "2 workers, prefetch 16", 2, 16, 400000, 20000, 0, 0, TARGET_RATE, 2e5},
     {"window16_8", "8 workers, prefetch 16 (no target)", 8, 16, 400000, 20000, 0, 0,
      TARGET_NONE, 0},
@@ -94,6 +97,8 @@ static const bench_case_t cases[] = {
 //  The probe sends this many round trips per broker block: enough for a
 //  stable rate, short enough to keep the run brief.
 #define PROBE_FRACTION 2
+//  DEALER processes of the probe, at most.
+#define MAX_PROBE 256
 //  How long any process waits on a peer before it gives up (ms).
 #define PEER_TIMEOUT_MS 60000
 
@@ -110,6 +115,8 @@ typedef struct {
     uint64_t probe_round_trips; //  0 when no probe ran
     double probe_seconds;
     long rss_kib;               //  the case child's (broker's) peak RSS
+    double cpu_seconds;         //  the broker process's CPU time (all its threads) in the run
+    double thread_cpu_seconds;  //  its loop's thread alone
 } result_t;
 
 //  Representative messages -------------------------------------------------
@@ -230,8 +237,8 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
     for (uint32_t i = 0; i < workers; i++)
         if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port)
             return snprintf(pr->msg, sizeof pr->msg, "probe: pipe write failed"), -1;
-    uint8_t ids[64][256];
-    size_t idlen[64];
+    static uint8_t ids[MAX_PROBE][256];
+    static size_t idlen[MAX_PROBE];
     char body[512];
     zmq_pollitem_t item = {.socket = r, .events = ZMQ_POLLIN};
     for (uint32_t i = 0; i < workers; i++) {
@@ -288,9 +295,9 @@ probe_process(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks
     memset(&pr, 0, sizeof pr);
     daisy_buffer_t request = {0}, reply = {0};
     int ports[2];
-    pid_t pids[64];
-    if (workers > 64)
-        snprintf(pr.msg, sizeof pr.msg, "probe: at most 64 processes");
+    pid_t pids[MAX_PROBE];
+    if (workers > MAX_PROBE)
+        snprintf(pr.msg, sizeof pr.msg, "probe: at most %d processes", MAX_PROBE);
     else if (sample_messages(blocks, &request, &reply) != 0)
         snprintf(pr.msg, sizeof pr.msg, "probe: cannot encode sample messages");
     else if (pipe(ports) != 0)
@@ -346,6 +353,18 @@ run_probe(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks, re
 
 //  The broker run ------------------------------------------------------------
 
+//  User and system time of this process (RUSAGE_SELF: every thread,
+//  libzmq's I/O thread too, not its children, the workers) or of the
+//  calling thread (RUSAGE_THREAD: the broker's loop).
+static double
+cpu_seconds(int who)
+{
+    struct rusage u;
+    getrusage(who, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
+         + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
 static int
 run_broker(uint32_t workers, uint32_t window, uint64_t blocks, result_t *r)
 {
@@ -357,9 +376,12 @@ run_broker(uint32_t workers, uint32_t window, uint64_t blocks, result_t *r)
     daisy_pipeline_t *p = bench_noop_pipeline(blocks, workers);
     daisy_blockwise_options_t o = {.log_dir = log_dir, .prefetch = window};
     daisy_error_t err;
+    double cpu0 = cpu_seconds(RUSAGE_SELF), thread0 = cpu_seconds(RUSAGE_THREAD);
     int64_t t0 = bench_now_ns();
     daisy_summary_t *summary = daisy_run_blockwise(p, &o, &err);
     int64_t t1 = bench_now_ns();
+    r->cpu_seconds = cpu_seconds(RUSAGE_SELF) - cpu0;
+    r->thread_cpu_seconds = cpu_seconds(RUSAGE_THREAD) - thread0;
     if (!summary)
         return snprintf(r->msg, sizeof r->msg, "run_blockwise: %s", err.msg), -1;
     const daisy_task_counts_t *c = daisy_summary_counts(summary, 0);
@@ -429,9 +451,12 @@ print_case(const bench_case_t *c, bool quick, const result_t *r)
     print_common(c, quick, r);
     printf("\"transport_round_trips\": %llu, \"transport_seconds\": %.4f, "
            "\"transport_limit_per_s\": %.0f, \"ratio\": %.4f, \"steady_ratio\": %.4f, "
-           "\"broker_peak_rss_kib\": %ld, ",
+           "\"broker_peak_rss_kib\": %ld, \"broker_cpu_us_per_block\": %.2f, "
+           "\"broker_thread_cpu_us_per_block\": %.2f, ",
            (unsigned long long)r->probe_round_trips, r->probe_seconds, limit, ratio,
-           limit > 0 ? bench_rate(r->blocks, r->steady_seconds) / limit : 0, r->rss_kib);
+           limit > 0 ? bench_rate(r->blocks, r->steady_seconds) / limit : 0, r->rss_kib,
+           r->blocks ? r->cpu_seconds * 1e6 / (double)r->blocks : 0,
+           r->blocks ? r->thread_cpu_seconds * 1e6 / (double)r->blocks : 0);
     if (c->target == TARGET_RATIO)
         printf("\"target\": \"ratio >= %.2f\", \"meets_target\": %s}\n", c->target_value,
                bench_bool(ratio >= c->target_value));
