@@ -6,6 +6,7 @@
 #include "serve.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,9 +122,23 @@ report_stats(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_opt
         fprintf(stderr, "cannot write the run statistics to %s\n", path);
 }
 
+//  Every worker is a connection, a descriptor of this process: the soft
+//  limit (often 1,024) would turn away the thousandth worker, the hard
+//  one (often 2^20) not.
+static void
+raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int
 cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_options_t *options)
 {
+    raise_fd_limit();
     const daisy_graph_t *graph = daisy_scheduler_graph(daisy_broker_scheduler(broker));
     view_t view = {.ntasks = daisy_graph_task_count(graph)};
     if (!options->quiet)
