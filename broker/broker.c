@@ -514,6 +514,21 @@ flush_markers(daisy_broker_t *self)
             daisy_markers_flush(self->markers[t]);
 }
 
+//  Markers that can no longer record (a full or failing disk): nothing
+//  more is handed out, the serving loop is asked to stop (blocks in
+//  flight may still come back), and the reason is kept for the program,
+//  which exits 4. What was recorded stays; a run with space resumes.
+static void
+check_markers(daisy_broker_t *self)
+{
+    for (uint32_t t = 0; self->markers && !self->failed && t < self->ntasks; t++)
+        if (self->markers[t] && daisy_markers_failure(self->markers[t], &self->failure) != 0) {
+            self->failed = true;
+            self->draining = true;
+            daisy_broker_stop(self);
+        }
+}
+
 //  A running block overran its task's timeout: a failed attempt. The
 //  worker is stuck in it, so the blocks queued behind it go back too, at no
 //  cost (they never started); if it ever comes back, their results are
@@ -566,6 +581,7 @@ run_timers(daisy_broker_t *self, int64_t now)
     if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms) {
         progress_snapshot(self, now);
         flush_markers(self);
+        check_markers(self);
         log_window_roll(self, now);
     }
 }
@@ -615,6 +631,7 @@ work(daisy_broker_t *self)
             return;
         }
         now = zclock_mono();
+        check_markers(self);
         dispatch(self, now);
         finish_tasks(self, now);
     }
@@ -889,6 +906,12 @@ unsigned
 daisy_broker_stop_requests(const daisy_broker_t *self)
 {
     return __atomic_load_n(&self->stops, __ATOMIC_ACQUIRE);
+}
+
+const char *
+daisy_broker_failure(const daisy_broker_t *self)
+{
+    return self->failed ? self->failure.msg : NULL;
 }
 
 void

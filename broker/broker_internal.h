@@ -91,6 +91,8 @@ struct _daisy_broker_t {
     zcertstore_t *allowed;      //  allowed worker keys
     void *router_handle;        //  zsock_resolve(router): the hot path uses libzmq
     int router_fd;              //  its ZMQ_FD, which libzmq signals (edge-triggered)
+    bool failed;                //  recording failed (markers): `failure` says why
+    daisy_error_t failure;
     bool armed;                 //  the router was last touched by an empty receive, after
                                 //  every send: its descriptor will signal what comes next
     char *endpoint;

@@ -155,6 +155,12 @@ cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_option
         fputs(text, stdout);
     free(text);
     report_stats(broker, launcher, options);
+    const char *failure = daisy_broker_failure(broker);
+    if (failure) {      //  recording failed: stopped on its own, not interrupted
+        fflush(stdout);
+        fprintf(stderr, "%s: %s\n", options->prog ? options->prog : "daisy-broker", failure);
+        return 4;
+    }
     if (rc == 2)
         report_interrupted(broker, options);
     fflush(stdout);

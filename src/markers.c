@@ -5,11 +5,27 @@
     sparse file for 10^12 blocks opens as fast as its done part allows.
     Metadata is written to a temporary file and renamed into place, so a
     crash never leaves a half-written zarr.json.
+
+    A full disk: the file is sparse, and touching a page of the mapping
+    that has no disk block behind it kills the process with SIGBUS when
+    the filesystem cannot allocate one (a store anywhere; on tmpfs even a
+    load, which allocates a page for a hole). So the mapping is touched
+    only in stretches of RESERVE bytes reserved beforehand (fallocate):
+    a mark reserves its stretch first, and at open every stretch that
+    holds data is reserved (or, failing that, read with pread(2)). A
+    stretch never reserved holds no mark. Near a full disk a mark's page
+    alone is reserved and written with pwrite(2); where the filesystem
+    cannot reserve at all (EOPNOTSUPP), marks are written with pwrite,
+    whose errors are checked. The first failure is kept: no mark is
+    stored after it (those before it stay), and daisy_markers_failure()
+    names the file and the reason, so that the broker stops handing out
+    blocks; a run with space resumes.
 */
 #include "daisy/markers.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -22,11 +38,20 @@
 #include "fsutil.h"
 #include "graph_internal.h"
 
+//  Bytes reserved at a time (one bit each in `reserved`): 10^12 blocks
+//  cost 3.8 MiB of bits.
+#define RESERVE (256 * 1024)
+
 struct _daisy_markers_t {
     int fd;
     uint8_t *bytes;
     uint64_t size;
     uint64_t count;
+    uint8_t *reserved;          //  a bit per RESERVE bytes with disk space behind them
+    uint8_t *partial;           //  a bit per RESERVE bytes only partly backed: pread, pwrite
+    bool write_through;         //  the filesystem reserves nothing: pwrite each mark
+    int failed;                 //  errno of the first failure, then nothing is stored
+    char path[PATH_MAX + 64];   //  the chunk file
 };
 
 //  FNV-1a over the numbers that decide the block layout.
@@ -136,10 +161,50 @@ recorded_layout(const char *tdir, uint64_t *layout, daisy_error_t *err)
     return rc;
 }
 
-//  Marked blocks, reading only the extents that hold data, through pread
+static bool
+bit(const uint8_t *bits, uint64_t i)
+{
+    return (bits[i / 8] >> (i % 8)) & 1;
+}
+
+static void
+set_bit(uint8_t *bits, uint64_t i)
+{
+    bits[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+//  Disk space for the whole stretch: 0, or -1 with errno.
+static int
+reserve_stretch(daisy_markers_t *self, uint64_t stretch)
+{
+    uint64_t start = stretch * RESERVE;
+    uint64_t len = self->size - start < RESERVE ? self->size - start : RESERVE;
+    if (fallocate(self->fd, FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)len) != 0)
+        return -1;
+    set_bit(self->reserved, stretch);
+    return 0;
+}
+
+//  Stretches that hold data (marks of an earlier run) are reserved whole,
+//  so that reading them through the mapping touches no hole; where that
+//  fails they are read with pread.
+static void
+reserve_data(daisy_markers_t *self, off_t data, off_t hole)
+{
+    for (uint64_t s = (uint64_t)data / RESERVE; s <= ((uint64_t)hole - 1) / RESERVE; s++)
+        if (!bit(self->reserved, s) && reserve_stretch(self, s) != 0) {
+            if (errno == EOPNOTSUPP || errno == ENOSYS)
+                self->write_through = true;
+            else
+                set_bit(self->partial, s);
+        }
+}
+
+//  Marked blocks (their stretches reserved on the way), reading only the
+//  extents that hold data, through pread
 //  rather than the mapping so that counting leaves the process's RSS flat.
 static uint64_t
-count_marked(const daisy_markers_t *self)
+count_marked(daisy_markers_t *self)
 {
     static const size_t chunk = 1 << 20;
     uint8_t *buf = malloc(chunk);
@@ -154,6 +219,8 @@ count_marked(const daisy_markers_t *self)
         off_t hole = lseek(self->fd, data, SEEK_HOLE);
         if (hole < 0 || (uint64_t)hole > self->size)
             hole = (off_t)self->size;
+        if (hole > data)
+            reserve_data(self, data, hole);
         for (off_t at = data; at < hole;) {
             size_t want = (size_t)(hole - at) < chunk ? (size_t)(hole - at) : chunk;
             ssize_t got = pread(self->fd, buf, want, at);
@@ -179,11 +246,17 @@ map_chunk(daisy_markers_t *self, const char *tdir, int dims, bool reset, daisy_e
     if (fsutil_mkdirs(path) != 0)
         return daisy_error_set(err, "cannot create '%s': %s", path, strerror(errno));
     snprintf(path + used, sizeof path - used, "/0");
+    snprintf(self->path, sizeof self->path, "%s", path);
     self->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (reset ? O_TRUNC : 0), 0666);
     if (self->fd < 0 || ftruncate(self->fd, (off_t)self->size) != 0)
         return daisy_error_set(err, "cannot open markers '%s': %s", path, strerror(errno));
     if (self->size == 0)
         return 0;
+    size_t bits = (self->size + RESERVE - 1) / RESERVE / 8 + 1;
+    self->reserved = calloc(bits, 1);
+    self->partial = calloc(bits, 1);
+    if (!self->reserved || !self->partial)
+        return daisy_error_set(err, "out of memory");
     self->bytes = mmap(NULL, self->size, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, 0);
     if (self->bytes == MAP_FAILED) {
         self->bytes = NULL;
@@ -244,6 +317,8 @@ daisy_markers_close(daisy_markers_t **self_p)
     }
     if (self->fd >= 0)
         close(self->fd);
+    free(self->reserved);
+    free(self->partial);
     free(self);
     *self_p = NULL;
 }
@@ -251,16 +326,65 @@ daisy_markers_close(daisy_markers_t **self_p)
 bool
 daisy_markers_done(const daisy_markers_t *self, uint64_t index)
 {
-    return index < self->size && self->bytes[index] != 0;
+    if (index >= self->size)
+        return false;
+    uint64_t stretch = index / RESERVE;
+    if (self->write_through || bit(self->reserved, stretch))
+        return self->bytes[index] != 0;
+    uint8_t b = 0;
+    return bit(self->partial, stretch) && pread(self->fd, &b, 1, (off_t)index) == 1 && b;
+}
+
+//  Disk space behind the mark at `index` (reserving keeps the file's
+//  size, the task's already): 0, or -1 with the first failure kept.
+//  *page_only: only its page could be had.
+static int
+reserve(daisy_markers_t *self, uint64_t index, bool *page_only)
+{
+    uint64_t stretch = index / RESERVE;
+    *page_only = false;
+    if (self->write_through || bit(self->reserved, stretch) || reserve_stretch(self, stretch) == 0)
+        return 0;
+    if (errno == EOPNOTSUPP || errno == ENOSYS) {
+        self->write_through = true;
+        return 0;
+    }
+    uint64_t page = index - index % 4096;
+    uint64_t len = self->size - page < 4096 ? self->size - page : 4096;
+    if (errno == ENOSPC && fallocate(self->fd, FALLOC_FL_KEEP_SIZE, (off_t)page, (off_t)len) == 0) {
+        set_bit(self->partial, stretch);
+        *page_only = true;
+        return 0;
+    }
+    self->failed = errno;
+    return -1;
 }
 
 void
 daisy_markers_set(daisy_markers_t *self, uint64_t index)
 {
-    if (index >= self->size || self->bytes[index])
+    bool page_only;
+    if (index >= self->size || self->failed || daisy_markers_done(self, index)
+        || reserve(self, index, &page_only) != 0)
         return;
-    self->bytes[index] = 1;
+    if (self->write_through || page_only) {
+        uint8_t one = 1;
+        if (pwrite(self->fd, &one, 1, (off_t)index) != 1) {
+            self->failed = errno ? errno : EIO;
+            return;
+        }
+    } else
+        self->bytes[index] = 1;
     self->count++;
+}
+
+int
+daisy_markers_failure(const daisy_markers_t *self, daisy_error_t *err)
+{
+    if (!self->failed)
+        return 0;
+    return daisy_error_set(err, "markers '%s': %s; blocks recorded before are kept, a run "
+                           "with space resumes", self->path, strerror(self->failed));
 }
 
 uint64_t
@@ -272,7 +396,10 @@ daisy_markers_count(const daisy_markers_t *self)
 int
 daisy_markers_flush(daisy_markers_t *self)
 {
-    if (!self->bytes)
+    if (!self->bytes || self->failed)
+        return self->failed ? -1 : 0;
+    if (msync(self->bytes, self->size, MS_ASYNC) == 0)
         return 0;
-    return msync(self->bytes, self->size, MS_ASYNC);
+    self->failed = errno;
+    return -1;
 }

@@ -1,6 +1,9 @@
 /*  test_markers.c - done markers on disk, and resuming from them */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <errno.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "testutil.h"
@@ -222,6 +225,51 @@ Test(markers, huge_tasks_cost_disk_only_where_done, .timeout = 30)
     cr_assert_eq(st.st_size, 1000000000000ll);
     cr_assert_lt(st.st_blocks * 512, 1 << 20, "sparse: %lld bytes on disk",
                  (long long)st.st_blocks * 512);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+//  A disk that fills up: a tmpfs of 64 KiB in a mount namespace of this
+//  test's own (Criterion runs each test in a process of its own), so that
+//  nothing outside sees it. Marks stop at the first that finds no space,
+//  with an error naming the file, never a SIGBUS; those before it are on
+//  disk, and with more space the rest go on.
+Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
+{
+    make_dir();
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0
+        || mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0)
+        cr_skip_test("no private tmpfs here (needs root and mount namespaces): %s",
+                     strerror(errno));
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *t = tu_task_1d("t", 0, 300000, 1, 0, 1);
+    daisy_pipeline_add(p, &t);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    uint64_t i = 0;
+    for (; i < 300000 && daisy_markers_failure(m, &err) == 0; i++)
+        daisy_markers_set(m, i);
+    cr_assert_lt(i, 300000, "300,000 marks do not fit in 64 KiB");
+    uint64_t recorded = daisy_markers_count(m);
+    cr_assert_gt(recorded, 4096, "marks went on while pages could be had: %llu",
+                 (unsigned long long)recorded);
+    cr_assert(strstr(err.msg, "No space left on device"), "%s", err.msg);
+    cr_assert(strstr(err.msg, dir), "names the file: %s", err.msg);
+    daisy_markers_set(m, 299999);
+    cr_assert_eq(daisy_markers_count(m), recorded, "nothing recorded after the failure");
+    daisy_markers_close(&m);
+    //  More space: what was recorded is there, and the rest can be.
+    cr_assert_eq(mount("tmpfs", dir, NULL, MS_REMOUNT, "size=1m"), 0, "%s", strerror(errno));
+    m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), recorded);
+    for (i = 0; i < 300000; i++)
+        daisy_markers_set(m, i);
+    cr_assert_eq(daisy_markers_failure(m, &err), 0, "%s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), 300000);
+    daisy_markers_close(&m);
     daisy_graph_destroy(&g);
     daisy_pipeline_destroy(&p);
 }

@@ -129,6 +129,12 @@ DAISY_EXPORT void daisy_broker_stop(daisy_broker_t *self);
 //  How many stops were requested so far.
 DAISY_EXPORT unsigned daisy_broker_stop_requests(const daisy_broker_t *self);
 
+//  Why the broker stopped on its own, or NULL: recording completions
+//  failed (markers on a full or failing disk; the message names the file).
+//  It then hands out nothing more and asks its serving loop to stop, as
+//  a first Ctrl-C would; programs exit 4.
+DAISY_EXPORT const char *daisy_broker_failure(const daisy_broker_t *self);
+
 //  Stop handing out blocks (the first Ctrl-C): results of blocks in
 //  flight are still taken.
 DAISY_EXPORT void daisy_broker_drain(daisy_broker_t *self);

@@ -38,7 +38,13 @@ DAISY_EXPORT daisy_markers_t *daisy_markers_open(const char *dir, const daisy_gr
 DAISY_EXPORT void daisy_markers_close(daisy_markers_t **self_p);
 
 DAISY_EXPORT bool daisy_markers_done(const daisy_markers_t *self, uint64_t index);
+//  Record a block. Disk space is reserved before a mark is stored, so a
+//  full or failing disk is an error, never a SIGBUS: the first one is
+//  kept, nothing is recorded after it, and daisy_markers_failure() says it.
 DAISY_EXPORT void daisy_markers_set(daisy_markers_t *self, uint64_t index);
+//  0, or -1 with a message naming the file and the reason, once recording
+//  failed (space, I/O, a flush).
+DAISY_EXPORT int daisy_markers_failure(const daisy_markers_t *self, daisy_error_t *err);
 //  Blocks marked done (counted at open, kept up to date by set).
 DAISY_EXPORT uint64_t daisy_markers_count(const daisy_markers_t *self);
 //  Write dirty pages to disk (msync); -1 on failure.
