@@ -551,16 +551,29 @@ time_out(daisy_broker_t *self, lease_t *l, uint32_t t, int64_t timeout_ms)
     w->credits = 0;
 }
 
-static void
-run_timers(daisy_broker_t *self, int64_t now)
+//  Workers silent for `liveness` heartbeats are lost. Called only when the
+//  router was just found empty: a heartbeat waiting unread in its queue
+//  (a busy broker, 10^4 workers) must not count as silence. Whether any
+//  was lost.
+static bool
+expire_workers(daisy_broker_t *self, int64_t now)
 {
-    int64_t hb = self->opt.heartbeat_ms, dead = hb * self->opt.liveness;
+    int64_t dead = (int64_t)self->opt.heartbeat_ms * self->opt.liveness;
+    bool lost = false;
     while (!dlist_empty(&self->by_heard)) {
         worker_t *w = dlist_entry(self->by_heard.next, worker_t, by_heard);
         if (w->last_heard + dead > now)
             break;
         lose_worker(self, w, "heartbeat timeout");
+        lost = true;
     }
+    return lost;
+}
+
+static void
+run_timers(daisy_broker_t *self, int64_t now)
+{
+    int64_t hb = self->opt.heartbeat_ms;
     while (!dlist_empty(&self->by_sent)) {
         worker_t *w = dlist_entry(self->by_sent.next, worker_t, by_sent);
         if (w->last_sent + hb > now)
@@ -612,10 +625,11 @@ next_timer(daisy_broker_t *self, int64_t now)
 }
 
 //  One round: what is due, then every message waiting, each followed by
-//  what it made ready. It ends on an empty receive that comes after the
-//  round's last send, which leaves the router's descriptor armed (libzmq
-//  signals it on the next command only, edge-triggered, and a send may
-//  consume one): daisy_broker_poll() may then sleep on it.
+//  what it made ready, then (the router empty) the workers that fell
+//  silent. It ends on an empty receive that comes after the round's last
+//  send, which leaves the router's descriptor armed (libzmq signals it on
+//  the next command only, edge-triggered, and a send may consume one):
+//  daisy_broker_poll() may then sleep on it.
 static void
 work(daisy_broker_t *self)
 {
@@ -626,12 +640,13 @@ work(daisy_broker_t *self)
     dispatch(self, now);
     finish_tasks(self, now);
     for (int i = 0; i < DRAIN_LIMIT; i++) {
-        if (!receive_one(self, now)) {
+        if (receive_one(self, now)) {
+            now = zclock_mono();
+            check_markers(self);
+        } else if (!expire_workers(self, now = zclock_mono())) {
             self->armed = true;
             return;
         }
-        now = zclock_mono();
-        check_markers(self);
         dispatch(self, now);
         finish_tasks(self, now);
     }
@@ -694,6 +709,9 @@ bind_sockets(daisy_broker_t *self, daisy_error_t *err)
     zsock_set_sndhwm(self->router, 0);
     zsock_set_rcvhwm(self->router, 0);
     zsock_set_linger(self->router, 200);
+    //  Thousands of workers may connect at once (a SLURM array starting):
+    //  libzmq's listen backlog of 100 overflows, and they retry for 30 s.
+    zsock_set_backlog(self->router, 4096);
     if (self->pub) {
         zsock_set_sndhwm(self->pub, 10000);
         zsock_set_linger(self->pub, 1000);
