@@ -154,7 +154,9 @@ recorded_layout(const char *tdir, uint64_t *layout, daisy_error_t *err)
     const char *hash = NULL;
     if (meta)
         json_unpack(meta, "{s:{s:{s:s}}}", "attributes", "daisy", "layout", &hash);
-    int rc = hash ? 1 : daisy_error_set(err, "'%s' is not a daisy markers array", path);
+    int rc = hash ? 1 : daisy_error_set(err, "'%s' is not a daisy markers array (damaged, or "
+                                        "another program rewrote it); --reset-markers "
+                                        "replaces it", path);
     if (hash)
         *layout = strtoull(hash, NULL, 16);
     json_decref(meta);
@@ -278,8 +280,12 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
     }
     uint64_t layout = daisy_markers_layout(graph, task), recorded = 0;
     int found = recorded_layout(tdir, &recorded, err);
-    if (found < 0)
+    if (found < 0 && !reset)
         return NULL;
+    if (found < 0) {    //  damaged, or another program's: reset replaces it
+        found = 1;
+        recorded = ~layout;
+    }
     if (found && recorded != layout && !reset) {
         daisy_error_set(err, "task '%s': markers in '%s' were recorded for another block "
                         "layout (total, read or write ROI, or fit changed); use "

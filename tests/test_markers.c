@@ -273,3 +273,42 @@ Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
     daisy_graph_destroy(&g);
     daisy_pipeline_destroy(&p);
 }
+
+//  zarr-python's experimental v3 API rewrote zarr.json in read mode, after
+//  which daisy refused the directory and a reset could not repair it:
+//  now a damaged or foreign zarr.json is refused, naming the way out, and
+//  a reset replaces it.
+Test(markers, a_damaged_or_foreign_array_is_replaced_by_a_reset)
+{
+    make_dir();
+    daisy_pipeline_t *p = two_tasks(100, 10);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    daisy_markers_set(m, 2);
+    daisy_markers_close(&m);
+    const char *foreign[] = {"{\"zarr_format\": 3, \"node_type\": \"array\", \"shape\": [10]}",
+                             "{\"zarr_format\": 3, \"attributes\": {\"daisy\": {\"lay"};
+    for (int i = 0; i < 2; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/a/zarr.json", dir);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs(foreign[i], f);
+        fclose(f);
+        cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
+        cr_assert(strstr(err.msg, "--reset-markers") && strstr(err.msg, path), "%s", err.msg);
+        m = daisy_markers_open(dir, g, 0, true, &err);
+        cr_assert_not_null(m, "a reset repairs it: %s", err.msg);
+        cr_assert_eq(daisy_markers_count(m), 0, "and discards what the file held");
+        daisy_markers_set(m, 5);
+        daisy_markers_close(&m);
+        m = daisy_markers_open(dir, g, 0, false, &err);
+        cr_assert_not_null(m, "afterwards it opens as usual: %s", err.msg);
+        cr_assert(daisy_markers_done(m, 5));
+        daisy_markers_close(&m);
+    }
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
