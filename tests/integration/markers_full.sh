@@ -3,6 +3,7 @@
 # namespace of the test's own): the run stops handing out blocks at the
 # first completion it cannot record, says which file and why, and exits 4
 # (never SIGBUS, 135); with space, the same command resumes and finishes.
+# A read-only directory is refused at the start, also with exit 4.
 # Needs root (mount namespaces); skipped, saying why, without.
 . "$(dirname "$0")/lib.sh"
 cd "$tmpdir"
@@ -28,6 +29,9 @@ DAISY="$DAISY" unshare -m bash -c '
   "$DAISY" run --quiet --markers m --logs logs p.json > out2.txt 2> err2.txt
   echo $? > rc2
   ls -l m/a/c > ls.txt 2>&1
+  mkdir -p ro && mount -t tmpfs -o size=1m,ro tmpfs ro
+  "$DAISY" run --quiet --markers ro --logs logs p.json > out3.txt 2> err3.txt
+  echo $? > rc3
 '
 check "the small tmpfs was mounted" test -s rc1
 check "a full disk under the markers exits 4 (not 135, SIGBUS)" test "$(cat rc1)" -eq 4
@@ -38,4 +42,6 @@ check "it stopped handing out blocks ($(cat n1) of 40 ran)" test "$(cat n1)" -lt
 check "with space the same command resumes and exits 0" test "$(cat rc2)" -eq 0
 check "every block ran" test "$(sort -u ran.txt | wc -l)" -eq 40
 check "the rerun completed all 40" grep -q "completed ✔: 40" out2.txt
+check "a read-only markers directory exits 4" test "$(cat rc3)" -eq 4
+check "naming the directory and the reason" grep -q "ro/a': Read-only file system" err3.txt
 finish
