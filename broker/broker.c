@@ -837,6 +837,12 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
         daisy_scheduler_set_check(self->scheduler, t, NULL, NULL);
     self->summary = rc == 0 ? daisy_summary_new(graph) : NULL;
     self->workers = zhashx_new();
+    if (self->workers) {    //  keys are the workers' own idkey_t: not copied, not freed
+        zhashx_set_key_hasher(self->workers, roster_key_hash);
+        zhashx_set_key_comparator(self->workers, roster_key_compare);
+        zhashx_set_key_duplicator(self->workers, NULL);
+        zhashx_set_key_destructor(self->workers, NULL);
+    }
     self->by_id = zhashx_new();
     self->decoder = daisy_decoder_new();
     self->scratch = calloc(DAISY_MAX_BATCH, sizeof *self->scratch);

