@@ -14,6 +14,14 @@
     for the upstream blocks whose grid cells meet its (fitted) read ROI
     inside the upstream total write ROI. Downstream is derived from the same
     two rules run backwards, so the two relations are exact inverses.
+
+    The scheduler asks these questions for every block, so they are cheap:
+    grid positions are handed to every visitor along with the index, the
+    divisions by a task's grid shape and level stride are multiplications
+    by reciprocals fixed here (fastdiv.h), the conflict offsets between
+    consecutive levels are a table built with the graph, and the blocks of
+    a downstream task that read a block are found in closed form (the
+    inverse of graph_cross_range, solved for the position).
 */
 #include "graph_internal.h"
 
@@ -33,6 +41,20 @@ ceil_div(int64_t a, int64_t b)
     return -floor_div(-a, b);
 }
 
+//  floor(a / b) and ceil(a / b) for b > 0 through f, the divider of b: a
+//  multiplication for a >= 0 (the usual case), a division otherwise.
+static int64_t
+floor_by(int64_t a, int64_t b, fastdiv_t f)
+{
+    return a >= 0 ? (int64_t)fastdiv_div(f, (uint64_t)a) : floor_div(a, b);
+}
+
+static int64_t
+ceil_by(int64_t a, int64_t b, fastdiv_t f)
+{
+    return a > 0 ? (int64_t)fastdiv_div(f, (uint64_t)a - 1) + 1 : -floor_div(-a, b);
+}
+
 static int64_t
 max64(int64_t a, int64_t b)
 {
@@ -43,6 +65,69 @@ static int64_t
 min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
+}
+
+static void conflict_table(const graph_task_t *t, uint64_t later, graph_conflict_t *c);
+static int combinations(const graph_task_t *t, int64_t (*c)[2], const int *nc, int64_t (*q)[D],
+                        uint64_t *index);
+
+//  Every level's combinations of conflict offsets with their index
+//  offsets, for blocks away from the edges of the grid, when they are few.
+static int
+combo_cache(graph_task_t *t, daisy_error_t *err)
+{
+    uint64_t total = 0;
+    for (uint64_t level = 1; level < t->levels; level++) {
+        t->conflicts[level].first = UINT32_MAX;
+        total += t->conflicts[level].all;
+    }
+    if (total == 0 || total > GRAPH_COMBO_CACHE)
+        return 0;
+    t->combo = calloc(total, sizeof *t->combo);
+    t->combo_delta = calloc(total, sizeof *t->combo_delta);
+    if (!t->combo || !t->combo_delta)
+        return daisy_error_set(err, "out of memory");
+    uint32_t first = 0;
+    for (uint64_t level = 1; level < t->levels; level++) {
+        graph_conflict_t *c = &t->conflicts[level];
+        //  The offsets as positions: combinations of them from a zero
+        //  index, so the "indices" are the index offsets (mod 2^64).
+        int n = combinations(t, c->cand, c->ncand, &t->combo[first], &t->combo_delta[first]);
+        c->first = first;
+        first += (uint32_t)n;
+    }
+    return 0;
+}
+
+//  What every block needs and depends only on the task: reciprocals of
+//  the grid shape and level stride, the level-0 offset, and the conflict
+//  offsets of every level when there are not too many levels.
+static int
+task_cache(graph_task_t *t, daisy_error_t *err)
+{
+    for (int d = 0; d < t->dims; d++) {
+        t->div_n[d] = fastdiv_make(t->n[d] > 0 ? (uint64_t)t->n[d] : 1);
+        t->div_m[d] = fastdiv_make((uint64_t)t->m[d]);
+        t->div_ws[d] = fastdiv_make((uint64_t)t->ws[d]);
+    }
+    for (int d = t->dims - 1; d >= 0; d--)
+        t->stride[d] = d == t->dims - 1 ? 1 : t->stride[d + 1] * (uint64_t)t->n[d + 1];
+    t->m_pow2 = true;
+    for (int d = 0; d < t->dims; d++)
+        t->m_pow2 &= (t->m[d] & (t->m[d] - 1)) == 0;
+    for (int d = t->dims - 1, shift = 0; t->m_pow2 && d >= 0; d--) {
+        t->m_shift[d] = (unsigned)shift;
+        shift += __builtin_ctzll((uint64_t)t->m[d]);
+    }
+    graph_level_offset(t, 0, t->level0);
+    if (t->levels > GRAPH_LEVEL_CACHE)
+        return 0;
+    t->conflicts = calloc(t->levels, sizeof *t->conflicts);
+    if (!t->conflicts)
+        return daisy_error_set(err, "out of memory");
+    for (uint64_t level = 1; level < t->levels; level++)
+        conflict_table(t, level, &t->conflicts[level]);
+    return combo_cache(t, err);
 }
 
 //  Set up one task's numbers; -1 when its grid cannot be counted in 63 bits.
@@ -87,7 +172,7 @@ task_init(graph_task_t *t, const daisy_task_t *task, daisy_error_t *err)
         if (__builtin_mul_overflow(t->levels, (uint64_t)m, &t->levels))
             return daisy_error_set(err, "task '%s': more than 2^64 levels", t->id);
     }
-    return 0;
+    return task_cache(t, err);
 }
 
 //  Record upstream and downstream task positions by id.
@@ -148,6 +233,9 @@ daisy_graph_destroy(daisy_graph_t **self_p)
     for (uint32_t i = 0; self->tasks && i < self->ntasks; i++) {
         free(self->tasks[i].up);
         free(self->tasks[i].down);
+        free(self->tasks[i].conflicts);
+        free(self->tasks[i].combo);
+        free(self->tasks[i].combo_delta);
     }
     free(self->tasks);
     free(self);
@@ -156,13 +244,17 @@ daisy_graph_destroy(daisy_graph_t **self_p)
 
 //  Grid positions ---------------------------------------------------------
 
+//  `index` must lie in the grid (below total): what is left after the
+//  other dimensions is the first coordinate, without a division.
 void
 graph_unflatten(const graph_task_t *t, uint64_t index, int64_t *k)
 {
-    for (int d = t->dims - 1; d >= 0; d--) {
-        k[d] = (int64_t)(index % (uint64_t)t->n[d]);
-        index /= (uint64_t)t->n[d];
+    for (int d = t->dims - 1; d > 0; d--) {
+        uint64_t q = fastdiv_div(t->div_n[d], index);
+        k[d] = (int64_t)(index - q * (uint64_t)t->n[d]);
+        index = q;
     }
+    k[0] = (int64_t)index;
 }
 
 uint64_t
@@ -180,8 +272,15 @@ uint64_t
 graph_level_of(const graph_task_t *t, const int64_t *k)
 {
     uint64_t rank = 0;
-    for (int d = 0; d < t->dims; d++)
-        rank = rank * (uint64_t)t->m[d] + (uint64_t)(k[d] % t->m[d]);
+    if (t->m_pow2) {
+        for (int d = 0; d < t->dims; d++)
+            rank |= ((uint64_t)k[d] & (uint64_t)(t->m[d] - 1)) << t->m_shift[d];
+        return t->levels - 1 - rank;
+    }
+    for (int d = 0; d < t->dims; d++) {
+        uint64_t q = fastdiv_div(t->div_m[d], (uint64_t)k[d]);
+        rank = rank * (uint64_t)t->m[d] + ((uint64_t)k[d] - q * (uint64_t)t->m[d]);
+    }
     return t->levels - 1 - rank;
 }
 
@@ -218,34 +317,143 @@ conflict_candidates(int64_t delta, int64_t m, int64_t *c)
     return 2;
 }
 
-//  Visit the blocks at k + sign * c for every combination of candidates
-//  between `level` (of k's neighbours) and `from` (k's level).
+//  The offsets from a block of level `later` (>= 1) to the blocks of
+//  level later - 1 it conflicts with.
+static void
+conflict_table(const graph_task_t *t, uint64_t later, graph_conflict_t *c)
+{
+    int64_t o_later[D], o_earlier[D];
+    graph_level_offset(t, later, o_later);
+    graph_level_offset(t, later - 1, o_earlier);
+    c->all = 1;
+    c->first = UINT32_MAX;
+    for (int d = 0; d < t->dims; d++) {
+        c->ncand[d] = conflict_candidates(o_earlier[d] - o_later[d], t->m[d], c->cand[d]);
+        c->reach_lo[d] = c->cand[d][0];
+        c->reach_hi[d] = c->cand[d][c->ncand[d] - 1];
+        c->all *= (uint64_t)c->ncand[d];
+    }
+}
+
+//  The cached table, or `scratch` filled in when levels are not cached.
+static const graph_conflict_t *
+conflicts_of(const graph_task_t *t, uint64_t later, graph_conflict_t *scratch)
+{
+    if (t->conflicts)
+        return &t->conflicts[later];
+    conflict_table(t, later, scratch);
+    return scratch;
+}
+
+//  Every combination of the per-dimension coordinates c[d][0..nc[d]), the
+//  first dimension changing fastest (the order daisy_graph_upstream has
+//  always listed conflicts in), into q and index. Indices follow by
+//  adding strides.
+static int
+combinations(const graph_task_t *t, int64_t (*c)[2], const int *nc, int64_t (*q)[D],
+             uint64_t *index)
+{
+    int pick[D] = {0};
+    int64_t k[D] = {0};
+    for (int d = 0; d < t->dims; d++)
+        k[d] = c[d][0];
+    uint64_t at = graph_flatten(t, k);
+    for (int n = 0;; n++) {
+        for (int d = 0; d < D; d++)   //  all D, a fixed copy the compiler inlines
+            q[n][d] = k[d];
+        index[n] = at;
+        int d = 0;
+        while (d < t->dims && ++pick[d] == nc[d]) {
+            pick[d] = 0;
+            at -= (uint64_t)(k[d] - c[d][0]) * t->stride[d];
+            k[d] = c[d][0];
+            d++;
+        }
+        if (d == t->dims)
+            return n + 1;
+        at += (uint64_t)(c[d][pick[d]] - k[d]) * t->stride[d];
+        k[d] = c[d][pick[d]];
+    }
+}
+
+//  The cached combinations when every one of them lies in the grid.
+static int
+conflict_blocks_inside(const graph_task_t *t, const graph_conflict_t *c, const int64_t *k,
+                       uint64_t at, int sign, int64_t (*q)[D], uint64_t *index)
+{
+    for (int d = 0; d < t->dims; d++) {
+        int64_t a = sign > 0 ? k[d] + c->reach_lo[d] : k[d] - c->reach_hi[d];
+        int64_t b = sign > 0 ? k[d] + c->reach_hi[d] : k[d] - c->reach_lo[d];
+        if (a < 0 || b >= t->n[d])
+            return -1;
+    }
+    const int64_t (*off)[D] = (const int64_t (*)[D])&t->combo[c->first];
+    const uint64_t *delta = &t->combo_delta[c->first];
+    for (uint64_t i = 0; i < c->all; i++) {
+        for (int d = 0; d < t->dims; d++)
+            q[i][d] = k[d] + sign * off[i][d];
+        index[i] = sign > 0 ? at + delta[i] : at - delta[i];
+    }
+    return (int)c->all;
+}
+
+int
+graph_conflict_blocks(const graph_task_t *t, const int64_t *k, uint64_t at, uint64_t later,
+                      int sign, int64_t (*q)[D], uint64_t *index)
+{
+    graph_conflict_t scratch;
+    const graph_conflict_t *c = conflicts_of(t, later, &scratch);
+    int n = c->first != UINT32_MAX ? conflict_blocks_inside(t, c, k, at, sign, q, index) : -1;
+    if (n >= 0)
+        return n;
+    //  Near an edge: the candidates inside the grid, per dimension.
+    int64_t coord[D][2];
+    int ncoord[D];
+    for (int d = 0; d < t->dims; d++) {
+        ncoord[d] = 0;
+        for (int i = 0; i < c->ncand[d]; i++) {
+            int64_t x = k[d] + sign * c->cand[d][i];
+            if (x >= 0 && x < t->n[d])
+                coord[d][ncoord[d]++] = x;
+        }
+        if (ncoord[d] == 0)
+            return 0;
+    }
+    return combinations(t, coord, ncoord, q, index);
+}
+
+//  Visit the blocks graph_conflict_blocks lists.
 static void
 each_conflict(const daisy_graph_t *g, uint32_t task, const int64_t *k,
               uint64_t later, int sign, graph_visit_fn *fn, void *arg)
 {
-    const graph_task_t *t = &g->tasks[task];
-    int64_t o_later[D], o_earlier[D], cand[D][2];
-    int ncand[D];
-    graph_level_offset(t, later, o_later);
-    graph_level_offset(t, later - 1, o_earlier);
+    int64_t q[GRAPH_MAX_CONFLICTS][D];
+    uint64_t index[GRAPH_MAX_CONFLICTS];
+    int n = graph_conflict_blocks(&g->tasks[task], k, graph_flatten(&g->tasks[task], k), later,
+                                  sign, q, index);
+    for (int i = 0; i < n; i++)
+        fn(arg, task, index[i], q[i]);
+}
+
+//  Blocks of level `level - 1` that the block at k conflicts with.
+static uint64_t
+conflict_count(const graph_task_t *t, const int64_t *k, uint64_t level)
+{
+    graph_conflict_t scratch;
+    const graph_conflict_t *c = conflicts_of(t, level, &scratch);
+    bool inside = true;
     for (int d = 0; d < t->dims; d++)
-        ncand[d] = conflict_candidates(o_earlier[d] - o_later[d], t->m[d], cand[d]);
-    unsigned combos = 1u << t->dims;
-    for (unsigned bits = 0; bits < combos; bits++) {
-        int64_t q[D];
-        int d;
-        for (d = 0; d < t->dims; d++) {
-            int pick = (bits >> d) & 1;
-            if (pick >= ncand[d])
-                break;
-            q[d] = k[d] + sign * cand[d][pick];
-            if (q[d] < 0 || q[d] >= t->n[d])
-                break;
-        }
-        if (d == t->dims)
-            fn(arg, task, graph_flatten(t, q));
+        inside &= k[d] + c->reach_lo[d] >= 0 && k[d] + c->reach_hi[d] < t->n[d];
+    if (inside)
+        return c->all;
+    uint64_t n = 1;
+    for (int d = 0; d < t->dims; d++) {
+        int exist = 0;
+        for (int i = 0; i < c->ncand[d]; i++)
+            exist += k[d] + c->cand[d][i] >= 0 && k[d] + c->cand[d][i] < t->n[d];
+        n *= (uint64_t)exist;
     }
+    return n;
 }
 
 //  Dependencies between tasks ---------------------------------------------
@@ -268,26 +476,35 @@ graph_cross_range(const graph_task_t *v, const graph_task_t *u, int d,
     }
     int64_t lo = max64(rb, u->tw_begin[d]) - u->tw_begin[d];
     int64_t hi = min64(re, u->tw_end[d]) - u->tw_begin[d];
-    *b = min64(ceil_div(hi, u->ws[d]), u->n[d]);
-    *a = min64(lo / u->ws[d], *b);
+    *b = min64(ceil_by(hi, u->ws[d], u->div_ws[d]), u->n[d]);
+    *a = min64(floor_by(lo, u->ws[d], u->div_ws[d]), *b);
 }
 
-//  First kd in [0, n) whose range end (want_end) or begin lies beyond p.
 static int64_t
-first_beyond(const graph_task_t *v, const graph_task_t *u, int d, int64_t p,
-             bool want_end)
+clamp64(int64_t x, int64_t lo, int64_t hi)
 {
-    int64_t lo = 0, hi = v->n[d];
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int64_t a, b;
-        graph_cross_range(v, u, d, mid, &a, &b);
-        if ((want_end ? b : a) > p)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+//  The inverse of graph_cross_range along dimension d: the positions
+//  [*lo, *hi) of v whose range of u holds position p of u. With rb and re
+//  the read ROI of v's block at kd (re cut to v's total ROI under shrink,
+//  and rb < re always), graph_cross_range gives b > p exactly when
+//  re > X = u.tw_begin + p u.ws, and a > p exactly when rb >= Y =
+//  min(u.tw_end, u.tw_begin + (p + 1) u.ws); both grow with kd, so the
+//  first kd of each is a division.
+static void
+cross_inverse(const graph_task_t *v, const graph_task_t *u, int d, int64_t p,
+              int64_t *lo, int64_t *hi)
+{
+    int64_t x = u->tw_begin[d] + p * u->ws[d];
+    if (v->fit == DAISY_FIT_SHRINK && v->tr_end[d] <= x)
+        *lo = v->n[d];
+    else
+        *lo = clamp64(floor_by(x - v->tr_begin[d] - v->rs[d], v->ws[d], v->div_ws[d]) + 1, 0,
+                      v->n[d]);
+    int64_t y = min64(u->tw_end[d], x + u->ws[d]);
+    *hi = clamp64(ceil_by(y - v->tr_begin[d], v->ws[d], v->div_ws[d]), 0, v->n[d]);
 }
 
 //  Visit every position of the box [lo, hi) of task `task`.
@@ -302,15 +519,20 @@ each_in_box(const daisy_graph_t *g, uint32_t task, const int64_t *lo,
             return;
         q[d] = lo[d];
     }
+    uint64_t row = graph_flatten(t, q);   //  index of q with the last dimension at lo
+    int last = t->dims - 1;
     for (;;) {
-        fn(arg, task, graph_flatten(t, q));
-        int d = t->dims - 1;
+        for (q[last] = lo[last]; q[last] < hi[last]; q[last]++)
+            fn(arg, task, row + (uint64_t)(q[last] - lo[last]), q);
+        q[last] = lo[last];
+        int d = last - 1;
         while (d >= 0 && ++q[d] == hi[d]) {
             q[d] = lo[d];
             d--;
         }
         if (d < 0)
             return;
+        row = graph_flatten(t, q);
     }
 }
 
@@ -331,6 +553,18 @@ graph_each_upstream(const daisy_graph_t *g, uint32_t task, const int64_t *k,
     }
 }
 
+bool
+graph_reader_box(const graph_task_t *v, const graph_task_t *u, const int64_t *k,
+                 int64_t *lo, int64_t *hi)
+{
+    for (int d = 0; d < u->dims; d++) {
+        cross_inverse(v, u, d, k[d], &lo[d], &hi[d]);
+        if (lo[d] >= hi[d])
+            return false;
+    }
+    return true;
+}
+
 void
 graph_each_downstream(const daisy_graph_t *g, uint32_t task, const int64_t *k,
                       graph_visit_fn *fn, void *arg)
@@ -340,13 +574,9 @@ graph_each_downstream(const daisy_graph_t *g, uint32_t task, const int64_t *k,
     if (level + 1 < u->levels)
         each_conflict(g, task, k, level + 1, -1, fn, arg);
     for (uint32_t i = 0; i < u->n_down; i++) {
-        const graph_task_t *v = &g->tasks[u->down[i]];
         int64_t lo[D], hi[D];
-        for (int d = 0; d < u->dims; d++) {
-            lo[d] = first_beyond(v, u, d, k[d], true);
-            hi[d] = first_beyond(v, u, d, k[d], false);
-        }
-        each_in_box(g, u->down[i], lo, hi, fn, arg);
+        if (graph_reader_box(&g->tasks[u->down[i]], u, k, lo, hi))
+            each_in_box(g, u->down[i], lo, hi, fn, arg);
     }
 }
 
@@ -357,31 +587,19 @@ graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64_t *k,
     const graph_task_t *v = &g->tasks[task];
     uint64_t count = 0;
     uint64_t level = graph_level_of(v, k);
-    if (level > 0) {
-        int64_t o_later[D], o_earlier[D], cand[D][2];
-        graph_level_offset(v, level, o_later);
-        graph_level_offset(v, level - 1, o_earlier);
-        uint64_t c = 1;
-        for (int d = 0; d < v->dims; d++) {
-            int nc = conflict_candidates(o_earlier[d] - o_later[d], v->m[d], cand[d]);
-            int exist = 0;
-            for (int i = 0; i < nc; i++)
-                exist += k[d] + cand[d][i] >= 0 && k[d] + cand[d][i] < v->n[d];
-            c *= (uint64_t)exist;
-        }
-        count += c;
-    }
+    if (level > 0)
+        count += conflict_count(v, k, level);
     for (uint32_t i = 0; i < v->n_up; i++) {
         if (skip && skip[v->up[i]])
             continue;
         const graph_task_t *u = &g->tasks[v->up[i]];
-        uint64_t c = 1;
-        for (int d = 0; d < v->dims && c; d++) {
+        uint64_t n = 1;
+        for (int d = 0; d < v->dims && n; d++) {
             int64_t a, b;
             graph_cross_range(v, u, d, k[d], &a, &b);
-            c *= (uint64_t)(b - a);
+            n *= (uint64_t)(b - a);
         }
-        count += c;
+        count += n;
     }
     return count;
 }
@@ -399,8 +617,16 @@ graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
     b->index = graph_flatten(t, k);
     b->level = (uint32_t)graph_level_of(t, k);
     b->attempt = 0;
-    b->read_roi.dims = b->write_roi.dims = t->dims;
-    for (int d = 0; d < t->dims; d++) {
+    //  Every one of the D entries written once, those past dims as 0: a
+    //  fixed trip count the compiler unrolls, where zeroing the rest
+    //  separately costs a memset call or a rep stos.
+    daisy_roi_t *w = &b->write_roi, *r = &b->read_roi;
+    w->dims = r->dims = t->dims;
+    for (int d = 0; d < D; d++) {
+        if (d >= t->dims) {
+            w->offset[d] = w->shape[d] = r->offset[d] = r->shape[d] = 0;
+            continue;
+        }
         int64_t wb = t->tw_begin[d] + k[d] * t->ws[d];
         int64_t we = wb + t->ws[d];
         int64_t rb = wb - t->ctx_lo[d];
@@ -409,19 +635,15 @@ graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
             we = min64(we, t->tw_end[d]);
             re = min64(re, t->tr_end[d]);
         }
-        b->write_roi.offset[d] = wb;
-        b->write_roi.shape[d] = we - wb;
-        b->read_roi.offset[d] = rb;
-        b->read_roi.shape[d] = re - rb;
+        w->offset[d] = wb;
+        w->shape[d] = we - wb;
+        r->offset[d] = rb;
+        r->shape[d] = re - rb;
         index[d] = k[d] + t->id_shift[d];
-    }
-    for (int d = t->dims; d < D; d++) {
-        b->write_roi.offset[d] = b->write_roi.shape[d] = 0;
-        b->read_roi.offset[d] = b->read_roi.shape[d] = 0;
     }
     //  Grids are checked to count in 63 bits; ids of such grids fit too
     //  except in extreme shapes, where the id saturates.
-    if (daisy_cantor_number(t->dims, index, &b->block_id) != 0)
+    if (cantor_number(t->dims, index, &b->block_id) != 0)
         b->block_id = UINT64_MAX;
 }
 
@@ -549,8 +771,9 @@ typedef struct {
 } collect_t;
 
 static void
-collect(void *arg, uint32_t task, uint64_t index)
+collect(void *arg, uint32_t task, uint64_t index, const int64_t *k)
 {
+    (void)k;
     collect_t *c = arg;
     if (c->count < c->cap)
         c->out[c->count] = (daisy_block_ref_t){.task = task, .index = index};

@@ -5,13 +5,42 @@
     through daisy_block_t. A grid position `k` is the block's index per
     dimension (0 <= k[d] < n[d]); the block's write ROI begins at
     tw_begin + k * ws.
+
+    Positions travel with the blocks: the visitors below receive the
+    position of every block they are given, so callers never turn an index
+    back into a position they had a moment before. Where an index has to
+    be turned into a position after all (a block released by a worker),
+    the divisions by the grid shape are multiplications by reciprocals
+    fixed when the graph is built (fastdiv.h), and so is the level of a
+    position. The conflict offsets between consecutive levels are a table
+    built once per task, since every block asks for them.
 */
 #ifndef DAISY_GRAPH_INTERNAL_H
 #define DAISY_GRAPH_INTERNAL_H
 
 #include "daisy/graph.h"
+#include "fastdiv.h"
 
 #define D DAISY_MAX_DIMS
+
+//  Levels are cached up to this many per task (2^dims is the usual count),
+//  and their combinations of conflict offsets up to this many in all.
+#define GRAPH_LEVEL_CACHE 1024
+#define GRAPH_COMBO_CACHE 4096
+
+//  From a block of one level to the blocks of the level before it that it
+//  conflicts with: per dimension, one or two offsets (in blocks).
+typedef struct {
+    int64_t cand[D][2];
+    int ncand[D];
+    int64_t reach_lo[D], reach_hi[D];   //  least and greatest offset per dimension
+    uint64_t all;                       //  product of ncand: the count away from the edges
+    //  Away from the edges every combination of candidates is a block:
+    //  the `all` combinations, in listing order, are the task's
+    //  combo[first..] (offsets) and combo_delta[first..] (index offsets).
+    //  first is UINT32_MAX when the combinations are not cached.
+    uint32_t first;
+} graph_conflict_t;
 
 typedef struct {
     const char *id;
@@ -30,6 +59,16 @@ typedef struct {
     int64_t id_shift[D];    //  block index = k + id_shift (daisy's offset from the total ROI)
     uint64_t total;         //  product of n
     uint64_t levels;        //  product of m
+    int64_t level0[D];      //  grid offset of the level-0 blocks
+    uint64_t stride[D];     //  index distance of neighbours along d
+    fastdiv_t div_n[D];     //  division by n[d]
+    fastdiv_t div_m[D];     //  division by m[d]
+    fastdiv_t div_ws[D];    //  division by ws[d]
+    bool m_pow2;            //  every m[d] a power of two (the usual 1 or 2): then
+    unsigned m_shift[D];    //  a position's rank is the sum of (k[d] & (m[d] - 1)) << m_shift[d]
+    graph_conflict_t *conflicts;   //  [level] for level >= 1, or NULL: too many levels
+    int64_t (*combo)[D];           //  see graph_conflict_t
+    uint64_t *combo_delta;
     uint32_t *up;           //  positions of directly upstream tasks
     uint32_t n_up;
     uint32_t *down;         //  positions of directly downstream tasks
@@ -43,7 +82,7 @@ struct _daisy_graph_t {
 };
 
 //  Called once per block found; `k` is its grid position.
-typedef void (graph_visit_fn)(void *arg, uint32_t task, uint64_t index);
+typedef void (graph_visit_fn)(void *arg, uint32_t task, uint64_t index, const int64_t *k);
 
 void graph_unflatten(const graph_task_t *t, uint64_t index, int64_t *k);
 uint64_t graph_flatten(const graph_task_t *t, const int64_t *k);
@@ -55,6 +94,21 @@ void graph_level_offset(const graph_task_t *t, uint64_t level, int64_t *o);
 //  Both ends grow with kd, which makes the inverse a contiguous range too.
 void graph_cross_range(const graph_task_t *v, const graph_task_t *u, int d,
                        int64_t kd, int64_t *a, int64_t *b);
+//  Most conflicting blocks one block can have: two per dimension.
+#define GRAPH_MAX_CONFLICTS (1 << D)
+
+//  The blocks at k + sign * c (k at index `at`) for the conflict offsets
+//  c between `later` and the level before it, inside the grid, into q and
+//  index; how many. Sign 1: the upstream blocks of k, a block of level
+//  `later`; sign -1: the downstream blocks of k, of level later - 1. The
+//  resolver runs its own loop over these (and over graph_reader_box), so
+//  that counting down is inlined there.
+int graph_conflict_blocks(const graph_task_t *t, const int64_t *k, uint64_t at, uint64_t later,
+                          int sign, int64_t (*q)[D], uint64_t *index);
+//  The box [lo, hi) of v's blocks that read u's block at k (u is one of
+//  v's upstream tasks); false when no block does.
+bool graph_reader_box(const graph_task_t *v, const graph_task_t *u, const int64_t *k,
+                      int64_t *lo, int64_t *hi);
 //  Visit the blocks downstream of (task, k): the next level of the task,
 //  then the blocks of downstream tasks that read it.
 void graph_each_downstream(const daisy_graph_t *g, uint32_t task,
@@ -68,5 +122,8 @@ uint64_t graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64
 //  Fill a block (ROIs, id, level) from a grid position.
 void graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
                       daisy_block_t *b);
+
+//  daisy_cantor_number without the exported symbol's indirection (cantor.c).
+int cantor_number(int dims, const int64_t *index, uint64_t *out);
 
 #endif

@@ -9,23 +9,36 @@
     Ready counts include the roots the resolver has not handed out yet, so
     the counters are daisy's from the first moment, although those blocks
     are produced one at a time as they are acquired.
+
+    A ready block carries its grid position from the resolver, which found
+    it by position, to acquire, which fills the block from it: the index
+    is turned back into a position only for blocks that come back from
+    outside (a release, a retry, a block given back).
 */
 #include "daisy/scheduler.h"
 
 #include <stdlib.h>
 
 #include "blockmap.h"
-#include "daisy/resolver.h"
 #include "graph_internal.h"
+#include "resolver_internal.h"
 
+//  A ready block: its index, attempt and grid position (carried, so that
+//  acquire does not work the position out again). One cache line.
 typedef struct {
     uint64_t index;
     uint32_t attempt;
+    int64_t k[D];
 } queued_t;
 
+//  A ready queue: a ring whose capacity is a power of two.
 typedef struct {
-    queued_t *ring;
-    size_t head, len, cap;
+    queued_t *items;
+    size_t head, len, mask;      //  mask = capacity - 1
+} ring_t;
+
+typedef struct {
+    ring_t ready;
     daisy_task_counts_t counts;   //  ready and pending are derived on read
     daisy_check_fn *check;
     void *check_arg;
@@ -90,7 +103,7 @@ daisy_scheduler_destroy(daisy_scheduler_t **self_p)
     if (!self)
         return;
     for (uint32_t t = 0; self->tasks && t < self->graph->ntasks; t++)
-        free(self->tasks[t].ring);
+        free(self->tasks[t].ready.items);
     free(self->tasks);
     blockmap_destroy(&self->processing);
     daisy_resolver_destroy(&self->resolver);
@@ -116,70 +129,94 @@ daisy_scheduler_set_check(daisy_scheduler_t *self, uint32_t task,
 
 //  Ready queues -----------------------------------------------------------
 
-static int
-queue_push(sched_task_t *st, uint64_t index, uint32_t attempt)
+static queued_t *
+ring_at(const ring_t *r, size_t i)
 {
-    if (st->len == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 256;
-        queued_t *ring = malloc(cap * sizeof *ring);
-        if (!ring)
-            return -1;
-        for (size_t i = 0; i < st->len; i++)
-            ring[i] = st->ring[(st->head + i) % st->cap];
-        free(st->ring);
-        st->ring = ring;
-        st->cap = cap;
-        st->head = 0;
-    }
-    st->ring[(st->head + st->len) % st->cap] = (queued_t){index, attempt};
-    st->len++;
+    return &r->items[(r->head + i) & r->mask];
+}
+
+static int
+ring_grow(ring_t *r)
+{
+    size_t cap = r->items ? (r->mask + 1) * 2 : 256;
+    queued_t *items = malloc(cap * sizeof *items);
+    if (!items)
+        return -1;
+    for (size_t i = 0; i < r->len; i++)
+        items[i] = *ring_at(r, i);
+    free(r->items);
+    r->items = items;
+    r->mask = cap - 1;
+    r->head = 0;
+    return 0;
+}
+
+//  At the tail; `k` is the block's position, NULL when not at hand.
+static int
+queue_push(const daisy_scheduler_t *self, uint32_t task, uint64_t index, uint32_t attempt,
+           const int64_t *k)
+{
+    const graph_task_t *t = &self->graph->tasks[task];
+    ring_t *r = &self->tasks[task].ready;
+    if ((!r->items || r->len == r->mask + 1) && ring_grow(r) != 0)
+        return -1;
+    queued_t *e = ring_at(r, r->len++);
+    e->index = index;
+    e->attempt = attempt;
+    if (k)
+        for (int d = 0; d < D; d++)   //  all D, zero past dims: a copy of fixed size
+            e->k[d] = d < t->dims ? k[d] : 0;
+    else
+        graph_unflatten(t, index, e->k);
     return 0;
 }
 
 //  At the head: a block given back goes out again first.
 static int
-queue_push_front(sched_task_t *st, uint64_t index, uint32_t attempt)
+queue_push_front(const daisy_scheduler_t *self, uint32_t task, uint64_t index,
+                 uint32_t attempt)
 {
-    if (queue_push(st, index, attempt) != 0)
+    ring_t *r = &self->tasks[task].ready;
+    if (queue_push(self, task, index, attempt, NULL) != 0)
         return -1;
-    //  Rotate the pushed entry from the tail to the head.
-    queued_t item = st->ring[(st->head + st->len - 1) % st->cap];
-    st->head = (st->head + st->cap - 1) % st->cap;
-    st->ring[st->head] = item;
+    //  Move the pushed entry from the tail to the head.
+    queued_t item = *ring_at(r, r->len - 1);
+    r->head = (r->head + r->mask) & r->mask;
+    *ring_at(r, 0) = item;
     return 0;
 }
 
 static bool
-queue_pop(sched_task_t *st, queued_t *out)
+queue_pop(ring_t *r, queued_t *out)
 {
-    if (st->len == 0)
+    if (r->len == 0)
         return false;
-    *out = st->ring[st->head];
-    st->head = (st->head + 1) % st->cap;
-    st->len--;
+    *out = *ring_at(r, 0);
+    r->head = (r->head + 1) & r->mask;
+    r->len--;
     return true;
 }
 
 //  Resolution -------------------------------------------------------------
 
 static void
-on_resolved(void *arg, daisy_block_ref_t ref, bool ready)
+on_resolved(void *arg, uint32_t task, uint64_t index, const int64_t *k, bool ready)
 {
     daisy_scheduler_t *self = arg;
-    sched_task_t *st = &self->tasks[ref.task];
     if (!ready)
-        st->counts.orphaned++;
-    else if (queue_push(st, ref.index, 0) != 0)
+        self->tasks[task].counts.orphaned++;
+    else if (queue_push(self, task, index, 0, k) != 0)
         self->oom = true;
 }
 
 static bool next_ready(daisy_scheduler_t *self, uint32_t task, queued_t *next);
 static void drain_abandoned(daisy_scheduler_t *self);
 
+//  Resolve a block; `k` is its position, or NULL when not at hand.
 static int
-resolve(daisy_scheduler_t *self, daisy_block_ref_t ref, bool ok)
+resolve(daisy_scheduler_t *self, daisy_block_ref_t ref, const int64_t *k, bool ok)
 {
-    if (daisy_resolver_resolve(self->resolver, ref, ok, on_resolved, self) != 0)
+    if (resolver_resolve(self->resolver, ref.task, ref.index, k, ok, on_resolved, self) != 0)
         self->oom = true;
     if (self->any_abandoned)
         drain_abandoned(self);
@@ -199,8 +236,8 @@ drain_abandoned(daisy_scheduler_t *self)
             queued_t next;
             while (self->tasks[t].abandoned && next_ready(self, t, &next)) {
                 self->tasks[t].counts.orphaned++;
-                daisy_block_ref_t ref = {t, next.index};
-                if (daisy_resolver_resolve(self->resolver, ref, false, on_resolved, self) != 0)
+                if (resolver_resolve(self->resolver, t, next.index, next.k, false, on_resolved,
+                                     self) != 0)
                     self->oom = true;
                 again = true;
             }
@@ -243,7 +280,8 @@ daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task)
         blockmap_del(self->processing, task, held.refs[i].index);
         st->counts.processing--;
         st->counts.orphaned++;
-        if (daisy_resolver_resolve(self->resolver, held.refs[i], false, on_resolved, self) != 0)
+        if (resolver_resolve(self->resolver, task, held.refs[i].index, NULL, false,
+                             on_resolved, self) != 0)
             self->oom = true;
     }
     free(held.refs);
@@ -259,16 +297,16 @@ daisy_scheduler_abandoned(const daisy_scheduler_t *self, uint32_t task)
 
 //  Acquire and release ----------------------------------------------------
 
-//  The next ready block of the task, retries and released blocks first.
+//  The next ready block of the task and its position, retries and
+//  released blocks first.
 static bool
 next_ready(daisy_scheduler_t *self, uint32_t task, queued_t *next)
 {
-    if (queue_pop(&self->tasks[task], next))
+    if (queue_pop(&self->tasks[task].ready, next))
         return true;
-    daisy_block_ref_t ref;
-    if (!daisy_resolver_next_root(self->resolver, task, &ref))
+    if (!resolver_next_root(self->resolver, task, &next->index, next->k))
         return false;
-    *next = (queued_t){ref.index, 0};
+    next->attempt = 0;
     return true;
 }
 
@@ -280,9 +318,7 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
     sched_task_t *st = &self->tasks[task];
     queued_t next;
     while (next_ready(self, task, &next)) {
-        int64_t k[D];
-        graph_unflatten(&self->graph->tasks[task], next.index, k);
-        graph_fill_block(self->graph, task, k, block);
+        graph_fill_block(self->graph, task, next.k, block);
         block->attempt = next.attempt;
         bool marked = st->markers && daisy_markers_done(st->markers, next.index);
         if (marked || (st->check && st->check(block, st->check_arg))) {
@@ -290,7 +326,7 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
                 daisy_markers_set(st->markers, next.index);
             st->counts.completed++;
             st->counts.skipped++;
-            if (resolve(self, (daisy_block_ref_t){task, next.index}, true) != 0)
+            if (resolve(self, (daisy_block_ref_t){task, next.index}, next.k, true) != 0)
                 return -1;
             continue;
         }
@@ -317,7 +353,7 @@ end_attempt(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_error_t *err)
         return -1;
     }
     int64_t value = *attempt;
-    blockmap_del(self->processing, ref.task, ref.index);
+    blockmap_del_value(self->processing, attempt);
     self->tasks[ref.task].counts.processing--;
     return value;
 }
@@ -334,17 +370,17 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
         st->counts.completed++;
         if (st->markers)
             daisy_markers_set(st->markers, ref.index);
-        return resolve(self, ref, true) == 0 ? DAISY_RELEASE_SUCCESS
+        return resolve(self, ref, NULL, true) == 0 ? DAISY_RELEASE_SUCCESS
                                              : daisy_error_set(err, "out of memory");
     }
     if ((uint32_t)attempt < st->max_retries) {
         st->counts.retries++;
-        if (queue_push(st, ref.index, (uint32_t)attempt + 1) != 0)
+        if (queue_push(self, ref.task, ref.index, (uint32_t)attempt + 1, NULL) != 0)
             return daisy_error_set(err, "out of memory");
         return DAISY_RELEASE_RETRY;
     }
     st->counts.failed++;
-    return resolve(self, ref, false) == 0 ? DAISY_RELEASE_FAILED
+    return resolve(self, ref, NULL, false) == 0 ? DAISY_RELEASE_FAILED
                                           : daisy_error_set(err, "out of memory");
 }
 
@@ -354,7 +390,7 @@ daisy_scheduler_give_back(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_
     int64_t attempt = end_attempt(self, ref, err);
     if (attempt < 0)
         return -1;
-    if (queue_push_front(&self->tasks[ref.task], ref.index, (uint32_t)attempt) != 0)
+    if (queue_push_front(self, ref.task, ref.index, (uint32_t)attempt) != 0)
         return daisy_error_set(err, "out of memory");
     return 0;
 }
@@ -370,7 +406,7 @@ daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
     st->counts.skipped++;
     if (st->markers)
         daisy_markers_set(st->markers, ref.index);
-    return resolve(self, ref, true) == 0 ? DAISY_RELEASE_SUCCESS
+    return resolve(self, ref, NULL, true) == 0 ? DAISY_RELEASE_SUCCESS
                                          : daisy_error_set(err, "out of memory");
 }
 
@@ -395,7 +431,7 @@ daisy_scheduler_counts(const daisy_scheduler_t *self, uint32_t task,
     }
     const sched_task_t *st = &self->tasks[task];
     *counts = st->counts;
-    counts->ready = st->len + daisy_resolver_roots_left(self->resolver, task);
+    counts->ready = st->ready.len + daisy_resolver_roots_left(self->resolver, task);
     counts->pending = counts->total - counts->ready - counts->processing
                     - counts->completed - counts->failed - counts->orphaned;
 }

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "fastdiv.h"   //  header-only, from src/
 #include "testutil.h"
 
 static uint64_t
@@ -303,6 +304,132 @@ Test(graph, empty_total_write_roi_has_no_block)
             cr_assert_eq(daisy_graph_upstream_count(g, (daisy_block_ref_t){1, i}), 0);
         daisy_block_t b;
         cr_assert_eq(daisy_graph_block(g, (daisy_block_ref_t){0, 0}, &b), -1);
+        daisy_graph_destroy(&g);
+        daisy_pipeline_destroy(&p);
+    }
+}
+
+//  The reciprocal division of fastdiv.h against the divide instruction:
+//  divisors and numerators of every size below 2^63, powers of two and
+//  their neighbours, and random ones.
+Test(graph, fast_division_matches_the_divide_instruction)
+{
+    uint64_t rng = 5;
+    uint64_t special[200];
+    int ns = 0;
+    for (int b = 0; b < 63; b++) {
+        special[ns++] = 1ull << b;
+        special[ns++] = (1ull << b) + 1;
+        special[ns++] = (1ull << b) - 1;
+    }
+    special[ns++] = (uint64_t)INT64_MAX;
+    special[ns++] = (uint64_t)INT64_MAX - 1;
+    special[ns++] = 3;
+    special[ns++] = 10000;
+    special[ns++] = 1000000007;
+    for (int round = 0; round < 400000; round++) {
+        uint64_t d, n;
+        switch (round % 4) {
+        case 0:
+            d = special[tu_rand(&rng) % (uint64_t)ns];
+            n = special[tu_rand(&rng) % (uint64_t)ns];
+            break;
+        case 1:
+            d = 1 + tu_rand(&rng) % 100;
+            n = tu_rand(&rng) >> 1;
+            break;
+        case 2:
+            d = 1 + (tu_rand(&rng) >> (1 + tu_rand(&rng) % 63));
+            n = tu_rand(&rng) >> (1 + tu_rand(&rng) % 63);
+            break;
+        default:
+            d = 1 + (tu_rand(&rng) >> 1) % (uint64_t)INT64_MAX;
+            n = (tu_rand(&rng) >> 1);
+            break;
+        }
+        if (d == 0 || d > (uint64_t)INT64_MAX)
+            d = 1;
+        n &= (uint64_t)INT64_MAX;
+        fastdiv_t f = fastdiv_make(d);
+        cr_assert_eq(fastdiv_div(f, n), n / d, "%llu / %llu", (unsigned long long)n,
+                     (unsigned long long)d);
+        //  Next to a multiple, where a reciprocal a little off shows.
+        uint64_t m = n / d * d;
+        if (m > 0)
+            cr_assert_eq(fastdiv_div(f, m - 1), (m - 1) / d);
+        cr_assert_eq(fastdiv_div(f, m), m / d);
+    }
+}
+
+static int
+cmp_ref(const void *a, const void *b)
+{
+    const daisy_block_ref_t *x = a, *y = b;
+    if (x->task != y->task)
+        return x->task < y->task ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+typedef struct {
+    daisy_block_ref_t from, to;   //  to is downstream of from
+} edge_t;
+
+static int
+cmp_edge(const void *a, const void *b)
+{
+    const edge_t *x = a, *y = b;
+    int c = cmp_ref(&x->from, &y->from);
+    return c ? c : cmp_ref(&x->to, &y->to);
+}
+
+//  On grids large enough to have an inside (where the graph takes its
+//  shortcuts: cached conflict offsets, the closed-form inverse of the
+//  cross-task rule) and with up to 3^dims levels: the downstream lists are
+//  exactly the upstream lists turned around, in the same order as the
+//  listing of every edge sorted.
+Test(graph, downstream_inverts_upstream_on_larger_grids)
+{
+    uint64_t rng = 99;
+    for (int round = 0; round < 30; round++) {
+        int dims = 1 + round % 3;
+        daisy_pipeline_t *p = tu_random_pipeline(&rng, dims, 3, dims == 3 ? 9 : 24);
+        daisy_graph_t *g = daisy_graph_new(p, NULL);
+        cr_assert_not_null(g);
+        size_t nedges = 0, cap = 1 << 16;
+        edge_t *edges = malloc(cap * sizeof *edges);
+        daisy_block_ref_t buf[4096];
+        for (uint32_t t = 0; t < daisy_graph_task_count(g); t++)
+            for (uint64_t i = 0; i < daisy_graph_block_count(g, t); i++) {
+                daisy_block_ref_t ref = {t, i};
+                size_t n = daisy_graph_upstream(g, ref, buf, 4096);
+                cr_assert_leq(n, 4096);
+                cr_assert_eq(daisy_graph_upstream_count(g, ref), n);
+                for (size_t k = 0; k < n; k++) {
+                    if (nedges == cap)
+                        edges = realloc(edges, (cap *= 2) * sizeof *edges);
+                    edges[nedges++] = (edge_t){buf[k], ref};
+                }
+            }
+        qsort(edges, nedges, sizeof *edges, cmp_edge);
+        size_t e = 0;
+        for (uint32_t t = 0; t < daisy_graph_task_count(g); t++)
+            for (uint64_t i = 0; i < daisy_graph_block_count(g, t); i++) {
+                daisy_block_ref_t ref = {t, i};
+                size_t n = daisy_graph_downstream(g, ref, buf, 4096);
+                cr_assert_leq(n, 4096);
+                qsort(buf, n, sizeof *buf, cmp_ref);
+                for (size_t k = 0; k < n; k++, e++) {
+                    cr_assert_lt(e, nedges, "round %d: more downstream than upstream", round);
+                    cr_assert_eq(cmp_ref(&edges[e].from, &ref), 0, "round %d", round);
+                    cr_assert_eq(cmp_ref(&edges[e].to, &buf[k]), 0, "round %d block %u/%llu",
+                                 round, t, (unsigned long long)i);
+                }
+                cr_assert(e == nedges || cmp_ref(&edges[e].from, &ref) != 0,
+                          "round %d: block %u/%llu misses downstream blocks", round, t,
+                          (unsigned long long)i);
+            }
+        cr_assert_eq(e, nedges);
+        free(edges);
         daisy_graph_destroy(&g);
         daisy_pipeline_destroy(&p);
     }

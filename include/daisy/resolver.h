@@ -44,8 +44,13 @@ DAISY_EXPORT daisy_resolver_t *daisy_resolver_new_resumed(const daisy_graph_t *g
                                                           const bool *complete, daisy_error_t *err);
 DAISY_EXPORT void daisy_resolver_destroy(daisy_resolver_t **self_p);
 
-//  The next block of `task` that waits for nothing, in plan order; false
-//  when none is left.
+//  The next block of `task` that waits for nothing; false when none is
+//  left. They come tile by tile (small boxes of the level-0 lattice, each
+//  in plan order), the tiles walked so that the region handed out stays a
+//  compact box and the blocks waiting on its border stay few: on a grid of
+//  10^12 blocks their number grows like the region's surface, not its
+//  cross-section. Every such block comes exactly once; which comes when is
+//  not part of the contract.
 DAISY_EXPORT bool daisy_resolver_next_root(daisy_resolver_t *self, uint32_t task,
                                            daisy_block_ref_t *ref);
 //  Blocks of `task` that wait for nothing and were not handed out yet.

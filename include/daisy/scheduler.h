@@ -4,8 +4,10 @@
     blocks, the blocks being processed (with their attempt), and daisy's
     counters. acquire(task) gives the next ready block of a task: blocks
     released by finished upstream blocks and retries first, then the blocks
-    that waited for nothing, in plan order (this keeps the frontier, and so
-    memory, small on huge tasks; Python daisy serves those first instead).
+    that waited for nothing, tile by tile over the grid (see
+    daisy_resolver_next_root). Both keep the frontier, and so memory, small
+    on huge tasks; Python daisy serves the blocks that waited for nothing
+    first, in plan order, instead.
     If the task has a completion check and the block is already done, the
     block is skipped (counted as completed and skipped) and the next one is
     tried.

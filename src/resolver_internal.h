@@ -1,0 +1,25 @@
+/*  resolver_internal.h - the resolver as the scheduler drives it
+
+    The public calls (daisy/resolver.h) name blocks by reference only. The
+    scheduler has each block's grid position at hand when it hands out a
+    root or resolves a block it just filled in, and wants the positions of
+    the blocks that became ready, so these variants carry positions both
+    ways and nothing is unflattened twice.
+*/
+#ifndef DAISY_RESOLVER_INTERNAL_H
+#define DAISY_RESOLVER_INTERNAL_H
+
+#include "daisy/resolver.h"
+
+//  A block became ready (`ready` true) or was orphaned; `k` is its position.
+typedef void (resolver_fn)(void *arg, uint32_t task, uint64_t index, const int64_t *k,
+                           bool ready);
+
+//  daisy_resolver_next_root, with the root's grid position in k.
+bool resolver_next_root(daisy_resolver_t *self, uint32_t task, uint64_t *index, int64_t *k);
+//  daisy_resolver_resolve for the block at position k (NULL: computed
+//  from the index).
+int resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
+                     bool ok, resolver_fn *fn, void *arg);
+
+#endif
