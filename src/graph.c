@@ -55,18 +55,6 @@ ceil_by(int64_t a, int64_t b, fastdiv_t f)
     return a > 0 ? (int64_t)fastdiv_div(f, (uint64_t)a - 1) + 1 : -floor_div(-a, b);
 }
 
-static int64_t
-max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
-
-static int64_t
-min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
 static void conflict_table(const graph_task_t *t, uint64_t later, graph_conflict_t *c);
 static int combinations(const graph_task_t *t, int64_t (*c)[2], const int *nc, int64_t (*q)[D],
                         uint64_t *index);

@@ -126,4 +126,16 @@ void graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
 //  daisy_cantor_number without the exported symbol's indirection (cantor.c).
 int cantor_number(int dims, const int64_t *index, uint64_t *out);
 
+static inline int64_t
+max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static inline int64_t
+min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
 #endif

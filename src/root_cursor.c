@@ -23,6 +23,8 @@
 */
 #include "root_cursor.h"
 
+#include "graph_internal.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,18 +84,6 @@ static int64_t
 clamp(int64_t x, int64_t lo, int64_t hi)
 {
     return x < lo ? lo : x > hi ? hi : x;
-}
-
-static int64_t
-max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
-
-static int64_t
-min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
 }
 
 static void
