@@ -589,6 +589,9 @@ sq_bulk_begin(daisy_graphdb_t *base, daisy_error_t *err)
     if (begin(self, err) != 0 || finish(self, exec(self, self->sql, err), err) != 0)
         return -1;
     exec(self, "PRAGMA synchronous=OFF", NULL);
+    //  CREATE INDEX sorts with a helper thread (pos_index builds in about
+    //  half the time on two cores).
+    exec(self, "PRAGMA threads=2", NULL);
     self->zindex = false;       //  reads meanwhile compare columns
     return 0;
 }
