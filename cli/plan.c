@@ -131,6 +131,13 @@ print_summary(const daisy_graph_t *g)
                daisy_fit_name(daisy_task_fit(task)),
                daisy_task_read_write_conflict(task) ? "yes" : "no", grid, stride);
         printf("  total write ROI %s\n", roi);
+        daisy_roi_t wg = daisy_task_write_grid(task);
+        if (wg.dims > 0) {
+            daisy_coord_format(daisy_roi_shape(&wg), grid, sizeof grid);
+            daisy_coord_format(daisy_roi_begin(&wg), stride, sizeof stride);
+            printf("  write grid: cells %s from %s (blocks meeting one cell never run "
+                   "together)\n", grid, stride);
+        }
         for (size_t i = 0; i < daisy_task_upstream_count(task); i++)
             printf("  upstream task %s\n", daisy_task_upstream(task, i));
         for (uint64_t l = 0; l < levels && l < 64; l++) {

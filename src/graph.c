@@ -14,6 +14,8 @@
     for the upstream blocks whose grid cells meet its (fitted) read ROI
     inside the upstream total write ROI. Downstream is derived from the same
     two rules run backwards, so the two relations are exact inverses.
+    A task's write grid (this project's addition) only widens the level
+    stride, so that blocks of one level never write into one cell of it.
 
     The scheduler asks these questions for every block, so they are cheap:
     grid positions are handed to every visitor along with the index, the
@@ -118,6 +120,54 @@ task_cache(graph_task_t *t, daisy_error_t *err)
     return combo_cache(t, err);
 }
 
+//  Along one dimension, whether some pair of blocks j apart (write ROIs of
+//  width ws from tw, n of them) meets a common cell of the write grid
+//  (cells of width g from o). Block k covers the points [a, a + ws), a =
+//  tw + k * ws; the pair shares a cell when the cell of its last point is
+//  not before the cell of the first point of block k + j. The pattern
+//  repeats every g / gcd(g, ws) blocks.
+static bool
+cells_shared(int64_t tw, int64_t ws, int64_t n, int64_t o, int64_t g, int64_t j, int64_t period)
+{
+    for (int64_t k = 0; k < period && k + j < n; k++) {
+        int64_t a = tw + k * ws;
+        if (floor_div(a + ws - 1 - o, g) >= floor_div(a + j * ws - o, g))
+            return true;
+    }
+    return false;
+}
+
+static int64_t
+gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+//  The least level stride along dimension d at which blocks of one level
+//  (j >= stride apart) never share a write-grid cell. Sharing at distance
+//  j implies sharing at j - 1 (the cell spans the block between), so the
+//  first j without sharing is the answer; (j - 1) * ws >= g - 1 never
+//  shares, which bounds the search (and is the answer when the pattern is
+//  too long to walk).
+static int64_t
+write_grid_stride(const graph_task_t *t, const daisy_roi_t *grid, int d)
+{
+    int64_t ws = t->ws[d], g = grid->shape[d], o = grid->offset[d];
+    int64_t bound = 1 + ceil_div(g - 1, ws);
+    int64_t period = g / gcd64(g, ws);
+    if (period > (1 << 16) || bound > (1 << 16) || ws > ((int64_t)1 << 40))
+        return bound;
+    for (int64_t j = 1; j < bound; j++)
+        if (!cells_shared(t->tw_begin[d], ws, t->n[d], o, g, j, period))
+            return j;
+    return bound;
+}
+
 //  Set up one task's numbers; -1 when its grid cannot be counted in 63 bits.
 static int
 task_init(graph_task_t *t, const daisy_task_t *task, daisy_error_t *err)
@@ -129,6 +179,7 @@ task_init(graph_task_t *t, const daisy_task_t *task, daisy_error_t *err)
     t->dims = total.dims;
     t->fit = daisy_task_fit(task);
     t->conflict = daisy_task_read_write_conflict(task);
+    daisy_roi_t grid = daisy_task_write_grid(task);
     t->total = 1;
     t->levels = 1;
     for (int d = 0; d < t->dims; d++) {
@@ -150,9 +201,15 @@ task_init(graph_task_t *t, const daisy_task_t *task, daisy_error_t *err)
         t->id_shift[d] = floor_div(ctx_lo, ws);
         //  A task may have no block at all (a write ROI larger than the
         //  total write ROI under `valid`); daisy accepts it, and so do we.
+        //  The level stride: blocks of one level must neither read what
+        //  another writes (read/write conflicts) nor write into a cell of
+        //  the write grid that another writes into.
         int64_t m = 1;
         if (t->conflict)
-            m = max64(1, min64(ceil_div(max64(ctx_lo, ctx_hi) + ws, ws), t->n[d]));
+            m = ceil_div(max64(ctx_lo, ctx_hi) + ws, ws);
+        if (grid.dims == t->dims)
+            m = max64(m, write_grid_stride(t, &grid, d));
+        m = max64(1, min64(m, t->n[d]));
         t->m[d] = m;
         if (__builtin_mul_overflow(t->total, (uint64_t)t->n[d], &t->total)
             || t->total > (uint64_t)INT64_MAX)

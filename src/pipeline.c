@@ -262,6 +262,28 @@ s_total_write_empty(const s_check_t *c, daisy_error_t *msg)
     return 0;
 }
 
+//  A write grid has the task's dimensions and cells of positive size.
+static int
+s_check_write_grid(const s_check_t *c, daisy_error_t *err)
+{
+    char text[TEXT_MAX];
+    daisy_roi_t g = daisy_task_write_grid(c->task);
+    if (g.dims == 0)
+        return 0;
+    if (g.dims != c->roi[0].dims)
+        return daisy_error_set(err, "%s: write_grid has %d dimensions but total_roi has %d",
+                               c->who, g.dims, c->roi[0].dims);
+    for (int d = 0; d < g.dims; d++) {
+        bool bad_offset = g.offset[d] > DAISY_COORD_LIMIT || g.offset[d] < -DAISY_COORD_LIMIT;
+        if (bad_offset || g.shape[d] <= 0 || g.shape[d] > DAISY_COORD_LIMIT)
+            return daisy_error_set(err,
+                "%s: write_grid %s %s in dimension %d is out of range (a cell shape > 0, "
+                "magnitudes at most 2^60)", c->who, bad_offset ? "offset" : "shape",
+                s_coord_text(bad_offset ? daisy_roi_begin(&g) : daisy_roi_shape(&g), text), d);
+    }
+    return 0;
+}
+
 static int
 s_check_options(const s_check_t *c, daisy_error_t *err)
 {
@@ -356,7 +378,8 @@ s_check_task(const daisy_pipeline_t *self, size_t i, daisy_error_t *err)
     };
     if (s_check_dims(&c, err) || s_check_range(&c, err)
         || s_check_shapes(&c, err) || s_check_write_in_read(&c, err)
-        || s_check_options(&c, err) || s_check_resources(&c, err))
+        || s_check_options(&c, err) || s_check_write_grid(&c, err)
+        || s_check_resources(&c, err))
         return -1;
     return 0;
 }

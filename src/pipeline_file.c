@@ -288,6 +288,33 @@ s_field_fit(daisy_task_t *task, json_t *value, daisy_error_t *err)
     return 0;
 }
 
+//  {"shape": [...], "offset": [...]}, the offset optional (default 0).
+static int
+s_field_write_grid(daisy_task_t *task, json_t *value, daisy_error_t *err)
+{
+    static const s_key_t known[] = {
+        {"offset", NULL}, {"shape", NULL}, {NULL, NULL},
+    };
+    int64_t offset[DAISY_MAX_DIMS] = {0}, shape[DAISY_MAX_DIMS];
+    if (!json_is_object(value))
+        return s_expected(value, "an object with shape and optionally offset", err);
+    if (s_check_keys(value, known, err))
+        return -1;
+    int dims = s_roi_part(value, "write_grid", "shape", shape, err);
+    if (dims < 0)
+        return -1;
+    if (json_object_get(value, "offset")) {
+        int n = s_roi_part(value, "write_grid", "offset", offset, err);
+        if (n < 0)
+            return -1;
+        if (n != dims)
+            return daisy_error_set(err, "offset has %d entries but shape has %d", n, dims);
+    }
+    daisy_roi_t grid = daisy_roi_make(dims, offset, shape);
+    daisy_task_set_write_grid(task, &grid);
+    return 0;
+}
+
 static int
 s_field_max_retries(daisy_task_t *task, json_t *value, daisy_error_t *err)
 {
@@ -433,6 +460,7 @@ static const s_key_t s_task_keys[] = {
     {"upstream", s_field_upstream},
     {"read_write_conflict", s_field_conflict},
     {"fit", s_field_fit},
+    {"write_grid", s_field_write_grid},
     {"max_retries", s_field_max_retries},
     {"timeout", s_field_timeout},
     {"workers", s_field_workers},

@@ -27,6 +27,7 @@ struct _daisy_task_t {
     daisy_roi_t read_roi;
     daisy_roi_t write_roi;
     bool read_write_conflict;
+    daisy_roi_t write_grid;     //  dims 0: none
     daisy_fit_t fit;
     int max_retries;
     double timeout;             //  seconds; 0 means no limit
@@ -154,6 +155,18 @@ bool
 daisy_task_read_write_conflict(const daisy_task_t *self)
 {
     return self->read_write_conflict;
+}
+
+void
+daisy_task_set_write_grid(daisy_task_t *self, const daisy_roi_t *grid)
+{
+    self->write_grid = grid ? *grid : (daisy_roi_t) {0};
+}
+
+daisy_roi_t
+daisy_task_write_grid(const daisy_task_t *self)
+{
+    return self->write_grid;
 }
 
 void

@@ -692,6 +692,15 @@ static const bad_file_t bad_files[] = {
                                       "not a partition name"},
     {"resources_extra_not_option.json", "task 'a': resources.extra 'qos=high': each entry "
                                         "is an sbatch option starting with --"},
+    {"write_grid_dims.json", "task 'a': write_grid has 1 dimensions but total_roi has 2"},
+    {"write_grid_zero.json", "task 'a': write_grid shape (64, 0) in dimension 1 is out of "
+                             "range (a cell shape > 0"},
+    {"write_grid_offset_dims.json", "task 'a': key 'write_grid': offset has 3 entries but "
+                                    "shape has 2"},
+    {"write_grid_unknown_key.json", "task 'a': key 'write_grid': key 'ofset': unknown key "
+                                    "(did you mean 'offset'?)"},
+    {"write_grid_not_object.json", "task 'a': key 'write_grid': expected an object with "
+                                   "shape and optionally offset, got an array"},
     {"resources_extra_shell.json", "task 'a': resources.extra '--comment=$(id)': quotes, "
                                    "newlines and shell characters are not allowed"},
     {"resources_extra_not_array.json", "task 'a': key 'resources': key 'extra': expected an "
@@ -870,6 +879,11 @@ Test(pipeline, good_all_keys)
     cr_assert_eq(daisy_task_read_roi(t).offset[0], -4);
     cr_assert(!daisy_task_read_write_conflict(t));
     cr_assert_eq(daisy_task_fit(t), DAISY_FIT_OVERHANG);
+    daisy_roi_t grid = daisy_task_write_grid(t);
+    cr_assert_eq(grid.dims, 1);
+    cr_assert_eq(grid.shape[0], 40);
+    cr_assert_eq(grid.offset[0], -40);
+    cr_assert_eq(daisy_task_write_grid(daisy_pipeline_task(p, 1)).dims, 0);
     cr_assert_eq(daisy_task_max_retries(t), 0);
     cr_assert_eq(daisy_task_timeout(t), 2.5);
     cr_assert_eq(daisy_task_workers(t), 3);

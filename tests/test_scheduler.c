@@ -63,11 +63,48 @@ check_counts_add_up(run_t *r)
     }
 }
 
+static int64_t
+cell_of(int64_t x, int64_t o, int64_t g)
+{
+    int64_t q = (x - o) / g;
+    return (x - o) % g != 0 && x < o ? q - 1 : q;
+}
+
+//  Whether two write ROIs meet a common cell of the write grid: in every
+//  dimension the cells under one overlap the cells under the other.
+static bool
+share_a_cell(const daisy_roi_t *a, const daisy_roi_t *b, const daisy_roi_t *grid)
+{
+    for (int d = 0; d < grid->dims; d++) {
+        int64_t o = grid->offset[d], g = grid->shape[d];
+        int64_t a0 = cell_of(a->offset[d], o, g), a1 = cell_of(a->offset[d] + a->shape[d] - 1, o, g);
+        int64_t b0 = cell_of(b->offset[d], o, g), b1 = cell_of(b->offset[d] + b->shape[d] - 1, o, g);
+        if (a1 < b0 || b1 < a0)
+            return false;
+    }
+    return true;
+}
+
+//  No running block of the task writes into a cell of its write grid
+//  that the block just handed out writes into.
+static void
+check_write_grid(run_t *r, const daisy_block_t *b)
+{
+    daisy_roi_t grid = daisy_task_write_grid(daisy_pipeline_task(r->p, b->task));
+    for (int i = 0; grid.dims > 0 && i < r->ninflight; i++) {
+        const daisy_block_t *o = &r->inflight[i];
+        cr_assert(o->task != b->task || !share_a_cell(&o->write_roi, &b->write_roi, &grid),
+                  "blocks %llu and %llu of task %u write into one write-grid cell at once",
+                  (unsigned long long)o->index, (unsigned long long)b->index, b->task);
+    }
+}
+
 //  The block just handed out may run: its upstream blocks all succeeded
 //  and no running block of its task conflicts with it.
 static void
 check_may_run(run_t *r, const daisy_block_t *b)
 {
+    check_write_grid(r, b);
     daisy_block_ref_t up[4096];
     size_t n = daisy_graph_upstream(r->g, (daisy_block_ref_t){b->task, b->index}, up, 4096);
     for (size_t i = 0; i < n; i++)
@@ -167,6 +204,71 @@ Test(scheduler, every_block_once_in_dependency_order_without_conflicts)
         }
         run_fini(&r);
     }
+}
+
+//  Write grids of random cells and offsets, on tasks with and without
+//  read/write conflicts: no two blocks writing into one cell run at once
+//  (check_may_run), and every block still runs exactly once.
+Test(scheduler, write_grid_keeps_blocks_of_one_cell_apart)
+{
+    uint64_t rng = 77;
+    for (int round = 0; round < 150; round++) {
+        int dims = 1 + round % 3;
+        daisy_pipeline_t *p = tu_random_pipeline(&rng, dims, 3, dims >= 3 ? 5 : 9);
+        for (size_t t = 0; t < daisy_pipeline_size(p); t++) {
+            daisy_task_t *task = daisy_pipeline_task(p, t);
+            daisy_roi_t w = daisy_task_write_roi(task);
+            int64_t offset[DAISY_MAX_DIMS], shape[DAISY_MAX_DIMS];
+            for (int d = 0; d < dims; d++) {
+                shape[d] = (int64_t)tu_range(&rng, 1, 3 * w.shape[d]);
+                offset[d] = (int64_t)tu_range(&rng, 0, 2 * shape[d]) - shape[d];
+            }
+            daisy_roi_t grid = daisy_roi_make(dims, offset, shape);
+            daisy_task_set_write_grid(task, &grid);
+            daisy_task_set_read_write_conflict(task, tu_range(&rng, 0, 1));
+        }
+        run_t r;
+        run_init(&r, p);
+        run_to_end(&r, &rng, (int)tu_range(&rng, 2, 24), NULL);
+        for (uint32_t t = 0; t < r.ntasks; t++)
+            for (uint64_t i = 0; i < daisy_graph_block_count(r.g, t); i++)
+                cr_assert_eq(r.state[t][i], DONE, "round %d: block %u/%llu never ran", round, t,
+                             (unsigned long long)i);
+        run_fini(&r);
+    }
+}
+
+//  Blocks the size of the cells and on the grid need no extra level; two
+//  blocks to a cell along one dimension double the stride there.
+Test(scheduler, write_grid_costs_levels_only_where_blocks_share_cells)
+{
+    int64_t z[2] = {0, 0}, total[2] = {640, 640}, blk[2] = {32, 32}, cell[2] = {32, 64};
+    daisy_task_t *task = daisy_task_new("a", daisy_roi_make(2, z, total), daisy_roi_make(2, z, blk),
+                                        daisy_roi_make(2, z, blk));
+    daisy_task_set_read_write_conflict(task, false);
+    daisy_roi_t grid = daisy_roi_make(2, z, cell);
+    daisy_task_set_write_grid(task, &grid);
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_pipeline_add(p, &task);
+    daisy_error_t err;
+    daisy_graph_t *g = daisy_graph_new(p, &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    daisy_coord_t stride = daisy_graph_level_stride(g, 0);
+    cr_assert_eq(stride.v[0], 32);
+    cr_assert_eq(stride.v[1], 64);
+    cr_assert_eq(daisy_graph_level_count(g, 0), 2);
+    daisy_graph_destroy(&g);
+    //  Cells offset by half a block: every block meets two cells along
+    //  dimension 0, so neighbours there must differ in level too.
+    int64_t half[2] = {16, 0};
+    grid = daisy_roi_make(2, half, cell);
+    daisy_task_set_write_grid(daisy_pipeline_task(p, 0), &grid);
+    g = daisy_graph_new(p, &err);
+    cr_assert_not_null(g, "%s", err.msg);
+    cr_assert_eq(daisy_graph_level_stride(g, 0).v[0], 64);
+    cr_assert_eq(daisy_graph_level_count(g, 0), 4);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
 }
 
 static bool

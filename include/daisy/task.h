@@ -4,7 +4,7 @@
     ROI and write ROI (offsets relative to the block; the write ROI lies in
     the read ROI), and daisy's options with daisy's defaults:
     read_write_conflict true, fit valid, max_retries 2, no timeout, one
-    worker. It names its upstream tasks by id, and says what runs per block:
+    worker, no write grid. It names its upstream tasks by id, and says what runs per block:
     a shell `command` run once per block, a long-lived `worker` program, or
     a C process function (for embedded use and the serial runner). An
     optional completion check says a block is already done.
@@ -54,6 +54,17 @@ DAISY_EXPORT daisy_roi_t daisy_task_write_roi(const daisy_task_t *self);
 
 DAISY_EXPORT void daisy_task_set_read_write_conflict(daisy_task_t *self, bool conflict);
 DAISY_EXPORT bool daisy_task_read_write_conflict(const daisy_task_t *self);
+//  A write grid: cells of `grid->shape` (world units) laid from
+//  `grid->offset`, e.g. the shards of a Zarr v3 output array. Blocks whose
+//  write ROIs meet a common cell never run at the same time (the level
+//  stride grows until blocks of one level touch no cell together, and
+//  levels run in order as for read/write conflicts), so workers may write
+//  whole shards' inner chunks without a lock. Blocks aligned to the cells
+//  (write shape a multiple of the cell, offsets on the grid) cost nothing.
+//  NULL or dims 0 clears it (the default: no write grid).
+DAISY_EXPORT void daisy_task_set_write_grid(daisy_task_t *self, const daisy_roi_t *grid);
+//  The write grid (dims 0 when there is none).
+DAISY_EXPORT daisy_roi_t daisy_task_write_grid(const daisy_task_t *self);
 DAISY_EXPORT void daisy_task_set_fit(daisy_task_t *self, daisy_fit_t fit);
 DAISY_EXPORT daisy_fit_t daisy_task_fit(const daisy_task_t *self);
 DAISY_EXPORT void daisy_task_set_max_retries(daisy_task_t *self, int max_retries);
