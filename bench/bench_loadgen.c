@@ -521,6 +521,10 @@ sim_on_message(gen_t *g, sim_t *s, const daisy_msg_t *msg, int64_t now)
     dl_push_tail(&g->by_heard, &s->by_heard);
     switch (msg->type) {
     case DAISY_MSG_WELCOME:
+        if (s->state == SIM_READY) {    //  the broker paces heartbeats anew
+            g->heartbeat_ms = msg->u.welcome.heartbeat_ms;
+            g->liveness = msg->u.welcome.liveness;
+        }
         if (s->state != SIM_HELLO)
             break;
         s->state = SIM_READY;

@@ -30,6 +30,7 @@ daisy_broker_options_default(void)
         .bind = "tcp://127.0.0.1:5555",
         .heartbeat_ms = 1000,
         .liveness = 3,
+        .heartbeat_rate = 1000,
         .snapshot_ms = 1000,
         .max_held = 64,
     };
@@ -345,7 +346,7 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
     }
     daisy_msg_t reply = {.type = DAISY_MSG_WELCOME};
     reply.u.welcome.task_id = msg->u.hello.task_id;
-    reply.u.welcome.heartbeat_ms = self->opt.heartbeat_ms;
+    reply.u.welcome.heartbeat_ms = pace_welcome(self, w);
     reply.u.welcome.liveness = self->opt.liveness;
     reply.u.welcome.dims = (uint32_t)daisy_graph_grid_shape(self->graph, (uint32_t)task).dims;
     send_worker(self, w, &reply, now);
@@ -558,7 +559,7 @@ time_out(daisy_broker_t *self, lease_t *l, uint32_t t, int64_t timeout_ms)
 static bool
 expire_workers(daisy_broker_t *self, int64_t now)
 {
-    int64_t dead = (int64_t)self->opt.heartbeat_ms * self->opt.liveness;
+    int64_t dead = (int64_t)self->hb_ms * self->opt.liveness;
     bool lost = false;
     while (!dlist_empty(&self->by_heard)) {
         worker_t *w = dlist_entry(self->by_heard.next, worker_t, by_heard);
@@ -573,12 +574,22 @@ expire_workers(daisy_broker_t *self, int64_t now)
 static void
 run_timers(daisy_broker_t *self, int64_t now)
 {
-    int64_t hb = self->opt.heartbeat_ms;
+    int64_t hb = self->sweep_ms;
     while (!dlist_empty(&self->by_sent)) {
         worker_t *w = dlist_entry(self->by_sent.next, worker_t, by_sent);
         if (w->last_sent + hb > now)
             break;
         daisy_msg_t msg = {.type = DAISY_MSG_HEARTBEAT};
+        if (pace_stale(self, w) && w->worker_id) {
+            //  In place of a heartbeat: the interval, grown since it joined.
+            msg.type = DAISY_MSG_WELCOME;
+            msg.u.welcome.task_id = daisy_task_id(
+                daisy_pipeline_task(daisy_graph_pipeline(self->graph), w->task));
+            msg.u.welcome.heartbeat_ms = self->hb_ms;
+            msg.u.welcome.liveness = self->opt.liveness;
+            msg.u.welcome.dims = (uint32_t)daisy_graph_grid_shape(self->graph, w->task).dims;
+            pace_told(self, w);
+        }
         if (send_worker(self, w, &msg, now) != 0)
             roster_sent(self, w, now);   //  gone: expiry will tell
     }
@@ -604,15 +615,14 @@ static int64_t
 next_timer(daisy_broker_t *self, int64_t now)
 {
     int64_t next = self->last_snapshot + self->opt.snapshot_ms;
-    int64_t hb = self->opt.heartbeat_ms;
+    int64_t dead = (int64_t)self->hb_ms * self->opt.liveness, sweep = self->sweep_ms;
     if (!dlist_empty(&self->by_heard)) {
         worker_t *w = dlist_entry(self->by_heard.next, worker_t, by_heard);
-        next = w->last_heard + hb * self->opt.liveness < next
-             ? w->last_heard + hb * self->opt.liveness : next;
+        next = w->last_heard + dead < next ? w->last_heard + dead : next;
     }
     if (!dlist_empty(&self->by_sent)) {
         worker_t *w = dlist_entry(self->by_sent.next, worker_t, by_sent);
-        next = w->last_sent + hb < next ? w->last_sent + hb : next;
+        next = w->last_sent + sweep < next ? w->last_sent + sweep : next;
     }
     for (uint32_t t = 0; t < self->ntasks; t++) {
         btask_t *bt = &self->tasks[t];
@@ -814,6 +824,9 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
         self->opt.heartbeat_ms = 1000;
     if (self->opt.liveness == 0)
         self->opt.liveness = 3;
+    if (self->opt.heartbeat_rate == 0)
+        self->opt.heartbeat_rate = 1000;
+    pace_init(self);
     if (self->opt.snapshot_ms == 0)
         self->opt.snapshot_ms = 1000;
     if (self->opt.max_held == 0)

@@ -52,6 +52,7 @@ struct worker {
     lease_t *running;           //  the lease it said it runs (STARTED), or NULL
     int64_t last_heard;
     int64_t last_sent;
+    uint32_t hb_ms;             //  heartbeat interval it was told (0: not welcomed yet)
     dnode_t by_heard;           //  roster list, least recently heard first
     dnode_t by_sent;            //  roster list, least recently sent to first
     dnode_t parked;             //  in its task's waiting list while credits > 0
@@ -117,6 +118,9 @@ struct _daisy_broker_t {
     zhashx_t *by_id;            //  worker_id -> worker_t (the first of that id)
     dnode_t by_heard;
     dnode_t by_sent;
+    uint32_t hb_ms;             //  heartbeat interval workers are told now (pace.c)
+    uint32_t sweep_ms;          //  the smallest any worker knows: heartbeats go out at it
+    uint32_t hb_stale;          //  workers told an older interval
     daisy_decoder_t *decoder;
     daisy_buffer_t out;         //  encoding buffer, reused
     daisy_buffer_t evt;         //  event encoding buffer, reused
@@ -144,6 +148,12 @@ void dlist_push_tail(dnode_t *head, dnode_t *node);
 void dlist_remove(dnode_t *node);
 #define dlist_entry(node, type, member) \
     ((type *)((char *)(node) - offsetof(type, member)))
+
+//  pace.c: the heartbeat interval grows with the roster.
+void pace_init(daisy_broker_t *self);
+uint32_t pace_welcome(daisy_broker_t *self, worker_t *w);
+void pace_told(daisy_broker_t *self, worker_t *w);
+bool pace_stale(const daisy_broker_t *self, const worker_t *w);
 
 //  roster.c
 worker_t *roster_find(daisy_broker_t *self, const uint8_t *identity, size_t size);

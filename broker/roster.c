@@ -103,6 +103,7 @@ roster_remove(daisy_broker_t *self, worker_t *w)
         roster_free_lease(self, l);
     }
     roster_unpark(self, w);
+    pace_told(self, w);         //  no longer waits for a new interval
     dlist_remove(&w->by_heard);
     dlist_remove(&w->by_sent);
     if (w->worker_id && w->task < self->ntasks)

@@ -63,6 +63,8 @@ static const char *usage =
     "                        another run are refused and exit\n"
     "  --heartbeat MS        heartbeat interval (default 1000)\n"
     "  --liveness N          missed heartbeats before a worker is lost (default 3)\n"
+    "  --heartbeat-rate N    heartbeats a second each way at most (default 1000):\n"
+    "                        beyond N x MS / 1000 workers the interval grows\n"
     "  --progress-interval S progress lines at most every S seconds (default 5)\n"
     "  --quiet               no progress\n"
     "  -h, --help            show this help\n"
@@ -127,6 +129,7 @@ parse(int argc, char **argv, options_t *o)
         {"max-held", required_argument, NULL, 'M'},
         {"run-id", required_argument, NULL, 'I'},
         {"liveness", required_argument, NULL, 'v'},
+        {"heartbeat-rate", required_argument, NULL, 'Z'},
         {"progress-interval", required_argument, NULL, 'i'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -166,6 +169,9 @@ parse(int argc, char **argv, options_t *o)
         case 'M': bad |= cli_uint(P, "--max-held", optarg, 1, UINT32_MAX, &o->broker.max_held); break;
         case 'I': o->broker.run_id = optarg; break;
         case 'v': bad |= cli_uint(P, "--liveness", optarg, 1, 1000, &o->broker.liveness); break;
+        case 'Z':
+            bad |= cli_uint(P, "--heartbeat-rate", optarg, 1, 1000000, &o->broker.heartbeat_rate);
+            break;
         case 'i':
             bad |= cli_seconds(P, "--progress-interval", optarg, &interval);
             o->serve.interval_ms = (int)(interval * 1000);

@@ -537,6 +537,12 @@ class _Worker:
             pass                                        # not a message of ours
 
     def _on_welcome(self, msg, now):
+        if self.link == "ready":
+            # The broker paces heartbeats anew as workers join (PROTOCOL.md
+            # section 8): only the interval and liveness change.
+            self.heartbeat = max(1, int(msg[3])) / 1000.0
+            self.liveness = max(1, int(msg[4]))
+            return
         if self.link != "hello":
             return
         if not self.keys:

@@ -40,6 +40,7 @@ typedef struct {
     double timeout;         //  the task's timeout in seconds (0: none)
     uint32_t heartbeat_ms;  //  0: 1000 (workers that stay quiet a while)
     uint32_t liveness;      //  0: 3
+    uint32_t heartbeat_rate;    //  0: 1000
     uint32_t max_held;      //  0: 8
     const char *run_id;
 } cfg_t;
@@ -92,6 +93,7 @@ start(cfg_t cfg)
     opt.bind = "tcp://127.0.0.1:*";
     opt.heartbeat_ms = cfg.heartbeat_ms ? cfg.heartbeat_ms : 1000;
     opt.liveness = cfg.liveness ? cfg.liveness : 3;
+    opt.heartbeat_rate = cfg.heartbeat_rate;
     opt.max_held = cfg.max_held ? cfg.max_held : 8;
     opt.run_id = cfg.run_id;
     fx.broker = daisy_broker_new(fx.graph, &opt, &err);
@@ -310,6 +312,38 @@ Test(broker, hello_is_welcomed_with_the_heartbeat_settings)
     cr_assert_eq(daisy_broker_worker_count(fx.broker, 0), 1);
     cr_assert_eq(stats().workers_joined, 1);
     cr_assert_eq(stats().rejected, 0);
+}
+
+//  At 20 heartbeats a second and 100 ms, a third worker makes 150 ms (3 x
+//  1000 / 20), a fourth 200; those welcomed before are told again, in
+//  place of a heartbeat, and the last one is not.
+Test(broker, the_heartbeat_interval_grows_with_the_workers)
+{
+    start((cfg_t){.blocks = 4, .heartbeat_ms = 100, .liveness = 50, .heartbeat_rate = 20,
+                  .run_id = RUN});
+    static const uint32_t told[4] = {100, 100, 150, 200};
+    void *s[4];
+    for (int i = 0; i < 4; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "w%d", i);
+        s[i] = dealer(id);
+        daisy_msg_t hello = hello_msg("a", id, RUN);
+        daisy_msg_t w = exchange(s[i], &hello, DAISY_MSG_WELCOME);
+        cr_assert_eq(w.u.welcome.heartbeat_ms, told[i], "worker %d told %u ms", i,
+                     w.u.welcome.heartbeat_ms);
+    }
+    for (int i = 0; i < 3; i++) {
+        daisy_msg_t m;
+        cr_assert(next_msg(s[i], 2000, &m), "worker %d was not told the new interval", i);
+        cr_assert_eq(m.type, DAISY_MSG_WELCOME);
+        cr_assert_eq(m.u.welcome.heartbeat_ms, 200);
+        cr_assert_eq(m.u.welcome.liveness, 50);
+        cr_assert_str_eq(m.u.welcome.task_id, "a");
+    }
+    daisy_msg_t m;
+    cr_assert_not(next_msg(s[3], 500, &m), "worker 3 got message type %d", m.type);
+    cr_assert_eq(daisy_broker_worker_count(fx.broker, 0), 4);
+    cr_assert_eq(stats().workers_lost, 0);
 }
 
 Test(broker, hello_for_an_unknown_task_is_refused)

@@ -520,6 +520,35 @@ Test(worker, after_the_broker_went_silent_it_says_hello_again_and_resends_result
     cr_assert_eq(atomic_load(&sh.calls), 1, "the block ran once");
 }
 
+//  A WELCOME while connected changes the heartbeat settings only: with a
+//  liveness of 3 x 100 ms the worker would give up on a silent broker
+//  within a second; told 50 it waits, asks for nothing again, and says no
+//  HELLO.
+Test(worker, a_second_welcome_changes_only_the_heartbeat_settings)
+{
+    start((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100});
+    greet(1, 100, 3);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
+    welcome(100, 50);
+    fx.echo = false;
+    daisy_msg_t m;
+    bool other = recv_msg(1500, &m);
+    cr_assert_not(other, "after a second WELCOME and 1.5 s of silence the worker sent %s",
+                  daisy_msg_name(m.type));
+    cr_assert_gt(atomic_load(&sh.heartbeats), 3, "the worker stopped heartbeating");
+    fx.echo = true;
+    send_blocks(3, 1);
+    for (;;) {
+        cr_assert(recv_msg(DEADLINE_MS, &m), "no result for block 3");
+        if (m.type == DAISY_MSG_RELEASE && m.u.release.count > 0)
+            break;
+    }
+    cr_assert_eq(m.u.release.results[0].block_id, 3);
+    shutdown_worker();
+    join_worker();
+    cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+}
+
 Test(worker, heartbeats_go_on_while_a_long_block_runs)
 {
     //  Heartbeat 40 ms: the keeper takes the socket over after 10 ms. The

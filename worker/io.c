@@ -542,11 +542,13 @@ static void
 io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
 {
     io_t *io = &self->io;
-    if (io->link != LINK_HELLO)
+    if (io->link != LINK_HELLO && io->link != LINK_READY)
         return;
     io->heartbeat_ms = msg->u.welcome.heartbeat_ms ? msg->u.welcome.heartbeat_ms
                                                    : WORKER_HEARTBEAT_MS;
     io->liveness = msg->u.welcome.liveness ? msg->u.welcome.liveness : WORKER_LIVENESS;
+    if (io->link == LINK_READY)
+        return;     //  the broker paces heartbeats anew (PROTOCOL.md section 8)
     io->link = LINK_READY;
     io->backoff_ms = worker_backoff_min(self);
     //  A block that runs while we reconnect (or a broker restarts) is told

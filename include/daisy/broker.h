@@ -47,6 +47,11 @@ typedef struct {
     const char *advertise;
     uint32_t heartbeat_ms;     //  heartbeat interval (default 1000)
     uint32_t liveness;         //  missed intervals before a worker is lost (default 3)
+    //  Heartbeats per second aimed at each way (default 1000): with more
+    //  workers than heartbeat_rate * heartbeat_ms / 1000, the interval
+    //  workers are told grows to workers / heartbeat_rate seconds, and
+    //  workers already connected are told again (PROTOCOL.md section 8).
+    uint32_t heartbeat_rate;
     uint32_t snapshot_ms;      //  task-state snapshots at most this often (default 1000)
     //  CurveZMQ: the broker's secret key file (`daisy keygen NAME` writes
     //  NAME and NAME_secret) and a directory of allowed worker public keys.
