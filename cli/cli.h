@@ -23,6 +23,7 @@ int cli_plan(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_monitor(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
+int cli_markers(int argc, char **argv);
 
 //  Write `s` as a JSON string (with quotes) to `out`.
 void cli_json_string(FILE *out, const char *s);

@@ -19,6 +19,7 @@ static const char *usage =
     "  plan     show the blocks of every task, per level (or as JSON lines)\n"
     "  run      run a pipeline on this machine (broker, local workers, progress)\n"
     "  monitor  watch a running broker's progress feed\n"
+    "  markers  what a done-markers directory holds; a task's markers as Zarr v2\n"
     "  worker   a worker for any host (the same as daisy-worker)\n"
     "  keygen   write a CurveZMQ key pair (for daisy-broker, workers, monitors)\n"
     "\n"
@@ -49,6 +50,8 @@ main(int argc, char **argv)
         return cli_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "keygen"))
         return cli_keygen(argc - 1, argv + 1);
+    if (!strcmp(cmd, "markers"))
+        return cli_markers(argc - 1, argv + 1);
     if (!strcmp(cmd, "monitor"))
         return cli_monitor(argc - 1, argv + 1);
     if (!strcmp(cmd, "worker"))

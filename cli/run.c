@@ -34,6 +34,7 @@ static const char *usage =
     "  --publish EP          also publish progress on EP for `daisy monitor`\n"
     "  --markers DIR         done markers: skip blocks a previous run finished\n"
     "                        (default: the pipeline file's \"markers\" key)\n"
+    "                        (a daisy 2.0 run's markers there are taken over)\n"
     "  --reset-markers       discard markers recorded for another block layout\n"
     "  --prefetch N          blocks each command worker holds at once (default 1)\n"
     "  --restart-cap N       worker deaths before a task is abandoned\n"

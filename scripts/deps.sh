@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   gcc clang libclang-rt-14-dev pkg-config meson ninja-build
-  libjansson-dev libczmq-dev libzmq3-dev libmsgpack-dev libcriterion-dev
+  libjansson-dev libczmq-dev libzmq3-dev libsodium-dev libmsgpack-dev libcriterion-dev
   zlib1g-dev libzstd-dev libblosc-dev libsqlite3-dev python3-zarr python3-numcodecs
   python3 python3-zmq python3-msgpack python3-networkx python3-psycopg2 iproute2
   slurm-wlm munge postgresql postgresql-contrib libpq-dev

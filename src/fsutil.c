@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
 
 //  One level: made, or there already as a directory (ENOTDIR otherwise).
@@ -43,4 +44,20 @@ fsutil_mkdirs(const char *path)
             *p = '/';
         }
     return mkdir_one(buf);
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+int
+fsutil_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -6,4 +6,8 @@
 //  with errno set.
 int fsutil_mkdirs(const char *path);
 
+//  Remove a file or a directory with everything in it (like rm -rf); 0
+//  (also when nothing is there), or -1 with errno set.
+int fsutil_remove_tree(const char *path);
+
 #endif

@@ -37,6 +37,7 @@
 
 #include "fsutil.h"
 #include "graph_internal.h"
+#include "markers_internal.h"
 
 //  Bytes reserved at a time (one bit each in `reserved`): 10^12 blocks
 //  cost 3.8 MiB of bits.
@@ -82,9 +83,8 @@ daisy_markers_layout(const daisy_graph_t *graph, uint32_t task)
     return h;
 }
 
-//  DIR/TASK with the task id made safe for a file name.
-static void
-task_dir(const char *dir, const char *id, char *out, size_t size)
+void
+markers_task_dir(const char *dir, const char *id, char *out, size_t size)
 {
     size_t used = (size_t)snprintf(out, size, "%s/", dir);
     for (const unsigned char *p = (const unsigned char *)id; *p && used + 4 < size; p++) {
@@ -107,8 +107,8 @@ roi_json(const int64_t *offset, const int64_t *end, int dims)
     return json_pack("{s:o, s:o}", "offset", o, "shape", s);
 }
 
-static json_t *
-metadata(const daisy_graph_t *graph, uint32_t task, uint64_t layout)
+json_t *
+markers_metadata(const daisy_graph_t *graph, uint32_t task, uint64_t layout)
 {
     const graph_task_t *t = &graph->tasks[task];
     json_t *shape = json_array();
@@ -130,8 +130,8 @@ metadata(const daisy_graph_t *graph, uint32_t task, uint64_t layout)
                      "attributes", "daisy", attrs);
 }
 
-static int
-write_metadata(const char *tdir, json_t *meta, daisy_error_t *err)
+int
+markers_write_metadata(const char *tdir, json_t *meta, daisy_error_t *err)
 {
     char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s/zarr.json.tmp", tdir);
@@ -141,9 +141,18 @@ write_metadata(const char *tdir, json_t *meta, daisy_error_t *err)
     return 0;
 }
 
-//  The layout recorded in an existing zarr.json: 1 found, 0 none, -1 error.
+void
+markers_chunk_path(const char *tdir, int dims, char *out, size_t size)
+{
+    size_t used = (size_t)snprintf(out, size, "%s/c", tdir);
+    for (int d = 0; d < dims && used < size; d++)
+        used += (size_t)snprintf(out + used, size - used, "/0");
+}
+
+//  The layout recorded in an existing zarr.json: 1 found, 0 none, 2
+//  daisy 2.0's markers (their metadata in *daisy2), -1 error.
 static int
-recorded_layout(const char *tdir, uint64_t *layout, daisy_error_t *err)
+recorded_layout(const char *tdir, uint64_t *layout, json_t **daisy2, daisy_error_t *err)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/zarr.json", tdir);
@@ -151,9 +160,13 @@ recorded_layout(const char *tdir, uint64_t *layout, daisy_error_t *err)
         return 0;
     json_error_t jerr;
     json_t *meta = json_load_file(path, 0, &jerr);
-    const char *hash = NULL;
-    if (meta)
-        json_unpack(meta, "{s:{s:{s:s}}}", "attributes", "daisy", "layout", &hash);
+    const char *hash = NULL, *theirs = NULL;
+    if (meta && json_unpack(meta, "{s:{s:{s:s}}}", "attributes", "daisy", "layout", &hash) != 0)
+        json_unpack(meta, "{s:{s:s}}", "attributes", "daisy_task_hash", &theirs);
+    if (theirs) {
+        *daisy2 = meta;
+        return 2;
+    }
     int rc = hash ? 1 : daisy_error_set(err, "'%s' is not a daisy markers array (damaged, or "
                                         "another program rewrote it); --reset-markers "
                                         "replaces it", path);
@@ -161,6 +174,33 @@ recorded_layout(const char *tdir, uint64_t *layout, daisy_error_t *err)
         *layout = strtoull(hash, NULL, 16);
     json_decref(meta);
     return rc;
+}
+
+//  daisy 2.0's markers in `tdir`: taken over when their hash is the
+//  task's (then 1, as if ours were found), discarded with `reset` (1, with
+//  another layout), refused otherwise (-1).
+static int
+daisy2_layout(const char *tdir, const daisy_graph_t *graph, uint32_t task, bool reset,
+              json_t *meta, uint64_t *recorded, daisy_error_t *err)
+{
+    uint64_t layout = daisy_markers_layout(graph, task);
+    char want[65];
+    daisy_markers_daisy2_hash(graph, task, want);
+    const char *have = json_string_value(json_object_get(json_object_get(meta, "attributes"),
+                                                         "daisy_task_hash"));
+    *recorded = ~layout;
+    if (strcmp(have, want) != 0 && reset)
+        return 1;
+    if (strcmp(have, want) != 0)
+        return daisy_error_set(err, "task '%s': daisy 2.0 done markers in '%s' were recorded "
+                               "for another block layout (daisy_task_hash %.12s..., this "
+                               "task's %.12s...: total, read or write ROI, or fit changed); "
+                               "use --reset-markers to discard them",
+                               graph->tasks[task].id, tdir, have, want);
+    if (markers_daisy2_import(tdir, graph, task, meta, err) != 0)
+        return -1;
+    *recorded = layout;
+    return 1;
 }
 
 static bool
@@ -242,12 +282,11 @@ static int
 map_chunk(daisy_markers_t *self, const char *tdir, int dims, bool reset, daisy_error_t *err)
 {
     char path[PATH_MAX + 64];
-    size_t used = (size_t)snprintf(path, sizeof path, "%s/c", tdir);
-    for (int d = 0; d < dims - 1; d++)
-        used += (size_t)snprintf(path + used, sizeof path - used, "/0");
+    markers_chunk_path(tdir, dims, path, sizeof path);
+    *strrchr(path, '/') = '\0';
     if (fsutil_mkdirs(path) != 0)
         return daisy_error_set(err, "cannot create '%s': %s", path, strerror(errno));
-    snprintf(path + used, sizeof path - used, "/0");
+    markers_chunk_path(tdir, dims, path, sizeof path);
     snprintf(self->path, sizeof self->path, "%s", path);
     self->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (reset ? O_TRUNC : 0), 0666);
     if (self->fd < 0 || ftruncate(self->fd, (off_t)self->size) != 0)
@@ -273,13 +312,17 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
 {
     const graph_task_t *t = &graph->tasks[task];
     char tdir[PATH_MAX];
-    task_dir(dir, t->id, tdir, sizeof tdir);
+    markers_task_dir(dir, t->id, tdir, sizeof tdir);
     if (fsutil_mkdirs(tdir) != 0) {
         daisy_error_set(err, "cannot create markers directory '%s': %s", tdir, strerror(errno));
         return NULL;
     }
     uint64_t layout = daisy_markers_layout(graph, task), recorded = 0;
-    int found = recorded_layout(tdir, &recorded, err);
+    json_t *daisy2 = NULL;
+    int found = recorded_layout(tdir, &recorded, &daisy2, err);
+    if (found == 2)
+        found = daisy2_layout(tdir, graph, task, reset, daisy2, &recorded, err);
+    json_decref(daisy2);
     if (found < 0 && !reset)
         return NULL;
     if (found < 0) {    //  damaged, or another program's: reset replaces it
@@ -298,8 +341,8 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
         return NULL;
     self->fd = -1;
     self->size = t->total;
-    json_t *meta = metadata(graph, task, layout);
-    int rc = meta ? write_metadata(tdir, meta, err) : daisy_error_set(err, "out of memory");
+    json_t *meta = markers_metadata(graph, task, layout);
+    int rc = meta ? markers_write_metadata(tdir, meta, err) : daisy_error_set(err, "out of memory");
     json_decref(meta);
     if (rc == 0)
         rc = map_chunk(self, tdir, t->dims, discard, err);

@@ -312,3 +312,157 @@ Test(markers, a_damaged_or_foreign_array_is_replaced_by_a_reset)
     daisy_graph_destroy(&g);
     daisy_pipeline_destroy(&p);
 }
+
+//  daisy 2.0's done markers under dir/ID, 1D: their zarr.json (hash and
+//  shape given) and a chunk of `size` bytes with `done` set.
+static void
+write_daisy2(const char *id, const char *hash, int64_t size, const int64_t *done, int ndone)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, id);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/%s/c", dir, id);
+    mkdir(path, 0777);
+    json_t *shape = json_pack("[I]", (json_int_t)size);
+    json_t *meta = json_pack("{s:i, s:s, s:O, s:s, s:{s:s, s:{s:o}}, s:[{s:s}], s:{s:s}}",
+                             "zarr_format", 3, "node_type", "array", "shape", shape,
+                             "data_type", "uint8", "chunk_grid", "name", "regular",
+                             "configuration", "chunk_shape", shape, "codecs", "name", "bytes",
+                             "attributes", "daisy_task_hash", hash);
+    snprintf(path, sizeof path, "%s/%s/zarr.json", dir, id);
+    cr_assert_eq(json_dump_file(meta, path, 0), 0);
+    json_decref(meta);
+    snprintf(path, sizeof path, "%s/%s/c/0", dir, id);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    for (int64_t i = 0; i < size; i++) {
+        bool on = false;
+        for (int j = 0; j < ndone; j++)
+            on |= done[j] == i;
+        fputc(on, f);
+    }
+    fclose(f);
+}
+
+//  The hashes were computed by tests/integration/daisy2_markers.py
+//  (Python's hashlib over the bytes daisy 2.0's compute_task_hash feeds).
+Test(markers, daisy2_hash_is_daisy2s)
+{
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *d = tu_task_1d("d", 0, 100, 30, 12, 5);
+    int64_t to[2] = {-7, 3}, ts[2] = {50, 40}, o[2] = {0, 0}, s[2] = {5, 5};
+    daisy_task_t *e = daisy_task_new("e", tu_roi(2, to, ts), tu_roi(2, o, s), tu_roi(2, o, s));
+    daisy_task_set_fit(e, DAISY_FIT_SHRINK);
+    daisy_pipeline_add(p, &d);
+    daisy_pipeline_add(p, &e);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    char hash[65];
+    daisy_markers_daisy2_hash(g, 0, hash);
+    cr_assert_str_eq(hash, "6b8fd2a280f0edf7a182c5b49829a1aaec23222a5c4a3b2fb01282d2b6520501");
+    daisy_markers_daisy2_hash(g, 1, hash);
+    cr_assert_str_eq(hash, "b78319827a5353b8c3d2e8609372966fda4569a02ec0d05fb41c907affc484e0");
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+//  Task d: 15 blocks of ours; daisy 2.0's grid is ceil(100 / 5) = 20 and a
+//  block's element its position + 2 (context 12 / write 5).
+Test(markers, daisy2_markers_of_the_layout_are_taken_over)
+{
+    make_dir();
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *d = tu_task_1d("d", 0, 100, 30, 12, 5);
+    daisy_pipeline_add(p, &d);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    char hash[65], path[256];
+    daisy_markers_daisy2_hash(g, 0, hash);
+    int64_t done[] = {2, 5, 16};
+    write_daisy2("d", hash, 20, done, 3);
+    daisy_markers_info_t info;
+    daisy_error_t err;
+    snprintf(path, sizeof path, "%s/d", dir);
+    cr_assert_eq(daisy_markers_inspect(path, &info, &err), 0, "%s", err.msg);
+    cr_assert_eq(info.format, DAISY_MARKERS_DAISY2);
+    cr_assert_str_eq(info.task, "d");
+    cr_assert_str_eq(info.layout, hash);
+    cr_assert_eq(info.blocks, 20);
+    cr_assert_eq(info.done, 3);
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), 3);
+    for (uint64_t i = 0; i < 15; i++)
+        cr_assert_eq(daisy_markers_done(m, i), i == 0 || i == 3 || i == 14, "block %llu",
+                     (unsigned long long)i);
+    daisy_markers_set(m, 7);
+    daisy_markers_close(&m);
+    cr_assert_eq(daisy_markers_inspect(path, &info, &err), 0, "%s", err.msg);
+    cr_assert_eq(info.format, DAISY_MARKERS_DAISY_C);
+    cr_assert_eq(info.blocks, 15);
+    cr_assert_eq(info.done, 4);
+    snprintf(path, sizeof path, "%s/d~daisy2", dir);
+    cr_assert_eq(daisy_markers_inspect(path, &info, &err), 0, "theirs kept: %s", err.msg);
+    cr_assert_eq(info.format, DAISY_MARKERS_DAISY2);
+    cr_assert_eq(info.done, 3);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+Test(markers, daisy2_markers_of_another_layout_are_refused_unless_reset)
+{
+    make_dir();
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *d = tu_task_1d("d", 0, 100, 30, 12, 5);
+    daisy_pipeline_add(p, &d);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    int64_t done[] = {2};
+    write_daisy2("d", "00ff", 20, done, 1);
+    daisy_error_t err;
+    cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
+    char tdir[128];
+    snprintf(tdir, sizeof tdir, "%s/d", dir);
+    cr_assert(strstr(err.msg, "task 'd'") && strstr(err.msg, tdir)
+              && strstr(err.msg, "daisy_task_hash 00ff"), "%s", err.msg);
+    daisy_markers_info_t info;
+    cr_assert_eq(daisy_markers_inspect(tdir, &info, &err), 0, "%s", err.msg);
+    cr_assert_eq(info.format, DAISY_MARKERS_DAISY2, "left as it was");
+    //  Their hash over a grid of another shape: damaged, named, left.
+    char hash[65];
+    daisy_markers_daisy2_hash(g, 0, hash);
+    write_daisy2("d", hash, 19, done, 1);
+    cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
+    cr_assert(strstr(err.msg, "zarr.json': field \"shape\""), "%s", err.msg);
+    cr_assert_eq(daisy_markers_inspect(tdir, &info, &err), 0, "%s", err.msg);
+    cr_assert_eq(info.blocks, 19, "left as it was");
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, true, &err);
+    cr_assert_not_null(m, "a reset discards them: %s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), 0);
+    daisy_markers_close(&m);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+Test(markers, inspect_names_the_file_and_field_at_fault)
+{
+    make_dir();
+    daisy_markers_info_t info;
+    daisy_error_t err;
+    cr_assert_eq(daisy_markers_inspect(dir, &info, &err), -1);
+    cr_assert(strstr(err.msg, "zarr.json") && strstr(err.msg, "No such file"), "%s", err.msg);
+    char path[128];
+    snprintf(path, sizeof path, "%s/zarr.json", dir);
+    const char *bad[] = {"{\"shape\": [", "{\"attributes\": {}}",
+                         "{\"attributes\": {\"daisy_task_hash\": \"ab\"}, \"shape\": [-1]}",
+                         "{\"attributes\": {\"daisy_task_hash\": \"ab\"}, \"shape\": [4], "
+                         "\"data_type\": \"uint16\"}",
+                         "{\"attributes\": {\"daisy_task_hash\": \"ab\"}, \"shape\": [4], "
+                         "\"data_type\": \"uint8\"}"};
+    const char *want[] = {"is damaged", "daisy_task_hash", "field \"shape\"",
+                          "field \"data_type\"", "c/0"};
+    for (int i = 0; i < 5; i++) {
+        FILE *f = fopen(path, "w");
+        fputs(bad[i], f);
+        fclose(f);
+        cr_assert_eq(daisy_markers_inspect(dir, &info, &err), -1, "case %d", i);
+        cr_assert(strstr(err.msg, want[i]), "case %d: %s", i, err.msg);
+    }
+}

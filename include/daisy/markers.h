@@ -31,7 +31,10 @@ typedef struct _daisy_markers_t daisy_markers_t;
 //  Open (or create) the markers of `task` under `dir` (created if needed).
 //  When recorded markers have another layout: with `reset` they are
 //  discarded, without it NULL with a message naming the task and the
-//  directory.
+//  directory. daisy 2.0's markers of the same layout (by its hash) are
+//  converted into this format first, theirs kept beside as TASK~daisy2;
+//  of another layout they are refused (or, with `reset`, discarded) as
+//  ours are.
 DAISY_EXPORT daisy_markers_t *daisy_markers_open(const char *dir, const daisy_graph_t *graph,
                                                  uint32_t task, bool reset, daisy_error_t *err);
 //  Flushes and closes.
@@ -51,6 +54,36 @@ DAISY_EXPORT uint64_t daisy_markers_count(const daisy_markers_t *self);
 DAISY_EXPORT int daisy_markers_flush(daisy_markers_t *self);
 //  The layout hash of a task (what the markers are checked against).
 DAISY_EXPORT uint64_t daisy_markers_layout(const daisy_graph_t *graph, uint32_t task);
+
+
+//  daisy 2.0's layout hash of a task (`daisy_task_hash`: SHA-256 over its
+//  total, read and write ROIs and fit), 64 hex digits and a NUL.
+DAISY_EXPORT void daisy_markers_daisy2_hash(const daisy_graph_t *graph, uint32_t task,
+                                            char out[65]);
+
+//  What a marker directory holds, read without a pipeline.
+typedef enum {
+    DAISY_MARKERS_DAISY_C,      //  written here (attributes.daisy)
+    DAISY_MARKERS_DAISY2        //  written by daisy 2.0 (attributes.daisy_task_hash)
+} daisy_markers_format_t;
+
+typedef struct {
+    daisy_markers_format_t format;
+    char task[256];             //  the task id recorded (daisy 2.0: the directory's name)
+    char layout[65];            //  the layout hash, hex (16 digits here, 64 in daisy 2.0)
+    int dims;
+    int64_t shape[DAISY_MAX_DIMS];  //  the marker array's shape: the task's grid
+    uint64_t blocks;            //  product of shape: one byte each
+    uint64_t done;              //  bytes not 0
+    char chunk[4200];           //  the chunk file (raw bytes, C order)
+} daisy_markers_info_t;
+
+//  Read the markers in `task_dir` (DIR/TASK) without changing anything:
+//  0, or -1 with a message naming the file and the field at fault
+//  (missing, damaged zarr.json, neither format, a chunk file whose size is
+//  not the shape's).
+DAISY_EXPORT int daisy_markers_inspect(const char *task_dir, daisy_markers_info_t *info,
+                                       daisy_error_t *err);
 
 #ifdef __cplusplus
 }

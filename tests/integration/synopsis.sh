@@ -28,6 +28,7 @@ PY
 check "daisy plan synopsis" compare "daisy plan" "$DAISY" plan
 check "daisy run synopsis" compare "daisy run" "$DAISY" run
 check "daisy monitor synopsis" compare "daisy monitor" "$DAISY" monitor
+check "daisy markers synopsis" compare "daisy markers" "$DAISY" markers
 check "daisy-broker synopsis" compare "daisy-broker" "$BROKER"
 check "daisy-worker synopsis" compare "daisy-worker" "$WORKER"
 finish
