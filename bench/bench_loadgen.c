@@ -15,7 +15,7 @@
         with REQUEST(1);
       - on BLOCKS: STARTED for the block (in lockstep nothing is queued
         behind it, so the C worker reports the start alone, before the
-        block runs), the no-op, a STATS when a second has passed since its
+        block runs), the no-op, a STATS when a second (and heartbeat_ms) has passed since its
         last one (as the C worker does ahead of a RELEASE), then
         RELEASE(credits 1, [the result], started []);
       - HEARTBEAT when it has sent nothing for heartbeat_ms (only once
@@ -490,7 +490,8 @@ sim_on_blocks(gen_t *g, sim_t *s, const daisy_msg_t *msg, int64_t now)
             sim_send(g, s, &m, now);
         }
         //  The block function: nothing.
-        if (s->last_stats == 0 || now - s->last_stats >= 1000) {
+        int64_t every = g->heartbeat_ms > 1000 ? g->heartbeat_ms : 1000;   //  as the C worker
+        if (s->last_stats == 0 || now - s->last_stats >= every) {
             gen_stats_refresh(g, now);
             daisy_msg_t m = {.type = DAISY_MSG_STATS};
             m.u.stats.cpu_s = g->stats_cpu;
