@@ -13,10 +13,11 @@
         it keeps the broker's heartbeat_ms and liveness (defaults 1000 ms
         and 3: daisy_broker_options_default()) and asks for its prefetch
         with REQUEST(1);
-      - on BLOCKS: STARTED for the block (in lockstep nothing is queued
-        behind it, so the C worker reports the start alone, before the
-        block runs), the no-op, a STATS when a second (and heartbeat_ms) has passed since its
-        last one (as the C worker does ahead of a RELEASE), then
+      - on BLOCKS: no STARTED (a window of one holding one block: the
+        broker counts it started as it hands it out, and the C worker
+        knows it), the no-op, a STATS when a second (and heartbeat_ms)
+        has passed since its last one (as the C worker does ahead of a
+        RELEASE), then
         RELEASE(credits 1, [the result], started []);
       - HEARTBEAT when it has sent nothing for heartbeat_ms (only once
         welcomed, as the C worker); any message from the broker counts as
@@ -483,8 +484,10 @@ sim_on_blocks(gen_t *g, sim_t *s, const daisy_msg_t *msg, int64_t now)
     }
     for (uint32_t i = 0; i < n; i++) {
         const daisy_wire_block_t *b = &msg->u.blocks.blocks[i];
-        //  Nothing queued behind the last block: its start is told alone.
-        if (i + 1 == n) {
+        //  Nothing queued behind the last block: its start is told alone,
+        //  unless it is all the worker holds (window 1: the broker counted
+        //  it started as it handed it out, as the C worker knows).
+        if (i + 1 == n && n > 1) {
             daisy_msg_t m = {.type = DAISY_MSG_STARTED};
             m.u.started = (daisy_wire_lease_t){b->block_id, b->attempt};
             sim_send(g, s, &m, now);

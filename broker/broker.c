@@ -195,6 +195,9 @@ lose_worker(daisy_broker_t *self, worker_t *w, const char *reason)
 
 //  Handing out blocks ---------------------------------------------------------
 
+static void set_running(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s,
+                        int64_t now);
+
 static void
 tell_shutdown(daisy_broker_t *self, worker_t *w, const char *reason, int64_t now)
 {
@@ -227,6 +230,12 @@ serve(daisy_broker_t *self, worker_t *w, int64_t now)
             roster_lease(self, w, &self->scratch[i], now);
             daisy_wire_block_from(&self->wire[i], &self->scratch[i]);
         }
+        //  A worker of window 1 runs a block the moment it has it, when it
+        //  holds no other: the hand-out is its start (PROTOCOL.md section
+        //  6, rule 4), which saves lockstep workers a STARTED per block.
+        if (w->runs_at_once && n == 1 && w->nleases == 1)
+            set_running(self, w, &(daisy_wire_lease_t){self->wire[0].block_id,
+                                                       self->wire[0].attempt}, now);
         daisy_msg_t msg = {.type = DAISY_MSG_BLOCKS};
         msg.u.blocks.task_id = task_id_of(self, w->task);
         msg.u.blocks.count = n;
@@ -337,6 +346,7 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
     //  A worker saying hello again (after a reconnect) keeps its leases:
     //  it may still finish them. It asks for credits anew.
     w->credits = 0;
+    w->runs_at_once = msg->u.hello.prefetch == 1;
     roster_unpark(self, w);
     roster_heard(self, w, now);
     if (self->tasks[task].finished) {

@@ -50,6 +50,7 @@ struct worker {
     lease_t *leases;
     uint32_t nleases;
     lease_t *running;           //  the lease it said it runs (STARTED), or NULL
+    bool runs_at_once;          //  HELLO said prefetch 1: a block handed out alone starts
     int64_t last_heard;
     int64_t last_sent;
     uint32_t hb_ms;             //  heartbeat interval it was told (0: not welcomed yet)

@@ -678,7 +678,11 @@ class _Worker:
         block = self.queue.popleft()
         self.current, self.current_start, self.told = block, now, False
         if self.link == "ready":
-            if not self.queue:
+            if not self.queue and self.prefetch == 1 and self.held == 1 and not self.pending:
+                # Window of one, nothing else held: the broker counted it
+                # started when it handed it out (PROTOCOL.md section 6, rule 4).
+                self.told = self.marked = True
+            elif not self.queue:
                 self._tell(now)           # nothing behind it: report it before it runs
             elif self.marked:
                 self._release(now)        # the block that ended no longer runs

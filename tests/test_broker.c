@@ -654,6 +654,25 @@ Test(broker, a_silent_worker_that_started_nothing_costs_no_retry)
     }
 }
 
+//  A worker of window 1 runs a block the moment it gets it: handed out
+//  alone, the block counts as started with no STARTED, and losing the
+//  worker costs it an attempt.
+Test(broker, a_window_of_one_starts_a_block_as_it_is_handed_out)
+{
+    start(SHORT_HEARTBEATS);
+    void *s1 = dealer("w1");
+    daisy_msg_t hello = hello_msg("a", "w1", RUN);
+    hello.u.hello.prefetch = 1;
+    exchange(s1, &hello, DAISY_MSG_WELCOME);
+    daisy_wire_block_t b[1], again[4];
+    take(s1, 1, b, 1);
+    expire(dealer("w2"), again, 4);
+    cr_assert_eq(counts().retries, 1);
+    const daisy_wire_block_t *now = find(again, 4, b[0].block_id);
+    cr_assert_not_null(now);
+    cr_assert_eq(now->attempt, b[0].attempt + 1);
+}
+
 Test(broker, release_started_marks_a_block_like_started)
 {
     start(SHORT_HEARTBEATS);

@@ -554,11 +554,13 @@ Test(worker, heartbeats_go_on_while_a_long_block_runs)
     //  Heartbeat 40 ms: the keeper takes the socket over after 10 ms. The
     //  block runs until the broker has read two heartbeats sent during it;
     //  liveness 25 gives the broker's echoes a whole second to arrive.
+    //  A window of 2, so that the start is told (STARTED) and marks when
+    //  the block began.
     sh.wait_heartbeats = true;
     fx.echo = true;
-    start((cfg_t){.prefetch = 1, .run_id = RUN});
-    greet(1, 40, 25);
-    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
+    start((cfg_t){.prefetch = 2, .run_id = RUN});
+    greet(2, 40, 25);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 2);
     send_blocks(1, 1);
     daisy_msg_t m;
     int at_start = -1;
@@ -580,6 +582,28 @@ Test(worker, heartbeats_go_on_while_a_long_block_runs)
     shutdown_worker();
     join_worker();
     cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+}
+
+//  With a window of one, a block that is all the worker holds counts as
+//  started when the broker hands it out: no STARTED goes, and the RELEASE
+//  with its result says nothing runs.
+Test(worker, a_window_of_one_reports_no_starts)
+{
+    start((cfg_t){.prefetch = 1, .run_id = RUN});
+    greet(1, 1000, 3);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
+    for (uint64_t id = 1; id <= 3; id++) {
+        send_blocks(id, 1);
+        daisy_msg_t m = expect(DAISY_MSG_RELEASE);
+        cr_assert_eq(m.u.release.count, 1, "block %llu", (unsigned long long)id);
+        cr_assert_eq(m.u.release.results[0].block_id, id);
+        cr_assert_not(m.u.release.has_started);
+        cr_assert_eq(m.u.release.credits, 1);
+    }
+    shutdown_worker();
+    join_worker();
+    cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+    cr_assert_eq(atomic_load(&sh.calls), 3);
 }
 
 Test(worker, stop_during_a_block_says_bye_and_reports_no_failure)

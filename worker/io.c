@@ -510,7 +510,10 @@ io_tell_start(daisy_worker_t *self, int64_t now)
 //    - a block that was told and has ended is untold before the next one
 //      runs: by the RELEASE with its result, or an empty one.
 //  A worker lost during a short block with others queued behind it thus
-//  costs no attempt at all, the block included.
+//  costs no attempt at all, the block included. With a window of one, a
+//  block that is all we hold was marked by the broker as it handed it out
+//  (PROTOCOL.md section 6, rule 4): nothing to tell, one message less per
+//  block in lockstep.
 void
 io_started(daisy_worker_t *self, const daisy_wire_block_t *block, int64_t now)
 {
@@ -519,6 +522,12 @@ io_started(daisy_worker_t *self, const daisy_wire_block_t *block, int64_t now)
     io->current = (daisy_wire_lease_t){block->block_id, block->attempt};
     io->told = false;
     io->tell = io->qcount == 0;
+    if (io->tell && self->prefetch == 1 && io->held == 1 && io->pending.count == 0
+        && io->link == LINK_READY) {
+        io->tell = false;
+        io->told = io->marked = true;
+        return;
+    }
     if (io->tell)
         io_maybe_flush(self, now);      //  nothing queued: results go now, with it
     else if (io->marked && io->link == LINK_READY)
