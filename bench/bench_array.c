@@ -38,6 +38,20 @@
                      python seconds / 2-worker seconds >= 1.5. Without
                      python3-zarr the reference is null (and said why).
 
+    sharded_copy     The same kind of uint8 volume, 1 GiB (1024^3; --quick:
+                     256^3), zstd level 1, copied blockwise with 2 forked
+                     workers (each every other block, blocks = shards of
+                     256^3; --quick: 128^3) from a v2 source in chunks of
+                     the block size into (a) a Zarr v3 array sharded in
+                     256^3 shards of 32^3 inner chunks (--quick: 128^3 of
+                     16^3) and (b) a Zarr v2 array in chunks of the inner
+                     chunk size. Each pass starts after syncfs() (not
+                     timed); the two alternate, best of --rounds each.
+                     Both copies are checked against the source. Reported:
+                     seconds and MiB/s of each, `ratio` = v3 throughput /
+                     v2 throughput, and the files each copy created.
+                     Targets: ratio >= 0.8 and >= 100x fewer files.
+
     Data lives in a fresh directory under /tmp (or --dir), removed at the
     end. The exit status is 1 when a check fails (a copy that differs, an
     error from the library); a missed target does not change it. The
@@ -46,6 +60,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -597,6 +612,111 @@ case_blockwise_copy(const char *dir, bool quick, int rounds)
     return rc;
 }
 
+//  Case: sharded_copy -----------------------------------------------------
+
+static long s_nfiles;
+
+static int
+s_count_file(const char *file, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)file;
+    (void)st;
+    (void)ftw;
+    s_nfiles += flag == FTW_F;
+    return 0;
+}
+
+//  Regular files under `path`.
+static long
+count_files(const char *path)
+{
+    s_nfiles = 0;
+    nftw(path, s_count_file, 32, FTW_PHYS);
+    return s_nfiles;
+}
+
+//  The source: a v2 array in chunks of a block, filled block by block.
+static int
+make_source(const char *src, const int64_t *shape, const grid_t *blocks)
+{
+    daisy_array_spec_t spec;
+    daisy_array_spec_init(&spec, DAISY_DTYPE_UINT8, 3, shape, blocks->chunk);
+    spec.compressor = DAISY_COMPRESSOR_ZSTD;
+    spec.level = 1;
+    spec.overwrite = true;
+    daisy_error_t err;
+    daisy_array_t *a = daisy_array_create(src, &spec, &err);
+    if (!a)
+        return fprintf(stderr, "bench_array: %s\n", err.msg), -1;
+    unsigned char *buf = malloc((size_t)(blocks->chunk[0] * blocks->chunk[1] * blocks->chunk[2]));
+    int rc = 0;
+    for (int64_t i = 0; i < blocks->count && rc == 0; i++) {
+        daisy_roi_t roi = grid_roi(blocks, i);
+        make_block(&roi, buf, (uint64_t)i);
+        if (daisy_array_write(a, &roi, buf, &err))
+            rc = (fprintf(stderr, "bench_array: %s\n", err.msg), -1);
+    }
+    free(buf);
+    daisy_array_destroy(&a);
+    return rc;
+}
+
+static int
+case_sharded_copy(const char *dir, bool quick, int rounds)
+{
+    int64_t edge = quick ? 256 : 1024, inner = quick ? 16 : 32, sedge = quick ? 128 : 256;
+    int64_t shape[3] = {edge, edge, edge}, chunk[3] = {inner, inner, inner},
+            shard[3] = {sedge, sedge, sedge};
+    grid_t blocks = grid_make(shape, shard);
+    char src[512], dst[2][512];
+    snprintf(src, sizeof src, "%s/src.zarr", dir);
+    snprintf(dst[0], sizeof dst[0], "%s/sharded_v3.zarr", dir);
+    snprintf(dst[1], sizeof dst[1], "%s/chunked_v2.zarr", dir);
+    if (make_source(src, shape, &blocks))
+        return -1;
+    daisy_array_spec_t spec[2];
+    for (int k = 0; k < 2; k++) {
+        daisy_array_spec_init(&spec[k], DAISY_DTYPE_UINT8, 3, shape, chunk);
+        spec[k].compressor = DAISY_COMPRESSOR_ZSTD;
+        spec[k].level = 1;
+    }
+    spec[0].zarr_format = 3;
+    memcpy(spec[0].shard_shape, shard, sizeof shard);
+    double best[2] = {INFINITY, INFINITY};
+    long files[2] = {0, 0};
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < 2; i++) {
+            int k = (r + i) % 2;        //  alternate which goes first
+            bench_remove_tree(dst[k]);
+            s_sync(dir);
+            double t = c_copy(src, dst[k], &spec[k], &blocks, 2);
+            if (t < 0 || same_contents(src, dst[k], &blocks)) {
+                fprintf(stderr, "bench_array: the copy to '%s' failed or differs\n", dst[k]);
+                return -1;
+            }
+            best[k] = fmin(best[k], t);
+            files[k] = count_files(dst[k]);
+        }
+    double mib = (double)(edge * edge * edge) / 1048576.0;
+    double ratio = best[1] / best[0], fewer = (double)files[1] / (double)files[0];
+    printf("{\"case\": \"sharded_copy\", \"quick\": %s, \"dtype\": \"uint8\", "
+           "\"compressor\": \"zstd\", \"level\": 1, \"shape\": [%lld, %lld, %lld], "
+           "\"shard\": %lld, \"inner_chunk\": %lld, \"workers\": 2, \"rounds\": %d, "
+           "\"v3_sharded_seconds\": %.3f, \"v3_sharded_mib_per_s\": %.1f, "
+           "\"v2_chunked_seconds\": %.3f, \"v2_chunked_mib_per_s\": %.1f, "
+           "\"ratio\": %.3f, \"v3_files\": %ld, \"v2_files\": %ld, \"fewer_files\": %.1f, "
+           "\"target_ratio\": 0.8, \"target_fewer_files\": 100, \"meets_target\": %s}\n",
+           bench_bool(quick), (long long)edge, (long long)edge, (long long)edge,
+           (long long)sedge, (long long)inner, rounds, best[0], mib / best[0], best[1],
+           mib / best[1], ratio, files[0], files[1], fewer,
+           bench_bool(ratio >= 0.8 && fewer >= 100));
+    fflush(stdout);
+    bench_remove_tree(src);
+    bench_remove_tree(dst[0]);
+    bench_remove_tree(dst[1]);
+    return 0;
+}
+
 //  Main -------------------------------------------------------------------
 
 //  Set by the command line and main() for the cases.
@@ -631,6 +751,12 @@ run_blockwise_copy(bool quick)
     return case_blockwise_copy(data_dir, quick, rounds);
 }
 
+static int
+run_sharded_copy(bool quick)
+{
+    return case_sharded_copy(data_dir, quick, rounds);
+}
+
 typedef struct {
     const char *name;
     int (*run)(bool quick);
@@ -639,6 +765,7 @@ typedef struct {
 static const bench_case_t cases[] = {
     {"chunk_io", run_chunk_io},
     {"blockwise_copy", run_blockwise_copy},
+    {"sharded_copy", run_sharded_copy},
 };
 
 static int
@@ -660,10 +787,12 @@ main(int argc, char **argv)
     static const bench_prog_t prog = {
         .name = "bench_array",
         .usage = "usage: bench_array [--case NAME] [--quick] [--pairs N] [--rounds N] [--dir DIR]\n"
-                 "  --case NAME  chunk_io (chunk_read + chunk_write) or blockwise_copy\n"
+                 "  --case NAME  chunk_io (chunk_read + chunk_write), blockwise_copy or\n"
+                 "               sharded_copy\n"
                  "  --quick      small volumes (smoke test, a few seconds)\n"
                  "  --pairs N    daisy/dd pairs for chunk_io (default 5, 2 with --quick)\n"
-                 "  --rounds N   rounds of blockwise_copy, best kept (default 2, 1 with --quick)\n"
+                 "  --rounds N   rounds of blockwise_copy and sharded_copy, best kept (default 2,\n"
+                 "               1 with --quick)\n"
                  "  --dir DIR    where the data goes (default a new directory under /tmp)\n",
         .cases = cases, .ncases = sizeof cases / sizeof cases[0], .case_size = sizeof cases[0],
         .run = bench,

@@ -8,11 +8,13 @@
       array_tool write PATH --dtype T --shape S --chunks C [--voxel-size V]
                  [--offset O] [--fill F] [--compressor none|zlib|gzip|zstd|blosc]
                  [--level L] [--cname N] [--shuffle S] [--sep ./]
+                 [--format 2|3] [--shards S] [--checksum]
                  [--roi OFF:SHAPE] [--block B] [--overwrite] --data FILE
         creates the array and writes FILE (the raw contents of the ROI,
         default the whole array) to the ROI (world units) in blocks of B
         voxels (default the whole ROI), so that partial-chunk writes are
-        exercised too.
+        exercised too. --format 3 makes a Zarr v3 array, --shards a
+        sharded one (shard shape in voxels), --checksum adds crc32c.
 
       array_tool read PATH --out FILE [--roi OFF:SHAPE]
         writes the ROI's raw contents (little endian) to FILE and prints the
@@ -122,7 +124,11 @@ s_write(const char *path, int argc, char **argv)
         {"cname", required_argument, NULL, 'n'},      {"shuffle", required_argument, NULL, 'u'},
         {"sep", required_argument, NULL, 'p'},        {"roi", required_argument, NULL, 'r'},
         {"block", required_argument, NULL, 'b'},      {"data", required_argument, NULL, 'D'},
-        {"overwrite", no_argument, NULL, 'w'},        {NULL, 0, NULL, 0}};
+        {"overwrite", no_argument, NULL, 'w'},        {"format", required_argument, NULL, 'F'},
+        {"shards", required_argument, NULL, 'S'},     {"checksum", no_argument, NULL, 'k'},
+        {NULL, 0, NULL, 0}};
+    int64_t shards[DAISY_MAX_DIMS] = {0};
+    bool have_shards = false;
     int64_t voxel[DAISY_MAX_DIMS], offset[DAISY_MAX_DIMS], chunks[DAISY_MAX_DIMS];
     int nvoxel = 0, noffset = 0;
     int opt;
@@ -184,6 +190,17 @@ s_write(const char *path, int argc, char **argv)
         case 'w':
             spec.overwrite = true;
             break;
+        case 'F':
+            spec.zarr_format = atoi(optarg);
+            break;
+        case 'S':
+            if (s_list(optarg, shards, &n))
+                return s_usage();
+            have_shards = true;
+            break;
+        case 'k':
+            spec.checksum = true;
+            break;
         default:
             return s_usage();
         }
@@ -195,6 +212,7 @@ s_write(const char *path, int argc, char **argv)
         spec.chunks[d] = chunks[d];
         spec.voxel_size[d] = nvoxel ? voxel[d] : 1;
         spec.offset[d] = noffset ? offset[d] : 0;
+        spec.shard_shape[d] = have_shards ? shards[d] : 0;
     }
     daisy_error_t err;
     daisy_array_t *a = daisy_array_create(path, &spec, &err);
@@ -332,7 +350,10 @@ s_read(const char *path, int argc, char **argv)
         printf(", \"fill_value\": %lld", i);
     } else
         printf(", \"fill_value\": %.17g", fill);
-    printf(", \"compressor\": \"%s\"}\n", daisy_compressor_name(daisy_array_compressor(a)));
+    printf(", \"compressor\": \"%s\", \"format\": %d, ",
+           daisy_compressor_name(daisy_array_compressor(a)), daisy_array_format(a));
+    s_print_list("shards", daisy_array_shards(a));
+    printf("}\n");
     daisy_array_destroy(&a);
     return 0;
 }

@@ -1,4 +1,4 @@
-/*  array.c - nD arrays in Zarr v2 directory stores, addressed by world-unit ROIs
+/*  array.c - nD arrays in Zarr v2 and v3 directory stores, addressed by world-unit ROIs
 
     Why Zarr v2 in a directory: it is what daisy's Python users already
     write (zarr + funlib.persistence), every chunk is an independent file,
@@ -26,6 +26,16 @@
         chunk.c      the chunk store: chunk files, encoding through
                      codec.c, atomic replacement
         roi_copy.c   copying between a ROI in world units and the chunks
+
+    Zarr v3 (zarr.json) came later, beside v2 behind the same calls: the
+    same handle, with these files for what differs:
+
+        v3_metadata.c  zarr.json: reading, checking, writing
+        v3_codecs.c    the v3 codec chain (transpose, bytes, compressors
+                       from codec.c, crc32c)
+        crc32c.c       the CRC-32C checksum
+        shard.c        sharding_indexed: shards of inner chunks, with an
+                       index, read by range and replaced whole
 */
 #include "array_internal.h"
 
@@ -55,8 +65,11 @@ daisy_array_open(const char *path, bool writable, daisy_error_t *err)
         return daisy_error_set(err, "array '%s': out of memory", path), NULL;
     }
     self->writable = writable;
-    if (zarr_meta_read_zarray(self, err) || zarr_meta_read_zattrs(self, err)
-        || chunk_setup(self, err)) {
+    self->format = 2;
+    bool v3 = zarr_exists(self->path, "zarr.json") && !zarr_exists(self->path, ".zarray");
+    if ((v3 ? zarr_v3_read(self, err)
+            : zarr_meta_read_zarray(self, err) || zarr_meta_read_zattrs(self, err))
+        || chunk_setup(self, err) || shard_setup(self, err)) {
         daisy_error_prefix(err, "array '%s'", self->path);
         daisy_array_destroy(&self);
     }
@@ -70,6 +83,7 @@ daisy_array_destroy(daisy_array_t **self_p)
         return;
     daisy_array_t *self = *self_p;
     chunk_teardown(self);
+    shard_teardown(self);
     free(self->path);
     free(self);
     *self_p = NULL;
@@ -92,6 +106,7 @@ daisy_array_spec_init(daisy_array_spec_t *spec, daisy_dtype_t dtype, int dims,
     spec->blosc_cname = "lz4";
     spec->blosc_shuffle = 1;
     spec->dimension_separator = '.';
+    spec->zarr_format = 2;
 }
 
 //  Check the spec, make room at `path` and its parents, write the metadata
@@ -109,9 +124,14 @@ daisy_array_create(const char *path, const daisy_array_spec_t *spec, daisy_error
     codec_config_t cfg;
     unsigned char item[8];
     daisy_array_t *self = NULL;
-    if (zarr_meta_check_spec(spec, &cfg, item, err)
-        || zarr_prepare_dir(clean, spec->overwrite, err) || zarr_make_parents(clean, err)
-        || zarr_meta_write(clean, spec, &cfg, item, err))
+    int format = spec->zarr_format ? spec->zarr_format : 2;
+    if (format != 2 && format != 3)
+        daisy_error_set(err, "array '%s': zarr_format %d is neither 2 nor 3", clean, format);
+    else if (zarr_meta_check_spec(spec, &cfg, item, err) || zarr_v3_check_spec(spec, format, err)
+             || zarr_prepare_dir(clean, spec->overwrite, err)
+             || zarr_make_parents(clean, format, err)
+             || (format == 2 ? zarr_meta_write(clean, spec, &cfg, item, err)
+                             : zarr_v3_write(clean, spec, item, err)))
         daisy_error_prefix(err, "array '%s'", clean);
     else
         self = daisy_array_open(clean, true, err);
@@ -194,6 +214,24 @@ daisy_compressor_t
 daisy_array_compressor(const daisy_array_t *self)
 {
     return self->codec_config.id;
+}
+
+int
+daisy_array_format(const daisy_array_t *self)
+{
+    return self->format;
+}
+
+daisy_coord_t
+daisy_array_shards(const daisy_array_t *self)
+{
+    return daisy_coord_make(self->dims, self->sharded ? self->shard : self->chunks);
+}
+
+const char *
+daisy_array_dimension_name(const daisy_array_t *self, int d)
+{
+    return d >= 0 && d < self->dims ? self->dim_names[d] : NULL;
 }
 
 //  Reading and writing ----------------------------------------------------

@@ -26,6 +26,11 @@
     default: simpler, and a processed block always leaves its chunks on
     disk. Big-endian arrays written elsewhere (">u2") are read and written
     by swapping bytes after decoding and before encoding.
+
+    Zarr v3 arrays use the same store: their keys start with "c" and the
+    separator (c/0/1/2), and their chunks go through the v3 codec chain
+    (v3_codecs.c) instead. chunk_put(), the atomic replacement, also puts
+    shard.c's assembled shards in place.
 */
 #include "array_internal.h"
 #include "fsutil.h"
@@ -85,8 +90,9 @@ chunk_setup(daisy_array_t *self, daisy_error_t *err)
 {
     if (s_chunk_bytes(self, err))
         return -1;
-    if (!(self->codec = codec_new(&self->codec_config, self->itemsize, err)))
-        return daisy_error_prefix(err, ".zarray");
+    if (self->format == 3 ? v3_chain_open(&self->chain, err)
+                          : !(self->codec = codec_new(&self->codec_config, self->itemsize, err)))
+        return daisy_error_prefix(err, self->format == 3 ? "zarr.json" : ".zarray");
     self->path_cap = strlen(self->path) + sizeof self->key + 64;
     self->file = malloc(self->path_cap);
     self->tmp = malloc(self->path_cap);
@@ -112,6 +118,7 @@ chunk_teardown(daisy_array_t *self)
     if (self->have_spare && self->spare_pid == getpid())
         unlink(self->spare);
     codec_destroy(&self->codec);
+    v3_chain_close(&self->chain);
     free(self->chunk_buf);
     free(self->fill_buf);
     free(self->file_buf);
@@ -127,6 +134,10 @@ void
 chunk_name(daisy_array_t *self, const int64_t *c)
 {
     char *k = self->key;
+    if (self->key_prefix) {
+        *k++ = 'c';
+        *k++ = self->sep;
+    }
     for (int d = 0; d < self->dims; d++) {
         if (d)
             *k++ = self->sep;
@@ -135,8 +146,9 @@ chunk_name(daisy_array_t *self, const int64_t *c)
     snprintf(self->file, self->path_cap, "%s/%s", self->path, self->key);
 }
 
-static int
-s_reserve(unsigned char **buf, size_t *cap, size_t size, daisy_error_t *err)
+//  Make *buf (of *cap bytes) hold at least `size` bytes.
+int
+chunk_reserve(unsigned char **buf, size_t *cap, size_t size, daisy_error_t *err)
 {
     if (size <= *cap && *buf)
         return 0;
@@ -202,6 +214,16 @@ chunk_load(daisy_array_t *self, unsigned char *dst, daisy_error_t *err)
     }
     size_t size = (size_t)st.st_size;
     int rc = 0;
+    if (self->format == 3) {
+        if (chunk_reserve(&self->file_buf, &self->file_cap, size, err))
+            rc = -1;
+        else if (zarr_read_full(fd, self->file_buf, size) < 0)
+            rc = daisy_error_set(err, "cannot read: %s", strerror(errno));
+        else
+            rc = v3_chain_decode(&self->chain, self, self->file_buf, size, dst, err);
+        close(fd);
+        return rc < 0 ? -1 : 1;
+    }
     if (self->codec_config.id == DAISY_COMPRESSOR_NONE) {
         if (size != self->chunk_bytes)
             rc = daisy_error_set(err, "uncompressed chunk file has %zu bytes, expected %zu",
@@ -209,7 +231,7 @@ chunk_load(daisy_array_t *self, unsigned char *dst, daisy_error_t *err)
         else if (zarr_read_full(fd, dst, size) < 0)
             rc = daisy_error_set(err, "cannot read: %s", strerror(errno));
     } else {
-        if (s_reserve(&self->file_buf, &self->file_cap, size, err))
+        if (chunk_reserve(&self->file_buf, &self->file_cap, size, err))
             rc = -1;
         else if (zarr_read_full(fd, self->file_buf, size) < 0)
             rc = daisy_error_set(err, "cannot read: %s", strerror(errno));
@@ -266,7 +288,7 @@ s_tmp_create(daisy_array_t *self, daisy_error_t *err)
                  slash + 1, (int)getpid(), self->tmp_nonce,
                  (unsigned long long)self->tmp_count++);
         int fd = open(self->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno == ENOENT && self->sep == '/') {
+        if (fd < 0 && errno == ENOENT && strchr(self->key, '/')) {
             //  Nested keys: make the chunk's directories on first use.
             char dir[PATH_MAX];
             snprintf(dir, sizeof dir, "%.*s", dirlen, self->file);
@@ -324,12 +346,27 @@ s_spare_take(daisy_array_t *self)
 int
 chunk_store(daisy_array_t *self, unsigned char *data, daisy_error_t *err)
 {
-    if (self->swap)
-        zarr_dtype_swap(data, self->chunk_bytes / self->itemsize, self->itemsize);
     const void *out;
     size_t out_len;
+    if (self->format == 3) {
+        if (v3_chain_encode(&self->chain, self, data, &out, &out_len, err))
+            return -1;
+        return chunk_put(self, out, out_len, err);
+    }
+    if (self->swap)
+        zarr_dtype_swap(data, self->chunk_bytes / self->itemsize, self->itemsize);
     if (codec_encode(self->codec, data, self->chunk_bytes, &out, &out_len, err))
         return -1;
+    return chunk_put(self, out, out_len, err);
+}
+
+//  Put `len` bytes at `data` in place of self->file atomically: written to
+//  a temporary file (or the spare) beside it, then renamed over it.
+int
+chunk_put(daisy_array_t *self, const void *data, size_t len, daisy_error_t *err)
+{
+    const void *out = data;
+    size_t out_len = len;
     int fd = -1;
     pid_t pid = getpid();
     if (self->have_spare && self->spare_pid == pid)
@@ -342,6 +379,15 @@ chunk_store(daisy_array_t *self, unsigned char *data, daisy_error_t *err)
         return daisy_error_set(err, "cannot write '%s': %s", self->tmp, strerror(e));
     }
     int rc = s_replace(self);
+    if (rc < 0 && errno == ENOENT && strchr(self->key, '/')) {
+        //  The spare lives in another chunk's directory, and this chunk's
+        //  nested directory does not exist yet.
+        char dir[PATH_MAX];
+        const char *slash = strrchr(self->file, '/');
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - self->file), self->file);
+        if (fsutil_mkdirs(dir) == 0)
+            rc = s_replace(self);
+    }
     if (rc < 0) {
         int e = errno;
         unlink(self->tmp);

@@ -236,8 +236,15 @@ s_zstd_encode(codec_t *self, const void *src, size_t src_len, size_t *out_len,
     size_t bound = ZSTD_compressBound(src_len);
     if (s_reserve(self, bound, err))
         return -1;
-    size_t n = ZSTD_compressCCtx(self->zcctx, self->out, bound, src, src_len,
-                                 self->config.level);
+    size_t n;
+    if (self->config.checksum) {
+        //  ZSTD_compressCCtx ignores advanced parameters: set them instead.
+        ZSTD_CCtx_reset(self->zcctx, ZSTD_reset_session_and_parameters);
+        ZSTD_CCtx_setParameter(self->zcctx, ZSTD_c_compressionLevel, self->config.level);
+        ZSTD_CCtx_setParameter(self->zcctx, ZSTD_c_checksumFlag, 1);
+        n = ZSTD_compress2(self->zcctx, self->out, bound, src, src_len);
+    } else
+        n = ZSTD_compressCCtx(self->zcctx, self->out, bound, src, src_len, self->config.level);
     if (ZSTD_isError(n))
         return daisy_error_set(err, "zstd: compression failed: %s", ZSTD_getErrorName(n));
     *out_len = n;

@@ -5,11 +5,14 @@
     so the hot path allocates nothing. The formats are numcodecs' (what
     Python zarr writes): raw bytes (compressor null), a zlib stream
     ("zlib"), a gzip member ("gzip"), a zstd frame ("zstd") and a blosc 1
-    buffer ("blosc"), each made and read by its Debian library.
+    buffer ("blosc"), each made and read by its Debian library. Zarr v3's
+    gzip, zstd and blosc codecs are the same formats (v3_codecs.c uses
+    this file for them).
 */
 #ifndef DAISY_CODEC_H
 #define DAISY_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "daisy/array.h"
@@ -21,6 +24,7 @@ typedef struct {
     char cname[16];     //  blosc: compressor inside blosc
     int shuffle;        //  blosc: -1 auto, 0 none, 1 byte, 2 bit
     int blocksize;      //  blosc: 0 automatic
+    bool checksum;      //  zstd: frames carry a content checksum (Zarr v3's zstd codec)
 } codec_config_t;
 
 typedef struct _codec_t codec_t;

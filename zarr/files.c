@@ -7,12 +7,16 @@
     string, written through a temporary file that is renamed over the final
     name, so that readers in other processes see the old file or the new
     one. Creating an array makes its directory, and from the first parent
-    named *.zarr down, each parent a Zarr group (.zgroup) so that Python
-    can walk to the array; an existing directory is used only when it is
-    empty or, with overwrite, an array whose contents are removed.
+    named *.zarr down, each parent a Zarr group (.zgroup for a v2 array, a
+    zarr.json of node_type "group" for a v3 one) so that Python and
+    zarrita can walk to the array; an existing directory is used only when
+    it is empty or, with overwrite, an array (v2 or v3) whose contents are
+    removed.
 */
 #include "array_internal.h"
 #include "fsutil.h"
+
+#include <jansson.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -130,6 +134,31 @@ zarr_write_atomic(const char *dir, const char *name, const char *data, size_t le
 
 //  Creating an array's directory ------------------------------------------
 
+//  The node_type of DIR/zarr.json ("array", "group") into `out`; -1 when
+//  there is no readable zarr.json with a string node_type.
+int
+zarr_v3_node_type(const char *dir, char *out, size_t len)
+{
+    char file[PATH_MAX];
+    if (snprintf(file, sizeof file, "%s/zarr.json", dir) >= (int)sizeof file)
+        return -1;
+    json_t *root = json_load_file(file, 0, NULL);
+    const char *t = json_string_value(json_object_get(root, "node_type"));
+    int rc = t ? 0 : -1;
+    if (t)
+        snprintf(out, len, "%s", t);
+    json_decref(root);
+    return rc;
+}
+
+static bool
+s_is_array(const char *dir)
+{
+    char type[16];
+    return zarr_exists(dir, ".zarray")
+           || (zarr_v3_node_type(dir, type, sizeof type) == 0 && strcmp(type, "array") == 0);
+}
+
 static int
 s_rm_entry(const char *file, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -153,7 +182,7 @@ zarr_prepare_dir(const char *path, bool overwrite, daisy_error_t *err)
     }
     if (!S_ISDIR(st.st_mode))
         return daisy_error_set(err, "exists and is not a directory");
-    if (zarr_exists(path, ".zarray")) {
+    if (s_is_array(path)) {
         if (!overwrite)
             return daisy_error_set(err, "already exists (set overwrite to replace it)");
         if (nftw(path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
@@ -175,9 +204,10 @@ zarr_prepare_dir(const char *path, bool overwrite, daisy_error_t *err)
 }
 
 //  mkdir -p the parents; from the first one named *.zarr down, each parent
-//  is (or becomes) a Zarr group so that Python can walk to the array.
+//  is (or becomes) a Zarr group of the array's format (a parent that is a
+//  group of either format already is left as it is).
 int
-zarr_make_parents(const char *path, daisy_error_t *err)
+zarr_make_parents(const char *path, int format, daisy_error_t *err)
 {
     char buf[PATH_MAX];
     size_t len = strlen(path);
@@ -197,12 +227,18 @@ zarr_make_parents(const char *path, daisy_error_t *err)
         if (bl > 5 && strcmp(base + bl - 5, ".zarr") == 0)
             in_zarr = true;
         if (in_zarr) {
-            if (zarr_exists(buf, ".zarray")) {
+            if (s_is_array(buf)) {
                 daisy_error_set(err, "parent '%s' is a Zarr array", buf);
                 return -1;
             }
             static const char group[] = "{\n    \"zarr_format\": 2\n}";
-            if (!zarr_exists(buf, ".zgroup")
+            static const char group3[] = "{\n    \"zarr_format\": 3,\n    \"node_type\": "
+                                         "\"group\",\n    \"attributes\": {}\n}";
+            bool have = zarr_exists(buf, ".zgroup") || zarr_exists(buf, "zarr.json");
+            if (!have && format == 3
+                && zarr_write_atomic(buf, "zarr.json", group3, sizeof group3 - 1, err))
+                return -1;
+            if (!have && format != 3
                 && zarr_write_atomic(buf, ".zgroup", group, sizeof group - 1, err))
                 return -1;
         }

@@ -50,8 +50,8 @@ daisy_compressor_parse(const char *name, daisy_compressor_t *compressor)
 
 //  JSON -------------------------------------------------------------------
 
-static int
-s_json_int(const json_t *v, int64_t *out)
+int
+zarr_json_int(const json_t *v, int64_t *out)
 {
     if (json_is_integer(v)) {
         *out = (int64_t)json_integer_value(v);
@@ -68,21 +68,21 @@ s_json_int(const json_t *v, int64_t *out)
 }
 
 //  A JSON list of at most DAISY_MAX_DIMS whole numbers; its length in *n_out.
-static int
-s_json_ints(const json_t *v, int64_t *out, int *n_out)
+int
+zarr_json_ints(const json_t *v, int64_t *out, int *n_out)
 {
     if (!json_is_array(v) || json_array_size(v) > DAISY_MAX_DIMS)
         return -1;
     size_t n = json_array_size(v);
     for (size_t i = 0; i < n; i++)
-        if (s_json_int(json_array_get(v, i), &out[i]))
+        if (zarr_json_int(json_array_get(v, i), &out[i]))
             return -1;
     *n_out = (int)n;
     return 0;
 }
 
-static json_t *
-s_json_list(int dims, const int64_t *v)
+json_t *
+zarr_json_list(int dims, const int64_t *v)
 {
     json_t *a = json_array();
     for (int d = 0; d < dims; d++)
@@ -135,7 +135,7 @@ s_parse_compressor(daisy_array_t *self, const json_t *c, daisy_error_t *err)
     const json_t *level = json_object_get(c, cfg->id == DAISY_COMPRESSOR_BLOSC ? "clevel"
                                                                                 : "level");
     int64_t v = cfg->id == DAISY_COMPRESSOR_BLOSC ? 5 : 1;
-    if (level && !json_is_null(level) && (s_json_int(level, &v) || v < INT_MIN || v > INT_MAX))
+    if (level && !json_is_null(level) && (zarr_json_int(level, &v) || v < INT_MIN || v > INT_MAX))
         return daisy_error_set(err, "compressor '%s': the level is not an integer", id);
     cfg->level = (int)v;
     if (cfg->id == DAISY_COMPRESSOR_BLOSC) {
@@ -146,10 +146,10 @@ s_parse_compressor(daisy_array_t *self, const json_t *c, daisy_error_t *err)
         strcpy(cfg->cname, name);
         int64_t shuffle = 1, blocksize = 0;
         const json_t *s = json_object_get(c, "shuffle");
-        if (s && s_json_int(s, &shuffle))
+        if (s && zarr_json_int(s, &shuffle))
             return daisy_error_set(err, "compressor 'blosc': 'shuffle' is not an integer");
         const json_t *b = json_object_get(c, "blocksize");
-        if (b && !json_is_null(b) && (s_json_int(b, &blocksize) || blocksize > INT_MAX))
+        if (b && !json_is_null(b) && (zarr_json_int(b, &blocksize) || blocksize > INT_MAX))
             return daisy_error_set(err, "compressor 'blosc': 'blocksize' is not an integer");
         if (shuffle < -1 || shuffle > 2)
             return daisy_error_set(err, "compressor 'blosc': shuffle %lld is not -1, 0, 1 or 2",
@@ -160,8 +160,8 @@ s_parse_compressor(daisy_array_t *self, const json_t *c, daisy_error_t *err)
     return 0;
 }
 
-static int
-s_parse_fill(daisy_array_t *self, const json_t *f, bool ints_as_real, const char *text,
+int
+zarr_meta_parse_fill(daisy_array_t *self, const json_t *f, bool ints_as_real, const char *text,
              daisy_error_t *err)
 {
     daisy_dtype_t t = self->dtype;
@@ -216,12 +216,10 @@ s_parse_fill(daisy_array_t *self, const json_t *f, bool ints_as_real, const char
 static int
 s_zarray_missing(const daisy_array_t *self, daisy_error_t *err)
 {
-    if (errno == ENOENT && zarr_exists(self->path, "zarr.json"))
-        return daisy_error_set(err, "a Zarr v3 array (zarr.json); only Zarr v2 is supported");
     if (errno == ENOENT && zarr_exists(self->path, ".zgroup"))
         return daisy_error_set(err, "a Zarr group, not an array");
     if (errno == ENOENT)
-        return daisy_error_set(err, "no .zarray (not a Zarr v2 array)");
+        return daisy_error_set(err, "no .zarray or zarr.json (not a Zarr array)");
     return daisy_error_set(err, "cannot read .zarray: %s", strerror(errno));
 }
 
@@ -232,16 +230,16 @@ s_parse_grid(daisy_array_t *self, const json_t *root, daisy_error_t *err)
     int64_t v;
     int n;
     const json_t *fmt = json_object_get(root, "zarr_format");
-    if (!fmt || s_json_int(fmt, &v))
+    if (!fmt || zarr_json_int(fmt, &v))
         return daisy_error_set(err, ".zarray: 'zarr_format' is missing");
     if (v != 2)
         return daisy_error_set(err, ".zarray: zarr_format %lld is not supported (only 2)",
                                (long long)v);
-    if (s_json_ints(json_object_get(root, "shape"), self->shape, &n) || n < 1)
+    if (zarr_json_ints(json_object_get(root, "shape"), self->shape, &n) || n < 1)
         return daisy_error_set(err, ".zarray: 'shape' is not a list of 1 to %d integers",
                                DAISY_MAX_DIMS);
     self->dims = n;
-    if (s_json_ints(json_object_get(root, "chunks"), self->chunks, &n) || n != self->dims)
+    if (zarr_json_ints(json_object_get(root, "chunks"), self->chunks, &n) || n != self->dims)
         return daisy_error_set(err, ".zarray: 'chunks' is not a list of %d integers",
                                self->dims);
     for (int d = 0; d < self->dims; d++)
@@ -283,19 +281,12 @@ s_parse_layout(daisy_array_t *self, const json_t *root, daisy_error_t *err)
     return 0;
 }
 
-//  A metadata file: its text and the JSON object in it.
-typedef struct {
-    char *text;
-    json_t *root;
-    bool ints_as_real;  //  parsed again with integers as reals
-} s_json_file_t;
-
 //  DIR/NAME read and parsed by jansson with `flags` into a JSON object,
-//  released by s_json_file_free(). Integers too big for jansson (a uint64
+//  released by zarr_json_free(). Integers too big for jansson (a uint64
 //  fill value) make it parse the text again with integers as reals. 1 when
 //  there is no such file (errno is ENOENT).
-static int
-s_json_file_load(const daisy_array_t *self, const char *name, size_t flags, s_json_file_t *f,
+int
+zarr_json_load(const daisy_array_t *self, const char *name, size_t flags, zarr_json_file_t *f,
                  daisy_error_t *err)
 {
     char file[PATH_MAX];
@@ -325,8 +316,8 @@ s_json_file_load(const daisy_array_t *self, const char *name, size_t flags, s_js
     return 0;
 }
 
-static void
-s_json_file_free(s_json_file_t *f)
+void
+zarr_json_free(zarr_json_file_t *f)
 {
     json_decref(f->root);
     free(f->text);
@@ -337,23 +328,25 @@ s_json_file_free(s_json_file_t *f)
 int
 zarr_meta_read_zarray(daisy_array_t *self, daisy_error_t *err)
 {
-    s_json_file_t f;
-    int rc = s_json_file_load(self, ".zarray", JSON_REJECT_DUPLICATES, &f, err);
+    zarr_json_file_t f;
+    int rc = zarr_json_load(self, ".zarray", JSON_REJECT_DUPLICATES, &f, err);
     if (rc)
         return rc > 0 ? s_zarray_missing(self, err) : -1;
     if (s_parse_grid(self, f.root, err) || s_parse_layout(self, f.root, err))
         rc = -1;
     else if (s_parse_compressor(self, json_object_get(f.root, "compressor"), err)
-             || s_parse_fill(self, json_object_get(f.root, "fill_value"), f.ints_as_real,
+             || zarr_meta_parse_fill(self, json_object_get(f.root, "fill_value"), f.ints_as_real,
                              f.text, err))
         rc = daisy_error_prefix(err, ".zarray");
-    s_json_file_free(&f);
+    zarr_json_free(&f);
     return rc;
 }
 
-//  funlib's "resolution" (or "voxel_size") and "offset" in .zattrs.
-static int
-s_parse_funlib(daisy_array_t *self, const json_t *root, daisy_error_t *err)
+//  funlib's "resolution" (or "voxel_size") and "offset" in .zattrs (or
+//  zarr.json's attributes); `where` names the file in errors.
+int
+zarr_meta_parse_funlib(daisy_array_t *self, const json_t *root, const char *where,
+                       daisy_error_t *err)
 {
     const char *keys[2] = {"resolution", "offset"};
     const json_t *res = json_object_get(root, "resolution");
@@ -368,14 +361,14 @@ s_parse_funlib(daisy_array_t *self, const json_t *root, daisy_error_t *err)
             continue;
         int64_t tmp[DAISY_MAX_DIMS];
         int n;
-        if (s_json_ints(values[k], tmp, &n) || n > self->dims || n < 1)
-            return daisy_error_set(err, ".zattrs: '%s' is not a list of at most %d whole "
-                                   "numbers", keys[k], self->dims);
+        if (zarr_json_ints(values[k], tmp, &n) || n > self->dims || n < 1)
+            return daisy_error_set(err, "%s: '%s' is not a list of at most %d whole "
+                                   "numbers", where, keys[k], self->dims);
         //  Fewer entries than dimensions: the leading ones are channels.
         int lead = self->dims - n;
         for (int d = 0; d < n; d++) {
             if (k == 0 && tmp[d] < 1)
-                return daisy_error_set(err, ".zattrs: '%s' has an entry below 1", keys[k]);
+                return daisy_error_set(err, "%s: '%s' has an entry below 1", where, keys[k]);
             into[k][lead + d] = tmp[d];
         }
     }
@@ -390,12 +383,12 @@ zarr_meta_read_zattrs(daisy_array_t *self, daisy_error_t *err)
         self->voxel[d] = 1;
         self->offset[d] = 0;
     }
-    s_json_file_t f;
-    int rc = s_json_file_load(self, ".zattrs", JSON_DECODE_INT_AS_REAL, &f, err);
+    zarr_json_file_t f;
+    int rc = zarr_json_load(self, ".zattrs", JSON_DECODE_INT_AS_REAL, &f, err);
     if (rc)
         return rc > 0 ? 0 : -1;
-    rc = s_parse_funlib(self, f.root, err);
-    s_json_file_free(&f);
+    rc = zarr_meta_parse_funlib(self, f.root, ".zattrs", err);
+    zarr_json_free(&f);
     return rc;
 }
 
@@ -471,8 +464,8 @@ s_zarray_text(const daisy_array_spec_t *spec, const codec_config_t *cfg,
     zarr_dtype_zarr(spec->dtype, dtype);
     json_t *meta = json_object();
     json_object_set_new(meta, "zarr_format", json_integer(2));
-    json_object_set_new(meta, "shape", s_json_list(spec->dims, spec->shape));
-    json_object_set_new(meta, "chunks", s_json_list(spec->dims, spec->chunks));
+    json_object_set_new(meta, "shape", zarr_json_list(spec->dims, spec->shape));
+    json_object_set_new(meta, "chunks", zarr_json_list(spec->dims, spec->chunks));
     json_object_set_new(meta, "dtype", json_string(dtype));
     json_object_set_new(meta, "order", json_string("C"));
     json_object_set_new(meta, "filters", json_null());
@@ -497,8 +490,8 @@ static char *
 s_zattrs_text(const daisy_array_spec_t *spec)
 {
     json_t *attrs = json_pack("{s:o, s:o}",
-                              "resolution", s_json_list(spec->dims, spec->voxel_size),
-                              "offset", s_json_list(spec->dims, spec->offset));
+                              "resolution", zarr_json_list(spec->dims, spec->voxel_size),
+                              "offset", zarr_json_list(spec->dims, spec->offset));
     char *text = json_dumps(attrs, JSON_INDENT(4) | JSON_SORT_KEYS);
     json_decref(attrs);
     return text;

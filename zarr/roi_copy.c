@@ -11,7 +11,9 @@
     (read() directly, without compression) and encoded straight from it,
     with no intermediate copy. A write that covers part of a chunk reads
     the chunk first (two of those on one chunk at once can lose an update,
-    as in Zarr: the caller's business).
+    as in Zarr: the caller's business). Sharded v3 arrays go to shard.c,
+    which walks shards and their inner chunks with the same walker and box
+    copy (zarr_walk_*, zarr_copy_box).
 */
 #include "array_internal.h"
 
@@ -89,8 +91,8 @@ s_box_run(int dims, size_t item, const int64_t *cnt, const int64_t *sshape,
 
 //  Copy a box of cnt[] items from src (C order, shape sshape, box at
 //  sstart) to dst (shape dshape, box at dstart).
-static void
-s_copy_box(int dims, size_t item, const int64_t *cnt, const unsigned char *src,
+void
+zarr_copy_box(int dims, size_t item, const int64_t *cnt, const unsigned char *src,
            const int64_t *sshape, const int64_t *sstart, unsigned char *dst,
            const int64_t *dshape, const int64_t *dstart)
 {
@@ -137,54 +139,49 @@ s_offset_of(int dims, size_t item, const int64_t *shape, const int64_t *start)
 
 //  Walking the chunks -----------------------------------------------------
 
-//  Iterates over the chunks that [b, b + n) touches. For each: the chunk's
-//  grid index c, the box's count, its start in the chunk and in the ROI.
-typedef struct {
-    int dims;
-    int64_t lo[DAISY_MAX_DIMS], hi[DAISY_MAX_DIMS];   //  chunk index range, inclusive
-    int64_t c[DAISY_MAX_DIMS];
-    int64_t cnt[DAISY_MAX_DIMS], cstart[DAISY_MAX_DIMS], rstart[DAISY_MAX_DIMS];
-    bool whole;         //  the box is the whole chunk
-    bool in_array;      //  the box is the whole part of the chunk inside the array
-} s_walk_t;
-
 static void
-s_walk_box(const daisy_array_t *self, s_walk_t *w, const int64_t *b, const int64_t *n)
+s_walk_box(zarr_walk_t *w, const int64_t *b, const int64_t *n)
 {
     w->whole = w->in_array = true;
     for (int d = 0; d < w->dims; d++) {
-        int64_t cb = w->c[d] * self->chunks[d], ce = cb + self->chunks[d];
+        int64_t cb = w->c[d] * w->chunks[d], ce = cb + w->chunks[d];
         int64_t lo = b[d] > cb ? b[d] : cb;
         int64_t hi = b[d] + n[d] < ce ? b[d] + n[d] : ce;
-        int64_t ae = ce < self->shape[d] ? ce : self->shape[d];
+        int64_t ae = ce < w->shape[d] ? ce : w->shape[d];
         w->cnt[d] = hi - lo;
         w->cstart[d] = lo - cb;
         w->rstart[d] = lo - b[d];
-        if (w->cnt[d] != self->chunks[d])
+        if (w->cnt[d] != w->chunks[d])
             w->whole = false;
         if (lo != cb || hi != ae)
             w->in_array = false;
     }
 }
 
-static void
-s_walk_start(const daisy_array_t *self, s_walk_t *w, const int64_t *b, const int64_t *n)
+//  Start walking the chunks (shape `chunks`, of an array of `shape`) that
+//  the non-empty box [b, b + n) touches, last dimension fastest.
+void
+zarr_walk_start(zarr_walk_t *w, int dims, const int64_t *chunks, const int64_t *shape,
+                const int64_t *b, const int64_t *n)
 {
-    w->dims = self->dims;
-    for (int d = 0; d < self->dims; d++) {
-        w->lo[d] = b[d] / self->chunks[d];
-        w->hi[d] = (b[d] + n[d] - 1) / self->chunks[d];
+    w->dims = dims;
+    w->chunks = chunks;
+    w->shape = shape;
+    for (int d = 0; d < dims; d++) {
+        w->lo[d] = b[d] / chunks[d];
+        w->hi[d] = (b[d] + n[d] - 1) / chunks[d];
         w->c[d] = w->lo[d];
     }
-    s_walk_box(self, w, b, n);
+    s_walk_box(w, b, n);
 }
 
-static bool
-s_walk_next(const daisy_array_t *self, s_walk_t *w, const int64_t *b, const int64_t *n)
+//  The next chunk; false after the last.
+bool
+zarr_walk_next(zarr_walk_t *w, const int64_t *b, const int64_t *n)
 {
     for (int d = w->dims - 1; d >= 0; d--) {
         if (++w->c[d] <= w->hi[d]) {
-            s_walk_box(self, w, b, n);
+            s_walk_box(w, b, n);
             return true;
         }
         w->c[d] = w->lo[d];
@@ -212,8 +209,9 @@ s_chunk_error(const daisy_array_t *self, const daisy_roi_t *roi, const char *ver
 {
     char rtext[160];
     daisy_roi_format(roi, rtext, sizeof rtext);
+    //  v3 names the chunk's file (v2 its key, as it always has).
     return daisy_error_prefix(err, "array '%s': %s ROI %s: chunk '%s'", self->path, verb,
-                              rtext, self->key);
+                              rtext, self->format == 3 ? self->file : self->key);
 }
 
 //  One chunk of the fill value at `dst`.
@@ -229,7 +227,7 @@ s_fill_chunk(daisy_array_t *self, unsigned char *dst, daisy_error_t *err)
 
 //  Read chunk w->c's part of the ROI into `out`.
 static int
-s_read_chunk(daisy_array_t *self, const daisy_roi_t *roi, const s_walk_t *w,
+s_read_chunk(daisy_array_t *self, const daisy_roi_t *roi, const zarr_walk_t *w,
              const int64_t *n, unsigned char *out, daisy_error_t *err)
 {
     int dims = self->dims;
@@ -254,13 +252,13 @@ s_read_chunk(daisy_array_t *self, const daisy_roi_t *roi, const s_walk_t *w,
     const unsigned char *src = rc ? chunk : chunk_fill_buf(self, err);
     if (!src)
         return -1;
-    s_copy_box(dims, self->itemsize, w->cnt, src, self->chunks, w->cstart, out, n, w->rstart);
+    zarr_copy_box(dims, self->itemsize, w->cnt, src, self->chunks, w->cstart, out, n, w->rstart);
     return 0;
 }
 
 //  Write the ROI's part of chunk w->c from `in`.
 static int
-s_write_chunk(daisy_array_t *self, const daisy_roi_t *roi, const s_walk_t *w,
+s_write_chunk(daisy_array_t *self, const daisy_roi_t *roi, const zarr_walk_t *w,
               const int64_t *n, const unsigned char *in, daisy_error_t *err)
 {
     int dims = self->dims;
@@ -288,7 +286,7 @@ s_write_chunk(daisy_array_t *self, const daisy_roi_t *roi, const s_walk_t *w,
         if (rc == 0 && s_fill_chunk(self, chunk, err))
             return -1;
     }
-    s_copy_box(dims, self->itemsize, w->cnt, in, n, w->rstart, chunk, self->chunks, w->cstart);
+    zarr_copy_box(dims, self->itemsize, w->cnt, in, n, w->rstart, chunk, self->chunks, w->cstart);
     if (chunk_store(self, chunk, err))
         return s_chunk_error(self, roi, "writing", err);
     return 0;
@@ -300,14 +298,16 @@ static int
 s_copy(daisy_array_t *self, const daisy_roi_t *roi, const int64_t *b, const int64_t *n,
        unsigned char *out, const unsigned char *in, daisy_error_t *err)
 {
-    s_walk_t w;
-    s_walk_start(self, &w, b, n);
+    if (self->sharded)
+        return shard_copy(self, roi, b, n, out, in, err);
+    zarr_walk_t w;
+    zarr_walk_start(&w, self->dims, self->chunks, self->shape, b, n);
     do {
         int rc = out ? s_read_chunk(self, roi, &w, n, out, err)
                      : s_write_chunk(self, roi, &w, n, in, err);
         if (rc)
             return -1;
-    } while (s_walk_next(self, &w, b, n));
+    } while (zarr_walk_next(&w, b, n));
     return 0;
 }
 

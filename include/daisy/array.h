@@ -1,24 +1,33 @@
-/*  daisy/array.h - nD arrays in Zarr v2 directory stores, addressed by world-unit ROIs
+/*  daisy/array.h - nD arrays in Zarr v2 and v3 directory stores, addressed by world-unit ROIs
 
     An array is a Zarr v2 array in a directory (DIR/.zarray, DIR/.zattrs,
     one file per chunk), so what is written here opens in Python zarr and
-    funlib.persistence, and the reverse. Voxel size and offset live in
-    .zattrs as funlib users store them ({"resolution": [...], "offset":
-    [...]}, world units; "voxel_size" is read when "resolution" is absent).
-    The array's ROI, in world units, is offset .. offset + shape * voxel_size.
+    funlib.persistence, and the reverse; or a Zarr v3 array (DIR/zarr.json,
+    chunks under DIR/c/, spec.zarr_format = 3), which zarr-python 3,
+    tensorstore, neuroglancer and zarrita read, optionally sharded
+    (sharding_indexed: spec.shard_shape, in voxels, a multiple of the chunk
+    shape; each shard is one file holding its chunks, the "inner chunks",
+    and an index, and inner chunks that are all fill value are not stored).
+    daisy_array_open() tells the two apart (zarr.json or .zarray); reads
+    and writes are the same for both. Voxel size and offset live in .zattrs
+    (v2) or zarr.json's "attributes" (v3) as funlib users store them
+    ({"resolution": [...], "offset": [...]}, world units; "voxel_size" is
+    read when "resolution" is absent). The array's ROI, in world units, is
+    offset .. offset + shape * voxel_size.
 
     Reads and writes take a ROI in world units that lies inside the array's
     ROI and on its voxel grid (offset and shape multiples of the voxel size,
     counted from the array's offset), and a caller's buffer in C order of
     roi.shape / voxel_size elements. Missing chunks read as the fill value.
 
-    Concurrency: every chunk is written to a temporary file in the array's
-    directory and renamed into place, so readers never see half a chunk and
-    writes whose ROIs are aligned to the chunk grid (or end at the array's
-    end) are safe from many processes at once with no lock. Unaligned
-    writes read, modify and write the chunks they touch partially; two
-    processes doing that to one chunk at once may lose one's update, which
-    is the caller's responsibility (as in Zarr). A handle keeps reusable
+    Concurrency: every chunk (or shard) is written to a temporary file in
+    the array's directory and renamed into place, so readers never see half
+    a chunk and writes whose ROIs are aligned to the chunk grid (the shard
+    grid, for sharded arrays) or end at the array's end are safe from many
+    processes at once with no lock. Unaligned writes read, modify and write
+    the chunks (shards) they touch partially; two processes doing that to
+    one chunk (shard) at once may lose one's update, which is the caller's
+    responsibility (as in Zarr). A handle keeps reusable
     buffers, so one handle must not be used by two threads at once; open
     one per thread (handles are cheap). A handle inherited through fork()
     is fine to use in the child. After overwriting chunks a handle may keep
@@ -28,7 +37,9 @@
 
     Chunks that are entirely the fill value are written like any other
     (Python zarr 2.13 does the same by default), so a block that was
-    processed is visible on disk whatever its contents.
+    processed is visible on disk whatever its contents; inner chunks of a
+    shard are the exception (not stored, as zarr-python 3 does, and a shard
+    with no chunk stored is not written, or is removed).
 */
 #ifndef DAISY_ARRAY_H
 #define DAISY_ARRAY_H
@@ -99,20 +110,31 @@ typedef struct {
     int level;
     const char *blosc_cname;               //  "lz4" (default), "zstd", "blosclz", "zlib", "lz4hc"
     int blosc_shuffle;                     //  0 none, 1 byte (default), 2 bit, -1 auto
-    char dimension_separator;              //  '.' (default) or '/' (nested chunk keys)
+    char dimension_separator;              //  v2: '.' (default) or '/' (nested chunk keys)
     bool overwrite;                        //  replace an existing Zarr array at the path
+    //  Zarr v3 (zarr_format 3) ------------------------------------------
+    int zarr_format;                       //  2 (default) or 3
+    //  Voxels, each a multiple of chunks[d]; all 0 (the default): unsharded.
+    //  Sharded, the chunks are the shards' inner chunks.
+    int64_t shard_shape[DAISY_MAX_DIMS];
+    bool checksum;                         //  a crc32c codec after the compressor
+    const char *dimension_names[DAISY_MAX_DIMS];   //  optional (NULL: unnamed)
 } daisy_array_spec_t;
 
-//  Defaults for an array of `dims` dimensions: voxel size 1, offset 0,
-//  fill 0, no compression. `shape` and `chunks` are copied.
+//  Defaults for an array of `dims` dimensions: Zarr v2, voxel size 1,
+//  offset 0, fill 0, no compression. `shape` and `chunks` are copied.
+//  Zarr v3 arrays take the same fields, with these differences: chunk keys
+//  are always c/I/J/K ('/' separated), compressor zlib is refused (v3 has
+//  gzip), blosc's automatic shuffle (-1) is resolved when written.
 DAISY_EXPORT void daisy_array_spec_init(daisy_array_spec_t *spec, daisy_dtype_t dtype, int dims,
                                         const int64_t *shape, const int64_t *chunks);
 
 //  Create an array at `path` (a directory, created with its parents; parents
-//  from the first one named *.zarr down get a .zgroup so Python sees a
-//  hierarchy). Fails if something exists at `path`, unless spec->overwrite
-//  and it is a Zarr array or an empty directory, whose contents are then
-//  removed. The handle is writable.
+//  from the first one named *.zarr down become groups, .zgroup for v2 and
+//  zarr.json for v3, so Python sees a hierarchy). Fails if something exists
+//  at `path`, unless spec->overwrite and it is a Zarr array (v2 or v3) or
+//  an empty directory, whose contents are then removed. The handle is
+//  writable.
 DAISY_EXPORT daisy_array_t *daisy_array_create(const char *path, const daisy_array_spec_t *spec,
                                                daisy_error_t *err);
 //  Open an existing array; writes fail on a handle opened read-only.
@@ -142,6 +164,13 @@ DAISY_EXPORT daisy_roi_t daisy_array_roi(const daisy_array_t *self);
 DAISY_EXPORT double daisy_array_fill_value(const daisy_array_t *self);
 DAISY_EXPORT void daisy_array_fill_item(const daisy_array_t *self, void *item);
 DAISY_EXPORT daisy_compressor_t daisy_array_compressor(const daisy_array_t *self);
+//  2 or 3.
+DAISY_EXPORT int daisy_array_format(const daisy_array_t *self);
+//  Shard shape in voxels: the grid of files, whose cells independent
+//  writers must not share. The chunk shape when the array is unsharded.
+DAISY_EXPORT daisy_coord_t daisy_array_shards(const daisy_array_t *self);
+//  Zarr v3 dimension_names[d], or NULL (none, or v2).
+DAISY_EXPORT const char *daisy_array_dimension_name(const daisy_array_t *self, int d);
 //  Bytes of a buffer for `roi`, or 0 when its shape is not a multiple of
 //  the voxel size (or its dimensions are not the array's).
 DAISY_EXPORT size_t daisy_array_buffer_size(const daisy_array_t *self, const daisy_roi_t *roi);
