@@ -16,6 +16,7 @@
 #include "args.h"
 #include "bars.h"
 #include "cli.h"
+#include "http.h"
 #include "load.h"
 #include "serve.h"
 
@@ -32,6 +33,7 @@ static const char *usage =
     "                        default: this terminal)\n"
     "  --bind EP             workers' endpoint (default tcp://127.0.0.1:!, a random free port)\n"
     "  --publish EP          also publish progress on EP for `daisy monitor`\n"
+    HTTP_USAGE
     "  --markers DIR         done markers: skip blocks a previous run finished\n"
     "                        (default: the pipeline file's \"markers\" key)\n"
     "  --reset-markers       discard markers recorded for another block layout\n"
@@ -53,8 +55,8 @@ static const char *usage =
     "130 interrupted.\n";
 
 typedef struct {
-    bool serial, quiet, reset_markers;
-    const char *logs, *bind, *publish, *markers, *resources;
+    bool serial, quiet, reset_markers, http_public;
+    const char *logs, *bind, *publish, *markers, *resources, *http;
     int argc;             //  the command line, for the resume hint
     char **argv;
     uint32_t prefetch, restart_cap, heartbeat_ms;
@@ -144,6 +146,11 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
     daisy_broker_options_t bo = daisy_broker_options_default();
     bo.bind = o->bind ? o->bind : "tcp://127.0.0.1:!";
     bo.publish = o->publish;
+    char inproc[64];
+    if (o->http && !o->publish) {   //  the live view subscribes to our own feed
+        snprintf(inproc, sizeof inproc, "inproc://daisy-live-%d", (int)getpid());
+        bo.publish = inproc;
+    }
     bo.log_dir = o->logs ? o->logs : "daisy_logs";
     bo.markers_dir = o->markers ? o->markers : daisy_pipeline_markers(p);
     bo.reset_markers = o->reset_markers;
@@ -151,6 +158,15 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
         bo.heartbeat_ms = o->heartbeat_ms;
     daisy_broker_t *broker = daisy_broker_new(graph, &bo, &err);
     lo.log_dir = bo.log_dir;
+    http_t *http = NULL;
+    if (broker && o->http) {
+        http_options_t ho = {o->http, o->http_public, daisy_broker_publish_endpoint(broker), NULL};
+        if (!(http = http_open("daisy run", &ho))) {
+            daisy_broker_destroy(&broker);
+            daisy_graph_destroy(&graph);
+            return EXIT_USAGE;
+        }
+    }
     daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, &err) : NULL;
     int rc = EXIT_INTERNAL;
     if (!launcher) {
@@ -165,6 +181,7 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
                               .markers = bo.markers_dir, .log_dir = bo.log_dir};
         rc = cli_serve(broker, launcher, &so);
     }
+    http_stop(&http, HTTP_LINGER_MS);
     daisy_launcher_destroy(&launcher);
     daisy_broker_destroy(&broker);
     daisy_graph_destroy(&graph);
@@ -181,6 +198,8 @@ cli_run(int argc, char **argv)
         {"logs", required_argument, NULL, 'l'},
         {"bind", required_argument, NULL, 'b'},
         {"publish", required_argument, NULL, 'p'},
+        {"http", required_argument, NULL, 'W'},
+        {"http-public", no_argument, NULL, 'X'},
         {"markers", required_argument, NULL, 'm'},
         {"reset-markers", no_argument, NULL, 'R'},
         {"prefetch", required_argument, NULL, 'f'},
@@ -200,6 +219,8 @@ cli_run(int argc, char **argv)
         case 'l': o.logs = optarg; break;
         case 'b': o.bind = optarg; break;
         case 'p': o.publish = optarg; break;
+        case 'W': o.http = optarg; break;
+        case 'X': o.http_public = true; break;
         case 'm': o.markers = optarg; break;
         case 'R': o.reset_markers = true; break;
         case 'f': bad |= cli_uint(P, "--prefetch", optarg, 1, DAISY_MAX_BATCH, &o.prefetch); break;
@@ -225,6 +246,11 @@ cli_run(int argc, char **argv)
     if (cli_check_runnable("daisy run", path, p) != 0) {
         daisy_pipeline_destroy(&p);
         return EXIT_INPUT;
+    }
+    if (o.http && o.serial) {
+        fprintf(stderr, "daisy run: --http needs the broker: it does not go with --serial\n");
+        daisy_pipeline_destroy(&p);
+        return EXIT_USAGE;
     }
     int rc = o.serial ? run_serial(p, path, &o) : run_distributed(p, path, &o);
     daisy_pipeline_destroy(&p);
