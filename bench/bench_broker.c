@@ -58,6 +58,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include <pthread.h>
+#include <czmq.h>
+
 #include "bench_util.h"
 #include "daisy/daisy.h"
 
@@ -79,18 +82,26 @@ typedef struct {
     uint64_t small_quick;
     target_kind_t target;
     double target_value;
+    bool feed;                  //  publish the progress feed, a subscriber reading it all
 } bench_case_t;
 
 static const bench_case_t cases[] = {
-    {"lockstep_2", "2 workers, prefetch 1", 2, 1, 40000, 2000, 0, 0, TARGET_RATIO, 0.7},
-    {"lockstep_8", "8 workers, prefetch 1", 8, 1, 40000, 2000, 0, 0, TARGET_RATIO, 0.7},
+    {"lockstep_2", "2 workers, prefetch 1", 2, 1, 40000, 2000, 0, 0, TARGET_RATIO, 0.7, false},
+    {"lockstep_8", "8 workers, prefetch 1", 8, 1, 40000, 2000, 0, 0, TARGET_RATIO, 0.7, false},
     {"lockstep_256", "256 worker processes, prefetch 1", 256, 1, 40000, 4000, 0, 0,
-     TARGET_RATIO, 0.85},
-    {"window16_2", "2 workers, prefetch 16", 2, 16, 400000, 20000, 0, 0, TARGET_RATE, 2e5},
+     TARGET_RATIO, 0.85, false},
+    {"window16_2", "2 workers, prefetch 16", 2, 16, 400000, 20000, 0, 0, TARGET_RATE, 2e5, false},
     {"window16_8", "8 workers, prefetch 16 (no target)", 8, 16, 400000, 20000, 0, 0,
-     TARGET_NONE, 0},
+     TARGET_NONE, 0, false},
     {"rss_flat", "window16_2 at two sizes: broker peak RSS must not grow", 2, 16, 2000000,
-     200000, 200000, 20000, TARGET_RSS_FLAT, 1.2},
+     200000, 200000, 20000, TARGET_RSS_FLAT, 1.2, false},
+    //  The same with the progress feed (block states included) published and
+    //  read whole by a subscriber, as a live view does: compare the broker's
+    //  thread CPU per block with the case without (target: within 5 %).
+    {"lockstep_8_feed", "lockstep_8, feed on, a subscriber reading it", 8, 1, 40000, 2000, 0, 0,
+     TARGET_RATIO, 0.7, true},
+    {"window16_2_feed", "window16_2, feed on, a subscriber reading it", 2, 16, 400000, 20000, 0,
+     0, TARGET_RATE, 2e5, true},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -365,8 +376,33 @@ cpu_seconds(int who)
          + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
+//  The subscriber of a _feed case: reads every event until told to stop.
+typedef struct {
+    char endpoint[512];
+    volatile bool stop;
+    uint64_t events;
+} feed_reader_t;
+
+static void *
+feed_read(void *arg)
+{
+    feed_reader_t *f = arg;
+    zsock_t *sub = zsock_new_sub(f->endpoint, "");
+    zpoller_t *poller = sub ? zpoller_new(sub, NULL) : NULL;
+    while (poller && !f->stop) {
+        if (!zpoller_wait(poller, 100))
+            continue;
+        zmsg_t *msg = zmsg_recv(sub);
+        f->events += msg != NULL;
+        zmsg_destroy(&msg);
+    }
+    zpoller_destroy(&poller);
+    zsock_destroy(&sub);
+    return NULL;
+}
+
 static int
-run_broker(uint32_t workers, uint32_t window, uint64_t blocks, result_t *r)
+run_broker(uint32_t workers, uint32_t window, uint64_t blocks, bool feed, result_t *r)
 {
     char log_dir[256];
     if (bench_tmpdir(log_dir, sizeof log_dir, "bench_broker") != 0)
@@ -375,6 +411,13 @@ run_broker(uint32_t workers, uint32_t window, uint64_t blocks, result_t *r)
         return -1;
     daisy_pipeline_t *p = bench_noop_pipeline(blocks, workers);
     daisy_blockwise_options_t o = {.log_dir = log_dir, .prefetch = window};
+    feed_reader_t reader = {.stop = false};
+    pthread_t reader_thread;
+    if (feed) {
+        snprintf(reader.endpoint, sizeof reader.endpoint, "ipc://%s/feed", log_dir);
+        o.publish = reader.endpoint;
+        pthread_create(&reader_thread, NULL, feed_read, &reader);
+    }
     daisy_error_t err;
     double cpu0 = cpu_seconds(RUSAGE_SELF), thread0 = cpu_seconds(RUSAGE_THREAD);
     int64_t t0 = bench_now_ns();
@@ -382,6 +425,10 @@ run_broker(uint32_t workers, uint32_t window, uint64_t blocks, result_t *r)
     int64_t t1 = bench_now_ns();
     r->cpu_seconds = cpu_seconds(RUSAGE_SELF) - cpu0;
     r->thread_cpu_seconds = cpu_seconds(RUSAGE_THREAD) - thread0;
+    if (feed) {
+        reader.stop = true;
+        pthread_join(reader_thread, NULL);
+    }
     if (!summary)
         return snprintf(r->msg, sizeof r->msg, "run_blockwise: %s", err.msg), -1;
     const daisy_task_counts_t *c = daisy_summary_counts(summary, 0);
@@ -409,7 +456,7 @@ case_child(const bench_case_t *c, uint64_t blocks, bool probe, int fd)
     memset(&r, 0, sizeof r);
     r.ok = (!probe || run_probe(c->workers, c->window, blocks / PROBE_FRACTION, blocks,
                                 &r) == 0)
-        && run_broker(c->workers, c->window, blocks, &r) == 0;
+        && run_broker(c->workers, c->window, blocks, c->feed, &r) == 0;
     r.rss_kib = bench_peak_rss_kib();
     bench_child_exit(fd, &r, sizeof r, r.ok);
 }

@@ -612,8 +612,11 @@ run_timers(daisy_broker_t *self, int64_t now)
             time_out(self, l, t, bt->timeout_ms);
         }
     }
+    if (self->changes_pending > 0 && now - self->last_changes >= CHANGES_MS)
+        progress_flush_changes(self, now);
     if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms) {
         progress_snapshot(self, now);
+        progress_block_snapshots(self, SNAPSHOT_BUDGET);
         flush_markers(self);
         check_markers(self);
         log_window_roll(self, now);
@@ -626,6 +629,8 @@ next_timer(daisy_broker_t *self, int64_t now)
 {
     int64_t next = self->last_snapshot + self->opt.snapshot_ms;
     int64_t dead = (int64_t)self->hb_ms * self->opt.liveness, sweep = self->sweep_ms;
+    if (self->changes_pending > 0 && self->last_changes + CHANGES_MS < next)
+        next = self->last_changes + CHANGES_MS;
     if (!dlist_empty(&self->by_heard)) {
         worker_t *w = dlist_entry(self->by_heard.next, worker_t, by_heard);
         next = w->last_heard + dead < next ? w->last_heard + dead : next;
@@ -876,11 +881,14 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
         rc = daisy_error_set(err, "out of memory");
     if (rc == 0)
         rc = bind_sockets(self, err);
+    if (rc == 0 && progress_track_blocks(self) != 0)
+        rc = daisy_error_set(err, "out of memory (block states for the progress feed: one "
+                             "byte per block)");
     if (rc != 0) {
         daisy_broker_destroy(&self);
         return NULL;
     }
-    self->last_snapshot = zclock_mono();
+    self->last_snapshot = self->last_changes = zclock_mono();
     return self;
 }
 
@@ -895,6 +903,7 @@ daisy_broker_destroy(daisy_broker_t **self_p)
     zhashx_destroy(&self->workers);
     zhashx_destroy(&self->by_id);
     stats_destroy(self);
+    progress_free_blocks(self);
     zsock_destroy(&self->router);
     zsock_destroy(&self->pub);
     auth_teardown(self);
@@ -934,6 +943,8 @@ daisy_broker_finish(daisy_broker_t *self, bool interrupted)
         tell_shutdown(self, dlist_entry(n, worker_t, by_heard),
                       interrupted ? "interrupted" : "run finished", now);
     progress_snapshot(self, now);
+    progress_flush_changes(self, now);
+    progress_block_snapshots(self, UINT64_MAX);
     flush_markers(self);
     log_window_roll(self, self->log_window + 1000);   //  the last hidden count
     daisy_summary_update(self->summary, self->scheduler);

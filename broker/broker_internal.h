@@ -86,6 +86,9 @@ typedef struct {
     uint64_t rate_completed;    //  completed count at the last rate sample
     int64_t rate_at;
     double rate;                //  blocks per second, smoothed
+    uint64_t *changed;          //  block states changed since the last BLOCK_CHANGES
+    uint8_t *changed_to;        //  (DAISY_MAX_CHANGES each, with a feed; else NULL)
+    uint32_t nchanged;
 } btask_t;
 
 struct _daisy_broker_t {
@@ -134,6 +137,10 @@ struct _daisy_broker_t {
     daisy_wire_task_stats_t *report_tasks;      //  daisy_broker_run_stats()
     daisy_wire_worker_stats_t *report_workers;
     int64_t last_snapshot;
+    int64_t last_changes;       //  the last BLOCK_CHANGES round
+    uint64_t changes_pending;   //  block state changes not published yet
+    uint32_t map_task;          //  where the next BLOCK_SNAPSHOT starts
+    uint64_t map_first;
     daisy_broker_stats_t stats;
     uint64_t held;              //  leases outstanding
     unsigned stops;             //  daisy_broker_stop() calls (atomic)
@@ -209,5 +216,16 @@ void progress_block_failed(daisy_broker_t *self, uint32_t task, uint64_t block_i
 void progress_worker(daisy_broker_t *self, const worker_t *w, daisy_msg_type_t type,
                      const char *reason);
 void progress_run_finished(daisy_broker_t *self, bool interrupted);
+//  Block states on the feed (BLOCK_CHANGES every CHANGES_MS, BLOCK_SNAPSHOT
+//  rotating over the grids): set up with the feed, before any block moves.
+#define CHANGES_MS 200
+//  Blocks whose states one snapshot interval sends (4 chunks).
+#define SNAPSHOT_BUDGET (4 * (uint64_t)DAISY_MAX_SNAPSHOT_BLOCKS)
+int progress_track_blocks(daisy_broker_t *self);
+void progress_flush_changes(daisy_broker_t *self, int64_t now);
+//  Snapshots of up to `budget` blocks, where the last left off; all of
+//  every grid with budget UINT64_MAX.
+void progress_block_snapshots(daisy_broker_t *self, uint64_t budget);
+void progress_free_blocks(daisy_broker_t *self);
 
 #endif

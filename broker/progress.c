@@ -12,6 +12,22 @@
     completions over its elapsed time): a finished task keeps the rate it
     had instead of decaying towards zero, and one that finished within a
     single interval still shows one.
+
+    Block states (a map of each task's grid for the browser view) come from
+    the scheduler, which keeps one byte per block while there is a feed
+    and tells us of every change. A change costs an append to its task's
+    buffer (an index and a state, no allocation, no encoding); the buffers
+    go out as BLOCK_CHANGES every CHANGES_MS, or at once when one holds
+    DAISY_MAX_CHANGES, so the message rate is bounded whatever the block
+    rate. A subscriber that joins late (or lost messages at its high-water
+    mark) catches up from BLOCK_SNAPSHOT: every snapshot interval, up to
+    SNAPSHOT_BUDGET blocks' states, compressed, in chunks of
+    DAISY_MAX_SNAPSHOT_BLOCKS, continuing where the last interval stopped
+    and wrapping around over every task's grid. Grids up to 2^20 blocks
+    in all are thus sent whole every interval; 10^7 blocks every 10
+    intervals, at the same cost per interval. A task's buffered changes
+    go out before a snapshot of it, so that in the feed's order every
+    change precedes the snapshots that include it.
 */
 #include "broker_internal.h"
 
@@ -151,4 +167,119 @@ progress_run_stats(daisy_broker_t *self)
     daisy_msg_t msg = {.type = DAISY_EVT_RUN_STATS};
     if (daisy_broker_run_stats(self, &msg.u.run_stats) == 0)
         progress_publish(self, &msg);
+}
+
+static void
+flush_task_changes(daisy_broker_t *self, uint32_t task)
+{
+    btask_t *bt = &self->tasks[task];
+    if (bt->nchanged == 0)
+        return;
+    daisy_msg_t msg = {.type = DAISY_EVT_BLOCK_CHANGES};
+    msg.u.block_changes.task_id = daisy_task_id(daisy_pipeline_task(
+        daisy_graph_pipeline(self->graph), task));
+    msg.u.block_changes.count = bt->nchanged;
+    msg.u.block_changes.indices = bt->changed;
+    msg.u.block_changes.states = bt->changed_to;
+    progress_publish(self, &msg);
+    self->changes_pending -= bt->nchanged;
+    bt->nchanged = 0;
+}
+
+//  The scheduler's observer: one append per change.
+static void
+on_block_state(void *arg, uint32_t task, uint64_t index, daisy_block_state_t state)
+{
+    daisy_broker_t *self = arg;
+    btask_t *bt = &self->tasks[task];
+    bt->changed[bt->nchanged] = index;
+    bt->changed_to[bt->nchanged++] = (uint8_t)state;
+    self->changes_pending++;
+    if (bt->nchanged == DAISY_MAX_CHANGES)
+        flush_task_changes(self, task);
+}
+
+int
+progress_track_blocks(daisy_broker_t *self)
+{
+    if (!self->pub)
+        return 0;
+    for (uint32_t t = 0; t < self->ntasks; t++) {
+        btask_t *bt = &self->tasks[t];
+        bt->changed = malloc(DAISY_MAX_CHANGES * sizeof *bt->changed);
+        bt->changed_to = malloc(DAISY_MAX_CHANGES);
+        if (!bt->changed || !bt->changed_to)
+            return -1;
+    }
+    return daisy_scheduler_track_states(self->scheduler, on_block_state, self);
+}
+
+void
+progress_free_blocks(daisy_broker_t *self)
+{
+    for (uint32_t t = 0; self->tasks && t < self->ntasks; t++) {
+        free(self->tasks[t].changed);
+        free(self->tasks[t].changed_to);
+    }
+}
+
+void
+progress_flush_changes(daisy_broker_t *self, int64_t now)
+{
+    for (uint32_t t = 0; self->changes_pending > 0 && t < self->ntasks; t++)
+        flush_task_changes(self, t);
+    self->last_changes = now;
+}
+
+//  One chunk of a task's states from `first`; returns the blocks covered.
+static uint64_t
+snapshot_chunk(daisy_broker_t *self, uint32_t task, uint64_t first)
+{
+    const uint8_t *states = daisy_scheduler_block_states(self->scheduler, task);
+    uint64_t total = daisy_graph_block_count(self->graph, task);
+    if (!states)
+        return 0;
+    flush_task_changes(self, task);
+    daisy_coord_t grid = daisy_graph_grid_shape(self->graph, task);
+    daisy_msg_t msg = {.type = DAISY_EVT_BLOCK_SNAPSHOT};
+    __auto_type m = &msg.u.block_snapshot;
+    m->task_id = daisy_task_id(daisy_pipeline_task(daisy_graph_pipeline(self->graph), task));
+    m->dims = (uint32_t)grid.dims;
+    for (int d = 0; d < grid.dims; d++)
+        m->grid[d] = (uint64_t)grid.v[d];
+    m->first = first;
+    m->count = (uint32_t)(total - first < DAISY_MAX_SNAPSHOT_BLOCKS
+                          ? total - first : DAISY_MAX_SNAPSHOT_BLOCKS);
+    m->states = states + first;
+    progress_publish(self, &msg);
+    return m->count;
+}
+
+//  Messages one snapshot interval sends at most (many small tasks).
+#define SNAPSHOT_MESSAGES 64
+
+void
+progress_block_snapshots(daisy_broker_t *self, uint64_t budget)
+{
+    if (!self->pub || self->ntasks == 0)
+        return;
+    if (budget == UINT64_MAX) {     //  everything, from the start
+        for (uint32_t t = 0; t < self->ntasks; t++) {
+            uint64_t first = 0, total = daisy_graph_block_count(self->graph, t), n;
+            do
+                first += n = snapshot_chunk(self, t, first);
+            while (n > 0 && first < total);
+        }
+        return;
+    }
+    for (int sent = 0; budget > 0 && sent < SNAPSHOT_MESSAGES; sent++) {
+        uint64_t total = daisy_graph_block_count(self->graph, self->map_task);
+        uint64_t n = snapshot_chunk(self, self->map_task, self->map_first);
+        budget -= n < budget ? n : budget;
+        self->map_first += n;
+        if (self->map_first >= total) {
+            self->map_task = (self->map_task + 1) % self->ntasks;
+            self->map_first = 0;
+        }
+    }
 }

@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
+#include "http.h"
 #include "load.h"
 #include "serve.h"
 
@@ -26,6 +28,7 @@ static const char *usage =
     "  --advertise EP        the endpoint workers are told (default: the bound one,\n"
     "                        a wildcard host made this host's routable address)\n"
     "  --publish EP          progress feed for `daisy monitor` (e.g. tcp://*:5556)\n"
+    HTTP_USAGE
     "  --local               start each task's workers as local processes\n"
     "  --launch TEMPLATE     start workers with a shell command, {cmd} replaced by\n"
     "                        the worker's command line (required), {host} by the\n"
@@ -83,6 +86,8 @@ typedef struct {
     serve_options_t serve;
     bool launch;
     bool local;
+    const char *http;           //  --http ADDR:PORT
+    bool http_public;
     const char *print_task;     //  --print-job-script
 } options_t;
 
@@ -108,6 +113,8 @@ parse(int argc, char **argv, options_t *o)
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
         {"publish", required_argument, NULL, 'p'},
+        {"http", required_argument, NULL, 'W'},
+        {"http-public", no_argument, NULL, 'X'},
         {"advertise", required_argument, NULL, 'a'},
         {"sbatch-options", required_argument, NULL, 'B'},
         {"print-job-script", required_argument, NULL, 'J'},
@@ -142,6 +149,8 @@ parse(int argc, char **argv, options_t *o)
         switch (c) {
         case 'b': o->broker.bind = optarg; break;
         case 'p': o->broker.publish = optarg; break;
+        case 'W': o->http = optarg; break;
+        case 'X': o->http_public = true; break;
         case 'a': o->broker.advertise = optarg; break;
         case 'G': bad |= cli_seconds(P, "--worker-give-up", optarg, &o->launcher.give_up_s); break;
         case 'C':
@@ -285,7 +294,24 @@ main(int argc, char **argv)
     }
     if (!o.broker.markers_dir)
         o.broker.markers_dir = daisy_pipeline_markers(p);
+    char inproc[64];
+    if (o.http && !o.broker.publish) {  //  the live view subscribes to our own feed
+        snprintf(inproc, sizeof inproc, "inproc://daisy-live-%d", (int)getpid());
+        o.broker.publish = inproc;
+    }
     daisy_broker_t *broker = daisy_broker_new(graph, &o.broker, &err);
+    http_t *http = NULL;
+    if (broker && o.http && !o.print_task) {
+        //  The secret key file holds the public key too.
+        http_options_t ho = {o.http, o.http_public, daisy_broker_publish_endpoint(broker),
+                             o.broker.curve_secret};
+        if (!(http = http_open("daisy-broker", &ho))) {
+            daisy_broker_destroy(&broker);
+            daisy_graph_destroy(&graph);
+            daisy_pipeline_destroy(&p);
+            return 2;
+        }
+    }
     daisy_launcher_t *launcher = NULL;
     if (broker && (o.launch || o.print_task))
         launcher = daisy_launcher_new(broker, &o.launcher, &err);
@@ -313,6 +339,7 @@ main(int argc, char **argv)
         o.serve.log_dir = o.broker.log_dir;
         rc = cli_serve(broker, launcher, &o.serve);
     }
+    http_stop(&http, HTTP_LINGER_MS);
     daisy_launcher_destroy(&launcher);
     daisy_broker_destroy(&broker);
     daisy_graph_destroy(&graph);

@@ -17,11 +17,13 @@
 #include "bars.h"
 #include "args.h"
 #include "cli.h"
+#include "http.h"
 #include "stats.h"
 #include "daisy/protocol.h"
 
 static const char *usage =
-    "Usage: daisy monitor [--json] [--timeout S] [--broker-key FILE] ENDPOINT\n"
+    "Usage: daisy monitor [--json] [--timeout S] [--broker-key FILE]\n"
+    "                     [--http ADDR:PORT [--http-public]] ENDPOINT\n"
     "\n"
     "Show the progress of a running broker from its progress feed (the\n"
     "--publish endpoint of daisy-broker or daisy run), until the run ends.\n"
@@ -29,6 +31,11 @@ static const char *usage =
     "  --json             one JSON object per event on stdout instead of bars\n"
     "  --timeout S        give up when nothing arrives for S seconds (default: wait)\n"
     "  --broker-key FILE  the broker's public key (CurveZMQ)\n"
+    "  --http ADDR:PORT   also serve a live view in a web browser at http://ADDR:PORT/\n"
+    "                     (loopback only; port 0: any free port, printed); it stays\n"
+    "                     up after the run ends, until Ctrl-C\n"
+    "  --http-public      allow --http on an address other hosts can reach (no TLS,\n"
+    "                     no password: anyone who reaches it sees the run)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 when the run ended with every block completed, 1 when it\n"
@@ -367,12 +374,15 @@ cli_monitor(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"timeout", required_argument, NULL, 't'},
         {"broker-key", required_argument, NULL, 'k'},
+        {"http", required_argument, NULL, 'W'},
+        {"http-public", no_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     bool json = false;
     double timeout_s = 0;
-    const char *broker_key = NULL;
+    const char *broker_key = NULL, *http_addr = NULL;
+    bool http_public = false;
     int c;
     while ((c = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
         switch (c) {
@@ -382,6 +392,8 @@ cli_monitor(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'k': broker_key = optarg; break;
+        case 'W': http_addr = optarg; break;
+        case 'X': http_public = true; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_USAGE;
         }
@@ -390,5 +402,19 @@ cli_monitor(int argc, char **argv)
         fprintf(stderr, "daisy monitor: expected one endpoint\n\n%s", usage);
         return EXIT_USAGE;
     }
-    return watch(argv[optind], json, timeout_s, broker_key);
+    if (!http_addr)
+        return watch(argv[optind], json, timeout_s, broker_key);
+    http_options_t ho = {http_addr, http_public, argv[optind], broker_key};
+    http_t *http = http_open("daisy monitor", &ho);
+    if (!http)
+        return EXIT_USAGE;
+    int rc = watch(argv[optind], json, timeout_s, broker_key);
+    if (rc == EXIT_OK || rc == EXIT_FAILED) {
+        fprintf(stderr, "daisy monitor: the run ended; the live view stays at %s until "
+                "Ctrl-C\n", http_url(http));
+        while (!zsys_interrupted)
+            zclock_sleep(200);
+    }
+    http_stop(&http, 0);
+    return rc;
 }

@@ -16,6 +16,7 @@
 #include "args.h"
 #include "bars.h"
 #include "cli.h"
+#include "http.h"
 #include "load.h"
 #include "serve.h"
 
@@ -32,6 +33,7 @@ static const char *usage =
     "                        default: this terminal)\n"
     "  --bind EP             workers' endpoint (default tcp://127.0.0.1:!, a random free port)\n"
     "  --publish EP          also publish progress on EP for `daisy monitor`\n"
+    HTTP_USAGE
     "  --markers DIR         done markers: skip blocks a previous run finished\n"
     "                        (default: the pipeline file's \"markers\" key)\n"
     "                        (a daisy 2.0 run's markers there are taken over)\n"
@@ -54,8 +56,8 @@ static const char *usage =
     "130 interrupted.\n";
 
 typedef struct {
-    bool serial, quiet, reset_markers;
-    const char *logs, *bind, *publish, *markers, *resources;
+    bool serial, quiet, reset_markers, http_public;
+    const char *logs, *bind, *publish, *markers, *resources, *http;
     int argc;             //  the command line, for the resume hint
     char **argv;
     uint32_t prefetch, restart_cap, heartbeat_ms;
@@ -145,6 +147,11 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
     daisy_broker_options_t bo = daisy_broker_options_default();
     bo.bind = o->bind ? o->bind : "tcp://127.0.0.1:!";
     bo.publish = o->publish;
+    char inproc[64];
+    if (o->http && !o->publish) {   //  the live view subscribes to our own feed
+        snprintf(inproc, sizeof inproc, "inproc://daisy-live-%d", (int)getpid());
+        bo.publish = inproc;
+    }
     bo.log_dir = o->logs ? o->logs : "daisy_logs";
     bo.markers_dir = o->markers ? o->markers : daisy_pipeline_markers(p);
     bo.reset_markers = o->reset_markers;
@@ -152,6 +159,15 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
         bo.heartbeat_ms = o->heartbeat_ms;
     daisy_broker_t *broker = daisy_broker_new(graph, &bo, &err);
     lo.log_dir = bo.log_dir;
+    http_t *http = NULL;
+    if (broker && o->http) {
+        http_options_t ho = {o->http, o->http_public, daisy_broker_publish_endpoint(broker), NULL};
+        if (!(http = http_open("daisy run", &ho))) {
+            daisy_broker_destroy(&broker);
+            daisy_graph_destroy(&graph);
+            return EXIT_USAGE;
+        }
+    }
     daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, &err) : NULL;
     int rc = EXIT_INTERNAL;
     if (!launcher) {
@@ -166,6 +182,7 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
                               .markers = bo.markers_dir, .log_dir = bo.log_dir};
         rc = cli_serve(broker, launcher, &so);
     }
+    http_stop(&http, HTTP_LINGER_MS);
     daisy_launcher_destroy(&launcher);
     daisy_broker_destroy(&broker);
     daisy_graph_destroy(&graph);
@@ -182,6 +199,8 @@ cli_run(int argc, char **argv)
         {"logs", required_argument, NULL, 'l'},
         {"bind", required_argument, NULL, 'b'},
         {"publish", required_argument, NULL, 'p'},
+        {"http", required_argument, NULL, 'W'},
+        {"http-public", no_argument, NULL, 'X'},
         {"markers", required_argument, NULL, 'm'},
         {"reset-markers", no_argument, NULL, 'R'},
         {"prefetch", required_argument, NULL, 'f'},
@@ -201,6 +220,8 @@ cli_run(int argc, char **argv)
         case 'l': o.logs = optarg; break;
         case 'b': o.bind = optarg; break;
         case 'p': o.publish = optarg; break;
+        case 'W': o.http = optarg; break;
+        case 'X': o.http_public = true; break;
         case 'm': o.markers = optarg; break;
         case 'R': o.reset_markers = true; break;
         case 'f': bad |= cli_uint(P, "--prefetch", optarg, 1, DAISY_MAX_BATCH, &o.prefetch); break;
@@ -226,6 +247,11 @@ cli_run(int argc, char **argv)
     if (cli_check_runnable("daisy run", path, p) != 0) {
         daisy_pipeline_destroy(&p);
         return EXIT_INPUT;
+    }
+    if (o.http && o.serial) {
+        fprintf(stderr, "daisy run: --http needs the broker: it does not go with --serial\n");
+        daisy_pipeline_destroy(&p);
+        return EXIT_USAGE;
     }
     int rc = o.serial ? run_serial(p, path, &o) : run_distributed(p, path, &o);
     daisy_pipeline_destroy(&p);

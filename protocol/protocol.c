@@ -46,6 +46,13 @@
       frame over DAISY_MAX_FRAME), so whatever is sent is accepted by a
       peer of the same version. Strings are cut at DAISY_MAX_TEXT bytes on
       a UTF-8 character boundary so that peers decoding text still can.
+
+    - Block states (BLOCK_SNAPSHOT) travel as msgpack bin holding a zlib
+      stream of one byte per block: a grid of 10^6 blocks in a few states
+      compresses to a few KiB. The decoder inflates into the arena, at
+      most the declared count (DAISY_MAX_SNAPSHOT_BLOCKS), so a small
+      frame cannot make it allocate more than that, and it checks every
+      state as it checks any other field.
 */
 #include "daisy/protocol.h"
 
@@ -57,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 //  Tasks in one RUN_FINISHED summary.
 #define MAX_TASKS 4096
@@ -749,6 +757,92 @@ s_walk_run_stats(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
     return DAISY_PROTO_OK;
 }
 
+//  [task_id, indices, states]: arrays of the same length.
+static daisy_proto_error_t
+s_walk_block_changes(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
+{
+    __auto_type m = &msg->u.block_changes;
+    const msgpack_object_array *idx = NULL, *st = NULL;
+    uint64_t *indices = NULL;
+    uint8_t *states = NULL;
+    TRY(s_str(w, &f[0], "task_id", &m->task_id));
+    TRY(s_batch(w, &f[1], "indices", DAISY_MAX_CHANGES, &idx));
+    TRY(s_batch(w, &f[2], "states", DAISY_MAX_CHANGES, &st));
+    if (st->size != idx->size)
+        return s_fail(w, DAISY_PROTO_BAD_FIELD, "states", -1, "%" PRIu32 " entries, indices has %"
+                      PRIu32, st->size, idx->size);
+    TRY(s_alloc(w, "indices", idx->size * sizeof *indices, (void **)&indices));
+    TRY(s_alloc(w, "states", st->size, (void **)&states));
+    for (uint32_t i = 0; i < idx->size; i++) {
+        uint64_t v;
+        TRY(s_uint(w, &idx->ptr[i], "indices", (int)i, 0, UINT64_MAX, &indices[i]));
+        TRY(s_uint(w, &st->ptr[i], "states", (int)i, 0, DAISY_BLOCK_STATES - 1, &v));
+        states[i] = (uint8_t)v;
+    }
+    m->count = idx->size;
+    m->indices = indices;
+    m->states = states;
+    return DAISY_PROTO_OK;
+}
+
+//  The grid: 1..DAISY_MAX_DIMS block counts whose product fits 64 bits.
+static daisy_proto_error_t
+s_grid(walk_t *w, const msgpack_object *o, uint32_t *dims, uint64_t *grid, uint64_t *total)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 1
+        || o->via.array.size > DAISY_MAX_DIMS)
+        return s_fail(w, DAISY_PROTO_BAD_FIELD, "grid", -1, "expected an array of 1 to %d "
+                      "integers, got %s", DAISY_MAX_DIMS, s_kind(o));
+    *total = 1;
+    for (uint32_t d = 0; d < o->via.array.size; d++) {
+        TRY(s_uint(w, &o->via.array.ptr[d], "grid", (int)d, 0, UINT64_MAX, &grid[d]));
+        if (grid[d] && *total > UINT64_MAX / grid[d])
+            return s_fail(w, DAISY_PROTO_BAD_FIELD, "grid", -1, "more than 2^64 blocks");
+        *total *= grid[d];
+    }
+    *dims = o->via.array.size;
+    return DAISY_PROTO_OK;
+}
+
+//  `count` states inflated from a zlib stream, each one a block state.
+static daisy_proto_error_t
+s_states(walk_t *w, const msgpack_object *o, uint32_t count, const uint8_t **out)
+{
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return s_fail(w, DAISY_PROTO_BAD_FIELD, "states", -1, "expected binary data, got %s",
+                      s_kind(o));
+    uint8_t *states = NULL;
+    TRY(s_alloc(w, "states", (size_t)count + 1, (void **)&states));
+    uLongf size = (uLongf)count + 1;
+    uLong used = o->via.bin.size;
+    int rc = uncompress2(states, &size, (const Bytef *)o->via.bin.ptr, &used);
+    if (rc != Z_OK || used != o->via.bin.size || size != count)
+        return s_fail(w, DAISY_PROTO_BAD_FIELD, "states", -1, "not a zlib stream of exactly %"
+                      PRIu32 " bytes (%s)", count, rc == Z_OK ? "wrong length" : zError(rc));
+    for (uint32_t i = 0; i < count; i++)
+        if (states[i] >= DAISY_BLOCK_STATES)
+            return s_fail(w, DAISY_PROTO_BAD_FIELD, "states", (int)i, "%u is not a block state "
+                          "(0..%d)", states[i], DAISY_BLOCK_STATES - 1);
+    *out = states;
+    return DAISY_PROTO_OK;
+}
+
+//  [task_id, grid, first, count, states]
+static daisy_proto_error_t
+s_walk_block_snapshot(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
+{
+    __auto_type m = &msg->u.block_snapshot;
+    uint64_t total = 0;
+    TRY(s_str(w, &f[0], "task_id", &m->task_id));
+    TRY(s_grid(w, &f[1], &m->dims, m->grid, &total));
+    TRY(s_u64(w, &f[2], "first", &m->first));
+    TRY(s_u32(w, &f[3], "count", 0, DAISY_MAX_SNAPSHOT_BLOCKS, &m->count));
+    if (m->first > total || m->count > total - m->first)
+        return s_fail(w, DAISY_PROTO_BAD_FIELD, "count", -1, "blocks %" PRIu64 "..%" PRIu64
+                      " are not in the grid of %" PRIu64, m->first, m->first + m->count, total);
+    return s_states(w, &f[4], m->count, &m->states);
+}
+
 //  The message: version, type, then the type's fields.
 static daisy_proto_error_t
 s_walk(walk_t *w, const msgpack_object *root, daisy_msg_t *msg)
@@ -1139,6 +1233,64 @@ s_pack_run_stats(msgpack_packer *pk, const daisy_msg_t *msg)
     return 0;
 }
 
+static int
+s_pack_block_changes(msgpack_packer *pk, const daisy_msg_t *msg)
+{
+    __auto_type m = &msg->u.block_changes;
+    if (m->count > DAISY_MAX_CHANGES || (m->count && (!m->indices || !m->states))
+        || s_pack_text(pk, m->task_id) || msgpack_pack_array(pk, m->count))
+        return -1;
+    for (uint32_t i = 0; i < m->count; i++)
+        if (msgpack_pack_uint64(pk, m->indices[i]))
+            return -1;
+    if (msgpack_pack_array(pk, m->count))
+        return -1;
+    for (uint32_t i = 0; i < m->count; i++)
+        if (m->states[i] >= DAISY_BLOCK_STATES || msgpack_pack_uint8(pk, m->states[i]))
+            return -1;
+    return 0;
+}
+
+//  The states as a zlib stream (level 1: the broker pays for it, and runs
+//  of equal states compress well at any level).
+static int
+s_pack_states(msgpack_packer *pk, const uint8_t *states, uint32_t count)
+{
+    uLongf size = compressBound(count);
+    Bytef *z = malloc(size);
+    int rc = z && compress2(z, &size, states, count, 1) == Z_OK
+          && !msgpack_pack_bin(pk, size) && !msgpack_pack_bin_body(pk, z, size) ? 0 : -1;
+    free(z);
+    return rc;
+}
+
+static int
+s_pack_block_snapshot(msgpack_packer *pk, const daisy_msg_t *msg)
+{
+    __auto_type m = &msg->u.block_snapshot;
+    uint64_t total = 1;
+    if (m->dims < 1 || m->dims > DAISY_MAX_DIMS || m->count > DAISY_MAX_SNAPSHOT_BLOCKS
+        || (m->count && !m->states))
+        return -1;
+    for (uint32_t d = 0; d < m->dims; d++) {
+        if (m->grid[d] && total > UINT64_MAX / m->grid[d])
+            return -1;
+        total *= m->grid[d];
+    }
+    if (m->first > total || m->count > total - m->first)
+        return -1;
+    for (uint32_t i = 0; i < m->count; i++)
+        if (m->states[i] >= DAISY_BLOCK_STATES)
+            return -1;
+    if (s_pack_text(pk, m->task_id) || msgpack_pack_array(pk, m->dims))
+        return -1;
+    for (uint32_t d = 0; d < m->dims; d++)
+        if (msgpack_pack_uint64(pk, m->grid[d]))
+            return -1;
+    return msgpack_pack_uint64(pk, m->first) || msgpack_pack_uint32(pk, m->count)
+        || s_pack_states(pk, m->states, m->count) ? -1 : 0;
+}
+
 int
 daisy_encode(const daisy_msg_t *msg, daisy_buffer_t *buf)
 {
@@ -1181,6 +1333,8 @@ static const spec_t s_specs[] = {
     {DAISY_EVT_WORKER_LOST, "worker_lost", 7, s_walk_worker, s_pack_worker},
     {DAISY_EVT_RUN_FINISHED, "run_finished", 5, s_walk_run_finished, s_pack_run_finished},
     {DAISY_EVT_RUN_STATS, "run_stats", 4, s_walk_run_stats, s_pack_run_stats},
+    {DAISY_EVT_BLOCK_CHANGES, "block_changes", 5, s_walk_block_changes, s_pack_block_changes},
+    {DAISY_EVT_BLOCK_SNAPSHOT, "block_snapshot", 7, s_walk_block_snapshot, s_pack_block_snapshot},
 };
 
 static const spec_t *

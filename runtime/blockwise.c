@@ -122,6 +122,7 @@ daisy_run_blockwise(const daisy_pipeline_t *pipeline, const daisy_blockwise_opti
     bo.log_dir = o.log_dir ? o.log_dir : "daisy_logs";
     bo.markers_dir = o.markers_dir;
     bo.reset_markers = o.reset_markers;
+    bo.publish = o.publish;
     daisy_launcher_options_t lo = {.log_dir = bo.log_dir, .restart_cap = o.restart_cap,
                                    .spawn = forkserver_spawn, .spawn_arg = server,
                                    .reap = forkserver_reap};

@@ -14,6 +14,13 @@
     it by position, to acquire, which fills the block from it: the index
     is turned back into a position only for blocks that come back from
     outside (a release, a retry, a block given back).
+
+    Block states (daisy_scheduler_track_states, for the progress feed's map
+    of a task's grid) are off unless asked for: one byte per block, written
+    where the counters change, and an observer told of each change. The
+    scheduler is the only place that sees every change (a block becomes
+    ready when its last upstream block completes, orphaned when one fails),
+    so the map is kept here rather than guessed at from outside.
 */
 #include "daisy/scheduler.h"
 
@@ -45,6 +52,7 @@ typedef struct {
     uint32_t max_retries;
     bool abandoned;
     daisy_markers_t *markers;
+    uint8_t *states;              //  per block, a daisy_block_state_t; NULL: not tracked
 } sched_task_t;
 
 struct _daisy_scheduler_t {
@@ -54,7 +62,21 @@ struct _daisy_scheduler_t {
     sched_task_t *tasks;
     bool any_abandoned;
     bool oom;
+    daisy_block_state_fn *observer;
+    void *observer_arg;
 };
+
+//  A block's state changed: the map and the observer, when tracked.
+static inline void
+set_state(daisy_scheduler_t *self, uint32_t task, uint64_t index, daisy_block_state_t state)
+{
+    uint8_t *states = self->tasks[task].states;
+    if (!states)
+        return;
+    states[index] = (uint8_t)state;
+    if (self->observer)
+        self->observer(self->observer_arg, task, index, state);
+}
 
 daisy_scheduler_t *
 daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err)
@@ -102,8 +124,10 @@ daisy_scheduler_destroy(daisy_scheduler_t **self_p)
     daisy_scheduler_t *self = *self_p;
     if (!self)
         return;
-    for (uint32_t t = 0; self->tasks && t < self->graph->ntasks; t++)
+    for (uint32_t t = 0; self->tasks && t < self->graph->ntasks; t++) {
         free(self->tasks[t].ready.items);
+        free(self->tasks[t].states);
+    }
     free(self->tasks);
     blockmap_destroy(&self->processing);
     daisy_resolver_destroy(&self->resolver);
@@ -207,6 +231,7 @@ on_resolved(void *arg, uint32_t task, uint64_t index, const int64_t *k, bool rea
         self->tasks[task].counts.orphaned++;
     else if (queue_push(self, task, index, 0, k) != 0)
         self->oom = true;
+    set_state(self, task, index, ready ? DAISY_BLOCK_READY : DAISY_BLOCK_ORPHANED);
 }
 
 static bool next_ready(daisy_scheduler_t *self, uint32_t task, queued_t *next);
@@ -236,6 +261,7 @@ drain_abandoned(daisy_scheduler_t *self)
             queued_t next;
             while (self->tasks[t].abandoned && next_ready(self, t, &next)) {
                 self->tasks[t].counts.orphaned++;
+                set_state(self, t, next.index, DAISY_BLOCK_ORPHANED);
                 if (resolver_resolve(self->resolver, t, next.index, next.k, false, on_resolved,
                                      self) != 0)
                     self->oom = true;
@@ -280,6 +306,7 @@ daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task)
         blockmap_del(self->processing, task, held.refs[i].index);
         st->counts.processing--;
         st->counts.orphaned++;
+        set_state(self, task, held.refs[i].index, DAISY_BLOCK_ORPHANED);
         if (resolver_resolve(self->resolver, task, held.refs[i].index, NULL, false,
                              on_resolved, self) != 0)
             self->oom = true;
@@ -326,6 +353,7 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
                 daisy_markers_set(st->markers, next.index);
             st->counts.completed++;
             st->counts.skipped++;
+            set_state(self, task, next.index, DAISY_BLOCK_SKIPPED);
             if (resolve(self, (daisy_block_ref_t){task, next.index}, next.k, true) != 0)
                 return -1;
             continue;
@@ -336,6 +364,7 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
             return -1;
         *attempt = next.attempt;
         st->counts.processing++;
+        set_state(self, task, next.index, DAISY_BLOCK_PROCESSING);
         return 1;
     }
     return 0;
@@ -368,6 +397,7 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
     sched_task_t *st = &self->tasks[ref.task];
     if (success) {
         st->counts.completed++;
+        set_state(self, ref.task, ref.index, DAISY_BLOCK_COMPLETED);
         if (st->markers)
             daisy_markers_set(st->markers, ref.index);
         return resolve(self, ref, NULL, true) == 0 ? DAISY_RELEASE_SUCCESS
@@ -377,9 +407,11 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
         st->counts.retries++;
         if (queue_push(self, ref.task, ref.index, (uint32_t)attempt + 1, NULL) != 0)
             return daisy_error_set(err, "out of memory");
+        set_state(self, ref.task, ref.index, DAISY_BLOCK_READY);
         return DAISY_RELEASE_RETRY;
     }
     st->counts.failed++;
+    set_state(self, ref.task, ref.index, DAISY_BLOCK_FAILED);
     return resolve(self, ref, NULL, false) == 0 ? DAISY_RELEASE_FAILED
                                           : daisy_error_set(err, "out of memory");
 }
@@ -392,6 +424,7 @@ daisy_scheduler_give_back(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_
         return -1;
     if (queue_push_front(self, ref.task, ref.index, (uint32_t)attempt) != 0)
         return daisy_error_set(err, "out of memory");
+    set_state(self, ref.task, ref.index, DAISY_BLOCK_READY);
     return 0;
 }
 
@@ -404,6 +437,7 @@ daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
     sched_task_t *st = &self->tasks[ref.task];
     st->counts.completed++;
     st->counts.skipped++;
+    set_state(self, ref.task, ref.index, DAISY_BLOCK_SKIPPED);
     if (st->markers)
         daisy_markers_set(st->markers, ref.index);
     return resolve(self, ref, NULL, true) == 0 ? DAISY_RELEASE_SUCCESS
@@ -450,4 +484,55 @@ daisy_scheduler_done(const daisy_scheduler_t *self)
         if (!daisy_scheduler_task_done(self, t))
             return false;
     return true;
+}
+
+//  Block states -----------------------------------------------------------
+
+//  A task's first states: skipped when it was complete before the run
+//  (done markers), otherwise ready for blocks that wait for nothing (as
+//  the resolver counts, complete upstream tasks left out) and pending for
+//  the others.
+static void
+initial_states(const daisy_scheduler_t *self, uint32_t task, const bool *complete)
+{
+    const graph_task_t *t = &self->graph->tasks[task];
+    uint8_t *states = self->tasks[task].states;
+    int64_t k[D];
+    for (uint64_t i = 0; i < t->total; i++) {
+        if (complete[task]) {
+            states[i] = DAISY_BLOCK_SKIPPED;
+            continue;
+        }
+        graph_unflatten(t, i, k);
+        states[i] = graph_upstream_count(self->graph, task, k, complete) == 0
+                  ? DAISY_BLOCK_READY : DAISY_BLOCK_PENDING;
+    }
+}
+
+int
+daisy_scheduler_track_states(daisy_scheduler_t *self, daisy_block_state_fn *fn, void *arg)
+{
+    uint32_t n = self->graph->ntasks;
+    bool complete[n ? n : 1];
+    for (uint32_t t = 0; t < n; t++) {
+        const daisy_task_counts_t *c = &self->tasks[t].counts;
+        complete[t] = c->total > 0 && c->skipped == c->total;
+    }
+    for (uint32_t t = 0; t < n; t++) {
+        if (self->tasks[t].states)
+            continue;
+        self->tasks[t].states = malloc(self->graph->tasks[t].total ? self->graph->tasks[t].total : 1);
+        if (!self->tasks[t].states)
+            return -1;
+        initial_states(self, t, complete);
+    }
+    self->observer = fn;
+    self->observer_arg = arg;
+    return 0;
+}
+
+const uint8_t *
+daisy_scheduler_block_states(const daisy_scheduler_t *self, uint32_t task)
+{
+    return task < self->graph->ntasks ? self->tasks[task].states : NULL;
 }

@@ -66,6 +66,8 @@ static daisy_wire_task_state_t s_tasks[4096];
 static daisy_wire_task_stats_t s_task_stats[4];
 static daisy_wire_worker_stats_t s_worker_stats[4];
 static char s_names[4096][16];
+static uint64_t s_indices[DAISY_MAX_CHANGES];
+static uint8_t s_states[DAISY_MAX_SNAPSHOT_BLOCKS];
 
 static daisy_roi_t
 roi(int dims, const int64_t *offset, const int64_t *shape)
@@ -82,7 +84,7 @@ counts(uint64_t base)
 }
 
 //  Sample i (0 <= i < NSAMPLES) in *m; arrays point to static storage.
-#define NSAMPLES 40
+#define NSAMPLES 44
 static void
 sample(int i, daisy_msg_t *m)
 {
@@ -344,6 +346,50 @@ sample(int i, daisy_msg_t *m)
     case 39:
         m->type = DAISY_EVT_RUN_STATS;  //  nothing ran
         break;
+    case 40:
+        m->type = DAISY_EVT_BLOCK_CHANGES;
+        m->u.block_changes.task_id = "predict";
+        m->u.block_changes.count = 3;
+        s_indices[0] = 0, s_indices[1] = 70000, s_indices[2] = UINT64_MAX;
+        s_states[0] = DAISY_BLOCK_PROCESSING, s_states[1] = DAISY_BLOCK_COMPLETED;
+        s_states[2] = DAISY_BLOCK_ORPHANED;
+        m->u.block_changes.indices = s_indices;
+        m->u.block_changes.states = s_states;
+        break;
+    case 41:
+        m->type = DAISY_EVT_BLOCK_CHANGES;  //  the largest batch
+        m->u.block_changes.task_id = "t";
+        m->u.block_changes.count = DAISY_MAX_CHANGES;
+        for (uint32_t k = 0; k < DAISY_MAX_CHANGES; k++)
+            s_indices[k] = (uint64_t)k * 977, s_states[k] = (uint8_t)(k % DAISY_BLOCK_STATES);
+        m->u.block_changes.indices = s_indices;
+        m->u.block_changes.states = s_states;
+        break;
+    case 42:
+        m->type = DAISY_EVT_BLOCK_SNAPSHOT;
+        m->u.block_snapshot.task_id = "predict";
+        m->u.block_snapshot.dims = 3;
+        m->u.block_snapshot.grid[0] = 4, m->u.block_snapshot.grid[1] = 5;
+        m->u.block_snapshot.grid[2] = 6;
+        m->u.block_snapshot.first = 20;
+        m->u.block_snapshot.count = 100;
+        for (uint32_t k = 0; k < 100; k++)
+            s_states[k] = (uint8_t)(k < 40 ? DAISY_BLOCK_COMPLETED : k % DAISY_BLOCK_STATES);
+        m->u.block_snapshot.states = s_states;
+        break;
+    case 43:
+        m->type = DAISY_EVT_BLOCK_SNAPSHOT;  //  the largest chunk, random states
+        m->u.block_snapshot.task_id = "big";
+        m->u.block_snapshot.dims = 1;
+        m->u.block_snapshot.grid[0] = UINT64_MAX;
+        m->u.block_snapshot.first = UINT64_MAX - DAISY_MAX_SNAPSHOT_BLOCKS;
+        m->u.block_snapshot.count = DAISY_MAX_SNAPSHOT_BLOCKS;
+        for (uint32_t k = 0, x = 1; k < DAISY_MAX_SNAPSHOT_BLOCKS; k++) {
+            x = x * 1103515245u + 12345u;
+            s_states[k] = (uint8_t)((x >> 16) % DAISY_BLOCK_STATES);
+        }
+        m->u.block_snapshot.states = s_states;
+        break;
     }
 }
 
@@ -493,6 +539,24 @@ assert_msg_eq(const daisy_msg_t *got, const daisy_msg_t *want)
             cr_assert_eq(a->peak_rss_kb, b->peak_rss_kb);
         }
         break;
+    case DAISY_EVT_BLOCK_CHANGES:
+        cr_assert_str_eq(got->u.block_changes.task_id, want->u.block_changes.task_id);
+        cr_assert_eq(got->u.block_changes.count, want->u.block_changes.count);
+        for (uint32_t i = 0; i < want->u.block_changes.count; i++) {
+            cr_assert_eq(got->u.block_changes.indices[i], want->u.block_changes.indices[i]);
+            cr_assert_eq(got->u.block_changes.states[i], want->u.block_changes.states[i]);
+        }
+        break;
+    case DAISY_EVT_BLOCK_SNAPSHOT:
+        cr_assert_str_eq(got->u.block_snapshot.task_id, want->u.block_snapshot.task_id);
+        cr_assert_eq(got->u.block_snapshot.dims, want->u.block_snapshot.dims);
+        for (uint32_t d = 0; d < want->u.block_snapshot.dims; d++)
+            cr_assert_eq(got->u.block_snapshot.grid[d], want->u.block_snapshot.grid[d]);
+        cr_assert_eq(got->u.block_snapshot.first, want->u.block_snapshot.first);
+        cr_assert_eq(got->u.block_snapshot.count, want->u.block_snapshot.count);
+        cr_assert(memcmp(got->u.block_snapshot.states, want->u.block_snapshot.states,
+                         want->u.block_snapshot.count) == 0);
+        break;
     default:
         break;
     }
@@ -547,7 +611,8 @@ Test(protocol, round_trip_every_type)
         assert_msg_eq(&got, &m);
         seen[m.type % 256] = true;
     }
-    static const int types[] = {1, 2, 3, 4, 5, 6, 101, 102, 103, 105, 201, 202, 203, 204, 205, 206, 207};
+    static const int types[] = {1, 2, 3, 4, 5, 6, 101, 102, 103, 105, 201, 202, 203, 204, 205, 206, 207,
+                                208, 209, 210};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         cr_assert(seen[types[i]], "no sample of type %d", types[i]);
 }
@@ -1243,7 +1308,7 @@ Test(protocol, bad_version_comes_first)
 Test(protocol, unknown_type)
 {
     static const char *cases[] = {"[2, 0]", "[2, 8]", "[2, 100]", "[2, 104]", "[2, 106]", "[2, 200]",
-                                  "[2, 209]", "[2, 4294967296]", "[2, -1, 2, 3]",
+                                  "[2, 211]", "[2, 4294967296]", "[2, -1, 2, 3]",
                                   "[2, 18446744073709551615]"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_text(cases[i], DAISY_PROTO_UNKNOWN_TYPE, "is not a type of protocol version 2");
@@ -1415,7 +1480,8 @@ Test(protocol, names)
         {DAISY_EVT_TASK_DONE, "task_done"}, {DAISY_EVT_BLOCK_FAILED, "block_failed"},
         {DAISY_EVT_WORKER_JOINED, "worker_joined"}, {DAISY_EVT_WORKER_LOST, "worker_lost"},
         {DAISY_EVT_RUN_FINISHED, "run_finished"}, {DAISY_MSG_STATS, "stats"},
-        {DAISY_EVT_RUN_STATS, "run_stats"}, {(daisy_msg_type_t)0, "unknown"},
+        {DAISY_EVT_RUN_STATS, "run_stats"}, {DAISY_EVT_BLOCK_CHANGES, "block_changes"},
+        {DAISY_EVT_BLOCK_SNAPSHOT, "block_snapshot"}, {(daisy_msg_type_t)0, "unknown"},
         {(daisy_msg_type_t)104, "unknown"}, {(daisy_msg_type_t)8, "unknown"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -1610,5 +1676,63 @@ Test(protocol, python_repacks_every_sample_identically)
         run_python(script, hex, out, sizeof out);
         checked++;
     }
-    cr_assert_geq(checked, NSAMPLES - 3);
+    cr_assert_geq(checked, NSAMPLES - 5);
+}
+
+//  Block states: what the decoder refuses, naming the field.
+static void
+pack_raw(const char *hex)
+{
+    daisy_buffer_reset(&buf);
+    for (const char *p = hex; p[0] && p[1]; p += 2) {
+        if (*p == ' ') {
+            p--;
+            continue;
+        }
+        unsigned v;
+        sscanf(p, "%2x", &v);
+        char c = (char)v;
+        if (buf.size == buf.cap) {
+            buf.cap = buf.cap ? 2 * buf.cap : 64;
+            buf.data = realloc(buf.data, buf.cap);
+        }
+        buf.data[buf.size++] = c;
+    }
+}
+
+Test(protocol, block_states_refused)
+{
+    //  [2, 209, "t", [1, 2], [3]]: lengths differ
+    pack_raw("95 02 cc d1 a1 74 92 01 02 91 03");
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "block_changes: states: 1 entries", "lengths");
+    //  [2, 209, "t", [1], [7]]: no such state
+    pack_raw("95 02 cc d1 a1 74 91 01 91 07");
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "states[0]: 7 is not in 0..6", "state 7");
+    //  [2, 210, "t", [3], 0, 3, bin "xx"]: not zlib
+    pack_raw("97 02 cc d2 a1 74 91 03 00 03 c4 02 78 78");
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "block_snapshot: states: not a zlib stream",
+           "not zlib");
+    //  [2, 210, "t", [3], 0, 3, "x"]: a string, not bin
+    pack_raw("97 02 cc d2 a1 74 91 03 00 03 a1 78");
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "expected binary data", "str");
+    //  [2, 210, "t", [2], 1, 3, ...]: beyond the grid
+    pack_raw("97 02 cc d2 a1 74 91 02 01 03 c4 00");
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "count: blocks 1..4 are not in the grid of 2",
+           "beyond");
+    //  A stream of 3 blocks with a state 9, and one of 4 declared as 3.
+    uint8_t raw[4] = {0, 9, 1, 1};
+    daisy_msg_t m = {.type = DAISY_EVT_BLOCK_SNAPSHOT};
+    m.u.block_snapshot = (typeof(m.u.block_snapshot)){"t", 1, {3}, 0, 3, raw};
+    cr_assert_eq(daisy_encode(&m, &buf), -1, "the encoder refuses state 9");
+    raw[1] = 1;
+    m.u.block_snapshot.grid[0] = 4;
+    m.u.block_snapshot.count = 4;
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    //  count is element 5 (a fixint 4 here): declare 3 instead
+    char *count = memchr(buf.data + 4, 0x04, buf.size - 4);
+    cr_assert_not_null(count);
+    count = memchr(count + 1, 0x04, buf.size - (size_t)(count + 1 - buf.data));
+    cr_assert_not_null(count);
+    *count = 3;
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "not a zlib stream of exactly 3 bytes", "length");
 }

@@ -49,6 +49,7 @@ typedef struct {
     void *progress_arg;
     const char *markers_dir;    //  done markers (daisy/markers.h), or NULL
     bool reset_markers;
+    const char *publish;        //  progress feed endpoint (PUB), or NULL for none
 } daisy_blockwise_options_t;
 
 //  Run every block of the pipeline with its tasks' process functions.

@@ -26,6 +26,20 @@ typedef struct {
     uint64_t retries;      //  failed attempts that were retried
 } daisy_task_counts_t;
 
+//  The state of one block, as the scheduler tracks it on request
+//  (daisy_scheduler_track_states) and the progress feed carries it
+//  (BLOCK_CHANGES, BLOCK_SNAPSHOT): one byte per block on the wire.
+typedef enum {
+    DAISY_BLOCK_PENDING = 0,     //  waiting for upstream blocks
+    DAISY_BLOCK_READY = 1,       //  may be handed out now
+    DAISY_BLOCK_PROCESSING = 2,  //  held by a worker
+    DAISY_BLOCK_COMPLETED = 3,   //  done by a worker
+    DAISY_BLOCK_SKIPPED = 4,     //  found already done (completion check, done markers)
+    DAISY_BLOCK_FAILED = 5,      //  failed for good
+    DAISY_BLOCK_ORPHANED = 6     //  downstream of a failed block, never run
+} daisy_block_state_t;
+#define DAISY_BLOCK_STATES 7
+
 #ifdef __cplusplus
 }
 #endif

@@ -48,6 +48,11 @@ extern "C" {
 #define DAISY_MAX_BATCH 1024
 //  Longest error text carried in a RELEASE or an event (longer is cut).
 #define DAISY_MAX_TEXT 4096
+//  Entries in one BLOCK_CHANGES event.
+#define DAISY_MAX_CHANGES 65536
+//  Blocks covered by one BLOCK_SNAPSHOT event (2^18: compressed, always
+//  well under DAISY_MAX_FRAME).
+#define DAISY_MAX_SNAPSHOT_BLOCKS 262144
 
 typedef enum {
     //  worker -> broker
@@ -71,7 +76,9 @@ typedef enum {
     DAISY_EVT_WORKER_JOINED = 205,
     DAISY_EVT_WORKER_LOST = 206,
     DAISY_EVT_RUN_FINISHED = 207,
-    DAISY_EVT_RUN_STATS = 208   //  block times per task, work per worker
+    DAISY_EVT_RUN_STATS = 208,  //  block times per task, work per worker
+    DAISY_EVT_BLOCK_CHANGES = 209,  //  blocks whose state changed (batched)
+    DAISY_EVT_BLOCK_SNAPSHOT = 210  //  every block's state over a part of a task's grid
 } daisy_msg_type_t;
 
 typedef enum {
@@ -240,6 +247,20 @@ typedef struct {
             daisy_wire_task_state_t *tasks;
         } run_finished;
         daisy_wire_run_stats_t run_stats;    //  RUN_STATS
+        struct {                    //  BLOCK_CHANGES
+            const char *task_id;
+            uint32_t count;
+            const uint64_t *indices;    //  row-major grid indices
+            const uint8_t *states;      //  each a daisy_block_state_t
+        } block_changes;
+        struct {                    //  BLOCK_SNAPSHOT
+            const char *task_id;
+            uint32_t dims;              //  1..DAISY_MAX_DIMS
+            uint64_t grid[DAISY_MAX_DIMS];  //  blocks per dimension
+            uint64_t first;             //  index of the first block covered
+            uint32_t count;             //  blocks covered, 0..DAISY_MAX_SNAPSHOT_BLOCKS
+            const uint8_t *states;      //  `count` states (zlib-compressed on the wire)
+        } block_snapshot;
     } u;
 } daisy_msg_t;
 

@@ -103,6 +103,22 @@ DAISY_EXPORT bool daisy_scheduler_task_done(const daisy_scheduler_t *self, uint3
 //  Every task is done.
 DAISY_EXPORT bool daisy_scheduler_done(const daisy_scheduler_t *self);
 
+//  Told of each change of a block's state (a daisy_block_state_t), in the
+//  order they happen, from inside the scheduler's calls: do not call back
+//  into the scheduler.
+typedef void (daisy_block_state_fn)(void *arg, uint32_t task, uint64_t index,
+                                    daisy_block_state_t state);
+//  Keep every block's state from now on (one byte per block of the run),
+//  and tell `fn` (may be NULL) of each change. Call it before the first
+//  acquire: blocks start ready (waiting for nothing), pending, or skipped
+//  (a task complete before the run). -1 when memory runs out.
+DAISY_EXPORT int daisy_scheduler_track_states(daisy_scheduler_t *self, daisy_block_state_fn *fn,
+                                              void *arg);
+//  Task `task`'s block states in row-major grid order (index), or NULL
+//  when not tracked.
+DAISY_EXPORT const uint8_t *daisy_scheduler_block_states(const daisy_scheduler_t *self,
+                                                         uint32_t task);
+
 #ifdef __cplusplus
 }
 #endif
