@@ -219,6 +219,10 @@ void progress_run_finished(daisy_broker_t *self, bool interrupted);
 //  Block states on the feed (BLOCK_CHANGES every CHANGES_MS, BLOCK_SNAPSHOT
 //  rotating over the grids): set up with the feed, before any block moves.
 #define CHANGES_MS 200
+//  Tasks of more blocks get no map (their counters only): a byte per block
+//  and a walk over the grid at the start are fine for 16 M blocks, not for
+//  a task of 10^12.
+#define PROGRESS_MAP_MAX ((uint64_t)1 << 24)
 //  Blocks whose states one snapshot interval sends (4 chunks).
 #define SNAPSHOT_BUDGET (4 * (uint64_t)DAISY_MAX_SNAPSHOT_BLOCKS)
 int progress_track_blocks(daisy_broker_t *self);

@@ -15,7 +15,8 @@
 
     Block states (a map of each task's grid for the browser view) come from
     the scheduler, which keeps one byte per block while there is a feed
-    and tells us of every change. A change costs an append to its task's
+    (for tasks of at most PROGRESS_MAP_MAX blocks: a larger task gets
+    counters only) and tells us of every change. A change costs an append to its task's
     buffer (an index and a state, no allocation, no encoding); the buffers
     go out as BLOCK_CHANGES every CHANGES_MS, or at once when one holds
     DAISY_MAX_CHANGES, so the message rate is bounded whatever the block
@@ -211,7 +212,7 @@ progress_track_blocks(daisy_broker_t *self)
         if (!bt->changed || !bt->changed_to)
             return -1;
     }
-    return daisy_scheduler_track_states(self->scheduler, on_block_state, self);
+    return daisy_scheduler_track_states(self->scheduler, PROGRESS_MAP_MAX, on_block_state, self);
 }
 
 void

@@ -510,7 +510,8 @@ initial_states(const daisy_scheduler_t *self, uint32_t task, const bool *complet
 }
 
 int
-daisy_scheduler_track_states(daisy_scheduler_t *self, daisy_block_state_fn *fn, void *arg)
+daisy_scheduler_track_states(daisy_scheduler_t *self, uint64_t max_blocks,
+                             daisy_block_state_fn *fn, void *arg)
 {
     uint32_t n = self->graph->ntasks;
     bool complete[n ? n : 1];
@@ -519,7 +520,7 @@ daisy_scheduler_track_states(daisy_scheduler_t *self, daisy_block_state_fn *fn, 
         complete[t] = c->total > 0 && c->skipped == c->total;
     }
     for (uint32_t t = 0; t < n; t++) {
-        if (self->tasks[t].states)
+        if (self->tasks[t].states || self->graph->tasks[t].total > max_blocks)
             continue;
         self->tasks[t].states = malloc(self->graph->tasks[t].total ? self->graph->tasks[t].total : 1);
         if (!self->tasks[t].states)

@@ -608,3 +608,59 @@ Test(scheduler, a_block_given_back_keeps_its_attempt)
     daisy_graph_destroy(&g);
     daisy_pipeline_destroy(&p);
 }
+
+//  Block states, as the progress feed's map keeps them ---------------------
+
+static struct {
+    uint8_t *last[8];       //  per task, per block: the last state told
+    uint64_t told;
+} seen;
+
+static void
+on_state(void *arg, uint32_t task, uint64_t index, daisy_block_state_t state)
+{
+    (void)arg;
+    seen.last[task][index] = (uint8_t)state;
+    seen.told++;
+}
+
+//  The map follows every block through the run (what the observer was
+//  told is what the map holds), ends with every block completed, and
+//  skips tasks larger than the limit.
+Test(scheduler, block_states_follow_the_run_and_skip_large_tasks)
+{
+    uint64_t rng = 99;
+    for (int round = 0; round < 40; round++) {
+        run_t r;
+        run_init(&r, tu_random_pipeline(&rng, 1 + round % 3, 4, 5));
+        uint64_t limit = round % 2 ? UINT64_MAX : daisy_graph_block_count(r.g, 0) - 1;
+        for (uint32_t t = 0; t < r.ntasks; t++)
+            seen.last[t] = calloc(daisy_graph_block_count(r.g, t) + 1, 1);
+        seen.told = 0;
+        cr_assert_eq(daisy_scheduler_track_states(r.s, limit, on_state, NULL), 0);
+        for (uint32_t t = 0; t < r.ntasks; t++) {
+            const uint8_t *map = daisy_scheduler_block_states(r.s, t);
+            uint64_t n = daisy_graph_block_count(r.g, t);
+            cr_assert_eq(map == NULL, n > limit, "round %d task %u: %llu blocks, limit %llu",
+                         round, t, (unsigned long long)n, (unsigned long long)limit);
+            for (uint64_t i = 0; map && i < n; i++) {
+                cr_assert(map[i] == DAISY_BLOCK_READY || map[i] == DAISY_BLOCK_PENDING);
+                seen.last[t][i] = map[i];
+            }
+        }
+        run_to_end(&r, &rng, 6, NULL);
+        for (uint32_t t = 0; t < r.ntasks; t++) {
+            const uint8_t *map = daisy_scheduler_block_states(r.s, t);
+            for (uint64_t i = 0; map && i < daisy_graph_block_count(r.g, t); i++) {
+                cr_assert_eq(map[i], DAISY_BLOCK_COMPLETED);
+                cr_assert_eq(seen.last[t][i], DAISY_BLOCK_COMPLETED);
+            }
+            free(seen.last[t]);
+        }
+        bool tracked = false;
+        for (uint32_t t = 0; t < r.ntasks; t++)
+            tracked |= daisy_scheduler_block_states(r.s, t) != NULL;
+        cr_assert(!tracked || seen.told > 0);
+        run_fini(&r);
+    }
+}

@@ -36,6 +36,7 @@ function task(id) {
 function setCounts(c) {
   const t = task(c.task);
   t.counts = c;
+  if (!t.map) t.dirty = true;     // the note on a task without a map
   for (const k of COUNTERS) {
     const b = t.el.querySelector(`[data-counter="${k}"]`);
     if (b && c[k] !== undefined) b.textContent = (k === "blocks_per_s" || k === "elapsed_s") ? c[k].toFixed(1) : c[k];
@@ -117,8 +118,15 @@ function setFinished(f) {
   document.body.dataset.finished = "true";
 }
 
+// The broker keeps no map of a task of more blocks than this (its counters
+// still come): PROGRESS_MAP_MAX in broker/broker_internal.h.
+const MAP_MAX = 1 << 24;
+
 function draw(t) {
   t.dirty = false;
+  const note = t.el.querySelector(".map-note");
+  if (note) note.textContent = !t.map && t.counts.total > MAP_MAX
+    ? `no map: ${t.counts.total} blocks (the broker keeps one for up to ${MAP_MAX})` : "";
   if (!t.map) return;
   const counts = new Array(STATES.length).fill(0);
   for (let i = 0; i < t.map.length; i++) counts[t.map[i]]++;

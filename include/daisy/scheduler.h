@@ -108,12 +108,14 @@ DAISY_EXPORT bool daisy_scheduler_done(const daisy_scheduler_t *self);
 //  into the scheduler.
 typedef void (daisy_block_state_fn)(void *arg, uint32_t task, uint64_t index,
                                     daisy_block_state_t state);
-//  Keep every block's state from now on (one byte per block of the run),
-//  and tell `fn` (may be NULL) of each change. Call it before the first
-//  acquire: blocks start ready (waiting for nothing), pending, or skipped
-//  (a task complete before the run). -1 when memory runs out.
-DAISY_EXPORT int daisy_scheduler_track_states(daisy_scheduler_t *self, daisy_block_state_fn *fn,
-                                              void *arg);
+//  Keep every block's state from now on (one byte per block) for the
+//  tasks of at most `max_blocks` blocks (larger ones, 10^12 blocks, are
+//  left untracked: no memory, no walk over their grid), and tell `fn`
+//  (may be NULL) of each change of a tracked task. Call it before the
+//  first acquire: blocks start ready (waiting for nothing), pending, or
+//  skipped (a task complete before the run). -1 when memory runs out.
+DAISY_EXPORT int daisy_scheduler_track_states(daisy_scheduler_t *self, uint64_t max_blocks,
+                                              daisy_block_state_fn *fn, void *arg);
 //  Task `task`'s block states in row-major grid order (index), or NULL
 //  when not tracked.
 DAISY_EXPORT const uint8_t *daisy_scheduler_block_states(const daisy_scheduler_t *self,
