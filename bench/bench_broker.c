@@ -416,6 +416,7 @@ run_broker(uint32_t workers, uint32_t window, uint64_t blocks, bool feed, result
     if (feed) {
         snprintf(reader.endpoint, sizeof reader.endpoint, "ipc://%s/feed", log_dir);
         o.publish = reader.endpoint;
+        zsys_init();    //  czmq's first use is not thread safe: not in two threads at once
         pthread_create(&reader_thread, NULL, feed_read, &reader);
     }
     daisy_error_t err;

@@ -760,6 +760,9 @@ http_start(const http_options_t *o, bool *exposed, char *err, size_t errsize)
         return NULL;
     }
     set_url(h, &sa);
+    //  czmq sets itself up on first use, and not safely from two threads at
+    //  once: done here, before the feed thread and the broker both might.
+    zsys_init();
     if (pthread_create(&h->feed_thread, NULL, feed_main, h) != 0) {
         snprintf(err, errsize, "cannot start the live view's thread");
         http_stop(&h, 0);

@@ -12,9 +12,11 @@ PY=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$tmpdir"
 pids=()
+groups=()   # process groups killed whole: Debian's chromium is a wrapper script
 cleanup() {
   pkill -P "$watchdog" 2>/dev/null   # its sleep: killed, it ends without firing
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for g in "${groups[@]}"; do kill -9 -- "-$g" 2>/dev/null; done
   wait 2>/dev/null
   lib_cleanup
 }
@@ -80,10 +82,13 @@ check "events are text/event-stream" \
 mkdir -p "$BUILD/meson-logs"
 png="$BUILD/meson-logs/live_view.png"
 rm -f "$png"
-timeout 150 "$browser" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
+# In a session of its own: the wrapper script, the browser and its helper
+# processes are one process group, killed together (killing the wrapper
+# alone leaves the browser running).
+setsid timeout 150 "$browser" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
   --no-first-run --no-default-browser-check --remote-debugging-port=0 \
   --user-data-dir="$tmpdir/profile" about:blank > chromium.log 2>&1 &
-pids+=($!)
+groups+=($!)
 timeout 120 $PY "$here/live_view.py" "$url" "$tmpdir/profile" "$png" 100 > dom.json 2> driver.err
 check "the browser saw the run end" test $? -eq 0
 cat driver.err >&2
