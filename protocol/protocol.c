@@ -757,29 +757,52 @@ s_walk_run_stats(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
     return DAISY_PROTO_OK;
 }
 
-//  [task_id, indices, states]: arrays of the same length.
+//  A binary field of `unit`-byte entries, at most `max` of them.
+static daisy_proto_error_t
+s_bin_entries(walk_t *w, const msgpack_object *o, const char *field, size_t unit, uint32_t max,
+              uint32_t *count)
+{
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return s_fail(w, DAISY_PROTO_BAD_FIELD, field, -1, "expected binary data, got %s",
+                      s_kind(o));
+    if (o->via.bin.size % unit != 0 || o->via.bin.size / unit > max)
+        return s_fail(w, o->via.bin.size % unit ? DAISY_PROTO_BAD_FIELD : DAISY_PROTO_OVERSIZED,
+                      field, -1, "%" PRIu32 " bytes: not %zu-byte entries, at most %" PRIu32,
+                      o->via.bin.size, unit, max);
+    *count = (uint32_t)(o->via.bin.size / unit);
+    return DAISY_PROTO_OK;
+}
+
+//  [task_id, indices, states]: binary strings of 8-byte little-endian
+//  indices and of 1-byte states, as many of each (packed with one copy:
+//  a change is three per block, and the broker pays for its encoding).
 static daisy_proto_error_t
 s_walk_block_changes(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
 {
     __auto_type m = &msg->u.block_changes;
-    const msgpack_object_array *idx = NULL, *st = NULL;
+    uint32_t n = 0, ns = 0;
     uint64_t *indices = NULL;
     uint8_t *states = NULL;
     TRY(s_str(w, &f[0], "task_id", &m->task_id));
-    TRY(s_batch(w, &f[1], "indices", DAISY_MAX_CHANGES, &idx));
-    TRY(s_batch(w, &f[2], "states", DAISY_MAX_CHANGES, &st));
-    if (st->size != idx->size)
+    TRY(s_bin_entries(w, &f[1], "indices", 8, DAISY_MAX_CHANGES, &n));
+    TRY(s_bin_entries(w, &f[2], "states", 1, DAISY_MAX_CHANGES, &ns));
+    if (ns != n)
         return s_fail(w, DAISY_PROTO_BAD_FIELD, "states", -1, "%" PRIu32 " entries, indices has %"
-                      PRIu32, st->size, idx->size);
-    TRY(s_alloc(w, "indices", idx->size * sizeof *indices, (void **)&indices));
-    TRY(s_alloc(w, "states", st->size, (void **)&states));
-    for (uint32_t i = 0; i < idx->size; i++) {
-        uint64_t v;
-        TRY(s_uint(w, &idx->ptr[i], "indices", (int)i, 0, UINT64_MAX, &indices[i]));
-        TRY(s_uint(w, &st->ptr[i], "states", (int)i, 0, DAISY_BLOCK_STATES - 1, &v));
-        states[i] = (uint8_t)v;
+                      PRIu32, ns, n);
+    TRY(s_alloc(w, "indices", (size_t)n * sizeof *indices + 1, (void **)&indices));
+    TRY(s_alloc(w, "states", (size_t)n + 1, (void **)&states));
+    const uint8_t *raw = (const uint8_t *)f[1].via.bin.ptr;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        for (int b = 7; b >= 0; b--)
+            v = v << 8 | raw[8 * i + (uint32_t)b];
+        indices[i] = v;
+        states[i] = (uint8_t)f[2].via.bin.ptr[i];
+        if (states[i] >= DAISY_BLOCK_STATES)
+            return s_fail(w, DAISY_PROTO_BAD_FIELD, "states", (int)i, "%u is not a block state "
+                          "(0..%d)", states[i], DAISY_BLOCK_STATES - 1);
     }
-    m->count = idx->size;
+    m->count = n;
     m->indices = indices;
     m->states = states;
     return DAISY_PROTO_OK;
@@ -1238,17 +1261,27 @@ s_pack_block_changes(msgpack_packer *pk, const daisy_msg_t *msg)
 {
     __auto_type m = &msg->u.block_changes;
     if (m->count > DAISY_MAX_CHANGES || (m->count && (!m->indices || !m->states))
-        || s_pack_text(pk, m->task_id) || msgpack_pack_array(pk, m->count))
+        || s_pack_text(pk, m->task_id))
         return -1;
     for (uint32_t i = 0; i < m->count; i++)
-        if (msgpack_pack_uint64(pk, m->indices[i]))
+        if (m->states[i] >= DAISY_BLOCK_STATES)
             return -1;
-    if (msgpack_pack_array(pk, m->count))
+    if (msgpack_pack_bin(pk, (size_t)m->count * 8))
         return -1;
-    for (uint32_t i = 0; i < m->count; i++)
-        if (m->states[i] >= DAISY_BLOCK_STATES || msgpack_pack_uint8(pk, m->states[i]))
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (m->count && msgpack_pack_bin_body(pk, m->indices, (size_t)m->count * 8))
+        return -1;
+#else
+    for (uint32_t i = 0; i < m->count; i++) {
+        uint8_t le[8];
+        for (int b = 0; b < 8; b++)
+            le[b] = (uint8_t)(m->indices[i] >> (8 * b));
+        if (msgpack_pack_bin_body(pk, le, 8))
             return -1;
-    return 0;
+    }
+#endif
+    return msgpack_pack_bin(pk, m->count)
+        || (m->count && msgpack_pack_bin_body(pk, m->states, m->count)) ? -1 : 0;
 }
 
 //  The states as a zlib stream (level 1: the broker pays for it, and runs

@@ -1702,12 +1702,19 @@ pack_raw(const char *hex)
 
 Test(protocol, block_states_refused)
 {
-    //  [2, 209, "t", [1, 2], [3]]: lengths differ
-    pack_raw("95 02 cc d1 a1 74 92 01 02 91 03");
-    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "block_changes: states: 1 entries", "lengths");
-    //  [2, 209, "t", [1], [7]]: no such state
-    pack_raw("95 02 cc d1 a1 74 91 01 91 07");
-    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "states[0]: 7 is not in 0..6", "state 7");
+    //  [2, 209, "t", bin(index 1), bin(3, 3)]: lengths differ
+    pack_raw("95 02 cc d1 a1 74 c4 08 01 00 00 00 00 00 00 00 c4 02 03 03");
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "block_changes: states: 2 entries, indices has 1",
+           "lengths");
+    //  [2, 209, "t", bin(index 1), bin(7)]: no such state
+    pack_raw("95 02 cc d1 a1 74 c4 08 01 00 00 00 00 00 00 00 c4 01 07");
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "7 is not a block state", "state 7");
+    //  [2, 209, "t", bin of 3 bytes, bin()]: not 8-byte indices
+    pack_raw("95 02 cc d1 a1 74 c4 03 01 02 03 c4 00");
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "not 8-byte entries", "ragged indices");
+    //  [2, 209, "t", [1], [3]]: arrays, not binary strings
+    pack_raw("95 02 cc d1 a1 74 91 01 91 03");
+    expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "indices: expected binary data", "arrays");
     //  [2, 210, "t", [3], 0, 3, bin "xx"]: not zlib
     pack_raw("97 02 cc d2 a1 74 91 03 00 03 c4 02 78 78");
     expect(buf.data, buf.size, DAISY_PROTO_BAD_FIELD, "block_snapshot: states: not a zlib stream",

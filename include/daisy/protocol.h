@@ -49,7 +49,7 @@ extern "C" {
 //  Longest error text carried in a RELEASE or an event (longer is cut).
 #define DAISY_MAX_TEXT 4096
 //  Entries in one BLOCK_CHANGES event.
-#define DAISY_MAX_CHANGES 65536
+#define DAISY_MAX_CHANGES 32768
 //  Blocks covered by one BLOCK_SNAPSHOT event (2^18: compressed, always
 //  well under DAISY_MAX_FRAME).
 #define DAISY_MAX_SNAPSHOT_BLOCKS 262144
