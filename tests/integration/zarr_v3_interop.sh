@@ -12,6 +12,8 @@
 # zstd, blosc, transpose) and array_tool must read exactly the same data.
 # (zarrita 0.7 cannot write sharded arrays, gzip or crc32c: those
 # directions are covered by reading ours.)
+# Markers: a partial `daisy run --markers` (DAISY in the environment) and
+# zarrita must read its done markers byte for byte, one per block done.
 #
 # zarrita is installed by scripts/deps.sh, or here on first use, into
 # $DAISY_NODE_DIR (default ~/.cache/daisy/node) under a lock. Without node
@@ -119,6 +121,31 @@ zarrita_to_here "big-float64" float64 "[$BE,$ZSTD]" NaN
 zarrita_to_here "zstd-checksum" int16 "[$LE,$ZSTDC]" 0
 zarrita_to_here "blosc-float32" float32 "[$LE,$BLOSC]" 0
 zarrita_to_here "transpose-int32" int32 "[$TRANS,$LE,$ZSTD]" 0
+
+# Done markers are a Zarr v3 array too (one byte per block, one chunk,
+# sparse on disk): zarrita reads what a partial run recorded, byte for byte
+# the chunk file, one non-zero byte per block that succeeded.
+markers_by_zarrita() {
+    local name=markers dir="$work/markers-run"
+    mkdir -p "$dir"
+    cat > "$dir/p.json" <<JSON
+{"tasks": [{"id": "a", "total_roi": {"offset": [0, 0], "shape": [60, 40]},
+  "read_roi": {"offset": [0, 0], "shape": [10, 10]}, "write_roi": {"offset": [0, 0], "shape": [10, 10]},
+  "max_retries": 0, "command": "test \$((DAISY_BLOCK_ID % 5)) -ne 0 && echo \$DAISY_BLOCK_ID >> $dir/ok.txt"}]}
+JSON
+    (cd "$dir" && timeout 120 "$DAISY" run --quiet --markers m --logs logs p.json > run.txt 2>&1)
+    [ -s "$dir/ok.txt" ] || { bad "$name: the run did nothing"; return; }
+    node "$mjs" read "$dir/m/a" "$work/markers.out" > "$work/markers.meta" \
+        || { bad "$name: zarrita cannot read the markers"; return; }
+    cmp -s "$work/markers.out" "$dir/m/a/c/0/0" || { bad "$name: zarrita reads other bytes"; return; }
+    local set
+    set=$(tr -d '\000' < "$work/markers.out" | wc -c)
+    [ "$set" -eq "$(wc -l < "$dir/ok.txt")" ] \
+        || { bad "$name: $set blocks marked, $(wc -l < "$dir/ok.txt") succeeded"; return; }
+    grep -q '"shape":\[6,4\]' "$work/markers.meta" || { bad "$name: $(cat "$work/markers.meta")"; return; }
+    ok
+}
+if [ -n "${DAISY:-}" ]; then markers_by_zarrita; fi
 
 echo "zarr v3 interop: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
