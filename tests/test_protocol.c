@@ -1414,12 +1414,10 @@ Test(protocol, mutated_messages_never_crash)
     size_t ok = 0;
     for (size_t i = 0; i < 100000; i++) {
         daisy_msg_t m;
-        int s;
-        do {
-            s = (int)(rnd(&rng) % NSAMPLES);
-        } while (s == 7 || s == 14 || s == 29);     //  the big ones
-        sample(s, &m);
-        cr_assert_eq(daisy_encode(&m, &buf), 0);
+        do {        //  the big samples (limits of each batch) are left out
+            sample((int)(rnd(&rng) % NSAMPLES), &m);
+            cr_assert_eq(daisy_encode(&m, &buf), 0);
+        } while (buf.size >= sizeof data);
         size_t n = buf.size;
         memcpy(data, buf.data, n);
         int edits = 1 + (int)(rnd(&rng) % 3);
