@@ -261,8 +261,10 @@ bench_remove_tree(const char *dir)
 //  No-op blocks ---------------------------------------------------------------
 
 //  Per worker process: when it processed its first and last block. One
-//  cache line each, so that workers do not share lines.
-#define MAX_SLOTS 64
+//  cache line each, so that workers do not share lines; enough for
+//  lockstep_256 (workers beyond the last slot share it, counting
+//  atomically: with 64 slots, 256 workers lost a count now and then).
+#define MAX_SLOTS 512
 typedef struct {
     int64_t first_ns;
     int64_t last_ns;
@@ -292,7 +294,7 @@ bench_noop(const daisy_block_t *block, void *arg)
         s->first_ns = t;
     }
     s->last_ns = t;
-    s->count++;
+    __atomic_fetch_add(&s->count, 1, __ATOMIC_RELAXED);
     return 0;
 }
 
