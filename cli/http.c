@@ -71,6 +71,7 @@ typedef struct {
     char *id, *task, *host, *reason;
     int64_t pid;
     bool lost;
+    bool finished;                  //  its task (or the run) ended with it connected
 } worker_t;
 
 typedef struct {
@@ -189,7 +190,8 @@ worker_json(const worker_t *w)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "type", "worker", "worker", w->id,
                      "task", w->task, "host", w->host, "pid", (json_int_t)w->pid,
-                     "state", w->lost ? "lost" : "connected", "reason", w->reason);
+                     "state", w->lost ? "lost" : w->finished ? "finished" : "connected",
+                     "reason", w->reason);
 }
 
 static void
@@ -212,6 +214,24 @@ worker_put(http_t *h, const daisy_msg_t *m)
     w->reason = strdup(m->u.worker.reason);
     w->pid = m->u.worker.pid;
     w->lost = m->type == DAISY_EVT_WORKER_LOST;
+    w->finished = false;
+}
+
+static void publish(http_t *h, json_t *o);
+
+//  The broker tells the workers of a finished task (or run) to exit and
+//  forgets them without a worker_lost: they are finished, not connected.
+//  `task` NULL: every worker.
+static void
+workers_finished(http_t *h, const char *task)
+{
+    for (uint32_t i = 0; i < h->nworkers; i++) {
+        worker_t *w = &h->workers[i];
+        if (w->lost || w->finished || (task && strcmp(w->task, task) != 0))
+            continue;
+        w->finished = true;
+        publish(h, worker_json(w));
+    }
 }
 
 //  The whole model, as the first event of a stream and /state.json.
@@ -344,6 +364,8 @@ on_event(http_t *h, const daisy_msg_t *m)
             t->state.task_id = t->id;
             publish(h, task_json(t));
         }
+        if (m->type == DAISY_EVT_TASK_DONE)
+            workers_finished(h, m->u.task_state.task_id);
         break;
     case DAISY_EVT_BLOCK_SNAPSHOT: on_snapshot(h, m); break;
     case DAISY_EVT_BLOCK_CHANGES: on_changes(h, m); break;
@@ -361,7 +383,10 @@ on_event(http_t *h, const daisy_msg_t *m)
         if (h->stats)
             publish(h, json_pack("{s:s, s:O}", "type", "stats", "stats", h->stats));
         break;
-    case DAISY_EVT_RUN_FINISHED: on_finished(h, m); break;
+    case DAISY_EVT_RUN_FINISHED:
+        on_finished(h, m);
+        workers_finished(h, NULL);
+        break;
     default: break;
     }
 }

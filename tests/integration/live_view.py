@@ -87,5 +87,7 @@ with open(png, "wb") as f:
 print(json.dumps({"seen_running": seen_running, "tasks": json.loads(state),
                   "status": evaluate("document.getElementById('run-status').textContent"),
                   "failures": evaluate("document.querySelectorAll('#failures li').length"),
-                  "workers": evaluate("document.querySelectorAll('#workers tbody tr').length")}))
+                  "workers": evaluate("document.querySelectorAll('#workers tbody tr').length"),
+                  "workers_connected": evaluate(
+                      "document.querySelectorAll('#workers tbody tr.connected').length")}))
 ws.close()

@@ -120,6 +120,7 @@ for t, w in want.items():
 ok &= want["a"]["failed"] == 2 and want["b"]["orphaned"] > 0
 ok &= got["a"]["canvas"] == [12, 12] and got["c"]["canvas"] == [5, 5]
 ok &= dom["failures"] >= 2 and dom["workers"] >= 5 and "failures" in dom["status"]
+ok &= dom["workers_connected"] == 0     # the run is over: finished or lost, none connected
 print("page:", json.dumps(dom))
 print("summary:", json.dumps(want))
 sys.exit(0 if ok else 1)
