@@ -36,4 +36,24 @@ cat > "$tmpdir/one.json" <<JSON
 JSON
 (cd "$tmpdir" && env -u LD_LIBRARY_PATH "$bin/daisy" run --quiet one.json > run.txt 2>&1)
 check "a moved install runs a pipeline with its own daisy-worker" test "$(sort "$tmpdir/ran.txt" | tr '\n' ' ')" = "0 1 2 3 "
+# The live view's page is installed with the programs and found beside
+# them (share/daisy/www), wherever the tree was moved.
+check "the live view's page installed" test -n "$(find "$tmpdir/moved" -path '*/share/daisy/www/index.html')"
+if command -v curl > /dev/null; then
+  env -u DAISY_WWW -u LD_LIBRARY_PATH timeout 20 "$bin/daisy" monitor --http 127.0.0.1:0 \
+    tcp://127.0.0.1:1 > "$tmpdir/mon.txt" 2>&1 &
+  mon=$!
+  url=""
+  for _ in $(seq 100); do
+    url=$(grep -o 'http://127.0.0.1:[0-9]*/' "$tmpdir/mon.txt" | head -1)
+    [ -n "$url" ] && break
+    sleep 0.05
+  done
+  page=$(curl -s --max-time 5 "${url}" || true)
+  js=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${url}app.js" || true)
+  kill "$mon" 2> /dev/null
+  wait "$mon" 2> /dev/null
+  check "the installed daisy monitor --http serves the page" grep -q '<canvas' <<< "$page"
+  check "... and its script" test "$js" = 200
+fi
 finish
