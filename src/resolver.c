@@ -107,9 +107,6 @@ border_weights(const graph_task_t *v, double *w)
             steps += v->conflicts[level].ncand[d] == 2;
         w[d] = steps > 0 ? (double)steps : 1;
     }
-    const char *e = getenv("DAISY_W");   /* EXPERIMENT */
-    for (int d = 0; e && d < v->dims; d++)
-        w[d] = strtod(e, (char **)&e), e += *e == ',';
 }
 
 //  Roots of a task: its level-0 blocks not covered by an upstream task that
