@@ -217,11 +217,26 @@ countmap_new(void)
     return self;
 }
 
+countmap_t *
+countmap_new_dense(uint64_t blocks)
+{
+    countmap_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->dense = calloc(blocks ? blocks : 1, 1);
+    if (!self->dense) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
 void
 countmap_destroy(countmap_t **self_p)
 {
     if (!*self_p)
         return;
+    free((*self_p)->dense);
     free((*self_p)->slots);
     free(*self_p);
     *self_p = NULL;
@@ -291,7 +306,7 @@ remove_group(countmap_t *self, size_t i)
 }
 
 void
-countmap_del(countmap_t *self, uint8_t *count)
+countmap_del_hashed(countmap_t *self, uint8_t *count)
 {
     size_t i = (size_t)(count - (uint8_t *)self->slots) / sizeof(group_t);
     *count = 0;

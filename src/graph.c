@@ -629,9 +629,15 @@ uint64_t
 graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64_t *k,
                      const bool *skip)
 {
+    return graph_upstream_count_at(g, task, k, graph_level_of(&g->tasks[task], k), skip);
+}
+
+uint64_t
+graph_upstream_count_at(const daisy_graph_t *g, uint32_t task, const int64_t *k,
+                        uint64_t level, const bool *skip)
+{
     const graph_task_t *v = &g->tasks[task];
     uint64_t count = 0;
-    uint64_t level = graph_level_of(v, k);
     if (level > 0)
         count += conflict_count(v, k, level);
     for (uint32_t i = 0; i < v->n_up; i++) {

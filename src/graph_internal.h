@@ -119,6 +119,9 @@ void graph_each_upstream(const daisy_graph_t *g, uint32_t task,
 //  `skip` (may be NULL) marks upstream tasks not to count (already complete).
 uint64_t graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64_t *k,
                               const bool *skip);
+//  The same for a block whose level the caller knows already.
+uint64_t graph_upstream_count_at(const daisy_graph_t *g, uint32_t task, const int64_t *k,
+                                 uint64_t level, const bool *skip);
 //  Fill a block (ROIs, id, level) from a grid position.
 void graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
                       daisy_block_t *b);

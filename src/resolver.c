@@ -12,7 +12,10 @@
     blocks (every usual one: 2^dims conflicts and a few upstream blocks
     per dimension) keeps them in its own countmap_t, a byte per block and
     eight neighbouring blocks per slot; other tasks share one blockmap_t
-    of 32-bit counts.
+    of 32-bit counts. Small tasks, up to DENSE_BUDGET bytes for the whole
+    pipeline, keep them as a byte per block instead (no hashing, and
+    neighbours share cache lines): the frontier of a small task is a
+    sizeable part of it anyway, and memory stays bounded by the budget.
 
     Roots come from one root cursor per task over its level-0 lattice: the
     lattice points no upstream task covers (all of them for tasks without
@@ -29,6 +32,9 @@
 #include "root_cursor.h"
 
 #define FAILED_BIT 0x80000000u
+//  Bytes of dense count arrays per resolver (blockmap.h): 8 MiB, a
+//  16-million-block pipeline's worth, small next to what such a run maps.
+#define DENSE_BUDGET ((uint64_t)1 << 23)
 #define COUNT_MASK 0x7fffffffu
 
 typedef struct {
@@ -47,6 +53,7 @@ struct _daisy_resolver_t {
     resolver_fn *fn;
     void *arg;
     bool current_ok;      //  how the block being propagated was resolved
+    uint8_t fail_flag;    //  COUNTMAP_FLAG when it failed, else 0
     bool oom;
 };
 
@@ -166,9 +173,18 @@ daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
     self->roots = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->roots);
     self->complete = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->complete);
     bool ok = self->waiting && self->counts && self->roots && self->complete;
-    for (uint32_t t = 0; ok && t < graph->ntasks; t++)
-        if (max_upstream(&graph->tasks[t], graph) <= COUNTMAP_MAX)
+    uint64_t budget = DENSE_BUDGET;
+    for (uint32_t t = 0; ok && t < graph->ntasks; t++) {
+        uint64_t total = graph->tasks[t].total;
+        if (max_upstream(&graph->tasks[t], graph) > COUNTMAP_MAX)
+            continue;
+        if (total <= budget) {
+            budget -= total;
+            ok = (self->counts[t] = countmap_new_dense(total)) != NULL;
+        } else {
             ok = (self->counts[t] = countmap_new()) != NULL;
+        }
+    }
     for (uint32_t t = 0; ok && complete && t < graph->ntasks; t++)
         self->complete[t] = complete[t];
     for (uint32_t t = 0; ok && t < graph->ntasks; t++)
@@ -255,10 +271,34 @@ report(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k, 
     self->fn(self->arg, task, index, k, !failed);
 }
 
-//  count_down for a task whose counts are bytes in a countmap_t.
+//  The full count of a block first reached: its upstream blocks. `level`
+//  is its level when the caller knows it, or UINT64_MAX. A block whose
+//  task waits for no other task and whose conflicting blocks all lie in
+//  the grid has them all: the count cached with the level's table.
+static inline uint8_t
+first_count(const daisy_resolver_t *self, const graph_task_t *v, uint32_t task,
+            const int64_t *k, uint64_t level)
+{
+    if (level != UINT64_MAX && level > 0 && v->n_up == 0 && v->conflicts) {
+        const graph_conflict_t *c = &v->conflicts[level];
+        bool inside = true;
+        for (int d = 0; d < v->dims; d++)
+            inside &= k[d] + c->reach_lo[d] >= 0 && k[d] + c->reach_hi[d] < v->n[d];
+        if (inside)
+            return (uint8_t)c->all;
+    }
+    //  At most COUNTMAP_MAX: checked for the task.
+    return (uint8_t)(level == UINT64_MAX
+                     ? graph_upstream_count(self->graph, task, k, self->complete)
+                     : graph_upstream_count_at(self->graph, task, k, level, self->complete));
+}
+
+//  count_down for a task whose counts are bytes in a countmap_t (`level`
+//  as for first_count). The byte is worked on in a register and stored
+//  once.
 static inline void
 count_down_byte(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t index,
-                const int64_t *k)
+                const int64_t *k, uint64_t level)
 {
     bool created;
     uint8_t *entry = countmap_put(map, index, &created);
@@ -266,16 +306,16 @@ count_down_byte(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t
         self->oom = true;
         return;
     }
-    if (created)   //  at most COUNTMAP_MAX: checked for the task
-        *entry = (uint8_t)graph_upstream_count(self->graph, task, k, self->complete);
-    if (!self->current_ok)
-        *entry |= COUNTMAP_FLAG;
-    *entry -= 1;   //  the count sits in the low bits and is at least 1 here
-    if ((*entry & COUNTMAP_MAX) != 0)
+    uint8_t count = *entry;
+    if (created)
+        count = first_count(self, &self->graph->tasks[task], task, k, level);
+    count = (uint8_t)((count | self->fail_flag) - 1);   //  the count is at least 1 here
+    if ((count & COUNTMAP_MAX) != 0) {
+        *entry = count;
         return;
-    bool failed = *entry & COUNTMAP_FLAG;
+    }
     countmap_del(map, entry);
-    report(self, task, index, k, failed);
+    report(self, task, index, k, count & COUNTMAP_FLAG);
 }
 
 //  The same with a 32-bit count in the shared blockmap_t.
@@ -306,36 +346,108 @@ count_down(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t 
 {
     countmap_t *map = self->counts[task];
     if (map)
-        count_down_byte(self, map, task, index, k);
+        count_down_byte(self, map, task, index, k, UINT64_MAX);
     else
         count_down_wide(self, task, index, k);
 }
 
+//  One row of a box in a dense count array: blocks row[0..n) at positions
+//  q with q[last] running from x0. Everything the loop reads is in locals
+//  (stores to count bytes may alias anything, so fields would be reloaded
+//  at every block).
+static void
+count_down_row_dense(daisy_resolver_t *self, countmap_t *map, uint32_t task,
+                     uint64_t row, int64_t n, int64_t *q, int last)
+{
+    uint8_t *count = map->dense + row;
+    uint8_t flag = self->fail_flag;
+    int64_t x0 = q[last];
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t c = count[i];
+        if (c == 0) {   //  first contact: the full count (at most COUNTMAP_MAX)
+            q[last] = x0 + i;
+            c = (uint8_t)graph_upstream_count(self->graph, task, q, self->complete);
+            map->blocks++;
+        }
+        c = (uint8_t)((c | flag) - 1);
+        if ((c & COUNTMAP_MAX) != 0) {
+            count[i] = c;
+            continue;
+        }
+        count[i] = 0;
+        map->blocks--;
+        q[last] = x0 + i;
+        report(self, task, row + (uint64_t)i, q, c & COUNTMAP_FLAG);
+    }
+    q[last] = x0;
+}
+
 //  Count down every block of v's box [lo, hi), row by row along the last
-//  dimension (consecutive indices: consecutive count bytes).
+//  dimension (consecutive indices: consecutive count bytes). The row's
+//  index follows by strides, not by flattening every row again.
 static void
 count_down_box(daisy_resolver_t *self, uint32_t task, const int64_t *lo, const int64_t *hi)
 {
     const graph_task_t *v = &self->graph->tasks[task];
+    countmap_t *map = self->counts[task];
+    bool dense = map && map->dense;
     int last = v->dims - 1;
     int64_t q[D];
     for (int d = 0; d < D; d++)   //  all D (lo has them), a copy the compiler inlines
         q[d] = lo[d];
+    uint64_t row = graph_flatten(v, q);
+    int64_t x0 = lo[last], n = hi[last] - lo[last];
     for (;;) {
-        uint64_t row = graph_flatten(v, q);
-        for (int64_t x = lo[last]; x < hi[last]; x++) {
-            q[last] = x;
-            count_down(self, task, row + (uint64_t)(x - lo[last]), q);
+        if (dense) {
+            count_down_row_dense(self, map, task, row, n, q, last);
+        } else {
+            for (int64_t i = 0; i < n; i++) {
+                q[last] = x0 + i;
+                count_down(self, task, row + (uint64_t)i, q);
+            }
+            q[last] = x0;
         }
-        q[last] = lo[last];
         int d = last - 1;
         while (d >= 0 && ++q[d] == hi[d]) {
+            row -= (uint64_t)(hi[d] - 1 - lo[d]) * v->stride[d];
             q[d] = lo[d];
             d--;
         }
         if (d < 0)
             return;
+        row += v->stride[d];
     }
+}
+
+//  Count down the blocks of level `later` that conflict with the block at
+//  k (index `at`). Away from the edges of the grid they are the task's
+//  cached combinations: index offsets subtracted, no listing in between.
+static void
+count_down_conflicts(daisy_resolver_t *self, uint32_t task, const int64_t *k, uint64_t at,
+                     uint64_t later)
+{
+    const graph_task_t *u = &self->graph->tasks[task];
+    const graph_conflict_t *c = u->conflicts ? &u->conflicts[later] : NULL;
+    countmap_t *map = self->counts[task];
+    bool inside = c && c->first != UINT32_MAX && map;
+    for (int d = 0; inside && d < u->dims; d++)
+        inside = k[d] - c->reach_hi[d] >= 0 && k[d] - c->reach_lo[d] < u->n[d];
+    if (inside) {
+        const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
+        const uint64_t *delta = &u->combo_delta[c->first];
+        for (uint64_t i = 0; i < c->all; i++) {
+            int64_t q[D];
+            for (int d = 0; d < D; d++)   //  past dims both are 0 or unused
+                q[d] = k[d] - off[i][d];
+            count_down_byte(self, map, task, at - delta[i], q, later);
+        }
+        return;
+    }
+    int64_t q[GRAPH_MAX_CONFLICTS][D];
+    uint64_t index[GRAPH_MAX_CONFLICTS];
+    int n = graph_conflict_blocks(u, k, at, later, -1, q, index);
+    for (int i = 0; i < n; i++)
+        count_down(self, task, index[i], q[i]);
 }
 
 //  The block at k of `task` was resolved: count down the blocks of its
@@ -346,13 +458,8 @@ propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k)
 {
     const graph_task_t *u = &self->graph->tasks[task];
     uint64_t level = graph_level_of(u, k);
-    if (level + 1 < u->levels) {
-        int64_t q[GRAPH_MAX_CONFLICTS][D];
-        uint64_t index[GRAPH_MAX_CONFLICTS];
-        int n = graph_conflict_blocks(u, k, at, level + 1, -1, q, index);
-        for (int i = 0; i < n; i++)
-            count_down(self, task, index[i], q[i]);
-    }
+    if (level + 1 < u->levels)
+        count_down_conflicts(self, task, k, at, level + 1);
     for (uint32_t i = 0; i < u->n_down; i++) {
         int64_t lo[D] = {0}, hi[D] = {0};
         if (graph_reader_box(&self->graph->tasks[u->down[i]], u, k, lo, hi))
@@ -368,7 +475,8 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
     self->arg = arg;
     self->nwork = 0;
     self->current_ok = ok;
-    int64_t pos[D];
+    self->fail_flag = ok ? 0 : COUNTMAP_FLAG;
+    int64_t pos[D] = {0};
     if (!k) {
         graph_unflatten(&self->graph->tasks[task], index, pos);
         k = pos;
@@ -379,6 +487,7 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
         work_t item = self->work[--self->nwork];
         graph_unflatten(&self->graph->tasks[item.ref.task], item.ref.index, pos);
         self->current_ok = item.ok;
+        self->fail_flag = item.ok ? 0 : COUNTMAP_FLAG;
         propagate(self, item.ref.task, item.ref.index, pos);
     }
     return self->oom ? -1 : 0;

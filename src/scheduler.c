@@ -13,7 +13,11 @@
     A ready block carries its grid position from the resolver, which found
     it by position, to acquire, which fills the block from it: the index
     is turned back into a position only for blocks that come back from
-    outside (a release, a retry, a block given back).
+    outside (a release, a retry, a block given back), and not even then
+    when the block was handed out lately: acquire leaves the position in
+    a small direct-mapped table by index, where its release usually
+    finds it (a position depends on the index alone, so an entry never
+    goes stale; it is only overwritten).
 
     Block states (daisy_scheduler_track_states, for the progress feed's map
     of a task's grid) are off unless asked for: one byte per block, written
@@ -55,6 +59,17 @@ typedef struct {
     uint8_t *states;              //  per block, a daisy_block_state_t; NULL: not tracked
 } sched_task_t;
 
+//  Positions of blocks handed out lately, at index % POSITION_CACHE (see
+//  the opening comment): 4 KiB, enough for a release to find the block
+//  while a few dozen blocks are out at once.
+#define POSITION_CACHE 64
+
+typedef struct {
+    uint64_t index;
+    uint32_t task;               //  UINT32_MAX: empty
+    int64_t k[D];
+} position_t;
+
 struct _daisy_scheduler_t {
     const daisy_graph_t *graph;
     daisy_resolver_t *resolver;
@@ -64,7 +79,26 @@ struct _daisy_scheduler_t {
     bool oom;
     daisy_block_state_fn *observer;
     void *observer_arg;
+    position_t positions[POSITION_CACHE];
 };
+
+//  The position of a block handed out lately, or NULL.
+static const int64_t *
+known_position(const daisy_scheduler_t *self, daisy_block_ref_t ref)
+{
+    const position_t *p = &self->positions[ref.index % POSITION_CACHE];
+    return p->task == ref.task && p->index == ref.index ? p->k : NULL;
+}
+
+static void
+remember_position(daisy_scheduler_t *self, uint32_t task, uint64_t index, const int64_t *k)
+{
+    position_t *p = &self->positions[index % POSITION_CACHE];
+    p->index = index;
+    p->task = task;
+    for (int d = 0; d < D; d++)   //  queued positions are zero past dims: a fixed copy
+        p->k[d] = k[d];
+}
 
 //  A block's state changed: the map and the observer, when tracked.
 static inline void
@@ -92,6 +126,8 @@ daisy_scheduler_new_resumed(const daisy_graph_t *graph, daisy_markers_t *const *
     if (!self)
         return NULL;
     self->graph = graph;
+    for (int i = 0; i < POSITION_CACHE; i++)
+        self->positions[i].task = UINT32_MAX;
     bool complete[graph->ntasks ? graph->ntasks : 1];
     for (uint32_t t = 0; t < graph->ntasks; t++)
         complete[t] = markers && markers[t]
@@ -363,6 +399,7 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
         if (!attempt)
             return -1;
         *attempt = next.attempt;
+        remember_position(self, task, next.index, next.k);
         st->counts.processing++;
         set_state(self, task, next.index, DAISY_BLOCK_PROCESSING);
         return 1;
@@ -400,8 +437,8 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
         set_state(self, ref.task, ref.index, DAISY_BLOCK_COMPLETED);
         if (st->markers)
             daisy_markers_set(st->markers, ref.index);
-        return resolve(self, ref, NULL, true) == 0 ? DAISY_RELEASE_SUCCESS
-                                             : daisy_error_set(err, "out of memory");
+        return resolve(self, ref, known_position(self, ref), true) == 0
+             ? DAISY_RELEASE_SUCCESS : daisy_error_set(err, "out of memory");
     }
     if ((uint32_t)attempt < st->max_retries) {
         st->counts.retries++;
@@ -412,8 +449,8 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
     }
     st->counts.failed++;
     set_state(self, ref.task, ref.index, DAISY_BLOCK_FAILED);
-    return resolve(self, ref, NULL, false) == 0 ? DAISY_RELEASE_FAILED
-                                          : daisy_error_set(err, "out of memory");
+    return resolve(self, ref, known_position(self, ref), false) == 0
+         ? DAISY_RELEASE_FAILED : daisy_error_set(err, "out of memory");
 }
 
 int
@@ -440,8 +477,8 @@ daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
     set_state(self, ref.task, ref.index, DAISY_BLOCK_SKIPPED);
     if (st->markers)
         daisy_markers_set(st->markers, ref.index);
-    return resolve(self, ref, NULL, true) == 0 ? DAISY_RELEASE_SUCCESS
-                                         : daisy_error_set(err, "out of memory");
+    return resolve(self, ref, known_position(self, ref), true) == 0
+         ? DAISY_RELEASE_SUCCESS : daisy_error_set(err, "out of memory");
 }
 
 int
