@@ -185,6 +185,16 @@ run_to_end(run_t *r, uint64_t *rng, int k, bool (*fails)(const daisy_block_t *))
     return steps;
 }
 
+//  Every block of tasks `first`.. ran to success.
+static void
+check_all_done(const run_t *r, uint32_t first, int round)
+{
+    for (uint32_t t = first; t < r->ntasks; t++)
+        for (uint64_t i = 0; i < daisy_graph_block_count(r->g, t); i++)
+            cr_assert_eq(r->state[t][i], DONE, "round %d: block %u/%llu never ran", round, t,
+                         (unsigned long long)i);
+}
+
 Test(scheduler, every_block_once_in_dependency_order_without_conflicts)
 {
     uint64_t rng = 2024;
@@ -230,10 +240,7 @@ Test(scheduler, write_grid_keeps_blocks_of_one_cell_apart)
         run_t r;
         run_init(&r, p);
         run_to_end(&r, &rng, (int)tu_range(&rng, 2, 24), NULL);
-        for (uint32_t t = 0; t < r.ntasks; t++)
-            for (uint64_t i = 0; i < daisy_graph_block_count(r.g, t); i++)
-                cr_assert_eq(r.state[t][i], DONE, "round %d: block %u/%llu never ran", round, t,
-                             (unsigned long long)i);
+        check_all_done(&r, 0, round);
         run_fini(&r);
     }
 }
@@ -663,4 +670,60 @@ Test(scheduler, block_states_follow_the_run_and_skip_large_tasks)
         cr_assert(!tracked || seen.told > 0);
         run_fini(&r);
     }
+}
+
+//  Small tasks' waiting counts are a byte per block within a budget of the
+//  resolver's (8 MiB); past it they go to the hashed count map, the one
+//  every task of 10^12 blocks uses. A resumed task of 2^23 blocks, all
+//  done, takes the whole budget here, so the random tasks after it run on
+//  the hashed map, with every promise checked as above.
+#include <stdlib.h>
+#include <unistd.h>
+
+Test(scheduler, tasks_past_the_dense_budget_keep_every_promise, .timeout = 120)
+{
+    uint64_t rng = 4242;
+    char dir[] = "/tmp/daisy-test-sched-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    for (int round = 0; round < 12; round++) {
+        daisy_pipeline_t *p = daisy_pipeline_new();
+        daisy_task_t *big = tu_task_1d("big", 0, (int64_t)1 << 23, 1, 0, 1);
+        daisy_task_set_read_write_conflict(big, false);
+        daisy_pipeline_add(p, &big);
+        int dims = 1 + round % 3, n = (int)tu_range(&rng, 1, 3);
+        for (int i = 0; i < n; i++) {
+            char id[16], up[16];
+            snprintf(id, sizeof id, "t%d", i);
+            daisy_task_t *t = tu_random_task(&rng, id, dims, dims >= 3 ? 4 : 8);
+            if (i > 0 && tu_range(&rng, 0, 1)) {
+                snprintf(up, sizeof up, "t%d", i - 1);
+                daisy_task_add_upstream(t, up);
+            }
+            daisy_pipeline_add(p, &t);
+        }
+        run_t r;
+        memset(&r, 0, sizeof r);
+        r.p = p;
+        daisy_error_t err;
+        r.g = daisy_graph_new(p, &err);
+        cr_assert_not_null(r.g, "%s", err.msg);
+        r.ntasks = daisy_graph_task_count(r.g);
+        daisy_markers_t *markers[8] = {NULL};
+        markers[0] = daisy_markers_open(dir, r.g, 0, true, &err);
+        cr_assert_not_null(markers[0], "%s", err.msg);
+        for (uint64_t i = 0; i < daisy_graph_block_count(r.g, 0); i++)
+            daisy_markers_set(markers[0], i);
+        r.s = daisy_scheduler_new_resumed(r.g, markers, &err);
+        cr_assert_not_null(r.s, "%s", err.msg);
+        for (uint32_t t = 0; t < r.ntasks; t++)
+            r.state[t] = calloc(daisy_graph_block_count(r.g, t) + 1, 1);
+        memset(r.state[0], DONE, daisy_graph_block_count(r.g, 0));
+        run_to_end(&r, &rng, (int)tu_range(&rng, 1, 12), NULL);
+        check_all_done(&r, 1, round);
+        run_fini(&r);
+        daisy_markers_close(&markers[0]);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
 }
