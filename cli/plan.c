@@ -5,6 +5,13 @@
     with its ROIs and upstream blocks, in the form Python daisy's plans are
     compared in (shared/reference). Tasks come in file order, then levels,
     then positions, last dimension fastest.
+
+    Levels are what users check when they give a task a write grid (the
+    shards of a sharded output): the summary names the grid and counts the
+    blocks of every level, so a grid that splits blocks across cells shows
+    as more levels (blocks of one level never share a cell; levels run one
+    after another where blocks are close), and blocks aligned to the cells
+    as none added.
 */
 #include <getopt.h>
 #include <stdlib.h>
@@ -19,7 +26,8 @@ static const char *usage =
     "Show the blocks of every task of a pipeline file.\n"
     "\n"
     "Without options: per task, the number of blocks, levels and the grid,\n"
-    "and the number of blocks of each level.\n"
+    "its write grid if it has one (blocks meeting one cell of it never run\n"
+    "together), and the number of blocks of each level.\n"
     "\n"
     "  --json     one JSON object per block instead: task, block_id, level,\n"
     "             read_roi, write_roi and upstream (sorted [task, block_id]\n"
