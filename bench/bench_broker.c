@@ -3,8 +3,8 @@
 
     Each case runs a one-task pipeline of no-op blocks (1D, no read/write
     conflicts, so every block is ready at once and the scheduler is never
-    the limit) through daisy_run_blockwise(): the embedded broker binds
-    TCP on loopback and forks `workers` worker processes that run the
+    the limit) through daisy_run_blockwise(): the embedded broker binds a
+    Unix socket (ipc://) in a private directory and forks `workers` worker processes that run the
     worker loop (daisy_worker_run) with a C process function that does
     nothing but note the time. Every block therefore costs exactly what the
     distributed runtime costs: encode, send, receive and decode a BLOCKS
@@ -13,7 +13,7 @@
     thread that runs the process function.
 
     In the same case, a bare ZeroMQ probe measures the transport limit: as
-    many processes, each with a DEALER on TCP loopback keeping `window`
+    many processes, each with a DEALER on a Unix socket keeping `window`
     requests in flight against one ROUTER that answers every request at
     once. Requests and replies are real encoded RELEASE (one result) and
     BLOCKS (one 1D block) messages, so the bytes on the wire match the
@@ -192,7 +192,7 @@ probe_worker(int port_fd, uint32_t window, uint64_t share, const daisy_buffer_t 
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     char endpoint[64], buf[512];
-    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf(endpoint, sizeof endpoint, "ipc:///tmp/daisy-probe-%d", port);
     if (zmq_connect(s, endpoint) != 0 || zmq_send(s, "hello", 5, 0) != 5
         || zmq_recv(s, buf, sizeof buf, 0) < 0)
         _exit(5);
@@ -237,14 +237,15 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
     zmq_setsockopt(r, ZMQ_RCVHWM, &zero, sizeof zero);
     zmq_setsockopt(r, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(r, ZMQ_LINGER, &linger, sizeof linger);
+    //  A Unix socket, as daisy_run_blockwise() gives its broker: the same
+    //  transport on both sides of the ratio. Peers are told the number in
+    //  its name.
     char endpoint[256];
-    size_t len = sizeof endpoint;
-    if (zmq_bind(r, "tcp://127.0.0.1:*") != 0
-        || zmq_getsockopt(r, ZMQ_LAST_ENDPOINT, endpoint, &len) != 0)
+    int port = (int)getpid();
+    snprintf(endpoint, sizeof endpoint, "ipc:///tmp/daisy-probe-%d", port);
+    if (zmq_bind(r, endpoint) != 0)
         return snprintf(pr->msg, sizeof pr->msg, "probe: bind: %s",
                         zmq_strerror(zmq_errno())), -1;
-    const char *colon = strrchr(endpoint, ':');
-    int port = colon ? atoi(colon + 1) : 0;
     for (uint32_t i = 0; i < workers; i++)
         if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port)
             return snprintf(pr->msg, sizeof pr->msg, "probe: pipe write failed"), -1;
@@ -556,7 +557,7 @@ main(int argc, char **argv)
     static const bench_prog_t prog = {
         .name = "bench_broker",
         .usage = "usage: bench_broker [--case NAME] [--quick] [--help]\n"
-                 "No-op blocks through the broker and forked workers over TCP loopback,\n"
+                 "No-op blocks through the broker and forked workers over a Unix socket,\n"
                  "against a bare ZeroMQ ROUTER/DEALER probe; one JSON line per case.\n"
                  "  --case NAME  run only this case\n"
                  "  --quick      20x fewer blocks per case (smoke test)\n"

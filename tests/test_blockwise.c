@@ -7,6 +7,7 @@
     ROIs the graph gives.
 */
 #include <criterion/criterion.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
@@ -57,8 +58,12 @@ Test(blockwise, random_pipelines_run_every_block_once_in_order, .timeout = 240)
 {
     uint64_t rng = 31;
     sh = shared_new();
-    char logs[] = "/tmp/daisy-blockwise-XXXXXX";
+    char logs[] = "/tmp/daisy-blockwise-XXXXXX", tmp[] = "/tmp/daisy-blockwise-tmp-XXXXXX";
     cr_assert_not_null(mkdtemp(logs));
+    //  The broker's socket lives in a private directory under $TMPDIR for
+    //  the run, gone after it.
+    cr_assert_not_null(mkdtemp(tmp));
+    setenv("TMPDIR", tmp, 1);
     for (int round = 0; round < 6; round++) {
         memset(sh, 0, sizeof *sh);
         sh->fail_id = UINT64_MAX;
@@ -93,7 +98,12 @@ Test(blockwise, random_pipelines_run_every_block_once_in_order, .timeout = 240)
         daisy_summary_destroy(&s);
         daisy_graph_destroy(&graph);
         daisy_pipeline_destroy(&p);
+        cr_assert_eq(rmdir(tmp), 0, "round %d: %s is not empty after the run", round, tmp);
+        cr_assert_not_null(mkdtemp(strcpy(tmp, "/tmp/daisy-blockwise-tmp-XXXXXX")));
+        setenv("TMPDIR", tmp, 1);
     }
+    rmdir(tmp);
+    unsetenv("TMPDIR");
     munmap(sh, sizeof *sh);
 }
 
