@@ -707,10 +707,43 @@ daisy_broker_poll(daisy_broker_t *self, int timeout_ms)
 //  from a generator seeded with the time: two runs started in the same
 //  second would get the same port, and a dying run's workers, which libzmq
 //  reconnects by itself, would find the new run there.
+//  ipc://* : a Unix socket in a directory of this broker's own, made with
+//  mkdtemp (mode 0700: no other user can connect) under $TMPDIR or /tmp
+//  and removed when the broker is destroyed. Not libzmq's own ipc://*,
+//  which removes its directory later, when its I/O thread gets to it.
+static int
+bind_private(daisy_broker_t *self)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp || strlen(tmp) > 60)     //  a socket's path is short (sun_path)
+        tmp = "/tmp";
+    snprintf(self->private_dir, sizeof self->private_dir, "%s/daisy-run-XXXXXX", tmp);
+    if (!mkdtemp(self->private_dir)) {
+        self->private_dir[0] = '\0';
+        return -1;
+    }
+    return zsock_bind(self->router, "ipc://%s/broker", self->private_dir) < 0 ? -1 : 0;
+}
+
+//  After the router is closed: its socket file and directory go.
+static void
+remove_private(daisy_broker_t *self)
+{
+    if (!self->private_dir[0])
+        return;
+    char sock[200];
+    snprintf(sock, sizeof sock, "%s/broker", self->private_dir);
+    unlink(sock);
+    rmdir(self->private_dir);
+    self->private_dir[0] = '\0';
+}
+
 static int
 bind_router(daisy_broker_t *self)
 {
     const char *ep = self->opt.bind;
+    if (!strcmp(ep, "ipc://*"))
+        return bind_private(self);
     size_t n = strlen(ep);
     bool any = n > 2 && !strncmp(ep, "tcp://", 6) && ep[n - 2] == ':'
                && (ep[n - 1] == '*' || ep[n - 1] == '!');
@@ -905,6 +938,7 @@ daisy_broker_destroy(daisy_broker_t **self_p)
     stats_destroy(self);
     progress_free_blocks(self);
     zsock_destroy(&self->router);
+    remove_private(self);
     zsock_destroy(&self->pub);
     auth_teardown(self);
     zstr_free(&self->endpoint);

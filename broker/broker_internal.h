@@ -108,6 +108,7 @@ struct _daisy_broker_t {
     bool armed;                 //  the router was last touched by an empty receive, after
                                 //  every send: its descriptor will signal what comes next
     char *endpoint;
+    char private_dir[128];      //  ipc://* : the directory of our socket ("" otherwise)
     char *advertised;           //  what workers are told (NULL: no routable address)
     char *pub_endpoint;
     char *log_dir;              //  workers' logs of this run, or NULL

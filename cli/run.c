@@ -31,7 +31,8 @@ static const char *usage =
     "  --logs DIR            worker logs: DIR/TASK/WORKER.out and .err\n"
     "                        (default daisy_logs; with --serial DIR/TASK.out/.err,\n"
     "                        default: this terminal)\n"
-    "  --bind EP             workers' endpoint (default tcp://127.0.0.1:!, a random free port)\n"
+    "  --bind EP             workers' endpoint (default ipc://*: a Unix socket in a\n"
+    "                        private directory; tcp://127.0.0.1:! for a free port)\n"
     "  --publish EP          also publish progress on EP for `daisy monitor`\n"
     HTTP_USAGE
     "  --markers DIR         done markers: skip blocks a previous run finished\n"
@@ -145,7 +146,7 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
         return EXIT_USAGE;
     }
     daisy_broker_options_t bo = daisy_broker_options_default();
-    bo.bind = o->bind ? o->bind : "tcp://127.0.0.1:!";
+    bo.bind = o->bind ? o->bind : "ipc://*";   //  every worker is local
     bo.publish = o->publish;
     char inproc[64];
     if (o->http && !o->publish) {   //  the live view subscribes to our own feed

@@ -39,7 +39,10 @@ extern "C" {
 
 typedef struct {
     const char *bind;          //  ROUTER endpoint (default tcp://127.0.0.1:5555; a
-                               //  port of * picks a free one)
+                               //  port of * picks a free one; ipc://* a Unix socket
+                               //  in a new directory of mode 0700 under $TMPDIR or
+                               //  /tmp, removed by daisy_broker_destroy(): workers
+                               //  of this host only, and no other user's)
     const char *publish;       //  PUB endpoint for progress, or NULL for none
     //  The endpoint workers are told to connect to. NULL: the bound one,
     //  a wildcard host (0.0.0.0, *) replaced by this host's routable

@@ -187,4 +187,16 @@ check "every host of the list was used" test "$(sort -u hosts.txt | tr '\n' ' ')
 timeout 60 "$BROKER" --bind "tcp://127.0.0.1:*" --quiet --logs logs9b \
   --worker-program "$WORKER" --launch "env {cmd}" p9.json > out9b.txt 2>&1
 check "a launcher that execs {cmd} directly (like srun) works too" grep -q "completed ✔: 12" out9b.txt
+# The default endpoint is a Unix socket in a private directory under
+# $TMPDIR (mode 0700 while the run lasts), gone when the run ends.
+mkdir -p tmpd
+cat > sock.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [3]}, "read_roi": {"offset": [0], "shape": [1]},
+  "write_roi": {"offset": [0], "shape": [1]},
+  "command": "stat -c %a \$(dirname \$(ls -d $tmpdir/tmpd/daisy-run-*/broker)) >> $tmpdir/mode.txt"}]}
+JSON
+TMPDIR="$tmpdir/tmpd" timeout 60 "$DAISY" run --quiet --logs logs10 sock.json > out10.txt 2>&1
+check "a run on the private socket completes" grep -q "completed ✔: 3" out10.txt
+check "its directory is private (0700) while the run lasts" test "$(sort -u mode.txt)" = 700
+check "and gone after it" test -z "$(ls -A tmpd)"
 finish
