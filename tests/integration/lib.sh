@@ -15,6 +15,9 @@ finish() {
   [ "$fails" -eq 0 ]
 }
 tmpdir=$(mktemp -d)
+# What the programs leave in $TMPDIR (the socket directory of a run a test
+# kills with SIGKILL) goes with the test's own directory.
+export TMPDIR="$tmpdir"
 lib_cleanup() {
   pg_dropdbs
   rm -rf "$tmpdir"
