@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -389,6 +390,9 @@ feed_reader_start(const char *endpoint)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);   //  never outlives a case process that died
+    if (getppid() == 1)
+        _exit(0);
     zsock_t *sub = zsock_new_sub(endpoint, "");
     zpoller_t *poller = sub ? zpoller_new(sub, NULL) : NULL;
     for (;;) {
