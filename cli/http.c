@@ -122,22 +122,6 @@ task_get(http_t *h, const char *id)
 }
 
 static json_t *
-counts_json(const daisy_wire_task_state_t *st)
-{
-    const daisy_task_counts_t *c = &st->counts;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I}",
-                     "task", st->task_id, "total", (json_int_t)c->total,
-                     "ready", (json_int_t)c->ready, "processing", (json_int_t)c->processing,
-                     "pending", (json_int_t)c->pending, "completed", (json_int_t)c->completed,
-                     "skipped", (json_int_t)c->skipped, "failed", (json_int_t)c->failed,
-                     "orphaned", (json_int_t)c->orphaned, "retries", (json_int_t)c->retries,
-                     "blocks_per_s", st->blocks_per_s, "elapsed_s", st->elapsed_s,
-                     "workers", (json_int_t)st->workers,
-                     "jobs_pending", (json_int_t)st->jobs_pending,
-                     "jobs_starting", (json_int_t)st->jobs_starting);
-}
-
-static json_t *
 grid_json(const task_t *t)
 {
     json_t *a = json_array();
@@ -180,7 +164,7 @@ map_json(const task_t *t, uint64_t first, uint64_t count)
 static json_t *
 task_json(const task_t *t)
 {
-    json_t *o = counts_json(&t->state);
+    json_t *o = stats_task_state_json(&t->state);
     json_object_set_new(o, "type", json_string("task"));
     return o;
 }

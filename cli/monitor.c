@@ -68,22 +68,6 @@ table_put(table_t *t, const daisy_wire_task_state_t *st)
 }
 
 static json_t *
-counts_json(const daisy_wire_task_state_t *st)
-{
-    const daisy_task_counts_t *c = &st->counts;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I}",
-                     "task", st->task_id, "total", (json_int_t)c->total,
-                     "ready", (json_int_t)c->ready, "processing", (json_int_t)c->processing,
-                     "pending", (json_int_t)c->pending, "completed", (json_int_t)c->completed,
-                     "skipped", (json_int_t)c->skipped, "failed", (json_int_t)c->failed,
-                     "orphaned", (json_int_t)c->orphaned, "retries", (json_int_t)c->retries,
-                     "blocks_per_s", st->blocks_per_s, "elapsed_s", st->elapsed_s,
-                     "workers", (json_int_t)st->workers,
-                     "jobs_pending", (json_int_t)st->jobs_pending,
-                     "jobs_starting", (json_int_t)st->jobs_starting);
-}
-
-static json_t *
 event_json(const daisy_msg_t *m)
 {
     json_t *o = NULL;
@@ -91,7 +75,7 @@ event_json(const daisy_msg_t *m)
     case DAISY_EVT_TASK_STATE:
     case DAISY_EVT_TASK_STARTED:
     case DAISY_EVT_TASK_DONE:
-        o = counts_json(&m->u.task_state);
+        o = stats_task_state_json(&m->u.task_state);
         break;
     case DAISY_EVT_BLOCK_FAILED:
         o = json_pack("{s:s, s:I, s:i, s:b, s:s, s:s, s:s}", "task", m->u.block_failed.task_id,
@@ -112,7 +96,7 @@ event_json(const daisy_msg_t *m)
     case DAISY_EVT_RUN_FINISHED: {
         json_t *tasks = json_array();
         for (uint32_t i = 0; i < m->u.run_finished.count; i++)
-            json_array_append_new(tasks, counts_json(&m->u.run_finished.tasks[i]));
+            json_array_append_new(tasks, stats_task_state_json(&m->u.run_finished.tasks[i]));
         o = json_pack("{s:b, s:b, s:o}", "success", m->u.run_finished.success,
                       "interrupted", m->u.run_finished.interrupted, "tasks", tasks);
         break;

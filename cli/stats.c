@@ -204,3 +204,21 @@ stats_write(const char *path, const daisy_wire_run_stats_t *s)
         remove(tmp);
     return rc;
 }
+
+//  A task's counters as the feed carries them (TASK_STATE), for the JSON
+//  of `daisy monitor --json` and of the live view alike.
+json_t *
+stats_task_state_json(const daisy_wire_task_state_t *st)
+{
+    const daisy_task_counts_t *c = &st->counts;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I}",
+                     "task", st->task_id, "total", (json_int_t)c->total,
+                     "ready", (json_int_t)c->ready, "processing", (json_int_t)c->processing,
+                     "pending", (json_int_t)c->pending, "completed", (json_int_t)c->completed,
+                     "skipped", (json_int_t)c->skipped, "failed", (json_int_t)c->failed,
+                     "orphaned", (json_int_t)c->orphaned, "retries", (json_int_t)c->retries,
+                     "blocks_per_s", st->blocks_per_s, "elapsed_s", st->elapsed_s,
+                     "workers", (json_int_t)st->workers,
+                     "jobs_pending", (json_int_t)st->jobs_pending,
+                     "jobs_starting", (json_int_t)st->jobs_starting);
+}

@@ -17,6 +17,9 @@
 void stats_print(FILE *out, const daisy_wire_run_stats_t *stats);
 //  Everything, as a JSON object {"tasks": [...], "hosts": [...], "workers": [...]}.
 json_t *stats_json(const daisy_wire_run_stats_t *stats);
+//  A task's state (its counters, rate, elapsed time, workers and jobs) as
+//  a JSON object {"task": ..., "total": ..., ...}.
+json_t *stats_task_state_json(const daisy_wire_task_state_t *state);
 //  stats_json() into `path` (written whole, then renamed). 0 or -1.
 int stats_write(const char *path, const daisy_wire_run_stats_t *stats);
 

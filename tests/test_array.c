@@ -22,16 +22,9 @@
 #include <unistd.h>
 
 #include "daisy/array.h"
+#include "testutil.h"
 
 static char dir[64];
-
-static int
-rm_entry(const char *file, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(file) : unlink(file);
-}
 
 static void
 setup(void)
@@ -43,7 +36,7 @@ setup(void)
 static void
 teardown(void)
 {
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(dir);
 }
 
 TestSuite(array, .init = setup, .fini = teardown, .timeout = 120);

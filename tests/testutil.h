@@ -8,9 +8,11 @@
 #ifndef DAISY_TESTUTIL_H
 #define DAISY_TESTUTIL_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daisy/daisy.h"
 
@@ -100,6 +102,21 @@ tu_random_pipeline(uint64_t *rng, int dims, int max_tasks, int64_t max_blocks_pe
         daisy_pipeline_add(p, &t);
     }
     return p;
+}
+
+//  A directory tree removed, deepest first (test scratch directories).
+static inline int
+tu_rm_entry(const char *file, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(file) : unlink(file);
+}
+
+static inline void
+tu_rmtree(const char *dir)
+{
+    nftw(dir, tu_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif
