@@ -98,6 +98,12 @@ void zarr_dtype_swap(void *buf, size_t items, size_t itemsize);
 int zarr_fill_from_double(daisy_dtype_t t, double v, unsigned char item[8], double *exact);
 int zarr_fill_from_int(daisy_dtype_t t, int64_t i, unsigned char item[8], double *exact);
 void zarr_fill_format(daisy_dtype_t t, const unsigned char item[8], char *out, size_t len);
+//  `meta` (taken) as text, its "fill_value" set to the string "@FILL@"
+//  replaced by the fill value as zarr_fill_format writes it (jansson
+//  cannot write NaN or a 64-bit integer beyond 2^63), then `tail`. NULL
+//  when out of memory.
+char *zarr_dumps_with_fill(json_t *meta, size_t flags, daisy_dtype_t t,
+                           const unsigned char item[8], const char *tail);
 
 //  crc32c.c
 uint32_t zarr_crc32c(const void *data, size_t len);

@@ -473,13 +473,20 @@ s_zarray_text(const daisy_array_spec_t *spec, const codec_config_t *cfg,
     if (spec->dimension_separator == '/')
         json_object_set_new(meta, "dimension_separator", json_string("/"));
     json_object_set_new(meta, "compressor", s_compressor_json(cfg));
-    char *text = json_dumps(meta, JSON_INDENT(4) | JSON_SORT_KEYS);
+    return zarr_dumps_with_fill(meta, JSON_INDENT(4) | JSON_SORT_KEYS, spec->dtype, item, "");
+}
+
+char *
+zarr_dumps_with_fill(json_t *meta, size_t flags, daisy_dtype_t t, const unsigned char item[8],
+                     const char *tail)
+{
+    char *text = json_dumps(meta, flags);
     json_decref(meta);
     char fill[64], *full = NULL;
-    zarr_fill_format(spec->dtype, item, fill, sizeof fill);
+    zarr_fill_format(t, item, fill, sizeof fill);
     char *at = text ? strstr(text, "\"@FILL@\"") : NULL;
-    if (!at || asprintf(&full, "%.*s%s%s", (int)(at - text), text, fill,
-                        at + strlen("\"@FILL@\"")) < 0)
+    if (!at || asprintf(&full, "%.*s%s%s%s", (int)(at - text), text, fill,
+                        at + strlen("\"@FILL@\""), tail) < 0)
         full = NULL;
     free(text);
     return full;

@@ -356,16 +356,8 @@ s_text(const daisy_array_spec_t *spec, const v3_chain_t *chain, const unsigned c
     json_t *names = s_names_json(spec);
     if (names)
         json_object_set_new(meta, "dimension_names", names);
-    char *text = json_dumps(meta, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(meta);
-    char fill[64], *full = NULL;
-    zarr_fill_format(spec->dtype, item, fill, sizeof fill);
-    char *at = text ? strstr(text, "\"@FILL@\"") : NULL;
-    if (!at || asprintf(&full, "%.*s%s%s\n", (int)(at - text), text, fill,
-                        at + strlen("\"@FILL@\"")) < 0)
-        full = NULL;
-    free(text);
-    return full;
+    return zarr_dumps_with_fill(meta, JSON_INDENT(2) | JSON_PRESERVE_ORDER, spec->dtype, item,
+                                "\n");
 }
 
 //  Write DIR/zarr.json for `spec` (checked by zarr_meta_check_spec() and
