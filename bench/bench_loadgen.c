@@ -997,7 +997,7 @@ probe_work(probe_t *p, result_t *r)
 static void
 probe_poll(probe_t *p, int timeout_ms, result_t *r)
 {
-    if (probe_work(p, r) != 0)
+    if (probe_work(p, r) != 0 || p->finished)
         return;
     int64_t wait = timeout_ms;
     if (!dl_empty(&p->by_sent)) {
@@ -1230,6 +1230,10 @@ serve_until(server_t *s, gens_t *gs, until_fn *until, const void *arg, const cha
     uint64_t messages = server_messages(s);
     while (!until(s, arg) && !s->r->msg[0]) {
         server_poll(s, 50);
+        //  Done within this poll: the generators may already have seen
+        //  their SHUTDOWN and ended while it waited, which is not early.
+        if (until(s, arg))
+            break;
         double now = bench_now();
         if (now - last_check < 0.1)
             continue;
