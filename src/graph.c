@@ -23,7 +23,9 @@
     by reciprocals fixed here (fastdiv.h), the conflict offsets between
     consecutive levels are a table built with the graph, and the blocks of
     a downstream task that read a block are found in closed form (the
-    inverse of graph_cross_range, solved for the position).
+    inverse of graph_cross_range, solved for the position); when the
+    upstream write shape is a multiple of the downstream one, that form is
+    a multiplication and two constants fixed here (graph_readers_t).
 */
 #include "graph_internal.h"
 
@@ -220,6 +222,20 @@ task_init(graph_task_t *t, const daisy_task_t *task, daisy_error_t *err)
     return task_cache(t, err);
 }
 
+static void readers_of(const graph_task_t *v, const graph_task_t *u, graph_readers_t *r);
+
+//  The closed forms of the readers of u's blocks, per downstream task.
+static int
+reader_cache(daisy_graph_t *g, graph_task_t *u, daisy_error_t *err)
+{
+    u->readers = calloc(u->n_down ? u->n_down : 1, sizeof *u->readers);
+    if (!u->readers)
+        return daisy_error_set(err, "out of memory");
+    for (uint32_t i = 0; i < u->n_down; i++)
+        readers_of(&g->tasks[u->down[i]], u, &u->readers[i]);
+    return 0;
+}
+
 //  Record upstream and downstream task positions by id.
 static int
 link_tasks(daisy_graph_t *g, daisy_error_t *err)
@@ -264,6 +280,8 @@ daisy_graph_new(const daisy_pipeline_t *pipeline, daisy_error_t *err)
         rc = task_init(&self->tasks[i], daisy_pipeline_task(pipeline, i), err);
     if (rc == 0)
         rc = link_tasks(self, err);
+    for (uint32_t i = 0; rc == 0 && i < self->ntasks; i++)
+        rc = reader_cache(self, &self->tasks[i], err);
     if (rc != 0)
         daisy_graph_destroy(&self);
     return self;
@@ -278,6 +296,7 @@ daisy_graph_destroy(daisy_graph_t **self_p)
     for (uint32_t i = 0; self->tasks && i < self->ntasks; i++) {
         free(self->tasks[i].up);
         free(self->tasks[i].down);
+        free(self->tasks[i].readers);
         free(self->tasks[i].conflicts);
         free(self->tasks[i].combo);
         free(self->tasks[i].combo_delta);
@@ -598,10 +617,43 @@ graph_each_upstream(const daisy_graph_t *g, uint32_t task, const int64_t *k,
     }
 }
 
-bool
-graph_reader_box(const graph_task_t *v, const graph_task_t *u, const int64_t *k,
-                 int64_t *lo, int64_t *hi)
+//  cross_inverse in closed form (graph_readers_t). With x = u.tw_begin +
+//  p u.ws and u.ws = ratio v.ws, the floor and ceiling cross_inverse
+//  takes are p ratio plus the floor and ceiling of a constant, as long as
+//  x + u.ws <= u.tw_end (y = x + u.ws) and, under shrink, x < v.tr_end.
+static void
+readers_of(const graph_task_t *v, const graph_task_t *u, graph_readers_t *r)
 {
+    r->fast = v->dims == u->dims;
+    for (int d = 0; r->fast && d < u->dims; d++) {
+        r->fast = u->ws[d] % v->ws[d] == 0;
+        r->ratio[d] = u->ws[d] / v->ws[d];
+        r->lo0[d] = floor_div(u->tw_begin[d] - v->tr_begin[d] - v->rs[d], v->ws[d]) + 1;
+        r->hi0[d] = ceil_div(u->tw_begin[d] + u->ws[d] - v->tr_begin[d], v->ws[d]);
+        r->pmax[d] = floor_div(u->tw_end[d] - u->tw_begin[d], u->ws[d]);
+        if (v->fit == DAISY_FIT_SHRINK)
+            r->pmax[d] = min64(r->pmax[d], ceil_div(v->tr_end[d] - u->tw_begin[d], u->ws[d]));
+    }
+}
+
+bool
+graph_reader_box(const daisy_graph_t *g, const graph_task_t *u, uint32_t edge,
+                 const int64_t *k, int64_t *lo, int64_t *hi)
+{
+    const graph_task_t *v = &g->tasks[u->down[edge]];
+    const graph_readers_t *r = &u->readers[edge];
+    bool fast = r->fast;
+    for (int d = 0; fast && d < u->dims; d++)
+        fast = k[d] < r->pmax[d];
+    if (fast) {
+        bool any = true;
+        for (int d = 0; d < u->dims; d++) {
+            lo[d] = clamp64(k[d] * r->ratio[d] + r->lo0[d], 0, v->n[d]);
+            hi[d] = clamp64(k[d] * r->ratio[d] + r->hi0[d], 0, v->n[d]);
+            any &= lo[d] < hi[d];
+        }
+        return any;
+    }
     for (int d = 0; d < u->dims; d++) {
         cross_inverse(v, u, d, k[d], &lo[d], &hi[d]);
         if (lo[d] >= hi[d])
@@ -620,9 +672,32 @@ graph_each_downstream(const daisy_graph_t *g, uint32_t task, const int64_t *k,
         each_conflict(g, task, k, level + 1, -1, fn, arg);
     for (uint32_t i = 0; i < u->n_down; i++) {
         int64_t lo[D], hi[D];
-        if (graph_reader_box(&g->tasks[u->down[i]], u, k, lo, hi))
+        if (graph_reader_box(g, u, i, k, lo, hi))
             each_in_box(g, u->down[i], lo, hi, fn, arg);
     }
+}
+
+void
+graph_cross_uniform(const graph_task_t *v, const graph_task_t *u, int d, int64_t *lo,
+                    int64_t *hi, uint64_t *count)
+{
+    //  The range is [floor((rb - u.tw_begin) / u.ws), ceil((re - u.tw_begin)
+    //  / u.ws)) while rb >= u.tw_begin, re <= min(u.tw_end, u.tw_begin +
+    //  u.n u.ws) and (shrink) re is not cut; rb moves by v.ws, a multiple
+    //  of u.ws, so both ends move alike.
+    int64_t end = min64(u->tw_end[d], u->tw_begin[d] + u->n[d] * u->ws[d]);
+    if (v->fit == DAISY_FIT_SHRINK)
+        end = min64(end, v->tr_end[d]);
+    *lo = max64(0, ceil_div(u->tw_begin[d] - v->tr_begin[d], v->ws[d]));
+    *hi = min64(v->n[d], floor_div(end - v->rs[d] - v->tr_begin[d], v->ws[d]) + 1);
+    *count = 0;
+    if (v->ws[d] % u->ws[d] != 0 || *lo >= *hi) {
+        *lo = *hi = 0;
+        return;
+    }
+    int64_t a, b;
+    graph_cross_range(v, u, d, *lo, &a, &b);
+    *count = (uint64_t)(b - a);
 }
 
 uint64_t

@@ -42,6 +42,15 @@ typedef struct {
     uint32_t first;
 } graph_conflict_t;
 
+//  The blocks of a downstream task v that read block p of u, along each
+//  dimension, in closed form: when u's write shape is a multiple of v's,
+//  they are [p ratio + lo0, p ratio + hi0) cut to v's grid for every p
+//  below pmax (past it, u's or v's total ROI cuts the ranges).
+typedef struct {
+    bool fast;                          //  the closed form holds (every dimension)
+    int64_t ratio[D], lo0[D], hi0[D], pmax[D];
+} graph_readers_t;
+
 typedef struct {
     const char *id;
     int dims;
@@ -73,6 +82,7 @@ typedef struct {
     uint32_t n_up;
     uint32_t *down;         //  positions of directly downstream tasks
     uint32_t n_down;
+    graph_readers_t *readers;   //  [i]: readers in down[i]
 } graph_task_t;
 
 struct _daisy_graph_t {
@@ -105,10 +115,16 @@ void graph_cross_range(const graph_task_t *v, const graph_task_t *u, int d,
 //  that counting down is inlined there.
 int graph_conflict_blocks(const graph_task_t *t, const int64_t *k, uint64_t at, uint64_t later,
                           int sign, int64_t (*q)[D], uint64_t *index);
-//  The box [lo, hi) of v's blocks that read u's block at k (u is one of
-//  v's upstream tasks); false when no block does.
-bool graph_reader_box(const graph_task_t *v, const graph_task_t *u, const int64_t *k,
-                      int64_t *lo, int64_t *hi);
+//  The box [lo, hi) of the blocks of v = u's downstream task down[edge]
+//  that read u's block at k; false when no block does.
+bool graph_reader_box(const daisy_graph_t *g, const graph_task_t *u, uint32_t edge,
+                      const int64_t *k, int64_t *lo, int64_t *hi);
+//  Where along dimension d the range graph_cross_range gives has one
+//  length for every kd: [*lo, *hi) of v's positions (empty when the
+//  length varies, as it may when v's write shape is not a multiple of
+//  u's), with that length in *count.
+void graph_cross_uniform(const graph_task_t *v, const graph_task_t *u, int d, int64_t *lo,
+                         int64_t *hi, uint64_t *count);
 //  Visit the blocks downstream of (task, k): the next level of the task,
 //  then the blocks of downstream tasks that read it.
 void graph_each_downstream(const daisy_graph_t *g, uint32_t task,

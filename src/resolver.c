@@ -17,6 +17,14 @@
     neighbours share cache lines): the frontier of a small task is a
     sizeable part of it anyway, and memory stays bounded by the budget.
 
+    A block's full count is asked for once, when it is first reached. Away
+    from the edges of its grid it is the same for every block of a level:
+    the level's conflicts (cached with the graph) plus, per upstream task
+    with work left, the product of the lengths of its uniform ranges
+    (graph_cross_uniform), summed into a per-task interior_t when the
+    resolver is made; only blocks outside that box are counted the long
+    way (graph_upstream_count_at).
+
     Roots come from one root cursor per task over its level-0 lattice: the
     lattice points no upstream task covers (all of them for tasks without
     upstream tasks).
@@ -42,6 +50,15 @@ typedef struct {
     bool ok;
 } work_t;
 
+//  Where a task's blocks have as many blocks of upstream tasks as can be
+//  (graph_cross_uniform in every dimension, for every upstream task that
+//  still has work): the box [lo, hi), and that number of blocks. For a
+//  task without upstream tasks the box is the grid and the number 0.
+typedef struct {
+    int64_t lo[D], hi[D];
+    uint64_t up;
+} interior_t;
+
 struct _daisy_resolver_t {
     const daisy_graph_t *graph;
     countmap_t **counts;  //  per task: its waiting blocks, or NULL: in `waiting`
@@ -50,6 +67,7 @@ struct _daisy_resolver_t {
     work_t *work;
     size_t nwork, capwork;
     bool *complete;       //  per task: done before the run began
+    interior_t *interior; //  per task
     resolver_fn *fn;
     void *arg;
     bool current_ok;      //  how the block being propagated was resolved
@@ -116,6 +134,33 @@ border_weights(const graph_task_t *v, double *w)
     }
 }
 
+//  The task's interior_t: the boxes of uniform ranges of its upstream
+//  tasks intersected, their counts summed.
+static void
+make_interior(const daisy_graph_t *g, uint32_t task, const bool *complete, interior_t *in)
+{
+    const graph_task_t *v = &g->tasks[task];
+    for (int d = 0; d < D; d++) {
+        in->lo[d] = 0;
+        in->hi[d] = d < v->dims ? v->n[d] : 0;
+    }
+    in->up = 0;
+    for (uint32_t i = 0; i < v->n_up; i++) {
+        if (complete[v->up[i]])
+            continue;
+        uint64_t product = 1;
+        for (int d = 0; d < v->dims; d++) {
+            int64_t lo, hi;
+            uint64_t count;
+            graph_cross_uniform(v, &g->tasks[v->up[i]], d, &lo, &hi, &count);
+            in->lo[d] = max64(in->lo[d], lo);
+            in->hi[d] = min64(in->hi[d], hi);
+            product *= count;
+        }
+        in->up += product;
+    }
+}
+
 //  Roots of a task: its level-0 blocks not covered by an upstream task that
 //  still has work; none for a task that is complete already.
 static root_cursor_t *
@@ -172,7 +217,8 @@ daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
     self->counts = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->counts);
     self->roots = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->roots);
     self->complete = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->complete);
-    bool ok = self->waiting && self->counts && self->roots && self->complete;
+    self->interior = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->interior);
+    bool ok = self->waiting && self->counts && self->roots && self->complete && self->interior;
     uint64_t budget = DENSE_BUDGET;
     for (uint32_t t = 0; ok && t < graph->ntasks; t++) {
         uint64_t total = graph->tasks[t].total;
@@ -187,6 +233,8 @@ daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
     }
     for (uint32_t t = 0; ok && complete && t < graph->ntasks; t++)
         self->complete[t] = complete[t];
+    for (uint32_t t = 0; ok && t < graph->ntasks; t++)
+        make_interior(graph, t, self->complete, &self->interior[t]);
     for (uint32_t t = 0; ok && t < graph->ntasks; t++)
         ok = (self->roots[t] = make_roots(graph, t, self->complete)) != NULL;
     if (!ok) {
@@ -209,6 +257,7 @@ daisy_resolver_destroy(daisy_resolver_t **self_p)
     free(self->counts);
     free(self->roots);
     free(self->complete);
+    free(self->interior);
     blockmap_destroy(&self->waiting);
     free(self->work);
     free(self);
@@ -272,24 +321,29 @@ report(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k, 
 }
 
 //  The full count of a block first reached: its upstream blocks. `level`
-//  is its level when the caller knows it, or UINT64_MAX. A block whose
-//  task waits for no other task and whose conflicting blocks all lie in
-//  the grid has them all: the count cached with the level's table.
+//  is its level when the caller knows it, or UINT64_MAX. A block inside
+//  its task's interior whose conflicting blocks all lie in the grid has
+//  them all: the interior's count and the count cached with the level's
+//  table.
 static inline uint8_t
 first_count(const daisy_resolver_t *self, const graph_task_t *v, uint32_t task,
             const int64_t *k, uint64_t level)
 {
-    if (level != UINT64_MAX && level > 0 && v->n_up == 0 && v->conflicts) {
+    if (level == UINT64_MAX)
+        level = graph_level_of(v, k);
+    const interior_t *in = &self->interior[task];
+    bool inside = level == 0 || v->conflicts;
+    uint64_t count = in->up;
+    for (int d = 0; inside && d < v->dims; d++)
+        inside = k[d] >= in->lo[d] && k[d] < in->hi[d];
+    if (inside && level > 0) {
         const graph_conflict_t *c = &v->conflicts[level];
-        bool inside = true;
         for (int d = 0; d < v->dims; d++)
             inside &= k[d] + c->reach_lo[d] >= 0 && k[d] + c->reach_hi[d] < v->n[d];
-        if (inside)
-            return (uint8_t)c->all;
+        count += c->all;
     }
     //  At most COUNTMAP_MAX: checked for the task.
-    return (uint8_t)(level == UINT64_MAX
-                     ? graph_upstream_count(self->graph, task, k, self->complete)
+    return (uint8_t)(inside ? count
                      : graph_upstream_count_at(self->graph, task, k, level, self->complete));
 }
 
@@ -366,7 +420,7 @@ count_down_row_dense(daisy_resolver_t *self, countmap_t *map, uint32_t task,
         uint8_t c = count[i];
         if (c == 0) {   //  first contact: the full count (at most COUNTMAP_MAX)
             q[last] = x0 + i;
-            c = (uint8_t)graph_upstream_count(self->graph, task, q, self->complete);
+            c = first_count(self, &self->graph->tasks[task], task, q, UINT64_MAX);
             map->blocks++;
         }
         c = (uint8_t)((c | flag) - 1);
@@ -419,6 +473,41 @@ count_down_box(daisy_resolver_t *self, uint32_t task, const int64_t *lo, const i
     }
 }
 
+//  The cached combinations of conflict offsets `off`, index offsets
+//  `delta`, counted down in a dense count array, with everything the
+//  loop reads in locals (as count_down_row_dense); a position is worked
+//  out only for a block first reached or ready.
+static void
+count_down_conflicts_dense(daisy_resolver_t *self, countmap_t *map, uint32_t task,
+                           const int64_t *k, uint64_t at, uint64_t later,
+                           const int64_t (*off)[D], const uint64_t *delta, uint64_t all)
+{
+    const graph_task_t *u = &self->graph->tasks[task];
+    uint8_t *count = map->dense;
+    uint8_t flag = self->fail_flag;
+    for (uint64_t i = 0; i < all; i++) {
+        uint64_t index = at - delta[i];
+        uint8_t c = count[index];
+        int64_t q[D];
+        if (c == 0) {
+            for (int d = 0; d < D; d++)   //  past dims both are 0 or unused
+                q[d] = k[d] - off[i][d];
+            c = first_count(self, u, task, q, later);
+            map->blocks++;
+        }
+        c = (uint8_t)((c | flag) - 1);   //  the count is at least 1 here
+        if ((c & COUNTMAP_MAX) != 0) {
+            count[index] = c;
+            continue;
+        }
+        count[index] = 0;
+        map->blocks--;
+        for (int d = 0; d < D; d++)
+            q[d] = k[d] - off[i][d];
+        report(self, task, index, q, c & COUNTMAP_FLAG);
+    }
+}
+
 //  Count down the blocks of level `later` that conflict with the block at
 //  k (index `at`). Away from the edges of the grid they are the task's
 //  cached combinations: index offsets subtracted, no listing in between.
@@ -432,6 +521,12 @@ count_down_conflicts(daisy_resolver_t *self, uint32_t task, const int64_t *k, ui
     bool inside = c && c->first != UINT32_MAX && map;
     for (int d = 0; inside && d < u->dims; d++)
         inside = k[d] - c->reach_hi[d] >= 0 && k[d] - c->reach_lo[d] < u->n[d];
+    if (inside && map->dense) {
+        count_down_conflicts_dense(self, map, task, k, at, later,
+                                   (const int64_t (*)[D])&u->combo[c->first],
+                                   &u->combo_delta[c->first], c->all);
+        return;
+    }
     if (inside) {
         const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
         const uint64_t *delta = &u->combo_delta[c->first];
@@ -454,22 +549,23 @@ count_down_conflicts(daisy_resolver_t *self, uint32_t task, const int64_t *k, ui
 //  task's next level that conflict with it, then the blocks of
 //  downstream tasks that read it (graph_each_downstream's order).
 static void
-propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k)
+propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k, uint64_t level)
 {
     const graph_task_t *u = &self->graph->tasks[task];
-    uint64_t level = graph_level_of(u, k);
+    if (level == UINT64_MAX)
+        level = graph_level_of(u, k);
     if (level + 1 < u->levels)
         count_down_conflicts(self, task, k, at, level + 1);
     for (uint32_t i = 0; i < u->n_down; i++) {
         int64_t lo[D] = {0}, hi[D] = {0};
-        if (graph_reader_box(&self->graph->tasks[u->down[i]], u, k, lo, hi))
+        if (graph_reader_box(self->graph, u, i, k, lo, hi))
             count_down_box(self, u->down[i], lo, hi);
     }
 }
 
 int
 resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
-                 bool ok, resolver_fn *fn, void *arg)
+                 uint64_t level, bool ok, resolver_fn *fn, void *arg)
 {
     self->fn = fn;
     self->arg = arg;
@@ -480,15 +576,16 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
     if (!k) {
         graph_unflatten(&self->graph->tasks[task], index, pos);
         k = pos;
+        level = UINT64_MAX;
     }
-    propagate(self, task, index, k);
+    propagate(self, task, index, k, level);
     //  Orphans found on the way, in turn (rare: only after a failure).
     while (self->nwork > 0 && !self->oom) {
         work_t item = self->work[--self->nwork];
         graph_unflatten(&self->graph->tasks[item.ref.task], item.ref.index, pos);
         self->current_ok = item.ok;
         self->fail_flag = item.ok ? 0 : COUNTMAP_FLAG;
-        propagate(self, item.ref.task, item.ref.index, pos);
+        propagate(self, item.ref.task, item.ref.index, pos, UINT64_MAX);
     }
     return self->oom ? -1 : 0;
 }
@@ -511,7 +608,7 @@ daisy_resolver_resolve(daisy_resolver_t *self, daisy_block_ref_t ref, bool ok,
                        daisy_resolver_fn *fn, void *arg)
 {
     public_fn_t p = {fn, arg};
-    return resolver_resolve(self, ref.task, ref.index, NULL, ok, call_public, &p);
+    return resolver_resolve(self, ref.task, ref.index, NULL, UINT64_MAX, ok, call_public, &p);
 }
 
 size_t

@@ -18,8 +18,8 @@ typedef void (resolver_fn)(void *arg, uint32_t task, uint64_t index, const int64
 //  daisy_resolver_next_root, with the root's grid position in k.
 bool resolver_next_root(daisy_resolver_t *self, uint32_t task, uint64_t *index, int64_t *k);
 //  daisy_resolver_resolve for the block at position k (NULL: computed
-//  from the index).
+//  from the index) of level `level` (UINT64_MAX: computed from k).
 int resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
-                     bool ok, resolver_fn *fn, void *arg);
+                     uint64_t level, bool ok, resolver_fn *fn, void *arg);
 
 #endif

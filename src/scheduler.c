@@ -14,10 +14,18 @@
     it by position, to acquire, which fills the block from it: the index
     is turned back into a position only for blocks that come back from
     outside (a release, a retry, a block given back), and not even then
-    when the block was handed out lately: acquire leaves the position in
-    a small direct-mapped table by index, where its release usually
-    finds it (a position depends on the index alone, so an entry never
-    goes stale; it is only overwritten).
+    when the block was handed out lately: acquire leaves the position and
+    level in a small direct-mapped table by index, where its release
+    usually finds it (a position depends on the index alone, so an entry
+    never goes stale; it is only overwritten).
+
+    The same table is the front of the map of blocks being processed: a
+    block whose slot is free is held there with its attempt, and only a
+    block whose slot another held block occupies goes to the hash map.
+    A runner that holds a few blocks at a time (the serial runner, a
+    broker with few workers) then never hashes, and one with many still
+    finds a share of its blocks in the table; a block is in one of the
+    two places, never both.
 
     Block states (daisy_scheduler_track_states, for the progress feed's map
     of a task's grid) are off unless asked for: one byte per block, written
@@ -59,21 +67,24 @@ typedef struct {
     uint8_t *states;              //  per block, a daisy_block_state_t; NULL: not tracked
 } sched_task_t;
 
-//  Positions of blocks handed out lately, at index % POSITION_CACHE (see
-//  the opening comment): 4 KiB, enough for a release to find the block
-//  while a few dozen blocks are out at once.
+//  Blocks handed out lately, at index % POSITION_CACHE (see the opening
+//  comment): 5 KiB, enough for a release to find the block while a few
+//  dozen blocks are out at once.
 #define POSITION_CACHE 64
 
 typedef struct {
     uint64_t index;
     uint32_t task;               //  UINT32_MAX: empty
+    uint32_t level;
+    bool held;                   //  being processed, with this attempt
+    uint32_t attempt;
     int64_t k[D];
 } position_t;
 
 struct _daisy_scheduler_t {
     const daisy_graph_t *graph;
     daisy_resolver_t *resolver;
-    blockmap_t *processing;       //  block -> attempt
+    blockmap_t *processing;       //  block -> attempt, for blocks not held in `positions`
     sched_task_t *tasks;
     bool any_abandoned;
     bool oom;
@@ -82,22 +93,53 @@ struct _daisy_scheduler_t {
     position_t positions[POSITION_CACHE];
 };
 
-//  The position of a block handed out lately, or NULL.
-static const int64_t *
+//  The table entry of a block handed out lately, or NULL.
+static const position_t *
 known_position(const daisy_scheduler_t *self, daisy_block_ref_t ref)
 {
     const position_t *p = &self->positions[ref.index % POSITION_CACHE];
-    return p->task == ref.task && p->index == ref.index ? p->k : NULL;
+    return p->task == ref.task && p->index == ref.index ? p : NULL;
 }
 
-static void
-remember_position(daisy_scheduler_t *self, uint32_t task, uint64_t index, const int64_t *k)
+//  Hold a block being processed: in its table slot when that is free,
+//  else in the hash map. -1 when memory runs out.
+static int
+hold(daisy_scheduler_t *self, uint32_t task, const daisy_block_t *b, const int64_t *k)
 {
-    position_t *p = &self->positions[index % POSITION_CACHE];
-    p->index = index;
+    position_t *p = &self->positions[b->index % POSITION_CACHE];
+    if (p->held) {
+        bool created;
+        uint32_t *attempt = blockmap_put(self->processing, task, b->index, &created);
+        if (!attempt)
+            return -1;
+        *attempt = b->attempt;
+        return 0;
+    }
+    p->index = b->index;
     p->task = task;
+    p->level = b->level;
+    p->held = true;
+    p->attempt = b->attempt;
     for (int d = 0; d < D; d++)   //  queued positions are zero past dims: a fixed copy
         p->k[d] = k[d];
+    return 0;
+}
+
+//  Take a block out of processing; its attempt, or -1 when not held.
+static int64_t
+unhold(daisy_scheduler_t *self, daisy_block_ref_t ref)
+{
+    position_t *p = &self->positions[ref.index % POSITION_CACHE];
+    if (p->held && p->task == ref.task && p->index == ref.index) {
+        p->held = false;
+        return p->attempt;
+    }
+    uint32_t *attempt = blockmap_get(self->processing, ref.task, ref.index);
+    if (!attempt)
+        return -1;
+    int64_t value = *attempt;
+    blockmap_del_value(self->processing, attempt);
+    return value;
 }
 
 //  A block's state changed: the map and the observer, when tracked.
@@ -273,11 +315,14 @@ on_resolved(void *arg, uint32_t task, uint64_t index, const int64_t *k, bool rea
 static bool next_ready(daisy_scheduler_t *self, uint32_t task, queued_t *next);
 static void drain_abandoned(daisy_scheduler_t *self);
 
-//  Resolve a block; `k` is its position, or NULL when not at hand.
+//  Resolve a block; `k` is its position, or NULL when not at hand, and
+//  `level` its level, or UINT64_MAX.
 static int
-resolve(daisy_scheduler_t *self, daisy_block_ref_t ref, const int64_t *k, bool ok)
+resolve(daisy_scheduler_t *self, daisy_block_ref_t ref, const int64_t *k, uint64_t level,
+        bool ok)
 {
-    if (resolver_resolve(self->resolver, ref.task, ref.index, k, ok, on_resolved, self) != 0)
+    if (resolver_resolve(self->resolver, ref.task, ref.index, k, level, ok, on_resolved,
+                         self) != 0)
         self->oom = true;
     if (self->any_abandoned)
         drain_abandoned(self);
@@ -298,8 +343,8 @@ drain_abandoned(daisy_scheduler_t *self)
             while (self->tasks[t].abandoned && next_ready(self, t, &next)) {
                 self->tasks[t].counts.orphaned++;
                 set_state(self, t, next.index, DAISY_BLOCK_ORPHANED);
-                if (resolver_resolve(self->resolver, t, next.index, next.k, false, on_resolved,
-                                     self) != 0)
+                if (resolver_resolve(self->resolver, t, next.index, next.k, UINT64_MAX, false,
+                                     on_resolved, self) != 0)
                     self->oom = true;
                 again = true;
             }
@@ -338,12 +383,15 @@ daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task)
         return 0;
     }
     blockmap_each(self->processing, collect_held, &held);
+    for (int i = 0; i < POSITION_CACHE; i++)
+        if (self->positions[i].held && self->positions[i].task == task)
+            held.refs[held.count++] = (daisy_block_ref_t){task, self->positions[i].index};
     for (size_t i = 0; i < held.count; i++) {
-        blockmap_del(self->processing, task, held.refs[i].index);
+        unhold(self, held.refs[i]);
         st->counts.processing--;
         st->counts.orphaned++;
         set_state(self, task, held.refs[i].index, DAISY_BLOCK_ORPHANED);
-        if (resolver_resolve(self->resolver, task, held.refs[i].index, NULL, false,
+        if (resolver_resolve(self->resolver, task, held.refs[i].index, NULL, UINT64_MAX, false,
                              on_resolved, self) != 0)
             self->oom = true;
     }
@@ -390,16 +438,13 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
             st->counts.completed++;
             st->counts.skipped++;
             set_state(self, task, next.index, DAISY_BLOCK_SKIPPED);
-            if (resolve(self, (daisy_block_ref_t){task, next.index}, next.k, true) != 0)
+            if (resolve(self, (daisy_block_ref_t){task, next.index}, next.k, block->level,
+                        true) != 0)
                 return -1;
             continue;
         }
-        bool created;
-        uint32_t *attempt = blockmap_put(self->processing, task, next.index, &created);
-        if (!attempt)
+        if (hold(self, task, block, next.k) != 0)
             return -1;
-        *attempt = next.attempt;
-        remember_position(self, task, next.index, next.k);
         st->counts.processing++;
         set_state(self, task, next.index, DAISY_BLOCK_PROCESSING);
         return 1;
@@ -411,17 +456,23 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
 static int64_t
 end_attempt(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_error_t *err)
 {
-    uint32_t *attempt = ref.task < self->graph->ntasks
-        ? blockmap_get(self->processing, ref.task, ref.index) : NULL;
-    if (!attempt) {
+    int64_t attempt = ref.task < self->graph->ntasks ? unhold(self, ref) : -1;
+    if (attempt < 0) {
         daisy_error_set(err, "block %llu of task %u is not being processed",
                         (unsigned long long)ref.index, ref.task);
         return -1;
     }
-    int64_t value = *attempt;
-    blockmap_del_value(self->processing, attempt);
     self->tasks[ref.task].counts.processing--;
-    return value;
+    return attempt;
+}
+
+//  Resolve a block that came back, with its position and level when the
+//  table still has them.
+static int
+resolve_known(daisy_scheduler_t *self, daisy_block_ref_t ref, bool ok)
+{
+    const position_t *p = known_position(self, ref);
+    return p ? resolve(self, ref, p->k, p->level, ok) : resolve(self, ref, NULL, UINT64_MAX, ok);
 }
 
 int
@@ -437,7 +488,7 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
         set_state(self, ref.task, ref.index, DAISY_BLOCK_COMPLETED);
         if (st->markers)
             daisy_markers_set(st->markers, ref.index);
-        return resolve(self, ref, known_position(self, ref), true) == 0
+        return resolve_known(self, ref, true) == 0
              ? DAISY_RELEASE_SUCCESS : daisy_error_set(err, "out of memory");
     }
     if ((uint32_t)attempt < st->max_retries) {
@@ -449,7 +500,7 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
     }
     st->counts.failed++;
     set_state(self, ref.task, ref.index, DAISY_BLOCK_FAILED);
-    return resolve(self, ref, known_position(self, ref), false) == 0
+    return resolve_known(self, ref, false) == 0
          ? DAISY_RELEASE_FAILED : daisy_error_set(err, "out of memory");
 }
 
@@ -477,7 +528,7 @@ daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
     set_state(self, ref.task, ref.index, DAISY_BLOCK_SKIPPED);
     if (st->markers)
         daisy_markers_set(st->markers, ref.index);
-    return resolve(self, ref, known_position(self, ref), true) == 0
+    return resolve_known(self, ref, true) == 0
          ? DAISY_RELEASE_SUCCESS : daisy_error_set(err, "out of memory");
 }
 
@@ -486,6 +537,9 @@ daisy_scheduler_attempt(const daisy_scheduler_t *self, daisy_block_ref_t ref)
 {
     if (ref.task >= self->graph->ntasks)
         return -1;
+    const position_t *p = known_position(self, ref);
+    if (p && p->held)
+        return (int)p->attempt;
     uint32_t *attempt = blockmap_get(self->processing, ref.task, ref.index);
     return attempt ? (int)*attempt : -1;
 }
