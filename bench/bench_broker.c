@@ -126,6 +126,7 @@ typedef struct {
     uint32_t worker_slots;      //  worker processes that processed blocks
     uint64_t probe_round_trips; //  0 when no probe ran
     double probe_seconds;
+    double probe_cpu_seconds;   //  the probe's ROUTER process
     long rss_kib;               //  the case child's (broker's) peak RSS
     double cpu_seconds;         //  the broker process's CPU time (all its threads) in the run
     double thread_cpu_seconds;  //  its loop's thread alone
@@ -174,6 +175,18 @@ sample_messages(uint64_t blocks, daisy_buffer_t *request, daisy_buffer_t *reply)
     return daisy_encode(&m, request);
 }
 
+//  User and system time of this process (RUSAGE_SELF: every thread,
+//  libzmq's I/O thread too, not its children, the workers) or of the
+//  calling thread (RUSAGE_THREAD: the broker's loop); the probe's ROUTER process likewise.
+static double
+cpu_seconds(int who)
+{
+    struct rusage u;
+    getrusage(who, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
+         + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
 //  The transport probe -------------------------------------------------------
 
 //  One DEALER process: say hello, wait for "go", then keep `window`
@@ -220,6 +233,7 @@ typedef struct {
     int ok;
     char msg[256];
     double seconds;
+    double cpu_seconds;         //  the ROUTER process, its I/O thread too
 } probe_result_t;
 
 //  The ROUTER side, in the probe process (after the DEALERs were forked).
@@ -263,7 +277,7 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
             return snprintf(pr->msg, sizeof pr->msg, "probe: recv failed"), -1;
         idlen[i] = (size_t)n;
     }
-    double t0 = bench_now();
+    double t0 = bench_now(), cpu0 = cpu_seconds(RUSAGE_SELF);
     for (uint32_t i = 0; i < workers; i++)
         if (zmq_send(r, ids[i], idlen[i], ZMQ_SNDMORE) < 0 || zmq_send(r, "go", 2, 0) < 0)
             return snprintf(pr->msg, sizeof pr->msg, "probe: send go failed"), -1;
@@ -287,6 +301,7 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
         }
     }
     pr->seconds = bench_now() - t0;
+    pr->cpu_seconds = cpu_seconds(RUSAGE_SELF) - cpu0;
     for (uint32_t i = 0; i < workers; i++) {
         int status;
         if (bench_wait(pids[i], &status, NULL) != 0 || !WIFEXITED(status)
@@ -361,22 +376,12 @@ run_probe(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks, re
         return snprintf(r->msg, sizeof r->msg, "%s", pr.msg), -1;
     r->probe_round_trips = total;
     r->probe_seconds = pr.seconds;
+    r->probe_cpu_seconds = pr.cpu_seconds;
     return 0;
 }
 
 //  The broker run ------------------------------------------------------------
 
-//  User and system time of this process (RUSAGE_SELF: every thread,
-//  libzmq's I/O thread too, not its children, the workers) or of the
-//  calling thread (RUSAGE_THREAD: the broker's loop).
-static double
-cpu_seconds(int who)
-{
-    struct rusage u;
-    getrusage(who, &u);
-    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
-         + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
 
 //  The subscriber of a _feed case: a process of its own that reads every
 //  event until it is killed (it keeps nothing). Not a thread:
@@ -503,11 +508,14 @@ print_case(const bench_case_t *c, bool quick, const result_t *r)
     printf("\"transport_round_trips\": %llu, \"transport_seconds\": %.4f, "
            "\"transport_limit_per_s\": %.0f, \"ratio\": %.4f, \"steady_ratio\": %.4f, "
            "\"broker_peak_rss_kib\": %ld, \"broker_cpu_us_per_block\": %.2f, "
-           "\"broker_thread_cpu_us_per_block\": %.2f, ",
+           "\"broker_thread_cpu_us_per_block\": %.2f, "
+           "\"transport_cpu_us_per_round_trip\": %.2f, ",
            (unsigned long long)r->probe_round_trips, r->probe_seconds, limit, ratio,
            limit > 0 ? bench_rate(r->blocks, r->steady_seconds) / limit : 0, r->rss_kib,
            r->blocks ? r->cpu_seconds * 1e6 / (double)r->blocks : 0,
-           r->blocks ? r->thread_cpu_seconds * 1e6 / (double)r->blocks : 0);
+           r->blocks ? r->thread_cpu_seconds * 1e6 / (double)r->blocks : 0,
+           r->probe_round_trips ? r->probe_cpu_seconds * 1e6 / (double)r->probe_round_trips
+                                : 0);
     if (c->target == TARGET_RATIO)
         printf("\"target\": \"ratio >= %.2f\", \"meets_target\": %s}\n", c->target_value,
                bench_bool(ratio >= c->target_value));
