@@ -175,18 +175,6 @@ sample_messages(uint64_t blocks, daisy_buffer_t *request, daisy_buffer_t *reply)
     return daisy_encode(&m, request);
 }
 
-//  User and system time of this process (RUSAGE_SELF: every thread,
-//  libzmq's I/O thread too, not its children, the workers) or of the
-//  calling thread (RUSAGE_THREAD: the broker's loop); the probe's ROUTER process likewise.
-static double
-cpu_seconds(int who)
-{
-    struct rusage u;
-    getrusage(who, &u);
-    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
-         + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
 //  The transport probe -------------------------------------------------------
 
 //  One DEALER process: say hello, wait for "go", then keep `window`
@@ -277,7 +265,7 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
             return snprintf(pr->msg, sizeof pr->msg, "probe: recv failed"), -1;
         idlen[i] = (size_t)n;
     }
-    double t0 = bench_now(), cpu0 = cpu_seconds(RUSAGE_SELF);
+    double t0 = bench_now(), cpu0 = bench_cpu_seconds(RUSAGE_SELF);
     for (uint32_t i = 0; i < workers; i++)
         if (zmq_send(r, ids[i], idlen[i], ZMQ_SNDMORE) < 0 || zmq_send(r, "go", 2, 0) < 0)
             return snprintf(pr->msg, sizeof pr->msg, "probe: send go failed"), -1;
@@ -301,7 +289,7 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
         }
     }
     pr->seconds = bench_now() - t0;
-    pr->cpu_seconds = cpu_seconds(RUSAGE_SELF) - cpu0;
+    pr->cpu_seconds = bench_cpu_seconds(RUSAGE_SELF) - cpu0;
     for (uint32_t i = 0; i < workers; i++) {
         int status;
         if (bench_wait(pids[i], &status, NULL) != 0 || !WIFEXITED(status)
@@ -428,12 +416,12 @@ run_broker(uint32_t workers, uint32_t window, uint64_t blocks, bool feed, result
         reader = feed_reader_start(endpoint);
     }
     daisy_error_t err;
-    double cpu0 = cpu_seconds(RUSAGE_SELF), thread0 = cpu_seconds(RUSAGE_THREAD);
+    double cpu0 = bench_cpu_seconds(RUSAGE_SELF), thread0 = bench_cpu_seconds(RUSAGE_THREAD);
     int64_t t0 = bench_now_ns();
     daisy_summary_t *summary = daisy_run_blockwise(p, &o, &err);
     int64_t t1 = bench_now_ns();
-    r->cpu_seconds = cpu_seconds(RUSAGE_SELF) - cpu0;
-    r->thread_cpu_seconds = cpu_seconds(RUSAGE_THREAD) - thread0;
+    r->cpu_seconds = bench_cpu_seconds(RUSAGE_SELF) - cpu0;
+    r->thread_cpu_seconds = bench_cpu_seconds(RUSAGE_THREAD) - thread0;
     if (reader > 0) {
         kill(reader, SIGKILL);
         waitpid(reader, NULL, 0);

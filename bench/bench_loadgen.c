@@ -184,18 +184,9 @@ now_ms(void)
 }
 
 static double
-cpu_seconds(const struct rusage *ru)
-{
-    return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec * 1e-6
-         + (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec * 1e-6;
-}
-
-static double
 self_cpu(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return cpu_seconds(&ru);
+    return bench_cpu_seconds(RUSAGE_SELF);
 }
 
 //  CPU seconds of this process's threads: the calling one (the broker's
@@ -465,7 +456,7 @@ gen_stats_refresh(gen_t *g, int64_t now)
         return;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    g->stats_cpu = cpu_seconds(&ru);
+    g->stats_cpu = bench_rusage_cpu(&ru);
     g->stats_rss = (uint64_t)ru.ru_maxrss;
     g->stats_at = now;
 }
@@ -1426,7 +1417,7 @@ gens_sum(const gens_t *gs, const bench_case_t *c, uint32_t workers, result_t *r)
         r->gen_stats_msgs += g->sent[DAISY_MSG_STATS];
         r->gen_send_failed += g->send_failed;
         r->gen_max_gap_ms = g->max_gap_ms > r->gen_max_gap_ms ? g->max_gap_ms : r->gen_max_gap_ms;
-        r->gen_cpu_s += cpu_seconds(&gs->ru[i]);
+        r->gen_cpu_s += bench_rusage_cpu(&gs->ru[i]);
         r->gen_cpu_run_s += g->cpu_run_s;
         r->gen_rss_kib = gs->ru[i].ru_maxrss > r->gen_rss_kib ? gs->ru[i].ru_maxrss
                                                               : r->gen_rss_kib;

@@ -144,16 +144,6 @@ typedef struct {
     long rss_kib;
 } result_t;
 
-//  User + system CPU seconds of `who` (RUSAGE_SELF or RUSAGE_CHILDREN).
-static double
-cpu_seconds(int who)
-{
-    struct rusage ru;
-    getrusage(who, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
-         + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
 //  No-op runs ------------------------------------------------------------------
 
 //  Check the summary and the workers' timestamps of a run that started at
@@ -186,12 +176,12 @@ blockwise_run(const daisy_pipeline_t *p, uint64_t blocks, const char *markers_di
     daisy_blockwise_options_t o = {.log_dir = log_dir, .prefetch = WINDOW,
                                    .markers_dir = markers_dir};
     daisy_error_t err;
-    double self0 = cpu_seconds(RUSAGE_SELF), children0 = cpu_seconds(RUSAGE_CHILDREN);
+    double self0 = bench_cpu_seconds(RUSAGE_SELF), children0 = bench_cpu_seconds(RUSAGE_CHILDREN);
     int64_t t0 = bench_now_ns();
     daisy_summary_t *summary = daisy_run_blockwise(p, &o, &err);
     int64_t t1 = bench_now_ns();
-    run->broker_cpu = cpu_seconds(RUSAGE_SELF) - self0;
-    run->workers_cpu = cpu_seconds(RUSAGE_CHILDREN) - children0;
+    run->broker_cpu = bench_cpu_seconds(RUSAGE_SELF) - self0;
+    run->workers_cpu = bench_cpu_seconds(RUSAGE_CHILDREN) - children0;
     if (!summary)
         return snprintf(r->msg, sizeof r->msg, "run_blockwise: %s", err.msg), -1;
     int rc = finish_run(daisy_summary_counts(summary, 0), blocks, t0, t1, log_dir, run, r);
@@ -510,7 +500,7 @@ served_run(const daisy_pipeline_t *p, uint64_t blocks, const keys_t *keys,
     if (bench_noop_reset(r->msg, sizeof r->msg) != 0)
         return -1;
     daisy_error_t err;
-    double self0 = cpu_seconds(RUSAGE_SELF), children0 = cpu_seconds(RUSAGE_CHILDREN);
+    double self0 = bench_cpu_seconds(RUSAGE_SELF), children0 = bench_cpu_seconds(RUSAGE_CHILDREN);
     int64_t t0 = bench_now_ns();
     daisy_graph_t *g = daisy_graph_new(p, &err);
     daisy_broker_options_t bo = daisy_broker_options_default();
@@ -536,8 +526,8 @@ served_run(const daisy_pipeline_t *p, uint64_t blocks, const keys_t *keys,
     daisy_broker_destroy(&b);
     daisy_graph_destroy(&g);
     int64_t t1 = bench_now_ns();
-    run->broker_cpu = cpu_seconds(RUSAGE_SELF) - self0;
-    run->workers_cpu = cpu_seconds(RUSAGE_CHILDREN) - children0;
+    run->broker_cpu = bench_cpu_seconds(RUSAGE_SELF) - self0;
+    run->workers_cpu = bench_cpu_seconds(RUSAGE_CHILDREN) - children0;
     if (rc == 0 && stats.auth_refused > 0)
         rc = (snprintf(r->msg, sizeof r->msg, "curve: %llu worker connections refused",
                       (unsigned long long)stats.auth_refused), -1);

@@ -199,6 +199,21 @@ bench_read_full(int fd, void *buf, size_t size)
     return true;
 }
 
+double
+bench_rusage_cpu(const struct rusage *ru)
+{
+    return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec)
+         + (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1e-6;
+}
+
+double
+bench_cpu_seconds(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return bench_rusage_cpu(&ru);
+}
+
 int
 bench_wait(pid_t pid, int *status, struct rusage *ru)
 {

@@ -137,6 +137,13 @@ int bench_wait(pid_t pid, int *status, struct rusage *ru);
 //  This process's peak RSS so far (KiB).
 long bench_peak_rss_kib(void);
 
+//  User + system CPU seconds in a struct rusage.
+double bench_rusage_cpu(const struct rusage *ru);
+
+//  User + system CPU seconds of `who` (RUSAGE_SELF, RUSAGE_THREAD, or
+//  RUSAGE_CHILDREN) so far.
+double bench_cpu_seconds(int who);
+
 //  Files --------------------------------------------------------------------
 
 //  A fresh directory $TMPDIR/<stem>.XXXXXX (or under /tmp) into out; 0 on
