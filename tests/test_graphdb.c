@@ -566,6 +566,63 @@ nodes_off_the_index_grid_are_still_found_exactly(void)
     daisy_graphdb_close(&db);
 }
 
+//  A graph of positions only is read through the Morton table alone, its
+//  nodes handed over in chunks: every node of the ROI once, with its
+//  position as written, across more nodes than a chunk holds.
+static void
+positions_only_reads_return_each_node_of_the_roi_once(void)
+{
+    enum { MANY = 6000 };
+    daisy_error_t err;
+    daisy_graph_schema_t s = {.dims = 3};
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    static daisy_node_t nodes[MANY];
+    uint64_t seed = 1;
+    for (int i = 0; i < MANY; i++) {
+        nodes[i] = (daisy_node_t){.id = (uint64_t)(i * 7919 % MANY) + 1};
+        for (int d = 0; d < 3; d++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            //  Whole numbers too: on the ROI's faces.
+            double x = (double)(seed >> 11) / (double)(1ull << 53) * 40.0 - 20.0;
+            nodes[i].position[d] = i % 3 ? x : (double)(int)x;
+        }
+    }
+    cr_assert_eq(daisy_graphdb_write_nodes(db, nodes, MANY, NULL, false, &err), 0, "%s",
+                 err.msg);
+    const daisy_roi_t rois[] = {roi(-20, -20, -20, 40, 40, 40), roi(-5, -7, -3, 11, 13, 9),
+                                roi(0, 0, 0, 1, 1, 1), roi(19, 19, 19, 5, 5, 5),
+                                roi(-3, -20, -20, 6, 40, 40)};
+    for (size_t r = 0; r < sizeof rois / sizeof rois[0]; r++) {
+        static bool seen[MANY + 1];
+        memset(seen, 0, sizeof seen);
+        uint64_t want = 0, got = 0;
+        for (int i = 0; i < MANY; i++)
+            want += inside(&rois[r], nodes[i].position);
+        daisy_graph_iter_t *it = daisy_graphdb_nodes(db, &rois[r], NULL, 0, &err);
+        cr_assert_not_null(it, "%s", err.msg);
+        daisy_node_t n;
+        while (daisy_graph_iter_node(it, &n, &err) == 1) {
+            cr_assert(n.id >= 1 && n.id <= MANY && !seen[n.id], "node %llu",
+                      (unsigned long long)n.id);
+            seen[n.id] = true;
+            const daisy_node_t *w = NULL;
+            for (int i = 0; i < MANY && !w; i++)
+                w = nodes[i].id == n.id ? &nodes[i] : NULL;
+            cr_assert(inside(&rois[r], w->position), "node %llu is outside ROI %zu",
+                      (unsigned long long)n.id, r);
+            for (int d = 0; d < 3; d++)
+                cr_assert_eq(n.position[d], w->position[d]);
+            got++;
+        }
+        cr_assert_eq(daisy_graph_iter_node(it, &n, &err), 0, "the end stays the end");
+        daisy_graph_iter_destroy(&it);
+        cr_assert_eq(got, want, "ROI %zu: %llu nodes, expected %llu", r,
+                     (unsigned long long)got, (unsigned long long)want);
+    }
+    daisy_graphdb_close(&db);
+}
+
 //  A bulk load: indexes rebuilt at the end; reads agree during and after;
 //  a write after it is indexed again (the trigger is back).
 static void
@@ -685,6 +742,8 @@ Test(graphdb, concurrent_writers_of_disjoint_rois_lose_nothing) { concurrent_wri
 Test(graphdb_pg, concurrent_writers_of_disjoint_rois_lose_nothing) { concurrent_writers_of_disjoint_rois_lose_nothing(); }
 Test(graphdb, nodes_off_the_index_grid_are_still_found_exactly) { nodes_off_the_index_grid_are_still_found_exactly(); }
 Test(graphdb_pg, nodes_off_the_index_grid_are_still_found_exactly) { nodes_off_the_index_grid_are_still_found_exactly(); }
+Test(graphdb, positions_only_reads_return_each_node_of_the_roi_once) { positions_only_reads_return_each_node_of_the_roi_once(); }
+Test(graphdb_pg, positions_only_reads_return_each_node_of_the_roi_once) { positions_only_reads_return_each_node_of_the_roi_once(); }
 Test(graphdb, a_bulk_load_rebuilds_the_indexes) { a_bulk_load_rebuilds_the_indexes(); }
 Test(graphdb_pg, a_bulk_load_rebuilds_the_indexes) { a_bulk_load_rebuilds_the_indexes(); }
 Test(graphdb, damaged_graphs_and_other_types_are_refused_naming_the_fault) { damaged_graphs_and_other_types_are_refused_naming_the_fault(); }
