@@ -299,6 +299,7 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
     }
     zmq_close(r);
     zmq_ctx_term(ctx);
+    unlink(endpoint + strlen("ipc://"));    //  libzmq leaves the socket file
     return 0;
 }
 

@@ -42,6 +42,8 @@
 #define BUSY_TIMEOUT_MS 60000
 //  Rows per INSERT when the Morton table is filled.
 #define FILL_ROWS 32
+//  Rows fetched ahead of the one bound when the Morton table is filled.
+#define FETCH_AHEAD 16
 #define SQL_MAX 16384
 //  Pages read in place, not copied into SQLite's cache by a read() each:
 //  a ROI read is many short range scans over a large file.
@@ -337,6 +339,11 @@ fill_zindex(sq_t *self, daisy_error_t *err)
         int rows_here = st1 == many ? FILL_ROWS : 1;
         for (int r = 0; r < rows_here; r++, i++) {
             int col = 1 + r * width;
+            //  Rows in key order are scattered over the array read in id
+            //  order: fetched ahead, or each is a cache miss (a tenth of
+            //  a bulk load's time at 10^6 nodes).
+            if (i + FETCH_AHEAD < n)
+                __builtin_prefetch(&rows[order[i + FETCH_AHEAD].i]);
             const zrow_t *row = &rows[order[i].i];
             sqlite3_bind_int64(st1, col, (int64_t)row->key);
             sqlite3_bind_int64(st1, col + 1, row->id);
@@ -593,58 +600,119 @@ read_value(sqlite3_stmt *st, int *col, const daisy_attr_t *a, daisy_value_t *v)
     }
 }
 
-//  "INSERT [OR IGNORE] INTO table (cols) VALUES (?, ...)" with `ncols`
-//  parameters, after the column list already in self->sql.
+//  "INSERT [OR IGNORE] INTO table (cols) VALUES (?, ...)[, (?, ...)]" with
+//  `ncols` parameters a row and `rows` rows, after the column list already
+//  in self->sql.
 static void
-add_values(sq_t *self, int ncols)
+add_values(sq_t *self, int ncols, int rows)
 {
-    add(self, ") VALUES (?");
-    for (int c = 1; c < ncols; c++)
-        add(self, ", ?");
-    add(self, ")");
+    add(self, ") VALUES ");
+    for (int r = 0; r < rows; r++) {
+        add(self, r ? ", (?" : "(?");
+        for (int c = 1; c < ncols; c++)
+            add(self, ", ?");
+        add(self, ")");
+    }
 }
 
 //  Writes ----------------------------------------------------------------------
 
+//  Parameters per multi-row INSERT of nodes at most: a row through a
+//  statement of 32 rows costs about a third less than a statement per
+//  row (bulk loads append 10^6 nodes in 0.7 s one by one).
+#define NODE_PARAMS 256
+
+//  Node `node`'s parameters from *col on.
 static int
-insert_nodes(sq_t *self, const daisy_node_t *nodes, size_t n, const daisy_roi_t *roi,
-             bool fail_if_exists, daisy_error_t *err)
+bind_node(sq_t *self, sqlite3_stmt *st, int *col, const daisy_node_t *node)
+{
+    const daisy_graph_schema_t *s = S(self);
+    sqlite3_bind_int64(st, (*col)++, (int64_t)node->id);
+    for (uint32_t d = 0; d < s->dims; d++, (*col)++)
+        if (s->position_type == DAISY_ATTR_INT)
+            sqlite3_bind_int64(st, *col, (int64_t)node->position[d]);
+        else
+            sqlite3_bind_double(st, *col, node->position[d]);
+    for (size_t i = 0; i < s->n_node_attrs; i++)
+        if (bind_value(st, col, &s->node_attrs[i], node->attrs ? &node->attrs[i] : NULL) != 0)
+            return -1;
+    return 0;
+}
+
+//  Step an INSERT of `n` nodes (`rows` of them, bound). A constraint
+//  failure of a multi-row statement (which leaves none of its rows) is
+//  looked for row by row through `one`, to name the node.
+static int
+step_nodes(sq_t *self, sqlite3_stmt *st, sqlite3_stmt *one, const daisy_node_t *const *rows,
+           int n, daisy_error_t *err)
+{
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step == SQLITE_DONE)
+        return 0;
+    if (step != SQLITE_CONSTRAINT)
+        return db_error(self, err, "writing nodes");
+    if (n == 1)
+        return daisy_error_set(err, "%s: node %llu exists (fail_if_exists)", self->base.name,
+                               (unsigned long long)rows[0]->id);
+    for (int r = 0; r < n; r++) {
+        int col = 1;
+        if (bind_node(self, one, &col, rows[r]) != 0)
+            return db_error(self, err, "binding a node");
+        if (step_nodes(self, one, one, &rows[r], 1, err) != 0)
+            return -1;
+    }
+    return db_error(self, err, "writing nodes");
+}
+
+//  The INSERT statement of `rows` nodes.
+static int
+prepare_node_insert(sq_t *self, bool fail_if_exists, int ncols, int rows, sqlite3_stmt **st,
+                    daisy_error_t *err)
 {
     const daisy_graph_schema_t *s = S(self);
     snprintf(self->sql, sizeof self->sql, "INSERT%s INTO \"%s\" (id, ",
              fail_if_exists ? "" : " OR IGNORE", s->nodes_table);
     add_position_columns(self, "");
     add_attr_columns(self, s->node_attrs, s->n_node_attrs, "");
+    add_values(self, ncols, rows);
+    return prepare(self, st, err);
+}
+
+static int
+insert_nodes(sq_t *self, const daisy_node_t *nodes, size_t n, const daisy_roi_t *roi,
+             bool fail_if_exists, daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = S(self);
     int ncols = 1 + (int)s->dims;
     for (size_t i = 0; i < s->n_node_attrs; i++)
         ncols += (int)graphdb_width(&s->node_attrs[i]);
-    add_values(self, ncols);
-    sqlite3_stmt *st;
-    if (prepare(self, &st, err) != 0)
-        return -1;
-    int rc = 0;
-    for (size_t k = 0; rc == 0 && k < n; k++) {
-        const daisy_node_t *node = &nodes[k];
-        if (!graphdb_write_inside(roi, node->position, s->dims))
+    int per = NODE_PARAMS / ncols < 1 ? 1 : NODE_PARAMS / ncols > 32 ? 32 : NODE_PARAMS / ncols;
+    sqlite3_stmt *many = NULL, *one = NULL;
+    int rc = prepare_node_insert(self, fail_if_exists, ncols, 1, &one, err);
+    if (rc == 0 && per > 1 && n >= (size_t)per)
+        rc = prepare_node_insert(self, fail_if_exists, ncols, per, &many, err);
+    const daisy_node_t *rows[32];
+    int got = 0;
+    for (size_t k = 0; rc == 0 && k <= n; k++) {
+        //  Rows gathered until a statement's worth, or the end.
+        if (k < n && graphdb_write_inside(roi, nodes[k].position, s->dims))
+            rows[got++] = &nodes[k];
+        if (got == 0 || (got < per && k < n))
             continue;
-        int col = 1;
-        sqlite3_bind_int64(st, col++, (int64_t)node->id);
-        for (uint32_t d = 0; d < s->dims; d++, col++)
-            if (s->position_type == DAISY_ATTR_INT)
-                sqlite3_bind_int64(st, col, (int64_t)node->position[d]);
-            else
-                sqlite3_bind_double(st, col, node->position[d]);
-        for (size_t i = 0; i < s->n_node_attrs && rc == 0; i++)
-            rc = bind_value(st, &col, &s->node_attrs[i], node->attrs ? &node->attrs[i] : NULL);
-        int step = sqlite3_step(st);
-        if (step == SQLITE_CONSTRAINT)
-            rc = daisy_error_set(err, "%s: node %llu exists (fail_if_exists)", self->base.name,
-                                 (unsigned long long)node->id);
-        else if (step != SQLITE_DONE)
-            rc = db_error(self, err, "writing nodes");
-        sqlite3_reset(st);
+        sqlite3_stmt *st = got == per && many ? many : one;
+        int batch = st == many ? per : 1;
+        for (int r = 0; rc == 0 && r + batch <= got; r += batch) {
+            int col = 1;
+            for (int b = 0; rc == 0 && b < batch; b++)
+                rc = bind_node(self, st, &col, rows[r + b]);
+            rc = rc ? db_error(self, err, "binding a node")
+                    : step_nodes(self, st, one, &rows[r], batch, err);
+        }
+        got = 0;
     }
-    sqlite3_finalize(st);
+    sqlite3_finalize(many);
+    sqlite3_finalize(one);
     return rc;
 }
 
@@ -731,7 +799,7 @@ insert_edges(sq_t *self, const daisy_edge_t *edges, size_t n, const daisy_roi_t 
     int ncols = 2;
     for (size_t i = 0; i < s->n_edge_attrs; i++)
         ncols += (int)graphdb_width(&s->edge_attrs[i]);
-    add_values(self, ncols);
+    add_values(self, ncols, 1);
     int rc = prepare(self, &st, err);
     for (size_t k = 0; rc == 0 && k < n; k++) {
         uint64_t u, v;

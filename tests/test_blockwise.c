@@ -58,8 +58,8 @@ Test(blockwise, random_pipelines_run_every_block_once_in_order, .timeout = 240)
 {
     uint64_t rng = 31;
     sh = shared_new();
-    char logs[] = "/tmp/daisy-blockwise-XXXXXX", tmp[] = "/tmp/daisy-blockwise-tmp-XXXXXX";
-    cr_assert_not_null(mkdtemp(logs));
+    char logs[256], tmp[] = "/tmp/daisy-blockwise-tmp-XXXXXX";
+    cr_assert_not_null(tu_scratch_dir(logs, sizeof logs, "blockwise"));
     //  The broker's socket lives in a private directory under $TMPDIR for
     //  the run, gone after it.
     cr_assert_not_null(mkdtemp(tmp));
@@ -110,8 +110,8 @@ Test(blockwise, random_pipelines_run_every_block_once_in_order, .timeout = 240)
 Test(blockwise, failures_are_retried_then_orphan_downstream, .timeout = 120)
 {
     sh = shared_new();
-    char logs[] = "/tmp/daisy-blockwise-XXXXXX";
-    cr_assert_not_null(mkdtemp(logs));
+    char logs[256];
+    cr_assert_not_null(tu_scratch_dir(logs, sizeof logs, "blockwise"));
     daisy_pipeline_t *p = daisy_pipeline_new();
     daisy_task_t *a = tu_task_1d("a", 0, 20, 1, 0, 1);
     daisy_task_set_read_write_conflict(a, false);
@@ -182,8 +182,8 @@ Test(blockwise, checks_on_workers_skip_a_finished_run, .timeout = 120)
 {
     csh = mmap(NULL, sizeof *csh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert_neq(csh, MAP_FAILED);
-    char logs[] = "/tmp/daisy-blockwise-XXXXXX";
-    cr_assert_not_null(mkdtemp(logs));
+    char logs[256];
+    cr_assert_not_null(tu_scratch_dir(logs, sizeof logs, "blockwise"));
     daisy_pipeline_t *p = daisy_pipeline_new();
     daisy_task_t *t = tu_task_1d("t", 0, CHECKED, 1, 0, 1);
     daisy_task_set_read_write_conflict(t, false);

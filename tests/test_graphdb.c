@@ -308,6 +308,32 @@ writes_never_overwrite_and_fail_if_exists_changes_nothing(void)
     cr_assert_eq(daisy_graph_iter_node(it, &n, &err), 1, "node 1 still has label 0");
     cr_assert_eq(n.id, 1);
     daisy_graph_iter_destroy(&it);
+    //  Batches long enough for multi-row statements: the node that exists
+    //  is named wherever it stands, and nothing of the batch stays; without
+    //  fail_if_exists the others are written and the existing one kept.
+    enum { LONG = 100 };
+    static daisy_node_t many[LONG];
+    for (int at = 0; at < LONG; at += 37) {
+        for (int i = 0; i < LONG; i++) {
+            many[i] = fresh;
+            many[i].id = NODES + 1000 + (uint64_t)i;
+        }
+        many[at] = again;
+        cr_assert_eq(daisy_graphdb_write_nodes(db, many, LONG, NULL, true, &err), -1);
+        cr_assert(strstr(err.msg, "node 1 exists"), "at %d: %s", at, err.msg);
+        daisy_graphdb_count_nodes(db, NULL, &count, &err);
+        cr_assert_eq(count, NODES, "at %d: the failed batch wrote nothing", at);
+    }
+    many[LONG - 1] = many[3];       //  an id twice in one batch
+    cr_assert_eq(daisy_graphdb_write_nodes(db, many, LONG, NULL, true, &err), -1);
+    cr_assert(strstr(err.msg, "exists"), "%s", err.msg);
+    cr_assert_eq(daisy_graphdb_write_nodes(db, many, LONG, NULL, false, &err), 0, "%s", err.msg);
+    daisy_graphdb_count_nodes(db, NULL, &count, &err);
+    cr_assert_eq(count, NODES + LONG - 2, "all but node 1 (kept) and the repeated id");
+    it = daisy_graphdb_nodes(db, NULL, &f, 1, &err);
+    cr_assert_eq(daisy_graph_iter_node(it, &n, &err), 1, "node 1 still has label 0");
+    cr_assert_eq(n.id, 1);
+    daisy_graph_iter_destroy(&it);
     daisy_graphdb_close(&db);
 }
 

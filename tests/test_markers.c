@@ -13,8 +13,9 @@ static char dir[64];
 static void
 make_dir(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/daisy-markers-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    if (dir[0])
+        tu_scratch_done(dir);
+    cr_assert_not_null(tu_scratch_dir(dir, sizeof dir, "markers"));
 }
 
 static daisy_pipeline_t *
@@ -272,6 +273,7 @@ Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
     daisy_markers_close(&m);
     daisy_graph_destroy(&g);
     daisy_pipeline_destroy(&p);
+    umount2(dir, MNT_DETACH);       //  the scratch directory can go
 }
 
 //  zarr-python's experimental v3 API rewrote zarr.json in read mode, after

@@ -128,8 +128,8 @@ Test(serial, a_failing_block_is_retried_then_orphans_its_downstream)
 
 Test(serial, commands_see_the_block_in_their_environment)
 {
-    char dir[] = "/tmp/daisy-serial-XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
+    char dir[200];
+    cr_assert_not_null(tu_scratch_dir(dir, sizeof dir, "serial"));
     char out[256], cmd[512];
     snprintf(out, sizeof out, "%s/blocks", dir);
     snprintf(cmd, sizeof cmd,

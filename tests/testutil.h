@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,6 +118,56 @@ static inline void
 tu_rmtree(const char *dir)
 {
     nftw(dir, tu_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+//  Scratch directories of the test process, removed when it exits,
+//  whatever became of the test (Criterion runs each test in a process of
+//  its own). Processes forked from it (workers) inherit the exit handler:
+//  only the process that made them removes them.
+#define TU_SCRATCH_MAX 16
+static char tu_scratch[TU_SCRATCH_MAX][256];
+static pid_t tu_scratch_owner;
+
+static inline void
+tu_scratch_remove(void)
+{
+    for (int i = 0; i < TU_SCRATCH_MAX && getpid() == tu_scratch_owner; i++)
+        if (tu_scratch[i][0])
+            tu_rmtree(tu_scratch[i]);
+}
+
+//  Remove a scratch directory now, and free its place.
+static inline void
+tu_scratch_done(const char *dir)
+{
+    for (int i = 0; i < TU_SCRATCH_MAX; i++)
+        if (tu_scratch[i][0] && strcmp(tu_scratch[i], dir) == 0) {
+            tu_rmtree(tu_scratch[i]);
+            tu_scratch[i][0] = '\0';
+        }
+}
+
+//  Make $TMPDIR/daisy-NAME-XXXXXX (TMPDIR default /tmp) into buf; NULL
+//  when it cannot be made.
+static inline char *
+tu_scratch_dir(char *buf, size_t size, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, size, "%s/daisy-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    if (!mkdtemp(buf))
+        return NULL;
+    if (tu_scratch_owner != getpid()) {
+        tu_scratch_owner = getpid();
+        for (int i = 0; i < TU_SCRATCH_MAX; i++)
+            tu_scratch[i][0] = '\0';
+        atexit(tu_scratch_remove);
+    }
+    for (int i = 0; i < TU_SCRATCH_MAX; i++)
+        if (!tu_scratch[i][0]) {
+            snprintf(tu_scratch[i], sizeof tu_scratch[i], "%s", buf);
+            break;
+        }
+    return buf;
 }
 
 #endif
