@@ -8,7 +8,9 @@
               measured in the same run, is the same rows into funlib's
               schema (pos_index only) through plain sqlite3 prepared
               inserts; and ours again as a bulk load (bulk_begin ..
-              bulk_end, the index builds timed).
+              bulk_end, the index builds timed). Then ours and the
+              reference again with each batch in a block of side 1/10 of
+              the cube's (blocks in order), as a blockwise task writes.
       read    ROI reads of 0.1 % and 1 % of the volume through
               daisy_graphdb_nodes (the spatial index drives), against the query
               funlib.persistence runs on the same file (the column
@@ -49,14 +51,24 @@ static const char *s_pg;        //  the server's URL (its maintenance database)
 static char s_pg_db[600];       //  the URL of the benchmark's own database
 static const char *s_keep;      //  --keep PATH: the read case's graph, kept between runs
 
+//  Batches of a block each (see run_write), instead of the whole cube.
+static bool s_local;
+
+//  Node `id` at a random place: in the whole cube, or with s_local in the
+//  block of side SIDE / 10 that its batch of BATCH writes, blocks in
+//  order, as a blockwise task's workers write theirs.
 static void
 random_node(uint64_t *seed, uint64_t id, daisy_node_t *n)
 {
     n->id = id;
     n->attrs = NULL;
+    uint64_t block = (id - 1) / BATCH;
     for (int d = 0; d < 3; d++) {
         *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
-        n->position[d] = (double)(*seed >> 11) / (double)(1ull << 53) * SIDE;
+        double u = (double)(*seed >> 11) / (double)(1ull << 53);
+        n->position[d] = s_local ? (double)(block % 10) * (SIDE / 10) + u * (SIDE / 10)
+                                 : u * SIDE;
+        block /= 10;
     }
 }
 
@@ -152,11 +164,20 @@ run_write(bool quick)
     double c = write_ours(ours, n, true);
     sync();
     double b = write_reference(ref, n);
+    //  The same, each batch in a block of its own: a blockwise task's
+    //  writes, whose rows land in a few pages of each index.
+    s_local = true;
+    sync();
+    double la = write_ours(ours, n, false);
+    sync();
+    double lb = write_reference(ref, n);
+    s_local = false;
     printf("{\"case\": \"write\", \"nodes\": %zu, \"ours_nodes_per_s\": %.0f, "
            "\"ours_bulk_nodes_per_s\": %.0f, \"funlib_schema_nodes_per_s\": %.0f, "
-           "\"ratio\": %.2f, \"bulk_ratio\": %.2f}\n", n, a, c, b, b > 0 ? a / b : 0,
-           b > 0 ? c / b : 0);
-    return a > 0 && b > 0 && c > 0 ? 0 : 1;
+           "\"ratio\": %.2f, \"bulk_ratio\": %.2f, \"ours_local_nodes_per_s\": %.0f, "
+           "\"funlib_schema_local_nodes_per_s\": %.0f, \"local_ratio\": %.2f}\n",
+           n, a, c, b, b > 0 ? a / b : 0, b > 0 ? c / b : 0, la, lb, lb > 0 ? la / lb : 0);
+    return a > 0 && b > 0 && c > 0 && la > 0 && lb > 0 ? 0 : 1;
 }
 
 //  A cube of `fraction` of the volume at a random place.
