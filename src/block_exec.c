@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <spawn.h>
@@ -177,13 +178,26 @@ daisy_block_exec(const char *command, const daisy_block_t *block,
         posix_spawn_file_actions_adddup2(&actions, env->err_fd, STDERR_FILENO);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
+    //  With a group to publish, signals wait (in this thread) until it is
+    //  published: the command may signal us, or be signalled with us, the
+    //  moment it starts, and a handler that found no group yet would let
+    //  the command run on alone. The command starts with the mask as it was.
+    sigset_t all, old;
     if (env && env->group) {
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        posix_spawnattr_setsigmask(&attr, &old);
         posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
     }
     char *argv[] = {"sh", "-c", (char *)command, NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp);
+    if (env && env->group) {
+        if (rc == 0)
+            *env->group = pid;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     free(envp);
@@ -194,8 +208,6 @@ daisy_block_exec(const char *command, const daisy_block_t *block,
             close(pipefd[0]);
         return daisy_error_set(err, "cannot start /bin/sh for '%s': %s", command, strerror(rc));
     }
-    if (env && env->group)
-        *env->group = pid;
     int wstatus, waited = 0;
     if (tail.tail)
         waited = wait_pumping(pid, pipefd[0], env->err_fd >= 0 ? env->err_fd : STDERR_FILENO,

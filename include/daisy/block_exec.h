@@ -35,7 +35,9 @@ typedef struct {
     int err_fd;              //  the command's stderr, or -1 to inherit
     //  When not NULL: the command runs in a process group of its own, whose
     //  id is stored here while it runs (0 otherwise), so that a signal
-    //  handler can stop the whole command with kill(-*group, sig).
+    //  handler can stop the whole command with kill(-*group, sig). Signals
+    //  that arrive while the command starts wait, in the calling thread,
+    //  until the id is stored.
     volatile pid_t *group;
     //  When not NULL: the command's stderr passes through a pipe on its way
     //  to err_fd (or this process's stderr), and the last non-empty line it
