@@ -223,7 +223,9 @@ countmap_new_dense(uint64_t blocks)
     countmap_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->dense = calloc(blocks ? blocks : 1, 1);
+    //  COUNTMAP_DENSE_PAD bytes past the last block: a row of counts is
+    //  loaded and stored as one word (blocks past it unchanged).
+    self->dense = calloc(blocks + COUNTMAP_DENSE_PAD, 1);
     if (!self->dense) {
         free(self);
         return NULL;
@@ -306,7 +308,7 @@ remove_group(countmap_t *self, size_t i)
 }
 
 void
-countmap_del_hashed(countmap_t *self, uint8_t *count)
+countmap_del(countmap_t *self, uint8_t *count)
 {
     size_t i = (size_t)(count - (uint8_t *)self->slots) / sizeof(group_t);
     *count = 0;

@@ -25,7 +25,13 @@
     each group of eight to its own line. Measured on three chained 67^3
     tasks, where most count-downs missed the cache on the first probe of
     the hash; the resolver gives such arrays to tasks within a fixed
-    budget of bytes, so memory stays bounded for any pipeline.
+    budget of bytes, so memory stays bounded for any pipeline. Their
+    owner stores every block's full count when the array is made, so a
+    count-down there never has to tell a block first reached from one
+    already waiting (a branch the processor cannot predict, and a count
+    worked out in the middle of the hot loop): the byte has the count in
+    its low six bits, COUNTMAP_TOUCHED once it was counted down (so that
+    the map still knows how many blocks wait) and COUNTMAP_FLAG.
 */
 #ifndef DAISY_BLOCKMAP_H
 #define DAISY_BLOCKMAP_H
@@ -59,6 +65,13 @@ void blockmap_each(const blockmap_t *self,
 //  the caller.
 #define COUNTMAP_MAX 0x7f
 #define COUNTMAP_FLAG 0x80
+//  In a dense map: the count (at most COUNTMAP_DENSE_MAX, 0 for a block
+//  that waits for nothing) and whether it was counted down yet.
+#define COUNTMAP_DENSE_MAX 0x3f
+#define COUNTMAP_TOUCHED 0x40
+//  Zero bytes after a dense map's last block, so that up to 8 counts may
+//  be read and written back as one word anywhere in it.
+#define COUNTMAP_DENSE_PAD 8
 
 //  The count map is used for every downstream block of every block
 //  resolved (27 times per block in a chain of 3D tasks), so its lookup
@@ -73,7 +86,7 @@ typedef struct {
 } countmap_group_t;
 
 typedef struct {
-    uint8_t *dense;             //  a byte per block, or NULL: the hashed slots below
+    uint8_t *dense;             //  a byte per block, filled by the owner, or NULL: the hashed slots below
     countmap_group_t *slots;
     unsigned log2;              //  capacity = 2^log2
     size_t groups;              //  occupied slots
@@ -86,11 +99,14 @@ typedef struct {
 } countmap_t;
 
 countmap_t *countmap_new(void);
-//  A count map over blocks 0..blocks-1 as one byte per block.
+//  A count map over blocks 0..blocks-1 as one byte per block, all 0: the
+//  caller stores each block's full count (see the opening comment) and
+//  counts down in `dense` itself; countmap_put and countmap_del are for
+//  hashed maps only.
 countmap_t *countmap_new_dense(uint64_t blocks);
 void countmap_destroy(countmap_t **self_p);
-//  Take a block out of the hashed slots (countmap_del).
-void countmap_del_hashed(countmap_t *self, uint8_t *count);
+//  Take the block whose count byte put returned out of the map.
+void countmap_del(countmap_t *self, uint8_t *count);
 //  Blocks in the map.
 size_t countmap_size(const countmap_t *self);
 
@@ -112,13 +128,6 @@ blockmap_home(uint64_t key, unsigned log2)
 static inline uint8_t *
 countmap_put(countmap_t *self, uint64_t index, bool *created)
 {
-    if (self->dense) {
-        uint8_t *count = &self->dense[index];
-        *created = *count == 0;
-        if (*created)
-            self->blocks++;
-        return count;
-    }
     uint64_t group = index >> COUNTMAP_GROUP_LOG2;
     size_t i = self->last_slot;
     if (group != self->last_group) {
@@ -135,18 +144,6 @@ countmap_put(countmap_t *self, uint64_t index, bool *created)
     *created = *count == 0;
     self->blocks += *created;
     return count;
-}
-
-//  Take the block whose count byte put returned out of the map.
-static inline void
-countmap_del(countmap_t *self, uint8_t *count)
-{
-    if (self->dense) {
-        *count = 0;
-        self->blocks--;
-        return;
-    }
-    countmap_del_hashed(self, count);
 }
 
 #endif
