@@ -529,6 +529,24 @@ sum_bytes(uint64_t w)
     return (size_t)((w * BYTES(1)) >> 56);
 }
 
+//  Count down the bytes `in` of a word of a dense array at once: each
+//  of those counts is at least 1 (each of those blocks waits for the one
+//  being resolved), so subtracting 1 from each byte never borrows across
+//  bytes, and the other bytes are written back unchanged. The word after
+//  it; *live gets COUNTMAP_TOUCHED of each byte of `in` whose count is
+//  not zero yet, *touched (a byte per byte) the blocks counted down for
+//  the first time.
+static inline uint64_t
+word_down(uint64_t w, uint64_t in, uint8_t flag, uint64_t *touched, uint64_t *live)
+{
+    uint64_t fresh = BYTES(COUNTMAP_TOUCHED) & in;
+    uint64_t after = (w | (BYTES(flag | COUNTMAP_TOUCHED) & in)) - (BYTES(1) & in);
+    *touched += (~w & fresh) >> 6;
+    //  Count bits are at most 0x3f: adding 0x3f carries into bit 6 unless 0.
+    *live = ((after & BYTES(COUNTMAP_DENSE_MAX)) + BYTES(COUNTMAP_DENSE_MAX)) & fresh;
+    return after;
+}
+
 //  The blocks of a row whose count word `after` has zero counts (`zero`:
 //  bit 6 of each such byte): taken out of the array and reported.
 static void
@@ -550,10 +568,7 @@ resolve_row_word(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_
 }
 
 //  count_down_box for a dense array and rows of at most 8 blocks, a row
-//  as one word: every count of the box is at least 1 (each of those
-//  blocks waits for the one being resolved), so subtracting 1 from each
-//  byte never borrows across bytes, and the bytes past the row (or past
-//  the array: COUNTMAP_DENSE_PAD) are written back unchanged. Blocks
+//  as one word (word_down; past the array: COUNTMAP_DENSE_PAD). Blocks
 //  whose count reaches zero (one per resolved block, on average) are
 //  taken out one by one.
 static void
@@ -564,7 +579,6 @@ count_down_box_words(daisy_resolver_t *self, countmap_t *map, uint32_t task,
     int last = v->dims - 1;
     int64_t n = hi[last] - lo[last];
     uint64_t in = n == 8 ? ~0ull : (1ull << (8 * n)) - 1;
-    uint64_t set = BYTES(self->fail_flag | COUNTMAP_TOUCHED) & in, ones = BYTES(1) & in;
     uint64_t fresh = BYTES(COUNTMAP_TOUCHED) & in;
     int64_t q[D];
     for (int d = 0; d < D; d++)   //  all D (lo has them), a copy the compiler inlines
@@ -574,12 +588,9 @@ count_down_box_words(daisy_resolver_t *self, countmap_t *map, uint32_t task,
     //  row each, and rows are fewer than 256 (a count is at most 63).
     uint64_t touched = 0;
     for (;;) {
-        uint64_t w, after;
+        uint64_t w, live;
         memcpy(&w, map->dense + row, sizeof w);
-        after = (w | set) - ones;
-        touched += (~w & fresh) >> 6;
-        //  Count bits are at most 0x3f: adding 0x3f carries into bit 6 unless 0.
-        uint64_t live = ((after & BYTES(COUNTMAP_DENSE_MAX)) + BYTES(COUNTMAP_DENSE_MAX)) & fresh;
+        uint64_t after = word_down(w, in, self->fail_flag, &touched, &live);
         if (live == fresh) {
             memcpy(map->dense + row, &after, sizeof after);
         } else {
