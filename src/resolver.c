@@ -540,7 +540,7 @@ static inline uint64_t
 word_down(uint64_t w, uint64_t in, uint8_t flag, uint64_t *touched, uint64_t *live)
 {
     uint64_t fresh = BYTES(COUNTMAP_TOUCHED) & in;
-    uint64_t after = (w | (BYTES(flag | COUNTMAP_TOUCHED) & in)) - (BYTES(1) & in);
+    uint64_t after = (w | (BYTES(flag) & in) | fresh) - (BYTES(1) & in);
     *touched += (~w & fresh) >> 6;
     //  Count bits are at most 0x3f: adding 0x3f carries into bit 6 unless 0.
     *live = ((after & BYTES(COUNTMAP_DENSE_MAX)) + BYTES(COUNTMAP_DENSE_MAX)) & fresh;
@@ -587,12 +587,14 @@ count_down_box_words(daisy_resolver_t *self, countmap_t *map, uint32_t task,
     //  Blocks touched now, a byte per column of the box: at most one per
     //  row each, and rows are fewer than 256 (a count is at most 63).
     uint64_t touched = 0;
+    //  In locals: a store to the array may alias anything.
+    uint8_t *dense = map->dense, flag = self->fail_flag;
     for (;;) {
         uint64_t w, live;
-        memcpy(&w, map->dense + row, sizeof w);
-        uint64_t after = word_down(w, in, self->fail_flag, &touched, &live);
+        memcpy(&w, dense + row, sizeof w);
+        uint64_t after = word_down(w, in, flag, &touched, &live);
         if (live == fresh) {
-            memcpy(map->dense + row, &after, sizeof after);
+            memcpy(dense + row, &after, sizeof after);
         } else {
             map->blocks += sum_bytes(touched);
             touched = 0;
