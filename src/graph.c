@@ -454,8 +454,8 @@ conflict_blocks_inside(const graph_task_t *t, const graph_conflict_t *c, const i
     const int64_t (*off)[D] = (const int64_t (*)[D])&t->combo[c->first];
     const uint64_t *delta = &t->combo_delta[c->first];
     for (uint64_t i = 0; i < c->all; i++) {
-        for (int d = 0; d < t->dims; d++)
-            q[i][d] = k[d] + sign * off[i][d];
+        for (int d = 0; d < D; d++)   //  positions are whole, zero past dims
+            q[i][d] = d < t->dims ? k[d] + sign * off[i][d] : 0;
         index[i] = sign > 0 ? at + delta[i] : at - delta[i];
     }
     return (int)c->all;

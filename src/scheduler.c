@@ -37,6 +37,7 @@
 #include "daisy/scheduler.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "blockmap.h"
 #include "graph_internal.h"
@@ -266,8 +267,7 @@ queue_push(const daisy_scheduler_t *self, uint32_t task, uint64_t index, uint32_
     e->index = index;
     e->attempt = attempt;
     if (k)
-        for (int d = 0; d < D; d++)   //  all D, zero past dims: a copy of fixed size
-            e->k[d] = d < t->dims ? k[d] : 0;
+        memcpy(e->k, k, sizeof e->k);   //  the resolver's positions are whole, zero past dims
     else
         graph_unflatten(t, index, e->k);
     return 0;
