@@ -693,29 +693,16 @@ count_down_conflicts_dense(daisy_resolver_t *self, countmap_t *map, uint32_t tas
     map->blocks += touched;
 }
 
-//  count_down_conflicts away from the fast case: a hashed map, or a block
-//  near the edges of the grid (then the conflicting blocks are listed,
-//  into arrays too large for the fast case's stack frame).
+//  count_down_conflicts for a block near the edges of the grid, or of a
+//  task without cached combinations: the conflicting blocks are listed,
+//  into arrays too large for the usual case's stack frame.
 static __attribute__((noinline)) void
-count_down_conflicts_slow(daisy_resolver_t *self, uint32_t task, const int64_t *k,
-                          uint64_t at, uint64_t later, bool inside)
+count_down_conflicts_listed(daisy_resolver_t *self, uint32_t task, const int64_t *k,
+                            uint64_t at, uint64_t later)
 {
-    const graph_task_t *u = &self->graph->tasks[task];
-    const graph_conflict_t *c = u->conflicts ? &u->conflicts[later] : NULL;
-    if (inside) {
-        const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
-        const uint64_t *delta = &u->combo_delta[c->first];
-        for (uint64_t i = 0; i < c->all; i++) {
-            int64_t q[D];
-            for (int d = 0; d < D; d++)   //  past dims both are 0 or unused
-                q[d] = k[d] - off[i][d];
-            count_down_byte(self, self->counts[task], task, at - delta[i], q, later);
-        }
-        return;
-    }
     int64_t q[GRAPH_MAX_CONFLICTS][D];
     uint64_t index[GRAPH_MAX_CONFLICTS];
-    int n = graph_conflict_blocks(u, k, at, later, -1, q, index);
+    int n = graph_conflict_blocks(&self->graph->tasks[task], k, at, later, -1, q, index);
     for (int i = 0; i < n; i++)
         count_down(self, task, index[i], q[i]);
 }
@@ -735,12 +722,18 @@ count_down_conflicts(daisy_resolver_t *self, uint32_t task, const int64_t *k, ui
         for (int d = 0; d < u->dims; d++)
             inside &= (k[d] >= c->reach_hi[d]) & (k[d] - c->reach_lo[d] < u->n[d]);
     }
-    if (inside && map->dense)
-        count_down_conflicts_dense(self, map, task, k, at,
-                                   (const int64_t (*)[D])&u->combo[c->first],
-                                   &u->combo_delta[c->first], c->all);
-    else
-        count_down_conflicts_slow(self, task, k, at, later, inside);
+    if (!inside)
+        return count_down_conflicts_listed(self, task, k, at, later);
+    const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
+    const uint64_t *delta = &u->combo_delta[c->first];
+    if (map->dense)
+        return count_down_conflicts_dense(self, map, task, k, at, off, delta, c->all);
+    for (uint64_t i = 0; i < c->all; i++) {
+        int64_t q[D];
+        for (int d = 0; d < D; d++)   //  past dims both are 0
+            q[d] = k[d] - off[i][d];
+        count_down_byte(self, map, task, at - delta[i], q, later);
+    }
 }
 
 //  The block at k of `task` was resolved: count down the blocks of its
