@@ -164,8 +164,6 @@ make_interior(const daisy_graph_t *g, uint32_t task, const bool *complete, inter
     }
 }
 
-//  Roots of a task: its level-0 blocks not covered by an upstream task that
-//  still has work; none for a task that is complete already.
 //  A block's full count (below); prefill needs it before it is defined.
 static inline uint8_t first_count(const daisy_resolver_t *self, const graph_task_t *v,
                                   uint32_t task, const int64_t *k, uint64_t level);
@@ -226,6 +224,8 @@ prefill(const daisy_resolver_t *self, uint32_t task, uint8_t *count)
     }
 }
 
+//  Roots of a task: its level-0 blocks not covered by an upstream task that
+//  still has work; none for a task that is complete already.
 static root_cursor_t *
 make_roots(const daisy_graph_t *g, uint32_t task, const bool *complete)
 {
