@@ -264,3 +264,112 @@ Test(resolver, frontier_of_a_huge_task_stays_small)
     daisy_graph_destroy(&g);
     daisy_pipeline_destroy(&p);
 }
+
+//  The resolver against the graph's own dependency lists, block by block.
+//  Blocks are resolved in a random valid order, some of them as failures;
+//  after every step the frontier (daisy_resolver_waiting) must be exactly
+//  the blocks with some but not all of their upstream blocks resolved,
+//  and a block is reported once, when its last upstream block is
+//  resolved: ready if none of them failed or was orphaned, else
+//  orphaned. Small random pipelines, so every task counts in the dense
+//  arrays (rows counted down as words, conflicts byte by byte).
+typedef struct {
+    char **state;      //  per task, per block: 0 waiting, 1 ready, 2 resolved ok, 3 failed or orphaned
+    daisy_block_ref_t *ready;
+    size_t nready;
+    const daisy_graph_t *g;
+} oracle_t;
+
+static void
+oracle_report(void *arg, daisy_block_ref_t ref, bool ready)
+{
+    oracle_t *o = arg;
+    daisy_block_ref_t up[512];
+    size_t n = daisy_graph_upstream(o->g, ref, up, 512);
+    cr_assert_leq(n, 512);
+    bool failed = false;
+    for (size_t i = 0; i < n; i++) {
+        char s = o->state[up[i].task][up[i].index];
+        cr_assert(s >= 2, "block %u/%llu reported before its upstream %u/%llu", ref.task,
+                  (unsigned long long)ref.index, up[i].task, (unsigned long long)up[i].index);
+        failed |= s == 3;
+    }
+    cr_assert_eq(o->state[ref.task][ref.index], 0, "block reported twice");
+    cr_assert_eq(ready, !failed, "block %u/%llu: ready %d, an upstream block failed %d",
+                 ref.task, (unsigned long long)ref.index, ready, failed);
+    if (ready) {
+        o->state[ref.task][ref.index] = 1;
+        o->ready[o->nready++] = ref;
+    } else {
+        o->state[ref.task][ref.index] = 3;   //  orphaned: resolved as failed by the resolver
+    }
+}
+
+//  Blocks with some but not all of their upstream blocks resolved.
+static size_t
+oracle_waiting(const oracle_t *o)
+{
+    size_t waiting = 0;
+    daisy_block_ref_t up[512];
+    for (uint32_t t = 0; t < daisy_graph_task_count(o->g); t++)
+        for (uint64_t i = 0; i < daisy_graph_block_count(o->g, t); i++) {
+            if (o->state[t][i] != 0)
+                continue;
+            size_t n = daisy_graph_upstream(o->g, (daisy_block_ref_t){t, i}, up, 512), done = 0;
+            for (size_t j = 0; j < n; j++)
+                done += o->state[up[j].task][up[j].index] >= 2;
+            waiting += done > 0 && done < n;
+        }
+    return waiting;
+}
+
+Test(resolver, frontier_and_outcomes_follow_the_dependency_lists, .timeout = 120)
+{
+    uint64_t rng = 13;
+    for (int round = 0; round < 24; round++) {
+        int dims = 1 + round % 3;
+        daisy_pipeline_t *p = tu_random_pipeline(&rng, dims, 4, dims >= 3 ? 4 : 7);
+        daisy_graph_t *g = daisy_graph_new(p, NULL);
+        daisy_resolver_t *r = daisy_resolver_new(g, NULL);
+        cr_assert_not_null(r);
+        uint32_t nt = daisy_graph_task_count(g);
+        size_t total = 0;
+        oracle_t o = {calloc(nt, sizeof(char *)), NULL, 0, g};
+        for (uint32_t t = 0; t < nt; t++) {
+            o.state[t] = calloc(daisy_graph_block_count(g, t) + 1, 1);
+            total += daisy_graph_block_count(g, t);
+        }
+        o.ready = calloc(total + 1, sizeof *o.ready);
+        for (uint32_t t = 0; t < nt; t++) {
+            daisy_block_ref_t ref;
+            while (daisy_resolver_next_root(r, t, &ref)) {
+                o.state[t][ref.index] = 1;
+                o.ready[o.nready++] = ref;
+            }
+        }
+        size_t resolved = 0;
+        while (o.nready > 0) {
+            size_t pick = (size_t)tu_range(&rng, 0, (int64_t)o.nready - 1);
+            daisy_block_ref_t ref = o.ready[pick];
+            o.ready[pick] = o.ready[--o.nready];
+            bool ok = tu_range(&rng, 0, 9) > 0;   //  one in ten fails
+            o.state[ref.task][ref.index] = ok ? 2 : 3;
+            cr_assert_eq(daisy_resolver_resolve(r, ref, ok, oracle_report, &o), 0);
+            resolved++;
+            cr_assert_eq(daisy_resolver_waiting(r), oracle_waiting(&o),
+                         "round %d, after %zu blocks", round, resolved);
+        }
+        for (uint32_t t = 0; t < nt; t++) {
+            for (uint64_t i = 0; i < daisy_graph_block_count(g, t); i++)
+                cr_assert_geq(o.state[t][i], 2, "round %d: block %u/%llu never reported",
+                              round, t, (unsigned long long)i);
+            free(o.state[t]);
+        }
+        cr_assert_eq(daisy_resolver_waiting(r), 0);
+        free(o.state);
+        free(o.ready);
+        daisy_resolver_destroy(&r);
+        daisy_graph_destroy(&g);
+        daisy_pipeline_destroy(&p);
+    }
+}
