@@ -83,12 +83,12 @@ tu_random_task(uint64_t *rng, const char *id, int dims, int64_t max_blocks_per_d
     return t;
 }
 
-//  A random pipeline of 1-`max_tasks` tasks in `dims` dimensions; each task
-//  after the first names 0-2 earlier tasks as upstream.
+//  1-`max_tasks` random tasks in `dims` dimensions added to p; each task
+//  after the first names 0-2 earlier ones as upstream.
 static inline daisy_pipeline_t *
-tu_random_pipeline(uint64_t *rng, int dims, int max_tasks, int64_t max_blocks_per_dim)
+tu_random_tasks(daisy_pipeline_t *p, uint64_t *rng, int dims, int max_tasks,
+                int64_t max_blocks_per_dim)
 {
-    daisy_pipeline_t *p = daisy_pipeline_new();
     int ntasks = (int)tu_range(rng, 1, max_tasks);
     for (int i = 0; i < ntasks; i++) {
         char id[16];
@@ -103,6 +103,13 @@ tu_random_pipeline(uint64_t *rng, int dims, int max_tasks, int64_t max_blocks_pe
         daisy_pipeline_add(p, &t);
     }
     return p;
+}
+
+//  A random pipeline of those tasks.
+static inline daisy_pipeline_t *
+tu_random_pipeline(uint64_t *rng, int dims, int max_tasks, int64_t max_blocks_per_dim)
+{
+    return tu_random_tasks(daisy_pipeline_new(), rng, dims, max_tasks, max_blocks_per_dim);
 }
 
 //  A directory tree removed, deepest first (test scratch directories).
