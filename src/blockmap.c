@@ -308,10 +308,15 @@ remove_group(countmap_t *self, size_t i)
 }
 
 void
-countmap_drop(countmap_t *self, uint8_t *counts)
+countmap_del(countmap_t *self, uint8_t *count)
 {
-    group_t *slot = (group_t *)(counts - offsetof(group_t, count));
-    remove_group(self, (size_t)(slot - self->slots));
+    size_t i = (size_t)(count - (uint8_t *)self->slots) / sizeof(group_t);
+    *count = 0;
+    self->blocks--;
+    uint64_t any;
+    memcpy(&any, self->slots[i].count, sizeof any);
+    if (any == 0)
+        remove_group(self, i);
 }
 
 size_t

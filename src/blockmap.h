@@ -15,7 +15,7 @@
     slot by index / 8 and keeps the eight counts of that group in it: 16
     bytes hold up to eight waiting blocks instead of one, and a block's
     neighbours along the last dimension sit in the same cache line. A
-    count is at most COUNTMAP_MAX; a task whose blocks can have more
+    count is 1..127 with a flag bit; a task whose blocks can have more
     upstream blocks than that uses a blockmap_t instead (the resolver
     decides per task).
 
@@ -25,19 +25,13 @@
     each group of eight to its own line. Measured on three chained 67^3
     tasks, where most count-downs missed the cache on the first probe of
     the hash; the resolver gives such arrays to tasks within a fixed
-    budget of bytes, so memory stays bounded for any pipeline.
-
-    Either way the owner stores full counts before counting down: every
-    block's when a dense array is made, the eight blocks' of a group when
-    its slot is made (countmap_group). A count-down then never has to
-    tell a block first reached from one already waiting (a branch the
-    processor cannot predict, and a count worked out in the middle of
-    the hot loop), and a row of up to eight blocks is counted down as one
-    64-bit word. A count byte holds the count in its low six bits,
-    COUNTMAP_TOUCHED once the block was counted down (so that the map
-    still knows how many blocks wait: `blocks`, kept by the owner), and
-    COUNTMAP_FLAG for the owner. A slot whose eight counts are all zero
-    (blocks resolved, or waiting for nothing) is dropped.
+    budget of bytes, so memory stays bounded for any pipeline. Their
+    owner stores every block's full count when the array is made, so a
+    count-down there never has to tell a block first reached from one
+    already waiting (a branch the processor cannot predict, and a count
+    worked out in the middle of the hot loop): the byte has the count in
+    its low six bits, COUNTMAP_TOUCHED once it was counted down (so that
+    the map still knows how many blocks wait) and COUNTMAP_FLAG.
 */
 #ifndef DAISY_BLOCKMAP_H
 #define DAISY_BLOCKMAP_H
@@ -66,12 +60,15 @@ void blockmap_each(const blockmap_t *self,
                    void (*fn)(void *arg, uint32_t task, uint64_t index, uint32_t value),
                    void *arg);
 
-//  A count byte (see the opening comment): the count, at most
-//  COUNTMAP_MAX (0: the block waits for nothing, or not any more), whether
-//  it was counted down yet, and a flag for the owner.
-#define COUNTMAP_MAX 0x3f
-#define COUNTMAP_TOUCHED 0x40
+//  Counts of one task's blocks: a count byte is 0 for a block not in the
+//  map, else 1..COUNTMAP_MAX in its low bits with COUNTMAP_FLAG free for
+//  the caller.
+#define COUNTMAP_MAX 0x7f
 #define COUNTMAP_FLAG 0x80
+//  In a dense map: the count (at most COUNTMAP_DENSE_MAX, 0 for a block
+//  that waits for nothing) and whether it was counted down yet.
+#define COUNTMAP_DENSE_MAX 0x3f
+#define COUNTMAP_TOUCHED 0x40
 //  Zero bytes after a dense map's last block, so that up to 8 counts may
 //  be read and written back as one word anywhere in it.
 #define COUNTMAP_DENSE_PAD 8
@@ -89,11 +86,11 @@ typedef struct {
 } countmap_group_t;
 
 typedef struct {
-    uint8_t *dense;             //  a byte per block, or NULL: the hashed slots below
+    uint8_t *dense;             //  a byte per block, filled by the owner, or NULL: the hashed slots below
     countmap_group_t *slots;
     unsigned log2;              //  capacity = 2^log2
     size_t groups;              //  occupied slots
-    size_t blocks;              //  blocks waiting (kept by the owner)
+    size_t blocks;              //  non-zero counts
     //  The slot of the group found last: the resolver counts down rows of
     //  consecutive blocks, so the next block is most often in the same
     //  group. Forgotten whenever slots move (a deletion or a resize).
@@ -102,18 +99,20 @@ typedef struct {
 } countmap_t;
 
 countmap_t *countmap_new(void);
-//  A count map over blocks 0..blocks-1 as one byte per block, all 0, for
-//  the owner to fill and count down in `dense` itself.
+//  A count map over blocks 0..blocks-1 as one byte per block, all 0: the
+//  caller stores each block's full count (see the opening comment) and
+//  counts down in `dense` itself; countmap_put and countmap_del are for
+//  hashed maps only.
 countmap_t *countmap_new_dense(uint64_t blocks);
 void countmap_destroy(countmap_t **self_p);
+//  Take the block whose count byte put returned out of the map.
+void countmap_del(countmap_t *self, uint8_t *count);
 //  Blocks in the map.
 size_t countmap_size(const countmap_t *self);
 
 //  The slot for a group that is not in the map yet (blockmap.c); growing
 //  the map when needed. SIZE_MAX when memory runs out.
 size_t countmap_insert(countmap_t *self, uint64_t group);
-//  Drop the group whose counts countmap_group returned (all 8 zero).
-void countmap_drop(countmap_t *self, uint8_t *counts);
 
 //  Fibonacci hashing (blockmap.c says why): the top log2 bits of
 //  key * 2^64 / golden ratio.
@@ -123,29 +122,28 @@ blockmap_home(uint64_t key, unsigned log2)
     return (size_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - log2));
 }
 
-//  The 8 count bytes of a group (blocks 8 group .. 8 group + 7) of a
-//  hashed map, inserted as zeros when absent (then *created is set: the
-//  owner fills them). NULL only when memory runs out. The pointer is
-//  valid until the next insert or drop.
+//  The count byte of the block, its group inserted when absent (then the
+//  byte is 0 and *created is set: store a non-zero count). NULL only when
+//  memory runs out. The pointer is valid until the next put or del.
 static inline uint8_t *
-countmap_group(countmap_t *self, uint64_t group, bool *created)
+countmap_put(countmap_t *self, uint64_t index, bool *created)
 {
+    uint64_t group = index >> COUNTMAP_GROUP_LOG2;
     size_t i = self->last_slot;
-    *created = false;
     if (group != self->last_group) {
         size_t mask = ((size_t)1 << self->log2) - 1;
         i = blockmap_home(group, self->log2);
         while (self->slots[i].group != group && self->slots[i].group != COUNTMAP_NO_GROUP)
             i = (i + 1) & mask;
-        if (self->slots[i].group == COUNTMAP_NO_GROUP) {
-            if ((i = countmap_insert(self, group)) == SIZE_MAX)
-                return NULL;
-            *created = true;
-        }
+        if (self->slots[i].group == COUNTMAP_NO_GROUP && (i = countmap_insert(self, group)) == SIZE_MAX)
+            return NULL;
         self->last_group = group;
         self->last_slot = i;
     }
-    return self->slots[i].count;
+    uint8_t *count = &self->slots[i].count[index & (COUNTMAP_GROUP - 1)];
+    *created = *count == 0;
+    self->blocks += *created;
+    return count;
 }
 
 #endif

@@ -1,35 +1,32 @@
 /*  resolver.c - the dependency resolver: counting down to ready
 
-    When a block is resolved, each of its downstream blocks is counted
-    down from its full upstream count; the block whose count reaches zero
-    is ready, or orphaned when a failure reached it, and leaves the map.
-    Orphaning resolves the orphan in turn, through a work list rather than
-    recursion, so a long chain of tasks cannot overflow the stack.
+    When a block is resolved, each of its downstream blocks gets an entry
+    (created on first contact with its full upstream count from the graph)
+    that is counted down; the block whose count reaches zero is ready, or
+    orphaned when a failure reached it, and leaves the map. Orphaning
+    resolves the orphan in turn, through a work list rather than recursion,
+    so a long chain of tasks cannot overflow the stack.
 
-    The counts are the run's frontier, and the only memory that grows
+    The entries are the run's frontier, and the only memory that grows
     with a run: a task whose blocks have at most COUNTMAP_MAX upstream
     blocks (every usual one: 2^dims conflicts and a few upstream blocks
     per dimension) keeps them in its own countmap_t, a byte per block and
     eight neighbouring blocks per slot; other tasks share one blockmap_t
-    of 32-bit counts, made on first contact. Small tasks, up to
-    DENSE_BUDGET bytes for the whole pipeline, keep them as a byte per
-    block instead (no hashing, and neighbours share cache lines): the
-    frontier of a small task is a sizeable part of it anyway, and memory
-    stays bounded by the budget.
+    of 32-bit counts. Small tasks, up to DENSE_BUDGET bytes for the whole
+    pipeline, keep them as a byte per block instead (no hashing, and
+    neighbours share cache lines): the frontier of a small task is a
+    sizeable part of it anyway, and memory stays bounded by the budget.
+    Those arrays get every block's full count when the resolver is made
+    (prefill), so counting down there is one byte operation per block
+    with nothing to ask the graph on the way.
 
-    Count bytes hold full counts before they are counted down: a dense
-    array's when the resolver is made (prefill), a slot's eight when the
-    slot is made (fill_group). So a count-down is one byte operation with
-    nothing to ask the graph on the way, and the blocks of a downstream
-    box are counted down a row at a time, up to 8 blocks as one 64-bit
-    word (word_down).
-
-    A full count away from the edges of the grid is the same for every
-    block of a level: the level's conflicts (cached with the graph) plus,
-    per upstream task with work left, the product of the lengths of its
-    uniform ranges (graph_cross_uniform), summed into a per-task
-    interior_t when the resolver is made; only blocks outside that box
-    are counted the long way (graph_upstream_count_at).
+    A block's full count is asked for once, when it is first reached. Away
+    from the edges of its grid it is the same for every block of a level:
+    the level's conflicts (cached with the graph) plus, per upstream task
+    with work left, the product of the lengths of its uniform ranges
+    (graph_cross_uniform), summed into a per-task interior_t when the
+    resolver is made; only blocks outside that box are counted the long
+    way (graph_upstream_count_at).
 
     Roots come from one root cursor per task over its level-0 lattice: the
     lattice points no upstream task covers (all of them for tasks without
@@ -290,7 +287,7 @@ daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
         uint64_t total = graph->tasks[t].total, most = max_upstream(&graph->tasks[t], graph);
         if (most > COUNTMAP_MAX)
             continue;
-        if (total <= budget) {
+        if (total <= budget && most <= COUNTMAP_DENSE_MAX) {
             budget -= total;
             ok = (self->counts[t] = countmap_new_dense(total)) != NULL;
         } else {
@@ -416,11 +413,11 @@ first_count(const daisy_resolver_t *self, const graph_task_t *v, uint32_t task,
                      : graph_upstream_count_at(self->graph, task, k, level, self->complete));
 }
 
-//  One count-down of the count byte `c` (blockmap.h): the byte after it,
-//  whose count bits are 0 when the block is resolved. A block counted
-//  down for the first time adds one to *touched.
+//  One count-down of the byte `c` of a dense array (blockmap.h): the byte
+//  after it, whose count bits are 0 when the block is resolved. A block
+//  counted down for the first time adds one to *touched.
 static inline uint8_t
-byte_down(uint8_t c, uint8_t flag, size_t *touched)
+dense_down(uint8_t c, uint8_t flag, size_t *touched)
 {
     *touched += !(c & COUNTMAP_TOUCHED);
     return (uint8_t)((c | flag | COUNTMAP_TOUCHED) - 1);   //  the count is at least 1 here
@@ -437,65 +434,6 @@ dense_resolved(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t 
     report(self, task, index, k, c & COUNTMAP_FLAG);
 }
 
-//  The full counts of the 8 blocks of a new group of a hashed map, the
-//  group of block `index` at k (of `level`, or UINT64_MAX). Its
-//  neighbours in the group lie on the same row, or are unflattened.
-static void
-fill_group(const daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
-           uint64_t level, uint8_t *counts)
-{
-    const graph_task_t *v = &self->graph->tasks[task];
-    int last = v->dims - 1;
-    uint64_t first = index & ~(uint64_t)(COUNTMAP_GROUP - 1);
-    //  Along the row, a level differs from k's only in the last
-    //  dimension's part of the rank (graph_level_of), when strides are
-    //  powers of two.
-    if (level == UINT64_MAX)
-        level = graph_level_of(v, k);
-    uint64_t mask = last >= 0 && v->m_pow2 ? (uint64_t)v->m[last] - 1 : 0;
-    uint64_t rank = v->levels - 1 - level, shift = last >= 0 ? v->m_shift[last] : 0;
-    for (unsigned j = 0; j < COUNTMAP_GROUP; j++) {
-        uint64_t at = first + j;
-        int64_t q[D], x = last >= 0 ? k[last] + (int64_t)(at - index) : 0;
-        memcpy(q, k, sizeof q);   //  positions are whole, zero past dims
-        if (at >= v->total) {
-            counts[j] = 0;
-        } else if (last >= 0 && x >= 0 && x < v->n[last] && (v->m_pow2 || at == index)) {
-            q[last] = x;
-            uint64_t r = (rank & ~(mask << shift)) | (((uint64_t)x & mask) << shift);
-            counts[j] = first_count(self, v, task, q, v->levels - 1 - r);
-        } else {
-            graph_unflatten(v, at, q);
-            counts[j] = first_count(self, v, task, q, UINT64_MAX);
-        }
-    }
-}
-
-//  The 8 counts of the group of block `index` at k (of `level`, or
-//  UINT64_MAX) in a hashed map, filled when new; NULL when memory runs
-//  out.
-static inline uint8_t *
-group_counts(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t index,
-             const int64_t *k, uint64_t level)
-{
-    bool created;
-    uint8_t *counts = countmap_group(map, index / COUNTMAP_GROUP, &created);
-    if (!counts)
-        self->oom = true;
-    else if (created)
-        fill_group(self, task, index, k, level, counts);
-    return counts;
-}
-
-//  Whether all 8 counts of a group are zero (then it is dropped).
-static inline bool
-group_empty(const uint8_t *counts)
-{
-    uint64_t any;
-    memcpy(&any, counts, sizeof any);
-    return any == 0;
-}
-
 //  count_down for a task whose counts are bytes in a countmap_t (`level`
 //  as for first_count). The byte is worked on in a register and stored
 //  once.
@@ -503,26 +441,31 @@ static inline void
 count_down_byte(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t index,
                 const int64_t *k, uint64_t level)
 {
-    uint8_t *counts = NULL, *count;
     if (map->dense) {
-        count = map->dense + index;
-    } else {
-        if (!(counts = group_counts(self, map, task, index, k, level)))
-            return;
-        count = counts + index % COUNTMAP_GROUP;
-    }
-    size_t touched = 0;
-    uint8_t c = byte_down(*count, self->fail_flag, &touched);
-    map->blocks += touched;
-    if ((c & COUNTMAP_MAX) != 0) {
-        *count = c;
+        size_t touched = 0;
+        uint8_t c = dense_down(map->dense[index], self->fail_flag, &touched);
+        if ((c & COUNTMAP_DENSE_MAX) == 0)
+            return dense_resolved(self, map, task, index, k, c, touched);
+        map->dense[index] = c;
+        map->blocks += touched;
         return;
     }
-    *count = 0;
-    map->blocks--;
-    if (counts && group_empty(counts))
-        countmap_drop(map, counts);
-    report(self, task, index, k, c & COUNTMAP_FLAG);
+    bool created;
+    uint8_t *entry = countmap_put(map, index, &created);
+    if (!entry) {
+        self->oom = true;
+        return;
+    }
+    uint8_t count = *entry;
+    if (created)
+        count = first_count(self, &self->graph->tasks[task], task, k, level);
+    count = (uint8_t)((count | self->fail_flag) - 1);   //  the count is at least 1 here
+    if ((count & COUNTMAP_MAX) != 0) {
+        *entry = count;
+        return;
+    }
+    countmap_del(map, entry);
+    report(self, task, index, k, count & COUNTMAP_FLAG);
 }
 
 //  The same with a 32-bit count in the shared blockmap_t.
@@ -602,34 +545,26 @@ word_down(uint64_t w, uint64_t in, uint8_t flag, uint64_t *touched, uint64_t *li
     uint64_t after = (w | (BYTES(flag) & in) | fresh) - (BYTES(1) & in);
     *touched += (~w & fresh) >> 6;
     //  Count bits are at most 0x3f: adding 0x3f carries into bit 6 unless 0.
-    *live = ((after & BYTES(COUNTMAP_MAX)) + BYTES(COUNTMAP_MAX)) & fresh;
+    *live = ((after & BYTES(COUNTMAP_DENSE_MAX)) + BYTES(COUNTMAP_DENSE_MAX)) & fresh;
     return after;
 }
 
-//  A word of counts counted down (`after`) whose blocks with zero counts
-//  (`zero`: bit 6 of each such byte) leave the map: their bytes cleared,
-//  the word stored at `dst`. The word stored.
-static uint64_t
-clear_word(uint8_t *dst, uint64_t after, uint64_t zero)
-{
-    for (uint64_t z = zero; z; z &= z - 1)
-        after &= ~(0xffull << (__builtin_ctzll(z) & ~7));
-    memcpy(dst, &after, sizeof after);
-    return after;
-}
-
-//  Report the blocks clear_word took out: byte i is block base + i, and
-//  q is the position of block `at` of the same row.
+//  The blocks of a row whose count word `after` has zero counts (`zero`:
+//  bit 6 of each such byte): taken out of the array and reported.
 static void
-report_word(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t base,
-            uint64_t at, uint64_t after, uint64_t zero, int64_t *q, int last)
+resolve_row_word(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t row,
+                 uint64_t after, uint64_t zero, int64_t *q, int last)
 {
+    uint64_t left = after;
+    for (uint64_t z = zero; z; z &= z - 1)
+        left &= ~(0xffull << (__builtin_ctzll(z) & ~7));
+    memcpy(map->dense + row, &left, sizeof left);
     int64_t x0 = q[last];
     for (; zero; zero &= zero - 1) {
         int i = __builtin_ctzll(zero) >> 3;
         map->blocks--;
-        q[last] = x0 + (int64_t)(base + (uint64_t)i - at);
-        report(self, task, base + (uint64_t)i, q, (after >> (8 * i)) & COUNTMAP_FLAG);
+        q[last] = x0 + i;
+        report(self, task, row + (uint64_t)i, q, (after >> (8 * i)) & COUNTMAP_FLAG);
     }
     q[last] = x0;
 }
@@ -665,62 +600,12 @@ count_down_box_words(daisy_resolver_t *self, countmap_t *map, uint32_t task,
         } else {
             map->blocks += sum_bytes(touched);
             touched = 0;
-            clear_word(map->dense + row, after, live ^ fresh);
-            report_word(self, map, task, row, row, after, live ^ fresh, q, last);
+            resolve_row_word(self, map, task, row, after, live ^ fresh, q, last);
         }
         if (!next_row(v, lo, hi, last, q, &row))
             break;
     }
     map->blocks += sum_bytes(touched);
-}
-
-//  The bytes `in` of the group of block `at` (at q) in a hashed map counted
-//  down as one word (word_down), `in` in the group's own byte order; the
-//  blocks whose counts reach zero taken out and reported, the group
-//  dropped when all its counts are zero.
-static void
-group_down(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t at, int64_t *q,
-           int last, uint64_t in)
-{
-    uint8_t *counts = group_counts(self, map, task, at, q, UINT64_MAX);
-    if (!counts)
-        return;
-    uint64_t w, live, touched = 0, fresh = BYTES(COUNTMAP_TOUCHED) & in;
-    memcpy(&w, counts, sizeof w);
-    uint64_t after = word_down(w, in, self->fail_flag, &touched, &live);
-    map->blocks += sum_bytes(touched);
-    if (live == fresh) {
-        memcpy(counts, &after, sizeof after);
-        return;
-    }
-    if (clear_word(counts, after, live ^ fresh) == 0)
-        countmap_drop(map, counts);
-    report_word(self, map, task, at & ~(uint64_t)(COUNTMAP_GROUP - 1), at, after, live ^ fresh,
-                q, last);
-}
-
-//  count_down_box for a hashed map and rows of at most 8 blocks: a row is
-//  the bytes of one or two groups (group_down).
-static void
-count_down_box_groups(daisy_resolver_t *self, countmap_t *map, uint32_t task,
-                      const int64_t *lo, const int64_t *hi)
-{
-    const graph_task_t *v = &self->graph->tasks[task];
-    int last = v->dims - 1;
-    int64_t n = hi[last] - lo[last], q[D];
-    uint64_t whole = n == 8 ? ~0ull : (1ull << (8 * n)) - 1;
-    for (int d = 0; d < D; d++)   //  all D (lo has them), a copy the compiler inlines
-        q[d] = lo[d];
-    uint64_t row = graph_flatten(v, q);
-    do {
-        unsigned o = (unsigned)(row % COUNTMAP_GROUP), spill = 8 - o;
-        group_down(self, map, task, row, q, last, whole << (8 * o));
-        if (o > 0 && (int64_t)spill < n) {   //  the rest of the row in the next group
-            q[last] += spill;
-            group_down(self, map, task, row + spill, q, last, whole >> (8 * spill));
-            q[last] -= spill;
-        }
-    } while (next_row(v, lo, hi, last, q, &row));
 }
 
 //  One row of a box in a dense count array: blocks row[0..n) at positions
@@ -736,8 +621,8 @@ count_down_row_dense(daisy_resolver_t *self, countmap_t *map, uint32_t task,
     int64_t x0 = q[last];
     size_t touched = 0;
     for (int64_t i = 0; i < n; i++) {
-        uint8_t c = byte_down(count[i], flag, &touched);
-        if ((c & COUNTMAP_MAX) != 0) {
+        uint8_t c = dense_down(count[i], flag, &touched);
+        if ((c & COUNTMAP_DENSE_MAX) != 0) {
             count[i] = c;
             continue;
         }
@@ -760,8 +645,6 @@ count_down_box(daisy_resolver_t *self, uint32_t task, const int64_t *lo, const i
     int last = v->dims - 1;
     if (dense && hi[last] - lo[last] <= 8)
         return count_down_box_words(self, map, task, lo, hi);
-    if (map && hi[last] - lo[last] <= 8)
-        return count_down_box_groups(self, map, task, lo, hi);
     int64_t q[D];
     for (int d = 0; d < D; d++)   //  all D (lo has them), a copy the compiler inlines
         q[d] = lo[d];
@@ -796,8 +679,8 @@ count_down_conflicts_dense(daisy_resolver_t *self, countmap_t *map, uint32_t tas
     size_t touched = 0;
     for (uint64_t i = 0; i < all; i++) {
         uint64_t index = at - delta[i];
-        uint8_t c = byte_down(count[index], flag, &touched);
-        if ((c & COUNTMAP_MAX) != 0) {
+        uint8_t c = dense_down(count[index], flag, &touched);
+        if ((c & COUNTMAP_DENSE_MAX) != 0) {
             count[index] = c;
             continue;
         }
