@@ -13,15 +13,17 @@
     per dimension) keeps them in its own countmap_t, a byte per block and
     eight neighbouring blocks per slot; other tasks share one blockmap_t
     of 32-bit counts. Small tasks, up to DENSE_BUDGET bytes for the whole
-    pipeline, keep them as a byte per block instead (no hashing, and
+    pipeline and with at most COUNTMAP_DENSE_MAX upstream blocks per
+    block, keep them as a byte per block instead (no hashing, and
     neighbours share cache lines): the frontier of a small task is a
     sizeable part of it anyway, and memory stays bounded by the budget.
     Those arrays get every block's full count when the resolver is made
     (prefill), so counting down there is one byte operation per block
     with nothing to ask the graph on the way.
 
-    A block's full count is asked for once, when it is first reached. Away
-    from the edges of its grid it is the same for every block of a level:
+    A block's full count is asked for once: when it is first reached in a
+    hashed map, at prefill in a dense array. Away from the edges of its
+    grid it is the same for every block of a level:
     the level's conflicts (cached with the graph) plus, per upstream task
     with work left, the product of the lengths of its uniform ranges
     (graph_cross_uniform), summed into a per-task interior_t when the
@@ -201,10 +203,6 @@ prefill(const daisy_resolver_t *self, uint32_t task, uint8_t *count)
     int64_t k[D] = {0}, lo[D], hi[D];
     if (v->n_up == 0 && v->levels == 1)
         return;   //  every block a root: the array stays 0
-    if (v->dims == 0) {
-        count[0] = first_count(self, v, task, k, UINT64_MAX);
-        return;
-    }
     bool any = level_box(self, task, lo, hi);
     int last = v->dims - 1;
     int64_t n = v->n[last], period = v->m[last];
@@ -685,7 +683,7 @@ count_down_conflicts_dense(daisy_resolver_t *self, countmap_t *map, uint32_t tas
             continue;
         }
         int64_t q[D];
-        for (int d = 0; d < D; d++)   //  past dims both are 0 or unused
+        for (int d = 0; d < D; d++)   //  past dims both are 0
             q[d] = k[d] - off[i][d];
         dense_resolved(self, map, task, index, q, c, touched);
         touched = 0;

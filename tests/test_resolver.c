@@ -271,8 +271,9 @@ Test(resolver, frontier_of_a_huge_task_stays_small)
 //  the blocks with some but not all of their upstream blocks resolved,
 //  and a block is reported once, when its last upstream block is
 //  resolved: ready if none of them failed or was orphaned, else
-//  orphaned. Small random pipelines, so every task counts in the dense
-//  arrays (rows counted down as words, conflicts byte by byte).
+//  orphaned. Small random pipelines: their tasks count in the dense
+//  arrays (rows counted down as words, conflicts byte by byte), or, in
+//  the second test, in hashed maps.
 typedef struct {
     char **state;      //  per task, per block: 0 waiting, 1 ready, 2 resolved ok, 3 failed or orphaned
     daisy_block_ref_t *ready;
