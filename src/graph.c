@@ -25,7 +25,9 @@
     a downstream task that read a block are found in closed form (the
     inverse of graph_cross_range, solved for the position); when the
     upstream write shape is a multiple of the downstream one, that form is
-    a multiplication and two constants fixed here (graph_readers_t).
+    a multiplication and two constants fixed here (graph_readers_t), and
+    away from the edges, where that box is never cut, its first block's
+    index is a dot product and its rows lie at offsets fixed here too.
 */
 #include "graph_internal.h"
 
@@ -223,6 +225,7 @@ task_init(graph_task_t *t, const daisy_task_t *task, daisy_error_t *err)
 }
 
 static void readers_of(const graph_task_t *v, const graph_task_t *u, graph_readers_t *r);
+static void whole_boxes(const graph_task_t *v, const graph_task_t *u, graph_readers_t *r);
 
 //  The closed forms of the readers of u's blocks, per downstream task.
 static int
@@ -231,8 +234,10 @@ reader_cache(daisy_graph_t *g, graph_task_t *u, daisy_error_t *err)
     u->readers = calloc(u->n_down ? u->n_down : 1, sizeof *u->readers);
     if (!u->readers)
         return daisy_error_set(err, "out of memory");
-    for (uint32_t i = 0; i < u->n_down; i++)
+    for (uint32_t i = 0; i < u->n_down; i++) {
         readers_of(&g->tasks[u->down[i]], u, &u->readers[i]);
+        whole_boxes(&g->tasks[u->down[i]], u, &u->readers[i]);
+    }
     return 0;
 }
 
@@ -636,6 +641,48 @@ readers_of(const graph_task_t *v, const graph_task_t *u, graph_readers_t *r)
     }
 }
 
+//  Where the closed form's box is whole (graph_readers_t): p with
+//  p ratio + lo0 >= 0, p ratio + hi0 <= v.n and p < pmax in every
+//  dimension, and the offsets of its rows from its first block.
+static void
+whole_boxes(const graph_task_t *v, const graph_task_t *u, graph_readers_t *r)
+{
+    r->rows = 0;
+    if (!r->fast)
+        return;
+    uint64_t rows = 1;
+    int64_t shape[D] = {0};
+    r->row_base = 0;
+    for (int d = 0; d < u->dims; d++) {
+        shape[d] = r->hi0[d] - r->lo0[d];
+        int64_t lo = r->lo0[d] < 0 ? ceil_div(-r->lo0[d], r->ratio[d]) : 0;
+        int64_t hi = min64(r->pmax[d], floor_div(v->n[d] - r->hi0[d], r->ratio[d]) + 1);
+        if (shape[d] <= 0 || hi <= lo)
+            return;
+        r->in_lo[d] = lo;
+        r->in_span[d] = (uint64_t)(hi - lo);
+        r->row_step[d] = (uint64_t)r->ratio[d] * v->stride[d];
+        r->row_base += (uint64_t)r->lo0[d] * v->stride[d];
+        if (d < u->dims - 1)
+            rows *= (uint64_t)shape[d];
+        if (rows > GRAPH_BOX_ROWS)
+            return;
+    }
+    int last = u->dims - 1;
+    r->width = shape[last];
+    //  The rows in odometer order over the dimensions before the last.
+    int64_t i[D] = {0};
+    for (uint64_t n = 0; n < rows; n++) {
+        uint64_t delta = 0;
+        for (int d = 0; d < last; d++)
+            delta += (uint64_t)i[d] * v->stride[d];
+        r->row_delta[n] = delta;
+        for (int d = last - 1; d >= 0 && ++i[d] == shape[d]; d--)
+            i[d] = 0;
+    }
+    r->rows = (uint32_t)rows;
+}
+
 bool
 graph_reader_box(const daisy_graph_t *g, const graph_task_t *u, uint32_t edge,
                  const int64_t *k, int64_t *lo, int64_t *hi)
@@ -733,15 +780,15 @@ graph_upstream_count_at(const daisy_graph_t *g, uint32_t task, const int64_t *k,
 //  Blocks -----------------------------------------------------------------
 
 void
-graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
-                 daisy_block_t *b)
+graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k, uint64_t index,
+                 uint32_t level, daisy_block_t *b)
 {
     const graph_task_t *t = &g->tasks[task];
-    int64_t index[D];
+    int64_t id_index[D];
     b->task = task;
     b->task_id = t->id;
-    b->index = graph_flatten(t, k);
-    b->level = (uint32_t)graph_level_of(t, k);
+    b->index = index;
+    b->level = level != UINT32_MAX ? level : (uint32_t)graph_level_of(t, k);
     b->attempt = 0;
     //  Every one of the D entries written once, those past dims as 0: a
     //  fixed trip count the compiler unrolls, where zeroing the rest
@@ -765,11 +812,11 @@ graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
         w->shape[d] = we - wb;
         r->offset[d] = rb;
         r->shape[d] = re - rb;
-        index[d] = k[d] + t->id_shift[d];
+        id_index[d] = k[d] + t->id_shift[d];
     }
     //  Grids are checked to count in 63 bits; ids of such grids fit too
     //  except in extreme shapes, where the id saturates.
-    if (cantor_number(t->dims, index, &b->block_id) != 0)
+    if (cantor_number(t->dims, id_index, &b->block_id) != 0)
         b->block_id = UINT64_MAX;
 }
 
@@ -866,7 +913,7 @@ daisy_graph_block(const daisy_graph_t *self, daisy_block_ref_t ref, daisy_block_
         return -1;
     int64_t k[D];
     graph_unflatten(&self->tasks[ref.task], ref.index, k);
-    graph_fill_block(self, ref.task, k, block);
+    graph_fill_block(self, ref.task, k, ref.index, UINT32_MAX, block);
     return 0;
 }
 

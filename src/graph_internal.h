@@ -46,9 +46,23 @@ typedef struct {
 //  dimension, in closed form: when u's write shape is a multiple of v's,
 //  they are [p ratio + lo0, p ratio + hi0) cut to v's grid for every p
 //  below pmax (past it, u's or v's total ROI cuts the ranges).
+//
+//  Away from the edges, for p[d] - in_lo[d] < in_span[d] (unsigned) in
+//  every dimension, the box is never cut: its first block's index is
+//  row_base + the sum of p[d] row_step[d] (mod 2^64), and its `rows` rows
+//  of `width` blocks along the last dimension start row_delta[0..rows)
+//  after it. rows is 0 where that is not cached (no closed form, more
+//  than GRAPH_BOX_ROWS rows, or no whole box anywhere).
+#define GRAPH_BOX_ROWS 64
 typedef struct {
     bool fast;                          //  the closed form holds (every dimension)
     int64_t ratio[D], lo0[D], hi0[D], pmax[D];
+    int64_t in_lo[D];
+    uint64_t in_span[D];
+    uint64_t row_step[D], row_base;
+    int64_t width;
+    uint32_t rows;
+    uint64_t row_delta[GRAPH_BOX_ROWS];
 } graph_readers_t;
 
 typedef struct {
@@ -138,9 +152,10 @@ uint64_t graph_upstream_count(const daisy_graph_t *g, uint32_t task, const int64
 //  The same for a block whose level the caller knows already.
 uint64_t graph_upstream_count_at(const daisy_graph_t *g, uint32_t task, const int64_t *k,
                                  uint64_t level, const bool *skip);
-//  Fill a block (ROIs, id, level) from a grid position.
-void graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k,
-                      daisy_block_t *b);
+//  Fill a block (ROIs, id, level) from its grid position k and index;
+//  `level` is its level when the caller knows it, else UINT32_MAX.
+void graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k, uint64_t index,
+                      uint32_t level, daisy_block_t *b);
 
 //  daisy_cantor_number without the exported symbol's indirection (cantor.c).
 int cantor_number(int dims, const int64_t *index, uint64_t *out);

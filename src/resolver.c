@@ -30,6 +30,16 @@
     resolver is made; only blocks outside that box are counted the long
     way (graph_upstream_count_at).
 
+    A downstream task's blocks that read a resolved block form a box; in a
+    dense array each row of it (up to 8 blocks along the last dimension)
+    is counted down as one 64-bit word, and where the box is whole its
+    rows are at offsets the graph fixed (graph_readers_t), so nothing is
+    worked out per box but its first block's index.
+
+    Blocks made ready go straight onto their task's ready queue
+    (ready_queue.h) when the caller passes the queues: an inline append,
+    where a callback per block cost two calls and a copy.
+
     Roots come from one root cursor per task over its level-0 lattice: the
     lattice points no upstream task covers (all of them for tasks without
     upstream tasks).
@@ -73,6 +83,7 @@ struct _daisy_resolver_t {
     size_t nwork, capwork;
     bool *complete;       //  per task: done before the run began
     interior_t *interior; //  per task
+    ready_queue_t *ready; //  per task, or NULL: ready blocks go to fn too
     resolver_fn *fn;
     void *arg;
     bool current_ok;      //  how the block being propagated was resolved
@@ -375,13 +386,19 @@ push_work(daisy_resolver_t *self, daisy_block_ref_t ref, bool ok)
 
 //  The count of (task, index) reached zero: it is ready, or orphaned when
 //  one of its upstream blocks failed (and then its downstream blocks
-//  learn that in turn).
-static void
-report(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k, bool failed)
+//  learn that in turn). `level` is its level or READY_LEVEL_UNKNOWN.
+static inline void
+report(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
+       uint32_t level, bool failed)
 {
+    if (!failed && self->ready) {
+        if (ready_queue_push_at(&self->ready[task], index, level, k) != 0)
+            self->oom = true;
+        return;
+    }
     if (failed)
         push_work(self, (daisy_block_ref_t){.task = task, .index = index}, false);
-    self->fn(self->arg, task, index, k, !failed);
+    self->fn(self->arg, task, index, k, level, !failed);
 }
 
 //  The full count of a block first reached: its upstream blocks. `level`
@@ -425,11 +442,11 @@ dense_down(uint8_t c, uint8_t flag, size_t *touched)
 //  reported (`touched` as dense_down's, added to the map's blocks first).
 static void
 dense_resolved(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t index,
-               const int64_t *k, uint8_t c, size_t touched)
+               const int64_t *k, uint32_t level, uint8_t c, size_t touched)
 {
     map->dense[index] = 0;
     map->blocks = map->blocks + touched - 1;
-    report(self, task, index, k, c & COUNTMAP_FLAG);
+    report(self, task, index, k, level, c & COUNTMAP_FLAG);
 }
 
 //  count_down for a task whose counts are bytes in a countmap_t (`level`
@@ -443,7 +460,7 @@ count_down_byte(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t
         size_t touched = 0;
         uint8_t c = dense_down(map->dense[index], self->fail_flag, &touched);
         if ((c & COUNTMAP_DENSE_MAX) == 0)
-            return dense_resolved(self, map, task, index, k, c, touched);
+            return dense_resolved(self, map, task, index, k, (uint32_t)level, c, touched);
         map->dense[index] = c;
         map->blocks += touched;
         return;
@@ -463,7 +480,7 @@ count_down_byte(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t
         return;
     }
     countmap_del(map, entry);
-    report(self, task, index, k, count & COUNTMAP_FLAG);
+    report(self, task, index, k, (uint32_t)level, count & COUNTMAP_FLAG);
 }
 
 //  The same with a 32-bit count in the shared blockmap_t.
@@ -485,7 +502,7 @@ count_down_wide(daisy_resolver_t *self, uint32_t task, uint64_t index, const int
         return;
     bool failed = *entry & FAILED_BIT;
     blockmap_del_value(self->waiting, entry);
-    report(self, task, index, k, failed);
+    report(self, task, index, k, READY_LEVEL_UNKNOWN, failed);
 }
 
 //  One upstream block of (task, index) was resolved; current_ok says how.
@@ -547,6 +564,25 @@ word_down(uint64_t w, uint64_t in, uint8_t flag, uint64_t *touched, uint64_t *li
     return after;
 }
 
+//  Count down the blocks `in` of the row at `row` of a dense array as a
+//  word (word_down), and store it when none of them reached zero; true
+//  when some did, with the word in *after and bit 6 of each such byte in
+//  *zero (resolve_row_word's arguments).
+static inline bool
+row_down(uint8_t *dense, uint64_t row, uint64_t in, uint8_t flag, uint64_t *touched,
+         uint64_t *after, uint64_t *zero)
+{
+    uint64_t fresh = BYTES(COUNTMAP_TOUCHED) & in, w, live;
+    memcpy(&w, dense + row, sizeof w);
+    *after = word_down(w, in, flag, touched, &live);
+    if (live == fresh) {
+        memcpy(dense + row, after, sizeof *after);
+        return false;
+    }
+    *zero = live ^ fresh;
+    return true;
+}
+
 //  The blocks of a row whose count word `after` has zero counts (`zero`:
 //  bit 6 of each such byte): taken out of the array and reported.
 static void
@@ -562,7 +598,8 @@ resolve_row_word(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_
         int i = __builtin_ctzll(zero) >> 3;
         map->blocks--;
         q[last] = x0 + i;
-        report(self, task, row + (uint64_t)i, q, (after >> (8 * i)) & COUNTMAP_FLAG);
+        report(self, task, row + (uint64_t)i, q, READY_LEVEL_UNKNOWN,
+               (after >> (8 * i)) & COUNTMAP_FLAG);
     }
     q[last] = x0;
 }
@@ -579,7 +616,6 @@ count_down_box_words(daisy_resolver_t *self, countmap_t *map, uint32_t task,
     int last = v->dims - 1;
     int64_t n = hi[last] - lo[last];
     uint64_t in = n == 8 ? ~0ull : (1ull << (8 * n)) - 1;
-    uint64_t fresh = BYTES(COUNTMAP_TOUCHED) & in;
     int64_t q[D];
     for (int d = 0; d < D; d++)   //  all D (lo has them), a copy the compiler inlines
         q[d] = lo[d];
@@ -590,20 +626,57 @@ count_down_box_words(daisy_resolver_t *self, countmap_t *map, uint32_t task,
     //  In locals: a store to the array may alias anything.
     uint8_t *dense = map->dense, flag = self->fail_flag;
     for (;;) {
-        uint64_t w, live;
-        memcpy(&w, dense + row, sizeof w);
-        uint64_t after = word_down(w, in, flag, &touched, &live);
-        if (live == fresh) {
-            memcpy(dense + row, &after, sizeof after);
-        } else {
+        uint64_t after, zero;
+        if (row_down(dense, row, in, flag, &touched, &after, &zero)) {
             map->blocks += sum_bytes(touched);
             touched = 0;
-            resolve_row_word(self, map, task, row, after, live ^ fresh, q, last);
+            resolve_row_word(self, map, task, row, after, zero, q, last);
         }
         if (!next_row(v, lo, hi, last, q, &row))
             break;
     }
     map->blocks += sum_bytes(touched);
+}
+
+//  count_down_box_words for the whole box of readers `r` of the block at
+//  k (graph_readers_t): its rows at cached offsets from its first block,
+//  no box worked out and no odometer; a position only for a row where a
+//  block is resolved.
+static void
+count_down_whole_box(daisy_resolver_t *self, countmap_t *map, uint32_t task,
+                     const graph_readers_t *r, const int64_t *k, int dims)
+{
+    const graph_task_t *v = &self->graph->tasks[task];
+    uint64_t row0 = r->row_base;
+    for (int d = 0; d < dims; d++)
+        row0 += (uint64_t)k[d] * r->row_step[d];
+    uint64_t in = r->width == 8 ? ~0ull : (1ull << (8 * r->width)) - 1;
+    uint64_t touched = 0;   //  as count_down_box_words's (rows <= GRAPH_BOX_ROWS)
+    //  In locals: a store to the array may alias anything.
+    uint8_t *dense = map->dense, flag = self->fail_flag;
+    const uint64_t *delta = r->row_delta;
+    uint32_t rows = r->rows;
+    for (uint32_t i = 0; i < rows; i++) {
+        uint64_t row = row0 + delta[i], after, zero;
+        if (!row_down(dense, row, in, flag, &touched, &after, &zero))
+            continue;
+        map->blocks += sum_bytes(touched);
+        touched = 0;
+        int64_t q[D] = {0};
+        graph_unflatten(v, row, q);
+        resolve_row_word(self, map, task, row, after, zero, q, dims - 1);
+    }
+    map->blocks += sum_bytes(touched);
+}
+
+//  Whether the readers `r` of the block at k form a whole box.
+static inline bool
+whole_box(const graph_readers_t *r, const int64_t *k, int dims)
+{
+    bool whole = r->rows != 0;
+    for (int d = 0; d < dims; d++)
+        whole &= (uint64_t)(k[d] - r->in_lo[d]) < r->in_span[d];
+    return whole;
 }
 
 //  One row of a box in a dense count array: blocks row[0..n) at positions
@@ -625,7 +698,7 @@ count_down_row_dense(daisy_resolver_t *self, countmap_t *map, uint32_t task,
             continue;
         }
         q[last] = x0 + i;
-        dense_resolved(self, map, task, row + (uint64_t)i, q, c, touched);
+        dense_resolved(self, map, task, row + (uint64_t)i, q, READY_LEVEL_UNKNOWN, c, touched);
         touched = 0;
     }
     map->blocks += touched;
@@ -669,8 +742,8 @@ count_down_box(daisy_resolver_t *self, uint32_t task, const int64_t *lo, const i
 //  out only for a block that is resolved.
 static void
 count_down_conflicts_dense(daisy_resolver_t *self, countmap_t *map, uint32_t task,
-                           const int64_t *k, uint64_t at, const int64_t (*off)[D],
-                           const uint64_t *delta, uint64_t all)
+                           const int64_t *k, uint64_t at, uint64_t later,
+                           const int64_t (*off)[D], const uint64_t *delta, uint64_t all)
 {
     uint8_t *count = map->dense;
     uint8_t flag = self->fail_flag;
@@ -685,7 +758,7 @@ count_down_conflicts_dense(daisy_resolver_t *self, countmap_t *map, uint32_t tas
         int64_t q[D];
         for (int d = 0; d < D; d++)   //  past dims both are 0
             q[d] = k[d] - off[i][d];
-        dense_resolved(self, map, task, index, q, c, touched);
+        dense_resolved(self, map, task, index, q, (uint32_t)later, c, touched);
         touched = 0;
     }
     map->blocks += touched;
@@ -725,7 +798,7 @@ count_down_conflicts(daisy_resolver_t *self, uint32_t task, const int64_t *k, ui
     const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
     const uint64_t *delta = &u->combo_delta[c->first];
     if (map->dense)
-        return count_down_conflicts_dense(self, map, task, k, at, off, delta, c->all);
+        return count_down_conflicts_dense(self, map, task, k, at, later, off, delta, c->all);
     for (uint64_t i = 0; i < c->all; i++) {
         int64_t q[D];
         for (int d = 0; d < D; d++)   //  past dims both are 0
@@ -746,6 +819,12 @@ propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k, 
     if (level + 1 < u->levels)
         count_down_conflicts(self, task, k, at, level + 1);
     for (uint32_t i = 0; i < u->n_down; i++) {
+        const graph_readers_t *r = &u->readers[i];
+        countmap_t *map = self->counts[u->down[i]];
+        if (map && map->dense && r->width <= 8 && whole_box(r, k, u->dims)) {
+            count_down_whole_box(self, map, u->down[i], r, k, u->dims);
+            continue;
+        }
         int64_t lo[D] = {0}, hi[D] = {0};
         if (graph_reader_box(self->graph, u, i, k, lo, hi))
             count_down_box(self, u->down[i], lo, hi);
@@ -754,8 +833,9 @@ propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k, 
 
 int
 resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
-                 uint64_t level, bool ok, resolver_fn *fn, void *arg)
+                 uint64_t level, bool ok, ready_queue_t *ready, resolver_fn *fn, void *arg)
 {
+    self->ready = ready;
     self->fn = fn;
     self->arg = arg;
     self->nwork = 0;
@@ -785,10 +865,12 @@ typedef struct {
 } public_fn_t;
 
 static void
-call_public(void *arg, uint32_t task, uint64_t index, const int64_t *k, bool ready)
+call_public(void *arg, uint32_t task, uint64_t index, const int64_t *k, uint32_t level,
+            bool ready)
 {
     public_fn_t *p = arg;
     (void)k;
+    (void)level;
     p->fn(p->arg, (daisy_block_ref_t){.task = task, .index = index}, ready);
 }
 
@@ -797,7 +879,8 @@ daisy_resolver_resolve(daisy_resolver_t *self, daisy_block_ref_t ref, bool ok,
                        daisy_resolver_fn *fn, void *arg)
 {
     public_fn_t p = {fn, arg};
-    return resolver_resolve(self, ref.task, ref.index, NULL, UINT64_MAX, ok, call_public, &p);
+    return resolver_resolve(self, ref.task, ref.index, NULL, UINT64_MAX, ok, NULL, call_public,
+                            &p);
 }
 
 size_t

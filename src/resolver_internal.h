@@ -10,16 +10,21 @@
 #define DAISY_RESOLVER_INTERNAL_H
 
 #include "daisy/resolver.h"
+#include "ready_queue.h"
 
-//  A block became ready (`ready` true) or was orphaned; `k` is its position.
+//  A block became ready (`ready` true) or was orphaned; `k` is its
+//  position, `level` its level or READY_LEVEL_UNKNOWN.
 typedef void (resolver_fn)(void *arg, uint32_t task, uint64_t index, const int64_t *k,
-                           bool ready);
+                           uint32_t level, bool ready);
 
 //  daisy_resolver_next_root, with the root's grid position in k.
 bool resolver_next_root(daisy_resolver_t *self, uint32_t task, uint64_t *index, int64_t *k);
 //  daisy_resolver_resolve for the block at position k (NULL: computed
-//  from the index) of level `level` (UINT64_MAX: computed from k).
+//  from the index) of level `level` (UINT64_MAX: computed from k). Blocks
+//  made ready go onto ready[their task] when `ready` is not NULL, with
+//  attempt 0, and to fn otherwise; orphaned blocks always go to fn.
 int resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
-                     uint64_t level, bool ok, resolver_fn *fn, void *arg);
+                     uint64_t level, bool ok, ready_queue_t *ready, resolver_fn *fn,
+                     void *arg);
 
 #endif

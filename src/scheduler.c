@@ -10,10 +10,11 @@
     the counters are daisy's from the first moment, although those blocks
     are produced one at a time as they are acquired.
 
-    A ready block carries its grid position from the resolver, which found
-    it by position, to acquire, which fills the block from it: the index
-    is turned back into a position only for blocks that come back from
-    outside (a release, a retry, a block given back), and not even then
+    A ready block carries its grid position (and its level, where the
+    resolver knew it) from the resolver, which found it by position and
+    appends it to the task's queue itself (ready_queue.h), to acquire,
+    which fills the block from it: the index is turned back into a
+    position only for blocks that come back from outside (a release, a retry, a block given back), and not even then
     when the block was handed out lately: acquire leaves the position and
     level in a small direct-mapped table by index, where its release
     usually finds it (a position depends on the index alone, so an entry
@@ -26,6 +27,9 @@
     broker with few workers) then never hashes, and one with many still
     finds a share of its blocks in the table; a block is in one of the
     two places, never both.
+
+    While block states are tracked the resolver hands every ready block
+    to on_resolved instead, which queues it and records its state.
 
     Block states (daisy_scheduler_track_states, for the progress feed's map
     of a task's grid) are off unless asked for: one byte per block, written
@@ -41,24 +45,10 @@
 
 #include "blockmap.h"
 #include "graph_internal.h"
+#include "ready_queue.h"
 #include "resolver_internal.h"
 
-//  A ready block: its index, attempt and grid position (carried, so that
-//  acquire does not work the position out again). One cache line.
 typedef struct {
-    uint64_t index;
-    uint32_t attempt;
-    int64_t k[D];
-} queued_t;
-
-//  A ready queue: a ring whose capacity is a power of two.
-typedef struct {
-    queued_t *items;
-    size_t head, len, mask;      //  mask = capacity - 1
-} ring_t;
-
-typedef struct {
-    ring_t ready;
     daisy_task_counts_t counts;   //  ready and pending are derived on read
     daisy_check_fn *check;
     void *check_arg;
@@ -87,6 +77,8 @@ struct _daisy_scheduler_t {
     daisy_resolver_t *resolver;
     blockmap_t *processing;       //  block -> attempt, for blocks not held in `positions`
     sched_task_t *tasks;
+    ready_queue_t *ready;         //  per task
+    bool tracking;                //  some task's block states are tracked
     bool any_abandoned;
     bool oom;
     daisy_block_state_fn *observer;
@@ -178,7 +170,8 @@ daisy_scheduler_new_resumed(const daisy_graph_t *graph, daisy_markers_t *const *
     self->resolver = daisy_resolver_new_resumed(graph, complete, err);
     self->processing = blockmap_new();
     self->tasks = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->tasks);
-    if (!self->resolver || !self->processing || !self->tasks) {
+    self->ready = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->ready);
+    if (!self->resolver || !self->processing || !self->tasks || !self->ready) {
         if (self->resolver)
             daisy_error_set(err, "out of memory");
         daisy_scheduler_destroy(&self);
@@ -203,11 +196,12 @@ daisy_scheduler_destroy(daisy_scheduler_t **self_p)
     daisy_scheduler_t *self = *self_p;
     if (!self)
         return;
-    for (uint32_t t = 0; self->tasks && t < self->graph->ntasks; t++) {
-        free(self->tasks[t].ready.items);
+    for (uint32_t t = 0; self->tasks && t < self->graph->ntasks; t++)
         free(self->tasks[t].states);
-    }
+    for (uint32_t t = 0; self->ready && t < self->graph->ntasks; t++)
+        ready_queue_free(&self->ready[t]);
     free(self->tasks);
+    free(self->ready);
     blockmap_destroy(&self->processing);
     daisy_resolver_destroy(&self->resolver);
     free(self);
@@ -232,44 +226,18 @@ daisy_scheduler_set_check(daisy_scheduler_t *self, uint32_t task,
 
 //  Ready queues -----------------------------------------------------------
 
-static queued_t *
-ring_at(const ring_t *r, size_t i)
-{
-    return &r->items[(r->head + i) & r->mask];
-}
-
+//  At the tail, a block that comes back from outside (a retry, a block
+//  given back): its position worked out again, its level when filled.
 static int
-ring_grow(ring_t *r)
+queue_push(const daisy_scheduler_t *self, uint32_t task, uint64_t index, uint32_t attempt)
 {
-    size_t cap = r->items ? (r->mask + 1) * 2 : 256;
-    queued_t *items = malloc(cap * sizeof *items);
-    if (!items)
+    ready_block_t *e = ready_queue_push(&self->ready[task]);
+    if (!e)
         return -1;
-    for (size_t i = 0; i < r->len; i++)
-        items[i] = *ring_at(r, i);
-    free(r->items);
-    r->items = items;
-    r->mask = cap - 1;
-    r->head = 0;
-    return 0;
-}
-
-//  At the tail; `k` is the block's position, NULL when not at hand.
-static int
-queue_push(const daisy_scheduler_t *self, uint32_t task, uint64_t index, uint32_t attempt,
-           const int64_t *k)
-{
-    const graph_task_t *t = &self->graph->tasks[task];
-    ring_t *r = &self->tasks[task].ready;
-    if ((!r->items || r->len == r->mask + 1) && ring_grow(r) != 0)
-        return -1;
-    queued_t *e = ring_at(r, r->len++);
     e->index = index;
     e->attempt = attempt;
-    if (k)
-        memcpy(e->k, k, sizeof e->k);   //  the resolver's positions are whole, zero past dims
-    else
-        graph_unflatten(t, index, e->k);
+    e->level = READY_LEVEL_UNKNOWN;
+    graph_unflatten(&self->graph->tasks[task], index, e->k);
     return 0;
 }
 
@@ -278,41 +246,42 @@ static int
 queue_push_front(const daisy_scheduler_t *self, uint32_t task, uint64_t index,
                  uint32_t attempt)
 {
-    ring_t *r = &self->tasks[task].ready;
-    if (queue_push(self, task, index, attempt, NULL) != 0)
+    ready_queue_t *r = &self->ready[task];
+    if (queue_push(self, task, index, attempt) != 0)
         return -1;
     //  Move the pushed entry from the tail to the head.
-    queued_t item = *ring_at(r, r->len - 1);
+    ready_block_t item = *ready_queue_at(r, r->len - 1);
     r->head = (r->head + r->mask) & r->mask;
-    *ring_at(r, 0) = item;
+    *ready_queue_at(r, 0) = item;
     return 0;
-}
-
-static bool
-queue_pop(ring_t *r, queued_t *out)
-{
-    if (r->len == 0)
-        return false;
-    *out = *ring_at(r, 0);
-    r->head = (r->head + 1) & r->mask;
-    r->len--;
-    return true;
 }
 
 //  Resolution -------------------------------------------------------------
 
+//  A block orphaned, or made ready while block states are tracked (else
+//  the resolver queues ready blocks itself).
 static void
-on_resolved(void *arg, uint32_t task, uint64_t index, const int64_t *k, bool ready)
+on_resolved(void *arg, uint32_t task, uint64_t index, const int64_t *k, uint32_t level,
+            bool ready)
 {
     daisy_scheduler_t *self = arg;
     if (!ready)
         self->tasks[task].counts.orphaned++;
-    else if (queue_push(self, task, index, 0, k) != 0)
+    else if (ready_queue_push_at(&self->ready[task], index, level, k) != 0)
         self->oom = true;
     set_state(self, task, index, ready ? DAISY_BLOCK_READY : DAISY_BLOCK_ORPHANED);
 }
 
-static bool next_ready(daisy_scheduler_t *self, uint32_t task, queued_t *next);
+//  resolver_resolve with this scheduler's queues and callback.
+static int
+resolve_with(daisy_scheduler_t *self, uint32_t task, uint64_t index, const int64_t *k,
+             uint64_t level, bool ok)
+{
+    return resolver_resolve(self->resolver, task, index, k, level, ok,
+                            self->tracking ? NULL : self->ready, on_resolved, self);
+}
+
+static bool next_ready(daisy_scheduler_t *self, uint32_t task, ready_block_t *next);
 static void drain_abandoned(daisy_scheduler_t *self);
 
 //  Resolve a block; `k` is its position, or NULL when not at hand, and
@@ -321,8 +290,7 @@ static int
 resolve(daisy_scheduler_t *self, daisy_block_ref_t ref, const int64_t *k, uint64_t level,
         bool ok)
 {
-    if (resolver_resolve(self->resolver, ref.task, ref.index, k, level, ok, on_resolved,
-                         self) != 0)
+    if (resolve_with(self, ref.task, ref.index, k, level, ok) != 0)
         self->oom = true;
     if (self->any_abandoned)
         drain_abandoned(self);
@@ -339,12 +307,11 @@ drain_abandoned(daisy_scheduler_t *self)
     while (again && !self->oom) {
         again = false;
         for (uint32_t t = 0; t < self->graph->ntasks; t++) {
-            queued_t next;
+            ready_block_t next;
             while (self->tasks[t].abandoned && next_ready(self, t, &next)) {
                 self->tasks[t].counts.orphaned++;
                 set_state(self, t, next.index, DAISY_BLOCK_ORPHANED);
-                if (resolver_resolve(self->resolver, t, next.index, next.k, UINT64_MAX, false,
-                                     on_resolved, self) != 0)
+                if (resolve_with(self, t, next.index, next.k, UINT64_MAX, false) != 0)
                     self->oom = true;
                 again = true;
             }
@@ -391,8 +358,7 @@ daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task)
         st->counts.processing--;
         st->counts.orphaned++;
         set_state(self, task, held.refs[i].index, DAISY_BLOCK_ORPHANED);
-        if (resolver_resolve(self->resolver, task, held.refs[i].index, NULL, UINT64_MAX, false,
-                             on_resolved, self) != 0)
+        if (resolve_with(self, task, held.refs[i].index, NULL, UINT64_MAX, false) != 0)
             self->oom = true;
     }
     free(held.refs);
@@ -411,13 +377,14 @@ daisy_scheduler_abandoned(const daisy_scheduler_t *self, uint32_t task)
 //  The next ready block of the task and its position, retries and
 //  released blocks first.
 static bool
-next_ready(daisy_scheduler_t *self, uint32_t task, queued_t *next)
+next_ready(daisy_scheduler_t *self, uint32_t task, ready_block_t *next)
 {
-    if (queue_pop(&self->tasks[task].ready, next))
+    if (ready_queue_pop(&self->ready[task], next))
         return true;
     if (!resolver_next_root(self->resolver, task, &next->index, next->k))
         return false;
     next->attempt = 0;
+    next->level = 0;   //  roots are of level 0
     return true;
 }
 
@@ -427,9 +394,9 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
     if (task >= self->graph->ntasks || self->oom)
         return -1;
     sched_task_t *st = &self->tasks[task];
-    queued_t next;
+    ready_block_t next;
     while (next_ready(self, task, &next)) {
-        graph_fill_block(self->graph, task, next.k, block);
+        graph_fill_block(self->graph, task, next.k, next.index, next.level, block);
         block->attempt = next.attempt;
         bool marked = st->markers && daisy_markers_done(st->markers, next.index);
         if (marked || (st->check && st->check(block, st->check_arg))) {
@@ -493,7 +460,7 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
     }
     if ((uint32_t)attempt < st->max_retries) {
         st->counts.retries++;
-        if (queue_push(self, ref.task, ref.index, (uint32_t)attempt + 1, NULL) != 0)
+        if (queue_push(self, ref.task, ref.index, (uint32_t)attempt + 1) != 0)
             return daisy_error_set(err, "out of memory");
         set_state(self, ref.task, ref.index, DAISY_BLOCK_READY);
         return DAISY_RELEASE_RETRY;
@@ -556,7 +523,7 @@ daisy_scheduler_counts(const daisy_scheduler_t *self, uint32_t task,
     }
     const sched_task_t *st = &self->tasks[task];
     *counts = st->counts;
-    counts->ready = st->ready.len + daisy_resolver_roots_left(self->resolver, task);
+    counts->ready = self->ready[task].len + daisy_resolver_roots_left(self->resolver, task);
     counts->pending = counts->total - counts->ready - counts->processing
                     - counts->completed - counts->failed - counts->orphaned;
 }
@@ -620,6 +587,7 @@ daisy_scheduler_track_states(daisy_scheduler_t *self, uint64_t max_blocks,
     }
     self->observer = fn;
     self->observer_arg = arg;
+    self->tracking = true;
     return 0;
 }
 

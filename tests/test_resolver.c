@@ -329,6 +329,8 @@ oracle_waiting(const oracle_t *o)
 //  when `hashed` (it takes the resolver's whole budget of dense arrays,
 //  so that the others count in hashed groups, as tasks of 10^12 blocks
 //  do).
+static void frontier_run(uint64_t *rng, int round, daisy_pipeline_t *p, bool hashed);
+
 static void
 frontier_round(uint64_t *rng, int round, bool hashed)
 {
@@ -340,6 +342,50 @@ frontier_round(uint64_t *rng, int round, bool hashed)
         daisy_pipeline_add(p, &big);
     }
     tu_random_tasks(p, rng, dims, 4, dims >= 3 ? 4 : 7);
+    frontier_run(rng, round, p, hashed);
+}
+
+//  A round on a chain of 2-3 tasks of one write shape, each reading the
+//  one before with context, on grids of 5-8 blocks a side: away from the
+//  edges, the blocks that read a block form one whole box (the
+//  resolver's cached rows, graph_readers_t), which the small random
+//  grids of frontier_round seldom have.
+static void
+frontier_chain_round(uint64_t *rng, int round)
+{
+    int dims = 1 + round % 3;
+    int64_t ws[DAISY_MAX_DIMS], wo[DAISY_MAX_DIMS], rs[DAISY_MAX_DIMS], ro[DAISY_MAX_DIMS];
+    int64_t to[DAISY_MAX_DIMS], ts[DAISY_MAX_DIMS];
+    for (int d = 0; d < dims; d++) {
+        ws[d] = tu_range(rng, 1, 4);
+        ro[d] = 0;
+        wo[d] = tu_range(rng, 0, 2 * ws[d]);
+        rs[d] = wo[d] + ws[d] + tu_range(rng, 0, 2 * ws[d]);
+        to[d] = tu_range(rng, -10, 10);
+        ts[d] = rs[d] + ws[d] * tu_range(rng, 4, dims >= 3 ? 7 : 10);
+    }
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    int ntasks = (int)tu_range(rng, 2, 3);
+    for (int i = 0; i < ntasks; i++) {
+        char id[16], up[16];
+        snprintf(id, sizeof id, "t%d", i);
+        daisy_task_t *t = daisy_task_new(id, tu_roi(dims, to, ts), tu_roi(dims, ro, rs),
+                                         tu_roi(dims, wo, ws));
+        daisy_task_set_read_write_conflict(t, tu_range(rng, 0, 2) != 0);
+        if (i > 0) {
+            snprintf(up, sizeof up, "t%d", i - 1);
+            daisy_task_add_upstream(t, up);
+        }
+        daisy_pipeline_add(p, &t);
+    }
+    frontier_run(rng, round, p, false);
+}
+
+//  Resolve every block of p in a random valid order, one in ten failing,
+//  and check the resolver against the oracle after every step.
+static void
+frontier_run(uint64_t *rng, int round, daisy_pipeline_t *p, bool hashed)
+{
     daisy_graph_t *g = daisy_graph_new(p, NULL);
     uint32_t nt = daisy_graph_task_count(g);
     bool complete[8] = {hashed};
@@ -392,6 +438,13 @@ Test(resolver, frontier_and_outcomes_follow_the_dependency_lists, .timeout = 120
     uint64_t rng = 13;
     for (int round = 0; round < 24; round++)
         frontier_round(&rng, round, false);
+}
+
+Test(resolver, frontier_and_outcomes_follow_the_dependency_lists_in_chains, .timeout = 120)
+{
+    uint64_t rng = 15;
+    for (int round = 0; round < 24; round++)
+        frontier_chain_round(&rng, round);
 }
 
 Test(resolver, frontier_and_outcomes_follow_the_dependency_lists_hashed, .timeout = 120)

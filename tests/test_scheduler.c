@@ -124,6 +124,23 @@ check_may_run(run_t *r, const daisy_block_t *b)
     }
 }
 
+//  The block handed out is the graph's block of that index: the
+//  scheduler fills blocks from the position and level it carried, the
+//  graph from the index alone.
+static void
+check_as_listed(const run_t *r, const daisy_block_t *b)
+{
+    daisy_block_t want;
+    cr_assert_eq(daisy_graph_block(r->g, (daisy_block_ref_t){b->task, b->index}, &want), 0);
+    cr_assert_eq(b->block_id, want.block_id, "block %u/%llu", b->task,
+                 (unsigned long long)b->index);
+    cr_assert_eq(b->level, want.level, "block %u/%llu: level %u, graph says %u", b->task,
+                 (unsigned long long)b->index, b->level, want.level);
+    cr_assert_str_eq(b->task_id, want.task_id);
+    cr_assert(daisy_roi_equal(&b->read_roi, &want.read_roi));
+    cr_assert(daisy_roi_equal(&b->write_roi, &want.write_roi));
+}
+
 //  Acquire from a random task; false when none had a block.
 static bool
 try_acquire(run_t *r, uint64_t *rng)
@@ -137,6 +154,7 @@ try_acquire(run_t *r, uint64_t *rng)
         if (!got)
             continue;
         cr_assert_eq(b.task, t);
+        check_as_listed(r, &b);
         check_may_run(r, &b);
         cr_assert_neq(r->state[t][b.index], DONE, "block handed out again after success");
         cr_assert_neq(r->state[t][b.index], RUNNING, "block handed out twice at once");
