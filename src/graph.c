@@ -400,6 +400,8 @@ conflict_table(const graph_task_t *t, uint64_t later, graph_conflict_t *c)
         c->ncand[d] = conflict_candidates(o_earlier[d] - o_later[d], t->m[d], c->cand[d]);
         c->reach_lo[d] = c->cand[d][0];
         c->reach_hi[d] = c->cand[d][c->ncand[d] - 1];
+        c->down_lo[d] = c->reach_hi[d];
+        c->down_span[d] = (uint64_t)max64(0, t->n[d] + c->reach_lo[d] - c->reach_hi[d]);
         c->all *= (uint64_t)c->ncand[d];
     }
 }

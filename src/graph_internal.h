@@ -34,6 +34,11 @@ typedef struct {
     int64_t cand[D][2];
     int ncand[D];
     int64_t reach_lo[D], reach_hi[D];   //  least and greatest offset per dimension
+    //  The blocks of level later - 1 at k - offset (the downstream blocks
+    //  of a block at k) all lie in the grid when k[d] - down_lo[d] <
+    //  down_span[d] (unsigned) in every dimension: one test per dimension.
+    int64_t down_lo[D];
+    uint64_t down_span[D];
     uint64_t all;                       //  product of ncand: the count away from the edges
     //  Away from the edges every combination of candidates is a block:
     //  the `all` combinations, in listing order, are the task's

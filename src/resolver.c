@@ -791,7 +791,7 @@ count_down_conflicts(daisy_resolver_t *self, uint32_t task, const int64_t *k, ui
     bool inside = c && c->first != UINT32_MAX && map;
     if (inside) {   //  every dimension tested, without a branch per test
         for (int d = 0; d < u->dims; d++)
-            inside &= (k[d] >= c->reach_hi[d]) & (k[d] - c->reach_lo[d] < u->n[d]);
+            inside &= (uint64_t)(k[d] - c->down_lo[d]) < c->down_span[d];
     }
     if (!inside)
         return count_down_conflicts_listed(self, task, k, at, later);
@@ -839,22 +839,27 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
     self->fn = fn;
     self->arg = arg;
     self->nwork = 0;
-    self->current_ok = ok;
-    self->fail_flag = ok ? 0 : COUNTMAP_FLAG;
     int64_t pos[D] = {0};
     if (!k) {
         graph_unflatten(&self->graph->tasks[task], index, pos);
         k = pos;
         level = UINT64_MAX;
     }
-    propagate(self, task, index, k, level);
-    //  Orphans found on the way, in turn (rare: only after a failure).
-    while (self->nwork > 0 && !self->oom) {
+    //  Then the orphans found on the way, in turn (rare: only after a
+    //  failure). One call of propagate, which is then inlined.
+    for (;;) {
+        self->current_ok = ok;
+        self->fail_flag = ok ? 0 : COUNTMAP_FLAG;
+        propagate(self, task, index, k, level);
+        if (self->nwork == 0 || self->oom)
+            break;
         work_t item = self->work[--self->nwork];
-        graph_unflatten(&self->graph->tasks[item.ref.task], item.ref.index, pos);
-        self->current_ok = item.ok;
-        self->fail_flag = item.ok ? 0 : COUNTMAP_FLAG;
-        propagate(self, item.ref.task, item.ref.index, pos, UINT64_MAX);
+        task = item.ref.task;
+        index = item.ref.index;
+        ok = item.ok;
+        graph_unflatten(&self->graph->tasks[task], index, pos);
+        k = pos;
+        level = UINT64_MAX;
     }
     return self->oom ? -1 : 0;
 }

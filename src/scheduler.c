@@ -420,7 +420,7 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
 }
 
 //  Take the block out of processing; its attempt, or -1 when not there.
-static int64_t
+static inline __attribute__((always_inline)) int64_t
 end_attempt(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_error_t *err)
 {
     int64_t attempt = ref.task < self->graph->ntasks ? unhold(self, ref) : -1;
@@ -435,7 +435,7 @@ end_attempt(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_error_t *err)
 
 //  Resolve a block that came back, with its position and level when the
 //  table still has them.
-static int
+static inline __attribute__((always_inline)) int
 resolve_known(daisy_scheduler_t *self, daisy_block_ref_t ref, bool ok)
 {
     const position_t *p = known_position(self, ref);
