@@ -831,16 +831,22 @@ propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k, 
     }
 }
 
-int
-resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
-                 uint64_t level, bool ok, ready_queue_t *ready, resolver_fn *fn, void *arg)
+void
+resolver_set_output(daisy_resolver_t *self, ready_queue_t *ready, resolver_fn *fn, void *arg)
 {
     self->ready = ready;
     self->fn = fn;
     self->arg = arg;
+}
+
+int
+resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
+                 uint64_t level, bool ok)
+{
     self->nwork = 0;
-    int64_t pos[D] = {0};
+    int64_t pos[D];   //  zeroed where used: positions are zero past dims
     if (!k) {
+        memset(pos, 0, sizeof pos);
         graph_unflatten(&self->graph->tasks[task], index, pos);
         k = pos;
         level = UINT64_MAX;
@@ -857,6 +863,7 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
         task = item.ref.task;
         index = item.ref.index;
         ok = item.ok;
+        memset(pos, 0, sizeof pos);
         graph_unflatten(&self->graph->tasks[task], index, pos);
         k = pos;
         level = UINT64_MAX;
@@ -884,8 +891,8 @@ daisy_resolver_resolve(daisy_resolver_t *self, daisy_block_ref_t ref, bool ok,
                        daisy_resolver_fn *fn, void *arg)
 {
     public_fn_t p = {fn, arg};
-    return resolver_resolve(self, ref.task, ref.index, NULL, UINT64_MAX, ok, NULL, call_public,
-                            &p);
+    resolver_set_output(self, NULL, call_public, &p);
+    return resolver_resolve(self, ref.task, ref.index, NULL, UINT64_MAX, ok);
 }
 
 size_t

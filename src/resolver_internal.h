@@ -19,12 +19,15 @@ typedef void (resolver_fn)(void *arg, uint32_t task, uint64_t index, const int64
 
 //  daisy_resolver_next_root, with the root's grid position in k.
 bool resolver_next_root(daisy_resolver_t *self, uint32_t task, uint64_t *index, int64_t *k);
+//  Where resolver_resolve sends blocks it resolves: ready blocks onto
+//  ready[their task] when `ready` is not NULL (with attempt 0), else to
+//  fn; orphaned blocks always to fn. Kept until set again.
+void resolver_set_output(daisy_resolver_t *self, ready_queue_t *ready, resolver_fn *fn,
+                         void *arg);
 //  daisy_resolver_resolve for the block at position k (NULL: computed
-//  from the index) of level `level` (UINT64_MAX: computed from k). Blocks
-//  made ready go onto ready[their task] when `ready` is not NULL, with
-//  attempt 0, and to fn otherwise; orphaned blocks always go to fn.
+//  from the index) of level `level` (UINT64_MAX: computed from k), its
+//  downstream blocks sent as resolver_set_output says.
 int resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
-                     uint64_t level, bool ok, ready_queue_t *ready, resolver_fn *fn,
-                     void *arg);
+                     uint64_t level, bool ok);
 
 #endif

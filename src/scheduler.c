@@ -78,7 +78,6 @@ struct _daisy_scheduler_t {
     blockmap_t *processing;       //  block -> attempt, for blocks not held in `positions`
     sched_task_t *tasks;
     ready_queue_t *ready;         //  per task
-    bool tracking;                //  some task's block states are tracked
     bool any_abandoned;
     bool oom;
     daisy_block_state_fn *observer;
@@ -147,6 +146,8 @@ set_state(daisy_scheduler_t *self, uint32_t task, uint64_t index, daisy_block_st
         self->observer(self->observer_arg, task, index, state);
 }
 
+static resolver_fn on_resolved;
+
 daisy_scheduler_t *
 daisy_scheduler_new(const daisy_graph_t *graph, daisy_error_t *err)
 {
@@ -177,6 +178,7 @@ daisy_scheduler_new_resumed(const daisy_graph_t *graph, daisy_markers_t *const *
         daisy_scheduler_destroy(&self);
         return NULL;
     }
+    resolver_set_output(self->resolver, self->ready, on_resolved, self);
     for (uint32_t t = 0; t < graph->ntasks; t++) {
         daisy_task_t *task = daisy_pipeline_task(graph->pipeline, t);
         sched_task_t *st = &self->tasks[t];
@@ -272,14 +274,6 @@ on_resolved(void *arg, uint32_t task, uint64_t index, const int64_t *k, uint32_t
     set_state(self, task, index, ready ? DAISY_BLOCK_READY : DAISY_BLOCK_ORPHANED);
 }
 
-//  resolver_resolve with this scheduler's queues and callback.
-static int
-resolve_with(daisy_scheduler_t *self, uint32_t task, uint64_t index, const int64_t *k,
-             uint64_t level, bool ok)
-{
-    return resolver_resolve(self->resolver, task, index, k, level, ok,
-                            self->tracking ? NULL : self->ready, on_resolved, self);
-}
 
 static bool next_ready(daisy_scheduler_t *self, uint32_t task, ready_block_t *next);
 static void drain_abandoned(daisy_scheduler_t *self);
@@ -290,7 +284,7 @@ static int
 resolve(daisy_scheduler_t *self, daisy_block_ref_t ref, const int64_t *k, uint64_t level,
         bool ok)
 {
-    if (resolve_with(self, ref.task, ref.index, k, level, ok) != 0)
+    if (resolver_resolve(self->resolver, ref.task, ref.index, k, level, ok) != 0)
         self->oom = true;
     if (self->any_abandoned)
         drain_abandoned(self);
@@ -311,7 +305,7 @@ drain_abandoned(daisy_scheduler_t *self)
             while (self->tasks[t].abandoned && next_ready(self, t, &next)) {
                 self->tasks[t].counts.orphaned++;
                 set_state(self, t, next.index, DAISY_BLOCK_ORPHANED);
-                if (resolve_with(self, t, next.index, next.k, UINT64_MAX, false) != 0)
+                if (resolver_resolve(self->resolver, t, next.index, next.k, UINT64_MAX, false) != 0)
                     self->oom = true;
                 again = true;
             }
@@ -358,7 +352,7 @@ daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task)
         st->counts.processing--;
         st->counts.orphaned++;
         set_state(self, task, held.refs[i].index, DAISY_BLOCK_ORPHANED);
-        if (resolve_with(self, task, held.refs[i].index, NULL, UINT64_MAX, false) != 0)
+        if (resolver_resolve(self->resolver, task, held.refs[i].index, NULL, UINT64_MAX, false) != 0)
             self->oom = true;
     }
     free(held.refs);
@@ -587,7 +581,7 @@ daisy_scheduler_track_states(daisy_scheduler_t *self, uint64_t max_blocks,
     }
     self->observer = fn;
     self->observer_arg = arg;
-    self->tracking = true;
+    resolver_set_output(self->resolver, NULL, on_resolved, self);   //  every state seen
     return 0;
 }
 
