@@ -87,10 +87,11 @@ typedef struct {
 
 typedef struct {
     uint8_t *dense;             //  a byte per block, filled by the owner, or NULL: the hashed slots below
+    uint64_t dense_blocks;      //  its length
     countmap_group_t *slots;
     unsigned log2;              //  capacity = 2^log2
     size_t groups;              //  occupied slots
-    size_t blocks;              //  non-zero counts
+    size_t blocks;              //  non-zero counts (hashed slots only)
     //  The slot of the group found last: the resolver counts down rows of
     //  consecutive blocks, so the next block is most often in the same
     //  group. Forgotten whenever slots move (a deletion or a resize).
@@ -107,7 +108,8 @@ countmap_t *countmap_new_dense(uint64_t blocks);
 void countmap_destroy(countmap_t **self_p);
 //  Take the block whose count byte put returned out of the map.
 void countmap_del(countmap_t *self, uint8_t *count);
-//  Blocks in the map.
+//  Blocks in the map; in a dense map, the bytes with COUNTMAP_TOUCHED,
+//  counted when asked (the owner's loops keep no count).
 size_t countmap_size(const countmap_t *self);
 
 //  The slot for a group that is not in the map yet (blockmap.c); growing

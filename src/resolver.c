@@ -429,23 +429,22 @@ first_count(const daisy_resolver_t *self, const graph_task_t *v, uint32_t task,
 }
 
 //  One count-down of the byte `c` of a dense array (blockmap.h): the byte
-//  after it, whose count bits are 0 when the block is resolved. A block
-//  counted down for the first time adds one to *touched.
+//  after it, whose count bits are 0 when the block is resolved. Nothing
+//  keeps count of the blocks waiting there: countmap_size counts the
+//  touched bytes when asked, so the hot loops do not.
 static inline uint8_t
-dense_down(uint8_t c, uint8_t flag, size_t *touched)
+dense_down(uint8_t c, uint8_t flag)
 {
-    *touched += !(c & COUNTMAP_TOUCHED);
     return (uint8_t)((c | flag | COUNTMAP_TOUCHED) - 1);   //  the count is at least 1 here
 }
 
 //  A dense array's block whose count reached zero: out of the map, and
-//  reported (`touched` as dense_down's, added to the map's blocks first).
+//  reported.
 static void
 dense_resolved(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t index,
-               const int64_t *k, uint32_t level, uint8_t c, size_t touched)
+               const int64_t *k, uint32_t level, uint8_t c)
 {
     map->dense[index] = 0;
-    map->blocks = map->blocks + touched - 1;
     report(self, task, index, k, level, c & COUNTMAP_FLAG);
 }
 
@@ -457,12 +456,10 @@ count_down_byte(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_t
                 const int64_t *k, uint64_t level)
 {
     if (map->dense) {
-        size_t touched = 0;
-        uint8_t c = dense_down(map->dense[index], self->fail_flag, &touched);
+        uint8_t c = dense_down(map->dense[index], self->fail_flag);
         if ((c & COUNTMAP_DENSE_MAX) == 0)
-            return dense_resolved(self, map, task, index, k, (uint32_t)level, c, touched);
+            return dense_resolved(self, map, task, index, k, (uint32_t)level, c);
         map->dense[index] = c;
-        map->blocks += touched;
         return;
     }
     bool created;
@@ -538,27 +535,17 @@ next_row(const graph_task_t *v, const int64_t *lo, const int64_t *hi, int last, 
     return true;
 }
 
-//  The sum of a word's bytes, by a multiplication (no popcnt instruction
-//  in the baseline x86-64 the library is built for); at most 255.
-static inline size_t
-sum_bytes(uint64_t w)
-{
-    return (size_t)((w * BYTES(1)) >> 56);
-}
-
 //  Count down the bytes `in` of a word of a dense array at once: each
 //  of those counts is at least 1 (each of those blocks waits for the one
 //  being resolved), so subtracting 1 from each byte never borrows across
 //  bytes, and the other bytes are written back unchanged. The word after
 //  it; *live gets COUNTMAP_TOUCHED of each byte of `in` whose count is
-//  not zero yet, *touched (a byte per byte) the blocks counted down for
-//  the first time.
+//  not zero yet.
 static inline uint64_t
-word_down(uint64_t w, uint64_t in, uint8_t flag, uint64_t *touched, uint64_t *live)
+word_down(uint64_t w, uint64_t in, uint8_t flag, uint64_t *live)
 {
     uint64_t fresh = BYTES(COUNTMAP_TOUCHED) & in;
     uint64_t after = (w | (BYTES(flag) & in) | fresh) - (BYTES(1) & in);
-    *touched += (~w & fresh) >> 6;
     //  Count bits are at most 0x3f: adding 0x3f carries into bit 6 unless 0.
     *live = ((after & BYTES(COUNTMAP_DENSE_MAX)) + BYTES(COUNTMAP_DENSE_MAX)) & fresh;
     return after;
@@ -569,12 +556,12 @@ word_down(uint64_t w, uint64_t in, uint8_t flag, uint64_t *touched, uint64_t *li
 //  when some did, with the word in *after and bit 6 of each such byte in
 //  *zero (resolve_row_word's arguments).
 static inline bool
-row_down(uint8_t *dense, uint64_t row, uint64_t in, uint8_t flag, uint64_t *touched,
-         uint64_t *after, uint64_t *zero)
+row_down(uint8_t *dense, uint64_t row, uint64_t in, uint8_t flag, uint64_t *after,
+         uint64_t *zero)
 {
     uint64_t fresh = BYTES(COUNTMAP_TOUCHED) & in, w, live;
     memcpy(&w, dense + row, sizeof w);
-    *after = word_down(w, in, flag, touched, &live);
+    *after = word_down(w, in, flag, &live);
     if (live == fresh) {
         memcpy(dense + row, after, sizeof *after);
         return false;
@@ -596,7 +583,6 @@ resolve_row_word(daisy_resolver_t *self, countmap_t *map, uint32_t task, uint64_
     int64_t x0 = q[last];
     for (; zero; zero &= zero - 1) {
         int i = __builtin_ctzll(zero) >> 3;
-        map->blocks--;
         q[last] = x0 + i;
         report(self, task, row + (uint64_t)i, q, READY_LEVEL_UNKNOWN,
                (after >> (8 * i)) & COUNTMAP_FLAG);
@@ -620,22 +606,15 @@ count_down_box_words(daisy_resolver_t *self, countmap_t *map, uint32_t task,
     for (int d = 0; d < D; d++)   //  all D (lo has them), a copy the compiler inlines
         q[d] = lo[d];
     uint64_t row = graph_flatten(v, q);
-    //  Blocks touched now, a byte per column of the box: at most one per
-    //  row each, and rows are fewer than 256 (a count is at most 63).
-    uint64_t touched = 0;
     //  In locals: a store to the array may alias anything.
     uint8_t *dense = map->dense, flag = self->fail_flag;
     for (;;) {
         uint64_t after, zero;
-        if (row_down(dense, row, in, flag, &touched, &after, &zero)) {
-            map->blocks += sum_bytes(touched);
-            touched = 0;
+        if (row_down(dense, row, in, flag, &after, &zero))
             resolve_row_word(self, map, task, row, after, zero, q, last);
-        }
         if (!next_row(v, lo, hi, last, q, &row))
             break;
     }
-    map->blocks += sum_bytes(touched);
 }
 
 //  count_down_box_words for the whole box of readers `r` of the block at
@@ -651,22 +630,18 @@ count_down_whole_box(daisy_resolver_t *self, countmap_t *map, uint32_t task,
     for (int d = 0; d < dims; d++)
         row0 += (uint64_t)k[d] * r->row_step[d];
     uint64_t in = r->width == 8 ? ~0ull : (1ull << (8 * r->width)) - 1;
-    uint64_t touched = 0;   //  as count_down_box_words's (rows <= GRAPH_BOX_ROWS)
     //  In locals: a store to the array may alias anything.
     uint8_t *dense = map->dense, flag = self->fail_flag;
     const uint64_t *delta = r->row_delta;
     uint32_t rows = r->rows;
     for (uint32_t i = 0; i < rows; i++) {
         uint64_t row = row0 + delta[i], after, zero;
-        if (!row_down(dense, row, in, flag, &touched, &after, &zero))
+        if (!row_down(dense, row, in, flag, &after, &zero))
             continue;
-        map->blocks += sum_bytes(touched);
-        touched = 0;
         int64_t q[D] = {0};
         graph_unflatten(v, row, q);
         resolve_row_word(self, map, task, row, after, zero, q, dims - 1);
     }
-    map->blocks += sum_bytes(touched);
 }
 
 //  Whether the readers `r` of the block at k form a whole box.
@@ -690,18 +665,15 @@ count_down_row_dense(daisy_resolver_t *self, countmap_t *map, uint32_t task,
     uint8_t *count = map->dense + row;
     uint8_t flag = self->fail_flag;
     int64_t x0 = q[last];
-    size_t touched = 0;
     for (int64_t i = 0; i < n; i++) {
-        uint8_t c = dense_down(count[i], flag, &touched);
+        uint8_t c = dense_down(count[i], flag);
         if ((c & COUNTMAP_DENSE_MAX) != 0) {
             count[i] = c;
             continue;
         }
         q[last] = x0 + i;
-        dense_resolved(self, map, task, row + (uint64_t)i, q, READY_LEVEL_UNKNOWN, c, touched);
-        touched = 0;
+        dense_resolved(self, map, task, row + (uint64_t)i, q, READY_LEVEL_UNKNOWN, c);
     }
-    map->blocks += touched;
     q[last] = x0;
 }
 
@@ -747,10 +719,9 @@ count_down_conflicts_dense(daisy_resolver_t *self, countmap_t *map, uint32_t tas
 {
     uint8_t *count = map->dense;
     uint8_t flag = self->fail_flag;
-    size_t touched = 0;
     for (uint64_t i = 0; i < all; i++) {
         uint64_t index = at - delta[i];
-        uint8_t c = dense_down(count[index], flag, &touched);
+        uint8_t c = dense_down(count[index], flag);
         if ((c & COUNTMAP_DENSE_MAX) != 0) {
             count[index] = c;
             continue;
@@ -758,10 +729,8 @@ count_down_conflicts_dense(daisy_resolver_t *self, countmap_t *map, uint32_t tas
         int64_t q[D];
         for (int d = 0; d < D; d++)   //  past dims both are 0
             q[d] = k[d] - off[i][d];
-        dense_resolved(self, map, task, index, q, (uint32_t)later, c, touched);
-        touched = 0;
+        dense_resolved(self, map, task, index, q, (uint32_t)later, c);
     }
-    map->blocks += touched;
 }
 
 //  count_down_conflicts for a block near the edges of the grid, or of a
