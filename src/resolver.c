@@ -37,8 +37,9 @@
     worked out per box but its first block's index.
 
     Blocks made ready go straight onto their task's ready queue
-    (ready_queue.h) when the caller passes the queues: an inline append,
-    where a callback per block cost two calls and a copy.
+    (ready_queue.h) when the owner set the queues (resolver_set_output):
+    an inline append, where a callback per block cost two calls and a
+    copy.
 
     Roots come from one root cursor per task over its level-0 lattice: the
     lattice points no upstream task covers (all of them for tasks without
