@@ -34,9 +34,10 @@ typedef struct {
     int64_t cand[D][2];
     int ncand[D];
     int64_t reach_lo[D], reach_hi[D];   //  least and greatest offset per dimension
-    //  The blocks of level later - 1 at k - offset (the downstream blocks
-    //  of a block at k) all lie in the grid when k[d] - down_lo[d] <
-    //  down_span[d] (unsigned) in every dimension: one test per dimension.
+    //  The blocks of level `later` at k - offset (the downstream blocks
+    //  of a block of level later - 1 at k) all lie in the grid when
+    //  k[d] - down_lo[d] < down_span[d] (unsigned) in every dimension:
+    //  one test per dimension.
     int64_t down_lo[D];
     uint64_t down_span[D];
     uint64_t all;                       //  product of ncand: the count away from the edges

@@ -37,7 +37,7 @@
     worked out per box but its first block's index.
 
     Blocks made ready go straight onto their task's ready queue
-    (ready_queue.h) when the owner set the queues (resolver_set_output):
+    (ready_queue.h) when the owner gave the task one (resolver_set_queue):
     an inline append, where a callback per block cost two calls and a
     copy.
 
@@ -84,7 +84,7 @@ struct _daisy_resolver_t {
     size_t nwork, capwork;
     bool *complete;       //  per task: done before the run began
     interior_t *interior; //  per task
-    ready_queue_t *ready; //  per task, or NULL: ready blocks go to fn too
+    ready_queue_t **queue;   //  per task, or NULL: its ready blocks go to fn too
     resolver_fn *fn;
     void *arg;
     bool current_ok;      //  how the block being propagated was resolved
@@ -291,7 +291,9 @@ daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
     self->roots = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->roots);
     self->complete = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->complete);
     self->interior = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->interior);
-    bool ok = self->waiting && self->counts && self->roots && self->complete && self->interior;
+    self->queue = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->queue);
+    bool ok = self->waiting && self->counts && self->roots && self->complete && self->interior
+           && self->queue;
     uint64_t budget = DENSE_BUDGET;
     for (uint32_t t = 0; ok && t < graph->ntasks; t++) {
         uint64_t total = graph->tasks[t].total, most = max_upstream(&graph->tasks[t], graph);
@@ -334,6 +336,7 @@ daisy_resolver_destroy(daisy_resolver_t **self_p)
     free(self->roots);
     free(self->complete);
     free(self->interior);
+    free(self->queue);
     blockmap_destroy(&self->waiting);
     free(self->work);
     free(self);
@@ -392,8 +395,9 @@ static inline void
 report(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
        uint32_t level, bool failed)
 {
-    if (!failed && self->ready) {
-        if (ready_queue_push_at(&self->ready[task], index, level, k) != 0)
+    ready_queue_t *queue = self->queue[task];
+    if (!failed && queue) {
+        if (ready_queue_push_at(queue, index, level, k) != 0)
             self->oom = true;
         return;
     }
@@ -802,9 +806,14 @@ propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k, 
 }
 
 void
-resolver_set_output(daisy_resolver_t *self, ready_queue_t *ready, resolver_fn *fn, void *arg)
+resolver_set_queue(daisy_resolver_t *self, uint32_t task, ready_queue_t *queue)
 {
-    self->ready = ready;
+    self->queue[task] = queue;
+}
+
+void
+resolver_set_output(daisy_resolver_t *self, resolver_fn *fn, void *arg)
+{
     self->fn = fn;
     self->arg = arg;
 }
@@ -861,8 +870,10 @@ daisy_resolver_resolve(daisy_resolver_t *self, daisy_block_ref_t ref, bool ok,
                        daisy_resolver_fn *fn, void *arg)
 {
     public_fn_t p = {fn, arg};
-    resolver_set_output(self, NULL, call_public, &p);
-    return resolver_resolve(self, ref.task, ref.index, NULL, UINT64_MAX, ok);
+    resolver_set_output(self, call_public, &p);
+    int rc = resolver_resolve(self, ref.task, ref.index, NULL, UINT64_MAX, ok);
+    resolver_set_output(self, NULL, NULL);   //  `p` ends here
+    return rc;
 }
 
 size_t

@@ -19,11 +19,12 @@ typedef void (resolver_fn)(void *arg, uint32_t task, uint64_t index, const int64
 
 //  daisy_resolver_next_root, with the root's grid position in k.
 bool resolver_next_root(daisy_resolver_t *self, uint32_t task, uint64_t *index, int64_t *k);
-//  Where resolver_resolve sends blocks it resolves: ready blocks onto
-//  ready[their task] when `ready` is not NULL (with attempt 0), else to
-//  fn; orphaned blocks always to fn. Kept until set again.
-void resolver_set_output(daisy_resolver_t *self, ready_queue_t *ready, resolver_fn *fn,
-                         void *arg);
+//  Where resolver_resolve sends the blocks it resolves: the blocks of a
+//  task made ready onto its queue, when it has one (with attempt 0), all
+//  others (orphaned ones, and ready ones of tasks without a queue) to
+//  fn. Tasks have no queue until given one; both are kept until set again.
+void resolver_set_queue(daisy_resolver_t *self, uint32_t task, ready_queue_t *queue);
+void resolver_set_output(daisy_resolver_t *self, resolver_fn *fn, void *arg);
 //  daisy_resolver_resolve for the block at position k (NULL: computed
 //  from the index) of level `level` (UINT64_MAX: computed from k), its
 //  downstream blocks sent as resolver_set_output says.

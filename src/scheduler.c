@@ -14,11 +14,12 @@
     resolver knew it) from the resolver, which found it by position and
     appends it to the task's queue itself (ready_queue.h), to acquire,
     which fills the block from it: the index is turned back into a
-    position only for blocks that come back from outside (a release, a retry, a block given back), and not even then
-    when the block was handed out lately: acquire leaves the position and
-    level in a small direct-mapped table by index, where its release
-    usually finds it (a position depends on the index alone, so an entry
-    never goes stale; it is only overwritten).
+    position only for blocks that come back from outside (a release, a
+    retry, a block given back), and not even then when the block was
+    handed out lately: acquire leaves the position and level in a small
+    direct-mapped table by index, where its release usually finds it (a
+    position depends on the index alone, so an entry never goes stale; it
+    is only overwritten).
 
     The same table is the front of the map of blocks being processed: a
     block whose slot is free is held there with its attempt, and only a
@@ -28,8 +29,9 @@
     finds a share of its blocks in the table; a block is in one of the
     two places, never both.
 
-    While block states are tracked the resolver hands every ready block
-    to on_resolved instead, which queues it and records its state.
+    While a task's block states are tracked the resolver hands its ready
+    blocks to on_resolved instead, which queues them and records their
+    state; tasks too large for a map of states keep the inline append.
 
     Block states (daisy_scheduler_track_states, for the progress feed's map
     of a task's grid) are off unless asked for: one byte per block, written
@@ -178,7 +180,9 @@ daisy_scheduler_new_resumed(const daisy_graph_t *graph, daisy_markers_t *const *
         daisy_scheduler_destroy(&self);
         return NULL;
     }
-    resolver_set_output(self->resolver, self->ready, on_resolved, self);
+    resolver_set_output(self->resolver, on_resolved, self);
+    for (uint32_t t = 0; t < graph->ntasks; t++)
+        resolver_set_queue(self->resolver, t, &self->ready[t]);
     for (uint32_t t = 0; t < graph->ntasks; t++) {
         daisy_task_t *task = daisy_pipeline_task(graph->pipeline, t);
         sched_task_t *st = &self->tasks[t];
@@ -239,6 +243,7 @@ queue_push(const daisy_scheduler_t *self, uint32_t task, uint64_t index, uint32_
     e->index = index;
     e->attempt = attempt;
     e->level = READY_LEVEL_UNKNOWN;
+    memset(e->k, 0, sizeof e->k);   //  zero past dims, as every queued position
     graph_unflatten(&self->graph->tasks[task], index, e->k);
     return 0;
 }
@@ -260,8 +265,8 @@ queue_push_front(const daisy_scheduler_t *self, uint32_t task, uint64_t index,
 
 //  Resolution -------------------------------------------------------------
 
-//  A block orphaned, or made ready while block states are tracked (else
-//  the resolver queues ready blocks itself).
+//  A block orphaned, or made ready in a task whose block states are
+//  tracked (the resolver queues the others' ready blocks itself).
 static void
 on_resolved(void *arg, uint32_t task, uint64_t index, const int64_t *k, uint32_t level,
             bool ready)
@@ -352,7 +357,8 @@ daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task)
         st->counts.processing--;
         st->counts.orphaned++;
         set_state(self, task, held.refs[i].index, DAISY_BLOCK_ORPHANED);
-        if (resolver_resolve(self->resolver, task, held.refs[i].index, NULL, UINT64_MAX, false) != 0)
+        if (resolver_resolve(self->resolver, task, held.refs[i].index, NULL, UINT64_MAX,
+                             false) != 0)
             self->oom = true;
     }
     free(held.refs);
@@ -578,10 +584,11 @@ daisy_scheduler_track_states(daisy_scheduler_t *self, uint64_t max_blocks,
         if (!self->tasks[t].states)
             return -1;
         initial_states(self, t, complete);
+        //  Its ready blocks through on_resolved from now on, which records them.
+        resolver_set_queue(self->resolver, t, NULL);
     }
     self->observer = fn;
     self->observer_arg = arg;
-    resolver_set_output(self->resolver, NULL, on_resolved, self);   //  every state seen
     return 0;
 }
 

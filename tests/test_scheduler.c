@@ -641,10 +641,19 @@ static struct {
     uint64_t told;
 } seen;
 
+//  In a run without failures or checks a block goes pending, ready,
+//  processing, completed (ready from the start when it waits for nothing):
+//  no step may be missing, whichever tasks are tracked.
 static void
 on_state(void *arg, uint32_t task, uint64_t index, daisy_block_state_t state)
 {
     (void)arg;
+    uint8_t last = seen.last[task][index];
+    uint8_t before = state == DAISY_BLOCK_READY ? DAISY_BLOCK_PENDING
+                   : state == DAISY_BLOCK_PROCESSING ? DAISY_BLOCK_READY
+                   : DAISY_BLOCK_PROCESSING;
+    cr_assert_eq(last, before, "block %u/%llu: state %d after %d", task,
+                 (unsigned long long)index, (int)state, (int)last);
     seen.last[task][index] = (uint8_t)state;
     seen.told++;
 }

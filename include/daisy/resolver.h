@@ -63,9 +63,9 @@ DAISY_EXPORT int daisy_resolver_resolve(daisy_resolver_t *self, daisy_block_ref_
                                         daisy_resolver_fn *fn, void *arg);
 
 //  Blocks waiting on some but not all of their upstream blocks. Counted
-//  when asked for small tasks (a pass over at most 8 MiB of counts, well
-//  under a millisecond), so that resolving blocks keeps no tally: ask it
-//  for statistics, not once per block.
+//  when asked for small tasks (a pass over at most 8 MiB of counts, under
+//  a millisecond), so that resolving blocks keeps no tally: ask it for
+//  statistics, not once per block.
 DAISY_EXPORT size_t daisy_resolver_waiting(const daisy_resolver_t *self);
 
 #ifdef __cplusplus
