@@ -342,6 +342,8 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
 
 //  Per block ---------------------------------------------------------------
 
+//  What people read counts attempts from 1, as the summary does;
+//  block->attempt and DAISY_ATTEMPT count from 0.
 static int
 wcli_exec_block(const daisy_block_t *block, void *arg)
 {
@@ -352,7 +354,7 @@ wcli_exec_block(const daisy_block_t *block, void *arg)
     if (daisy_block_exec(job->command, block, &job->env, &status, &err) < 0) {
         daisy_worker_set_error(job->worker, err.msg);
         fprintf(stderr, "%s: block %llu (attempt %u): %s\n", job->prog,
-                (unsigned long long)block->block_id, block->attempt, err.msg);
+                (unsigned long long)block->block_id, block->attempt + 1, err.msg);
         return -1;
     }
     if (status == 0)
@@ -369,7 +371,7 @@ wcli_exec_block(const daisy_block_t *block, void *arg)
              *job->tail ? ": " : "", job->tail);
     daisy_worker_set_error(job->worker, text);
     fprintf(stderr, "%s: block %llu (attempt %u) failed: %s\n", job->prog,
-            (unsigned long long)block->block_id, block->attempt, text);
+            (unsigned long long)block->block_id, block->attempt + 1, text);
     return status;
 }
 
@@ -383,7 +385,7 @@ wcli_check_command(const daisy_block_t *block, void *arg)
     int status;
     if (daisy_block_exec(job->check_command, block, &job->env, &status, &err) < 0) {
         fprintf(stderr, "%s: block %llu (attempt %u): cannot run the check: %s\n", job->prog,
-                (unsigned long long)block->block_id, block->attempt, err.msg);
+                (unsigned long long)block->block_id, block->attempt + 1, err.msg);
         return false;
     }
     return status == 0;
@@ -403,7 +405,7 @@ wcli_plugin_block(const daisy_block_t *block, void *arg)
     int rc = job->process(block, job->state);
     if (rc != 0)
         fprintf(stderr, "%s: block %llu (attempt %u) failed: process function returned %d\n",
-                job->prog, (unsigned long long)block->block_id, block->attempt, rc);
+                job->prog, (unsigned long long)block->block_id, block->attempt + 1, rc);
     return rc;
 }
 

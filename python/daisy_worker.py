@@ -142,7 +142,7 @@ class Block:
 
     def __init__(self, block_id, attempt, level, task_id, read_roi, write_roi):
         self.block_id = block_id        # daisy's block id (int)
-        self.attempt = attempt          # 0 on the first try, then 1, 2, ...
+        self.attempt = attempt          # 0 on the first try, then 1, 2, ... (logs say attempt + 1)
         self.level = level              # level in the task's dependency order
         self.task_id = task_id
         self.read_roi = read_roi        # Roi: what to read
@@ -333,7 +333,7 @@ class _Worker:
                     done = bool(self.check(block))
                 except BaseException as e:     # a check that fails says nothing
                     _log.warning("block %d (attempt %d): the check failed, processing "
-                                 "the block: %s", block.block_id, block.attempt, _describe(e))
+                                 "the block: %s", block.block_id, block.attempt + 1, _describe(e))
             if done:
                 status = SKIPPED
             else:
@@ -342,7 +342,7 @@ class _Worker:
                 except BaseException as e:
                     status, error = FAILED, _describe(e)
                     _log.error("block %d (attempt %d) failed: %s", block.block_id,
-                               block.attempt, error, exc_info=e)
+                               block.attempt + 1, error, exc_info=e)
                 else:
                     if outcome is False:
                         status, error = FAILED, "process function returned False"
@@ -352,7 +352,7 @@ class _Worker:
                             f"True for success, False or raise for failure)", ERROR_BYTES)
                     if status == FAILED:
                         _log.error("block %d (attempt %d) failed: %s", block.block_id,
-                                   block.attempt, error)
+                                   block.attempt + 1, error)
             self.done.put((block, status, time.monotonic() - start, error))
             self._ring()
 

@@ -44,6 +44,8 @@ timeout 60 "$DAISY" run --quiet --logs elogs e.json > e.txt 2>&1
 check "a failing run with a lingering background process ends" test $? -eq 1
 check "the failure quotes the command's last stderr line" \
   grep -q "block 3 (attempt 1): command exited with status 2: ValueError: chunk 3 is corrupt \[worker e-" e.txt
+check "the worker's log counts the attempt as the summary does" \
+  bash -c "cat elogs/latest/e/*.err | grep -q 'block 3 (attempt 1) failed: command exited with status 2'"
 check "which still reaches the worker's log, whole" bash -c "cat elogs/latest/e/*.err | grep -A1 '^Traceback' | grep -q '^ValueError: chunk 3 is corrupt$'"
 timeout 60 "$DAISY" run --serial --quiet --logs slogs e.json > se.txt 2>&1
 check "the serial runner quotes it too" grep -q "command exited with status 2: ValueError: chunk 3 is corrupt" se.txt
