@@ -143,10 +143,18 @@ block_failed(daisy_broker_t *self, worker_t *w, uint32_t task, uint64_t index,
     progress_block_failed(self, task, block_id, attempt, final, error, w);
     if (!final)
         return;
+    //  The worker's log, where one was made for it: a worker started by
+    //  hand writes to its own terminal, and the summary must not send
+    //  the user to a file that is not there.
     char log[1024] = "";
-    if (self->log_dir && w && w->worker_id)
-        snprintf(log, sizeof log, "%s/%s/%s.err / .out", self->log_dir,
-                 task_id_of(self, task), w->worker_id);
+    if (self->log_dir && w && w->worker_id) {
+        int n = snprintf(log, sizeof log, "%s/%s/%s.err", self->log_dir,
+                         task_id_of(self, task), w->worker_id);
+        if (n > 0 && (size_t)n < sizeof log - 8 && access(log, F_OK) == 0)
+            strcat(log, " / .out");
+        else
+            log[0] = '\0';
+    }
     daisy_summary_add_failure(self->summary, task, block_id, attempt, error,
                               w ? w->worker_id : "", log);
 }

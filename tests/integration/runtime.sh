@@ -113,6 +113,19 @@ check "broker exits 0" test $? -eq 0
 check "refusals counted" grep -q "refused 1[0-9] of" err5.txt
 check "all blocks done" grep -q "completed ✔: 20" out5.txt
 
+# 5b. A block failing on a worker started by hand: the summary names the
+#     failure but no log file, since the worker wrote to its own terminal.
+port=$(free_port)
+sed 's/"command": "true"/"max_retries": 0, "command": "true"/' p5.json > p5b.json
+"$BROKER" --bind "tcp://127.0.0.1:$port" --quiet --logs logs5b p5b.json > out5b.txt 2>&1 &
+broker=$!
+timeout 60 "$WORKER" --connect "tcp://127.0.0.1:$port" --task t \
+  --exec '[ $DAISY_BLOCK_ID != 4 ]' > w5b.txt 2>&1
+wait $broker
+check "a failed block of a hand-started worker ends the run with 1" test $? -eq 1
+check "the summary names the failed block" grep -q "block 4 (attempt 1): command exited with status 1" out5b.txt
+check "and sends nobody to a log the worker never wrote" bash -c "! grep -q 'See worker logs\|\.err' out5b.txt"
+
 # 6. The broker restarted under a running worker: the worker reconnects
 #    and carries on.
 port=$(free_port)
