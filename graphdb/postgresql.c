@@ -623,6 +623,28 @@ create_database(pg_t *self, const char *url, daisy_error_t *err)
     return rc;
 }
 
+//  Why a connection failed, from libpq's message: it has a line per
+//  address tried ("connection to server at "h" (addr), port p failed:
+//  Connection refused"), each maybe followed by a hint indented by a
+//  tab. The last address's reason, past the address (our name of the
+//  server is in the message already), or the whole line when it has no
+//  such form.
+static const char *
+connect_failure(const char *msg)
+{
+    const char *last = msg;
+    for (const char *line = msg; *line; ) {
+        if (*line != '\t' && *line != '\n')
+            last = line;
+        const char *nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    const char *reason = strstr(last, " failed: ");
+    return reason && reason < last + strcspn(last, "\n") ? reason + strlen(" failed: ") : last;
+}
+
 static int
 connect_db(pg_t *self, const char *url, daisy_graphdb_mode_t mode, daisy_error_t *err)
 {
@@ -635,13 +657,9 @@ connect_db(pg_t *self, const char *url, daisy_graphdb_mode_t mode, daisy_error_t
         self->conn = connect_to(url, NULL);
     }
     if (PQstatus(self->conn) != CONNECTION_OK) {
-        const char *msg = PQerrorMessage(self->conn);
-        const char *last = msg;
-        //  libpq tells every address it tried; the last line says why.
-        for (const char *nl; (nl = strchr(last, '\n')) && nl[1]; last = nl + 1)
-            ;
+        const char *why = connect_failure(PQerrorMessage(self->conn));
         return daisy_error_set(err, "%s: cannot connect: %.*s", self->base.name,
-                               (int)strcspn(last, "\n"), last);
+                               (int)strcspn(why, "\n"), why);
     }
     PQsetNoticeProcessor(self->conn, quiet, NULL);
     return exec(self, "SET client_min_messages TO WARNING", err, "setting up the session");
