@@ -104,6 +104,9 @@ _log.addHandler(logging.NullHandler())
 
 # The wire (protocol/PROTOCOL.md).
 VERSION = 2
+# The project's version (meson.build); python_worker.sh checks that it agrees
+# with daisy-worker --version.
+__version__ = "0.1.0"
 HELLO, REQUEST, RELEASE, HEARTBEAT, BYE, STARTED, STATS = 1, 2, 3, 4, 5, 6, 7
 WELCOME, BLOCKS, SHUTDOWN, ERROR = 101, 102, 103, 105
 SUCCESS, FAILED, SKIPPED = 0, 1, 2
@@ -935,12 +938,13 @@ def main(argv=None):
                "  started this process: exit when it dies\n"
                "signals:\n"
                "  SIGINT, SIGTERM: start no new block, finish the running one, give every\n"
-               "  other block held back (no retry used) and exit 0\n"
+               "  other block held back (no retry used) and exit 128 + the signal's number\n"
                "exit status:\n"
-               "  0  the broker said there is no more work, or stopped by a signal\n"
+               "  0  the broker said there is no more work\n"
                "  1  refused (unknown task, another run, CurveZMQ key not allowed),\n"
                "     no broker within --give-up, or the broker that started it died\n"
-               "  2  bad command line")
+               "  2  bad command line\n"
+               "  130, 143  stopped by SIGINT, SIGTERM")
     parser.add_argument("function", metavar="MODULE:FUNCTION", help="the block function")
     parser.add_argument("-c", "--connect", metavar="EP", help="broker endpoint "
                         "(default $DAISY_BROKER)")
@@ -961,7 +965,13 @@ def main(argv=None):
                         "key file (give both or neither)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log failures with "
                         "tracebacks, reconnects and the end of the run to stderr")
+    parser.add_argument("--version", action="version",
+                        version=f"daisy_worker {__version__}")
     args = parser.parse_args(argv)
+    if not args.connect and not _env("DAISY_BROKER"):
+        sys.stderr.write("daisy_worker: no broker endpoint (pass --connect EP or set "
+                         "DAISY_BROKER)\n")
+        return EXIT_USAGE
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     sys.path.insert(0, os.getcwd())

@@ -289,6 +289,13 @@ check "5 blocks found done, counted as skipped" grep -q "completed ✔: 20 (skip
 check "the other 15 processed once, no done one processed" \
   test "$(sort -n run6.txt | tr '\n' ' ')" = "1 2 3 5 6 7 9 10 11 13 14 15 17 18 19 "
 check "python3 -m daisy_worker --help" bash -c "$PY -m daisy_worker --help | grep -q 'MODULE:FUNCTION'"
+check "whose exit statuses say what a signal makes, as run() returns" \
+  bash -c "$PY -m daisy_worker --help | grep -q '130, 143  stopped by SIGINT, SIGTERM'"
+check "--version says the project's version, as daisy-worker does" \
+  test "$($PY -m daisy_worker --version)" = "daisy_worker $("$root/build/daisy-worker" --version | cut -d' ' -f2)"
+rc=0; env -u DAISY_BROKER $PY -m daisy_worker chk:process > noep.txt 2>&1 || rc=$?
+check "no endpoint: exit 2, pointing at --connect" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'pass --connect EP or set DAISY_BROKER' noep.txt"
 
 # 7. Run ids and refusals: a worker of another run, of an unknown task,
 #    with CurveZMQ keys at a clear-text broker, or with no broker, exits 1
