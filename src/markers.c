@@ -306,6 +306,30 @@ map_chunk(daisy_markers_t *self, const char *tdir, int dims, bool reset, daisy_e
     return 0;
 }
 
+//  Whether the chunk beside recorded metadata of this layout may be
+//  opened as it is. It is made at its full size right after the metadata
+//  is written, so missing or empty it is the trace of a crash in between
+//  (nothing was marked yet); of any other size it is damaged, and its
+//  marks cannot be trusted: refused, or with `reset` discarded
+//  (*discard), never silently padded, which would run done blocks again.
+static bool
+chunk_whole(const char *tdir, const graph_task_t *t, bool reset, bool *discard,
+            daisy_error_t *err)
+{
+    char path[PATH_MAX + 64];
+    markers_chunk_path(tdir, t->dims, path, sizeof path);
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size == 0 || (uint64_t)st.st_size == t->total)
+        return true;
+    if (reset)
+        return *discard = true;
+    daisy_error_set(err, "task '%s': markers chunk '%s' holds %lld bytes, but the task has "
+                    "%llu blocks: damaged; use --reset-markers to discard it (its blocks "
+                    "run again)", t->id, path, (long long)st.st_size,
+                    (unsigned long long)t->total);
+    return false;
+}
+
 daisy_markers_t *
 daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, bool reset,
                    daisy_error_t *err)
@@ -336,6 +360,8 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
         return NULL;
     }
     bool discard = found && recorded != layout;
+    if (found && !discard && !chunk_whole(tdir, t, reset, &discard, err))
+        return NULL;
     daisy_markers_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;

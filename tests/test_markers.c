@@ -315,6 +315,42 @@ Test(markers, a_damaged_or_foreign_array_is_replaced_by_a_reset)
     daisy_pipeline_destroy(&p);
 }
 
+//  A chunk cut short (or grown) is damaged: refused, the file left as it
+//  is, unless reset; one left empty by a crash before its first mark opens.
+Test(markers, a_chunk_of_the_wrong_size_is_refused_unless_reset)
+{
+    make_dir();
+    daisy_pipeline_t *p = two_tasks(100, 10);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    daisy_markers_set(m, 2);
+    daisy_markers_set(m, 8);
+    daisy_markers_close(&m);
+    char path[128];
+    snprintf(path, sizeof path, "%s/a/c/0", dir);
+    cr_assert_eq(truncate(path, 5), 0);
+    cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "holds 5 bytes")
+              && strstr(err.msg, "--reset-markers"), "%s", err.msg);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_size, 5, "the refused file is left as it was");
+    m = daisy_markers_open(dir, g, 0, true, &err);
+    cr_assert_not_null(m, "a reset discards it: %s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), 0);
+    daisy_markers_set(m, 3);
+    daisy_markers_close(&m);
+    cr_assert_eq(truncate(path, 0), 0);
+    m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "an empty chunk is a crash before any mark: %s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), 0);
+    daisy_markers_close(&m);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
 //  daisy 2.0's done markers under dir/ID, 1D: their zarr.json (hash and
 //  shape given) and a chunk of `size` bytes with `done` set.
 static void
