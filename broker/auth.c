@@ -9,6 +9,13 @@
     counted and reported, which an actor thread would hide. Keys are looked
     up in a zcertstore, which rereads the directory when it changes, so a
     worker key added during a run is accepted from then on.
+
+    A peer that speaks clear text fails in the handshake, before any ZAP
+    request, so the handler never hears of it: a socket monitor on the
+    router reports those failures, also polled by the broker. Such a
+    worker reconnects every few hundred milliseconds, so it is logged
+    once, then at most every CLEAR_LOG_MS with how many attempts came
+    in between.
 */
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -18,6 +25,7 @@
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define WORKERS_DOMAIN "daisy-workers"
 #define PROGRESS_DOMAIN "daisy-progress"
+#define CLEAR_LOG_MS 10000
 
 void
 broker_log(daisy_broker_t *self, const char *fmt, ...)
@@ -50,6 +58,20 @@ warn_clear_text(daisy_broker_t *self)
     if (self->opt.publish && !is_loopback(self->opt.publish))
         broker_log(self, "warning: publishing progress on %s without CurveZMQ",
                    self->opt.publish);
+}
+
+//  Failed handshakes on the router, to a PAIR socket of our own.
+static int
+watch_handshakes(daisy_broker_t *self, daisy_error_t *err)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://daisy-handshakes-%p", (void *)self);
+    if (zmq_socket_monitor(zsock_resolve(self->router), endpoint,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0
+        || !(self->handshakes = zsock_new_pair(endpoint)))
+        return daisy_error_set(err, "cannot watch the workers' handshakes: %s",
+                               zmq_strerror(zmq_errno()));
+    return 0;
 }
 
 int
@@ -92,7 +114,44 @@ auth_setup(daisy_broker_t *self, daisy_error_t *err)
         zsock_set_zap_domain(self->pub, PROGRESS_DOMAIN);
     }
     zcert_destroy(&cert);
-    return 0;
+    return watch_handshakes(self, err);
+}
+
+//  One event of the handshake monitor: a peer speaking clear text counts
+//  as refused, and is logged (see the opening comment). Other protocol
+//  failures are libzmq's to report to the peer.
+void
+auth_handshake(daisy_broker_t *self)
+{
+    zmsg_t *event = zmsg_recv(self->handshakes);
+    zframe_t *head = event ? zmsg_first(event) : NULL;
+    char *endpoint = event && zmsg_size(event) > 1 ? zframe_strdup(zmsg_next(event)) : NULL;
+    uint16_t what = 0;
+    uint32_t value = 0;
+    if (head && zframe_size(head) == 6) {
+        memcpy(&what, zframe_data(head), 2);
+        memcpy(&value, zframe_data(head) + 2, 4);
+    }
+    if (what == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+        && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+        self->stats.auth_refused++;
+        int64_t now = zclock_mono();
+        if (self->clear_logged_at && now - self->clear_logged_at < CLEAR_LOG_MS) {
+            self->clear_hidden++;
+        } else {
+            char since[64] = "";
+            if (self->clear_hidden)
+                snprintf(since, sizeof since, " (and %llu more such attempts since)",
+                         (unsigned long long)self->clear_hidden);
+            broker_log(self, "refused a worker on %s: it speaks clear text, this broker "
+                       "CurveZMQ (the worker needs --curve-secret and --broker-key)%s",
+                       endpoint ? endpoint : "?", since);
+            self->clear_logged_at = now;
+            self->clear_hidden = 0;
+        }
+    }
+    zstr_free(&endpoint);
+    zmsg_destroy(&event);
 }
 
 //  Answer one ZAP request: workers need an allowed key, monitors only the
@@ -134,6 +193,7 @@ auth_handle(daisy_broker_t *self)
 void
 auth_teardown(daisy_broker_t *self)
 {
+    zsock_destroy(&self->handshakes);
     zsock_destroy(&self->zap);
     zcertstore_destroy(&self->allowed);
 }

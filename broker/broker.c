@@ -329,7 +329,9 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
     int task = daisy_pipeline_find(daisy_graph_pipeline(self->graph), msg->u.hello.task_id);
     if (task < 0) {
         char text[512];
-        snprintf(text, sizeof text, "hello: unknown task '%s'", msg->u.hello.task_id);
+        snprintf(text, sizeof text, "hello: worker %s (host %s, pid %lld) asked for unknown "
+                 "task '%s'", msg->u.hello.worker_id, msg->u.hello.host,
+                 (long long)msg->u.hello.pid, msg->u.hello.task_id);
         reject(self, id, idsize, DAISY_PROTO_UNKNOWN_TASK, text);
         return;
     }
@@ -668,6 +670,8 @@ work(daisy_broker_t *self)
 {
     while (self->zap && (zsock_events(self->zap) & ZMQ_POLLIN))
         auth_handle(self);
+    while (self->handshakes && (zsock_events(self->handshakes) & ZMQ_POLLIN))
+        auth_handshake(self);
     int64_t now = zclock_mono();
     run_timers(self, now);
     dispatch(self, now);
@@ -698,11 +702,12 @@ daisy_broker_poll(daisy_broker_t *self, int timeout_ms)
     int64_t wait = self->armed ? next_timer(self, zclock_mono()) : 0;
     if (timeout_ms >= 0 && wait > timeout_ms)
         wait = timeout_ms;
-    struct pollfd fds[2] = {
+    struct pollfd fds[3] = {
         {.fd = self->router_fd, .events = POLLIN},
         {.fd = self->zap ? zsock_fd(self->zap) : -1, .events = POLLIN},
+        {.fd = self->handshakes ? zsock_fd(self->handshakes) : -1, .events = POLLIN},
     };
-    if (wait > 0 && poll(fds, self->zap ? 2 : 1, (int)wait) < 0 && errno == EINTR)
+    if (wait > 0 && poll(fds, self->zap ? 3 : 1, (int)wait) < 0 && errno == EINTR)
         return -1;
     work(self);
     return 0;

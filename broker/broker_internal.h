@@ -100,6 +100,9 @@ struct _daisy_broker_t {
     zsock_t *router;
     zsock_t *pub;
     zsock_t *zap;               //  our ZAP handler (CurveZMQ), or NULL
+    zsock_t *handshakes;        //  the router's failed handshakes (CurveZMQ), or NULL
+    int64_t clear_logged_at;    //  when a clear-text peer was last logged
+    uint64_t clear_hidden;      //  clear-text attempts since, not logged
     zcertstore_t *allowed;      //  allowed worker keys
     void *router_handle;        //  zsock_resolve(router): the hot path uses libzmq
     int router_fd;              //  its ZMQ_FD, which libzmq signals (edge-triggered)
@@ -193,6 +196,7 @@ char *advertise_endpoint(const char *bound, const char *given);
 //  auth.c
 int auth_setup(daisy_broker_t *self, daisy_error_t *err);
 void auth_handle(daisy_broker_t *self);
+void auth_handshake(daisy_broker_t *self);
 void auth_teardown(daisy_broker_t *self);
 void broker_log(daisy_broker_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

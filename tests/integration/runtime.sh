@@ -119,11 +119,16 @@ port=$(free_port)
 sed 's/"command": "true"/"max_retries": 0, "command": "true"/' p5.json > p5b.json
 "$BROKER" --bind "tcp://127.0.0.1:$port" --quiet --logs logs5b p5b.json > out5b.txt 2>&1 &
 broker=$!
+timeout 60 "$WORKER" --connect "tcp://127.0.0.1:$port" --task nosuch --worker-id stray-1 \
+  --give-up 30 --exec true > w5s.txt 2>&1
+check "a worker of a task the run does not have is refused" test $? -eq 1
 timeout 60 "$WORKER" --connect "tcp://127.0.0.1:$port" --task t \
   --exec '[ $DAISY_BLOCK_ID != 4 ]' > w5b.txt 2>&1
 wait $broker
 check "a failed block of a hand-started worker ends the run with 1" test $? -eq 1
 check "the summary names the failed block" grep -q "block 4 (attempt 1): command exited with status 1" out5b.txt
+check "the broker's log names the worker it refused, and its host" \
+  grep -q "worker stray-1 (host $(hostname), pid [0-9]*) asked for unknown task 'nosuch'" out5b.txt
 check "and sends nobody to a log the worker never wrote" bash -c "! grep -q 'See worker logs\|\.err' out5b.txt"
 
 # 6. The broker restarted under a running worker: the worker reconnects
