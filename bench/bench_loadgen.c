@@ -698,8 +698,9 @@ static _Noreturn void
 gen_main(uint32_t index, gen_mode_t mode, const char *task, uint32_t nsims, uint32_t first,
          int ctrl, int result_fd)
 {
-    char name[16];
+    char name[32];   //  the kernel keeps 15 characters
     snprintf(name, sizeof name, "lg-gen-%u", index);
+    name[15] = '\0';
     prctl(PR_SET_NAME, name);
     prctl(PR_SET_PDEATHSIG, SIGKILL);   //  the broker process gone: so are we
     static gen_t g;
