@@ -50,6 +50,8 @@ typedef struct {
     uint32_t deaths;
     uint32_t next_id;
     char last_dead[300];        //  the worker that died last ("" none yet)
+    char start_error[512];      //  why the last worker could not be started ("" when
+                                //  the last death was a worker's)
 } ltask_t;
 
 struct _daisy_launcher_t {
@@ -344,29 +346,30 @@ make_run_log_dir(daisy_launcher_t *self)
 }
 
 //  One worker as a SLURM job: its script beside its logs, then sbatch.
+//  The job id, or -1 with the reason in *err.
 static long
-submit_worker(daisy_launcher_t *self, uint32_t t, const char *wid, const char *dir)
+submit_worker(daisy_launcher_t *self, uint32_t t, const char *wid, const char *dir,
+              daisy_error_t *err)
 {
     const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
-    char name[320], out[PATH_MAX + 320], err[PATH_MAX + 320], path[PATH_MAX + 320];
+    char name[320], out[PATH_MAX + 320], errlog[PATH_MAX + 320], path[PATH_MAX + 320];
     snprintf(name, sizeof name, "daisy-%s", wid);
     snprintf(out, sizeof out, "%s/%s.out", dir, wid);
-    snprintf(err, sizeof err, "%s/%s.err", dir, wid);
+    snprintf(errlog, sizeof errlog, "%s/%s.err", dir, wid);
     snprintf(path, sizeof path, "%s/%s.sbatch", dir, wid);
     worker_command(self, task, self->endpoint, wid, self->cmd, sizeof self->cmd);
     char directives[8192];
     job_directives(self, task, directives, sizeof directives);
-    slurm_job_t job = {name, out, err, directives, self->cmd};
+    slurm_job_t job = {name, out, errlog, directives, self->cmd};
     if (slurm_script(&job, self->line, sizeof self->line) != 0)
-        return -1;
+        return daisy_error_set(err, "the job script for %s is too long", wid);
     FILE *f = fopen(path, "w");
     if (!f)
-        return -1;
+        return daisy_error_set(err, "cannot write '%s': %s", path, strerror(errno));
     bool written = fputs(self->line, f) >= 0;
     if (fclose(f) != 0 || !written)
-        return -1;
-    daisy_error_t e;
-    return slurm_submit(path, &e);
+        return daisy_error_set(err, "cannot write '%s': %s", path, strerror(errno));
+    return slurm_submit(path, err);
 }
 
 //  Keep a started worker on the books.
@@ -404,6 +407,23 @@ take_proc(daisy_launcher_t *self, size_t i)
     return p;
 }
 
+static void launcher_log(daisy_launcher_t *self, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+//  A worker that could not be started counts as one that died. There is
+//  no log of it to quote, so what stopped it is logged and kept for the
+//  abandonment's reason.
+static void
+start_failed(daisy_launcher_t *self, uint32_t t, const char *why)
+{
+    ltask_t *lt = &self->tasks[t];
+    lt->deaths++;
+    lt->last_dead[0] = '\0';
+    snprintf(lt->start_error, sizeof lt->start_error, "%s", why);
+    launcher_log(self, "cannot start a worker of task %s: %s",
+                 daisy_task_id(daisy_pipeline_task(daisy_graph_pipeline(self->graph), t)), why);
+}
+
 //  Start one worker of task t if the budget has room for it; false when
 //  it has not (the worker starts when another ends).
 static bool
@@ -426,24 +446,29 @@ start_one(daisy_launcher_t *self, uint32_t t)
     snprintf(proc.gpus, sizeof proc.gpus, "%s", gpus);
     if (self->opt.slurm) {
         snprintf(dir, sizeof dir, "%s/%s", self->job_dir, task_id);
-        proc.job = submit_worker(self, t, wid, dir);
+        daisy_error_t e;
+        proc.job = submit_worker(self, t, wid, dir, &e);
         proc.queued = true;     //  until squeue says otherwise
         if (proc.job < 0) {
-            lt->deaths++;   //  a job that cannot be submitted counts as a death
+            start_failed(self, t, e.msg);
             budget_give(self->budget, res, gpus);
         } else
             add_proc(self, proc);
         return true;
     }
     int out_fd = open_log(dir, wid, "out"), err_fd = open_log(dir, wid, "err");
-    pid_t pid = out_fd >= 0 && err_fd >= 0 ? spawn_worker(self, t, wid, gpus, out_fd, err_fd)
-                                           : -1;
+    char why[PATH_MAX + 64] = "";
+    if (out_fd < 0 || err_fd < 0)
+        snprintf(why, sizeof why, "cannot open its logs in '%s': %s", dir, strerror(errno));
+    pid_t pid = !*why ? spawn_worker(self, t, wid, gpus, out_fd, err_fd) : -1;
+    if (pid < 0 && !*why)
+        snprintf(why, sizeof why, "cannot start /bin/sh: %s", strerror(errno));
     if (out_fd >= 0)
         close(out_fd);
     if (err_fd >= 0)
         close(err_fd);
     if (pid < 0) {
-        lt->deaths++;   //  a worker that cannot start counts as one that died
+        start_failed(self, t, why);
         budget_give(self->budget, res, gpus);
         return true;
     }
@@ -545,7 +570,10 @@ abandon_if_capped(daisy_launcher_t *self, uint32_t t)
     char reason[2048], path[PATH_MAX + 640], tail[1024] = "";
     int n = snprintf(reason, sizeof reason, "workers died %u times (restart cap %u)",
                      lt->deaths, restart_cap(self, t));
-    if (*lt->last_dead) {
+    if (!*lt->last_dead && *lt->start_error) {
+        snprintf(reason + n, sizeof reason - (size_t)n, "; the last could not be started: %s",
+                 lt->start_error);
+    } else if (*lt->last_dead) {
         const char *task_id = daisy_task_id(
             daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
         snprintf(path, sizeof path, "%s/%s/%s.err", self->log_dir, task_id, lt->last_dead);
@@ -582,6 +610,7 @@ on_exit_status(daisy_launcher_t *self, const proc_t *p, int status)
     }
     lt->deaths++;
     snprintf(lt->last_dead, sizeof lt->last_dead, "%s", p->wid);
+    lt->start_error[0] = '\0';
     abandon_if_capped(self, t);
     //  Else replaced by the next poll (fill), when the budget has room.
 }
@@ -614,8 +643,6 @@ reap(daisy_launcher_t *self)
     }
 }
 
-static void launcher_log(daisy_launcher_t *self, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 static void
 launcher_log(daisy_launcher_t *self, const char *fmt, ...)

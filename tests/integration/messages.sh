@@ -35,6 +35,17 @@ check "and quoting its last lines" grep -q "^      | ModuleNotFoundError: No mod
 check "in order" bash -c "grep -A1 '| Traceback' w.txt | grep -q 'ModuleNotFoundError'"
 check "stdout is not quoted" test "$(grep -c 'loading model' w.txt)" -eq 0
 
+# 2a. Workers that cannot even be started (here SLURM jobs where sbatch is
+#     missing): each failure is logged with its reason, and the abandonment
+#     quotes the last one, since there is no log of theirs to quote.
+mkdir -p nosbatch && ln -sf "$BROKER" "$WORKER" nosbatch/
+PATH=$tmpdir/nosbatch /usr/bin/timeout 60 "$BROKER" --launch slurm --logs slogs2 w.json > sb.txt 2>&1
+check "a task whose workers cannot be submitted ends the run with status 1" test $? -eq 1
+check "each failed submission is logged with its reason" \
+  grep -q "cannot start a worker of task w: sbatch .*/w-0.sbatch: cannot run sbatch (is SLURM installed?)" sb.txt
+check "and the abandonment says why the last could not start" \
+  grep -q "abandoned: workers died 3 times (restart cap 3); the last could not be started: sbatch .*: cannot run sbatch" sb.txt
+
 # 2b. A failed block's error carries the last line its command wrote to
 #     stderr (distributed and serial); a command that leaves a background
 #     process holding its stderr does not hang its worker.
