@@ -146,10 +146,11 @@ block_failed(daisy_broker_t *self, worker_t *w, uint32_t task, uint64_t index,
     //  The worker's log, where one was made for it: a worker started by
     //  hand writes to its own terminal, and the summary must not send
     //  the user to a file that is not there.
-    char log[1024] = "";
+    char log[1024] = "", tname[256], wname[320];
     if (self->log_dir && w && w->worker_id) {
-        int n = snprintf(log, sizeof log, "%s/%s/%s.err", self->log_dir,
-                         task_id_of(self, task), w->worker_id);
+        daisy_file_name(task_id_of(self, task), tname, sizeof tname);
+        daisy_file_name(w->worker_id, wname, sizeof wname);
+        int n = snprintf(log, sizeof log, "%s/%s/%s.err", self->log_dir, tname, wname);
         if (n > 0 && (size_t)n < sizeof log - 8 && access(log, F_OK) == 0)
             strcat(log, " / .out");
         else

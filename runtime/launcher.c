@@ -292,11 +292,28 @@ spawn_worker(daisy_launcher_t *self, uint32_t t, const char *wid, const char *gp
     return pid;
 }
 
-static int
-open_log(const char *dir, const char *wid, const char *ext)
+//  A worker's file under `base`: BASE/TASK/WORKER.EXT, or the task's
+//  directory BASE/TASK when `wid` is NULL. Ids become file names
+//  (daisy_file_name), so a task id holding '/' or ".." stays under base.
+static void
+worker_file(char *out, size_t size, const char *base, const char *task_id, const char *wid,
+            const char *ext)
 {
-    char path[PATH_MAX + 512];
-    snprintf(path, sizeof path, "%s/%s.%s", dir, wid, ext);
+    char task[256], worker[320];
+    daisy_file_name(task_id, task, sizeof task);
+    if (!wid) {
+        snprintf(out, size, "%s/%s", base, task);
+        return;
+    }
+    daisy_file_name(wid, worker, sizeof worker);
+    snprintf(out, size, "%s/%s/%s.%s", base, task, worker, ext);
+}
+
+static int
+open_log(daisy_launcher_t *self, const char *task_id, const char *wid, const char *ext)
+{
+    char path[PATH_MAX + 640];
+    worker_file(path, sizeof path, self->log_dir, task_id, wid, ext);
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
 }
 
@@ -348,15 +365,15 @@ make_run_log_dir(daisy_launcher_t *self)
 //  One worker as a SLURM job: its script beside its logs, then sbatch.
 //  The job id, or -1 with the reason in *err.
 static long
-submit_worker(daisy_launcher_t *self, uint32_t t, const char *wid, const char *dir,
-              daisy_error_t *err)
+submit_worker(daisy_launcher_t *self, uint32_t t, const char *wid, daisy_error_t *err)
 {
     const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
-    char name[320], out[PATH_MAX + 320], errlog[PATH_MAX + 320], path[PATH_MAX + 320];
+    const char *task_id = daisy_task_id(task);
+    char name[320], out[PATH_MAX + 640], errlog[PATH_MAX + 640], path[PATH_MAX + 640];
     snprintf(name, sizeof name, "daisy-%s", wid);
-    snprintf(out, sizeof out, "%s/%s.out", dir, wid);
-    snprintf(errlog, sizeof errlog, "%s/%s.err", dir, wid);
-    snprintf(path, sizeof path, "%s/%s.sbatch", dir, wid);
+    worker_file(out, sizeof out, self->job_dir, task_id, wid, "out");
+    worker_file(errlog, sizeof errlog, self->job_dir, task_id, wid, "err");
+    worker_file(path, sizeof path, self->job_dir, task_id, wid, "sbatch");
     worker_command(self, task, self->endpoint, wid, self->cmd, sizeof self->cmd);
     char directives[8192];
     job_directives(self, task, directives, sizeof directives);
@@ -436,18 +453,19 @@ start_one(daisy_launcher_t *self, uint32_t t)
     if (!budget_take(self->budget, res, gpus, sizeof gpus))
         return false;
     const char *task_id = daisy_task_id(daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
-    char wid[300], dir[PATH_MAX];
+    char wid[300], dir[PATH_MAX + 320];
     snprintf(wid, sizeof wid, "%s-%u", task_id, lt->next_id++);
     make_run_log_dir(self);
-    snprintf(dir, sizeof dir, "%s/%s", self->log_dir, task_id);
+    worker_file(dir, sizeof dir, self->log_dir, task_id, NULL, NULL);
     fsutil_mkdirs(dir);
     proc_t proc = {.task = t};
     snprintf(proc.wid, sizeof proc.wid, "%s", wid);
     snprintf(proc.gpus, sizeof proc.gpus, "%s", gpus);
     if (self->opt.slurm) {
-        snprintf(dir, sizeof dir, "%s/%s", self->job_dir, task_id);
+        worker_file(dir, sizeof dir, self->job_dir, task_id, NULL, NULL);
+        fsutil_mkdirs(dir);
         daisy_error_t e;
-        proc.job = submit_worker(self, t, wid, dir, &e);
+        proc.job = submit_worker(self, t, wid, &e);
         proc.queued = true;     //  until squeue says otherwise
         if (proc.job < 0) {
             start_failed(self, t, e.msg);
@@ -456,10 +474,10 @@ start_one(daisy_launcher_t *self, uint32_t t)
             add_proc(self, proc);
         return true;
     }
-    int out_fd = open_log(dir, wid, "out"), err_fd = open_log(dir, wid, "err");
+    int out_fd = open_log(self, task_id, wid, "out"), err_fd = open_log(self, task_id, wid, "err");
     char why[PATH_MAX + 64] = "";
     if (out_fd < 0 || err_fd < 0)
-        snprintf(why, sizeof why, "cannot open its logs in '%s': %s", dir, strerror(errno));
+        snprintf(why, sizeof why, "cannot open its logs in '%.2000s': %s", dir, strerror(errno));
     pid_t pid = !*why ? spawn_worker(self, t, wid, gpus, out_fd, err_fd) : -1;
     if (pid < 0 && !*why)
         snprintf(why, sizeof why, "cannot start /bin/sh: %s", strerror(errno));
@@ -576,7 +594,7 @@ abandon_if_capped(daisy_launcher_t *self, uint32_t t)
     } else if (*lt->last_dead) {
         const char *task_id = daisy_task_id(
             daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
-        snprintf(path, sizeof path, "%s/%s/%s.err", self->log_dir, task_id, lt->last_dead);
+        worker_file(path, sizeof path, self->log_dir, task_id, lt->last_dead, "err");
         log_tail(path, tail, sizeof tail);
         snprintf(reason + n, sizeof reason - (size_t)n, "; the last, %.200s, %s %.1000s%s",
                  lt->last_dead, *tail ? "wrote in" : "left nothing in", path, *tail ? ":" : "");
@@ -1025,8 +1043,8 @@ daisy_launcher_job_script(daisy_launcher_t *self, uint32_t task, char *out, size
     char wid[200], name[220], log[PATH_MAX + 220], err[PATH_MAX + 220];
     snprintf(wid, sizeof wid, "%s-0", daisy_task_id(t));
     snprintf(name, sizeof name, "daisy-%s", wid);
-    snprintf(log, sizeof log, "%s/%s/%s.out", self->job_dir, daisy_task_id(t), wid);
-    snprintf(err, sizeof err, "%s/%s/%s.err", self->job_dir, daisy_task_id(t), wid);
+    worker_file(log, sizeof log, self->job_dir, daisy_task_id(t), wid, "out");
+    worker_file(err, sizeof err, self->job_dir, daisy_task_id(t), wid, "err");
     bool slurm = self->opt.slurm;
     self->opt.slurm = true;     //  the readable command line
     worker_command(self, t, self->endpoint, wid, self->cmd, sizeof self->cmd);

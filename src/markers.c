@@ -87,13 +87,8 @@ void
 markers_task_dir(const char *dir, const char *id, char *out, size_t size)
 {
     size_t used = (size_t)snprintf(out, size, "%s/", dir);
-    for (const unsigned char *p = (const unsigned char *)id; *p && used + 4 < size; p++) {
-        bool safe = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-                 || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
-        used += (size_t)snprintf(out + used, size - used, safe ? "%c" : "%%%02X", *p);
-    }
-    if (!strcmp(out + strlen(dir) + 1, ".") || !strcmp(out + strlen(dir) + 1, ".."))
-        snprintf(out + strlen(dir) + 1, size - strlen(dir) - 1, "%%2E");
+    if (used < size)
+        daisy_file_name(id, out + used, size - used);
 }
 
 static json_t *

@@ -40,8 +40,9 @@ open_logs(runner_task_t *rt, const char *dir, daisy_error_t *err)
         return 0;
     if (fsutil_mkdirs(dir) != 0)
         return daisy_error_set(err, "cannot create log directory '%s': %s", dir, strerror(errno));
-    char path[1100];
-    snprintf(rt->log, sizeof rt->log, "%s/%s", dir, daisy_task_id(rt->task));
+    char path[1100], name[256];
+    daisy_file_name(daisy_task_id(rt->task), name, sizeof name);
+    snprintf(rt->log, sizeof rt->log, "%s/%s", dir, name);
     snprintf(path, sizeof path, "%s.out", rt->log);
     rt->out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
     snprintf(path, sizeof path, "%s.err", rt->log);

@@ -18,6 +18,7 @@
 */
 #include "daisy/task.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,24 @@ const char *
 daisy_task_id(const daisy_task_t *self)
 {
     return self->id;
+}
+
+void
+daisy_file_name(const char *id, char *out, size_t size)
+{
+    bool dots = strspn(id, ".") == strlen(id);
+    size_t used = 0;
+    out[0] = '\0';
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        bool safe = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                 || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || (*p == '.' && !dots);
+        char piece[4];
+        int n = snprintf(piece, sizeof piece, safe ? "%c" : "%%%02X", *p);
+        if (used + (size_t)n >= size)
+            break;
+        memcpy(out + used, piece, (size_t)n + 1);
+        used += (size_t)n;
+    }
 }
 
 daisy_roi_t

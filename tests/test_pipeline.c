@@ -198,6 +198,26 @@ Test(pipeline, task_upstream_kept_in_order)
     daisy_task_destroy(&t);
 }
 
+//  Ids as file names: one component each, never a place of its own, and
+//  distinct ids never the same name.
+Test(pipeline, ids_as_file_names)
+{
+    const char *cases[][2] = {
+        {"extract", "extract"}, {"a.b-c_d", "a.b-c_d"}, {"a/b", "a%2Fb"},
+        {"../../x", "..%2F..%2Fx"}, {".", "%2E"}, {"..", "%2E%2E"}, {"%2E", "%252E"},
+        {"host:1:ab", "host%3A1%3Aab"}, {"\xff ", "%FF%20"},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        daisy_file_name(cases[i][0], out, sizeof out);
+        cr_assert_str_eq(out, cases[i][1], "'%s'", cases[i][0]);
+    }
+    daisy_file_name("a/b", out, 5);
+    cr_assert_str_eq(out, "a%2F", "cut where the next piece does not fit");
+    daisy_file_name("a/b", out, 4);
+    cr_assert_str_eq(out, "a", "never half an escape");
+}
+
 Test(pipeline, fit_names)
 {
     daisy_fit_t fit = DAISY_FIT_VALID;

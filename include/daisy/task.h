@@ -48,6 +48,12 @@ DAISY_EXPORT daisy_task_t *daisy_task_new(const char *id, daisy_roi_t total_roi,
 DAISY_EXPORT void daisy_task_destroy(daisy_task_t **self_p);
 
 DAISY_EXPORT const char *daisy_task_id(const daisy_task_t *self);
+//  A task or worker id as one file name, as markers and logs name their
+//  files and directories: letters, digits, '-', '_' and '.' kept, every
+//  other byte %XX (so '/' never makes a directory), and an id of dots
+//  only ("." and "..", which a path would read as places) in %2E each.
+//  Distinct ids give distinct names. Truncated to fit `size` (at least 1).
+DAISY_EXPORT void daisy_file_name(const char *id, char *out, size_t size);
 DAISY_EXPORT daisy_roi_t daisy_task_total_roi(const daisy_task_t *self);
 DAISY_EXPORT daisy_roi_t daisy_task_read_roi(const daisy_task_t *self);
 DAISY_EXPORT daisy_roi_t daisy_task_write_roi(const daisy_task_t *self);

@@ -24,6 +24,21 @@ check "the next run gets its own folder, and latest moves" test -n "$second" -a 
 check "the first run's logs stay as they were" test "$(cat logs/"$first"/a/*.out | grep -c '^block ')" -eq 8
 check "the second's hold only its own blocks" test "$(cat logs/latest/a/*.out | grep -c '^block ')" -eq 8
 
+# 1b. A task id that holds '/' or '..' names files under the log
+#     directory, escaped as the markers' are, and nowhere else; the summary
+#     sends the user to the file that is there.
+mkdir -p deep/er && (
+  cd deep/er &&
+  task ../../x 4 1 command '[ $DAISY_BLOCK_ID != 2 ] || { echo "bad block" >&2; exit 1; }' |
+    sed 's/"workers": 1,/"workers": 1, "max_retries": 0,/' > x.json &&
+  "$DAISY" run --logs logs x.json > x.txt 2>&1
+)
+check "an id with slashes runs" grep -q "failed    ✗: 1" deep/er/x.txt
+check "its logs stay in the log directory" \
+  test -z "$(find "$tmpdir" -name '*x-0.*' -not -path "$tmpdir/deep/er/logs/*")"
+check "under the id as a file name" test -f "deep/er/logs/latest/..%2F..%2Fx/..%2F..%2Fx-0.err"
+check "which the summary names" grep -q "logs/[0-9-]*[0-9a-f]*/..%2F..%2Fx/..%2F..%2Fx-0.err / .out" deep/er/x.txt
+
 # 2. A worker that cannot start: the abandonment quotes the last lines of
 #    its stderr and names the file.
 task w 4 1 worker "echo 'loading model'; echo 'Traceback (most recent call last):' >&2; echo 'ModuleNotFoundError: No module named torch' >&2; exit 3" > w.json
