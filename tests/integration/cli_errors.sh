@@ -95,6 +95,13 @@ for mode in --serial --quiet; do
     "$DAISY" run $mode --logs f/logs a.json
 done
 
+# A task whose blocks only a "worker" program runs: --serial cannot (it
+# runs commands), which is the option's fault, not the file's.
+sed 's/"command": /"worker": /' a.json > w.json
+check "--serial with a worker task" \
+  says 2 "$(hint "daisy run" "daisy run: w.json: task 'a' has a \"worker\" program and no \"command\": --serial runs commands only (run it without --serial)")" \
+  "$DAISY" run --serial w.json
+
 # 6. daisy-broker: a bad run id, an endpoint workers cannot connect to,
 #    CurveZMQ options that cannot be used: bad command line, before
 #    anything starts.
