@@ -1,10 +1,17 @@
-/*  args.c - numbers on the command line, checked (see args.h) */
+/*  args.c - the command line, checked, its mistakes said alike (see args.h) */
 #include "args.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daisy/version.h"
 
 int
 cli_uint(const char *prog, const char *opt, const char *text, uint32_t min, uint32_t max,
@@ -34,5 +41,67 @@ cli_seconds(const char *prog, const char *opt, const char *text, double *out)
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int
+cli_getopt(const char *prog, int argc, char **argv, const char *shorts,
+           const struct option *longs, int *longindex)
+{
+    char *name = argv[0];
+    argv[0] = (char *)prog;
+    int c = getopt_long(argc, argv, shorts, longs, longindex);
+    argv[0] = name;
+    if (c != '?' && c != ':')
+        return c;
+    fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+    return '?';
+}
+
+int
+cli_usage_error(const char *prog, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, args);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+    va_end(args);
+    return 2;
+}
+
+int
+cli_version(const char *prog)
+{
+    printf("%s %s\n", prog, DAISY_VERSION);
+    return 0;
+}
+
+int
+cli_final_option(const char *prog, int c, const char *usage)
+{
+    if (c == 'V')
+        return cli_version(prog);
+    if (c != 'h')
+        return 2;
+    fputs(usage, stdout);
+    return 0;
+}
+
+int
+cli_readable(const char *prog, const char *opt, const char *path, bool dir)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
+    struct stat st;
+    if (fd >= 0 && !dir && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        fd = -1;
+        errno = EISDIR;
+    }
+    if (fd < 0) {
+        fprintf(stderr, "%s: %s: cannot read '%s': %s\n", prog, opt, path, strerror(errno));
+        return -1;
+    }
+    close(fd);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
 #include "worker.h"
 
@@ -31,19 +32,16 @@ static const char *usage =
 int
 main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
+    if (argc < 2)
+        return cli_usage_error("daisy", "expected a command: plan, run, monitor, markers, "
+                               "worker or keygen");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage, stdout);
         return EXIT_OK;
     }
-    if (!strcmp(cmd, "--version")) {
-        printf("daisy %s\n", DAISY_VERSION);
-        return EXIT_OK;
-    }
+    if (!strcmp(cmd, "--version"))
+        return cli_version("daisy");
     if (!strcmp(cmd, "plan"))
         return cli_plan(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
@@ -56,6 +54,5 @@ main(int argc, char **argv)
         return cli_monitor(argc - 1, argv + 1);
     if (!strcmp(cmd, "worker"))
         return cli_worker(argc - 1, argv + 1, "daisy worker");
-    fprintf(stderr, "daisy: unknown command '%s'\n\n%s", cmd, usage);
-    return EXIT_USAGE;
+    return cli_usage_error("daisy", "unknown command '%s'", cmd);
 }

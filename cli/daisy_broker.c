@@ -6,6 +6,7 @@
     --local for processes on this host). Progress goes to stderr and, with
     --publish, to a PUB socket for `daisy monitor`.
 */
+#include <czmq.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,78 @@ launch_backend(options_t *o, const char *arg)
 
 #define P "daisy-broker"
 
+//  daisy_broker_new() refuses what the checks below catch, but its
+//  failures cannot be told from an endpoint it cannot bind (exit 4):
+//  caught here, they are the command line's (exit 2), before anything
+//  starts.
+
+//  --run-id: what daisy_broker_options_t.run_id accepts, but not "" (the
+//  library's "draw one": a user who typed --run-id meant one).
+static int
+check_run_id(const char *id)
+{
+    const char *allowed = "0123456789abcdefghijklmnopqrstuvwxyz"
+                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.";
+    if (!id || (*id && strlen(id) <= 32 && strspn(id, allowed) == strlen(id)))
+        return 0;
+    return cli_usage_error(P, "--run-id: '%.64s' is not a run id (1 to 32 letters, digits, "
+                           "'-', '_' or '.')", id);
+}
+
+//  --advertise: an endpoint a worker can connect to: tcp://HOST:PORT with
+//  a host that is not a wildcard, or ipc://PATH (workers of this host).
+static bool
+connectable(const char *ep)
+{
+    if (!strncmp(ep, "ipc://", 6))
+        return ep[6] && strcmp(ep + 6, "*") != 0;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false;
+    const char *host = ep + 6, *colon = strrchr(host, ':');
+    if (!colon || colon == host)
+        return false;
+    size_t len = (size_t)(colon - host);
+    bool wildcard = (len == 1 && *host == '*') || (len == 7 && !strncmp(host, "0.0.0.0", 7))
+                 || (len == 4 && !strncmp(host, "[::]", 4));
+    char *end;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    return !wildcard && !strchr(host, '/') && colon[1] >= '0' && colon[1] <= '9' && !*end
+        && port >= 1 && port <= 65535;
+}
+
+static int
+check_advertise(const char *ep)
+{
+    if (!ep || connectable(ep))
+        return 0;
+    return cli_usage_error(P, "--advertise: '%s' is not an endpoint workers can connect to "
+                           "(tcp://HOST:PORT, HOST not a wildcard; or ipc://PATH for "
+                           "workers on this host)", ep);
+}
+
+//  --curve-secret and --curve-allow: both or neither, a key file with a
+//  secret key in it, a directory.
+static int
+check_curve(const daisy_broker_options_t *b)
+{
+    if (!b->curve_secret != !b->curve_allow)
+        return cli_usage_error(P, "--curve-secret and --curve-allow go together: give both "
+                               "or neither");
+    if (!b->curve_secret)
+        return 0;
+    if (cli_readable(P, "--curve-secret", b->curve_secret, false) != 0
+        || cli_readable(P, "--curve-allow", b->curve_allow, true) != 0)
+        return -1;
+    zcert_t *cert = zcert_load(b->curve_secret);
+    //  A public key file loads too, with a secret key of zeros.
+    bool secret = cert && strspn(zcert_secret_txt(cert), "0") != strlen(zcert_secret_txt(cert));
+    zcert_destroy(&cert);
+    if (secret)
+        return 0;
+    return cli_usage_error(P, "--curve-secret: '%s' holds no secret key (`daisy keygen NAME` "
+                           "writes it as NAME_secret)", b->curve_secret);
+}
+
 static int
 parse(int argc, char **argv, options_t *o)
 {
@@ -145,7 +218,7 @@ parse(int argc, char **argv, options_t *o)
     };
     int c, bad = 0;
     double interval = 5;
-    while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(P, argc, argv, "qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': o->broker.bind = optarg; break;
         case 'p': o->broker.publish = optarg; break;
@@ -186,23 +259,24 @@ parse(int argc, char **argv, options_t *o)
             o->serve.interval_ms = (int)(interval * 1000);
             break;
         case 'q': o->serve.quiet = true; break;
-        case 'V': printf("daisy-broker %s\n", DAISY_VERSION); exit(0);
-        case 'h': fputs(usage, stdout); exit(0);
-        default: fputs(usage, stderr); return -1;
+        case 'V':
+        case 'h': exit(cli_final_option(P, c, usage));
+        default: return -1;
         }
     }
     if (bad)
         return -1;
     if (optind != argc - 1) {
-        fprintf(stderr, "daisy-broker: expected one pipeline file\n\n%s", usage);
+        cli_usage_error(P, "expected one pipeline file");
         return -1;
     }
     if (o->local && (o->launcher.launch_template || o->launcher.slurm)) {
-        fprintf(stderr, "daisy-broker: --local and --launch %s: give one of them\n",
-                o->launcher.slurm ? "slurm" : o->launcher.launch_template);
+        cli_usage_error(P, "--local and --launch %s: give one of them",
+                        o->launcher.slurm ? "slurm" : o->launcher.launch_template);
         return -1;
     }
-    return 0;
+    return check_run_id(o->broker.run_id) || check_advertise(o->broker.advertise)
+        || check_curve(&o->broker) ? -1 : 0;
 }
 
 

@@ -4,52 +4,103 @@
     the public key (hand it out: to workers as --broker-key, or into the
     broker's --curve-allow directory), NAME_secret both keys (keep it to
     the one process that owns it; written readable by its owner only).
+    An existing pair is kept unless --force: a new key locks out every
+    worker and monitor that was given the old one.
 */
 #include <czmq.h>
+#include <errno.h>
 #include <sys/stat.h>
 
+#include "args.h"
 #include "cli.h"
 
+#define P "daisy keygen"
+
 static const char *usage =
-    "Usage: daisy keygen NAME\n"
+    "Usage: daisy keygen [--force] NAME\n"
     "\n"
     "Write a CurveZMQ key pair as czmq certificates: NAME (public key) and\n"
     "NAME_secret (public and secret key, mode 0600).\n"
+    "\n"
+    "  --force       overwrite an existing NAME and NAME_secret (workers and\n"
+    "                monitors given the old public key are then refused)\n"
+    "  -h, --help    show this help\n"
+    "      --version show the version\n"
     "\n"
     "  broker:   daisy keygen broker\n"
     "            daisy-broker --curve-secret broker_secret --curve-allow workers/ ...\n"
     "  worker:   daisy keygen node7 && cp node7 workers/   (on the broker's side)\n"
     "            daisy-worker --curve-secret node7_secret --broker-key broker ...\n"
-    "  monitor:  daisy monitor --broker-key broker tcp://host:5556\n";
+    "  monitor:  daisy monitor --broker-key broker tcp://host:5556\n"
+    "\n"
+    "Exit status: 0 written, 1 NAME or NAME_secret exists (nothing written),\n"
+    "2 bad command line, 4 the files could not be written.\n";
 
-int
-cli_keygen(int argc, char **argv)
+//  0 when neither half of the pair exists, else 1 having named it.
+static int
+refuse_existing(const char *name)
 {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs(usage, stdout);
-        return EXIT_OK;
-    }
-    if (argc != 2 || argv[1][0] == '-') {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
-    if (!zsys_has_curve()) {
-        fprintf(stderr, "daisy keygen: this libzmq was built without CurveZMQ\n");
+    char secret[4096];
+    snprintf(secret, sizeof secret, "%s_secret", name);
+    const char *found = access(name, F_OK) == 0 ? name : access(secret, F_OK) == 0 ? secret : NULL;
+    if (!found)
+        return 0;
+    fprintf(stderr, P ": '%s' exists; nothing written (--force overwrites the pair, and "
+            "workers and monitors given the old public key are then refused)\n", found);
+    return EXIT_FAILED;
+}
+
+//  NAME and NAME_secret, the secret one readable by its owner only.
+static int
+write_pair(const char *name)
+{
+    zcert_t *cert = zcert_new();
+    if (!cert) {
+        fprintf(stderr, P ": cannot make a key pair (out of memory?)\n");
         return EXIT_INTERNAL;
     }
-    const char *name = argv[1];
-    zcert_t *cert = zcert_new();
     zcert_set_meta(cert, "name", "%s", name);
     mode_t old = umask(077);
-    int rc = cert ? zcert_save(cert, name) : -1;
+    int rc = zcert_save(cert, name);
+    int error = errno;
     umask(old);
     if (rc == 0)
         chmod(name, 0644);   //  the public half may be read by anyone
     zcert_destroy(&cert);
     if (rc != 0) {
-        fprintf(stderr, "daisy keygen: cannot write '%s' and '%s_secret'\n", name, name);
+        fprintf(stderr, P ": cannot write '%s' and '%s_secret': %s\n", name, name,
+                strerror(error));
         return EXIT_INTERNAL;
     }
     printf("wrote %s (public key) and %s_secret (secret key)\n", name, name);
     return EXIT_OK;
+}
+
+int
+cli_keygen(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    bool force = false;
+    int c;
+    while ((c = cli_getopt(P, argc, argv, "h", options, NULL)) != -1) {
+        if (c == 'f')
+            force = true;
+        else
+            return cli_final_option(P, c, usage);
+    }
+    if (optind != argc - 1)
+        return cli_usage_error(P, "expected one NAME (the key pair is written to NAME and "
+                               "NAME_secret)");
+    if (!zsys_has_curve()) {
+        fprintf(stderr, P ": this libzmq was built without CurveZMQ\n");
+        return EXIT_INTERNAL;
+    }
+    const char *name = argv[optind];
+    int rc = force ? 0 : refuse_existing(name);
+    return rc ? rc : write_pair(name);
 }

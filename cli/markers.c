@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
 #include "load.h"
 
@@ -44,6 +45,7 @@ static const char *usage =
     "  --export TASK  write TASK's markers to OUT.zarr as a Zarr v2 array\n"
     "                 (uint8, the grid's shape, zlib; 1 = done) for Python zarr 2\n"
     "  -h, --help     show this help\n"
+    "      --version  show the version\n"
     "\n"
     "Exit status: 0 success, 1 DIR or a task's markers missing, damaged or\n"
     "(with PIPELINE) not fitting, 2 bad command line, 3 bad pipeline file,\n"
@@ -382,36 +384,27 @@ cli_markers(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"export", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     bool json = false;
     const char *task = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
+    while ((c = cli_getopt(P, argc, argv, "jh", options, NULL)) != -1) {
         if (c == 'j')
             json = true;
         else if (c == 'e')
             task = optarg;
-        else if (c == 'h') {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        } else {
-            fputs(usage, stderr);
-            return EXIT_USAGE;
-        }
+        else
+            return cli_final_option(P, c, usage);
     }
     int args = argc - optind;
-    if (task && (json || args != 2)) {
-        fprintf(stderr, P ": --export takes TASK, then DIR and OUT.zarr (and no --json)\n\n%s",
-                usage);
-        return EXIT_USAGE;
-    }
+    if (task && (json || args != 2))
+        return cli_usage_error(P, "--export takes TASK, then DIR and OUT.zarr (and no --json)");
     if (task)
         return export(argv[optind], task, argv[optind + 1]);
-    if (args < 1 || args > 2) {
-        fprintf(stderr, P ": expected DIR and optionally PIPELINE.json\n\n%s", usage);
-        return EXIT_USAGE;
-    }
+    if (args < 1 || args > 2)
+        return cli_usage_error(P, "expected DIR and optionally PIPELINE.json");
     daisy_pipeline_t *p = NULL;
     daisy_graph_t *g = args == 2 ? load_graph(argv[optind + 1], &p) : NULL;
     if (args == 2 && !g)

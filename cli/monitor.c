@@ -37,6 +37,7 @@ static const char *usage =
     "  --http-public      allow --http on an address other hosts can reach (no TLS,\n"
     "                     no password: anyone who reaches it sees the run)\n"
     "  -h, --help         show this help\n"
+    "      --version      show the version\n"
     "\n"
     "Exit status: 0 when the run ended with every block completed, 1 when it\n"
     "ended otherwise, 2 bad command line (also: the broker speaks CurveZMQ and\n"
@@ -351,6 +352,8 @@ watch(const char *endpoint, bool json, double timeout_s, const char *broker_key)
     return rc < 0 ? 130 : rc;
 }
 
+#define P "daisy monitor"
+
 int
 cli_monitor(int argc, char **argv)
 {
@@ -361,6 +364,7 @@ cli_monitor(int argc, char **argv)
         {"http", required_argument, NULL, 'W'},
         {"http-public", no_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     bool json = false;
@@ -368,24 +372,23 @@ cli_monitor(int argc, char **argv)
     const char *broker_key = NULL, *http_addr = NULL;
     bool http_public = false;
     int c;
-    while ((c = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
+    while ((c = cli_getopt(P, argc, argv, "jh", options, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 't':
-            if (cli_seconds("daisy monitor", "--timeout", optarg, &timeout_s) != 0)
+            if (cli_seconds(P, "--timeout", optarg, &timeout_s) != 0)
                 return EXIT_USAGE;
             break;
         case 'k': broker_key = optarg; break;
         case 'W': http_addr = optarg; break;
         case 'X': http_public = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_OK;
-        default: fputs(usage, stderr); return EXIT_USAGE;
+        default: return cli_final_option(P, c, usage);
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "daisy monitor: expected one endpoint\n\n%s", usage);
+    if (optind != argc - 1)
+        return cli_usage_error(P, "expected one endpoint");
+    if (broker_key && cli_readable(P, "--broker-key", broker_key, false) != 0)
         return EXIT_USAGE;
-    }
     if (!http_addr)
         return watch(argv[optind], json, timeout_s, broker_key);
     http_options_t ho = {http_addr, http_public, argv[optind], broker_key};

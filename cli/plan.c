@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
 #include "load.h"
 
@@ -32,7 +33,8 @@ static const char *usage =
     "  --json     one JSON object per block instead: task, block_id, level,\n"
     "             read_roi, write_roi and upstream (sorted [task, block_id]\n"
     "             pairs of the blocks that must succeed first)\n"
-    "  -h, --help show this help\n";
+    "  -h, --help show this help\n"
+    "  --version  show the version\n";
 
 typedef struct {
     const char *task_id;
@@ -164,25 +166,19 @@ cli_plan(int argc, char **argv)
     static const struct option options[] = {
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
+    while ((c = cli_getopt("daisy plan", argc, argv, "jh", options, NULL)) != -1) {
         if (c == 'j')
             json = true;
-        else if (c == 'h') {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        } else {
-            fputs(usage, stderr);
-            return EXIT_USAGE;
-        }
+        else
+            return cli_final_option("daisy plan", c, usage);
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "daisy plan: expected one pipeline file\n\n%s", usage);
-        return EXIT_USAGE;
-    }
+    if (optind != argc - 1)
+        return cli_usage_error("daisy plan", "expected one pipeline file");
     daisy_error_t err;
     daisy_pipeline_t *p = cli_load_pipeline("daisy plan", argv[optind]);
     if (!p)

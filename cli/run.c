@@ -27,7 +27,9 @@ static const char *usage =
     "print the execution summary.\n"
     "\n"
     "  --serial              run in this process, one block at a time, tasks in\n"
-    "                        dependency order (the debugging mode)\n"
+    "                        dependency order (the debugging mode); not with the\n"
+    "                        broker's options: --bind, --publish, --http(-public),\n"
+    "                        --prefetch, --restart-cap, --resources, --heartbeat\n"
     "  --logs DIR            worker logs: DIR/TASK/WORKER.out and .err\n"
     "                        (default daisy_logs; with --serial DIR/TASK.out/.err,\n"
     "                        default: this terminal)\n"
@@ -51,6 +53,7 @@ static const char *usage =
     "                        stderr is not a terminal (default 5)\n"
     "  --quiet               no progress\n"
     "  -h, --help            show this help\n"
+    "      --version         show the version\n"
     "\n"
     "Exit status: 0 when every block completed, 1 when blocks failed or were\n"
     "orphaned, 2 bad command line, 3 bad pipeline file, 4 internal error,\n"
@@ -97,9 +100,44 @@ on_serial_progress(void *arg, const daisy_scheduler_t *s, uint32_t task)
     bars_update(v->bars, states, n, task_done);
 }
 
+//  The pipeline's graph, or NULL having said why: its errors are the
+//  pipeline file's (exit 3), told apart here from the run's own.
+static daisy_graph_t *
+graph_of(const daisy_pipeline_t *p, const char *path)
+{
+    daisy_error_t err;
+    daisy_graph_t *graph = daisy_graph_new(p, &err);
+    if (!graph)
+        fprintf(stderr, "daisy run: %s: %s\n", path, err.msg);
+    return graph;
+}
+
+//  The serial runner runs commands (and C process functions) only: a task
+//  with only a `worker` program needs the broker.
+static int
+check_serial(const daisy_pipeline_t *p, const char *path)
+{
+    for (size_t i = 0; i < daisy_pipeline_size(p); i++) {
+        const daisy_task_t *t = daisy_pipeline_task(p, i);
+        void *arg;
+        if (!daisy_task_command(t) && !daisy_task_process(t, &arg))
+            return cli_usage_error("daisy run", "%s: task '%s' has a \"worker\" program and "
+                                   "no \"command\": --serial runs commands only (run it "
+                                   "without --serial)", path, daisy_task_id(t));
+    }
+    return EXIT_OK;
+}
+
 static int
 run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
 {
+    daisy_graph_t *graph = graph_of(p, path);
+    if (!graph)
+        return EXIT_INPUT;
+    daisy_graph_destroy(&graph);   //  daisy_run_serial makes its own
+    int rc = check_serial(p, path);
+    if (rc != EXIT_OK)
+        return rc;
     serial_view_t view = {0};
     clock_gettime(CLOCK_MONOTONIC, &view.start);
     daisy_serial_options_t opt = {.log_dir = o->logs, .reset_markers = o->reset_markers,
@@ -116,15 +154,15 @@ run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
     if (view.bars)
         bars_finish(view.bars);
     bars_destroy(&view.bars);
-    if (!summary) {
-        fprintf(stderr, "daisy run: %s: %s\n", path, err.msg);
-        return EXIT_INPUT;
+    if (!summary) {     //  the pipeline is valid: what failed is the run
+        fprintf(stderr, "daisy run: %s\n", err.msg);
+        return EXIT_INTERNAL;
     }
     char *text = daisy_summary_format(summary);
     if (text)
         fputs(text, stdout);
     free(text);
-    int rc = daisy_summary_success(summary) ? EXIT_OK : EXIT_FAILED;
+    rc = daisy_summary_success(summary) ? EXIT_OK : EXIT_FAILED;
     daisy_summary_destroy(&summary);
     return rc;
 }
@@ -133,11 +171,9 @@ static int
 run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
 {
     daisy_error_t err;
-    daisy_graph_t *graph = daisy_graph_new(p, &err);
-    if (!graph) {
-        fprintf(stderr, "daisy run: %s: %s\n", path, err.msg);
+    daisy_graph_t *graph = graph_of(p, path);
+    if (!graph)
         return EXIT_INPUT;
-    }
     daisy_launcher_options_t lo = {.prefetch = o->prefetch, .restart_cap = o->restart_cap,
                                    .resources = o->resources};
     if (daisy_launcher_check(&lo, p, &err) != 0) {
@@ -211,11 +247,16 @@ cli_run(int argc, char **argv)
         {"progress-interval", required_argument, NULL, 'i'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     run_options_t o = {.interval_s = 5, .argc = argc, .argv = argv};
-    int c, bad = 0;
-    while ((c = getopt_long(argc, argv, "sl:qh", options, NULL)) != -1) {
+    //  The options only a broker has a use for: --serial has none.
+    const char *broker_only = NULL;
+    int c, i = -1, bad = 0;
+    while ((c = cli_getopt(P, argc, argv, "sl:qh", options, &i)) != -1) {
+        if (strchr("bpWXfrBH", c))
+            broker_only = options[i].name;
         switch (c) {
         case 's': o.serial = true; break;
         case 'l': o.logs = optarg; break;
@@ -231,28 +272,23 @@ cli_run(int argc, char **argv)
         case 'H': bad |= cli_uint(P, "--heartbeat", optarg, 1, 3600000, &o.heartbeat_ms); break;
         case 'i': bad |= cli_seconds(P, "--progress-interval", optarg, &o.interval_s); break;
         case 'q': o.quiet = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_OK;
-        default: fputs(usage, stderr); return EXIT_USAGE;
+        default: return cli_final_option(P, c, usage);
         }
     }
     if (bad)
         return EXIT_USAGE;
-    if (optind != argc - 1) {
-        fprintf(stderr, "daisy run: expected one pipeline file\n\n%s", usage);
-        return EXIT_USAGE;
-    }
+    if (optind != argc - 1)
+        return cli_usage_error(P, "expected one pipeline file");
+    if (o.serial && broker_only)
+        return cli_usage_error(P, "--%s needs the broker: it does not go with --serial",
+                               broker_only);
     const char *path = argv[optind];
-    daisy_pipeline_t *p = cli_load_pipeline("daisy run", path);
+    daisy_pipeline_t *p = cli_load_pipeline(P, path);
     if (!p)
         return EXIT_INPUT;
-    if (cli_check_runnable("daisy run", path, p) != 0) {
+    if (cli_check_runnable(P, path, p) != 0) {
         daisy_pipeline_destroy(&p);
         return EXIT_INPUT;
-    }
-    if (o.http && o.serial) {
-        fprintf(stderr, "daisy run: --http needs the broker: it does not go with --serial\n");
-        daisy_pipeline_destroy(&p);
-        return EXIT_USAGE;
     }
     int rc = o.serial ? run_serial(p, path, &o) : run_distributed(p, path, &o);
     daisy_pipeline_destroy(&p);

@@ -50,15 +50,6 @@
 #include "daisy/protocol.h"
 #include "daisy/worker.h"
 
-#if defined(__has_include)
-#if __has_include("daisy/version.h")
-#include "daisy/version.h"
-#endif
-#endif
-#ifndef DAISY_VERSION
-#define DAISY_VERSION "unknown"
-#endif
-
 enum {
     WCLI_OK = 0,
     WCLI_REFUSED = 1,     //  refused, unreachable, plugin init failed
@@ -253,9 +244,8 @@ wcli_signals(void (*handler)(int))
 static int
 wcli_usage_error(const char *prog, const char *what, const char *arg)
 {
-    fprintf(stderr, "%s: %s%s%s%s\nTry '%s --help' for more information.\n", prog, what,
-            arg ? " '" : "", arg ? arg : "", arg ? "'" : "", prog);
-    return WCLI_USAGE;
+    return cli_usage_error(prog, "%s%s%s%s", what, arg ? " '" : "", arg ? arg : "",
+                           arg ? "'" : "");
 }
 
 //  Returns -1 when parsing went fine, else the exit status to return.
@@ -283,8 +273,7 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
     int c;
     double give_up;
     optind = 0;     //  full re-initialisation: we may not be the first parser
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:c:t:w:p:g:l:e:P:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(prog, argc, argv, "+c:t:w:p:g:l:e:P:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': a->opt.endpoint = optarg; break;
         case 't': a->opt.task_id = optarg; break;
@@ -311,12 +300,9 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
             printf(usage_text, prog);
             return WCLI_OK;
         case OPT_VERSION:
-            printf("%s %s\n", prog, DAISY_VERSION);
-            return WCLI_OK;
-        case ':':
-            return wcli_usage_error(prog, "missing value for option", argv[optind - 1]);
+            return cli_version(prog);
         default:
-            return wcli_usage_error(prog, "unknown option", argv[optind - 1]);
+            return WCLI_USAGE;
         }
     }
     if (optind < argc) {

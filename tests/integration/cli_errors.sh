@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Mistakes on the command line, as every program says them: one line
+# "PROGRAM: what is wrong" (the name typed, never a path), the hint
+# "Try 'PROGRAM --help' ...", exit 2; a file or directory that cannot be
+# used named with the reason; --version everywhere; what only the broker
+# uses refused with --serial; keys not overwritten by accident.
+. "$(dirname "$0")/lib.sh"
+cd "$tmpdir"
+cat > a.json <<JSON
+{"tasks": [{"id": "a", "total_roi": {"offset": [0], "shape": [4]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "workers": 1, "read_write_conflict": false, "command": "touch $tmpdir/ran"}]}
+JSON
+# status, expected stderr (exact), program and arguments...
+says() {
+  local want_rc=$1 want=$2 rc=0; shift 2
+  timeout 20 "$@" > out.txt 2> err.txt || rc=$?
+  [ "$rc" -eq "$want_rc" ] && [ "$(cat err.txt)" = "$want" ] && return 0
+  echo "  $* -> $rc: $(cat err.txt)" >&2
+  return 1
+}
+hint() { printf "%s\nTry '%s --help' for more information." "$2" "$1"; }
+
+# 1. Option errors: one line and the hint, under the name typed.
+for c in plan run monitor markers keygen; do
+  check "daisy $c --bogus" says 2 "$(hint "daisy $c" "daisy $c: unrecognized option '--bogus'")" \
+    "$DAISY" "$c" --bogus
+  check "daisy $c --version" says 0 "" "$DAISY" "$c" --version
+  check "... prints the version" test "$(cat out.txt)" = "daisy $c $VERSION"
+done
+check "daisy-broker --bogus" says 2 "$(hint daisy-broker "daisy-broker: unrecognized option '--bogus'")" \
+  "$BROKER" --bogus a.json
+check "daisy-worker --bogus" says 2 "$(hint daisy-worker "daisy-worker: unrecognized option '--bogus'")" \
+  "$WORKER" --bogus
+check "daisy worker --bogus" says 2 "$(hint "daisy worker" "daisy worker: unrecognized option '--bogus'")" \
+  "$DAISY" worker --bogus
+check "a missing value" says 2 "$(hint "daisy run" "daisy run: option '--logs' requires an argument")" \
+  "$DAISY" run --logs
+check "daisy run without a file" says 2 "$(hint "daisy run" "daisy run: expected one pipeline file")" \
+  "$DAISY" run
+check "daisy plan with two" says 2 "$(hint "daisy plan" "daisy plan: expected one pipeline file")" \
+  "$DAISY" plan a.json a.json
+check "daisy-broker without a file" says 2 "$(hint daisy-broker "daisy-broker: expected one pipeline file")" \
+  "$BROKER"
+check "daisy monitor without an endpoint" says 2 "$(hint "daisy monitor" "daisy monitor: expected one endpoint")" \
+  "$DAISY" monitor
+check "daisy markers without DIR" \
+  says 2 "$(hint "daisy markers" "daisy markers: expected DIR and optionally PIPELINE.json")" "$DAISY" markers
+check "daisy without a command" \
+  says 2 "$(hint daisy "daisy: expected a command: plan, run, monitor, markers, worker or keygen")" "$DAISY"
+check "daisy bogus" says 2 "$(hint daisy "daisy: unknown command 'bogus'")" "$DAISY" bogus
+keygen_usage="daisy keygen: expected one NAME (the key pair is written to NAME and NAME_secret)"
+check "daisy keygen without NAME" says 2 "$(hint "daisy keygen" "$keygen_usage")" "$DAISY" keygen
+check "daisy keygen with two" says 2 "$(hint "daisy keygen" "$keygen_usage")" "$DAISY" keygen k1 k2
+check "neither written" test ! -e k1 -a ! -e k2
+
+# 2. Files that cannot be used: named, with the reason.
+check "monitor: an unreadable --broker-key" \
+  says 2 "daisy monitor: --broker-key: cannot read 'nope': No such file or directory" \
+  "$DAISY" monitor --broker-key nope tcp://127.0.0.1:9
+check "keygen into a missing directory" \
+  says 4 "daisy keygen: cannot write '$tmpdir/nodir/k' and '$tmpdir/nodir/k_secret': No such file or directory" \
+  "$DAISY" keygen "$tmpdir/nodir/k"
+
+# 3. keygen keeps an existing pair unless --force.
+"$DAISY" keygen k > /dev/null
+before=$(cat k k_secret | md5sum)
+check "keygen over an existing pair: exit 1, naming it" \
+  says 1 "daisy keygen: 'k' exists; nothing written (--force overwrites the pair, and workers and monitors given the old public key are then refused)" \
+  "$DAISY" keygen k
+check "... the pair unchanged" test "$(cat k k_secret | md5sum)" = "$before"
+rm k
+check "keygen over an existing NAME_secret alone: refused too" \
+  says 1 "daisy keygen: 'k_secret' exists; nothing written (--force overwrites the pair, and workers and monitors given the old public key are then refused)" \
+  "$DAISY" keygen k
+check "keygen --force overwrites" says 0 "" "$DAISY" keygen --force k
+check "... a new pair" test "$(cat k k_secret | md5sum)" != "$before"
+check "--force is in keygen's help" bash -c "'$DAISY' keygen --help | grep -q -- '^  --force '"
+
+# 4. daisy run --serial refuses what only the broker uses, naming it.
+touch f
+for opt in "--bind ipc://*" "--publish tcp://127.0.0.1:9" "--http 127.0.0.1:0" "--http-public" \
+           "--prefetch 2" "--restart-cap 0" "--resources cpu=1" "--heartbeat 100"; do
+  # shellcheck disable=SC2086
+  check "--serial $opt" says 2 "$(hint "daisy run" "daisy run: ${opt%% *} needs the broker: it does not go with --serial")" \
+    "$DAISY" run --serial $opt a.json
+done
+check "nothing ran" test ! -e ran
+
+# 5. A log directory that cannot be made: the run's failure (4), not the
+#    pipeline file's, said the same with and without --serial.
+for mode in --serial --quiet; do
+  check "daisy run $mode --logs f/logs" \
+    says 4 "daisy run: cannot create log directory 'f/logs': Not a directory" \
+    "$DAISY" run $mode --logs f/logs a.json
+done
+
+# A task whose blocks only a "worker" program runs: --serial cannot (it
+# runs commands), which is the option's fault, not the file's.
+sed 's/"command": /"worker": /' a.json > w.json
+check "--serial with a worker task" \
+  says 2 "$(hint "daisy run" "daisy run: w.json: task 'a' has a \"worker\" program and no \"command\": --serial runs commands only (run it without --serial)")" \
+  "$DAISY" run --serial w.json
+
+# 6. daisy-broker: a bad run id, an endpoint workers cannot connect to,
+#    CurveZMQ options that cannot be used: bad command line, before
+#    anything starts.
+check "--run-id ''" \
+  says 2 "$(hint daisy-broker "daisy-broker: --run-id: '' is not a run id (1 to 32 letters, digits, '-', '_' or '.')")" \
+  "$BROKER" --run-id '' a.json
+check "--run-id with a space" \
+  says 2 "$(hint daisy-broker "daisy-broker: --run-id: 'a b' is not a run id (1 to 32 letters, digits, '-', '_' or '.')")" \
+  "$BROKER" --run-id 'a b' a.json
+for ep in garbage tcp://*:5555 tcp://0.0.0.0:5555 tcp://host tcp://host:0 tcp://host:http ipc://* ''; do
+  check "--advertise '$ep'" \
+    says 2 "$(hint daisy-broker "daisy-broker: --advertise: '$ep' is not an endpoint workers can connect to (tcp://HOST:PORT, HOST not a wildcard; or ipc://PATH for workers on this host)")" \
+    "$BROKER" --advertise "$ep" --local a.json
+done
+check "nothing ran" test ! -e ran
+port=$(free_port)
+timeout 60 "$BROKER" --bind "tcp://127.0.0.1:$port" --advertise "tcp://127.0.0.1:$port" --local \
+  --quiet --logs logs a.json > /dev/null 2>&1
+check "--advertise tcp://127.0.0.1:PORT is taken" test $? -eq 0
+check "... and its workers ran" test -e ran
+mkdir allow
+check "--curve-secret without --curve-allow" \
+  says 2 "$(hint daisy-broker "daisy-broker: --curve-secret and --curve-allow go together: give both or neither")" \
+  "$BROKER" --curve-secret k_secret a.json
+check "--curve-allow without --curve-secret" \
+  says 2 "$(hint daisy-broker "daisy-broker: --curve-secret and --curve-allow go together: give both or neither")" \
+  "$BROKER" --curve-allow allow a.json
+check "an unreadable --curve-secret" \
+  says 2 "daisy-broker: --curve-secret: cannot read 'nope': No such file or directory" \
+  "$BROKER" --curve-secret nope --curve-allow allow a.json
+check "a missing --curve-allow" \
+  says 2 "daisy-broker: --curve-allow: cannot read 'nodir': No such file or directory" \
+  "$BROKER" --curve-secret k_secret --curve-allow nodir a.json
+timeout 20 "$BROKER" --curve-secret a.json --curve-allow allow a.json > /dev/null 2> err.txt
+check "a --curve-secret with no key in it: exit 2" test $? -eq 2
+check "... saying so" grep -qx "daisy-broker: --curve-secret: 'a.json' holds no secret key (\`daisy keygen NAME\` writes it as NAME_secret)" err.txt
+finish
