@@ -13,9 +13,9 @@
     A peer that speaks clear text fails in the handshake, before any ZAP
     request, so the handler never hears of it: a socket monitor on the
     router reports those failures, also polled by the broker. Such a
-    worker reconnects every few hundred milliseconds, so it is logged
-    once, then at most every CLEAR_LOG_MS with how many attempts came
-    in between.
+    worker reconnects every few hundred milliseconds, so failed
+    handshakes are logged once, then at most every CLEAR_LOG_MS with how
+    many came in between.
 */
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -67,7 +67,8 @@ watch_handshakes(daisy_broker_t *self, daisy_error_t *err)
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "inproc://daisy-handshakes-%p", (void *)self);
     if (zmq_socket_monitor(zsock_resolve(self->router), endpoint,
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                           | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0
         || !(self->handshakes = zsock_new_pair(endpoint)))
         return daisy_error_set(err, "cannot watch the workers' handshakes: %s",
                                zmq_strerror(zmq_errno()));
@@ -117,9 +118,36 @@ auth_setup(daisy_broker_t *self, daisy_error_t *err)
     return watch_handshakes(self, err);
 }
 
+//  A failed handshake on `endpoint`, logged once, then at most every
+//  CLEAR_LOG_MS with how many came in between.
+static void
+log_handshake(daisy_broker_t *self, const char *endpoint, bool clear)
+{
+    int64_t now = zclock_mono();
+    if (self->clear_logged_at && now - self->clear_logged_at < CLEAR_LOG_MS) {
+        self->clear_hidden++;
+        return;
+    }
+    char since[64] = "";
+    if (self->clear_hidden)
+        snprintf(since, sizeof since, " (and %llu more failed handshakes since)",
+                 (unsigned long long)self->clear_hidden);
+    if (clear)
+        broker_log(self, "refused a worker on %s: it speaks clear text, this broker CurveZMQ "
+                   "(the worker needs --curve-secret and --broker-key)%s", endpoint, since);
+    else
+        broker_log(self, "a worker's handshake failed on %s: it speaks clear text to this "
+                   "CurveZMQ broker, or its connection broke while joining%s", endpoint, since);
+    self->clear_logged_at = now;
+    self->clear_hidden = 0;
+}
+
 //  One event of the handshake monitor: a peer speaking clear text counts
-//  as refused, and is logged (see the opening comment). Other protocol
-//  failures are libzmq's to report to the peer.
+//  as refused, and is logged (see the opening comment). Both sides see
+//  the mismatch in each other's greeting, and whichever closes first may
+//  leave the other a bare failure without the reason: that is logged
+//  too, as what it may be, but not counted. Other protocol failures are
+//  libzmq's to report to the peer.
 void
 auth_handshake(daisy_broker_t *self)
 {
@@ -132,24 +160,12 @@ auth_handshake(daisy_broker_t *self)
         memcpy(&what, zframe_data(head), 2);
         memcpy(&value, zframe_data(head) + 2, 4);
     }
-    if (what == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-        && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+    bool clear = what == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+              && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+    if (clear)
         self->stats.auth_refused++;
-        int64_t now = zclock_mono();
-        if (self->clear_logged_at && now - self->clear_logged_at < CLEAR_LOG_MS) {
-            self->clear_hidden++;
-        } else {
-            char since[64] = "";
-            if (self->clear_hidden)
-                snprintf(since, sizeof since, " (and %llu more such attempts since)",
-                         (unsigned long long)self->clear_hidden);
-            broker_log(self, "refused a worker on %s: it speaks clear text, this broker "
-                       "CurveZMQ (the worker needs --curve-secret and --broker-key)%s",
-                       endpoint ? endpoint : "?", since);
-            self->clear_logged_at = now;
-            self->clear_hidden = 0;
-        }
-    }
+    if (clear || what == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        log_handshake(self, endpoint ? endpoint : "?", clear);
     zstr_free(&endpoint);
     zmsg_destroy(&event);
 }
