@@ -430,22 +430,26 @@ reserve(daisy_markers_t *self, uint64_t index, bool *page_only)
     return -1;
 }
 
-void
+int
 daisy_markers_set(daisy_markers_t *self, uint64_t index)
 {
     bool page_only;
-    if (index >= self->size || self->failed || daisy_markers_done(self, index)
-        || reserve(self, index, &page_only) != 0)
-        return;
+    if (index >= self->size || self->failed)
+        return -1;
+    if (daisy_markers_done(self, index))
+        return 0;
+    if (reserve(self, index, &page_only) != 0)
+        return -1;
     if (self->write_through || page_only) {
         uint8_t one = 1;
         if (pwrite(self->fd, &one, 1, (off_t)index) != 1) {
             self->failed = errno ? errno : EIO;
-            return;
+            return -1;
         }
     } else
         self->bytes[index] = 1;
     self->count++;
+    return 0;
 }
 
 int

@@ -58,6 +58,7 @@ typedef struct {
     bool abandoned;
     daisy_markers_t *markers;
     uint8_t *states;              //  per block, a daisy_block_state_t; NULL: not tracked
+    uint64_t unrecorded;          //  completed, but the marker could not be written
 } sched_task_t;
 
 //  Blocks handed out lately, at index % POSITION_CACHE (see the opening
@@ -134,6 +135,15 @@ unhold(daisy_scheduler_t *self, daisy_block_ref_t ref)
     int64_t value = *attempt;
     blockmap_del_value(self->processing, attempt);
     return value;
+}
+
+//  A completed block's done marker, when the task keeps them; counted when
+//  it could not be written.
+static inline void
+record(sched_task_t *st, uint64_t index)
+{
+    if (st->markers && daisy_markers_set(st->markers, index) != 0)
+        st->unrecorded++;
 }
 
 //  A block's state changed: the map and the observer, when tracked.
@@ -400,8 +410,7 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
         block->attempt = next.attempt;
         bool marked = st->markers && daisy_markers_done(st->markers, next.index);
         if (marked || (st->check && st->check(block, st->check_arg))) {
-            if (st->markers)
-                daisy_markers_set(st->markers, next.index);
+            record(st, next.index);
             st->counts.completed++;
             st->counts.skipped++;
             set_state(self, task, next.index, DAISY_BLOCK_SKIPPED);
@@ -453,8 +462,7 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
     if (success) {
         st->counts.completed++;
         set_state(self, ref.task, ref.index, DAISY_BLOCK_COMPLETED);
-        if (st->markers)
-            daisy_markers_set(st->markers, ref.index);
+        record(st, ref.index);
         return resolve_known(self, ref, true) == 0
              ? DAISY_RELEASE_SUCCESS : daisy_error_set(err, "out of memory");
     }
@@ -493,10 +501,15 @@ daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
     st->counts.completed++;
     st->counts.skipped++;
     set_state(self, ref.task, ref.index, DAISY_BLOCK_SKIPPED);
-    if (st->markers)
-        daisy_markers_set(st->markers, ref.index);
+    record(st, ref.index);
     return resolve_known(self, ref, true) == 0
          ? DAISY_RELEASE_SUCCESS : daisy_error_set(err, "out of memory");
+}
+
+uint64_t
+daisy_scheduler_unrecorded(const daisy_scheduler_t *self, uint32_t task)
+{
+    return task < self->graph->ntasks ? self->tasks[task].unrecorded : 0;
 }
 
 int

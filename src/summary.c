@@ -17,6 +17,7 @@ typedef struct {
     char *id;
     char *note;
     daisy_task_counts_t counts;
+    uint64_t unrecorded;  //  completed, but not in the done markers
     daisy_failure_t failures[DAISY_SUMMARY_MAX_FAILURES];
     size_t nfailures;     //  all failures seen, recorded or not
 } summary_task_t;
@@ -139,8 +140,10 @@ daisy_summary_set_note(daisy_summary_t *self, uint32_t task, const char *note)
 void
 daisy_summary_update(daisy_summary_t *self, const daisy_scheduler_t *scheduler)
 {
-    for (uint32_t t = 0; t < self->ntasks; t++)
+    for (uint32_t t = 0; t < self->ntasks; t++) {
         daisy_scheduler_counts(scheduler, t, &self->tasks[t].counts);
+        self->tasks[t].unrecorded = daisy_scheduler_unrecorded(scheduler, t);
+    }
 }
 
 const daisy_task_counts_t *
@@ -242,6 +245,10 @@ daisy_summary_format(const daisy_summary_t *self)
                 (unsigned long long)c->completed, (unsigned long long)c->skipped);
         fprintf(out, "    failed    \u2717: %llu\n", (unsigned long long)c->failed);
         fprintf(out, "    orphaned  \u2205: %llu\n\n", (unsigned long long)c->orphaned);
+        if (st->unrecorded)
+            fprintf(out, "    %llu of the completed blocks are not in the done markers (they "
+                    "could not be written): a resumed run does them again\n\n",
+                    (unsigned long long)st->unrecorded);
         if (st->note)
             fprintf(out, "    %s\n\n", st->note);
         if (st->nfailures > 0) {

@@ -276,6 +276,52 @@ Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
     umount2(dir, MNT_DETACH);       //  the scratch directory can go
 }
 
+//  Blocks completed once the disk is full are counted as such, and the
+//  summary says how many the markers miss: a resumed run does them again.
+Test(markers, completed_blocks_not_recorded_are_counted, .timeout = 60)
+{
+    make_dir();
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0
+        || mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0)
+        cr_skip_test("no private tmpfs here (needs root and mount namespaces): %s",
+                     strerror(errno));
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *t = tu_task_1d("t", 0, 300000, 1, 0, 1);
+    daisy_pipeline_add(p, &t);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    daisy_markers_t *m[1] = {daisy_markers_open(dir, g, 0, false, &err)};
+    cr_assert_not_null(m[0], "%s", err.msg);
+    daisy_scheduler_t *s = daisy_scheduler_new_resumed(g, m, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    daisy_block_t b;
+    uint64_t done = 0;
+    while (daisy_scheduler_acquire(s, 0, &b) == 1) {
+        cr_assert_eq(daisy_scheduler_release(s, (daisy_block_ref_t){0, b.index}, true, &err),
+                     DAISY_RELEASE_SUCCESS, "%s", err.msg);
+        done++;
+    }
+    cr_assert_eq(done, 300000);
+    cr_assert_neq(daisy_markers_failure(m[0], &err), 0, "64 KiB cannot hold them");
+    uint64_t recorded = daisy_markers_count(m[0]);
+    cr_assert_eq(daisy_scheduler_unrecorded(s, 0), done - recorded, "%llu of %llu recorded",
+                 (unsigned long long)recorded, (unsigned long long)done);
+    daisy_summary_t *sum = daisy_summary_new(g);
+    daisy_summary_update(sum, s);
+    char *text = daisy_summary_format(sum);
+    char line[160];
+    snprintf(line, sizeof line, "%llu of the completed blocks are not in the done markers",
+             (unsigned long long)(done - recorded));
+    cr_assert(strstr(text, line), "%s", text);
+    free(text);
+    daisy_summary_destroy(&sum);
+    daisy_scheduler_destroy(&s);
+    daisy_markers_close(&m[0]);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+    umount2(dir, MNT_DETACH);
+}
+
 //  zarr-python's experimental v3 API rewrote zarr.json in read mode, after
 //  which daisy refused the directory and a reset could not repair it:
 //  now a damaged or foreign zarr.json is refused, naming the way out, and

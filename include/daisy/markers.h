@@ -44,7 +44,8 @@ DAISY_EXPORT bool daisy_markers_done(const daisy_markers_t *self, uint64_t index
 //  Record a block. Disk space is reserved before a mark is stored, so a
 //  full or failing disk is an error, never a SIGBUS: the first one is
 //  kept, nothing is recorded after it, and daisy_markers_failure() says it.
-DAISY_EXPORT void daisy_markers_set(daisy_markers_t *self, uint64_t index);
+//  0 when the block is marked (now or before), -1 when it could not be.
+DAISY_EXPORT int daisy_markers_set(daisy_markers_t *self, uint64_t index);
 //  0, or -1 with a message naming the file and the reason, once recording
 //  failed (space, I/O, a flush).
 DAISY_EXPORT int daisy_markers_failure(const daisy_markers_t *self, daisy_error_t *err);

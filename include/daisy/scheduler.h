@@ -95,6 +95,9 @@ DAISY_EXPORT bool daisy_scheduler_abandoned(const daisy_scheduler_t *self, uint3
 
 //  The attempt number of a block being processed, or -1.
 DAISY_EXPORT int daisy_scheduler_attempt(const daisy_scheduler_t *self, daisy_block_ref_t ref);
+//  Blocks of the task counted completed whose done marker could not be
+//  written (a full or failing disk): a resumed run does them again.
+DAISY_EXPORT uint64_t daisy_scheduler_unrecorded(const daisy_scheduler_t *self, uint32_t task);
 
 DAISY_EXPORT void daisy_scheduler_counts(const daisy_scheduler_t *self, uint32_t task,
                                          daisy_task_counts_t *counts);

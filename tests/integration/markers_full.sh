@@ -39,6 +39,8 @@ cat err1.txt
 check "the error names the markers file and the reason" \
   grep -q "markers '.*m/a/c/0': No space left on device" err1.txt
 check "it stopped handing out blocks ($(cat n1) of 40 ran)" test "$(cat n1)" -lt 40
+check "the summary says which completed blocks the markers miss" \
+  grep -q "of the completed blocks are not in the done markers (they could not be written): a resumed run does them again" out1.txt
 check "with space the same command resumes and exits 0" test "$(cat rc2)" -eq 0
 check "every block ran" test "$(sort -u ran.txt | wc -l)" -eq 40
 check "the rerun completed all 40" grep -q "completed ✔: 40" out2.txt
