@@ -78,6 +78,17 @@
 //  Entries of RUN_STATS.
 #define TASK_STATS_FIELDS 8
 #define WORKER_STATS_FIELDS 6
+//  The largest float: seconds (32 years), rates. A peer's 1e308 would make
+//  the run's statistics print as nonsense, and infinities are no JSON.
+#define MAX_NUMBER 1e9
+//  The largest peak_rss_kb: 1 PiB.
+#define MAX_RSS_KB ((uint64_t)1 << 40)
+
+static bool
+s_number_ok(double v)
+{
+    return isfinite(v) && v >= 0 && v <= MAX_NUMBER;
+}
 
 #define TRY(expr)                                \
     do {                                         \
@@ -338,6 +349,37 @@ s_alloc(walk_t *w, const char *field, size_t size, void **out)
     return DAISY_PROTO_OK;
 }
 
+//  Bytes of the well-formed UTF-8 character at p (of n bytes left): 1 to
+//  4, or 0 where none starts (a stray continuation byte, an overlong form,
+//  a surrogate, past U+10FFFF, or cut short).
+static size_t
+s_utf8_char(const unsigned char *p, size_t n)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t len = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f)
+        || (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return len;
+}
+
+//  Where the first byte that is not well-formed UTF-8 is, or n.
+static size_t
+s_utf8_bad(const unsigned char *p, size_t n)
+{
+    size_t at = 0, len;
+    while (at < n && (len = s_utf8_char(p + at, n - at)) > 0)
+        at += len;
+    return at;
+}
+
 static daisy_proto_error_t
 s_str(walk_t *w, const msgpack_object *o, const char *field, const char **out)
 {
@@ -349,6 +391,10 @@ s_str(walk_t *w, const msgpack_object *o, const char *field, const char **out)
                       size, DAISY_MAX_TEXT);
     if (size > 0 && memchr(o->via.str.ptr, '\0', size))
         return s_fail(w, DAISY_PROTO_BAD_FIELD, field, -1, "contains a NUL byte");
+    size_t bad = s_utf8_bad((const unsigned char *)o->via.str.ptr, size);
+    if (bad < size)
+        return s_fail(w, DAISY_PROTO_BAD_FIELD, field, -1, "not UTF-8 (byte 0x%02x at %zu)",
+                      (unsigned char)o->via.str.ptr[bad], bad);
     char *copy = msgpack_zone_malloc_no_align(w->zone, (size_t)size + 1);
     if (!copy)
         return s_fail(w, DAISY_PROTO_OVERSIZED, field, -1, "out of memory");
@@ -422,8 +468,9 @@ s_num(walk_t *w, const msgpack_object *o, const char *field, double *out)
         v = (double)o->via.i64;
     else
         return s_fail(w, DAISY_PROTO_BAD_FIELD, field, -1, "expected a number, got %s", s_kind(o));
-    if (!isfinite(v) || v < 0)
-        return s_fail(w, DAISY_PROTO_BAD_FIELD, field, -1, "%g is not a finite number >= 0", v);
+    if (!s_number_ok(v))
+        return s_fail(w, DAISY_PROTO_BAD_FIELD, field, -1, "%g is not a number from 0 to %g", v,
+                      MAX_NUMBER);
     *out = v;
     return DAISY_PROTO_OK;
 }
@@ -698,7 +745,7 @@ static daisy_proto_error_t
 s_walk_stats(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
 {
     TRY(s_num(w, &f[0], "cpu_s", &msg->u.stats.cpu_s));
-    return s_u64(w, &f[1], "peak_rss_kb", &msg->u.stats.peak_rss_kb);
+    return s_uint(w, &f[1], "peak_rss_kb", -1, 0, MAX_RSS_KB, &msg->u.stats.peak_rss_kb);
 }
 
 //  [task_id, blocks, mean_s, p50_s, p95_s, max_s, [trend...], peak_concurrency]
@@ -728,7 +775,7 @@ s_walk_worker_stats(walk_t *w, const msgpack_object *f, daisy_wire_worker_stats_
     TRY(s_str(w, &f[2], "task_id", &s->task_id));
     TRY(s_u64(w, &f[3], "blocks", &s->blocks));
     TRY(s_num(w, &f[4], "cpu_s", &s->cpu_s));
-    return s_u64(w, &f[5], "peak_rss_kb", &s->peak_rss_kb);
+    return s_uint(w, &f[5], "peak_rss_kb", -1, 0, MAX_RSS_KB, &s->peak_rss_kb);
 }
 
 static daisy_proto_error_t
@@ -988,7 +1035,9 @@ s_write(void *data, const char *bytes, size_t len)
 }
 
 //  A string, "" for NULL, cut to DAISY_MAX_TEXT bytes before a UTF-8
-//  character rather than inside one.
+//  character rather than inside one; a byte that is not UTF-8 (a
+//  command's stderr may hold anything) goes as '?', since a peer refuses
+//  a str that is not UTF-8.
 static int
 s_pack_text(msgpack_packer *pk, const char *s)
 {
@@ -1000,7 +1049,20 @@ s_pack_text(msgpack_packer *pk, const char *s)
         while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
             n--;
     }
-    return msgpack_pack_str_with_body(pk, s, n);
+    const unsigned char *u = (const unsigned char *)s;
+    size_t bad = s_utf8_bad(u, n);
+    if (bad == n)
+        return msgpack_pack_str_with_body(pk, s, n);
+    char clean[DAISY_MAX_TEXT];
+    for (size_t at = 0, len; at < n; at += len) {
+        len = s_utf8_char(u + at, n - at);
+        if (len == 0) {
+            clean[at] = '?';
+            len = 1;
+        } else
+            memcpy(clean + at, u + at, len);
+    }
+    return msgpack_pack_str_with_body(pk, clean, n);
 }
 
 static int
@@ -1009,11 +1071,6 @@ s_pack_bool(msgpack_packer *pk, bool b)
     return b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
 }
 
-static bool
-s_number_ok(double v)
-{
-    return isfinite(v) && v >= 0;
-}
 
 static int
 s_pack_coords(msgpack_packer *pk, int dims, const int64_t *v)

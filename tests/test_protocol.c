@@ -146,7 +146,7 @@ sample(int i, daisy_msg_t *m)
         m->u.release.results = s_results;
         for (int k = 0; k < BIG; k++)
             s_results[k] = (daisy_wire_result_t) {UINT64_MAX - (uint64_t)k, UINT32_MAX - (uint32_t)k,
-                                                  (daisy_result_status_t)(k % 3), k * 1e7, k % 2 ? "e" : ""};
+                                                  (daisy_result_status_t)(k % 3), k * 1e5, k % 2 ? "e" : ""};
         m->u.release.has_started = true;
         m->u.release.started = (daisy_wire_lease_t) {UINT64_MAX, UINT32_MAX};
         break;
@@ -227,7 +227,7 @@ sample(int i, daisy_msg_t *m)
         break;
     case 22:
         m->type = DAISY_EVT_TASK_DONE;
-        m->u.task_state = (daisy_wire_task_state_t) {"", counts(UINT64_MAX - 8), 1e300, 1e300, UINT32_MAX, UINT32_MAX, UINT32_MAX};
+        m->u.task_state = (daisy_wire_task_state_t) {"", counts(UINT64_MAX - 8), 1e9, 1e9, UINT32_MAX, UINT32_MAX, UINT32_MAX};
         break;
     case 23:
         m->type = DAISY_EVT_BLOCK_FAILED;
@@ -717,6 +717,19 @@ Test(protocol, long_texts_are_cut_on_character_boundaries)
     cr_assert_eq(strlen(got.u.hello.run_id), DAISY_MAX_TEXT);
 }
 
+//  A text that is not UTF-8 (a command's stderr) goes out with '?' for
+//  each such byte: a peer refuses a str that is not UTF-8, and would drop
+//  the whole RELEASE.
+Test(protocol, texts_that_are_not_utf8_are_cleaned)
+{
+    daisy_msg_t m, got;
+    daisy_wire_result_t r = {1, 0, DAISY_RESULT_FAILED, 1.0, "bad \xff\xfe, caf\xc3\xa9 \xe2\x82"};
+    m = (daisy_msg_t) {.type = DAISY_MSG_RELEASE, .u.release = {1, 1, &r}};
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK, "%s", err.msg);
+    cr_assert_str_eq(got.u.release.results[0].error, "bad ??, caf\xc3\xa9 ??");
+}
+
 Test(protocol, encode_refuses_out_of_range)
 {
     daisy_msg_t m;
@@ -1103,6 +1116,15 @@ Test(protocol, mistyped_fields_are_named)
         {"[2, 3, 1, [[5, 0, 0, 0.5, \"\"], [6, 0, 0, nan, \"\"]], []]", "release: results[1].seconds: nan is not"},
         {"[2, 3, 1, [[5, 0, 0, inf, \"\"]], []]", "release: results[0].seconds: inf is not"},
         {"[2, 3, 1, [[5, 0, 0, -0.5, \"\"]], []]", "release: results[0].seconds: -0.5 is not"},
+        {"[2, 3, 1, [[5, 0, 0, 1.7e308, \"\"]], []]",
+         "release: results[0].seconds: 1.7e+308 is not a number from 0 to 1e+09"},
+        {"[2, 7, 1e10, 5]", "stats: cpu_s: 1e+10 is not a number from 0 to 1e+09"},
+        {"[2, 7, 1.5, 18446744073709551615]",
+         "stats: peak_rss_kb: 18446744073709551615 is not in 0..1099511627776"},
+        {"[2, 1, \"t\xff\", \"w\", \"h\", 1, 1, \"\"]", "hello: task_id: not UTF-8 (byte 0xff at 1)"},
+        {"[2, 1, \"t\", \"w\xc3\", \"h\", 1, 1, \"\"]", "hello: worker_id: not UTF-8 (byte 0xc3 at 1)"},
+        {"[2, 1, \"t\", \"w\", \"\xed\xa0\x80\", 1, 1, \"\"]", "hello: host: not UTF-8 (byte 0xed at 0)"},
+        {"[2, 1, \"t\", \"w\", \"\xc0\xaf\", 1, 1, \"\"]", "hello: host: not UTF-8 (byte 0xc0 at 0)"},
         {"[2, 3, 1, [[5, 0, 0, -2, \"\"]], []]", "release: results[0].seconds: -2 is not"},
         {"[2, 3, 1, [[5, 0, 0, \"1\", \"\"]], []]", "release: results[0].seconds: expected a number, got a string"},
         {"[2, 3, 1, [[5, 0, 0, 0.5]], []]", "release: results[0]: 4 fields, expected 5"},
@@ -1267,7 +1289,7 @@ Test(protocol, uint_field_negative_is_bad_field)
 Test(protocol, nan_seconds_is_bad_field)
 {
     expect_text("[2, 3, 0, [[1, 0, 1, nan, \"boom\"]], []]", DAISY_PROTO_BAD_FIELD,
-                "release: results[0].seconds: nan is not a finite number >= 0");
+                "release: results[0].seconds: nan is not a number from 0 to 1e+09");
 }
 
 Test(protocol, bad_version_comes_first)

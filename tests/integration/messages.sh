@@ -73,6 +73,22 @@ check "the failure quotes the command's last stderr line" \
 check "the worker's log counts the attempt as the summary does" \
   bash -c "cat elogs/latest/e/*.err | grep -q 'block 3 (attempt 1) failed: command exited with status 2'"
 check "which still reaches the worker's log, whole" bash -c "cat elogs/latest/e/*.err | grep -A1 '^Traceback' | grep -q '^ValueError: chunk 3 is corrupt$'"
+# A last stderr line that is not UTF-8 still makes it into the summary and
+# the progress feed, its stray bytes as '?' (peers refuse a str that is not
+# UTF-8, and JSON cannot hold one). The block fails after 1.5 s, so that
+# the monitor has long joined the feed.
+task u 2 1 command "[ \$DAISY_BLOCK_ID != 1 ] || { sleep 1.5; printf 'caf\\303\\251 \\377\\376\\n' >&2; exit 1; }" |
+  sed 's/"workers": 1,/"workers": 1, "max_retries": 0,/' > u.json
+uport=$(free_port)
+timeout 60 "$DAISY" monitor --json --timeout 30 "tcp://127.0.0.1:$uport" > u.jsonl 2>/dev/null &
+umon=$!
+sleep 0.5
+timeout 60 "$DAISY" run --quiet --logs ulogs --publish "tcp://127.0.0.1:$uport" u.json > u.txt 2>&1
+wait $umon
+check "a stderr line that is not UTF-8 reaches the summary, cleaned" \
+  grep -q "block 1 (attempt 1): command exited with status 1: café ?? \[worker" u.txt
+check "and the feed's block_failed event" \
+  grep -q '"error":"command exited with status 1: café ??".*"event":"block_failed"' u.jsonl
 timeout 60 "$DAISY" run --serial --quiet --logs slogs e.json > se.txt 2>&1
 check "the serial runner quotes it too" grep -q "command exited with status 2: ValueError: chunk 3 is corrupt" se.txt
 pkill -f "sleep 300.123" || true
