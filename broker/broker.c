@@ -350,6 +350,11 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
         w->host = strdup(msg->u.hello.host);
         w->pid = msg->u.hello.pid;
         self->tasks[task].nworkers++;
+        //  One of the workers the launcher said were starting, most likely:
+        //  its next report (a few times a second) says for sure, and until
+        //  then the bars must not count a worker twice.
+        if (self->tasks[task].jobs_starting > 0)
+            self->tasks[task].jobs_starting--;
         self->stats.workers_joined++;
         stats_worker(self, w);
         progress_worker(self, w, DAISY_EVT_WORKER_JOINED, "");

@@ -89,6 +89,21 @@ check "a stderr line that is not UTF-8 reaches the summary, cleaned" \
   grep -q "block 1 (attempt 1): command exited with status 1: café ?? \[worker" u.txt
 check "and the feed's block_failed event" \
   grep -q '"error":"command exited with status 1: café ??".*"event":"block_failed"' u.jsonl
+# A worker that joins is no longer counted as starting too: in the feed
+# (and so in the bars), connected and starting workers never add up to more
+# than the task's 8.
+task s8 64 8 command 'sleep 0.05' > s8.json
+sport=$(free_port)
+timeout 60 "$DAISY" monitor --json --timeout 30 "tcp://127.0.0.1:$sport" > s8.jsonl 2>/dev/null &
+smon=$!
+sleep 0.3
+timeout 60 "$DAISY" run --quiet --logs s8logs --publish "tcp://127.0.0.1:$sport" s8.json > /dev/null 2>&1
+wait $smon
+check "connected and starting workers add up to at most the task's" /usr/bin/python3 -c '
+import json, sys
+states = [json.loads(l) for l in open("s8.jsonl")]
+most = max(d["workers"] + d["jobs_starting"] for d in states if "jobs_starting" in d)
+sys.exit(0 if most <= 8 else f"workers + starting reached {most}")'
 timeout 60 "$DAISY" run --serial --quiet --logs slogs e.json > se.txt 2>&1
 check "the serial runner quotes it too" grep -q "command exited with status 2: ValueError: chunk 3 is corrupt" se.txt
 pkill -f "sleep 300.123" || true
