@@ -363,6 +363,9 @@ s_label(const daisy_pipeline_t *self, size_t i, char *buf)
         snprintf(buf, LABEL_MAX, "tasks[%zu]", i);
 }
 
+//  Bytes of a task id as a file name, room left for "-N.out" and more.
+#define ID_FILE_MAX 200
+
 static int
 s_check_task(const daisy_pipeline_t *self, size_t i, daisy_error_t *err)
 {
@@ -371,6 +374,14 @@ s_check_task(const daisy_pipeline_t *self, size_t i, daisy_error_t *err)
     const daisy_task_t *t = self->tasks[i];
     if (!*daisy_task_id(t))
         return daisy_error_set(err, "%s: id is empty", who);
+    //  Ids name files (daisy_file_name): the workers' logs, ID-N.err,
+    //  must fit a file system's 255 bytes.
+    char name[ID_FILE_MAX + 2];
+    daisy_file_name(daisy_task_id(t), name, sizeof name);
+    if (strlen(name) > ID_FILE_MAX)
+        return daisy_error_set(err, "%s: id is too long: as a file name it takes more than "
+                               "%d bytes (every byte but letters, digits, '-', '_' and '.' "
+                               "takes 3)", who, ID_FILE_MAX);
     s_check_t c = {
         .task = t, .who = who,
         .roi = {daisy_task_total_roi(t), daisy_task_read_roi(t),

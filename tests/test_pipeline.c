@@ -523,6 +523,26 @@ Test(pipeline, empty_id)
     daisy_pipeline_destroy(&p);
 }
 
+//  An id must fit a file name once escaped: 200 letters do, 67 '/' (201
+//  bytes escaped) do not.
+Test(pipeline, long_id)
+{
+    char id[202];
+    memset(id, 'a', 200);
+    id[200] = '\0';
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    add(p, id, NULL);
+    daisy_error_t err;
+    cr_assert_eq(daisy_pipeline_validate(p, &err), 0, "%s", err.msg);
+    daisy_pipeline_destroy(&p);
+    memset(id, '/', 67);
+    id[67] = '\0';
+    p = daisy_pipeline_new();
+    add(p, id, NULL);
+    expect_invalid(p, "task '///", "id is too long: as a file name it takes more than 200 bytes");
+    daisy_pipeline_destroy(&p);
+}
+
 Test(pipeline, unknown_upstream)
 {
     daisy_pipeline_t *p = daisy_pipeline_new();
