@@ -15,6 +15,14 @@ for p in daisy daisy-broker daisy-worker; do
   check "$p installed" test -n "$(find "$stage" -path "*/bin/$p" -type f)"
 done
 check "the Python worker module installed" test -n "$(find "$stage" -name daisy_worker.py)"
+pymod=$(find "$stage" -name daisy_worker.py | head -1)
+check "where /usr/bin/python3 imports it from, under the build's prefix" /usr/bin/python3 -c '
+import sys, os
+prefix, where = sys.argv[1], os.path.dirname(sys.argv[2])
+ok = [p for p in sys.path if p.startswith(prefix + "/") and p == where]
+sys.exit(0 if ok or not prefix.startswith(("/usr/local", "/usr")) else f"{where} is not on {sys.path}")' \
+  "$(meson introspect "$BUILD" --buildoptions | /usr/bin/python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"][0])')" \
+  "${pymod#$stage}"
 lib=$(dirname "$(find "$stage" -name 'libdaisy.so*' -type f | head -1)")
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR="$stage"
 cc -o "$tmpdir/remote_worker" "$EXAMPLES/remote_worker.c" $(pkg-config --cflags --libs daisy) \
