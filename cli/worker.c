@@ -62,6 +62,7 @@ enum { OPT_CURVE_SECRET = 256, OPT_BROKER_KEY, OPT_VERSION, OPT_CHECK, OPT_RUN, 
 static const char *usage_text =
     "Usage: %1$s [OPTIONS] [--check CMD] --exec CMD\n"
     "       %1$s [OPTIONS] [--check CMD] --plugin LIB.so [-- PLUGIN-ARGS...]\n"
+    "       %1$s [OPTIONS] --run PROGRAM\n"
     "\n"
     "Join one task of a daisy broker and process its blocks until the broker\n"
     "says there is no more work. Start as many as you like, on any host that\n"
