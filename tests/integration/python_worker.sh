@@ -292,7 +292,7 @@ check "python3 -m daisy_worker --help" bash -c "$PY -m daisy_worker --help | gre
 check "whose exit statuses say what a signal makes, as run() returns" \
   bash -c "$PY -m daisy_worker --help | grep -q '130, 143  stopped by SIGINT, SIGTERM'"
 check "--version says the project's version, as daisy-worker does" \
-  test "$($PY -m daisy_worker --version)" = "daisy_worker $("$root/build/daisy-worker" --version | cut -d' ' -f2)"
+  test "$($PY -m daisy_worker --version)" = "daisy_worker $("${WORKER:-$root/build/daisy-worker}" --version | cut -d' ' -f2)"
 rc=0; env -u DAISY_BROKER $PY -m daisy_worker chk:process > noep.txt 2>&1 || rc=$?
 check "no endpoint: exit 2, pointing at --connect" \
   bash -c "[ $rc -eq 2 ] && grep -q 'pass --connect EP or set DAISY_BROKER' noep.txt"
