@@ -314,6 +314,16 @@ finish_tasks(daisy_broker_t *self, int64_t now)
 
 //  Messages ---------------------------------------------------------------------
 
+//  The task's block timeout, for WELCOME: a worker that knows it stops a
+//  command that overruns (the broker's own time_out() below covers those
+//  that cannot be stopped, such as functions running in a worker).
+static uint32_t
+welcome_timeout(const daisy_broker_t *self, uint32_t task)
+{
+    int64_t ms = self->tasks[task].timeout_ms;
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
 static void
 on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
          const daisy_msg_t *msg, int64_t now)
@@ -375,6 +385,7 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
     reply.u.welcome.heartbeat_ms = pace_welcome(self, w);
     reply.u.welcome.liveness = self->opt.liveness;
     reply.u.welcome.dims = (uint32_t)daisy_graph_grid_shape(self->graph, (uint32_t)task).dims;
+    reply.u.welcome.timeout_ms = welcome_timeout(self, (uint32_t)task);
     send_worker(self, w, &reply, now);
 }
 
@@ -614,6 +625,7 @@ run_timers(daisy_broker_t *self, int64_t now)
             msg.u.welcome.heartbeat_ms = self->hb_ms;
             msg.u.welcome.liveness = self->opt.liveness;
             msg.u.welcome.dims = (uint32_t)daisy_graph_grid_shape(self->graph, w->task).dims;
+            msg.u.welcome.timeout_ms = welcome_timeout(self, w->task);
             pace_told(self, w);
         }
         if (send_worker(self, w, &msg, now) != 0)

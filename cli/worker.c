@@ -13,6 +13,11 @@
     done is released as skipped and not processed. --check wins over the
     plugin's check when both are there.
 
+    A task's timeout (WELCOME tells it) stops a command that overruns it,
+    --check and --exec alike: SIGTERM to its group, SIGKILL 5 s later
+    (daisy_block_exec), so that the worker is free for the block's retry;
+    the broker has counted the attempt failed already, or counts it now.
+
     SIGINT and SIGTERM call daisy_worker_stop(), which only sets a flag and
     rings an eventfd, and pass the signal on to the block's command (it runs
     in a process group of its own, so a batch system's SIGTERM to this
@@ -338,11 +343,13 @@ wcli_exec_block(const daisy_block_t *block, void *arg)
     daisy_error_t err;
     char text[384];
     int status;
-    if (daisy_block_exec(job->command, block, &job->env, &status, &err) < 0) {
+    job->env.timeout_ms = daisy_worker_timeout_ms(job->worker);
+    int rc = daisy_block_exec(job->command, block, &job->env, &status, &err);
+    if (rc != 0) {      //  not started (-1), or stopped at the task's timeout (1)
         daisy_worker_set_error(job->worker, err.msg);
         fprintf(stderr, "%s: block %llu (attempt %u): %s\n", job->prog,
                 (unsigned long long)block->block_id, block->attempt + 1, err.msg);
-        return -1;
+        return rc < 0 ? -1 : status ? status : 1;
     }
     if (status == 0)
         return 0;
@@ -370,9 +377,12 @@ wcli_check_command(const daisy_block_t *block, void *arg)
     wcli_job_t *job = arg;
     daisy_error_t err;
     int status;
-    if (daisy_block_exec(job->check_command, block, &job->env, &status, &err) < 0) {
-        fprintf(stderr, "%s: block %llu (attempt %u): cannot run the check: %s\n", job->prog,
-                (unsigned long long)block->block_id, block->attempt + 1, err.msg);
+    job->env.timeout_ms = daisy_worker_timeout_ms(job->worker);
+    int rc = daisy_block_exec(job->check_command, block, &job->env, &status, &err);
+    if (rc != 0) {      //  not started, or stopped at the timeout: not done
+        fprintf(stderr, "%s: block %llu (attempt %u): %s the check: %s\n", job->prog,
+                (unsigned long long)block->block_id, block->attempt + 1,
+                rc < 0 ? "cannot run" : "stopped", err.msg);
         return false;
     }
     return status == 0;

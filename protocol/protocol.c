@@ -8,7 +8,9 @@
       msgpack has (no key strings on the wire), any language writes one
       with a single pack(list) call, and "exactly these fields, of exactly
       these types" becomes a length test plus one type test per position.
-      Nothing optional, nothing extra: a new field means a new version.
+      Nothing extra, and nothing optional but WELCOME's last field
+      (timeout_ms, left off when 0, so that the bytes of a task without a
+      timeout are those of earlier builds): a new field means a new version.
 
     - The version is element 0 and is checked first, straight from the
       bytes and before the rest is parsed, so a peer of another protocol
@@ -108,6 +110,7 @@ typedef struct {
     const char *name;
     const char *list;
     uint32_t index;
+    uint32_t given;         //  the message's array length
     daisy_error_t *err;
 } walk_t;
 
@@ -118,6 +121,7 @@ typedef struct {
     daisy_msg_type_t type;
     const char *name;
     uint32_t fields;        //  array length, version and type included
+    uint32_t optional;      //  trailing fields that may be left off
     walk_fn *walk;          //  reads fields[2..]
     pack_fn *pack;          //  writes fields[2..]
 } spec_t;
@@ -619,7 +623,10 @@ s_walk_welcome(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
     TRY(s_str(w, &f[0], "task_id", &m->task_id));
     TRY(s_u32(w, &f[1], "heartbeat_ms", 1, UINT32_MAX, &m->heartbeat_ms));
     TRY(s_u32(w, &f[2], "liveness", 1, UINT32_MAX, &m->liveness));
-    return s_u32(w, &f[3], "dims", 1, DAISY_MAX_DIMS, &m->dims);
+    TRY(s_u32(w, &f[3], "dims", 1, DAISY_MAX_DIMS, &m->dims));
+    m->timeout_ms = 0;
+    return w->given > 6 ? s_u32(w, &f[4], "timeout_ms", 0, UINT32_MAX, &m->timeout_ms)
+                        : DAISY_PROTO_OK;
 }
 
 static daisy_proto_error_t
@@ -939,9 +946,15 @@ s_walk(walk_t *w, const msgpack_object *root, daisy_msg_t *msg)
                       t->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? -(uint64_t)t->via.i64 : t->via.u64,
                       DAISY_PROTOCOL_VERSION);
     w->name = spec->name;
-    if (a->size != spec->fields)
+    if (a->size > spec->fields || a->size < spec->fields - spec->optional) {
+        if (spec->optional)
+            return s_set(w->err, DAISY_PROTO_BAD_FIELD, "%s: %" PRIu32 " fields, expected %"
+                         PRIu32 " to %" PRIu32, spec->name, a->size,
+                         spec->fields - spec->optional, spec->fields);
         return s_set(w->err, DAISY_PROTO_BAD_FIELD, "%s: %" PRIu32 " fields, expected %" PRIu32,
                      spec->name, a->size, spec->fields);
+    }
+    w->given = a->size;
     msg->type = spec->type;
     return spec->walk(w, a->ptr + 2, msg);
 }
@@ -986,7 +999,7 @@ daisy_decode(daisy_decoder_t *self, const void *data, size_t size, daisy_msg_t *
     if (rc != MSGPACK_UNPACK_SUCCESS || off != size
         || self->unpacked.data.type != MSGPACK_OBJECT_ARRAY)
         return s_set(err, DAISY_PROTO_MALFORMED, "message: not a msgpack array");
-    walk_t w = {self->unpacked.zone, "message", NULL, 0, err};
+    walk_t w = {self->unpacked.zone, "message", NULL, 0, 0, err};
     daisy_proto_error_t code = s_walk(&w, &self->unpacked.data, msg);
     if (code != DAISY_PROTO_OK)
         memset(msg, 0, sizeof *msg);
@@ -1157,7 +1170,8 @@ s_pack_welcome(msgpack_packer *pk, const daisy_msg_t *msg)
     if (m->heartbeat_ms == 0 || m->liveness == 0 || m->dims < 1 || m->dims > DAISY_MAX_DIMS)
         return -1;
     return s_pack_text(pk, m->task_id) || msgpack_pack_uint32(pk, m->heartbeat_ms)
-        || msgpack_pack_uint32(pk, m->liveness) || msgpack_pack_uint32(pk, m->dims) ? -1 : 0;
+        || msgpack_pack_uint32(pk, m->liveness) || msgpack_pack_uint32(pk, m->dims)
+        || (m->timeout_ms && msgpack_pack_uint32(pk, m->timeout_ms)) ? -1 : 0;
 }
 
 static int
@@ -1392,7 +1406,11 @@ daisy_encode(const daisy_msg_t *msg, daisy_buffer_t *buf)
         return -1;
     msgpack_packer pk;
     msgpack_packer_init(&pk, buf, s_write);
-    if (msgpack_pack_array(&pk, spec->fields)
+    //  An optional field holding its default is left off.
+    uint32_t fields = spec->fields;
+    if (msg->type == DAISY_MSG_WELCOME && msg->u.welcome.timeout_ms == 0)
+        fields--;
+    if (msgpack_pack_array(&pk, fields)
         || msgpack_pack_uint32(&pk, DAISY_PROTOCOL_VERSION)
         || msgpack_pack_uint32(&pk, (uint32_t)spec->type) || spec->pack(&pk, msg)) {
         buf->size = 0;
@@ -1404,27 +1422,27 @@ daisy_encode(const daisy_msg_t *msg, daisy_buffer_t *buf)
 //  Names and helpers --------------------------------------------------------
 
 static const spec_t s_specs[] = {
-    {DAISY_MSG_HELLO, "hello", 8, s_walk_hello, s_pack_hello},
-    {DAISY_MSG_REQUEST, "request", 3, s_walk_request, s_pack_request},
-    {DAISY_MSG_RELEASE, "release", 5, s_walk_release, s_pack_release},
-    {DAISY_MSG_HEARTBEAT, "heartbeat", 2, s_walk_none, s_pack_none},
-    {DAISY_MSG_BYE, "bye", 2, s_walk_none, s_pack_none},
-    {DAISY_MSG_STARTED, "started", 4, s_walk_started, s_pack_started},
-    {DAISY_MSG_STATS, "stats", 4, s_walk_stats, s_pack_stats},
-    {DAISY_MSG_WELCOME, "welcome", 6, s_walk_welcome, s_pack_welcome},
-    {DAISY_MSG_BLOCKS, "blocks", 4, s_walk_blocks, s_pack_blocks},
-    {DAISY_MSG_SHUTDOWN, "shutdown", 3, s_walk_shutdown, s_pack_shutdown},
-    {DAISY_MSG_ERROR, "error", 4, s_walk_error, s_pack_error},
-    {DAISY_EVT_TASK_STATE, "task_state", 2 + TASK_FIELDS, s_walk_task_state, s_pack_task_state},
-    {DAISY_EVT_TASK_STARTED, "task_started", 2 + TASK_FIELDS, s_walk_task_state, s_pack_task_state},
-    {DAISY_EVT_TASK_DONE, "task_done", 2 + TASK_FIELDS, s_walk_task_state, s_pack_task_state},
-    {DAISY_EVT_BLOCK_FAILED, "block_failed", 9, s_walk_block_failed, s_pack_block_failed},
-    {DAISY_EVT_WORKER_JOINED, "worker_joined", 7, s_walk_worker, s_pack_worker},
-    {DAISY_EVT_WORKER_LOST, "worker_lost", 7, s_walk_worker, s_pack_worker},
-    {DAISY_EVT_RUN_FINISHED, "run_finished", 5, s_walk_run_finished, s_pack_run_finished},
-    {DAISY_EVT_RUN_STATS, "run_stats", 4, s_walk_run_stats, s_pack_run_stats},
-    {DAISY_EVT_BLOCK_CHANGES, "block_changes", 5, s_walk_block_changes, s_pack_block_changes},
-    {DAISY_EVT_BLOCK_SNAPSHOT, "block_snapshot", 7, s_walk_block_snapshot, s_pack_block_snapshot},
+    {DAISY_MSG_HELLO, "hello", 8, 0, s_walk_hello, s_pack_hello},
+    {DAISY_MSG_REQUEST, "request", 3, 0, s_walk_request, s_pack_request},
+    {DAISY_MSG_RELEASE, "release", 5, 0, s_walk_release, s_pack_release},
+    {DAISY_MSG_HEARTBEAT, "heartbeat", 2, 0, s_walk_none, s_pack_none},
+    {DAISY_MSG_BYE, "bye", 2, 0, s_walk_none, s_pack_none},
+    {DAISY_MSG_STARTED, "started", 4, 0, s_walk_started, s_pack_started},
+    {DAISY_MSG_STATS, "stats", 4, 0, s_walk_stats, s_pack_stats},
+    {DAISY_MSG_WELCOME, "welcome", 7, 1, s_walk_welcome, s_pack_welcome},
+    {DAISY_MSG_BLOCKS, "blocks", 4, 0, s_walk_blocks, s_pack_blocks},
+    {DAISY_MSG_SHUTDOWN, "shutdown", 3, 0, s_walk_shutdown, s_pack_shutdown},
+    {DAISY_MSG_ERROR, "error", 4, 0, s_walk_error, s_pack_error},
+    {DAISY_EVT_TASK_STATE, "task_state", 2 + TASK_FIELDS, 0, s_walk_task_state, s_pack_task_state},
+    {DAISY_EVT_TASK_STARTED, "task_started", 2 + TASK_FIELDS, 0, s_walk_task_state, s_pack_task_state},
+    {DAISY_EVT_TASK_DONE, "task_done", 2 + TASK_FIELDS, 0, s_walk_task_state, s_pack_task_state},
+    {DAISY_EVT_BLOCK_FAILED, "block_failed", 9, 0, s_walk_block_failed, s_pack_block_failed},
+    {DAISY_EVT_WORKER_JOINED, "worker_joined", 7, 0, s_walk_worker, s_pack_worker},
+    {DAISY_EVT_WORKER_LOST, "worker_lost", 7, 0, s_walk_worker, s_pack_worker},
+    {DAISY_EVT_RUN_FINISHED, "run_finished", 5, 0, s_walk_run_finished, s_pack_run_finished},
+    {DAISY_EVT_RUN_STATS, "run_stats", 4, 0, s_walk_run_stats, s_pack_run_stats},
+    {DAISY_EVT_BLOCK_CHANGES, "block_changes", 5, 0, s_walk_block_changes, s_pack_block_changes},
+    {DAISY_EVT_BLOCK_SNAPSHOT, "block_snapshot", 7, 0, s_walk_block_snapshot, s_pack_block_snapshot},
 };
 
 static const spec_t *

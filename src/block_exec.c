@@ -1,9 +1,33 @@
 /*  block_exec.c - one block, one shell command
 
-    posix_spawn rather than fork: the broker and workers may be large
-    processes, and spawning does not copy their page tables. The child gets
-    the parent's environment plus the block's variables, so commands see
-    PATH, HOME and whatever the user exported.
+    Without a process group to publish (the serial runner), posix_spawn
+    runs /bin/sh in the caller's group, as a shell would: the broker and
+    workers may be large processes, and spawning does not copy their page
+    tables. The child gets the parent's environment plus the block's
+    variables, so commands see PATH, HOME and whatever the user exported.
+
+    With a group (daisy-worker), a guard process leads the command's group.
+    A worker killed with SIGKILL (kill -9, the OOM killer) cannot stop its
+    command, and the block then runs again on another worker while the
+    first copy still runs: conflicting blocks would run at the same time.
+    The guard is forked first and makes the group; /bin/sh is spawned into
+    it as before (still the caller's child: $PPID, exit statuses and
+    signals are what they were). The guard asks the kernel for a signal
+    when its parent dies (PR_SET_PDEATHSIG), checks its parent once more
+    for one that died before it asked, and sleeps; on that signal it kills
+    its whole group, grandchildren included. When the command ends, the
+    caller kills and reaps the guard. The guard is forked, not spawned
+    (there is no program to exec), from a multi-threaded caller, so it
+    makes only async-signal-safe calls and keeps every other signal
+    blocked. The kernel sends the signal when the *thread* that forked the
+    guard ends: the caller's thread must outlive the command, which it
+    does, as it waits for it. What leaves the group (setsid) is out of
+    reach, as it was before. Cost: see block_exec.h.
+
+    A timeout stops the command: SIGTERM to its group, SIGKILL after
+    DAISY_EXEC_GRACE_MS. Waiting polls a pidfd of the child (and the
+    stderr pipe), so a command's end is seen at once and a deadline needs
+    no busy loop; kernels without pidfds are polled every 20 ms.
 
     With a tail buffer, the command's stderr goes through a pipe: every
     byte is passed on to where it would have gone, and the last line is
@@ -23,7 +47,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -129,27 +157,209 @@ tail_pump(int fd, int out, tail_t *t)
     return true;
 }
 
-//  Wait for pid while pumping its stderr pipe; the wait status in *wstatus.
-static int
-wait_pumping(pid_t pid, int fd, int out, tail_t *t, int *wstatus)
+//  Waiting ------------------------------------------------------------------
+
+static int64_t
+now_ms(void)
 {
-    bool open = true;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  A command being waited for: its pid, what a timeout signals (-group
+//  with one, else pid), its stderr pipe (-1 without a tail) and when it
+//  is to be stopped.
+typedef struct {
+    pid_t pid, target;
+    int fd, out;
+    tail_t *tail;
+    int64_t deadline;       //  next signal due (INT64_MAX: none)
+    int stopped;            //  the last signal sent at the timeout, or 0
+} waiting_t;
+
+//  The deadline passed: SIGTERM first, SIGKILL once the grace is over.
+static void
+wait_stop(waiting_t *c, int64_t now)
+{
+    c->stopped = c->stopped ? SIGKILL : SIGTERM;
+    kill(c->target, c->stopped);
+    c->deadline = c->stopped == SIGKILL ? INT64_MAX : now + DAISY_EXEC_GRACE_MS;
+}
+
+//  How long to sleep: until the deadline with a pidfd to wake us, else
+//  20 ms at most.
+static int
+wait_ms(const waiting_t *c, int pidfd, int64_t now)
+{
+    int64_t left = c->deadline - now, most = pidfd >= 0 ? 60000 : 20;
+    return (int)(left < most ? left : most);
+}
+
+//  Wait for the command while pumping its stderr pipe and keeping its
+//  deadline; the wait status in *wstatus.
+static int
+wait_command(waiting_t *c, int *wstatus)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    bool open = c->fd >= 0;
+    int rc = 0;
     for (;;) {
-        pid_t got = waitpid(pid, wstatus, WNOHANG);
-        if (got < 0 && errno != EINTR)
-            return -1;
-        if (got == pid) {   //  take what is waiting, never wait for more
-            for (struct pollfd p = {fd, POLLIN, 0}; open && poll(&p, 1, 0) > 0;)
-                open = tail_pump(fd, out, t);
-            tail_feed(t, "\n", 1);
-            return 0;
+        pid_t got = waitpid(c->pid, wstatus, WNOHANG);
+        if (got == c->pid) {   //  take what is waiting, never wait for more
+            for (struct pollfd p = {c->fd, POLLIN, 0}; open && poll(&p, 1, 0) > 0;)
+                open = tail_pump(c->fd, c->out, c->tail);
+            if (c->tail)
+                tail_feed(c->tail, "\n", 1);
+            break;
         }
-        struct pollfd p = {fd, POLLIN, 0};
-        if (open && poll(&p, 1, 50) > 0)
-            open = tail_pump(fd, out, t);
-        else if (!open)
-            poll(NULL, 0, 20);  //  the pipe ended before the command did
+        if (got < 0 && errno != EINTR) {
+            rc = -1;
+            break;
+        }
+        int64_t now = now_ms();
+        if (now >= c->deadline) {
+            wait_stop(c, now);
+            continue;
+        }
+        struct pollfd p[2] = {{open ? c->fd : -1, POLLIN, 0}, {pidfd, POLLIN, 0}};
+        if (poll(p, 2, wait_ms(c, pidfd, now)) > 0 && p[0].revents)
+            open = tail_pump(c->fd, c->out, c->tail);
     }
+    int saved = errno;
+    if (pidfd >= 0)
+        close(pidfd);
+    errno = saved;
+    return rc;
+}
+
+//  The guard (see the top of this file) -------------------------------------
+
+//  The signal the kernel sends the guard when its parent dies.
+#define GUARD_DEATH_SIGNAL SIGUSR1
+
+//  How /bin/sh is started, made before any fork: the guard may not allocate.
+typedef struct {
+    char **argv, **envp;
+    int out_fd, err_fd;     //  onto stdout and stderr, or -1
+    int pipe_fd[2];         //  the tail pipe, or -1
+    sigset_t mask;          //  the command's signal mask (with a group)
+    pid_t guard;            //  the group's leader, or 0
+} launch_t;
+
+static void
+guard_woken(int sig)
+{
+    (void)sig;      //  only to end sigsuspend()
+}
+
+//  The guard's life, in the forked child, with every signal blocked on
+//  entry. They stay blocked but the death signal: the caller's handlers
+//  must not run here (they would act on the caller's state, e.g. ring its
+//  eventfd), and the signals the group gets (SIGTERM from the worker) are
+//  the command's, not the guard's. A stray death signal while the parent
+//  lives changes nothing.
+static void __attribute__((noreturn))
+guard_main(pid_t parent)
+{
+    setpgid(0, 0);
+    prctl(PR_SET_NAME, "daisy-guard");     //  what ps and top show
+    struct sigaction sa = {.sa_handler = guard_woken};
+    sigfillset(&sa.sa_mask);
+    sigaction(GUARD_DEATH_SIGNAL, &sa, NULL);
+    prctl(PR_SET_PDEATHSIG, GUARD_DEATH_SIGNAL);
+    sigset_t wait;
+    sigfillset(&wait);
+    sigdelset(&wait, GUARD_DEATH_SIGNAL);
+    while (getppid() == parent)     //  also a parent that died before prctl
+        sigsuspend(&wait);
+    kill(0, SIGKILL);
+    _exit(128 + SIGKILL);
+}
+
+//  Fork the guard, leader of a new group; 0 or an errno.
+static int
+guard_start(launch_t *l)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        guard_main(parent);
+    if (pid < 0)
+        return errno;
+    setpgid(pid, pid);      //  both sides: the group exists before either goes on
+    l->guard = pid;
+    return 0;
+}
+
+//  The command is over: so is its guard.
+static void
+guard_stop(const launch_t *l)
+{
+    if (l->guard <= 0)
+        return;
+    kill(l->guard, SIGKILL);
+    while (waitpid(l->guard, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+//  Starting ------------------------------------------------------------------
+
+//  /bin/sh, in the guard's group when there is one; 0 or an errno.
+static int
+start_command(launch_t *l, pid_t *pid)
+{
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (l->out_fd >= 0)
+        posix_spawn_file_actions_adddup2(&actions, l->out_fd, STDOUT_FILENO);
+    if (l->err_fd >= 0)
+        posix_spawn_file_actions_adddup2(&actions, l->err_fd, STDERR_FILENO);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    if (l->guard) {
+        posix_spawnattr_setsigmask(&attr, &l->mask);
+        posix_spawnattr_setpgroup(&attr, l->guard);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    }
+    int rc = posix_spawn(pid, "/bin/sh", &actions, &attr, l->argv, l->envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}
+
+//  With a group to publish, signals wait (in this thread) until it is
+//  published: the command may signal us, or be signalled with us, the
+//  moment it starts, and a handler that found no group yet would let the
+//  command run on alone. The command starts with the mask as it was.
+static int
+start_grouped(launch_t *l, pid_t *pid, volatile pid_t *group)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &l->mask);
+    int rc = guard_start(l);
+    if (rc == 0 && (rc = start_command(l, pid)) != 0)
+        guard_stop(l);
+    if (rc == 0)
+        *group = l->guard;
+    pthread_sigmask(SIG_SETMASK, &l->mask, NULL);
+    return rc;
+}
+
+//  The outcome: 0 with *status, 1 stopped at the timeout, -1 not waited for.
+static int
+outcome(const char *command, const waiting_t *c, int waited, int wstatus, uint32_t timeout_ms,
+        int *status, daisy_error_t *err)
+{
+    if (waited < 0)
+        return daisy_error_set(err, "waiting for '%s': %s", command, strerror(errno));
+    *status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    if (!c->stopped)
+        return 0;
+    daisy_error_set(err, "timeout: still running after %.3g s, stopped with %s",
+                    timeout_ms / 1000.0, c->stopped == SIGKILL ? "SIGKILL" : "SIGTERM");
+    return 1;
 }
 
 int
@@ -158,69 +368,41 @@ daisy_block_exec(const char *command, const daisy_block_t *block,
 {
     char vars[DAISY_BLOCK_ENV_COUNT][256];
     int nvars = daisy_block_env(block, env, vars, sizeof vars[0]);
-    char **envp = build_envp(vars, nvars);
-    if (!envp)
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    launch_t l = {.argv = argv, .envp = build_envp(vars, nvars), .out_fd = -1, .err_fd = -1,
+                  .pipe_fd = {-1, -1}};
+    if (!l.envp)
         return daisy_error_set(err, "out of memory");
-    int pipefd[2] = {-1, -1};
     tail_t tail = {.tail = env ? env->tail : NULL, .size = env ? env->tail_size : 0};
     if (tail.tail && tail.size > 0) {
         tail.tail[0] = '\0';
-        if (pipe2(pipefd, O_CLOEXEC) != 0)
+        if (pipe2(l.pipe_fd, O_CLOEXEC) != 0)
             tail.tail = NULL;
     }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (env && env->out_fd >= 0)
-        posix_spawn_file_actions_adddup2(&actions, env->out_fd, STDOUT_FILENO);
-    if (tail.tail)
-        posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDERR_FILENO);
-    else if (env && env->err_fd >= 0)
-        posix_spawn_file_actions_adddup2(&actions, env->err_fd, STDERR_FILENO);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    //  With a group to publish, signals wait (in this thread) until it is
-    //  published: the command may signal us, or be signalled with us, the
-    //  moment it starts, and a handler that found no group yet would let
-    //  the command run on alone. The command starts with the mask as it was.
-    sigset_t all, old;
-    if (env && env->group) {
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        posix_spawnattr_setsigmask(&attr, &old);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-    }
-    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    l.out_fd = env ? env->out_fd : -1;
+    l.err_fd = tail.tail ? l.pipe_fd[1] : env ? env->err_fd : -1;
+    bool group = env && env->group;
     pid_t pid;
-    int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp);
-    if (env && env->group) {
-        if (rc == 0)
-            *env->group = pid;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-    free(envp);
-    if (pipefd[1] >= 0)
-        close(pipefd[1]);
+    int rc = group ? start_grouped(&l, &pid, env->group) : start_command(&l, &pid);
+    free(l.envp);
+    if (l.pipe_fd[1] >= 0)
+        close(l.pipe_fd[1]);
     if (rc != 0) {
-        if (pipefd[0] >= 0)
-            close(pipefd[0]);
+        if (l.pipe_fd[0] >= 0)
+            close(l.pipe_fd[0]);
         return daisy_error_set(err, "cannot start /bin/sh for '%s': %s", command, strerror(rc));
     }
-    int wstatus, waited = 0;
-    if (tail.tail)
-        waited = wait_pumping(pid, pipefd[0], env->err_fd >= 0 ? env->err_fd : STDERR_FILENO,
-                              &tail, &wstatus);
-    else
-        while ((waited = waitpid(pid, &wstatus, 0) < 0 ? -1 : 0) < 0 && errno == EINTR)
-            ;
-    if (pipefd[0] >= 0)
-        close(pipefd[0]);
-    if (env && env->group)
+    uint32_t timeout_ms = env ? env->timeout_ms : 0;
+    waiting_t c = {.pid = pid, .target = group ? -l.guard : pid, .fd = tail.tail ? l.pipe_fd[0] : -1,
+                   .out = env && env->err_fd >= 0 ? env->err_fd : STDERR_FILENO,
+                   .tail = tail.tail ? &tail : NULL,
+                   .deadline = timeout_ms ? now_ms() + timeout_ms : INT64_MAX};
+    int wstatus = 0;
+    int waited = wait_command(&c, &wstatus);
+    if (l.pipe_fd[0] >= 0)
+        close(l.pipe_fd[0]);
+    if (group)
         *env->group = 0;
-    if (waited < 0)
-        return daisy_error_set(err, "waiting for '%s': %s", command, strerror(errno));
-    *status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    return 0;
+    guard_stop(&l);
+    return outcome(command, &c, waited, wstatus, timeout_ms, status, err);
 }

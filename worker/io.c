@@ -560,6 +560,7 @@ io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     io->heartbeat_ms = msg->u.welcome.heartbeat_ms ? msg->u.welcome.heartbeat_ms
                                                    : WORKER_HEARTBEAT_MS;
     io->liveness = msg->u.welcome.liveness ? msg->u.welcome.liveness : WORKER_LIVENESS;
+    __atomic_store_n(&self->timeout_ms, msg->u.welcome.timeout_ms, __ATOMIC_RELAXED);
     if (io->link == LINK_READY)
         return;     //  the broker paces heartbeats anew (PROTOCOL.md section 8)
     io->link = LINK_READY;

@@ -390,6 +390,12 @@ daisy_worker_skipped(const daisy_worker_t *self)
     return self ? __atomic_load_n(&self->skipped, __ATOMIC_RELAXED) : 0;
 }
 
+uint32_t
+daisy_worker_timeout_ms(const daisy_worker_t *self)
+{
+    return self ? __atomic_load_n(&self->timeout_ms, __ATOMIC_RELAXED) : 0;
+}
+
 const char *
 daisy_worker_id(const daisy_worker_t *self)
 {

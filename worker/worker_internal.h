@@ -144,6 +144,7 @@ struct _daisy_worker_t {
     char error_text[DAISY_MAX_TEXT + 1];
     uint64_t processed;         //  read with atomics from other threads
     uint64_t skipped;
+    uint32_t timeout_ms;        //  the task's, from WELCOME; atomics (the keeper writes it)
 };
 
 //  Helpers used by several files ---------------------------------------------

@@ -9,6 +9,11 @@
 
     Success is exit status 0. The serial runner and daisy-worker --exec
     both run commands through this one function.
+
+    A command given a process group of its own (daisy-worker) runs under a
+    guard process that leads the group and kills all of it when the caller
+    dies, by any means (SIGKILL, the OOM killer): a block is never left
+    running after its worker, to run again elsewhere at the same time.
 */
 #ifndef DAISY_BLOCK_EXEC_H
 #define DAISY_BLOCK_EXEC_H
@@ -37,7 +42,10 @@ typedef struct {
     //  id is stored here while it runs (0 otherwise), so that a signal
     //  handler can stop the whole command with kill(-*group, sig). Signals
     //  that arrive while the command starts wait, in the calling thread,
-    //  until the id is stored.
+    //  until the id is stored. The group's leader is a guard process that
+    //  kills the group when the thread that called daisy_block_exec ends
+    //  (the kernel tells it of a thread, not of the process): that thread
+    //  waits for the command, so it ends first only if the process dies.
     volatile pid_t *group;
     //  When not NULL: the command's stderr passes through a pipe on its way
     //  to err_fd (or this process's stderr), and the last non-empty line it
@@ -45,11 +53,20 @@ typedef struct {
     //  that a failure can say why where the user looks first.
     char *tail;
     size_t tail_size;
+    //  When not 0: a command still running after this many milliseconds
+    //  is stopped, with SIGTERM to its group (to it alone without one) and
+    //  SIGKILL DAISY_EXEC_GRACE_MS later if it is still there.
+    uint32_t timeout_ms;
 } daisy_exec_env_t;
+
+//  How long a command stopped at its timeout has between SIGTERM and SIGKILL.
+#define DAISY_EXEC_GRACE_MS 5000
 
 //  Run `command` for `block` and wait for it. Returns 0 when it ran, with
 //  *status its exit status (128 + signal number when killed by a signal);
-//  -1 with a message when it could not be started.
+//  1 when it was stopped at env->timeout_ms, with *status how it ended and
+//  a message saying so ("timeout: still running after 3 s, stopped with
+//  SIGTERM"); -1 with a message when it could not be started.
 DAISY_EXPORT int daisy_block_exec(const char *command, const daisy_block_t *block,
                                   const daisy_exec_env_t *env, int *status, daisy_error_t *err);
 

@@ -210,6 +210,7 @@ typedef struct {
             uint32_t heartbeat_ms;  //  interval both sides keep
             uint32_t liveness;      //  missed intervals before a peer is lost
             uint32_t dims;
+            uint32_t timeout_ms;    //  the task's block timeout; 0: none (left off the wire)
         } welcome;
         struct {                    //  BLOCKS
             const char *task_id;

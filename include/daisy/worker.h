@@ -110,6 +110,11 @@ DAISY_EXPORT uint64_t daisy_worker_processed(const daisy_worker_t *self);
 DAISY_EXPORT uint64_t daisy_worker_skipped(const daisy_worker_t *self);
 //  The id this worker uses.
 DAISY_EXPORT const char *daisy_worker_id(const daisy_worker_t *self);
+//  The task's block timeout in milliseconds as the broker's WELCOME said
+//  (0: none, or not welcomed yet). A block running longer is a failed
+//  attempt for the broker, which hands it out again: a process function
+//  that can stop its work (daisy-worker --exec stops its command) should.
+DAISY_EXPORT uint32_t daisy_worker_timeout_ms(const daisy_worker_t *self);
 
 #ifdef __cplusplus
 }

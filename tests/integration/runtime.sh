@@ -43,17 +43,24 @@ check "per-worker logs" test -f logs1/latest/a/a-0.err -a -f logs1/latest/b/b-1.
 
 # 2. A worker killed with SIGKILL while it holds a block: the block runs
 #    again elsewhere, the run completes, nothing is counted twice.
-hold='if [ "$DAISY_TASK_ID$DAISY_BLOCK_ID$DAISY_ATTEMPT" = a40 ]; then echo "$PPID $$" > '"$tmpdir"'/held; exec sleep 60; fi; '
+#    Its command (sh, and the sleep under it) dies with it, within 2 s:
+#    else the block would run twice at once.
+held_sleep="sleep 2$$"     # a command line only this test runs
+hold='if [ "$DAISY_TASK_ID$DAISY_BLOCK_ID$DAISY_ATTEMPT" = a40 ]; then echo "$PPID $$" > '"$tmpdir"'/held; '"$held_sleep"'; echo outlived >> '"$tmpdir"'/outlived; fi; '
 pipeline p2.json "$tmpdir/run2.txt" "$hold"
 timeout 120 "$DAISY" run --quiet --logs logs2 --heartbeat 200 p2.json > out2.txt 2> err2.txt &
 run=$!
-for _ in $(seq 100); do [ -s held ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s held ] && pgrep -f "^$held_sleep\$" > /dev/null && break; sleep 0.1; done
 check "the block to kill was held" test -s held
-read -r worker_pid sleep_pid < held
+read -r worker_pid sh_pid < held
 kill -9 "$worker_pid"
+for _ in $(seq 20); do pgrep -f "^$held_sleep\$" > /dev/null || break; sleep 0.1; done
+check "the killed worker's command is gone within 2 s" test -z "$(pgrep -f "^$held_sleep\$")"
+check "and its shell too" test ! -e "/proc/$sh_pid/cmdline" -o -z "$(tr -d '\0' < /proc/$sh_pid/cmdline 2>/dev/null)"
 wait $run
 check "run survives a killed worker" test $? -eq 0
-kill "$sleep_pid" 2>/dev/null
+check "the killed command never went on" test ! -e outlived
+for p in $(pgrep -f "^$held_sleep\$"); do kill "$p"; done
 "$DAISY" plan --json p2.json > plan2.jsonl
 check "every block once after the kill" $PY "$here/check_run.py" plan2.jsonl run2.txt
 check "block 4 of a ran again as attempt 1" grep -q "^a 4 1 " run2.txt
@@ -189,6 +196,25 @@ timeout 60 "$DAISY" run --logs logs8 p8.json > out8.txt 2> err8.txt
 check "run with a timed-out block exits 0" test $? -eq 0
 check "the overrun block ran again as attempt 1" grep -q "^2 1$" timeout.txt
 check "every block counted once" grep -q "completed ✔: 6 (skipped 0)" out8.txt
+
+# 8b. A block that never ends: its command is stopped at the task's
+#    timeout (SIGTERM to its group), so the worker is free for the retry,
+#    and once the retries are used up the run ends with the block failed
+#    for a timeout. Without that, both workers stayed in the sleep for good.
+hang="sleep 1$$"      # a command line only this test runs
+cat > p8b.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [80]},
+  "read_roi": {"offset": [0], "shape": [10]}, "write_roi": {"offset": [0], "shape": [10]},
+  "workers": 2, "max_retries": 2, "timeout": 3,
+  "command": "if [ \$DAISY_BLOCK_ID = 5 ]; then $hang; fi"}]}
+JSON
+start=$(date +%s)
+timeout 60 "$DAISY" run --progress-interval 2 --logs logs8b p8b.json > out8b.txt 2> err8b.txt
+check "a run with a block that never ends exits 1" test $? -eq 1
+check "within 30 s" test $(($(date +%s) - start)) -le 30
+check "the block failed for a timeout after 3 attempts" \
+  grep -q "block 5 (attempt 3): timeout: still running after 3 s" out8b.txt
+check "no command of it is left" test -z "$(pgrep -f "^$hang\$")"
 
 # 9. daisy-broker starting its workers through a launch template (as with
 #    'ssh {host} {cmd}' or 'srun -N1 -n1 {cmd}'), hosts taken in turn.

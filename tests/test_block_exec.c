@@ -1,0 +1,191 @@
+/*  test_block_exec.c - a block's shell command: status, tail, group, guard
+
+    Real processes throughout. A command with a process group of its own
+    (as daisy-worker runs it) must behave as before the guard came (still
+    our child, in a group of its own, statuses and the stderr tail as
+    they were), must be stopped at its timeout, SIGTERM first and SIGKILL
+    when it ignores that, and must die with its caller when the caller is
+    killed with SIGKILL. Commands are found with pgrep by a `sleep` of a
+    value no other test uses (it holds this test's pid).
+*/
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static daisy_block_t
+block(void)
+{
+    int64_t offset[1] = {0}, shape[1] = {10};
+    return (daisy_block_t){.task_id = "t", .block_id = 5, .read_roi = tu_roi(1, offset, shape),
+                           .write_roi = tu_roi(1, offset, shape)};
+}
+
+//  "sleep 12NN.PID": a command line only this test runs.
+static void
+unique_sleep(char *buf, size_t size, int n)
+{
+    snprintf(buf, size, "sleep %d.%d", 1200 + n, (int)getpid());
+}
+
+static bool
+running(const char *command_line)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "pgrep -f '^%s$' > /dev/null", command_line);
+    return system(cmd) == 0;
+}
+
+//  What a failed test leaves running goes (it would hold criterion's pipe).
+static void
+stop(const char *command_line)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "pkill -KILL -f '^%s$'", command_line);
+    if (system(cmd) == -1)
+        perror("pkill");
+}
+
+//  Whether command_line is running (want) within ms milliseconds.
+static bool
+wait_running(const char *command_line, bool want, int ms)
+{
+    for (int64_t end = tu_now_ms() + ms; tu_now_ms() < end; usleep(20000))
+        if (running(command_line) == want)
+            return true;
+    return running(command_line) == want;
+}
+
+static volatile pid_t group;
+
+//  Run cmd in a group of its own with a timeout, as daisy-worker does; how
+//  long it took in *took.
+static int
+run_timed(const char *cmd, uint32_t timeout_ms, int *status, daisy_error_t *err, int64_t *took)
+{
+    char tail[256];
+    daisy_exec_env_t env = {.out_fd = -1, .err_fd = -1, .group = &group, .tail = tail,
+                            .tail_size = sizeof tail, .timeout_ms = timeout_ms};
+    daisy_block_t b = block();
+    int64_t start = tu_now_ms();
+    int rc = daisy_block_exec(cmd, &b, &env, status, err);
+    *took = tu_now_ms() - start;
+    return rc;
+}
+
+Test(block_exec, a_grouped_command_is_our_child_in_a_group_of_its_own)
+{
+    char path[] = "/tmp/daisy-test-exec-XXXXXX", tail[256];
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    daisy_exec_env_t env = {.out_fd = fd, .err_fd = -1, .group = &group, .tail = tail,
+                            .tail_size = sizeof tail};
+    daisy_block_t b = block();
+    daisy_error_t err;
+    int status = -1;
+    int rc = daisy_block_exec("echo $PPID $(cut -d' ' -f5 /proc/$$/stat) $DAISY_BLOCK_ID; "
+                              "echo first >&2; echo last words >&2; exit 3",
+                              &b, &env, &status, &err);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(status, 3);
+    cr_assert_str_eq(tail, "last words");
+    cr_assert_eq(group, 0, "the group is published only while the command runs");
+    FILE *f = fdopen(fd, "r");
+    rewind(f);
+    long ppid = 0, pgid = 0, id = 0;
+    cr_assert_eq(fscanf(f, "%ld %ld %ld", &ppid, &pgid, &id), 3);
+    fclose(f);
+    unlink(path);
+    cr_assert_eq(ppid, getpid(), "$PPID is the caller, as before the guard");
+    cr_assert_neq(pgid, getpgrp(), "the command has a group of its own");
+    cr_assert_eq(id, 5);
+}
+
+Test(block_exec, a_command_killed_by_a_signal_reports_128_plus_it)
+{
+    daisy_exec_env_t env = {.out_fd = -1, .err_fd = -1, .group = &group};
+    daisy_block_t b = block();
+    daisy_error_t err;
+    int status = -1;
+    cr_assert_eq(daisy_block_exec("kill -TERM $$", &b, &env, &status, &err), 0);
+    cr_assert_eq(status, 128 + SIGTERM);
+}
+
+Test(block_exec, a_command_past_its_timeout_is_stopped_with_its_children)
+{
+    char sleep[64], cmd[128];
+    unique_sleep(sleep, sizeof sleep, 1);
+    snprintf(cmd, sizeof cmd, "%s; echo not stopped", sleep);
+    daisy_error_t err;
+    int status = -1;
+    int64_t took;
+    int rc = run_timed(cmd, 300, &status, &err, &took);
+    cr_assert_eq(rc, 1, "stopped at the timeout: %d", rc);
+    cr_assert_eq(status, 128 + SIGTERM);
+    cr_assert_str_eq(err.msg, "timeout: still running after 0.3 s, stopped with SIGTERM");
+    cr_assert(took >= 300 && took < 2000, "took %lld ms", (long long)took);
+    cr_assert(wait_running(sleep, false, 1000), "'%s' outlived its timeout", sleep);
+}
+
+Test(block_exec, a_command_that_ignores_sigterm_gets_sigkill_after_the_grace)
+{
+    char sleep[64], cmd[128];
+    unique_sleep(sleep, sizeof sleep, 2);
+    snprintf(cmd, sizeof cmd, "trap '' TERM; %s; echo not stopped", sleep);
+    daisy_error_t err;
+    int status = -1;
+    int64_t took;
+    int rc = run_timed(cmd, 200, &status, &err, &took);
+    cr_assert_eq(rc, 1);
+    cr_assert_eq(status, 128 + SIGKILL);
+    cr_assert(strstr(err.msg, "stopped with SIGKILL"), "%s", err.msg);
+    cr_assert(took >= 200 + DAISY_EXEC_GRACE_MS && took < 200 + DAISY_EXEC_GRACE_MS + 2000,
+              "took %lld ms", (long long)took);
+    cr_assert(wait_running(sleep, false, 1000), "'%s' outlived its SIGKILL", sleep);
+}
+
+//  The worker's fate: a caller killed with SIGKILL while its command runs.
+//  The command (a grandchild of the caller, under sh) goes within 2 s.
+Test(block_exec, a_command_dies_with_its_caller_killed_by_sigkill)
+{
+    char sleep[64], cmd[128];
+    unique_sleep(sleep, sizeof sleep, 3);
+    snprintf(cmd, sizeof cmd, "%s; echo outlived", sleep);
+    pid_t caller = fork();
+    cr_assert_geq(caller, 0);
+    if (caller == 0) {
+        daisy_exec_env_t env = {.out_fd = -1, .err_fd = -1, .group = &group};
+        daisy_block_t b = block();
+        daisy_error_t err;
+        int status;
+        daisy_block_exec(cmd, &b, &env, &status, &err);
+        _exit(0);
+    }
+    bool started = wait_running(sleep, true, 5000);
+    kill(caller, SIGKILL);
+    waitpid(caller, NULL, 0);
+    cr_assert(started, "the command never started");
+    bool gone = wait_running(sleep, false, 2000);
+    stop(sleep);
+    cr_assert(gone, "'%s' outlived its caller", sleep);
+}
+
+Test(block_exec, a_plain_command_runs_in_the_callers_group)
+{
+    char tail[256];
+    daisy_exec_env_t env = {.out_fd = -1, .err_fd = -1, .tail = tail, .tail_size = sizeof tail};
+    daisy_block_t b = block();
+    daisy_error_t err;
+    int status = -1;
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "[ $(cut -d' ' -f5 /proc/$$/stat) = %d ] || exit 9; echo ok >&2",
+             (int)getpgrp());
+    cr_assert_eq(daisy_block_exec(cmd, &b, &env, &status, &err), 0);
+    cr_assert_eq(status, 0);
+    cr_assert_str_eq(tail, "ok");
+}
