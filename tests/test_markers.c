@@ -235,7 +235,10 @@ Test(markers, huge_tasks_cost_disk_only_where_done, .timeout = 30)
 //  nothing outside sees it. Marks stop at the first that finds no space,
 //  with an error naming the file, never a SIGBUS; those before it are on
 //  disk, and with more space the rest go on.
-Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
+//  A scratch directory on a private tmpfs of 64 KiB (skipped where there
+//  can be none), and a pipeline of 300,000 blocks whose marks do not fit.
+static daisy_pipeline_t *
+full_disk(void)
 {
     make_dir();
     if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0
@@ -245,6 +248,12 @@ Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
     daisy_pipeline_t *p = daisy_pipeline_new();
     daisy_task_t *t = tu_task_1d("t", 0, 300000, 1, 0, 1);
     daisy_pipeline_add(p, &t);
+    return p;
+}
+
+Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
+{
+    daisy_pipeline_t *p = full_disk();
     daisy_graph_t *g = daisy_graph_new(p, NULL);
     daisy_error_t err;
     daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
@@ -280,14 +289,7 @@ Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
 //  summary says how many the markers miss: a resumed run does them again.
 Test(markers, completed_blocks_not_recorded_are_counted, .timeout = 60)
 {
-    make_dir();
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0
-        || mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0)
-        cr_skip_test("no private tmpfs here (needs root and mount namespaces): %s",
-                     strerror(errno));
-    daisy_pipeline_t *p = daisy_pipeline_new();
-    daisy_task_t *t = tu_task_1d("t", 0, 300000, 1, 0, 1);
-    daisy_pipeline_add(p, &t);
+    daisy_pipeline_t *p = full_disk();
     daisy_graph_t *g = daisy_graph_new(p, NULL);
     daisy_error_t err;
     daisy_markers_t *m[1] = {daisy_markers_open(dir, g, 0, false, &err)};
