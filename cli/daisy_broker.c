@@ -390,8 +390,11 @@ main(int argc, char **argv)
     if (broker && (o.launch || o.print_task))
         launcher = daisy_launcher_new(broker, &o.launcher, &err);
     int rc = 4;
-    if (!broker || ((o.launch || o.print_task) && !launcher))
+    if (!broker || ((o.launch || o.print_task) && !launcher)) {
         fprintf(stderr, "daisy-broker: %s\n", err.msg);
+        if (err.kind == DAISY_ERROR_INPUT)   //  markers that do not fit the pipeline
+            rc = 2;
+    }
     else if (o.print_task)
         rc = print_job_script(launcher, p, o.print_task);
     else {

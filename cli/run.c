@@ -156,7 +156,7 @@ run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
     bars_destroy(&view.bars);
     if (!summary) {     //  the pipeline is valid: what failed is the run
         fprintf(stderr, "daisy run: %s\n", err.msg);
-        return EXIT_INTERNAL;
+        return err.kind == DAISY_ERROR_INPUT ? EXIT_USAGE : EXIT_INTERNAL;
     }
     char *text = daisy_summary_format(summary);
     if (text)
@@ -207,9 +207,9 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
     }
     daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, &err) : NULL;
     int rc = EXIT_INTERNAL;
-    if (!launcher) {
+    if (!launcher) {    //  markers that do not fit the pipeline: the user's to mend
         fprintf(stderr, "daisy run: %s\n", err.msg);
-        rc = EXIT_INTERNAL;
+        rc = err.kind == DAISY_ERROR_INPUT ? EXIT_USAGE : EXIT_INTERNAL;
     }
     else {
         if (o->publish && !o->quiet)

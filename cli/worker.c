@@ -476,7 +476,7 @@ wcli_unload(wcli_job_t *job)
 static int
 wcli_run(const wcli_args_t *a, wcli_job_t *job)
 {
-    daisy_error_t err = {{0}};
+    daisy_error_t err = {0};
     daisy_worker_t *w = daisy_worker_new(&a->opt, &err);
     if (!w) {
         fprintf(stderr, "%s: %s\n", a->prog, err.msg);

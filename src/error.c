@@ -11,14 +11,33 @@
 #include <stdio.h>
 #include <string.h>
 
-int
-daisy_error_set(daisy_error_t *err, const char *fmt, ...)
+//  err's message from fmt and ap, of the given kind.
+static int
+set_kind(daisy_error_t *err, daisy_error_kind_t kind, const char *fmt, va_list ap)
 {
     if (!err)
         return -1;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    err->kind = kind;
+    return -1;
+}
+
+int
+daisy_error_set(daisy_error_t *err, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    set_kind(err, DAISY_ERROR_SYSTEM, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int
+daisy_error_input(daisy_error_t *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_kind(err, DAISY_ERROR_INPUT, fmt, ap);
     va_end(ap);
     return -1;
 }

@@ -162,7 +162,7 @@ recorded_layout(const char *tdir, uint64_t *layout, json_t **daisy2, daisy_error
         *daisy2 = meta;
         return 2;
     }
-    int rc = hash ? 1 : daisy_error_set(err, "'%s' is not a daisy markers array (damaged, or "
+    int rc = hash ? 1 : daisy_error_input(err, "'%s' is not a daisy markers array (damaged, or "
                                         "another program rewrote it); --reset-markers "
                                         "replaces it", path);
     if (hash)
@@ -187,7 +187,7 @@ daisy2_layout(const char *tdir, const daisy_graph_t *graph, uint32_t task, bool 
     if (strcmp(have, want) != 0 && reset)
         return 1;
     if (strcmp(have, want) != 0)
-        return daisy_error_set(err, "task '%s': daisy 2.0 done markers in '%s' were recorded "
+        return daisy_error_input(err, "task '%s': daisy 2.0 done markers in '%s' were recorded "
                                "for another block layout (daisy_task_hash %.12s..., this "
                                "task's %.12s...: total, read or write ROI, or fit changed); "
                                "use --reset-markers to discard them",
@@ -318,7 +318,7 @@ chunk_whole(const char *tdir, const graph_task_t *t, bool reset, bool *discard,
         return true;
     if (reset)
         return *discard = true;
-    daisy_error_set(err, "task '%s': markers chunk '%s' holds %lld bytes, but the task has "
+    daisy_error_input(err, "task '%s': markers chunk '%s' holds %lld bytes, but the task has "
                     "%llu blocks: damaged; use --reset-markers to discard it (its blocks "
                     "run again)", t->id, path, (long long)st.st_size,
                     (unsigned long long)t->total);
@@ -349,7 +349,7 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
         recorded = ~layout;
     }
     if (found && recorded != layout && !reset) {
-        daisy_error_set(err, "task '%s': markers in '%s' were recorded for another block "
+        daisy_error_input(err, "task '%s': markers in '%s' were recorded for another block "
                         "layout (total, read or write ROI, or fit changed); use "
                         "--reset-markers to discard them", t->id, tdir);
         return NULL;

@@ -141,13 +141,13 @@ check_metadata(const char *tdir, const graph_task_t *t, json_t *meta, const int6
     char want[160];
     format_shape(grid, t->dims, want, sizeof want);
     if (!ok)
-        return daisy_error_set(err, "task '%s': '%s/zarr.json': field \"shape\" (and "
+        return daisy_error_input(err, "task '%s': '%s/zarr.json': field \"shape\" (and "
                                "chunk_grid's chunk_shape) should be daisy 2.0's grid %s for "
                                "this task; nothing changed", t->id, tdir, want);
     const char *codec = json_string_value(json_object_get(json_array_get(codecs, 0), "name"));
     if (!dtype || strcmp(dtype, "uint8") || json_array_size(codecs) != 1 || !codec
         || strcmp(codec, "bytes"))
-        return daisy_error_set(err, "task '%s': '%s/zarr.json': fields \"data_type\" and "
+        return daisy_error_input(err, "task '%s': '%s/zarr.json': fields \"data_type\" and "
                                "\"codecs\" should be uint8 and [bytes] as daisy 2.0 writes "
                                "them; nothing changed", t->id, tdir);
     return 0;
@@ -214,7 +214,7 @@ convert(const char *tmp, const char *theirs, const daisy_graph_t *graph, uint32_
         if (in >= 0)
             close(in);
         return in < 0 ? daisy_error_set(err, "cannot read '%s': %s", theirs, strerror(e))
-                      : daisy_error_set(err, "'%s' holds %lld bytes, daisy 2.0's grid of task "
+                      : daisy_error_input(err, "'%s' holds %lld bytes, daisy 2.0's grid of task "
                                         "'%s' %llu; nothing changed", theirs,
                                         (long long)st.st_size, t->id, (unsigned long long)size);
     }

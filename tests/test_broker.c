@@ -451,7 +451,7 @@ Test(broker, a_run_id_with_other_characters_is_refused)
     daisy_broker_options_t opt = daisy_broker_options_default();
     opt.bind = "tcp://127.0.0.1:*";
     opt.run_id = "run a";
-    daisy_error_t err = {{0}};
+    daisy_error_t err = {0};
     daisy_broker_t *other = daisy_broker_new(fx.graph, &opt, &err);
     cr_assert_null(other);
     cr_assert(strstr(err.msg, "run a"), "%s", err.msg);

@@ -92,6 +92,7 @@ Test(markers, a_changed_layout_is_refused_unless_reset)
     cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
     cr_assert(strstr(err.msg, "task 'a'"), "%s", err.msg);
     cr_assert(strstr(err.msg, "reset"), "%s", err.msg);
+    cr_assert_eq(err.kind, DAISY_ERROR_INPUT);
     m = daisy_markers_open(dir, g, 0, true, &err);
     cr_assert_not_null(m, "%s", err.msg);
     cr_assert_eq(daisy_markers_count(m), 0, "reset discards the old records");
@@ -266,6 +267,7 @@ Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
     cr_assert_gt(recorded, 4096, "marks went on while pages could be had: %llu",
                  (unsigned long long)recorded);
     cr_assert(strstr(err.msg, "No space left on device"), "%s", err.msg);
+    cr_assert_eq(err.kind, DAISY_ERROR_SYSTEM);
     cr_assert(strstr(err.msg, dir), "names the file: %s", err.msg);
     daisy_markers_set(m, 299999);
     cr_assert_eq(daisy_markers_count(m), recorded, "nothing recorded after the failure");
@@ -382,6 +384,7 @@ Test(markers, a_chunk_of_the_wrong_size_is_refused_unless_reset)
     cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
     cr_assert(strstr(err.msg, path) && strstr(err.msg, "holds 5 bytes")
               && strstr(err.msg, "--reset-markers"), "%s", err.msg);
+    cr_assert_eq(err.kind, DAISY_ERROR_INPUT, "the user's to mend, not the system's");
     struct stat st;
     cr_assert_eq(stat(path, &st), 0);
     cr_assert_eq(st.st_size, 5, "the refused file is left as it was");

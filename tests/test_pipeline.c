@@ -72,7 +72,7 @@ add(daisy_pipeline_t *p, const char *id, const char *upstream)
 static void
 expect_invalid(daisy_pipeline_t *p, const char *a, const char *b)
 {
-    daisy_error_t err = {{0}};
+    daisy_error_t err = {0};
     cr_assert_eq(daisy_pipeline_validate(p, &err), -1,
                  "expected a refusal mentioning %s and %s", a, b);
     cr_assert(strstr(err.msg, a), "'%s' not in: %s", a, err.msg);
@@ -91,7 +91,7 @@ expect_task_invalid(daisy_task_t *task, const char *field)
 static void
 expect_valid(daisy_pipeline_t *p)
 {
-    daisy_error_t err = {{0}};
+    daisy_error_t err = {0};
     int rc = daisy_pipeline_validate(p, &err);
     cr_assert_eq(rc, 0, "refused: %s", err.msg);
 }
@@ -385,7 +385,7 @@ Test(pipeline, total_write_roi_empty_warns)
                                      roi2(0, 0, 20, 20), roi2(5, 5, 10, 10));
     daisy_pipeline_t *p = pipeline_of(t);
     expect_valid(p);
-    daisy_error_t msg = {{0}};
+    daisy_error_t msg = {0};
     cr_assert_eq(daisy_pipeline_warning(p, 0, &msg), 1);
     cr_assert(strstr(msg.msg, "task 'a': total write ROI is empty"), "%s", msg.msg);
     cr_assert(strstr(msg.msg, "total_roi [0:100, 0:8] (100, 8)"), "%s", msg.msg);
@@ -400,7 +400,7 @@ Test(pipeline, no_warning_when_blocks)
     daisy_task_t *t = make_task_rois("a", roi2(0, 0, 100, 100),
                                      roi2(0, 0, 20, 20), roi2(5, 5, 10, 10));
     daisy_pipeline_t *p = pipeline_of(t);
-    daisy_error_t msg = {{0}};
+    daisy_error_t msg = {0};
     cr_assert_eq(daisy_pipeline_warning(p, 0, &msg), 0);
     daisy_pipeline_destroy(&p);
 }
@@ -755,7 +755,7 @@ Test(pipeline, bad_files)
         char path[512];
         snprintf(path, sizeof path, "%s/bad/%s", DAISY_TEST_DATA,
                  bad_files[i].file);
-        daisy_error_t err = {{0}};
+        daisy_error_t err = {0};
         daisy_pipeline_t *p = daisy_pipeline_load(path, &err);
         cr_assert_null(p, "%s: loaded, but it is bad", path);
         size_t len = strlen(path);
@@ -799,7 +799,7 @@ Test(pipeline, bad_file_without_error_buffer)
 Test(pipeline, missing_file)
 {
     const char *path = "/nonexistent/dir/pipeline.json";
-    daisy_error_t err = {{0}};
+    daisy_error_t err = {0};
     cr_assert_null(daisy_pipeline_load(path, &err));
     cr_assert(strncmp(err.msg, path, strlen(path)) == 0, "%s", err.msg);
     cr_assert(strstr(err.msg, "No such file or directory"), "%s", err.msg);
@@ -807,7 +807,7 @@ Test(pipeline, missing_file)
 
 Test(pipeline, directory_is_not_a_file)
 {
-    daisy_error_t err = {{0}};
+    daisy_error_t err = {0};
     cr_assert_null(daisy_pipeline_load(DAISY_TEST_DATA, &err));
     cr_assert(strncmp(err.msg, DAISY_TEST_DATA ":", strlen(DAISY_TEST_DATA)
                       + 1) == 0, "%s", err.msg);
@@ -818,7 +818,7 @@ load_good(const char *file)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/good/%s", DAISY_TEST_DATA, file);
-    daisy_error_t err = {{0}};
+    daisy_error_t err = {0};
     daisy_pipeline_t *p = daisy_pipeline_load(path, &err);
     cr_assert_not_null(p, "%s: %s", path, err.msg);
     return p;
@@ -863,7 +863,7 @@ Test(pipeline, good_design_example)
 Test(pipeline, good_total_write_empty)
 {
     daisy_pipeline_t *p = load_good("total_write_empty.json");
-    daisy_error_t msg = {{0}};
+    daisy_error_t msg = {0};
     cr_assert_eq(daisy_pipeline_warning(p, 0, &msg), 1);
     cr_assert(strstr(msg.msg, "total_roi [0:8, 0:100] (8, 100)"), "%s", msg.msg);
     daisy_pipeline_destroy(&p);
@@ -952,7 +952,7 @@ Test(pipeline, parse_text)
         "\"total_roi\": {\"offset\": [0], \"shape\": [10]}, "
         "\"read_roi\": {\"offset\": [0], \"shape\": [2]}, "
         "\"write_roi\": {\"offset\": [0], \"shape\": [2]}}]}";
-    daisy_error_t err = {{0}};
+    daisy_error_t err = {0};
     daisy_pipeline_t *p = daisy_pipeline_parse(text, "inline", &err);
     cr_assert_not_null(p, "%s", err.msg);
     cr_assert_str_eq(daisy_task_id(daisy_pipeline_task(p, 0)), "t");
@@ -982,7 +982,7 @@ Test(pipeline, reference_plans_load)
     cr_assert_eq(rc, 0, "no case_*.json in %s", DAISY_REFERENCE_PLANS);
     cr_assert_gt(g.gl_pathc, 0);
     for (size_t i = 0; i < g.gl_pathc; i++) {
-        daisy_error_t err = {{0}};
+        daisy_error_t err = {0};
         daisy_pipeline_t *p = daisy_pipeline_load(g.gl_pathv[i], &err);
         cr_assert_not_null(p, "%s", err.msg);
         cr_assert_gt(daisy_pipeline_size(p), 0);

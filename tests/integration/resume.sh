@@ -68,8 +68,12 @@ sed -i 's/"offset": \[0\], "shape": \[1\]}, *$/"offset": [0], "shape": [2]},/' c
 "$DAISY" plan changed.json > /dev/null
 check "the changed pipeline is valid" test $? -eq 0
 "$DAISY" run --quiet --markers m1 --logs logs changed.json > out4.txt 2> err4.txt
-check "changed layout refused" test $? -eq 4
+check "changed layout refused, as a mistake in the command line (exit 2)" test $? -eq 2
 check "refusal names the task and the fix" grep -q "task 'a'.*--reset-markers" err4.txt
+"$DAISY" run --serial --quiet --markers m1 --logs logs changed.json > out4s.txt 2> err4s.txt
+check "the same with --serial" test $? -eq 2
+"$BROKER" --bind "tcp://127.0.0.1:$(free_port)" --quiet --markers m1 changed.json > out4b.txt 2> err4b.txt
+check "and with daisy-broker" test $? -eq 2
 timeout 60 "$DAISY" run --quiet --markers m1 --reset-markers --logs logs changed.json > out5.txt 2>&1
 check "reset honoured" test $? -eq 0
 check "after a reset nothing is skipped in the changed task" grep -q "skipped 0" out5.txt
