@@ -18,6 +18,7 @@
     many came in between.
 */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 #include "broker_internal.h"
@@ -60,12 +61,17 @@ warn_clear_text(daisy_broker_t *self)
                    self->opt.publish);
 }
 
-//  Failed handshakes on the router, to a PAIR socket of our own.
+//  Failed handshakes on the router, to a PAIR socket of our own. Its
+//  endpoint is new for each broker of the process: a broker made where the
+//  last one was freed must not find the name still bound (libzmq closes
+//  sockets in the background).
 static int
 watch_handshakes(daisy_broker_t *self, daisy_error_t *err)
 {
+    static atomic_uint made;
     char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "inproc://daisy-handshakes-%p", (void *)self);
+    snprintf(endpoint, sizeof endpoint, "inproc://daisy-handshakes-%u",
+             atomic_fetch_add(&made, 1));
     if (zmq_socket_monitor(zsock_resolve(self->router), endpoint,
                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0
@@ -104,7 +110,10 @@ auth_setup(daisy_broker_t *self, daisy_error_t *err)
     self->zap = zsock_new(ZMQ_REP);
     if (!self->allowed || !self->zap || zsock_bind(self->zap, ZAP_ENDPOINT) < 0) {
         zcert_destroy(&cert);
-        return daisy_error_set(err, "cannot start the authentication handler");
+        zsock_destroy(&self->zap);      //  not ours to unbind
+        return daisy_error_set(err, "cannot start the authentication handler on %s: %s "
+                               "(one CurveZMQ broker at a time in a process)", ZAP_ENDPOINT,
+                               zmq_strerror(zmq_errno()));
     }
     zcert_apply(cert, self->router);
     zsock_set_curve_server(self->router, 1);
@@ -209,7 +218,11 @@ auth_handle(daisy_broker_t *self)
 void
 auth_teardown(daisy_broker_t *self)
 {
+    if (self->handshakes && self->router)
+        zmq_socket_monitor(zsock_resolve(self->router), NULL, 0);
     zsock_destroy(&self->handshakes);
+    if (self->zap)      //  at once: closing frees the name only in the background
+        zsock_unbind(self->zap, ZAP_ENDPOINT);
     zsock_destroy(&self->zap);
     zcertstore_destroy(&self->allowed);
 }

@@ -968,10 +968,10 @@ daisy_broker_destroy(daisy_broker_t **self_p)
     zhashx_destroy(&self->by_id);
     stats_destroy(self);
     progress_free_blocks(self);
+    auth_teardown(self);    //  before the router: it stops the router's monitor
     zsock_destroy(&self->router);
     remove_private(self);
     zsock_destroy(&self->pub);
-    auth_teardown(self);
     zstr_free(&self->endpoint);
     free(self->advertised);
     free(self->log_dir);

@@ -292,13 +292,15 @@ guard_start(launch_t *l)
     return 0;
 }
 
-//  The command is over: so is its guard.
+//  The command is over: so is its guard. After a timeout, so is whatever
+//  the command left in its group: /bin/sh may have died of the SIGTERM
+//  while a child that ignores it runs on, and no SIGKILL would follow.
 static void
-guard_stop(const launch_t *l)
+guard_stop(const launch_t *l, bool stopped)
 {
     if (l->guard <= 0)
         return;
-    kill(l->guard, SIGKILL);
+    kill(stopped ? -l->guard : l->guard, SIGKILL);
     while (waitpid(l->guard, NULL, 0) < 0 && errno == EINTR)
         ;
 }
@@ -340,7 +342,7 @@ start_grouped(launch_t *l, pid_t *pid, volatile pid_t *group)
     pthread_sigmask(SIG_BLOCK, &all, &l->mask);
     int rc = guard_start(l);
     if (rc == 0 && (rc = start_command(l, pid)) != 0)
-        guard_stop(l);
+        guard_stop(l, false);
     if (rc == 0)
         *group = l->guard;
     pthread_sigmask(SIG_SETMASK, &l->mask, NULL);
@@ -403,6 +405,6 @@ daisy_block_exec(const char *command, const daisy_block_t *block,
         close(l.pipe_fd[0]);
     if (group)
         *env->group = 0;
-    guard_stop(&l);
+    guard_stop(&l, c.stopped != 0);
     return outcome(command, &c, waited, wstatus, timeout_ms, status, err);
 }

@@ -149,6 +149,25 @@ Test(block_exec, a_command_that_ignores_sigterm_gets_sigkill_after_the_grace)
     cr_assert(wait_running(sleep, false, 1000), "'%s' outlived its SIGKILL", sleep);
 }
 
+//  /bin/sh dies of the SIGTERM, its child ignores it: the child is
+//  killed all the same, at once, not left to run on.
+Test(block_exec, a_child_that_ignores_sigterm_goes_with_the_timed_out_command)
+{
+    char sleep[64], cmd[128];
+    unique_sleep(sleep, sizeof sleep, 4);
+    snprintf(cmd, sizeof cmd, "(trap '' TERM; %s); echo not stopped", sleep);
+    daisy_error_t err;
+    int status = -1;
+    int64_t took;
+    int rc = run_timed(cmd, 200, &status, &err, &took);
+    bool gone = wait_running(sleep, false, 1000);
+    stop(sleep);
+    cr_assert_eq(rc, 1);
+    cr_assert_eq(status, 128 + SIGTERM);
+    cr_assert(took < 200 + DAISY_EXEC_GRACE_MS, "took %lld ms", (long long)took);
+    cr_assert(gone, "'%s' outlived its timeout", sleep);
+}
+
 //  The worker's fate: a caller killed with SIGKILL while its command runs.
 //  The command (a grandchild of the caller, under sh) goes within 2 s.
 Test(block_exec, a_command_dies_with_its_caller_killed_by_sigkill)

@@ -18,7 +18,9 @@
 */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <czmq.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -949,4 +951,40 @@ Test(broker, run_statistics_count_block_times_workers_and_their_reports)
             cr_assert_eq(w->cpu_s, 0, "w2 never reported");
         }
     }
+}
+
+//  CurveZMQ -----------------------------------------------------------------
+
+//  A CurveZMQ broker made, freed and made again in one process (a program
+//  that runs pipelines one after the other): each one starts, though
+//  libzmq frees the last one's sockets in the background.
+Test(broker, a_curve_broker_can_be_made_again_and_again)
+{
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    char dir[] = "/tmp/daisy-test-curve-XXXXXX", secret[64], allow[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(secret, sizeof secret, "%s/broker", dir);
+    snprintf(allow, sizeof allow, "%s/allow", dir);
+    cr_assert_eq(mkdir(allow, 0700), 0);
+    zcert_t *cert = zcert_new();
+    cr_assert_eq(zcert_save_secret(cert, secret), 0);
+    zcert_destroy(&cert);
+    daisy_broker_options_t opt = daisy_broker_options_default();
+    opt.bind = "tcp://127.0.0.1:*";
+    opt.run_id = RUN;
+    opt.curve_secret = secret;
+    opt.curve_allow = allow;
+    int made = 0;
+    daisy_error_t err = {0};
+    for (int i = 0; i < 20; i++) {
+        daisy_broker_t *b = daisy_broker_new(fx.graph, &opt, &err);
+        if (!b)
+            break;
+        made++;
+        daisy_broker_destroy(&b);
+    }
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    cr_assert_eq(system(rm), 0);
+    cr_assert_eq(made, 20, "broker %d: %s", made + 1, err.msg);
 }
