@@ -30,6 +30,8 @@
     go out before a snapshot of it, so that in the feed's order every
     change precedes the snapshots that include it.
 */
+#include <math.h>
+
 #include "broker_internal.h"
 
 void
@@ -52,7 +54,9 @@ daisy_broker_task_state(const daisy_broker_t *self, uint32_t task,
     state->task_id = daisy_task_id(daisy_pipeline_task(p, task));
     daisy_scheduler_counts(self->scheduler, task, &state->counts);
     const btask_t *bt = &self->tasks[task];
-    state->blocks_per_s = bt->rate;
+    //  The wire carries at most 10^9 (a peer refuses more): a task whose
+    //  last block ends within a millisecond of its first would drop out.
+    state->blocks_per_s = fmin(bt->rate, 1e9);
     int64_t end = bt->finished ? bt->finished_at : zclock_mono();
     state->elapsed_s = bt->started && end > bt->started_at
                      ? (double)(end - bt->started_at) / 1000.0 : 0;

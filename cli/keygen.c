@@ -50,7 +50,8 @@ refuse_existing(const char *name)
     return EXIT_FAILED;
 }
 
-//  NAME and NAME_secret, the secret one readable by its owner only.
+//  NAME and NAME_secret, the secret one readable by its owner only, even
+//  where --force replaces a pair someone had made readable to all.
 static int
 write_pair(const char *name)
 {
@@ -60,6 +61,10 @@ write_pair(const char *name)
         return EXIT_INTERNAL;
     }
     zcert_set_meta(cert, "name", "%s", name);
+    char secret[4096];
+    snprintf(secret, sizeof secret, "%s_secret", name);
+    unlink(name);       //  (--force) files made anew: an old mode or link stays behind
+    unlink(secret);
     mode_t old = umask(077);
     int rc = zcert_save(cert, name);
     int error = errno;

@@ -1058,8 +1058,8 @@ s_pack_text(msgpack_packer *pk, const char *s)
         s = "";
     size_t n = strnlen(s, DAISY_MAX_TEXT + 1);
     if (n > DAISY_MAX_TEXT) {
-        n = DAISY_MAX_TEXT;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n = DAISY_MAX_TEXT;     //  a character is at most 3 bytes past its start
+        for (int k = 0; k < 3 && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; k++)
             n--;
     }
     const unsigned char *u = (const unsigned char *)s;

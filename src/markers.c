@@ -434,10 +434,12 @@ int
 daisy_markers_set(daisy_markers_t *self, uint64_t index)
 {
     bool page_only;
-    if (index >= self->size || self->failed)
+    if (index >= self->size)
         return -1;
-    if (daisy_markers_done(self, index))
+    if (daisy_markers_done(self, index))    //  recorded before the disk filled
         return 0;
+    if (self->failed)
+        return -1;
     if (reserve(self, index, &page_only) != 0)
         return -1;
     if (self->write_through || page_only) {

@@ -269,8 +269,9 @@ Test(markers, a_full_disk_is_an_error_not_a_crash, .timeout = 60)
     cr_assert(strstr(err.msg, "No space left on device"), "%s", err.msg);
     cr_assert_eq(err.kind, DAISY_ERROR_SYSTEM);
     cr_assert(strstr(err.msg, dir), "names the file: %s", err.msg);
-    daisy_markers_set(m, 299999);
+    cr_assert_eq(daisy_markers_set(m, 299999), -1, "not recorded after the failure");
     cr_assert_eq(daisy_markers_count(m), recorded, "nothing recorded after the failure");
+    cr_assert_eq(daisy_markers_set(m, 0), 0, "a block recorded before the failure still is");
     daisy_markers_close(&m);
     //  More space: what was recorded is there, and the rest can be.
     cr_assert_eq(mount("tmpfs", dir, NULL, MS_REMOUNT, "size=1m"), 0, "%s", strerror(errno));

@@ -707,6 +707,13 @@ Test(protocol, long_texts_are_cut_on_character_boundaries)
     cr_assert_eq(daisy_encode(&m, &buf), 0);
     cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
     cr_assert_eq(strlen(got.u.shutdown.reason), DAISY_MAX_TEXT - 2);
+    //  Stray continuation bytes (no character at all) are not all backed
+    //  over: the text keeps its length, each byte a '?'.
+    memset(text, 0x80, 5000);
+    cr_assert_eq(daisy_encode(&m, &buf), 0);
+    cr_assert_eq(decode(buf.data, buf.size, &got), DAISY_PROTO_OK);
+    cr_assert_eq(strlen(got.u.shutdown.reason), DAISY_MAX_TEXT - 3);
+    cr_assert_eq(strspn(got.u.shutdown.reason, "?"), DAISY_MAX_TEXT - 3);
     //  NULL strings go out as "".
     m.u.shutdown.reason = NULL;
     cr_assert_eq(daisy_encode(&m, &buf), 0);

@@ -73,8 +73,10 @@ rm k
 check "keygen over an existing NAME_secret alone: refused too" \
   says 1 "daisy keygen: 'k_secret' exists; nothing written (--force overwrites the pair, and workers and monitors given the old public key are then refused)" \
   "$DAISY" keygen k
+chmod 644 k_secret
 check "keygen --force overwrites" says 0 "" "$DAISY" keygen --force k
 check "... a new pair" test "$(cat k k_secret | md5sum)" != "$before"
+check "... whose secret is again readable by its owner only" test "$(stat -c %a k_secret)" = 600
 check "--force is in keygen's help" bash -c "'$DAISY' keygen --help | grep -q -- '^  --force '"
 
 # 4. daisy run --serial refuses what only the broker uses, naming it.
