@@ -16,7 +16,8 @@ enum {
     EXIT_FAILED = 1,      //  the run ended with blocks failed or orphaned
     EXIT_USAGE = 2,       //  bad command line
     EXIT_INPUT = 3,       //  the pipeline file is unreadable or invalid
-    EXIT_INTERNAL = 4     //  out of memory, or a system call failed
+    EXIT_INTERNAL = 4,    //  out of memory, or a system call failed
+    EXIT_INTERRUPTED = 130    //  SIGINT or SIGTERM (128 + SIGINT, as shells say it)
 };
 
 int cli_plan(int argc, char **argv);

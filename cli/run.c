@@ -5,9 +5,13 @@
     daisy-worker --exec, or its `worker` program), live progress on stderr,
     the execution summary on stdout, per-worker logs in --logs DIR. With
     --serial the pipeline runs in this process through the serial runner
-    instead, one block at a time: daisy's debugging mode.
+    instead, one block at a time: daisy's debugging mode. There, SIGINT and
+    SIGTERM pass on to the block's command (in a group of its own, so that
+    its timeout stops all it started) and end the run after that block,
+    as a distributed run drains; a second one ends it at once.
 */
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -128,6 +132,51 @@ check_serial(const daisy_pipeline_t *p, const char *path)
     return EXIT_OK;
 }
 
+//  The serial run's command group and stop flag, for the handler.
+static volatile pid_t s_serial_group;
+static volatile sig_atomic_t s_serial_stop;
+
+static void
+on_serial_signal(int sig)
+{
+    if (s_serial_stop) {    //  the second: at once (the guard ends the command)
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    s_serial_stop = sig;
+    pid_t group = s_serial_group;
+    if (group > 0)
+        kill(-group, sig);
+}
+
+static void
+serial_signals(void (*handler)(int))
+{
+    struct sigaction sa = {.sa_handler = handler};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+//  Print the summary (and, interrupted, what was not run); the exit status.
+static int
+serial_report(const daisy_pipeline_t *p, const daisy_summary_t *summary,
+              const daisy_serial_options_t *opt, const run_options_t *o)
+{
+    char *text = daisy_summary_format(summary);
+    if (text)
+        fputs(text, stdout);
+    free(text);
+    if (s_serial_stop) {
+        serve_options_t so = {.prog = "daisy", .argc = o->argc, .argv = o->argv,
+                              .markers = opt->markers_dir};
+        cli_report_interrupted(summary, (uint32_t)daisy_pipeline_size(p), &so);
+        return EXIT_INTERRUPTED;
+    }
+    return daisy_summary_success(summary) ? EXIT_OK : EXIT_FAILED;
+}
+
 static int
 run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
 {
@@ -142,7 +191,8 @@ run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
     clock_gettime(CLOCK_MONOTONIC, &view.start);
     daisy_serial_options_t opt = {.log_dir = o->logs, .reset_markers = o->reset_markers,
                                   .markers_dir = o->markers ? o->markers
-                                                            : daisy_pipeline_markers(p)};
+                                                            : daisy_pipeline_markers(p),
+                                  .group = &s_serial_group, .stop = &s_serial_stop};
     if (!o->quiet && (view.bars = bars_new(stderr, isatty(STDERR_FILENO),
                                            (int)(o->interval_s * 1000)))) {
         bars_set_runner(view.bars, "serial, in this process");
@@ -150,7 +200,9 @@ run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
         opt.progress_arg = &view;
     }
     daisy_error_t err;
+    serial_signals(on_serial_signal);
     daisy_summary_t *summary = daisy_run_serial(p, &opt, &err);
+    serial_signals(SIG_DFL);
     if (view.bars)
         bars_finish(view.bars);
     bars_destroy(&view.bars);
@@ -158,11 +210,7 @@ run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
         fprintf(stderr, "daisy run: %s\n", err.msg);
         return err.kind == DAISY_ERROR_INPUT ? EXIT_USAGE : EXIT_INTERNAL;
     }
-    char *text = daisy_summary_format(summary);
-    if (text)
-        fputs(text, stdout);
-    free(text);
-    rc = daisy_summary_success(summary) ? EXIT_OK : EXIT_FAILED;
+    rc = serial_report(p, summary, &opt, o);
     daisy_summary_destroy(&summary);
     return rc;
 }

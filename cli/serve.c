@@ -55,17 +55,15 @@ report_refusals(const daisy_broker_t *broker)
 //  After Ctrl-C: what was not run, and how to go on. With done markers a
 //  rerun of the same command skips what completed; without, it starts
 //  over, and the user should know before rerunning a day's work.
-static void
-report_interrupted(daisy_broker_t *broker, const serve_options_t *options)
+void
+cli_report_interrupted(const daisy_summary_t *summary, uint32_t ntasks,
+                       const serve_options_t *options)
 {
-    const daisy_scheduler_t *s = daisy_broker_scheduler(broker);
-    uint32_t n = daisy_graph_task_count(daisy_scheduler_graph(s));
     uint64_t not_run = 0, completed = 0;
-    for (uint32_t t = 0; t < n; t++) {
-        daisy_task_counts_t c;
-        daisy_scheduler_counts(s, t, &c);
-        not_run += c.total - c.completed - c.failed - c.orphaned;
-        completed += c.completed;
+    for (uint32_t t = 0; t < ntasks; t++) {
+        const daisy_task_counts_t *c = daisy_summary_counts(summary, t);
+        not_run += c->total - c->completed - c->failed - c->orphaned;
+        completed += c->completed;
     }
     printf("\nInterrupted: %llu block%s not run.", (unsigned long long)not_run,
            not_run == 1 ? " was" : "s were");
@@ -162,7 +160,7 @@ cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_option
         return 4;
     }
     if (rc == 2)
-        report_interrupted(broker, options);
+        cli_report_interrupted(daisy_broker_summary(broker), view.ntasks, options);
     fflush(stdout);
     return rc == 2 ? 130 : rc;
 }

@@ -33,6 +33,12 @@ typedef struct {
 int cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher,
               const serve_options_t *options);
 
+//  After Ctrl-C, below the summary: how many blocks were not run, and the
+//  command that resumes (options->prog, argv, markers) or that there are
+//  no done markers to resume from.
+void cli_report_interrupted(const daisy_summary_t *summary, uint32_t ntasks,
+                            const serve_options_t *options);
+
 //  `s` as one shell word on `out`: as it is when it needs no quoting,
 //  else single-quoted. For command lines shown to users to paste.
 void cli_shell_word(FILE *out, const char *s);

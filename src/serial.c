@@ -8,6 +8,10 @@
     small. When nothing is
     ready and the run is not done, the scheduler has lost a block: that is
     reported as an error rather than a silent partial result.
+
+    A caller's stop flag (a signal) ends the run after the block at hand,
+    which is given back unless it completed: what a Ctrl-C interrupted is
+    not a failure, and a resumed run does it.
 */
 #include "daisy/serial.h"
 
@@ -16,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +34,24 @@ typedef struct {
     const char *command;
     int out_fd, err_fd;
     char log[1024];
+    volatile pid_t *group;      //  the options' (NULL: the caller's group)
+    uint32_t timeout_ms;        //  the task's timeout (0: none)
 } runner_task_t;
+
+//  How a command of rt runs: its logs, group and timeout.
+static daisy_exec_env_t
+exec_env(const runner_task_t *rt, char *tail, size_t tail_size)
+{
+    return (daisy_exec_env_t){.worker_id = "serial", .out_fd = rt->out_fd, .err_fd = rt->err_fd,
+                               .group = rt->group, .tail = tail, .tail_size = tail_size,
+                               .timeout_ms = rt->timeout_ms};
+}
+
+static bool
+stopped(const daisy_serial_options_t *opt)
+{
+    return opt && opt->stop && *opt->stop;
+}
 
 static int
 open_logs(runner_task_t *rt, const char *dir, daisy_error_t *err)
@@ -54,7 +76,7 @@ open_logs(runner_task_t *rt, const char *dir, daisy_error_t *err)
 }
 
 static int
-setup_tasks(const daisy_pipeline_t *p, runner_task_t *rts, const char *log_dir,
+setup_tasks(const daisy_pipeline_t *p, runner_task_t *rts, const daisy_serial_options_t *opt,
             daisy_error_t *err)
 {
     for (size_t t = 0; t < daisy_pipeline_size(p); t++) {
@@ -63,10 +85,13 @@ setup_tasks(const daisy_pipeline_t *p, runner_task_t *rts, const char *log_dir,
         rt->process = daisy_task_process(rt->task, &rt->process_arg);
         rt->command = daisy_task_command(rt->task);
         rt->out_fd = rt->err_fd = -1;
+        rt->group = opt ? opt->group : NULL;
+        double timeout = daisy_task_timeout(rt->task);
+        rt->timeout_ms = timeout > 0 ? (uint32_t)fmin(ceil(timeout * 1000), UINT32_MAX) : 0;
         if (!rt->process && !rt->command)
             return daisy_error_set(err, "task '%s': the serial runner needs a process "
                                    "function or a command", daisy_task_id(rt->task));
-        if (open_logs(rt, log_dir, err) != 0)
+        if (open_logs(rt, opt ? opt->log_dir : NULL, err) != 0)
             return -1;
     }
     return 0;
@@ -78,7 +103,7 @@ static bool
 check_command(const daisy_block_t *block, void *arg)
 {
     const runner_task_t *rt = arg;
-    daisy_exec_env_t env = {.worker_id = "serial", .out_fd = rt->out_fd, .err_fd = rt->err_fd};
+    daisy_exec_env_t env = exec_env(rt, NULL, 0);
     int status;
     return daisy_block_exec(daisy_task_check_command(rt->task), block, &env, &status, NULL) == 0
         && status == 0;
@@ -107,8 +132,7 @@ run_block(const runner_task_t *rt, const daisy_block_t *block, char *why, size_t
         return rc;
     }
     char tail[256];
-    daisy_exec_env_t env = {.worker_id = "serial", .out_fd = rt->out_fd, .err_fd = rt->err_fd,
-                            .tail = tail, .tail_size = sizeof tail};
+    daisy_exec_env_t env = exec_env(rt, tail, sizeof tail);
     daisy_error_t err;
     int status;
     if (daisy_block_exec(rt->command, block, &env, &status, &err) != 0) {
@@ -132,8 +156,15 @@ sweep_task(daisy_scheduler_t *s, daisy_summary_t *summary, const runner_task_t *
     int got = 0;
     while (ran < SWEEP_LIMIT && (got = daisy_scheduler_acquire(s, t, &block)) == 1) {
         char why[512] = "";
-        bool ok = run_block(rt, &block, why, sizeof why) == 0;
+        //  Stopped during the check (in acquire) or the command: the
+        //  signal's doing, not the block's.
+        bool ok = !stopped(opt) && run_block(rt, &block, why, sizeof why) == 0;
         daisy_block_ref_t ref = {block.task, block.index};
+        if (!ok && stopped(opt)) {
+            if (daisy_scheduler_give_back(s, ref, err) != 0)
+                return -1;
+            break;
+        }
         int outcome = daisy_scheduler_release(s, ref, ok, err);
         if (outcome < 0)
             return -1;
@@ -143,6 +174,8 @@ sweep_task(daisy_scheduler_t *s, daisy_summary_t *summary, const runner_task_t *
         if (opt && opt->progress)
             opt->progress(opt->progress_arg, s, t);
         ran++;
+        if (stopped(opt))
+            break;
     }
     return got < 0 ? daisy_error_set(err, "out of memory") : ran;
 }
@@ -151,7 +184,7 @@ static int
 run_all(daisy_scheduler_t *s, daisy_summary_t *summary, const runner_task_t *rts,
         uint32_t ntasks, const daisy_serial_options_t *opt, daisy_error_t *err)
 {
-    while (!daisy_scheduler_done(s)) {
+    while (!daisy_scheduler_done(s) && !stopped(opt)) {
         long ran = 0;
         //  Downstream tasks first, a bounded number of blocks per task and
         //  turn: blocks are consumed soon after they become ready, which
@@ -162,6 +195,8 @@ run_all(daisy_scheduler_t *s, daisy_summary_t *summary, const runner_task_t *rts
             if (n < 0)
                 return -1;
             ran += n;
+            if (stopped(opt))
+                return 0;
         }
         //  Skipped blocks release others without running: check again
         //  before calling it a stall.
@@ -215,7 +250,7 @@ daisy_run_serial(const daisy_pipeline_t *pipeline, const daisy_serial_options_t 
     daisy_summary_t *summary = daisy_summary_new(graph);
     int rc = !markers_ok ? -1 : rts && s && summary ? 0 : daisy_error_set(err, "out of memory");
     if (rc == 0)
-        rc = setup_tasks(pipeline, rts, options ? options->log_dir : NULL, err);
+        rc = setup_tasks(pipeline, rts, options, err);
     if (rc == 0)
         set_check_commands(s, rts, ntasks);
     if (rc == 0)

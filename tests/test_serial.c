@@ -213,3 +213,57 @@ Test(serial, the_summary_names_each_failing_workers_log_once)
     daisy_graph_destroy(&g);
     daisy_pipeline_destroy(&p);
 }
+
+//  A stop (a signal, in the program): the run ends after the block at hand.
+//  One that completed counts; one that failed was the signal's doing and
+//  is given back, neither failed nor retried.
+static volatile sig_atomic_t stop_flag;
+static int stop_after, stop_calls;
+static int stop_rc;
+
+static int
+stopping(const daisy_block_t *blk, void *arg)
+{
+    (void)blk, (void)arg;
+    if (++stop_calls == stop_after) {
+        stop_flag = 1;
+        return stop_rc;
+    }
+    return 0;
+}
+
+static daisy_summary_t *
+run_stopped(int after, int rc)
+{
+    stop_flag = 0, stop_after = after, stop_calls = 0, stop_rc = rc;
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *t = tu_task_1d("s", 0, 10, 1, 0, 1);
+    daisy_task_set_process(t, stopping, NULL);
+    daisy_pipeline_add(p, &t);
+    daisy_serial_options_t opt = {.stop = &stop_flag};
+    daisy_error_t err;
+    daisy_summary_t *s = daisy_run_serial(p, &opt, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    daisy_pipeline_destroy(&p);
+    return s;
+}
+
+Test(serial, a_stop_ends_the_run_after_the_block_at_hand)
+{
+    daisy_summary_t *s = run_stopped(3, 0);
+    const daisy_task_counts_t *c = daisy_summary_counts(s, 0);
+    cr_assert_eq(stop_calls, 3);
+    cr_assert_eq(c->completed, 3, "the block at hand completed: %llu",
+                 (unsigned long long)c->completed);
+    cr_assert_eq(c->failed + c->retries + c->processing, 0);
+    cr_assert_not(daisy_summary_success(s));
+    daisy_summary_destroy(&s);
+    s = run_stopped(3, 1);
+    c = daisy_summary_counts(s, 0);
+    cr_assert_eq(stop_calls, 3);
+    cr_assert_eq(c->completed, 2);
+    cr_assert_eq(c->failed + c->retries + c->processing, 0, "failed %llu, retries %llu",
+                 (unsigned long long)c->failed, (unsigned long long)c->retries);
+    cr_assert_eq(daisy_summary_failure_count(s, 0), 0);
+    daisy_summary_destroy(&s);
+}

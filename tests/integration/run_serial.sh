@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `daisy run --serial` on pipeline files with per-block commands: success,
-# a failing block with retries and orphans, log files, exit statuses.
+# a failing block with retries and orphans, log files, exit statuses, a
+# task's timeout, SIGINT and resume.
 . "$(dirname "$0")/lib.sh"
 
 "$DAISY" run --serial --quiet "$EXAMPLES/pipelines/two_tasks.json" >"$tmpdir/out" 2>"$tmpdir/err"
@@ -64,6 +65,41 @@ for mode in --serial --quiet; do
 done
 "$BROKER" --local "$tmpdir/nothing.json" >/dev/null 2>"$tmpdir/err"
 check "daisy-broker --local refuses it too" test $? -eq 3
+
+# A task's timeout stops the block's command, with what it started.
+cat >"$tmpdir/slow.json" <<JSON
+{"tasks": [{"id": "slow", "total_roi": {"offset": [0], "shape": [1]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "timeout": 0.5, "max_retries": 1, "command": "sleep 1301.$$ & wait"}]}
+JSON
+timeout 60 "$DAISY" run --serial --quiet "$tmpdir/slow.json" >"$tmpdir/out" 2>"$tmpdir/err"
+check "a block past its timeout fails the run (exit 1)" test $? -eq 1
+check "the summary says the timeout" grep -q "timeout: still running after 0.5 s, stopped with SIGTERM" "$tmpdir/out"
+check "it was retried, then failed" grep -q "block 0 (attempt 2)" "$tmpdir/out"
+check "the command's child is gone" bash -c "! pgrep -f '^sleep 1301.$$\$'"
+
+# SIGINT: the block's command gets it and is given back (not failed), the
+# run stops with 130 and says how to resume; the rerun does the rest, and
+# no block runs twice.
+cat >"$tmpdir/int.json" <<JSON
+{"tasks": [{"id": "i", "total_roi": {"offset": [0], "shape": [20]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "command": "sleep 0.2 && echo \$DAISY_BLOCK_ID >> $tmpdir/ran.int"}]}
+JSON
+"$DAISY" run --serial --quiet --markers "$tmpdir/m-int" "$tmpdir/int.json" >"$tmpdir/out" 2>"$tmpdir/err" &
+run=$!
+for _ in $(seq 100); do [ "$(cat "$tmpdir/ran.int" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.05; done
+sleep 0.1   # inside the next block's command
+kill -INT $run
+wait $run
+check "an interrupted serial run exits 130" test $? -eq 130
+first=$(wc -l <"$tmpdir/ran.int")
+check "it stopped part way" test "$first" -lt 20
+check "the interrupted block is not a failure" grep -q "failed    ✗: 0" "$tmpdir/out"
+check "it says how to resume" grep -q "^Interrupted: $((20 - first)) blocks were not run. The $first completed are recorded in $tmpdir/m-int" "$tmpdir/out"
+timeout 60 "$DAISY" run --serial --quiet --markers "$tmpdir/m-int" "$tmpdir/int.json" >"$tmpdir/out" 2>"$tmpdir/err"
+check "the rerun exits 0" test $? -eq 0
+check "every block ran once" test "$(sort -u "$tmpdir/ran.int" | wc -l)" -eq 20 -a "$(wc -l <"$tmpdir/ran.int")" -eq 20
 
 "$DAISY" run --serial --bogus "$tmpdir/fail.json" >/dev/null 2>&1
 check "unknown option is a usage error" test $? -eq 2
