@@ -263,6 +263,10 @@ static void __attribute__((noreturn))
 guard_main(pid_t parent)
 {
     setpgid(0, 0);
+    //  The guard needs none of the caller's descriptors: holding its
+    //  sockets, pipes and files while the command runs would keep a port
+    //  bound or a pipe from its end after the caller closed its own.
+    close_range(3, ~0U, 0);
     prctl(PR_SET_NAME, "daisy-guard");     //  what ps and top show
     struct sigaction sa = {.sa_handler = guard_woken};
     sigfillset(&sa.sa_mask);

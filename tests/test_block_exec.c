@@ -106,6 +106,27 @@ Test(block_exec, a_grouped_command_is_our_child_in_a_group_of_its_own)
     cr_assert_eq(id, 5);
 }
 
+//  The guard holds none of the caller's descriptors (here: a file open
+//  without close-on-exec) beyond stdin, stdout and stderr.
+Test(block_exec, the_guard_holds_only_the_standard_descriptors)
+{
+    char path[] = "/tmp/daisy-test-exec-XXXXXX", tail[256];
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    daisy_exec_env_t env = {.out_fd = -1, .err_fd = -1, .group = &group, .tail = tail,
+                            .tail_size = sizeof tail};
+    daisy_block_t b = block();
+    daisy_error_t err;
+    int status = -1;
+    int rc = daisy_block_exec("guard=$(cut -d' ' -f5 /proc/$$/stat); "
+                              "echo $(ls /proc/$guard/fd) >&2", &b, &env, &status, &err);
+    close(fd);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(status, 0);
+    cr_assert_str_eq(tail, "0 1 2");
+}
+
 Test(block_exec, a_command_killed_by_a_signal_reports_128_plus_it)
 {
     daisy_exec_env_t env = {.out_fd = -1, .err_fd = -1, .group = &group};

@@ -10,10 +10,14 @@
     Success is exit status 0. The serial runner and daisy-worker --exec
     both run commands through this one function.
 
-    A command given a process group of its own (daisy-worker) runs under a
+    A command given a process group of its own (daisy-worker, daisy run
+    --serial) runs under a
     guard process that leads the group and kills all of it when the caller
     dies, by any means (SIGKILL, the OOM killer): a block is never left
     running after its worker, to run again elsewhere at the same time.
+    The guard holds none of the caller's descriptors but stdin, stdout and
+    stderr. After a timeout, whatever the command left in its group goes
+    with it.
 */
 #ifndef DAISY_BLOCK_EXEC_H
 #define DAISY_BLOCK_EXEC_H
