@@ -16,6 +16,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -890,10 +892,27 @@ set_run_id(daisy_broker_t *self, daisy_error_t *err)
     return 0;
 }
 
+//  czmq's first use (zsys_init) installs its own SIGINT and SIGTERM
+//  handlers, which outlive the broker: a library leaves the caller's
+//  signal dispositions as it found them. A program that wants czmq's
+//  handlers still has zsys_catch_interrupts().
+static void
+czmq_init_leaving_signals(void)
+{
+    struct sigaction sigint, sigterm;
+    sigaction(SIGINT, NULL, &sigint);
+    sigaction(SIGTERM, NULL, &sigterm);
+    zsys_init();
+    sigaction(SIGINT, &sigint, NULL);
+    sigaction(SIGTERM, &sigterm, NULL);
+}
+
 daisy_broker_t *
 daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *options,
                  daisy_error_t *err)
 {
+    static pthread_once_t czmq_once = PTHREAD_ONCE_INIT;
+    pthread_once(&czmq_once, czmq_init_leaving_signals);
     daisy_broker_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;

@@ -18,6 +18,7 @@
 */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <signal.h>
 #include <czmq.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -987,4 +988,35 @@ Test(broker, a_curve_broker_can_be_made_again_and_again)
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     cr_assert_eq(system(rm), 0);
     cr_assert_eq(made, 20, "broker %d: %s", made + 1, err.msg);
+}
+
+//  Signals --------------------------------------------------------------------
+
+static void
+callers_handler(int sig)
+{
+    (void)sig;
+}
+
+static bool
+handled_by(int sig, void (*handler)(int))
+{
+    struct sigaction sa;
+    sigaction(sig, NULL, &sa);
+    return sa.sa_handler == handler;
+}
+
+//  The library installs no signal handler: czmq's own, which its first
+//  socket would install for good, is not left behind (a program's Ctrl-C
+//  did nothing after its first run).
+Test(broker, a_broker_leaves_the_callers_signal_handlers)
+{
+    signal(SIGINT, callers_handler);
+    signal(SIGTERM, SIG_DFL);
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    cr_assert(handled_by(SIGINT, callers_handler), "SIGINT's handler changed");
+    cr_assert(handled_by(SIGTERM, SIG_DFL), "SIGTERM's disposition changed");
+    daisy_broker_destroy(&fx.broker);
+    cr_assert(handled_by(SIGINT, callers_handler), "SIGINT's handler changed");
+    cr_assert(handled_by(SIGTERM, SIG_DFL), "SIGTERM's disposition changed");
 }
