@@ -792,6 +792,8 @@ graph_fill_block(const daisy_graph_t *g, uint32_t task, const int64_t *k, uint64
     b->index = index;
     b->level = level != UINT32_MAX ? level : (uint32_t)graph_level_of(t, k);
     b->attempt = 0;
+    b->error = NULL;
+    b->error_size = 0;
     //  Every one of the D entries written once, those past dims as 0: a
     //  fixed trip count the compiler unrolls, where zeroing the rest
     //  separately costs a memset call or a rep stos.

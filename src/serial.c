@@ -126,8 +126,12 @@ static int
 run_block(const runner_task_t *rt, const daisy_block_t *block, char *why, size_t len)
 {
     if (rt->process) {
-        int rc = rt->process(block, rt->process_arg);
-        if (rc != 0)
+        daisy_block_t lent = *block;    //  with room for daisy_block_set_error()
+        lent.error = why;
+        lent.error_size = len;
+        why[0] = '\0';
+        int rc = rt->process(&lent, rt->process_arg);
+        if (rc != 0 && !why[0])
             snprintf(why, len, "process function returned %d", rc);
         return rc;
     }

@@ -34,8 +34,11 @@ record(const daisy_block_t *b, void *arg)
     if (daisy_graph_find(graph, b->task, b->block_id, &ref) != 0)
         return 9;
     if (sh->fail_id == b->block_id && sh->fail_task == b->task
-        && atomic_fetch_add(&sh->failures, 1) < sh->fail_times)
+        && atomic_fetch_add(&sh->failures, 1) < sh->fail_times) {
+        daisy_block_set_error(b, "block %llu of %s fails on purpose",
+                              (unsigned long long)b->block_id, b->task_id);
         return 1;
+    }
     sh->start[b->task][ref.index] = atomic_fetch_add(&sh->seq, 1) + 1;
     atomic_fetch_add(&sh->runs[b->task][ref.index], 1);
     sh->write_begin[b->task][ref.index] = b->write_roi.offset[0];
@@ -142,7 +145,7 @@ Test(blockwise, failures_are_retried_then_orphan_downstream, .timeout = 120)
     cr_assert_eq(daisy_summary_counts(s, 1)->completed, 15);
     const daisy_failure_t *f = daisy_summary_failure(s, 0, 0);
     cr_assert_not_null(f);
-    cr_assert(strstr(f->error, "returned 1"), "%s", f->error);
+    cr_assert_str_eq(f->error, "block 7 of a fails on purpose", "the function's own words");
     cr_assert(strstr(f->log, logs), "%s", f->log);
     daisy_summary_destroy(&s);
     daisy_graph_destroy(&graph);

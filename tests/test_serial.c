@@ -20,6 +20,7 @@ typedef struct {
     char a_written[N], b_written[N];
     int calls_square, calls_smooth;
     uint64_t fail_id;          //  block id of `square` that always fails
+    bool fail_says;            //  ... and says why
 } volume_t;
 
 static int
@@ -27,8 +28,12 @@ square(const daisy_block_t *blk, void *arg)
 {
     volume_t *v = arg;
     v->calls_square++;
-    if (blk->block_id == v->fail_id)
+    if (blk->block_id == v->fail_id) {
+        if (v->fail_says)
+            daisy_block_set_error(blk, "a[%lld..] cannot be squared",
+                                  (long long)blk->write_roi.offset[0]);
         return 7;
+    }
     for (int64_t i = blk->write_roi.offset[0]; i < blk->write_roi.offset[0] + blk->write_roi.shape[0]; i++) {
         cr_assert_eq(v->a_written[i], 0, "a[%lld] written twice", (long long)i);
         v->a[i] = i * i;
@@ -266,4 +271,21 @@ Test(serial, a_stop_ends_the_run_after_the_block_at_hand)
                  (unsigned long long)c->failed, (unsigned long long)c->retries);
     cr_assert_eq(daisy_summary_failure_count(s, 0), 0);
     daisy_summary_destroy(&s);
+}
+
+Test(serial, a_process_function_says_why_its_block_failed)
+{
+    volume_t *v = calloc(1, sizeof *v);
+    v->fail_id = 3;
+    v->fail_says = true;
+    daisy_pipeline_t *p = make_pipeline(v);
+    daisy_error_t err;
+    daisy_summary_t *s = daisy_run_serial(p, NULL, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    const daisy_failure_t *f = daisy_summary_failure(s, 0, 0);
+    cr_assert_not_null(f);
+    cr_assert_str_eq(f->error, "a[24..] cannot be squared");
+    daisy_summary_destroy(&s);
+    daisy_pipeline_destroy(&p);
+    free(v);
 }

@@ -216,6 +216,9 @@ worker_process(daisy_worker_t *self, const daisy_wire_block_t *q, daisy_process_
 {
     daisy_block_t block;
     worker_block(self, q, &block);
+    block.error = self->error_text;     //  daisy_block_set_error() writes here
+    block.error_size = sizeof self->error_text;
+    self->error_text[0] = '\0';
     self->error_set = false;
     double start = now_s();
     worker_enter_busy(self, (int64_t)(start * 1000));
@@ -227,7 +230,7 @@ worker_process(daisy_worker_t *self, const daisy_wire_block_t *q, daisy_process_
         return -1;
     char text[64];
     const char *error = NULL;
-    if (rc != 0 && self->error_set)
+    if (rc != 0 && (self->error_set || self->error_text[0]))
         error = self->error_text;
     else if (rc != 0) {
         snprintf(text, sizeof text, "process function returned %d", rc);

@@ -31,7 +31,19 @@ typedef struct {
     uint32_t attempt;      //  0 on the first try, then 1, 2, ...
     daisy_roi_t read_roi;  //  world units, fitted to the task's fit mode
     daisy_roi_t write_roi;
+    //  Where a process function says why the block failed, with
+    //  daisy_block_set_error(): set by the runners for the call (the worker
+    //  loop, daisy_run_serial, daisy_run_blockwise), NULL elsewhere.
+    char *error;
+    size_t error_size;
 } daisy_block_t;
+
+//  From inside a process function: why the block failed, for the summary,
+//  the progress feed and the logs, in place of "process function returned
+//  N". Takes effect when the function returns non-zero; cut to the
+//  runner's room; nothing where no runner listens (block->error NULL).
+DAISY_EXPORT void daisy_block_set_error(const daisy_block_t *block, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
 
 //  Generalised Cantor number of a non-negative index of `dims` entries:
 //  C(x) = x; C(x1..xn) = P(n, x1+..+xn) + C(x1..x(n-1)), with

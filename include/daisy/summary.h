@@ -29,10 +29,12 @@ typedef struct _daisy_summary_t daisy_summary_t;
 
 typedef struct {
     uint64_t block_id;
-    uint32_t attempt;
+    uint32_t attempt;      //  0-based, as daisy_block_t's (the printed summary counts from 1)
     const char *error;     //  the error text (owned by the summary)
     const char *worker;    //  who ran it, or ""
-    const char *log;       //  its log file, or ""
+    //  Where its output went, as printed: a file, "PATH.err / .out" for a
+    //  pair of files, or "" when none is known (a terminal).
+    const char *log;
 } daisy_failure_t;
 
 DAISY_EXPORT daisy_summary_t *daisy_summary_new(const daisy_graph_t *graph);

@@ -35,7 +35,8 @@ typedef enum {
 } daisy_fit_t;
 
 //  Process one block; return 0 on success, anything else is a failure
-//  (retried up to max_retries times).
+//  (retried up to max_retries times), whose reason daisy_block_set_error()
+//  gives (daisy/block.h).
 typedef int (daisy_process_fn)(const daisy_block_t *block, void *arg);
 //  Return true when the block is already done (it is then skipped).
 typedef bool (daisy_check_fn)(const daisy_block_t *block, void *arg);

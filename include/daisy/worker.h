@@ -81,7 +81,7 @@ DAISY_EXPORT void daisy_worker_destroy(daisy_worker_t **self_p);
 //  broker stays unreachable past give_up_ms (-1), or daisy_worker_stop()
 //  is called (returns 1). `fn` returns 0 for success; the error text of a
 //  failure is "process function returned N" unless the function set one
-//  with daisy_worker_set_error().
+//  with daisy_block_set_error() (or daisy_worker_set_error()).
 DAISY_EXPORT int daisy_worker_run(daisy_worker_t *self, daisy_process_fn *fn, void *arg,
                                   daisy_error_t *err);
 
