@@ -132,6 +132,49 @@ check_id(const daisy_graphdb_t *self, const char *what, uint64_t id, daisy_error
                            "integers", self->name, what, (unsigned long long)id);
 }
 
+//  A value as its attribute has it: n components for a Vec, 1 for a
+//  scalar (a backend would store a short one as NULL and cut a long one).
+static int
+check_value(const daisy_graphdb_t *self, const daisy_attr_t *a, const daisy_value_t *v,
+            const char *row, daisy_error_t *err)
+{
+    uint32_t want = a->size ? a->size : 1;
+    if (!v || v->null || v->n == want)
+        return 0;
+    char type[64];
+    schema_type_text(a->type, a->size, type, sizeof type);
+    return daisy_error_set(err, "%s: %s, attribute '%s' (%s): %u component%s, not %u",
+                           self->name, row, a->name, type, v->n, v->n == 1 ? "" : "s", want);
+}
+
+//  The values of attributes idx[0..k) (all of them when idx is NULL) of
+//  every row.
+static int
+check_rows(const daisy_graphdb_t *self, bool edges, const void *rows, size_t n, const int *idx,
+           size_t k, daisy_error_t *err)
+{
+    const daisy_graph_schema_t *s = &self->schema.pub;
+    const daisy_attr_t *attrs = edges ? s->edge_attrs : s->node_attrs;
+    size_t count = idx ? k : edges ? s->n_edge_attrs : s->n_node_attrs;
+    for (size_t r = 0; r < n; r++) {
+        const daisy_node_t *node = edges ? NULL : &((const daisy_node_t *)rows)[r];
+        const daisy_edge_t *edge = edges ? &((const daisy_edge_t *)rows)[r] : NULL;
+        const daisy_value_t *values = edges ? edge->attrs : node->attrs;
+        for (size_t j = 0; values && j < count; j++) {
+            int a = idx ? idx[j] : (int)j;
+            char row[80];
+            if (edges)
+                snprintf(row, sizeof row, "edge (%llu, %llu)", (unsigned long long)edge->u,
+                         (unsigned long long)edge->v);
+            else
+                snprintf(row, sizeof row, "node %llu", (unsigned long long)node->id);
+            if (check_value(self, &attrs[a], &values[a], row, err) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 //  The attribute of each name, by index; -1 naming the first unknown one.
 static int
 resolve(const daisy_graphdb_t *self, bool edges, const char *const *names, size_t k, int *idx,
@@ -160,7 +203,14 @@ resolve_filters(const daisy_graphdb_t *self, bool edges, const daisy_attr_filter
     out->n = n;
     for (size_t j = 0; j < n && j < DAISY_GRAPH_MAX_ATTRS; j++)
         names[j] = f[j].name;
-    return resolve(self, edges, names, n, out->idx, " to filter on", err);
+    if (resolve(self, edges, names, n, out->idx, " to filter on", err) != 0)
+        return -1;
+    const daisy_graph_schema_t *s = &self->schema.pub;
+    for (size_t j = 0; j < n; j++)
+        if (check_value(self, &(edges ? s->edge_attrs : s->node_attrs)[out->idx[j]],
+                        &f[j].value, "a filter", err) != 0)
+            return -1;
+    return 0;
 }
 
 //  Writes -------------------------------------------------------------------------
@@ -174,6 +224,8 @@ daisy_graphdb_write_nodes(daisy_graphdb_t *self, const daisy_node_t *nodes, size
     for (size_t k = 0; k < n; k++)
         if (check_id(self, "node", nodes[k].id, err) != 0)
             return -1;
+    if (check_rows(self, false, nodes, n, NULL, 0, err) != 0)
+        return -1;
     return n ? self->backend->write_nodes(self, nodes, n, roi, fail_if_exists, err) : 0;
 }
 
@@ -187,6 +239,8 @@ daisy_graphdb_write_edges(daisy_graphdb_t *self, const daisy_edge_t *edges, size
         if (check_id(self, "node", edges[k].u, err) != 0
             || check_id(self, "node", edges[k].v, err) != 0)
             return -1;
+    if (check_rows(self, true, edges, n, NULL, 0, err) != 0)
+        return -1;
     return n ? self->backend->write_edges(self, edges, n, roi, fail_if_exists, err) : 0;
 }
 
@@ -195,7 +249,8 @@ update(daisy_graphdb_t *self, bool edges, const void *rows, size_t n, const char
        size_t k, daisy_error_t *err)
 {
     int idx[DAISY_GRAPH_MAX_ATTRS];
-    if (writable(self, err) != 0 || resolve(self, edges, names, k, idx, "", err) != 0)
+    if (writable(self, err) != 0 || resolve(self, edges, names, k, idx, "", err) != 0
+        || check_rows(self, edges, rows, n, idx, k, err) != 0)
         return -1;
     return n && k ? self->backend->update(self, edges, rows, n, idx, k, err) : 0;
 }

@@ -35,6 +35,8 @@ int schema_from_json(schema_t *out, const json_t *meta, daisy_error_t *err);
 //  0 when `given` describes the same graph as `stored`, else -1 naming the
 //  first difference.
 int schema_agree(const schema_t *stored, const daisy_graph_schema_t *given, daisy_error_t *err);
+//  A type as funlib writes it: "int", "Vec(float, 3)".
+void schema_type_text(daisy_attr_type_t type, uint32_t size, char *text, size_t len);
 //  The index of a node or edge attribute by name, or -1.
 int schema_find(const daisy_attr_t *attrs, size_t n, const char *name);
 //  Columns of an attribute: its name, or NAME_i for each component.

@@ -861,6 +861,8 @@ insert_body(pg_t *self, bool edges, const write_t *w, daisy_error_t *err, PGresu
             return -1;
         PQclear(*failed);
         *failed = NULL;
+        if (err)    //  the duplicate was expected: no error unless the rest fails
+            *err = (daisy_error_t){0};
         if (exec(self, "ROLLBACK TO SAVEPOINT daisy_direct", err, "ROLLBACK") != 0)
             return -1;
     }

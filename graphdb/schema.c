@@ -139,8 +139,8 @@ schema_columns(const daisy_attr_t *a, char *buf, size_t size, const char *prefix
 
 //  Metadata ------------------------------------------------------------------
 
-static void
-type_text(daisy_attr_type_t type, uint32_t size, char *text, size_t len)
+void
+schema_type_text(daisy_attr_type_t type, uint32_t size, char *text, size_t len)
 {
     if (size == 0)
         snprintf(text, len, "%s", s_type_names[type]);
@@ -152,7 +152,7 @@ static json_t *
 type_json(daisy_attr_type_t type, uint32_t size)
 {
     char text[32];
-    type_text(type, size, text, sizeof text);
+    schema_type_text(type, size, text, sizeof text);
     return json_string(text);
 }
 
@@ -299,8 +299,8 @@ attrs_differ(const char *what, const daisy_attr_t *a, size_t na, const daisy_att
         }
         if (a[i].type != b[j].type || a[i].size != b[j].size) {
             char x[32], y[32];
-            type_text(a[i].type, a[i].size, x, sizeof x);
-            type_text(b[j].type, b[j].size, y, sizeof y);
+            schema_type_text(a[i].type, a[i].size, x, sizeof x);
+            schema_type_text(b[j].type, b[j].size, y, sizeof y);
             snprintf(why, size, "%s attribute '%s' is stored as %s, asked for as %s", what,
                      a[i].name, x, y);
             return -1;

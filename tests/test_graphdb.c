@@ -295,7 +295,9 @@ writes_never_overwrite_and_fail_if_exists_changes_nothing(void)
     v[0].v.i[0] = 999;
     again.attrs = v;
     fresh.id = NODES + 100;
+    err = (daisy_error_t){0};
     cr_assert_eq(daisy_graphdb_write_nodes(db, &again, 1, NULL, false, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(err.msg, "", "a write that succeeds leaves no error behind");
     daisy_node_t batch[2] = {fresh, again};
     cr_assert_eq(daisy_graphdb_write_nodes(db, batch, 2, NULL, true, &err), -1);
     cr_assert(strstr(err.msg, "node 1 exists"), "%s", err.msg);
@@ -408,6 +410,53 @@ filters_and_updates(void)
     const char *bad[] = {"nonesuch"};
     cr_assert_eq(daisy_graphdb_update_nodes(db, up, 1, bad, 1, &err), -1);
     cr_assert(strstr(err.msg, "no node attribute 'nonesuch'"), "%s", err.msg);
+    daisy_graphdb_close(&db);
+}
+
+//  A value of the wrong width (a Vec's components, a scalar's one) is
+//  refused naming the row and attribute, and nothing is written: the
+//  backends stored a short one as NULL and cut a long one.
+static void
+values_of_the_wrong_width_are_refused(void)
+{
+    daisy_graphdb_t *db = create_lattice(false);
+    daisy_error_t err;
+    daisy_node_t node = lattice_node(0);
+    node.id = NODES + 1;
+    struct { int attr; uint32_t n; const char *says; } cases[] = {
+        {4, 2, "node 1001, attribute 'normal' (Vec(float, 3)): 2 components, not 3"},
+        {4, 4, "node 1001, attribute 'normal' (Vec(float, 3)): 4 components, not 3"},
+        {0, 0, "node 1001, attribute 'label' (int): 0 components, not 1"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        daisy_value_t v[5];
+        memcpy(v, node.attrs, sizeof v);
+        v[cases[c].attr].n = cases[c].n;
+        daisy_node_t bad = node;
+        bad.attrs = v;
+        cr_assert_eq(daisy_graphdb_write_nodes(db, &bad, 1, NULL, false, &err), -1);
+        cr_assert(strstr(err.msg, cases[c].says), "%s", err.msg);
+        bad.id = 1;
+        const char *which[] = {node_attrs[cases[c].attr].name};
+        cr_assert_eq(daisy_graphdb_update_nodes(db, &bad, 1, which, 1, &err), -1);
+        cr_assert(strstr(err.msg, "node 1, attribute"), "%s", err.msg);
+    }
+    uint64_t count = 0;
+    cr_assert_eq(daisy_graphdb_count_nodes(db, NULL, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, NODES, "nothing written");
+    daisy_value_t ev[2] = {{.n = 2, .v.f = {1, 2}}, {.n = 1}};
+    daisy_edge_t e = {1, 2, ev};
+    cr_assert_eq(daisy_graphdb_write_edges(db, &e, 1, NULL, false, &err), -1);
+    cr_assert(strstr(err.msg, "edge (1, 2), attribute 'affinity' (float): 2 components, not 1"),
+              "%s", err.msg);
+    daisy_attr_filter_t f = {"normal", {.n = 1, .v.f = {0}}};
+    cr_assert_null(daisy_graphdb_nodes(db, NULL, &f, 1, &err));
+    cr_assert(strstr(err.msg, "a filter, attribute 'normal'"), "%s", err.msg);
+    //  Missing values need no width.
+    daisy_value_t none[5] = {{.null = true}, {.null = true}, {.null = true}, {.null = true},
+                             {.null = true}};
+    node.attrs = none;
+    cr_assert_eq(daisy_graphdb_write_nodes(db, &node, 1, NULL, false, &err), 0, "%s", err.msg);
     daisy_graphdb_close(&db);
 }
 
@@ -761,6 +810,8 @@ Test(graphdb, a_write_roi_keeps_only_what_lies_inside) { a_write_roi_keeps_only_
 Test(graphdb_pg, a_write_roi_keeps_only_what_lies_inside) { a_write_roi_keeps_only_what_lies_inside(); }
 Test(graphdb, filters_and_updates) { filters_and_updates(); }
 Test(graphdb_pg, filters_and_updates) { filters_and_updates(); }
+Test(graphdb, values_of_the_wrong_width_are_refused) { values_of_the_wrong_width_are_refused(); }
+Test(graphdb_pg, values_of_the_wrong_width_are_refused) { values_of_the_wrong_width_are_refused(); }
 Test(graphdb, reopening_reads_the_stored_schema_and_refuses_a_different_one) { reopening_reads_the_stored_schema_and_refuses_a_different_one(); }
 Test(graphdb_pg, reopening_reads_the_stored_schema_and_refuses_a_different_one) { reopening_reads_the_stored_schema_and_refuses_a_different_one(); }
 Test(graphdb, bad_schemas_are_refused_naming_the_fault) { bad_schemas_are_refused_naming_the_fault(); }
