@@ -978,7 +978,7 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
 void
 daisy_broker_destroy(daisy_broker_t **self_p)
 {
-    daisy_broker_t *self = *self_p;
+    daisy_broker_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     if (self->workers && self->by_id)

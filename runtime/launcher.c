@@ -1014,7 +1014,7 @@ daisy_launcher_new(daisy_broker_t *broker, const daisy_launcher_options_t *optio
 void
 daisy_launcher_destroy(daisy_launcher_t **self_p)
 {
-    daisy_launcher_t *self = *self_p;
+    daisy_launcher_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     if (self->nprocs)

@@ -295,7 +295,7 @@ daisy_graph_new(const daisy_pipeline_t *pipeline, daisy_error_t *err)
 void
 daisy_graph_destroy(daisy_graph_t **self_p)
 {
-    daisy_graph_t *self = *self_p;
+    daisy_graph_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     for (uint32_t i = 0; self->tasks && i < self->ntasks; i++) {

@@ -378,7 +378,7 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
 void
 daisy_markers_close(daisy_markers_t **self_p)
 {
-    daisy_markers_t *self = *self_p;
+    daisy_markers_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     if (self->bytes) {

@@ -325,7 +325,7 @@ daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
 void
 daisy_resolver_destroy(daisy_resolver_t **self_p)
 {
-    daisy_resolver_t *self = *self_p;
+    daisy_resolver_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     for (uint32_t t = 0; self->roots && t < self->graph->ntasks; t++)

@@ -209,7 +209,7 @@ daisy_scheduler_new_resumed(const daisy_graph_t *graph, daisy_markers_t *const *
 void
 daisy_scheduler_destroy(daisy_scheduler_t **self_p)
 {
-    daisy_scheduler_t *self = *self_p;
+    daisy_scheduler_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     for (uint32_t t = 0; self->tasks && t < self->graph->ntasks; t++)

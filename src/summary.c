@@ -57,7 +57,7 @@ failure_free(daisy_failure_t *f)
 void
 daisy_summary_destroy(daisy_summary_t **self_p)
 {
-    daisy_summary_t *self = *self_p;
+    daisy_summary_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     for (uint32_t t = 0; self->tasks && t < self->ntasks; t++) {

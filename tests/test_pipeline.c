@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daisy/daisy.h"
 #include "daisy/pipeline.h"
 
 #ifndef DAISY_TEST_DATA
@@ -1017,4 +1018,40 @@ Test(pipeline, pipeline_dir_is_the_files_directory)
     daisy_pipeline_destroy(&p);
     unlink(path);
     rmdir(dir);
+}
+
+//  Every destructor takes NULL, and a pointer to NULL, as czmq's do (a
+//  cleanup path frees what it may not have made).
+Test(api, every_destructor_takes_null_and_a_pointer_to_null)
+{
+    daisy_pipeline_destroy(NULL);
+    daisy_task_destroy(NULL);
+    daisy_graph_destroy(NULL);
+    daisy_resolver_destroy(NULL);
+    daisy_scheduler_destroy(NULL);
+    daisy_summary_destroy(NULL);
+    daisy_markers_close(NULL);
+    daisy_broker_destroy(NULL);
+    daisy_worker_destroy(NULL);
+    daisy_launcher_destroy(NULL);
+    daisy_array_destroy(NULL);
+    daisy_graphdb_close(NULL);
+    daisy_graph_iter_destroy(NULL);
+    daisy_decoder_destroy(NULL);
+    daisy_buffer_free(NULL);
+    daisy_pipeline_t *p = NULL;
+    daisy_graph_t *g = NULL;
+    daisy_scheduler_t *s = NULL;
+    daisy_summary_t *sum = NULL;
+    daisy_broker_t *b = NULL;
+    daisy_launcher_t *l = NULL;
+    daisy_markers_t *m = NULL;
+    daisy_pipeline_destroy(&p);
+    daisy_graph_destroy(&g);
+    daisy_scheduler_destroy(&s);
+    daisy_summary_destroy(&sum);
+    daisy_broker_destroy(&b);
+    daisy_launcher_destroy(&l);
+    daisy_markers_close(&m);
+    cr_assert(!p && !g && !s && !sum && !b && !l && !m);
 }
