@@ -876,12 +876,10 @@ set_run_id(daisy_broker_t *self, daisy_error_t *err)
 {
     const char *given = self->opt.run_id;
     if (given && *given) {
-        size_t n = strlen(given);
-        if (n >= sizeof self->run_id || strspn(given, "0123456789abcdefghijklmnopqrstuvwxyz"
-                                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") != n)
-            return daisy_error_set(err, "run id '%.64s': expected 1 to %zu letters, digits, "
-                                   "'-', '_' or '.'", given, sizeof self->run_id - 1);
-        memcpy(self->run_id, given, n + 1);
+        if (!daisy_run_id_valid(given))
+            return daisy_error_set(err, "run id '%.64s': expected 1 to %d letters, digits, "
+                                   "'-', '_' or '.'", given, DAISY_MAX_RUN_ID);
+        memcpy(self->run_id, given, strlen(given) + 1);
         return 0;
     }
     uint8_t bytes[8];

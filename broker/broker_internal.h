@@ -116,7 +116,7 @@ struct _daisy_broker_t {
     char *pub_endpoint;
     char *log_dir;              //  workers' logs of this run, or NULL
     char hostname[256];
-    char run_id[33];            //  this run's id: workers started for another are refused
+    char run_id[DAISY_MAX_RUN_ID + 1];            //  this run's id: workers started for another are refused
     int64_t log_window;         //  refusal log lines: start of the current second
     uint32_t log_lines;         //  lines logged in it
     uint64_t log_dropped;       //  refusals not logged in it

@@ -118,12 +118,10 @@ launch_backend(options_t *o, const char *arg)
 static int
 check_run_id(const char *id)
 {
-    const char *allowed = "0123456789abcdefghijklmnopqrstuvwxyz"
-                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.";
-    if (!id || (*id && strlen(id) <= 32 && strspn(id, allowed) == strlen(id)))
+    if (!id || daisy_run_id_valid(id))
         return 0;
-    return cli_usage_error(P, "--run-id: '%.64s' is not a run id (1 to 32 letters, digits, "
-                           "'-', '_' or '.')", id);
+    return cli_usage_error(P, "--run-id: '%.64s' is not a run id (1 to %d letters, digits, "
+                           "'-', '_' or '.')", id, DAISY_MAX_RUN_ID);
 }
 
 //  --advertise: an endpoint a worker can connect to: tcp://HOST:PORT with

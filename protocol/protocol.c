@@ -1454,6 +1454,14 @@ s_spec(int64_t type)
     return NULL;
 }
 
+bool
+daisy_run_id_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    return n > 0 && n <= DAISY_MAX_RUN_ID
+        && strspn(id, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") == n;
+}
+
 const char *
 daisy_msg_name(daisy_msg_type_t type)
 {

@@ -714,3 +714,29 @@ Test(worker, a_block_started_while_reconnecting_is_reported_once_welcomed)
     join_worker();
     cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
 }
+
+//  A run id no broker takes is refused when the worker is made, naming it,
+//  rather than sent and refused as wrong_run.
+Test(worker, a_run_id_no_broker_takes_is_refused_at_once)
+{
+    const char *bad[] = {"bad run id!", "a/b", "123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        daisy_worker_options_t opt = daisy_worker_options_default();
+        opt.endpoint = "tcp://127.0.0.1:9";
+        opt.task_id = "a";
+        opt.run_id = bad[i];
+        daisy_error_t err = {0};
+        daisy_worker_t *w = daisy_worker_new(&opt, &err);
+        daisy_worker_destroy(&w);
+        cr_assert(strstr(err.msg, bad[i]) && strstr(err.msg, "expected 1 to 32 letters"),
+                  "%s", err.msg);
+    }
+    daisy_worker_options_t opt = daisy_worker_options_default();
+    opt.endpoint = "tcp://127.0.0.1:9";
+    opt.task_id = "a";
+    opt.run_id = "run-1.b_2";
+    daisy_error_t err = {0};
+    daisy_worker_t *w = daisy_worker_new(&opt, &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    daisy_worker_destroy(&w);
+}

@@ -92,8 +92,10 @@ worker_check_options(const daisy_worker_options_t *o, daisy_error_t *err)
         return daisy_error_set(err, "no task id (set DAISY_TASK_ID)");
     if (o->worker_id && (!*o->worker_id || strlen(o->worker_id) > 255))
         return daisy_error_set(err, "worker id must be 1 to 255 bytes long");
-    if (o->run_id && strlen(o->run_id) > 64)
-        return daisy_error_set(err, "run id '%.64s...' is longer than 64 bytes", o->run_id);
+    if (o->run_id && *o->run_id && !daisy_run_id_valid(o->run_id))
+        return daisy_error_set(err, "run id '%.64s': expected 1 to %d letters, digits, '-', "
+                               "'_' or '.' (as the broker's --run-id)", o->run_id,
+                               DAISY_MAX_RUN_ID);
     if (o->prefetch > DAISY_MAX_BATCH)
         return daisy_error_set(err, "prefetch %u out of range 1..%d", o->prefetch,
                                DAISY_MAX_BATCH);

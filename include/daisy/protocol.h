@@ -48,6 +48,8 @@ extern "C" {
 #define DAISY_MAX_BATCH 1024
 //  Longest error text carried in a RELEASE or an event (longer is cut).
 #define DAISY_MAX_TEXT 4096
+//  Longest run id (HELLO's run_id, a broker's --run-id).
+#define DAISY_MAX_RUN_ID 32
 //  Entries in one BLOCK_CHANGES event.
 #define DAISY_MAX_CHANGES 32768
 //  Blocks covered by one BLOCK_SNAPSHOT event (2^18: compressed, always
@@ -301,6 +303,9 @@ DAISY_EXPORT int daisy_encode(const daisy_msg_t *msg, daisy_buffer_t *buf);
 //  The name of a message type ("hello", "task_state", ...) used as the
 //  PUB topic for events; "unknown" otherwise.
 DAISY_EXPORT const char *daisy_msg_name(daisy_msg_type_t type);
+//  Whether `id` is a run id: 1 to DAISY_MAX_RUN_ID letters, digits, '-',
+//  '_' or '.' (what a broker takes, and so what a worker may name).
+DAISY_EXPORT bool daisy_run_id_valid(const char *id);
 //  The name of an error code ("truncated", ...).
 DAISY_EXPORT const char *daisy_proto_error_name(daisy_proto_error_t code);
 //  Fill a wire block from a scheduler block.
