@@ -172,7 +172,9 @@ DAISY_EXPORT daisy_coord_t daisy_array_shards(const daisy_array_t *self);
 //  Zarr v3 dimension_names[d], or NULL (none, or v2).
 DAISY_EXPORT const char *daisy_array_dimension_name(const daisy_array_t *self, int d);
 //  Bytes of a buffer for `roi`, or 0 when its shape is not a multiple of
-//  the voxel size (or its dimensions are not the array's).
+//  the voxel size, its dimensions are not the array's, or the bytes do not
+//  fit in a size_t (an array may be far larger than any one buffer: read
+//  it by blocks).
 DAISY_EXPORT size_t daisy_array_buffer_size(const daisy_array_t *self, const daisy_roi_t *roi);
 
 //  numpy names: "uint8", ..., "float64".
