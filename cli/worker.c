@@ -217,17 +217,40 @@ wcli_on_signal(int sig)
     errno = saved;
 }
 
+//  Whether process `pid` has ended: gone, or a zombie its parent has not
+//  yet waited for.
+static bool
+wcli_ended(pid_t pid)
+{
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return true;
+    char path[64], stat[256] = "";
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(stat, sizeof stat, f))
+            stat[0] = '\0';
+        fclose(f);
+    }
+    const char *state = strrchr(stat, ')');     //  "pid (comm) S ..."
+    return state && (state[2] == 'Z' || state[2] == 'X');
+}
+
 //  Started by a broker on this host (its pid in DAISY_BROKER_PID): end with
-//  it. The check after prctl() covers a broker that died just before.
+//  it. A broker that died before we could ask for the parent-death signal
+//  (we were handed to init, or it is a zombie not yet waited for) ends us
+//  at once.
 static int
 wcli_die_with_broker(const char *prog)
 {
-    const char *pid = getenv("DAISY_BROKER_PID");
-    if (!pid || atol(pid) <= 0 || getppid() != (pid_t)atol(pid))
+    const char *var = getenv("DAISY_BROKER_PID");
+    pid_t pid = var ? (pid_t)atol(var) : 0;
+    if (pid <= 0)
         return -1;
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != (pid_t)atol(pid)) {
-        fprintf(stderr, "%s: the broker that started this worker (pid %s) is gone\n", prog, pid);
+    if (getppid() == pid)
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (wcli_ended(pid)) {
+        fprintf(stderr, "%s: the broker that started this worker (pid %s) is gone\n", prog, var);
         return WCLI_REFUSED;
     }
     return -1;

@@ -66,6 +66,15 @@ check "every block once after the kill" $PY "$here/check_run.py" plan2.jsonl run
 check "block 4 of a ran again as attempt 1" grep -q "^a 4 1 " run2.txt
 check "nothing counted twice" grep -q "completed ✔: 16 (skipped 0)" out2.txt
 
+# 2b. A worker whose broker died before it could ask to die with it (it
+#     was handed to init already): it ends at once, saying so.
+sh -c 'exit 0' & gone=$!
+wait $gone
+DAISY_BROKER_PID=$gone timeout 20 "$WORKER" --connect tcp://127.0.0.1:9 --task a --exec true \
+  > /dev/null 2> err2b.txt
+check "a worker whose broker is gone exits 1 at once" test $? -eq 1
+check "... saying so" grep -q "the broker that started this worker (pid $gone) is gone" err2b.txt
+
 # 3. A failing block: retried max_retries times, then failed; its
 #    downstream orphaned; the summary says so; exit status non-zero.
 fail='[ "$DAISY_TASK_ID$DAISY_BLOCK_ID" = a4 ] && { echo "bad block" >&2; exit 3; }; '
