@@ -34,7 +34,7 @@ packages=(
   zlib1g-dev libzstd-dev libblosc-dev libsqlite3-dev python3-zarr python3-numcodecs
   python3 python3-zmq python3-msgpack python3-networkx python3-psycopg2 iproute2
   slurm-wlm munge postgresql postgresql-contrib libpq-dev nodejs npm
-  libmicrohttpd-dev chromium python3-websocket curl
+  libmicrohttpd-dev chromium python3-websocket curl strace
 )
 
 missing=()

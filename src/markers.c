@@ -325,6 +325,26 @@ chunk_whole(const char *tdir, const graph_task_t *t, bool reset, bool *discard,
     return false;
 }
 
+//  Marks to be discarded go before the new metadata is written, and for
+//  good (the directory synced): a crash in between must not leave old
+//  marks under a layout they were not recorded for, where a chunk of the
+//  right size would pass for this run's and its blocks be skipped.
+static int
+discard_chunk(const char *tdir, int dims, daisy_error_t *err)
+{
+    char path[PATH_MAX + 64];
+    markers_chunk_path(tdir, dims, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        return daisy_error_set(err, "cannot discard markers '%s': %s", path, strerror(errno));
+    *strrchr(path, '/') = '\0';
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return 0;
+}
+
 daisy_markers_t *
 daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, bool reset,
                    daisy_error_t *err)
@@ -363,7 +383,11 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
     self->fd = -1;
     self->size = t->total;
     json_t *meta = markers_metadata(graph, task, layout);
-    int rc = meta ? markers_write_metadata(tdir, meta, err) : daisy_error_set(err, "out of memory");
+    int rc = meta ? 0 : daisy_error_set(err, "out of memory");
+    if (rc == 0 && discard)
+        rc = discard_chunk(tdir, t->dims, err);
+    if (rc == 0)
+        rc = markers_write_metadata(tdir, meta, err);
     json_decref(meta);
     if (rc == 0)
         rc = map_chunk(self, tdir, t->dims, discard, err);

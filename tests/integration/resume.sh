@@ -78,6 +78,28 @@ timeout 60 "$DAISY" run --quiet --markers m1 --reset-markers --logs logs changed
 check "reset honoured" test $? -eq 0
 check "after a reset nothing is skipped in the changed task" grep -q "skipped 0" out5.txt
 
+# 3b. A crash inside --reset-markers, placed by strace: SIGKILL when the
+#     new chunk is opened, after the new metadata is in place. The next
+#     run, without a reset, must not skip blocks on the old marks (the
+#     old chunk had the new one's size: 10 blocks, shifted by 4).
+if command -v strace > /dev/null; then
+  for shift in 0 4; do
+    cat > "r$shift.json" <<JSON
+{"tasks": [{"id": "r", "total_roi": {"offset": [$shift], "shape": [10]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "command": "echo \$DAISY_BLOCK_ID >> $tmpdir/ran.r$shift"}]}
+JSON
+  done
+  "$DAISY" run --serial --quiet --markers "$tmpdir/m5" r0.json > /dev/null
+  check "the first layout is done" test "$(wc -l < ran.r0)" -eq 10
+  strace -f -qq -o /dev/null -P "$tmpdir/m5/r/c/0" -e trace=openat -e inject=openat:signal=KILL \
+    "$DAISY" run --serial --quiet --markers "$tmpdir/m5" --reset-markers r4.json > /dev/null 2>&1
+  check "the reset was killed before any block" test ! -e ran.r4
+  timeout 60 "$DAISY" run --serial --quiet --markers "$tmpdir/m5" r4.json > out5c.txt 2> err5c.txt
+  check "the run after the crashed reset exits 0" test $? -eq 0
+  check "... and runs every block of the new layout" test "$(sort -u ran.r4 | wc -l)" -eq 10
+fi
+
 # 4. Completion checks run on the workers: a block the task's check finds
 #    done is released as skipped and not processed.
 cat > check.json <<JSON
