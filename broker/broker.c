@@ -388,6 +388,7 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
     reply.u.welcome.liveness = self->opt.liveness;
     reply.u.welcome.dims = (uint32_t)daisy_graph_grid_shape(self->graph, (uint32_t)task).dims;
     reply.u.welcome.timeout_ms = welcome_timeout(self, (uint32_t)task);
+    reply.u.welcome.held = w->nleases;      //  0: whatever it holds is not its own
     send_worker(self, w, &reply, now);
 }
 
@@ -628,6 +629,7 @@ run_timers(daisy_broker_t *self, int64_t now)
             msg.u.welcome.liveness = self->opt.liveness;
             msg.u.welcome.dims = (uint32_t)daisy_graph_grid_shape(self->graph, w->task).dims;
             msg.u.welcome.timeout_ms = welcome_timeout(self, w->task);
+            msg.u.welcome.held = w->nleases;
             pace_told(self, w);
         }
         if (send_worker(self, w, &msg, now) != 0)

@@ -202,6 +202,7 @@ typedef struct {
 static daisy_worker_t *volatile s_worker;
 static volatile sig_atomic_t s_signal;
 static volatile pid_t s_command;     //  process group of the block's command, or 0
+static volatile sig_atomic_t s_aborted;     //  the block's command was killed: not ours now
 
 static void
 wcli_on_signal(int sig)
@@ -367,7 +368,10 @@ wcli_exec_block(const daisy_block_t *block, void *arg)
     char text[384];
     int status;
     job->env.timeout_ms = daisy_worker_timeout_ms(job->worker);
+    s_aborted = 0;
     int rc = daisy_block_exec(job->command, block, &job->env, &status, &err);
+    if (s_aborted)      //  another worker's block now: said so, and not reported
+        return rc < 0 ? -1 : 1;
     if (rc != 0) {      //  not started (-1), or stopped at the task's timeout (1)
         daisy_worker_set_error(job->worker, err.msg);
         fprintf(stderr, "%s: block %llu (attempt %u): %s\n", job->prog,
@@ -496,6 +500,23 @@ wcli_unload(wcli_job_t *job)
 }
 
 //  Create the worker and run it; returns the exit status.
+//  The broker gave the running block to another worker (it lost this one,
+//  or it was restarted): a command goes at once, or it would run next to
+//  the new attempt and the neighbours it conflicts with.
+static void
+wcli_abort_block(void *arg)
+{
+    const char *prog = arg;
+    pid_t group = s_command;
+    if (group > 0) {
+        s_aborted = 1;
+        kill(-group, SIGKILL);
+    }
+    fprintf(stderr, "%s: the broker gave the running block to another worker (this one was "
+            "lost, or the broker restarted): %s\n", prog,
+            group > 0 ? "its command is killed" : "its result will be dropped");
+}
+
 static int
 wcli_run(const wcli_args_t *a, wcli_job_t *job)
 {
@@ -512,6 +533,7 @@ wcli_run(const wcli_args_t *a, wcli_job_t *job)
         daisy_worker_set_check(w, wcli_check_command, job);
     else if (job->check)
         daisy_worker_set_check(w, wcli_plugin_check, job);
+    daisy_worker_set_abort(w, wcli_abort_block, (void *)a->prog);
     s_worker = w;
     if (s_signal)   //  a signal that came before the worker existed
         daisy_worker_stop(w);

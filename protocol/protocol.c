@@ -8,9 +8,10 @@
       msgpack has (no key strings on the wire), any language writes one
       with a single pack(list) call, and "exactly these fields, of exactly
       these types" becomes a length test plus one type test per position.
-      Nothing extra, and nothing optional but WELCOME's last field
-      (timeout_ms, left off when 0, so that the bytes of a task without a
-      timeout are those of earlier builds): a new field means a new version.
+      Nothing extra, and nothing optional but WELCOME's last two fields
+      (timeout_ms and held, left off when 0, so that the bytes of a task
+      without a timeout, to a worker that holds nothing, are those of
+      earlier builds): a new field means a new version.
 
     - The version is element 0 and is checked first, straight from the
       bytes and before the rest is parsed, so a peer of another protocol
@@ -624,9 +625,10 @@ s_walk_welcome(walk_t *w, const msgpack_object *f, daisy_msg_t *msg)
     TRY(s_u32(w, &f[1], "heartbeat_ms", 1, UINT32_MAX, &m->heartbeat_ms));
     TRY(s_u32(w, &f[2], "liveness", 1, UINT32_MAX, &m->liveness));
     TRY(s_u32(w, &f[3], "dims", 1, DAISY_MAX_DIMS, &m->dims));
-    m->timeout_ms = 0;
-    return w->given > 6 ? s_u32(w, &f[4], "timeout_ms", 0, UINT32_MAX, &m->timeout_ms)
-                        : DAISY_PROTO_OK;
+    m->timeout_ms = m->held = 0;
+    if (w->given > 6)
+        TRY(s_u32(w, &f[4], "timeout_ms", 0, UINT32_MAX, &m->timeout_ms));
+    return w->given > 7 ? s_u32(w, &f[5], "held", 0, UINT32_MAX, &m->held) : DAISY_PROTO_OK;
 }
 
 static daisy_proto_error_t
@@ -1171,7 +1173,8 @@ s_pack_welcome(msgpack_packer *pk, const daisy_msg_t *msg)
         return -1;
     return s_pack_text(pk, m->task_id) || msgpack_pack_uint32(pk, m->heartbeat_ms)
         || msgpack_pack_uint32(pk, m->liveness) || msgpack_pack_uint32(pk, m->dims)
-        || (m->timeout_ms && msgpack_pack_uint32(pk, m->timeout_ms)) ? -1 : 0;
+        || ((m->timeout_ms || m->held) && msgpack_pack_uint32(pk, m->timeout_ms))
+        || (m->held && msgpack_pack_uint32(pk, m->held)) ? -1 : 0;
 }
 
 static int
@@ -1408,8 +1411,8 @@ daisy_encode(const daisy_msg_t *msg, daisy_buffer_t *buf)
     msgpack_packer_init(&pk, buf, s_write);
     //  An optional field holding its default is left off.
     uint32_t fields = spec->fields;
-    if (msg->type == DAISY_MSG_WELCOME && msg->u.welcome.timeout_ms == 0)
-        fields--;
+    if (msg->type == DAISY_MSG_WELCOME && msg->u.welcome.held == 0)
+        fields -= msg->u.welcome.timeout_ms == 0 ? 2 : 1;
     if (msgpack_pack_array(&pk, fields)
         || msgpack_pack_uint32(&pk, DAISY_PROTOCOL_VERSION)
         || msgpack_pack_uint32(&pk, (uint32_t)spec->type) || spec->pack(&pk, msg)) {
@@ -1429,7 +1432,7 @@ static const spec_t s_specs[] = {
     {DAISY_MSG_BYE, "bye", 2, 0, s_walk_none, s_pack_none},
     {DAISY_MSG_STARTED, "started", 4, 0, s_walk_started, s_pack_started},
     {DAISY_MSG_STATS, "stats", 4, 0, s_walk_stats, s_pack_stats},
-    {DAISY_MSG_WELCOME, "welcome", 7, 1, s_walk_welcome, s_pack_welcome},
+    {DAISY_MSG_WELCOME, "welcome", 8, 2, s_walk_welcome, s_pack_welcome},
     {DAISY_MSG_BLOCKS, "blocks", 4, 0, s_walk_blocks, s_pack_blocks},
     {DAISY_MSG_SHUTDOWN, "shutdown", 3, 0, s_walk_shutdown, s_pack_shutdown},
     {DAISY_MSG_ERROR, "error", 4, 0, s_walk_error, s_pack_error},

@@ -285,11 +285,10 @@ class _Worker:
         self.worker_id, self.run_id = worker_id, run_id
         self.prefetch, self.give_up, self.keys, self.parent = prefetch, give_up, keys, parent
         self.host = socket.gethostname() or "localhost"
-        routing = worker_id.encode("utf-8")
-        if run_id:
-            tail = b"/" + run_id.encode("utf-8")
-            routing = routing[:255 - len(tail)] + tail
-        self.routing_id = routing
+        # worker id, run id and random bytes of this process (PROTOCOL.md
+        # section 1): two processes under one worker id are two workers.
+        tail = ("/" + (run_id or "") + "/" + os.urandom(8).hex()).encode("utf-8")
+        self.routing_id = worker_id.encode("utf-8")[:255 - len(tail)] + tail
         self.ctx = zmq.Context()
         self.sock = self.monitor = None
         self.poller = None
@@ -308,6 +307,7 @@ class _Worker:
         self.sent = collections.deque(maxlen=RESEND_MAX)    # (result, time sent)
         self.credits_out = 0                 # credits the broker owes us
         self.held = 0                        # queued + running + results not sent
+        self.void_block = None               # running, but the broker gave it to another
         self.stopping = False
         self.finished = False                # SHUTDOWN
         self.processed = self.skipped = 0
@@ -554,16 +554,36 @@ class _Worker:
             self._monitor_stop()
         self.heartbeat = max(1, int(msg[3])) / 1000.0
         self.liveness = max(1, int(msg[4]))
+        held = int(msg[7]) if len(msg) > 7 else 0
+        if held == 0 and (self.held or self.current is not None or self.sent):
+            self._void_leases()
         self.link = "ready"
         self.backoff = BACKOFF_MIN_S
         _log.info("joined task %s at %s as %s", self.task_id, self.endpoint, self.worker_id)
         # A block that ran while we (re)connected is reported now, riding on
         # the results if there are any.
-        self.told = self.current is not None
+        self.told = self.current is not None and self.void_block is None
         if self.told and not self.pending:
             self._send(STARTED, self.current.block_id, self.current.attempt)
         self._flush(now)
         self.marked = self.told
+
+    def _void_leases(self):
+        """The broker holds none of our blocks (it lost us, or it is a new
+        broker of our run) and runs them elsewhere, perhaps now: the queued
+        ones are dropped, results it did not acknowledge forgotten, and the
+        running block's result will not be sent (a Python function cannot
+        be stopped from outside; it runs to its end)."""
+        _log.warning("the broker holds none of this worker's blocks (it lost this worker, "
+                     "or it restarted): dropping %d queued, %d results%s", len(self.queue),
+                     len(self.pending) + len(self.sent),
+                     ", and the running block's result" if self.current is not None else "")
+        self.queue.clear()
+        self.pending.clear()
+        self.sent.clear()
+        self.held = 0
+        self.marked = False
+        self.void_block = self.current
 
     def _on_blocks(self, msg):
         if msg[2] != self.task_id or not msg[3]:
@@ -694,6 +714,9 @@ class _Worker:
     def _finish_block(self, outcome, now):
         block, status, seconds, error = outcome
         self.current = None
+        if self.void_block is block:
+            self.void_block = None
+            return      # another worker has it now (_void_leases)
         if status == FAILED and (self.stopping or _stop.is_set()):
             return      # failed while we stop: abandoned, given back by BYE at no cost
         if not self.pending:
@@ -765,7 +788,7 @@ class _Worker:
             if self.current is None and self.queue and not self.stopping:
                 self._start_next(now)
             elif (self.current is not None and not self.told and self.link == "ready"
-                  and now - self.current_start >= self._takeover()):
+                  and self.void_block is None and now - self.current_start >= self._takeover()):
                 self._tell(now)         # a queued block that runs long: worth a message
             self._maybe_flush(now)
             self._wait(self._timeout(now))

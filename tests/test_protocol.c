@@ -84,7 +84,7 @@ counts(uint64_t base)
 }
 
 //  Sample i (0 <= i < NSAMPLES) in *m; arrays point to static storage.
-#define NSAMPLES 45
+#define NSAMPLES 47
 static void
 sample(int i, daisy_msg_t *m)
 {
@@ -398,6 +398,23 @@ sample(int i, daisy_msg_t *m)
         m->u.welcome.dims = 3;
         m->u.welcome.timeout_ms = 600000;
         break;
+    case 45:
+        m->type = DAISY_MSG_WELCOME;    //  a reconnect holding blocks: 8 fields
+        m->u.welcome.task_id = "predict";
+        m->u.welcome.heartbeat_ms = 1000;
+        m->u.welcome.liveness = 3;
+        m->u.welcome.dims = 3;
+        m->u.welcome.timeout_ms = 600000;
+        m->u.welcome.held = 12;
+        break;
+    case 46:
+        m->type = DAISY_MSG_WELCOME;    //  ... of a task without a timeout (sent as 0)
+        m->u.welcome.task_id = "predict";
+        m->u.welcome.heartbeat_ms = 1000;
+        m->u.welcome.liveness = 3;
+        m->u.welcome.dims = 3;
+        m->u.welcome.held = 1;
+        break;
     }
 }
 
@@ -469,6 +486,7 @@ assert_msg_eq(const daisy_msg_t *got, const daisy_msg_t *want)
         cr_assert_eq(got->u.welcome.liveness, want->u.welcome.liveness);
         cr_assert_eq(got->u.welcome.dims, want->u.welcome.dims);
         cr_assert_eq(got->u.welcome.timeout_ms, want->u.welcome.timeout_ms);
+        cr_assert_eq(got->u.welcome.held, want->u.welcome.held);
         break;
     case DAISY_MSG_BLOCKS:
         cr_assert_str_eq(got->u.blocks.task_id, want->u.blocks.task_id);
@@ -1189,8 +1207,8 @@ Test(protocol, mistyped_fields_are_named)
         {"[2, 101, \"t\", 0, 3, 3]", "welcome: heartbeat_ms: 0 is not in 1..4294967295"},
         {"[2, 101, \"t\", 1000, 0, 3]", "welcome: liveness: 0 is not in 1..4294967295"},
         {"[2, 101, \"t\", 1000, 3, 0]", "welcome: dims: 0 is not in 1..6"},
-        {"[2, 101, \"t\", 1000, 3]", "welcome: 5 fields, expected 6 to 7"},
-        {"[2, 101, \"t\", 1000, 3, 3, 5, 0]", "welcome: 8 fields, expected 6 to 7"},
+        {"[2, 101, \"t\", 1000, 3]", "welcome: 5 fields, expected 6 to 8"},
+        {"[2, 101, \"t\", 1000, 3, 3, 5, 1, 0]", "welcome: 9 fields, expected 6 to 8"},
         {"[2, 101, \"t\", 1000, 3, 3, -1]", "welcome: timeout_ms: -1 is negative"},
         {"[2, 101, \"t\", 1000, 3, 3, 4294967296]", "welcome: timeout_ms: 4294967296 is not in 0..4294967295"},
         {"[2, 101, \"t\", 1000, 3, 7]", "welcome: dims: 7 is not in 1..6"},

@@ -45,6 +45,8 @@ static struct {
     bool wait_stop;             //  run until stop was called, then fail
     bool wait_rejoin;           //  block 1 runs until the worker said HELLO again,
                                 //  block 2 until the broker saw its start
+    bool wait_abort;            //  block 1 runs until the abort hook was called
+    atomic_int aborted;         //  abort hook calls
     atomic_int hellos;          //  HELLOs the broker read (wait_rejoin)
     atomic_int running2;        //  block 2 runs (wait_rejoin)
     atomic_int seen_start[MAX_ID];  //  the broker read the block's start
@@ -114,6 +116,8 @@ process(const daisy_block_t *block, void *arg)
         atomic_store(&sh.running2, 1);
         wait_for(&sh.seen_start[2], 1);
     }
+    if (sh.wait_abort && block->block_id == 1)
+        wait_for(&sh.aborted, 1);
     if (sh.wait_stop) {
         wait_for(&sh.stop_called, 1);
         return 1;   //  as a command killed by the same SIGTERM would
@@ -154,6 +158,7 @@ typedef struct {
     uint32_t prefetch;
     const char *run_id;
     uint32_t reconnect_max_ms;
+    void (*abort)(void *arg);
 } cfg_t;
 
 //  Bind the fake broker, then start a worker of task "a" against it.
@@ -185,6 +190,7 @@ start(cfg_t cfg)
     daisy_error_t err;
     fx.worker = daisy_worker_new(&opt, &err);
     cr_assert_not_null(fx.worker, "%s", err.msg);
+    daisy_worker_set_abort(fx.worker, cfg.abort, NULL);
     cr_assert_eq(pthread_create(&fx.thread, NULL, worker_main, NULL), 0);
     fx.running = true;
 }
@@ -290,15 +296,24 @@ expect(daisy_msg_type_t type)
     return msg;
 }
 
+//  WELCOME, saying the broker holds `held` of the worker's blocks (a
+//  reconnect it did not give up on; 0 for a new session).
 static void
-welcome(uint32_t heartbeat_ms, uint32_t liveness)
+welcome_holding(uint32_t heartbeat_ms, uint32_t liveness, uint32_t held)
 {
     daisy_msg_t msg = {.type = DAISY_MSG_WELCOME};
     msg.u.welcome.task_id = "a";
     msg.u.welcome.heartbeat_ms = heartbeat_ms;
     msg.u.welcome.liveness = liveness;
     msg.u.welcome.dims = 1;
+    msg.u.welcome.held = held;
     send_msg(&msg);
+}
+
+static void
+welcome(uint32_t heartbeat_ms, uint32_t liveness)
+{
+    welcome_holding(heartbeat_ms, liveness, 0);
 }
 
 //  Blocks first, first + 1, ... (attempt 0).
@@ -493,7 +508,7 @@ Test(worker, after_the_broker_went_silent_it_says_hello_again_and_resends_result
     daisy_msg_t h = expect(DAISY_MSG_HELLO);
     cr_assert_str_eq(h.u.hello.worker_id, WORKER_ID);
     cr_assert_str_eq(h.u.hello.run_id, RUN);
-    welcome(1000, 3);
+    welcome_holding(1000, 3, 1);     //  the broker still holds block 7
     //  The result may never have been read: it goes again, and returns no
     //  credit twice: the window (1) is asked for once on the new connection.
     bool resent = false;
@@ -687,13 +702,13 @@ Test(worker, a_block_started_while_reconnecting_is_reported_once_welcomed)
         if (recv_msg(10, &m))
             cr_assert_eq(m.type, DAISY_MSG_HELLO, "unexpected %s", daisy_msg_name(m.type));
     }
-    welcome(1000, 3);
+    welcome_holding(1000, 3, 3);     //  the broker still holds blocks 1 to 3
     fx.echo = true;
     bool result2 = false;
     while (!result2) {
         cr_assert(recv_msg(DEADLINE_MS, &m), "no result for block 2");
         if (m.type == DAISY_MSG_HELLO) {    //  a reconnect on a loaded machine
-            welcome(1000, 3);
+            welcome_holding(1000, 3, 3);
             continue;
         }
         const daisy_wire_lease_t *s = m.type == DAISY_MSG_STARTED ? &m.u.started
@@ -739,4 +754,61 @@ Test(worker, a_run_id_no_broker_takes_is_refused_at_once)
     daisy_worker_t *w = daisy_worker_new(&opt, &err);
     cr_assert_not_null(w, "%s", err.msg);
     daisy_worker_destroy(&w);
+}
+
+//  The broker lost this worker (it fell silent) or was restarted: its
+//  WELCOME says it holds none of the worker's blocks. The one running is
+//  stopped through the hook and its result dropped, the queued ones are
+//  dropped unrun, and the window is asked for anew: the blocks are
+//  another worker's now, and running them on would run them twice at once.
+static void
+on_abort(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&sh.aborted, 1);
+}
+
+Test(worker, a_broker_holding_none_of_its_blocks_voids_them)
+{
+    sh.wait_abort = true;
+    start((cfg_t){.prefetch = 3, .run_id = RUN, .reconnect_max_ms = 100, .abort = on_abort});
+    greet(3, 100, 5);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 3);
+    fx.echo = true;
+    send_blocks(1, 3);
+    daisy_msg_t m;
+    for (;;) {     //  block 1 runs (its start is told), then silence
+        cr_assert(recv_msg(DEADLINE_MS, &m), "block 1 did not start");
+        if ((m.type == DAISY_MSG_STARTED && m.u.started.block_id == 1)
+            || (m.type == DAISY_MSG_RELEASE && m.u.release.has_started))
+            break;
+    }
+    fx.echo = false;
+    for (;;) {
+        cr_assert(recv_msg(DEADLINE_MS, &m), "no HELLO came again");
+        if (m.type == DAISY_MSG_HELLO)
+            break;
+    }
+    welcome(1000, 3);       //  a new session: nothing of the worker's is held
+    uint32_t credits = 0;
+    int64_t quiet_until = tu_now_ms() + QUIET_MS;
+    while (tu_now_ms() < quiet_until || credits < 3) {
+        if (!recv_msg(50, &m))
+            continue;
+        cr_assert(m.type != DAISY_MSG_STARTED, "a dropped block was started: %llu",
+                  (unsigned long long)m.u.started.block_id);
+        if (m.type == DAISY_MSG_REQUEST)
+            credits += m.u.request.credits;
+        if (m.type == DAISY_MSG_RELEASE) {
+            cr_assert_eq(m.u.release.count, 0, "a result of a dropped block was sent");
+            credits += m.u.release.credits;
+        }
+        cr_assert_lt(tu_now_ms(), quiet_until + DEADLINE_MS, "credits asked: %u", credits);
+    }
+    cr_assert_eq(credits, 3, "the whole window is asked for again");
+    cr_assert_eq(atomic_load(&sh.aborted), 1, "the running block was stopped");
+    cr_assert_eq(atomic_load(&sh.calls), 1, "blocks 2 and 3 never ran");
+    shutdown_worker();
+    join_worker();
+    cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
 }

@@ -11,9 +11,9 @@
     owes nothing (credits start again from zero) but the blocks held stay
     held: they are processed and their results sent as usual. The broker
     keeps the leases of a worker that says hello again, so dropping them
-    here would strand them there; and a broker that did give up on us
-    ignores the stale results, which still return their credits, so the
-    window stays exact either way.
+    here would strand them there. A broker that gave up on us (or a new
+    one of our run) says so: its WELCOME holds none of ours (`held`), and
+    then everything we hold is another worker's (io_void_leases).
 
     Resending. The socket keeps its ZMQ_ROUTING_ID (the worker id, and
     the run id: see worker_routing_id in worker.c) across
@@ -541,7 +541,7 @@ void
 io_tell_running(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
-    if (!io->running || io->told || io->link != LINK_READY)
+    if (!io->running || io->void_running || io->told || io->link != LINK_READY)
         return;
     io->tell = true;
     if (io->pending.count)
@@ -551,12 +551,41 @@ io_tell_running(daisy_worker_t *self, int64_t now)
 
 //  Messages from the broker ----------------------------------------------------
 
+//  The WELCOME that answers our HELLO says the broker holds none of our
+//  blocks while we hold some: it lost us (silent past its liveness: a
+//  stopped process, a frozen host, a long partition) or it is a new broker
+//  of our run, and runs them elsewhere, perhaps now. Running them on would
+//  run a block twice at once, next to the neighbours it conflicts with:
+//  the queued ones are dropped, the results not acknowledged forgotten
+//  (they would be refused), and the block being processed is stopped
+//  through the caller's hook; its result will not be sent.
+static void
+io_void_leases(daisy_worker_t *self)
+{
+    io_t *io = &self->io;
+    io->qhead = io->qcount = 0;
+    results_clear(&io->pending);
+    while (io->sent.count)
+        sent_pop(&io->sent);
+    io->held = 0;
+    io->marked = false;
+    if (!io->running)
+        return;
+    io->void_running = true;
+    io->tell = io->told = false;
+    if (self->abort)
+        self->abort(self->abort_arg);
+}
+
 static void
 io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
 {
     io_t *io = &self->io;
     if (io->link != LINK_HELLO && io->link != LINK_READY)
         return;
+    if (io->link == LINK_HELLO && msg->u.welcome.held == 0
+        && (io->held || io->running || io->sent.count))
+        io_void_leases(self);
     io->heartbeat_ms = msg->u.welcome.heartbeat_ms ? msg->u.welcome.heartbeat_ms
                                                    : WORKER_HEARTBEAT_MS;
     io->liveness = msg->u.welcome.liveness ? msg->u.welcome.liveness : WORKER_LIVENESS;
@@ -567,7 +596,7 @@ io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     io->backoff_ms = worker_backoff_min(self);
     //  A block that runs while we reconnect (or a broker restarts) is told
     //  now, riding on the results if there are any.
-    io->tell = io->running;
+    io->tell = io->running && !io->void_running;
     io_flush(self, now);    //  results from before a reconnect, then credits
     io_tell_start(self, now);
 }

@@ -107,14 +107,22 @@ worker_check_options(const daisy_worker_options_t *o, daisy_error_t *err)
 //  a new broker took would otherwise be taken for the new run's worker of
 //  the same id (ROUTER_HANDOVER) and be sent its blocks. With the run id
 //  in it, the new broker does not know the id, answers not_ready, and
-//  the HELLO that follows is refused as wrong_run.
+//  the HELLO that follows is refused as wrong_run. And it ends with random
+//  bytes of this process: two processes under one worker id (a broker
+//  restarted with the same run id starts its workers anew while the old
+//  ones live) are two workers to the broker, and one's result never
+//  passes for the other's. Reconnects of this process keep it.
 static void
 worker_routing_id(daisy_worker_t *self)
 {
-    size_t run = strlen(self->run_id);
-    size_t room = sizeof self->routing_id - 1 - (run ? run + 1 : 0);
-    int n = snprintf(self->routing_id, sizeof self->routing_id, "%.*s%s%s", (int)room,
-                     self->worker_id, run ? "/" : "", self->run_id);
+    uint64_t nonce = 0;
+    if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != (ssize_t)sizeof nonce)
+        nonce = (uint64_t)now_ms() * 1000003u ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)self;
+    char tail[64];
+    int t = snprintf(tail, sizeof tail, "/%s/%016llx", self->run_id, (unsigned long long)nonce);
+    int room = (int)sizeof self->routing_id - 1 - t;
+    int n = snprintf(self->routing_id, sizeof self->routing_id, "%.*s%s", room, self->worker_id,
+                     tail);
     self->routing_size = (size_t)n < sizeof self->routing_id ? (size_t)n
                                                              : sizeof self->routing_id - 1;
 }
@@ -290,8 +298,11 @@ worker_loop(daisy_worker_t *self, daisy_process_fn *fn, void *arg)
             int rc = worker_process(self, &block, fn, arg, &result);
             io->running = false;
             now = now_ms();
-            if (rc == 0)
+            if (rc == 0 && io->void_running)
+                free(result.error);     //  another worker has the block now
+            else if (rc == 0)
                 io_add_result(self, &result, now);
+            io->void_running = false;
             continue;
         }
         io_maybe_flush(self, now);
@@ -370,6 +381,15 @@ daisy_worker_set_error(daisy_worker_t *self, const char *text)
         return;
     snprintf(self->error_text, sizeof self->error_text, "%s", text ? text : "");
     self->error_set = true;
+}
+
+void
+daisy_worker_set_abort(daisy_worker_t *self, void (*fn)(void *arg), void *arg)
+{
+    if (!self)
+        return;
+    self->abort = fn;
+    self->abort_arg = arg;
 }
 
 void

@@ -89,6 +89,7 @@ typedef struct {
     //  The block being processed, and what the broker knows of it (see
     //  io_started in io.c).
     bool running;           //  `current` runs now
+    bool void_running;      //  ... but the broker gave it to another (io_void_leases)
     daisy_wire_lease_t current;
     bool tell;              //  its start is to be told with the next message
     bool told;              //  its start was told on this connection
@@ -104,7 +105,7 @@ struct _daisy_worker_t {
     char *task_id;
     char *worker_id;
     char *run_id;
-    char routing_id[256];       //  worker_id, then "/" and the run id if any
+    char routing_id[256];       //  worker_id "/" run id "/" 16 random hex digits
     size_t routing_size;
     char host[256];
     uint32_t prefetch;
@@ -116,6 +117,8 @@ struct _daisy_worker_t {
     uint8_t secret_key[32];
     daisy_check_fn *check;
     void *check_arg;
+    void (*abort)(void *arg);   //  daisy_worker_set_abort
+    void *abort_arg;
 
     io_t io;
 

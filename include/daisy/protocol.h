@@ -213,6 +213,10 @@ typedef struct {
             uint32_t liveness;      //  missed intervals before a peer is lost
             uint32_t dims;
             uint32_t timeout_ms;    //  the task's block timeout; 0: none (left off the wire)
+            //  Blocks of this worker the broker holds (a reconnect it did
+            //  not give up on); 0: none, left off the wire. A worker that
+            //  holds blocks and is told 0 has lost them (PROTOCOL.md 4).
+            uint32_t held;
         } welcome;
         struct {                    //  BLOCKS
             const char *task_id;

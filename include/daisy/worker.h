@@ -97,6 +97,17 @@ DAISY_EXPORT void daisy_worker_set_check(daisy_worker_t *self, daisy_check_fn *f
 //  being processed (copied).
 DAISY_EXPORT void daisy_worker_set_error(daisy_worker_t *self, const char *text);
 
+//  Called, from the worker's I/O thread, when the broker no longer holds
+//  the block being processed: it lost this worker (silent past its
+//  liveness: a stopped process, a frozen host, a long network partition)
+//  or it was restarted, and runs the block elsewhere, perhaps already.
+//  Stop the block at once (daisy-worker kills its command): its result is
+//  not sent, and the blocks held but not started are dropped. NULL: none
+//  (the block runs to its end, and its result is dropped). Set it before
+//  daisy_worker_run().
+DAISY_EXPORT void daisy_worker_set_abort(daisy_worker_t *self, void (*fn)(void *arg),
+                                         void *arg);
+
 //  Ask a running worker to finish the current block, release what it
 //  holds and return (safe from a signal handler). A block that fails after
 //  the stop (its command killed by the same SIGTERM) is not reported as a

@@ -75,6 +75,34 @@ DAISY_BROKER_PID=$gone timeout 20 "$WORKER" --connect tcp://127.0.0.1:9 --task a
 check "a worker whose broker is gone exits 1 at once" test $? -eq 1
 check "... saying so" grep -q "the broker that started this worker (pid $gone) is gone" err2b.txt
 
+# 2c. A worker stopped (SIGSTOP) past the broker's patience while its
+#     block runs: the broker gives the block to another worker; the
+#     stopped one, continued, learns from the WELCOME that the broker holds
+#     nothing of its own and kills its command at once, which never runs
+#     on beside the new attempt and its neighbours.
+held_sleep="sleep 3$$"
+# Its second attempt waits (20 s at most) for the first to be gone, so
+# that the run goes on until the stopped worker is back.
+hold='if [ "$DAISY_TASK_ID$DAISY_BLOCK_ID$DAISY_ATTEMPT" = a40 ]; then echo "$PPID $$" > '"$tmpdir"'/held2c; '"$held_sleep"'; echo outlived >> '"$tmpdir"'/outlived2c; fi; '
+hold+='if [ "$DAISY_TASK_ID$DAISY_BLOCK_ID$DAISY_ATTEMPT" = a41 ]; then for i in $(seq 200); do pgrep -f "^'"$held_sleep"'$" > /dev/null || break; sleep 0.1; done; fi; '
+pipeline p2c.json "$tmpdir/run2c.txt" "$hold"
+timeout 120 "$DAISY" run --quiet --logs logs2c --heartbeat 200 p2c.json > out2c.txt 2> err2c.txt &
+run=$!
+for _ in $(seq 100); do [ -s held2c ] && pgrep -f "^$held_sleep\$" > /dev/null && break; sleep 0.1; done
+check "the block to stop was held" test -s held2c
+read -r worker_pid _ < held2c
+kill -STOP "$worker_pid"
+sleep 1.5   # past liveness x heartbeat (3 x 200 ms): lost, block 4 given again
+kill -CONT "$worker_pid"
+for _ in $(seq 50); do pgrep -f "^$held_sleep\$" > /dev/null || break; sleep 0.1; done
+check "the stopped worker's command is gone within 5 s of its return" test -z "$(pgrep -f "^$held_sleep\$")"
+wait $run
+check "the run completes" test $? -eq 0
+check "block 4 ran again elsewhere" grep -q "^a 4 1 " run2c.txt
+check "the stale command never went on" test ! -e outlived2c
+check "the worker said why" grep -rq "the broker gave the running block to another worker .*its command is killed" logs2c/latest/a
+for p in $(pgrep -f "^$held_sleep\$"); do kill "$p"; done
+
 # 3. A failing block: retried max_retries times, then failed; its
 #    downstream orphaned; the summary says so; exit status non-zero.
 fail='[ "$DAISY_TASK_ID$DAISY_BLOCK_ID" = a4 ] && { echo "bad block" >&2; exit 3; }; '
