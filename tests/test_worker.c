@@ -812,3 +812,26 @@ Test(worker, a_broker_holding_none_of_its_blocks_voids_them)
     join_worker();
     cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
 }
+
+//  A new run at our broker's address refuses us while a block runs: the
+//  block is stopped (ours will never be counted, and the new run may do it
+//  now), and the worker leaves.
+Test(worker, wrong_run_stops_the_running_block)
+{
+    sh.wait_abort = true;
+    start((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100, .abort = on_abort});
+    greet(1, 1000, 3);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
+    send_blocks(1, 1);
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
+    while (atomic_load(&sh.calls) == 0)
+        cr_assert_lt(tu_now_ms(), deadline, "block 1 did not start");
+    nap_ms(50);     //  long enough for the keeper to hold the socket
+    daisy_msg_t e = {.type = DAISY_MSG_ERROR};
+    e.u.error.code = DAISY_PROTO_WRONG_RUN;
+    e.u.error.text = "hello: worker w-1 was started for run run-a, this broker serves run run-q";
+    send_msg(&e);
+    join_worker();
+    cr_assert_eq(fx.rc, -1);
+    cr_assert_eq(atomic_load(&sh.aborted), 1, "the running block was stopped");
+}

@@ -640,7 +640,9 @@ io_on_error(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
         break;
     case DAISY_PROTO_WRONG_RUN:
         //  Another run took our broker's address (ours is gone): its
-        //  blocks are not ours to run. Leave at once, no reconnecting.
+        //  blocks are not ours to run, and ours will never be counted
+        //  (the new run may do them now). Stop, leave, no reconnecting.
+        io_void_leases(self);
         io_fatal(self, "broker at %s serves another run, this worker was started for run "
                  "%s: exiting (%s)", self->endpoint, self->run_id, msg->u.error.text);
         break;
