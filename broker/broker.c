@@ -229,6 +229,10 @@ serve(daisy_broker_t *self, worker_t *w, int64_t now)
         roster_unpark(self, w);
         return;
     }
+    if (now < self->serve_from) {   //  served when the grace is over (dispatch)
+        roster_park(self, w);
+        return;
+    }
     uint32_t want = w->credits < room ? w->credits : room;
     if (want > DAISY_MAX_BATCH)
         want = DAISY_MAX_BATCH;
@@ -276,6 +280,8 @@ serve(daisy_broker_t *self, worker_t *w, int64_t now)
 static void
 dispatch(daisy_broker_t *self, int64_t now)
 {
+    if (now < self->serve_from)
+        return;
     for (uint32_t t = 0; t < self->ntasks; t++) {
         btask_t *bt = &self->tasks[t];
         while (!dlist_empty(&bt->parked)) {
@@ -678,6 +684,8 @@ next_timer(daisy_broker_t *self, int64_t now)
             next = l->started + bt->timeout_ms < next ? l->started + bt->timeout_ms : next;
         }
     }
+    if (self->serve_from > now && self->serve_from < next)
+        next = self->serve_from;
     return next > now ? next - now : 0;
 }
 
@@ -861,6 +869,27 @@ open_markers(daisy_broker_t *self, daisy_error_t *err)
     return 0;
 }
 
+//  A resume (the markers hold marks) may follow a broker killed while
+//  workers ran blocks, and those workers, launched apart from it, may live
+//  on: they reconnect within liveness x heartbeat and learn that their
+//  blocks are no longer theirs (WELCOME's `held`, or `wrong_run`), and only
+//  then are their commands stopped. Until then no block is handed out, so
+//  that none runs twice at once.
+static void
+resume_grace(daisy_broker_t *self)
+{
+    uint64_t marked = 0;
+    for (uint32_t t = 0; self->markers && t < daisy_graph_task_count(self->graph); t++)
+        marked += self->markers[t] ? daisy_markers_count(self->markers[t]) : 0;
+    if (marked == 0)
+        return;
+    int64_t grace = (int64_t)self->opt.liveness * self->opt.heartbeat_ms;
+    self->serve_from = zclock_mono() + grace;
+    broker_log(self, "resuming from %llu done blocks: the first blocks go out in %.1f s, once "
+               "workers of the stopped run have reconnected and stopped theirs",
+               (unsigned long long)marked, grace / 1000.0);
+}
+
 static void
 close_markers(daisy_broker_t *self)
 {
@@ -972,6 +1001,7 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
         return NULL;
     }
     self->last_snapshot = self->last_changes = zclock_mono();
+    resume_grace(self);
     return self;
 }
 

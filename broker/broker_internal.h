@@ -150,6 +150,7 @@ struct _daisy_broker_t {
     unsigned stops;             //  daisy_broker_stop() calls (atomic)
     bool refused_this;          //  the message being handled was refused
     bool draining;              //  no more blocks handed out
+    int64_t serve_from;         //  no block handed out before (a resume: see resume_grace)
     bool finished;
 };
 

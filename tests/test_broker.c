@@ -45,6 +45,7 @@ typedef struct {
     uint32_t liveness;      //  0: 3
     uint32_t heartbeat_rate;    //  0: 1000
     uint32_t max_held;      //  0: 8
+    const char *markers;    //  done markers directory, or NULL
     const char *run_id;
 } cfg_t;
 
@@ -99,6 +100,7 @@ start(cfg_t cfg)
     opt.heartbeat_rate = cfg.heartbeat_rate;
     opt.max_held = cfg.max_held ? cfg.max_held : 8;
     opt.run_id = cfg.run_id;
+    opt.markers_dir = cfg.markers;
     fx.broker = daisy_broker_new(fx.graph, &opt, &err);
     cr_assert_not_null(fx.broker, "%s", err.msg);
     fx.ctx = zmq_ctx_new();
@@ -1019,4 +1021,47 @@ Test(broker, a_broker_leaves_the_callers_signal_handlers)
     daisy_broker_destroy(&fx.broker);
     cr_assert(handled_by(SIGINT, callers_handler), "SIGINT's handler changed");
     cr_assert(handled_by(SIGTERM, SIG_DFL), "SIGTERM's disposition changed");
+}
+
+//  Resume ---------------------------------------------------------------------
+
+//  A resume (markers holding marks) hands out no block for liveness x
+//  heartbeat: workers of the stopped run, launched apart from it, first
+//  reconnect and learn that what they run is not theirs (WELCOME's held),
+//  so that no block runs twice at once.
+Test(broker, a_resume_hands_out_no_block_before_liveness_heartbeats)
+{
+    char dir[] = "/tmp/daisy-test-resume-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    daisy_error_t err = {0};
+    {   //  block 0 of the 4 done in an earlier run
+        daisy_pipeline_t *p = daisy_pipeline_new();
+        daisy_task_t *t = tu_task_1d("a", 0, 40, 10, 0, 10);
+        daisy_pipeline_add(p, &t);
+        daisy_graph_t *g = daisy_graph_new(p, &err);
+        daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
+        cr_assert_not_null(m, "%s", err.msg);
+        daisy_markers_set(m, 0);
+        daisy_markers_close(&m);
+        daisy_graph_destroy(&g);
+        daisy_pipeline_destroy(&p);
+    }
+    start((cfg_t){.blocks = 4, .heartbeat_ms = 200, .liveness = 5, .run_id = RUN,
+                  .markers = dir});
+    int64_t t0 = tu_now_ms();
+    void *s = join("w1");
+    request(s, 8);
+    daisy_msg_t beat = {.type = DAISY_MSG_HEARTBEAT};
+    for (int i = 0; i < 2; i++) {   //  600 ms without a block, heartbeating
+        quiet(s);
+        send_msg(s, &beat);
+    }
+    daisy_wire_block_t b[3];
+    receive_blocks(s, b, 3);
+    int64_t waited = tu_now_ms() - t0;
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    cr_assert_eq(system(rm), 0);
+    cr_assert_geq(waited, 1000, "the first blocks came after %lld ms", (long long)waited);
+    cr_assert_null(find(b, 3, 0), "block 0 was done before");
 }
