@@ -848,7 +848,7 @@ init_tasks(daisy_broker_t *self)
     for (uint32_t t = 0; t < self->ntasks; t++) {
         dlist_init(&self->tasks[t].parked);
         dlist_init(&self->tasks[t].leases);
-        self->tasks[t].timeout_ms = (int64_t)(daisy_task_timeout(daisy_pipeline_task(p, t)) * 1000);
+        self->tasks[t].timeout_ms = daisy_task_timeout_ms(daisy_pipeline_task(p, t));
     }
     return 0;
 }

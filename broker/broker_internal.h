@@ -83,7 +83,7 @@ typedef struct {
     int64_t finished_at;        //  ms: when it was done (elapsed stops)
     uint32_t jobs_pending;      //  as the launcher last said
     uint32_t jobs_starting;
-    uint64_t rate_completed;    //  completed count at the last rate sample
+    uint64_t rate_completed;    //  completed less skipped at the last rate sample
     int64_t rate_at;
     double rate;                //  blocks per second, smoothed
     uint64_t *changed;          //  block states changed since the last BLOCK_CHANGES

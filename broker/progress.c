@@ -11,7 +11,10 @@
     A task's rate is smoothed while it runs and frozen when it is done (its
     completions over its elapsed time): a finished task keeps the rate it
     had instead of decaying towards zero, and one that finished within a
-    single interval still shows one.
+    single interval still shows one. Skipped blocks (done before, found by
+    the check or the markers) are not counted: a resumed run skips
+    thousands a second, and its rate and ETA would promise that pace for
+    the blocks it still has to process.
 
     Block states (a map of each task's grid for the browser view) come from
     the scheduler, which keeps one byte per block while there is a feed
@@ -84,7 +87,8 @@ progress_task_done(daisy_broker_t *self, uint32_t task)
     daisy_scheduler_counts(self->scheduler, task, &c);
     bt->jobs_pending = bt->jobs_starting = 0;
     if (bt->started && bt->finished_at > bt->started_at)
-        bt->rate = (double)c.completed * 1000.0 / (double)(bt->finished_at - bt->started_at);
+        bt->rate = (double)(c.completed - c.skipped) * 1000.0
+                 / (double)(bt->finished_at - bt->started_at);
     progress_task_state(self, task, DAISY_EVT_TASK_DONE);
 }
 
@@ -106,11 +110,11 @@ progress_snapshot(daisy_broker_t *self, int64_t now)
         daisy_task_counts_t c;
         daisy_scheduler_counts(self->scheduler, t, &c);
         if (!bt->finished && bt->rate_at > 0 && now > bt->rate_at) {
-            double instant = (double)(c.completed - bt->rate_completed) * 1000.0
+            double instant = (double)(c.completed - c.skipped - bt->rate_completed) * 1000.0
                            / (double)(now - bt->rate_at);
             bt->rate = bt->rate == 0 ? instant : 0.5 * bt->rate + 0.5 * instant;
         }
-        bt->rate_completed = c.completed;
+        bt->rate_completed = c.completed - c.skipped;
         bt->rate_at = now;
         progress_task_state(self, t, DAISY_EVT_TASK_STATE);
     }

@@ -97,7 +97,7 @@ on_serial_progress(void *arg, const daisy_scheduler_t *s, uint32_t task)
             .elapsed_s = elapsed};
         daisy_scheduler_counts(s, t, &states[t].counts);
         const daisy_task_counts_t *c = &states[t].counts;
-        states[t].blocks_per_s = elapsed > 0 ? (double)c->completed / elapsed : 0;
+        states[t].blocks_per_s = elapsed > 0 ? (double)(c->completed - c->skipped) / elapsed : 0;
         if (t == task)
             task_done = c->completed + c->failed + c->orphaned == c->total;
     }

@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +85,7 @@ setup_tasks(const daisy_pipeline_t *p, runner_task_t *rts, const daisy_serial_op
         rt->command = daisy_task_command(rt->task);
         rt->out_fd = rt->err_fd = -1;
         rt->group = opt ? opt->group : NULL;
-        double timeout = daisy_task_timeout(rt->task);
-        rt->timeout_ms = timeout > 0 ? (uint32_t)fmin(ceil(timeout * 1000), UINT32_MAX) : 0;
+        rt->timeout_ms = daisy_task_timeout_ms(rt->task);
         if (!rt->process && !rt->command)
             return daisy_error_set(err, "task '%s': the serial runner needs a process "
                                    "function or a command", daisy_task_id(rt->task));

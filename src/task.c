@@ -18,6 +18,7 @@
 */
 #include "daisy/task.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,17 @@ double
 daisy_task_timeout(const daisy_task_t *self)
 {
     return self->timeout;
+}
+
+//  One conversion for the broker and the serial runner, which used to
+//  round a fraction of a millisecond differently.
+uint32_t
+daisy_task_timeout_ms(const daisy_task_t *self)
+{
+    double ms = ceil(self->timeout * 1000);
+    if (!(ms > 0))
+        return 0;
+    return ms >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
 void

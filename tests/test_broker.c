@@ -1061,4 +1061,13 @@ Test(broker, a_resume_hands_out_no_block_before_liveness_heartbeats)
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     cr_assert_eq(system(rm), 0);
     cr_assert_null(find(b, 3, 0), "block 0 was done before");
+    //  The rate is of the blocks this run processed: the skipped block,
+    //  done before, would have the rate promise a pace it cannot keep.
+    daisy_wire_result_t r[3] = {ok(&b[0]), ok(&b[1]), ok(&b[2])};
+    release(s, r, 3, 3, NULL);
+    expect(s, DAISY_MSG_SHUTDOWN);
+    daisy_wire_task_state_t done = state();
+    cr_assert_eq(done.counts.skipped, 1);
+    cr_assert_eq(done.counts.completed, 4);
+    cr_assert_float_eq(done.blocks_per_s, 3.0 / done.elapsed_s, 1e-6 * done.blocks_per_s);
 }

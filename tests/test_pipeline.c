@@ -186,6 +186,27 @@ Test(pipeline, task_setters)
     daisy_task_destroy(&t);
 }
 
+//  The broker and the serial runner both apply this conversion: a
+//  fraction of a millisecond must not become "no limit".
+Test(pipeline, timeout_in_milliseconds)
+{
+    daisy_task_t *t = make_task("a");
+    cr_assert_eq(daisy_task_timeout_ms(t), 0u);
+    daisy_task_set_timeout(t, 2.5);
+    cr_assert_eq(daisy_task_timeout_ms(t), 2500u);
+    daisy_task_set_timeout(t, 0.0004);
+    cr_assert_eq(daisy_task_timeout_ms(t), 1u);
+    daisy_task_set_timeout(t, 1.0001);
+    cr_assert_eq(daisy_task_timeout_ms(t), 1001u);
+    daisy_task_set_timeout(t, 1e12);
+    cr_assert_eq(daisy_task_timeout_ms(t), UINT32_MAX);
+    daisy_task_set_timeout(t, -1);
+    cr_assert_eq(daisy_task_timeout_ms(t), 0u);
+    daisy_task_set_timeout(t, NAN);
+    cr_assert_eq(daisy_task_timeout_ms(t), 0u);
+    daisy_task_destroy(&t);
+}
+
 Test(pipeline, task_upstream_kept_in_order)
 {
     daisy_task_t *t = make_task("a");

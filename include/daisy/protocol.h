@@ -131,8 +131,9 @@ typedef struct {
 typedef struct {
     const char *task_id;
     daisy_task_counts_t counts;
-    double blocks_per_s;            //  recent completion rate; once the task is
-                                    //  done, its completions over elapsed_s
+    double blocks_per_s;            //  recent rate of blocks processed (skipped
+                                    //  ones not counted); once the task is done,
+                                    //  those completions over elapsed_s
     double elapsed_s;               //  since its first block was handed out
                                     //  (0 before), frozen when it is done
     uint32_t workers;               //  workers connected to it

@@ -79,6 +79,10 @@ DAISY_EXPORT int daisy_task_max_retries(const daisy_task_t *self);
 //  Seconds a block may run before it is taken back; 0 means no limit.
 DAISY_EXPORT void daisy_task_set_timeout(daisy_task_t *self, double seconds);
 DAISY_EXPORT double daisy_task_timeout(const daisy_task_t *self);
+//  The timeout as the runners apply it: whole milliseconds, rounded up (a
+//  timeout under 1 ms is 1 ms, never "no limit"), at most UINT32_MAX
+//  (49 days); 0 when there is none or it is not a number of seconds > 0.
+DAISY_EXPORT uint32_t daisy_task_timeout_ms(const daisy_task_t *self);
 DAISY_EXPORT void daisy_task_set_workers(daisy_task_t *self, int workers);
 DAISY_EXPORT int daisy_task_workers(const daisy_task_t *self);
 
