@@ -750,35 +750,15 @@ daisy_broker_poll(daisy_broker_t *self, int timeout_ms)
 //  from a generator seeded with the time: two runs started in the same
 //  second would get the same port, and a dying run's workers, which libzmq
 //  reconnects by itself, would find the new run there.
-//  ipc://* : a Unix socket in a directory of this broker's own, made with
-//  mkdtemp (mode 0700: no other user can connect) under $TMPDIR or /tmp
-//  and removed when the broker is destroyed. Not libzmq's own ipc://*,
-//  which removes its directory later, when its I/O thread gets to it.
+//  ipc://* : a Unix socket in a directory of this broker's own (rundir.c).
+//  Not libzmq's own ipc://*, which removes its directory later, when its
+//  I/O thread gets to it.
 static int
 bind_private(daisy_broker_t *self)
 {
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp || strlen(tmp) > 60)     //  a socket's path is short (sun_path)
-        tmp = "/tmp";
-    snprintf(self->private_dir, sizeof self->private_dir, "%s/daisy-run-XXXXXX", tmp);
-    if (!mkdtemp(self->private_dir)) {
-        self->private_dir[0] = '\0';
+    if (rundir_make(self->private_dir, sizeof self->private_dir) != 0)
         return -1;
-    }
     return zsock_bind(self->router, "ipc://%s/broker", self->private_dir) < 0 ? -1 : 0;
-}
-
-//  After the router is closed: its socket file and directory go.
-static void
-remove_private(daisy_broker_t *self)
-{
-    if (!self->private_dir[0])
-        return;
-    char sock[200];
-    snprintf(sock, sizeof sock, "%s/broker", self->private_dir);
-    unlink(sock);
-    rmdir(self->private_dir);
-    self->private_dir[0] = '\0';
 }
 
 static int
@@ -1019,7 +999,7 @@ daisy_broker_destroy(daisy_broker_t **self_p)
     progress_free_blocks(self);
     auth_teardown(self);    //  before the router: it stops the router's monitor
     zsock_destroy(&self->router);
-    remove_private(self);
+    rundir_remove(self->private_dir);     //  after the router is closed
     zsock_destroy(&self->pub);
     zstr_free(&self->endpoint);
     free(self->advertised);

@@ -238,4 +238,11 @@ void progress_flush_changes(daisy_broker_t *self, int64_t now);
 void progress_block_snapshots(daisy_broker_t *self, uint64_t budget);
 void progress_free_blocks(daisy_broker_t *self);
 
+//  rundir.c: the private directory of ipc://* (mode 0700 under $TMPDIR or
+//  /tmp). rundir_make first removes those of brokers that died without
+//  removing theirs; rundir_remove empties `dir` and clears
+//  it, after the router is closed.
+int rundir_make(char *dir, size_t size);
+void rundir_remove(char *dir);
+
 #endif

@@ -18,10 +18,13 @@
 */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <czmq.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -1070,4 +1073,89 @@ Test(broker, a_resume_hands_out_no_block_before_liveness_heartbeats)
     cr_assert_eq(done.counts.skipped, 1);
     cr_assert_eq(done.counts.completed, 4);
     cr_assert_float_eq(done.blocks_per_s, 3.0 / done.elapsed_s, 1e-6 * done.blocks_per_s);
+}
+
+//  Private directories ---------------------------------------------------------
+
+//  A socket file at dir/broker, as a broker leaves it: listening (alive) or
+//  closed without unlinking (killed). Its times are set `age` seconds back.
+//  Returns the listening descriptor, or -1 for a dead one.
+static int
+fake_broker(const char *dir, bool alive, time_t age)
+{
+    cr_assert_eq(mkdir(dir, 0700), 0, "%s", dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/broker", dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    struct timespec t[2] = {{time(NULL) - age, 0}, {time(NULL) - age, 0}};
+    cr_assert_eq(utimensat(AT_FDCWD, sa.sun_path, t, AT_SYMLINK_NOFOLLOW), 0);
+    if (alive)
+        return fd;
+    close(fd);
+    return -1;
+}
+
+static bool
+exists(const char *base, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", base, name);
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+//  A broker on ipc://* removes the directories of brokers that were killed
+//  before they could (their socket refuses connections), and nothing else:
+//  not a live broker's, not one bound a moment ago, not one holding more
+//  than its socket, not an empty one (a run between mkdtemp and bind).
+Test(broker, a_private_broker_sweeps_killed_brokers_directories_only)
+{
+    char tmp[] = "/tmp/daisy-test-sweep-XXXXXX", d[256];
+    cr_assert_not_null(mkdtemp(tmp));
+    const char *names[] = {"daisy-run-dead01", "daisy-run-live01", "daisy-run-young1",
+                           "daisy-run-extra1", "daisy-run-empty1", "other-run-dead01"};
+    snprintf(d, sizeof d, "%s/%s", tmp, names[0]);
+    fake_broker(d, false, 3600);
+    snprintf(d, sizeof d, "%s/%s", tmp, names[1]);
+    int live = fake_broker(d, true, 3600);
+    snprintf(d, sizeof d, "%s/%s", tmp, names[2]);
+    fake_broker(d, false, 0);
+    snprintf(d, sizeof d, "%s/%s", tmp, names[3]);
+    fake_broker(d, false, 3600);
+    snprintf(d, sizeof d, "%s/%s/notes", tmp, names[3]);
+    FILE *f = fopen(d, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    snprintf(d, sizeof d, "%s/%s", tmp, names[4]);
+    cr_assert_eq(mkdir(d, 0700), 0);
+    snprintf(d, sizeof d, "%s/%s", tmp, names[5]);
+    fake_broker(d, false, 3600);
+
+    setenv("TMPDIR", tmp, 1);
+    daisy_error_t err;
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *task = tu_task_1d("a", 0, 20, 10, 0, 10);
+    daisy_pipeline_add(p, &task);
+    daisy_graph_t *g = daisy_graph_new(p, &err);
+    daisy_broker_options_t opt = daisy_broker_options_default();
+    opt.bind = "ipc://*";
+    opt.run_id = RUN;
+    daisy_broker_t *b = daisy_broker_new(g, &opt, &err);
+    unsetenv("TMPDIR");
+    cr_assert_not_null(b, "%s", err.msg);
+    cr_assert_not(exists(tmp, names[0]), "the killed broker's directory is gone");
+    for (int i = 1; i < 6; i++)
+        cr_assert(exists(tmp, names[i]), "%s is kept", names[i]);
+    const char *ep = daisy_broker_endpoint(b);
+    cr_assert(!strncmp(ep, "ipc://", 6) && strstr(ep, tmp) == ep + 6, "%s", ep);
+    daisy_broker_destroy(&b);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+    close(live);
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf %s", tmp);
+    cr_assert_eq(system(rm), 0);
 }
