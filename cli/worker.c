@@ -191,6 +191,8 @@ typedef struct {
     const char *command;                //  --exec
     const char *check_command;          //  --check
     daisy_exec_env_t env;
+    daisy_block_t checked;              //  the block --check last ran for
+    int64_t checked_at;                 //  when (daisy_exec_clock_ms), or 0
     char tail[256];                     //  --exec: the command's last stderr line
     void *dl;                           //  --plugin
     daisy_process_fn *process;
@@ -368,6 +370,11 @@ wcli_exec_block(const daisy_block_t *block, void *arg)
     char text[384];
     int status;
     job->env.timeout_ms = daisy_worker_timeout_ms(job->worker);
+    //  After its check, the command has what is left of the block's timeout.
+    job->env.since_ms = job->checked_at && job->checked.task == block->task
+                        && job->checked.index == block->index
+                        && job->checked.attempt == block->attempt ? job->checked_at : 0;
+    job->checked_at = 0;
     s_aborted = 0;
     int rc = daisy_block_exec(job->command, block, &job->env, &status, &err);
     if (s_aborted)      //  another worker's block now: said so, and not reported
@@ -405,6 +412,9 @@ wcli_check_command(const daisy_block_t *block, void *arg)
     daisy_error_t err;
     int status;
     job->env.timeout_ms = daisy_worker_timeout_ms(job->worker);
+    job->env.since_ms = 0;
+    job->checked = *block;
+    job->checked_at = daisy_exec_clock_ms();
     int rc = daisy_block_exec(job->check_command, block, &job->env, &status, &err);
     if (rc != 0) {      //  not started, or stopped at the timeout: not done
         fprintf(stderr, "%s: block %llu (attempt %u): %s the check: %s\n", job->prog,

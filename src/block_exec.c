@@ -159,8 +159,8 @@ tail_pump(int fd, int out, tail_t *t)
 
 //  Waiting ------------------------------------------------------------------
 
-static int64_t
-now_ms(void)
+int64_t
+daisy_exec_clock_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -217,7 +217,7 @@ wait_command(waiting_t *c, int *wstatus)
             rc = -1;
             break;
         }
-        int64_t now = now_ms();
+        int64_t now = daisy_exec_clock_ms();
         if (now >= c->deadline) {
             wait_stop(c, now);
             continue;
@@ -355,16 +355,18 @@ start_grouped(launch_t *l, pid_t *pid, volatile pid_t *group)
 
 //  The outcome: 0 with *status, 1 stopped at the timeout, -1 not waited for.
 static int
-outcome(const char *command, const waiting_t *c, int waited, int wstatus, uint32_t timeout_ms,
-        int *status, daisy_error_t *err)
+outcome(const char *command, const waiting_t *c, int waited, int wstatus,
+        const daisy_exec_env_t *env, int *status, daisy_error_t *err)
 {
     if (waited < 0)
         return daisy_error_set(err, "waiting for '%s': %s", command, strerror(errno));
     *status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
     if (!c->stopped)
         return 0;
-    daisy_error_set(err, "timeout: still running after %.3g s, stopped with %s",
-                    timeout_ms / 1000.0, c->stopped == SIGKILL ? "SIGKILL" : "SIGTERM");
+    daisy_error_set(err, "timeout: still running %s%.3g s%s, stopped with %s",
+                    env->since_ms ? "" : "after ", env->timeout_ms / 1000.0,
+                    env->since_ms ? " after the block's check began" : "",
+                    c->stopped == SIGKILL ? "SIGKILL" : "SIGTERM");
     return 1;
 }
 
@@ -399,10 +401,11 @@ daisy_block_exec(const char *command, const daisy_block_t *block,
         return daisy_error_set(err, "cannot start /bin/sh for '%s': %s", command, strerror(rc));
     }
     uint32_t timeout_ms = env ? env->timeout_ms : 0;
+    int64_t since = env && env->since_ms ? env->since_ms : daisy_exec_clock_ms();
     waiting_t c = {.pid = pid, .target = group ? -l.guard : pid, .fd = tail.tail ? l.pipe_fd[0] : -1,
                    .out = env && env->err_fd >= 0 ? env->err_fd : STDERR_FILENO,
                    .tail = tail.tail ? &tail : NULL,
-                   .deadline = timeout_ms ? now_ms() + timeout_ms : INT64_MAX};
+                   .deadline = timeout_ms ? since + timeout_ms : INT64_MAX};
     int wstatus = 0;
     int waited = wait_command(&c, &wstatus);
     if (l.pipe_fd[0] >= 0)
@@ -410,5 +413,5 @@ daisy_block_exec(const char *command, const daisy_block_t *block,
     if (group)
         *env->group = 0;
     guard_stop(&l, c.stopped != 0);
-    return outcome(command, &c, waited, wstatus, timeout_ms, status, err);
+    return outcome(command, &c, waited, wstatus, env, status, err);
 }

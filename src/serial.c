@@ -35,6 +35,8 @@ typedef struct {
     char log[1024];
     volatile pid_t *group;      //  the options' (NULL: the caller's group)
     uint32_t timeout_ms;        //  the task's timeout (0: none)
+    daisy_block_ref_t checked;  //  the block its check command last ran for
+    int64_t checked_at;         //  when (daisy_exec_clock_ms), or 0
 } runner_task_t;
 
 //  How a command of rt runs: its logs, group and timeout.
@@ -100,8 +102,10 @@ setup_tasks(const daisy_pipeline_t *p, runner_task_t *rts, const daisy_serial_op
 static bool
 check_command(const daisy_block_t *block, void *arg)
 {
-    const runner_task_t *rt = arg;
+    runner_task_t *rt = arg;
     daisy_exec_env_t env = exec_env(rt, NULL, 0);
+    rt->checked = (daisy_block_ref_t){block->task, block->index};
+    rt->checked_at = daisy_exec_clock_ms();
     int status;
     return daisy_block_exec(daisy_task_check_command(rt->task), block, &env, &status, NULL) == 0
         && status == 0;
@@ -135,6 +139,9 @@ run_block(const runner_task_t *rt, const daisy_block_t *block, char *why, size_t
     }
     char tail[256];
     daisy_exec_env_t env = exec_env(rt, tail, sizeof tail);
+    //  After its check, the command has what is left of the block's timeout.
+    if (rt->checked_at && rt->checked.task == block->task && rt->checked.index == block->index)
+        env.since_ms = rt->checked_at;
     daisy_error_t err;
     int status;
     if (daisy_block_exec(rt->command, block, &env, &status, &err) != 0) {

@@ -61,7 +61,15 @@ typedef struct {
     //  is stopped, with SIGTERM to its group (to it alone without one) and
     //  SIGKILL DAISY_EXEC_GRACE_MS later if it is still there.
     uint32_t timeout_ms;
+    //  When not 0: the time (daisy_exec_clock_ms) at which the block's
+    //  timeout began, when the command is not the first process run for
+    //  the block: a check command and the command after it share one
+    //  timeout, as the broker counts it, instead of one each.
+    int64_t since_ms;
 } daisy_exec_env_t;
+
+//  Milliseconds of CLOCK_MONOTONIC, the clock of since_ms.
+DAISY_EXPORT int64_t daisy_exec_clock_ms(void);
 
 //  How long a command stopped at its timeout has between SIGTERM and SIGKILL.
 #define DAISY_EXEC_GRACE_MS 5000
@@ -70,7 +78,8 @@ typedef struct {
 //  *status its exit status (128 + signal number when killed by a signal);
 //  1 when it was stopped at env->timeout_ms, with *status how it ended and
 //  a message saying so ("timeout: still running after 3 s, stopped with
-//  SIGTERM"); -1 with a message when it could not be started.
+//  SIGTERM"; "still running 3 s after the block's check began" with since_ms); -1
+//  with a message when it could not be started.
 DAISY_EXPORT int daisy_block_exec(const char *command, const daisy_block_t *block,
                                   const daisy_exec_env_t *env, int *status, daisy_error_t *err);
 

@@ -78,6 +78,18 @@ check "the summary says the timeout" grep -q "timeout: still running after 0.5 s
 check "it was retried, then failed" grep -q "block 0 (attempt 2)" "$tmpdir/out"
 check "the command's child is gone" bash -c "! pgrep -f '^sleep 1301.$$\$'"
 
+# The check and the command share the block's timeout, as the broker counts
+# it: 0.6 s of check and 0.6 s of command overrun 1 s together.
+cat >"$tmpdir/checked.json" <<JSON
+{"tasks": [{"id": "c", "total_roi": {"offset": [0], "shape": [1]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "timeout": 1, "max_retries": 0, "check": "sleep 0.6; exit 1", "command": "sleep 0.6"}]}
+JSON
+timeout 60 "$DAISY" run --serial --quiet "$tmpdir/checked.json" >"$tmpdir/out" 2>"$tmpdir/err"
+check "check and command past the timeout together fail" test $? -eq 1
+check "the summary counts from the check" \
+  grep -q "timeout: still running 1 s after the block's check began" "$tmpdir/out"
+
 # SIGINT: the block's command gets it and is given back (not failed), the
 # run stops with 130 and says how to resume; the rerun does the rest, and
 # no block runs twice.
