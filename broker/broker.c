@@ -217,6 +217,31 @@ tell_shutdown(daisy_broker_t *self, worker_t *w, const char *reason, int64_t now
     send_worker(self, w, &msg, now);
 }
 
+//  BLOCKS that could not be sent: the worker's connection is gone for now
+//  (it gave up on us and is saying hello again on a new one, or it died).
+//  Its n newest leases, these blocks, go back unstarted, and its credits
+//  stay owed: it is served again when next heard from (a HELLO starts
+//  afresh), and silence ends it if it is not. Losing it at once gave back
+//  the block it was running too, and that block ran twice.
+static void
+unsend(daisy_broker_t *self, worker_t *w, uint32_t n)
+{
+    for (uint32_t i = 0; i < n && w->leases; i++) {
+        lease_t *l = w->leases;
+        w->leases = l->next_in_worker;
+        w->nleases--;
+        if (w->running == l)
+            w->running = NULL;
+        uint64_t index = l->index;
+        roster_free_lease(self, l);
+        daisy_scheduler_give_back(self->scheduler, (daisy_block_ref_t){w->task, index}, NULL);
+    }
+    self->stats.blocks_sent -= n;
+    w->credits += n;
+    w->unsent = true;
+    roster_unpark(self, w);
+}
+
 //  Give the worker as many ready blocks as it has credits for, in one
 //  message, but never more than max_held at once (credits beyond that wait
 //  until it releases some); park it while it still wants more and has room.
@@ -224,6 +249,7 @@ static void
 serve(daisy_broker_t *self, worker_t *w, int64_t now)
 {
     btask_t *bt = &self->tasks[w->task];
+    w->unsent = false;
     uint32_t room = w->nleases < self->opt.max_held ? self->opt.max_held - w->nleases : 0;
     if (self->draining || room == 0) {
         roster_unpark(self, w);
@@ -266,7 +292,7 @@ serve(daisy_broker_t *self, worker_t *w, int64_t now)
             progress_task_state(self, w->task, DAISY_EVT_TASK_STARTED);
         }
         if (send_worker(self, w, &msg, now) != 0) {
-            lose_worker(self, w, "unreachable");
+            unsend(self, w, n);
             return;
         }
     }
@@ -332,6 +358,36 @@ welcome_timeout(const daisy_broker_t *self, uint32_t task)
     return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
+//  A worker that says hello again while it holds blocks may have lost
+//  some: BLOCKS sent to its old connection after it had closed it (it gave
+//  up on a broker that stalled or was stopped past liveness, and the
+//  broker, running again, answered its last RELEASE there). Such a lease
+//  would stay with it for good, and the run would never end. So every
+//  block it holds goes again, right after WELCOME; the worker keeps one
+//  copy of each block and attempt (PROTOCOL.md section 6).
+static void
+resend_leases(daisy_broker_t *self, worker_t *w, int64_t now)
+{
+    uint32_t n = 0;
+    for (lease_t *l = w->leases; l; l = l->next_in_worker) {
+        daisy_block_t b;
+        if (daisy_graph_block(self->graph, (daisy_block_ref_t){w->task, l->index}, &b) != 0)
+            continue;
+        b.attempt = l->attempt;
+        daisy_wire_block_from(&self->wire[n++], &b);
+        if (n < DAISY_MAX_BATCH && l->next_in_worker)
+            continue;
+        daisy_msg_t msg = {.type = DAISY_MSG_BLOCKS};
+        msg.u.blocks.task_id = task_id_of(self, w->task);
+        msg.u.blocks.count = n;
+        msg.u.blocks.blocks = self->wire;
+        self->stats.blocks_resent += n;
+        if (send_worker(self, w, &msg, now) != 0)
+            return;
+        n = 0;
+    }
+}
+
 static void
 on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
          const daisy_msg_t *msg, int64_t now)
@@ -395,7 +451,8 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
     reply.u.welcome.dims = (uint32_t)daisy_graph_grid_shape(self->graph, (uint32_t)task).dims;
     reply.u.welcome.timeout_ms = welcome_timeout(self, (uint32_t)task);
     reply.u.welcome.held = w->nleases;      //  0: whatever it holds is not its own
-    send_worker(self, w, &reply, now);
+    if (send_worker(self, w, &reply, now) == 0 && known && w->nleases > 0)
+        resend_leases(self, w, now);
 }
 
 static void
@@ -482,6 +539,8 @@ on_message(daisy_broker_t *self, const uint8_t *id, size_t idsize, const void *d
         return;
     }
     roster_heard(self, w, now);
+    if (w->unsent && msg.type != DAISY_MSG_REQUEST && msg.type != DAISY_MSG_RELEASE)
+        serve(self, w, now);    //  reachable again: what it is owed
     switch (msg.type) {
     case DAISY_MSG_REQUEST:
         w->credits = add_credits(w->credits, msg.u.request.credits);
@@ -689,6 +748,24 @@ next_timer(daisy_broker_t *self, int64_t now)
     return next > now ? next - now : 0;
 }
 
+//  Time the loop neither ran nor chose to sleep, beyond a heartbeat
+//  interval, is time the broker was not there: the process was stopped
+//  (Ctrl-Z stops a run's broker and workers together), its host paused,
+//  or its caller did not call. Its workers could not be heard then, and
+//  when all resume, the router is empty before their next heartbeat:
+//  without this they were all lost at once, and their blocks done twice.
+static void
+account_pause(daisy_broker_t *self, int64_t now)
+{
+    int64_t gap = self->awake_until ? now - self->awake_until : 0;
+    if (gap > (int64_t)self->hb_ms) {
+        roster_pause(self, gap);
+        broker_log(self, "the broker did not run for %.1f s (stopped, or its host paused): "
+                   "workers' silence and blocks' timeouts do not count it", gap / 1000.0);
+    }
+    self->awake_until = now;
+}
+
 //  One round: what is due, then every message waiting, each followed by
 //  what it made ready, then (the router empty) the workers that fell
 //  silent. It ends on an empty receive that comes after the round's last
@@ -703,6 +780,7 @@ work(daisy_broker_t *self)
     while (self->handshakes && (zsock_events(self->handshakes) & ZMQ_POLLIN))
         auth_handshake(self);
     int64_t now = zclock_mono();
+    account_pause(self, now);
     run_timers(self, now);
     dispatch(self, now);
     finish_tasks(self, now);
@@ -712,11 +790,13 @@ work(daisy_broker_t *self)
             check_markers(self);
         } else if (!expire_workers(self, now = zclock_mono())) {
             self->armed = true;
+            self->awake_until = now;
             return;
         }
         dispatch(self, now);
         finish_tasks(self, now);
     }
+    self->awake_until = now;    //  busy all along, more to read
 }
 
 //  One wake-up: unless the last round left the router armed, a round
@@ -727,11 +807,13 @@ work(daisy_broker_t *self)
 int
 daisy_broker_poll(daisy_broker_t *self, int timeout_ms)
 {
+    account_pause(self, zclock_mono());     //  the caller's time counts too
     if (!self->armed)
         work(self);
     int64_t wait = self->armed ? next_timer(self, zclock_mono()) : 0;
     if (timeout_ms >= 0 && wait > timeout_ms)
         wait = timeout_ms;
+    self->awake_until = zclock_mono() + wait;
     struct pollfd fds[3] = {
         {.fd = self->router_fd, .events = POLLIN},
         {.fd = self->zap ? zsock_fd(self->zap) : -1, .events = POLLIN},

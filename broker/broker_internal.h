@@ -51,6 +51,7 @@ struct worker {
     uint32_t nleases;
     lease_t *running;           //  the lease it said it runs (STARTED), or NULL
     bool runs_at_once;          //  HELLO said prefetch 1: a block handed out alone starts
+    bool unsent;                //  its last BLOCKS could not be sent: try again when heard
     int64_t last_heard;
     int64_t last_sent;
     uint32_t hb_ms;             //  heartbeat interval it was told (0: not welcomed yet)
@@ -151,6 +152,7 @@ struct _daisy_broker_t {
     bool refused_this;          //  the message being handled was refused
     bool draining;              //  no more blocks handed out
     int64_t serve_from;         //  no block handed out before (a resume: see resume_grace)
+    int64_t awake_until;        //  the loop ran, or chose to sleep, until then (0: not yet)
     bool finished;
 };
 
@@ -188,6 +190,11 @@ lease_t *roster_take_lease(daisy_broker_t *self, worker_t *w, uint64_t block_id,
                            uint32_t attempt);
 void roster_free_lease(daisy_broker_t *self, lease_t *l);
 void roster_destroy_all(daisy_broker_t *self);
+//  The broker did not run for `gap` ms (stopped, suspended with its run by
+//  Ctrl-Z, starved): that time counts neither as a worker's silence nor
+//  towards a block's timeout. Shifts every worker's last_heard and every
+//  lease's start, which keeps the time-ordered lists in order.
+void roster_pause(daisy_broker_t *self, int64_t gap);
 
 //  advertise.c: the endpoint to tell workers for the `bound` one: `given`
 //  if set, else `bound` with a wildcard host made this host's routable

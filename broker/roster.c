@@ -142,6 +142,17 @@ roster_heard(daisy_broker_t *self, worker_t *w, int64_t now)
 }
 
 void
+roster_pause(daisy_broker_t *self, int64_t gap)
+{
+    for (dnode_t *n = self->by_heard.next; n != &self->by_heard; n = n->next) {
+        worker_t *w = dlist_entry(n, worker_t, by_heard);
+        w->last_heard += gap;
+        for (lease_t *l = w->leases; l; l = l->next_in_worker)
+            l->started += gap;
+    }
+}
+
+void
 roster_sent(daisy_broker_t *self, worker_t *w, int64_t now)
 {
     w->last_sent = now;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "jobctl.h"
 #include "bars.h"
 #include "cli.h"
 #include "http.h"
@@ -201,6 +202,7 @@ run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
     }
     daisy_error_t err;
     serial_signals(on_serial_signal);
+    jobctl_follow(&s_serial_group);     //  Ctrl-Z stops the block's command too
     daisy_summary_t *summary = daisy_run_serial(p, &opt, &err);
     serial_signals(SIG_DFL);
     if (view.bars)

@@ -36,6 +36,7 @@
     worker, whichever way the block's code writes.
 */
 #include "args.h"
+#include "jobctl.h"
 #include "worker.h"
 
 #include <dlfcn.h>
@@ -658,6 +659,7 @@ cli_worker(int argc, char **argv, const char *prog)
     job.env.tail_size = sizeof job.tail;
     s_signal = 0;
     wcli_signals(wcli_on_signal);
+    jobctl_follow(&s_command);      //  Ctrl-Z stops the block's command too
     if (a.plugin && (rc = wcli_load_plugin(&a, &job)) >= 0) {
         wcli_unload(&job);
         wcli_signals(SIG_DFL);

@@ -297,6 +297,8 @@ class _Worker:
         self.backoff = BACKOFF_MIN_S
         self.retry_at = 0.0
         self.last_send = self.last_recv = self.last_answer = 0.0
+        self.awake_until = 0.0               # the loop ran, or chose to sleep, until then
+        self.resend_left = 0                 # blocks the broker sends again after WELCOME
         self.queue = collections.deque()     # blocks received, not started
         self.current = None                  # the block the helper thread runs
         self.current_start = 0.0
@@ -480,6 +482,7 @@ class _Worker:
 
     def _hello(self, now):
         self.credits_out = 0
+        self.resend_left = 0
         self.told = self.marked = False     # a new session knows nothing yet
         self._send(HELLO, self.task_id, self.worker_id, _text(self.host), os.getpid(),
                    self.prefetch, self.run_id)
@@ -557,6 +560,7 @@ class _Worker:
         held = int(msg[7]) if len(msg) > 7 else 0
         if held == 0 and (self.held or self.current is not None or self.sent):
             self._void_leases()
+        self.resend_left = held             # it sends them all again (PROTOCOL.md, WELCOME)
         self.link = "ready"
         self.backoff = BACKOFF_MIN_S
         _log.info("joined task %s at %s as %s", self.task_id, self.endpoint, self.worker_id)
@@ -585,16 +589,35 @@ class _Worker:
         self.marked = False
         self.void_block = self.current
 
+    def _holds(self, block_id, attempt):
+        """Whether the block and attempt is ours already: queued, running,
+        its result waiting or recently sent."""
+        key = (block_id, attempt)
+        cur = self.current
+        return (any((q.block_id, q.attempt) == key for q in self.queue)
+                or (cur is not None and (cur.block_id, cur.attempt) == key)
+                or any((r[0], r[1]) == key for r in self.pending)
+                or any((r[0], r[1]) == key for r, _ in self.sent))
+
     def _on_blocks(self, msg):
         if msg[2] != self.task_id or not msg[3]:
             return
         blocks = []
+        # After a WELCOME holding some, the broker sends every block it holds
+        # for us (some may have been lost on the way): keep one of each. Not
+        # so other BLOCKS: a new broker of the run may hand out a block and
+        # attempt whose result went to the old one, and it must run.
+        resent = self.resend_left > 0
+        self.resend_left = max(0, self.resend_left - len(msg[3])) if resent else 0
         for b in msg[3]:
             block_id, attempt, level, ro, rs, wo, ws = b
+            if resent and self._holds(block_id, attempt):
+                continue
             blocks.append(Block(block_id, attempt, level, self.task_id,
                                 Roi(tuple(ro), tuple(rs)), Roi(tuple(wo), tuple(ws))))
         self.queue.extend(blocks)
-        self.credits_out = max(0, self.credits_out - len(blocks))
+        if not resent:                      # blocks sent again answer no credit
+            self.credits_out = max(0, self.credits_out - len(blocks))
         self.held += len(blocks)
 
     def _on_error(self, code, text, now):
@@ -646,6 +669,14 @@ class _Worker:
     # The loop ------------------------------------------------------------------
 
     def _timers(self, now):
+        # Time this process did not run (stopped by Ctrl-Z with its run, a
+        # paused host), beyond a heartbeat interval, is not the broker's
+        # silence (PROTOCOL.md section 8).
+        gap = now - self.awake_until if self.awake_until else 0.0
+        if gap > self.heartbeat:
+            self.last_recv += gap
+            self.last_answer += gap
+        self.awake_until = now
         if self.give_up and now - self.last_answer >= self.give_up:
             raise _Fatal(f"broker unreachable at {self.endpoint} "
                          f"(no answer for {self.give_up:g} s)")
@@ -680,6 +711,7 @@ class _Worker:
         return min(TAKEOVER_S, self.heartbeat / 4)
 
     def _wait(self, timeout_ms):
+        self.awake_until = time.monotonic() + timeout_ms / 1000.0
         poller = self.poller if self.poller is not None else self.idle_poller
         ready = dict(poller.poll(timeout_ms))
         if self.wake_r in ready:

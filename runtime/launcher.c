@@ -824,6 +824,14 @@ cancel_jobs(daisy_launcher_t *self)
 }
 
 void
+daisy_launcher_signal(daisy_launcher_t *self, int sig)
+{
+    for (size_t i = 0; i < self->nprocs; i++)
+        if (self->procs[i].job <= 0 && self->procs[i].pid > 0)
+            signal_worker(self->procs[i].pid, sig);
+}
+
+void
 daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
 {
     cancel_jobs(self);

@@ -7,7 +7,7 @@
     drains: nothing more is handed out and the blocks in flight get a
     while to come back, so their results are kept; a second stop ends the
     wait. daisy_serve() installs no signal handler; the interruptible
-    variant catches SIGINT and SIGTERM for the length of the call (signal
+    variant catches SIGINT, SIGTERM and SIGTSTP for the length of the call (signal
     dispositions belong to the process: the one process-wide thing it
     touches, and it gives the caller's handlers back).
 */
@@ -18,6 +18,39 @@
 #include <string.h>
 
 #define DRAIN_MS 10000
+
+//  A stop signal (Ctrl-Z) to act on, under daisy_serve_interruptible only.
+static volatile sig_atomic_t s_suspend;
+
+static void
+on_suspend(int sig)
+{
+    s_suspend = sig;
+}
+
+//  Ctrl-Z reaches the terminal's foreground group, this process; its
+//  workers lead groups of their own (so that stopping one reaches what it
+//  started), and ran on, their commands too. So the run stops as a whole:
+//  the workers first (daisy-worker stops its command, then itself), then
+//  this process the default way; fg continues it, and it continues them.
+//  The broker does not count the time it was stopped against its workers
+//  or their blocks' timeouts.
+static void
+suspend(daisy_launcher_t *launcher)
+{
+    int sig = s_suspend;
+    if (launcher)
+        daisy_launcher_signal(launcher, sig);
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+    raise(sig);     //  stopped here until SIGCONT (or at once ignored, with no terminal)
+    sa.sa_handler = on_suspend;
+    sigaction(sig, &sa, NULL);
+    s_suspend = 0;
+    if (launcher)
+        daisy_launcher_signal(launcher, SIGCONT);
+}
 
 //  The first stop (Ctrl-C): hand out nothing more and give the blocks in
 //  flight up to DRAIN_MS to come back, so their results are kept (and
@@ -45,6 +78,8 @@ daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, daisy_serve_fn *
     //  wait, and are reaped at that pace, not on every message.
     int64_t last_reap = 0;
     while (!daisy_broker_done(broker) && daisy_broker_stop_requests(broker) == 0) {
+        if (s_suspend)
+            suspend(launcher);
         int64_t now = zclock_mono();
         if (launcher && now - last_reap >= 50) {
             daisy_launcher_poll(launcher);
@@ -83,16 +118,20 @@ int
 daisy_serve_interruptible(daisy_broker_t *broker, daisy_launcher_t *launcher,
                           daisy_serve_fn *progress, void *arg)
 {
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_tstp;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     s_broker = broker;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = on_suspend;
+    sigaction(SIGTSTP, &sa, &old_tstp);
     int rc = daisy_serve(broker, launcher, progress, arg);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGTSTP, &old_tstp, NULL);
+    s_suspend = 0;
     s_broker = NULL;
     return rc;
 }

@@ -830,6 +830,58 @@ Test(broker, the_workers_of_a_finished_task_are_told_to_shut_down)
     cr_assert_str_eq(m.u.shutdown.reason, "task done");
 }
 
+//  Reconnects -----------------------------------------------------------------
+
+//  A worker that says hello again (on a new connection, as after it gave up
+//  on a broker that was stopped) is told how many blocks it holds, and
+//  gets them all again: those sent to its old connection were lost.
+Test(broker, a_worker_saying_hello_again_gets_the_blocks_it_holds_again)
+{
+    start((cfg_t){.blocks = 8, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[3];
+    take(s, 3, b, 3);
+    zmq_close(s);                   //  its old connection, and all that was on it
+    fx.socks[--fx.nsocks] = NULL;
+    void *again = dealer("w1");
+    daisy_msg_t hello = hello_msg("a", "w1", RUN);
+    daisy_msg_t m = exchange(again, &hello, DAISY_MSG_WELCOME);
+    cr_assert_eq(m.u.welcome.held, 3);
+    daisy_wire_block_t resent[3];
+    receive_blocks(again, resent, 3);
+    for (int i = 0; i < 3; i++) {
+        const daisy_wire_block_t *r = find(resent, 3, b[i].block_id);
+        cr_assert_not_null(r, "block %llu came again", (unsigned long long)b[i].block_id);
+        cr_assert_eq(r->attempt, b[i].attempt);
+        cr_assert(daisy_roi_equal(&r->write_roi, &b[i].write_roi));
+    }
+    cr_assert_eq(stats().blocks_resent, 3);
+    cr_assert_eq(daisy_broker_held(fx.broker), 3, "nothing handed out twice");
+    daisy_wire_result_t r[3] = {ok(&b[0]), ok(&b[1]), ok(&b[2])};
+    release(again, r, 3, 0, NULL);
+    POLL_UNTIL(counts().completed == 3);
+    cr_assert_eq(stats().rejected, 0);
+}
+
+//  Time the broker was not running (stopped with its run by Ctrl-Z, its
+//  host paused) does not count as its workers' silence: when all resume,
+//  none is lost, and its blocks' results are taken.
+Test(broker, time_the_broker_was_stopped_is_not_its_workers_silence)
+{
+    start((cfg_t){.blocks = 4, .heartbeat_ms = 100, .liveness = 3, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b;
+    take(s, 1, &b, 1);
+    struct timespec stopped = {1, 0};   //  10 heartbeats without a poll
+    nanosleep(&stopped, NULL);
+    daisy_broker_poll(fx.broker, 0);    //  resumed: finds nothing from the worker yet
+    daisy_wire_result_t r = ok(&b);
+    release(s, &r, 1, 0, NULL);
+    POLL_UNTIL(counts().completed == 1);
+    cr_assert_eq(stats().workers_lost, 0);
+    cr_assert_eq(stats().rejected, 0);
+}
+
 //  Task state ---------------------------------------------------------------
 
 static daisy_wire_task_state_t

@@ -835,3 +835,72 @@ Test(worker, wrong_run_stops_the_running_block)
     cr_assert_eq(fx.rc, -1);
     cr_assert_eq(atomic_load(&sh.aborted), 1, "the running block was stopped");
 }
+
+//  Results in RELEASE messages until `n` came (or the deadline).
+static uint32_t
+results_until(uint32_t n, int ms)
+{
+    uint32_t got = 0;
+    int64_t deadline = tu_now_ms() + ms;
+    daisy_msg_t m;
+    while (got < n && recv_msg((int)(deadline > tu_now_ms() ? deadline - tu_now_ms() : 0), &m))
+        if (m.type == DAISY_MSG_RELEASE)
+            got += m.u.release.count;
+    return got;
+}
+
+//  Until the worker says HELLO again (the broker silent), heartbeats aside.
+static void
+await_hello(void)
+{
+    daisy_msg_t m;
+    for (;;) {
+        cr_assert(recv_msg(DEADLINE_MS, &m), "no HELLO came again");
+        if (m.type == DAISY_MSG_HELLO)
+            return;
+    }
+}
+
+//  Calls of the process function once the worker has been quiet a while.
+static int
+calls_settled(void)
+{
+    int n;
+    do {
+        n = atomic_load(&sh.calls);
+        daisy_msg_t m;
+        while (recv_msg(QUIET_MS, &m))
+            ;
+    } while (n != atomic_load(&sh.calls));
+    return n;
+}
+
+//  A broker the worker said hello to again sends, after its WELCOME, every
+//  block it holds for it (some may have been lost on the way): those the
+//  worker has (here done, their results sent) run once all the same. A new
+//  broker (WELCOME holding none) may hand out the same blocks and attempts:
+//  those run.
+Test(worker, blocks_sent_again_after_welcome_run_once_and_a_new_brokers_run)
+{
+    start((cfg_t){.prefetch = 3, .run_id = RUN, .reconnect_max_ms = 100});
+    greet(3, 100, 5);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 3);
+    fx.echo = true;
+    send_blocks(1, 3);
+    cr_assert_eq(results_until(3, DEADLINE_MS), 3);
+    fx.echo = false;                //  silence: the worker comes back
+    await_hello();
+    fx.echo = true;
+    welcome_holding(100, 5, 3);     //  their results unread: still held
+    send_blocks(1, 3);
+    cr_assert_eq(calls_settled(), 3, "a block sent again ran again");
+    fx.echo = false;
+    await_hello();
+    fx.echo = true;
+    welcome_holding(100, 5, 0);     //  a new broker of the run
+    send_blocks(1, 3);
+    cr_assert_eq(calls_settled(), 6, "the new broker's blocks did not all run");
+    shutdown_worker();
+    join_worker();
+    cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+}

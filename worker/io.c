@@ -150,6 +150,7 @@ io_hello(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
     io->credits_out = 0;
+    io->resend_left = 0;
     io->told = io->marked = false;      //  a new session knows nothing yet
     daisy_msg_t msg = {.type = DAISY_MSG_HELLO};
     msg.u.hello.task_id = self->task_id;
@@ -303,7 +304,7 @@ io_batch_size(const io_t *io)
 }
 
 static result_t *
-sent_at(sent_t *ring, size_t i)
+sent_at(const sent_t *ring, size_t i)
 {
     return &ring->items[(ring->head + i) % WORKER_RESEND_MAX];
 }
@@ -586,6 +587,8 @@ io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     if (io->link == LINK_HELLO && msg->u.welcome.held == 0
         && (io->held || io->running || io->sent.count))
         io_void_leases(self);
+    if (io->link == LINK_HELLO)
+        io->resend_left = msg->u.welcome.held;
     io->heartbeat_ms = msg->u.welcome.heartbeat_ms ? msg->u.welcome.heartbeat_ms
                                                    : WORKER_HEARTBEAT_MS;
     io->liveness = msg->u.welcome.liveness ? msg->u.welcome.liveness : WORKER_LIVENESS;
@@ -599,6 +602,36 @@ io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     io->tell = io->running && !io->void_running;
     io_flush(self, now);    //  results from before a reconnect, then credits
     io_tell_start(self, now);
+}
+
+//  Whether we hold this block and attempt already: queued, running, its
+//  result waiting or recently sent. Asked only of the blocks a broker we
+//  said hello to again sends after its WELCOME (every block it holds for
+//  us: some may have been lost on the way), so that those we have are not
+//  taken twice. Not of other BLOCKS: a new broker of the run may hand out
+//  a block and attempt whose result we sent to the old one, and it must
+//  run.
+static bool
+io_holds(const io_t *io, const daisy_wire_block_t *b)
+{
+    for (size_t i = 0; i < io->qcount; i++) {
+        const daisy_wire_block_t *q = &io->queue[(io->qhead + i) % io->qcap];
+        if (q->block_id == b->block_id && q->attempt == b->attempt)
+            return true;
+    }
+    if (io->running && io->current.block_id == b->block_id
+        && io->current.attempt == b->attempt)
+        return true;
+    for (size_t i = 0; i < io->pending.count; i++)
+        if (io->pending.items[i].block_id == b->block_id
+            && io->pending.items[i].attempt == b->attempt)
+            return true;
+    for (size_t i = 0; i < io->sent.count; i++) {
+        const result_t *r = sent_at(&io->sent, i);
+        if (r->block_id == b->block_id && r->attempt == b->attempt)
+            return true;
+    }
+    return false;
 }
 
 static void
@@ -622,10 +655,17 @@ io_on_blocks(daisy_worker_t *self, const daisy_msg_t *msg)
         io->qcap = cap;
         io->qhead = 0;
     }
+    bool resent = io->resend_left > 0;
+    io->resend_left = resent && n < io->resend_left ? io->resend_left - n : 0;
+    uint32_t fresh = 0;
     for (uint32_t i = 0; i < n; i++)
-        io->queue[(io->qhead + io->qcount++) % io->qcap] = msg->u.blocks.blocks[i];
-    io->credits_out = n > io->credits_out ? 0 : io->credits_out - n;
-    io->held += n;
+        if (!resent || !io_holds(io, &msg->u.blocks.blocks[i])) {
+            io->queue[(io->qhead + io->qcount++) % io->qcap] = msg->u.blocks.blocks[i];
+            fresh++;
+        }
+    if (!resent)    //  blocks sent again answer no credit
+        io->credits_out = fresh > io->credits_out ? 0 : io->credits_out - fresh;
+    io->held += fresh;
 }
 
 static void
@@ -740,10 +780,27 @@ io_timeout(const daisy_worker_t *self, int64_t now)
     return due <= now ? 0 : (long)(due - now);
 }
 
+//  Time this process did not run (stopped by Ctrl-Z with its run, a paused
+//  host), beyond a heartbeat interval, is not the broker's silence: it
+//  could not be heard then. Without this a worker continued after its
+//  broker gave up on the broker at once, and was a reconnect's back-off
+//  away from its next word: long enough for the broker to lose it.
+static void
+io_account_pause(io_t *io, int64_t now)
+{
+    int64_t gap = io->awake_until ? now - io->awake_until : 0;
+    if (gap > (int64_t)io->heartbeat_ms) {
+        io->last_recv += gap;
+        io->last_answer += gap;
+    }
+    io->awake_until = now;
+}
+
 void
 io_timers(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
+    io_account_pause(io, now);
     int64_t expiry = (int64_t)io->heartbeat_ms * io->liveness;
     if (self->give_up_ms && now - io->last_answer >= self->give_up_ms) {
         io_fatal(self, "broker unreachable at %s (no answer for %g s)", self->endpoint,
@@ -803,6 +860,7 @@ static bool
 io_wait_poll(daisy_worker_t *self, long timeout)
 {
     io_t *io = &self->io;
+    io->awake_until = timeout < 0 ? INT64_MAX : now_ms() + timeout;
     zmq_pollitem_t items[3] = {{NULL, self->wake_fd, ZMQ_POLLIN, 0},
                                {io->sock, 0, ZMQ_POLLIN, 0},
                                {io->monitor, 0, ZMQ_POLLIN, 0}};
@@ -839,6 +897,7 @@ io_wait(daisy_worker_t *self, long timeout)
     if (!io->sock || io->monitor)
         return io_wait_poll(self, timeout);
     int64_t deadline = timeout < 0 ? -1 : now_ms() + timeout;
+    io->awake_until = timeout < 0 ? INT64_MAX : deadline;
     for (;;) {
         int64_t now = now_ms();
         int err = 0;

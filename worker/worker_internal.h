@@ -71,10 +71,12 @@ typedef struct {
     uint32_t liveness;
     uint32_t credits_out;   //  asked for, not yet received (this connection)
     uint32_t held;          //  received, result not yet sent
+    uint32_t resend_left;   //  blocks the broker sends again after WELCOME (its `held`)
     uint32_t backoff_ms;
     int64_t last_send;
     int64_t last_recv;      //  liveness clock (restarted by each HELLO)
     int64_t last_answer;    //  last time any broker said anything
+    int64_t awake_until;    //  the loop ran, or chose to sleep, until then (0: not yet)
     int64_t last_drain;     //  last look at the socket while blocks were queued
     int64_t retry_at;       //  LINK_IDLE: when to reconnect
     int64_t flush_at;       //  results held: when they must go

@@ -97,6 +97,8 @@ typedef struct {
     uint64_t results;          //  results accepted
     uint64_t timeouts;         //  blocks taken back after their task's timeout
     uint64_t auth_refused;     //  connections refused by CurveZMQ authentication
+    uint64_t blocks_resent;    //  blocks sent again to a worker that said hello
+                               //  while holding them (it may have lost them)
 } daisy_broker_stats_t;
 
 typedef struct _daisy_broker_t daisy_broker_t;

@@ -118,6 +118,12 @@ DAISY_EXPORT void daisy_launcher_poll(daisy_launcher_t *self);
 //  SIGTERM every worker still running, wait up to grace_ms for them, then
 //  SIGKILL the rest.
 DAISY_EXPORT void daisy_launcher_stop(daisy_launcher_t *self, int grace_ms);
+//  Send `sig` to every worker started on this host, and to what it
+//  started (its process group when it leads one); jobs of a batch system
+//  are not signalled. daisy_serve_interruptible() passes on Ctrl-Z
+//  (SIGTSTP) and fg (SIGCONT) this way: the workers are in groups of
+//  their own, out of the terminal's reach.
+DAISY_EXPORT void daisy_launcher_signal(daisy_launcher_t *self, int sig);
 
 //  The batch script a task's first worker would be submitted with (for
 //  `daisy-broker --print-job-script`); -1 when the task is unknown or the
@@ -138,8 +144,10 @@ typedef void (daisy_serve_fn)(void *arg, daisy_broker_t *broker);
 DAISY_EXPORT int daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher,
                              daisy_serve_fn *progress, void *arg);
 //  daisy_serve() with SIGINT and SIGTERM calling daisy_broker_stop() for
-//  the length of the call (Ctrl-C drains, a second one stops); the
-//  caller's handlers are put back before it returns. One at a time per
+//  the length of the call (Ctrl-C drains, a second one stops), and SIGTSTP
+//  (Ctrl-Z) stopping the launcher's workers and then this process, until
+//  SIGCONT (fg) continues them all; the caller's handlers are put back
+//  before it returns. One at a time per
 //  process: signal handlers are process-wide.
 DAISY_EXPORT int daisy_serve_interruptible(daisy_broker_t *broker, daisy_launcher_t *launcher,
                                            daisy_serve_fn *progress, void *arg);

@@ -416,4 +416,25 @@ alive() {  # zombies are dead: reaping them is init's business
 check "no Python worker of the killed run alive 3 s later" wait_for 3 eval '! alive'
 check "those behind a shell said why" \
   grep -rq --include 'b-*.err' "^daisy_worker: the broker that started this worker (pid [0-9]*) is gone" logs10
+
+# 11. The broker stopped (SIGSTOP) past the worker's patience, then
+#     continued: the worker said hello again, the broker sent again every
+#     block it held for it, and the worker kept one of each: every block
+#     ran once, and the run completes.
+port=$(free_port)
+task1d p11.json t 30 1 0 true
+"$BROKER" --bind "tcp://127.0.0.1:$port" --heartbeat 200 --run-id run-11 --quiet p11.json \
+  >b11.out 2>b11.err &
+broker=$!
+$PY pw.py --connect "tcp://127.0.0.1:$port" --task t --run-id run-11 --prefetch 2 --sleep 0.05 \
+  --pids "$tmpdir/run11.txt" >w11.out 2>w11.err &
+pyworker=$!
+check "the Python worker started" wait_for 20 test -s run11.txt
+kill -STOP $broker
+sleep 1.5       # past liveness x heartbeat (600 ms)
+kill -CONT $broker
+rc=0; timeout 60 tail --pid=$broker -f /dev/null || rc=$?
+check "the broker, stopped and continued, completes the run" grep -q "completed ✔: 30" b11.out
+check "every block ran once" test "$(cut -d' ' -f1 run11.txt | sort | uniq -d | wc -l)" -eq 0
+kill $broker $pyworker 2>/dev/null || true
 finish

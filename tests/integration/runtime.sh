@@ -280,4 +280,50 @@ TMPDIR="$tmpdir/tmpd" timeout 60 "$DAISY" run --quiet --logs logs10 sock.json > 
 check "a run on the private socket completes" grep -q "completed ✔: 3" out10.txt
 check "its directory is private (0700) while the run lasts" test "$(sort -u mode.txt)" = 700
 check "and gone after it" test -z "$(ls -A tmpd)"
+
+# 11. A broker stopped past its workers' patience (SIGSTOP, a paused host),
+#     then continued: the worker gave up on it and said hello again; the
+#     blocks the broker sent to its old connection come again, the time
+#     the broker was stopped is not the worker's silence, and every block
+#     runs once.
+port=$(free_port)
+cmd11="echo start \$DAISY_BLOCK_ID >> $tmpdir/ev11; sleep 0.05"
+cat > p11.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [30]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "command": "true"}]}
+JSON
+"$BROKER" --bind "tcp://127.0.0.1:$port" --heartbeat 200 --run-id run-11 --quiet p11.json \
+  > out11.txt 2>&1 &
+broker=$!
+"$WORKER" --connect "tcp://127.0.0.1:$port" --task t --run-id run-11 --prefetch 2 \
+  --exec "$cmd11" > w11.txt 2>&1 &
+worker=$!
+for _ in $(seq 100); do [ -s ev11 ] && break; sleep 0.05; done
+kill -STOP $broker
+sleep 1.5       # past liveness x heartbeat (600 ms): the worker reconnects
+kill -CONT $broker
+timeout 60 tail --pid=$broker -f /dev/null
+check "a broker stopped and continued completes its run" grep -q "completed ✔: 30" out11.txt
+check "every block ran once" test "$(sort ev11 | uniq -d | wc -l)" = 0
+check "no worker was lost" bash -c "! grep -q 'heartbeat timeout' out11.txt"
+kill $worker 2>/dev/null || true
+
+# 12. Ctrl-Z on daisy run stops the run as a whole (the broker, its workers
+#     in their own groups, and the blocks' commands), and fg continues it:
+#     no block runs while it is stopped, none twice after.
+cat > p12.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [8]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "workers": 2, "command": "echo start \$DAISY_BLOCK_ID >> $tmpdir/ev12; sleep 0.3; echo end \$DAISY_BLOCK_ID >> $tmpdir/ev12"}]}
+JSON
+$PY "$here/job_control.py" ev12 2 -- "$DAISY" run --quiet --heartbeat 200 --logs logs12 p12.json \
+  > jc12.txt 2>&1
+check "Ctrl-Z and fg of daisy run (see jc12.txt)" test $? -eq 0
+check "the run completes after fg" grep -qx 0 jc12.txt
+check "every block ran" test "$(grep -c '^end' ev12)" = 8
+sed 's/"workers": 2, //' p12.json | sed "s|ev12|ev13|g" > p13.json
+$PY "$here/job_control.py" ev13 2 -- "$DAISY" run --serial --quiet p13.json > jc13.txt 2>&1
+check "Ctrl-Z and fg of daisy run --serial (see jc13.txt)" test $? -eq 0
+check "the serial run completes after fg" grep -qx 0 jc13.txt
 finish
