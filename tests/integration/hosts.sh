@@ -42,15 +42,20 @@ ip netns exec "$B" "$BROKER" --bind tcp://0.0.0.0:5555 --heartbeat 300 --livenes
   --quiet p.json > broker.out 2> broker.err &
 broker=$!
 sleep 0.3
+# Once $tmpdir/slow exists, the next block host 1 starts runs 10 s (and
+# says so in cut.txt): the cut then surely falls inside it, however slowly
+# this machine runs the test.
 work() {  # namespace, address, name
   ip netns exec "$1" "$WORKER" --connect "tcp://$2:5555" --task t --worker-id "$3" \
-    --exec "echo \$DAISY_BLOCK_ID >> $tmpdir/$3.started; sleep 0.3; echo \$DAISY_BLOCK_ID \$DAISY_ATTEMPT >> $tmpdir/$3.done" \
+    --exec "echo \$DAISY_BLOCK_ID >> $tmpdir/$3.started; if [ $3 = host1 ] && [ -e $tmpdir/slow ] && mkdir $tmpdir/slow.taken 2>/dev/null; then echo \$DAISY_BLOCK_ID > $tmpdir/cut.txt; sleep 10; else sleep 0.3; fi; echo \$DAISY_BLOCK_ID \$DAISY_ATTEMPT >> $tmpdir/$3.done" \
     > "$3.log" 2>&1 &
 }
 work "$W1" 10.213.1.1 host1; w1=$!
 work "$W2" 10.213.2.1 host2; w2=$!
 for _ in $(seq 100); do [ "$(cat host1.started 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.1; done
-cut_block=$(tail -1 host1.started)
+touch slow
+for _ in $(seq 100); do [ -s cut.txt ] && break; sleep 0.1; done
+cut_block=$(cat cut.txt)
 ip -n "$B" link set "${ns}b1" down
 sleep 2.5      # several heartbeat timeouts: host 1 is lost, its block moves
 ip -n "$B" link set "${ns}b1" up
