@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,6 +53,7 @@ struct _daisy_markers_t {
     uint8_t *partial;           //  a bit per RESERVE bytes only partly backed: pread, pwrite
     bool write_through;         //  the filesystem reserves nothing: pwrite each mark
     int failed;                 //  errno of the first failure, then nothing is stored
+    int lock_fd;                //  the task's .daisy-lock, held (flock) while open
     char path[PATH_MAX + 64];   //  the chunk file
 };
 
@@ -345,6 +347,41 @@ discard_chunk(const char *tdir, int dims, daisy_error_t *err)
     return 0;
 }
 
+static daisy_markers_t *markers_open_locked(const char *tdir, const daisy_graph_t *graph,
+                                            uint32_t task, bool reset, daisy_error_t *err);
+
+//  One run at a time per task's markers: two runs on one directory each
+//  take the other's unmarked blocks for their own, and run them at the
+//  same time. flock on the task's directory itself (no lock file to leave
+//  behind or to fill a full disk with), so that a run that ends in any way,
+//  kill -9 too, leaves no stale lock. The descriptor, or -1 having said why.
+static int
+lock_task(const char *tdir, const char *task_id, daisy_error_t *err)
+{
+    int fd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return daisy_error_set(err, "cannot open markers directory '%s': %s", tdir,
+                               strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    if (e != EWOULDBLOCK)
+        return daisy_error_set(err, "cannot lock markers directory '%s': %s", tdir, strerror(e));
+    return daisy_error_input(err, "task '%s': markers in '%s' are in use by another run (one "
+                             "run at a time on a markers directory)", task_id, tdir);
+}
+
+//  A chunk without zarr.json: its marks belong to no known layout (a copy
+//  cut short, a zarr.json deleted), so they cannot be trusted.
+static bool
+orphan_chunk(const char *tdir, int dims)
+{
+    char path[PATH_MAX + 64];
+    markers_chunk_path(tdir, dims, path, sizeof path);
+    return access(path, F_OK) == 0;
+}
+
 daisy_markers_t *
 daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, bool reset,
                    daisy_error_t *err)
@@ -356,9 +393,35 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
         daisy_error_set(err, "cannot create markers directory '%s': %s", tdir, strerror(errno));
         return NULL;
     }
+    int lock_fd = lock_task(tdir, t->id, err);
+    if (lock_fd < 0)
+        return NULL;
+    daisy_markers_t *self = markers_open_locked(tdir, graph, task, reset, err);
+    if (self)
+        self->lock_fd = lock_fd;
+    else
+        close(lock_fd);
+    return self;
+}
+
+static daisy_markers_t *
+markers_open_locked(const char *tdir, const daisy_graph_t *graph, uint32_t task, bool reset,
+                    daisy_error_t *err)
+{
+    const graph_task_t *t = &graph->tasks[task];
     uint64_t layout = daisy_markers_layout(graph, task), recorded = 0;
     json_t *daisy2 = NULL;
     int found = recorded_layout(tdir, &recorded, &daisy2, err);
+    if (found == 0 && orphan_chunk(tdir, t->dims)) {
+        if (!reset) {
+            daisy_error_input(err, "task '%s': markers in '%s' have marks but no zarr.json "
+                              "(damaged, or copied in part), so no layout to trust them "
+                              "by; use --reset-markers to discard them", t->id, tdir);
+            return NULL;
+        }
+        found = 1;
+        recorded = ~layout;     //  discarded below, as another layout's
+    }
     if (found == 2)
         found = daisy2_layout(tdir, graph, task, reset, daisy2, &recorded, err);
     json_decref(daisy2);
@@ -380,7 +443,7 @@ daisy_markers_open(const char *dir, const daisy_graph_t *graph, uint32_t task, b
     daisy_markers_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->fd = -1;
+    self->fd = self->lock_fd = -1;
     self->size = t->total;
     json_t *meta = markers_metadata(graph, task, layout);
     int rc = meta ? 0 : daisy_error_set(err, "out of memory");
@@ -411,6 +474,8 @@ daisy_markers_close(daisy_markers_t **self_p)
     }
     if (self->fd >= 0)
         close(self->fd);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd);   //  and with it the lock
     free(self->reserved);
     free(self->partial);
     free(self);

@@ -403,6 +403,60 @@ Test(markers, a_chunk_of_the_wrong_size_is_refused_unless_reset)
     daisy_pipeline_destroy(&p);
 }
 
+//  Marks without their zarr.json (a copy cut short, the file deleted) fit
+//  no layout: refused, not trusted; a reset discards them.
+Test(markers, marks_without_metadata_are_refused_unless_reset)
+{
+    make_dir();
+    daisy_pipeline_t *p = two_tasks(100, 10);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    daisy_markers_set(m, 2);
+    daisy_markers_close(&m);
+    char meta[128];
+    snprintf(meta, sizeof meta, "%s/a/zarr.json", dir);
+    cr_assert_eq(unlink(meta), 0);
+    cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
+    cr_assert(strstr(err.msg, "no zarr.json") && strstr(err.msg, "--reset-markers"), "%s",
+              err.msg);
+    cr_assert_eq(err.kind, DAISY_ERROR_INPUT);
+    cr_assert_neq(access(meta, F_OK), 0, "the refusal wrote nothing");
+    m = daisy_markers_open(dir, g, 0, true, &err);
+    cr_assert_not_null(m, "a reset discards them: %s", err.msg);
+    cr_assert_eq(daisy_markers_count(m), 0);
+    daisy_markers_close(&m);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
+//  One run at a time on a task's markers: a second opening is refused while
+//  the first is open (two runs would run the same blocks at once), and
+//  allowed once it is closed (by any end of its process: the lock is the
+//  kernel's).
+Test(markers, markers_in_use_by_another_run_are_refused)
+{
+    make_dir();
+    daisy_pipeline_t *p = two_tasks(100, 10);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
+    cr_assert(strstr(err.msg, "in use by another run"), "%s", err.msg);
+    cr_assert_eq(err.kind, DAISY_ERROR_INPUT);
+    daisy_markers_t *other = daisy_markers_open(dir, g, 1, false, &err);
+    cr_assert_not_null(other, "another task's markers are free: %s", err.msg);
+    daisy_markers_close(&m);
+    m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "free again once closed: %s", err.msg);
+    daisy_markers_close(&m);
+    daisy_markers_close(&other);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
 //  daisy 2.0's done markers under dir/ID, 1D: their zarr.json (hash and
 //  shape given) and a chunk of `size` bytes with `done` set.
 static void
