@@ -894,6 +894,66 @@ Test(array, create_refuses_to_clobber_and_overwrite_replaces)
     cr_assert(strstr(err.msg, "not a directory"), "%s", err.msg);
 }
 
+//  Processes creating the same new array at once: exactly one gets it in
+//  each round (the others are told it exists), and the array is the
+//  winner's (its dtype and its data). Before, two could both "create" it
+//  and one's data went into the other's array.
+Test(array, of_processes_creating_one_array_at_once_one_wins)
+{
+    enum { PROCS = 8, ROUNDS = 20 };
+    for (int round = 0; round < ROUNDS; round++) {
+        char name[32];
+        snprintf(name, sizeof name, "race%d.zarr", round);
+        const char *path = path_of(name);
+        pid_t pids[PROCS];
+        for (int i = 0; i < PROCS; i++) {
+            pids[i] = fork();
+            cr_assert_geq(pids[i], 0);
+            if (pids[i] == 0) {
+                daisy_array_spec_t spec;
+                int64_t shape[1] = {8}, chunks[1] = {8};
+                daisy_array_spec_init(&spec, i % 2 ? DAISY_DTYPE_UINT64 : DAISY_DTYPE_UINT8, 1,
+                                      shape, chunks);
+                daisy_error_t err;
+                daisy_array_t *a = daisy_array_create(path, &spec, &err);
+                if (!a)
+                    _exit(strstr(err.msg, "exists") ? 1 : 2);
+                uint64_t data[8];
+                for (int k = 0; k < 8; k++)
+                    data[k] = (uint64_t)(i + 1);
+                daisy_roi_t roi = daisy_array_roi(a);
+                int rc = daisy_array_write(a, &roi, data, &err);
+                daisy_array_destroy(&a);
+                _exit(rc == 0 ? 10 + i : 3);
+            }
+        }
+        int winner = -1, winners = 0;
+        for (int i = 0; i < PROCS; i++) {
+            int st;
+            cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
+            cr_assert(WIFEXITED(st));
+            int code = WEXITSTATUS(st);
+            cr_assert(code == 1 || code >= 10, "round %d: process %d ended with %d", round, i,
+                      code);
+            if (code >= 10) {
+                winner = code - 10;
+                winners++;
+            }
+        }
+        cr_assert_eq(winners, 1, "round %d: %d processes created the array", round, winners);
+        daisy_error_t err;
+        daisy_array_t *a = daisy_array_open(path, false, &err);
+        cr_assert_not_null(a, "%s", err.msg);
+        cr_assert_eq(daisy_array_dtype(a), winner % 2 ? DAISY_DTYPE_UINT64 : DAISY_DTYPE_UINT8);
+        uint64_t got[8] = {0};
+        daisy_roi_t roi = daisy_array_roi(a);
+        cr_assert_eq(daisy_array_read(a, &roi, got, &err), 0, "%s", err.msg);
+        cr_assert_eq(((unsigned char *)got)[0], (unsigned char)(winner + 1),
+                     "round %d: the array holds another process's data", round);
+        daisy_array_destroy(&a);
+    }
+}
+
 Test(array, bad_specs)
 {
     daisy_array_spec_t spec;

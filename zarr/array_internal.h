@@ -115,6 +115,10 @@ char *zarr_slurp(const char *file, size_t *len_out);
 bool zarr_exists(const char *dir, const char *name);
 int zarr_write_atomic(const char *dir, const char *name, const char *data, size_t len,
                       daisy_error_t *err);
+//  The same, put in place with link(2) when `exclusive`: fails ("already
+//  exists") rather than replace a file another process put there.
+int zarr_write_file(const char *dir, const char *name, const char *data, size_t len,
+                    bool exclusive, daisy_error_t *err);
 int zarr_prepare_dir(const char *path, bool overwrite, daisy_error_t *err);
 int zarr_make_parents(const char *path, int format, daisy_error_t *err);
 int zarr_v3_node_type(const char *dir, char *out, size_t len);

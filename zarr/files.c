@@ -111,6 +111,17 @@ int
 zarr_write_atomic(const char *dir, const char *name, const char *data, size_t len,
                   daisy_error_t *err)
 {
+    return zarr_write_file(dir, name, data, len, false, err);
+}
+
+//  With `exclusive`, the file is put in place with link(2), which never
+//  replaces: of two processes creating the same array at once, exactly one
+//  succeeds, and the other is told the array exists (rename(2) let both
+//  succeed, and one's writes went into the other's array).
+int
+zarr_write_file(const char *dir, const char *name, const char *data, size_t len,
+                bool exclusive, daisy_error_t *err)
+{
     char file[PATH_MAX], tmp[PATH_MAX];
     if (snprintf(file, sizeof file, "%s/%s", dir, name) >= (int)sizeof file
         || snprintf(tmp, sizeof tmp, "%s/%s.%d.partial", dir, name, (int)getpid())
@@ -123,6 +134,16 @@ zarr_write_atomic(const char *dir, const char *name, const char *data, size_t le
         int e = errno;
         unlink(tmp);
         return daisy_error_set(err, "cannot write '%s': %s", tmp, strerror(e));
+    }
+    if (exclusive) {
+        int rc = link(tmp, file), e = errno;
+        unlink(tmp);
+        if (rc == 0)
+            return 0;
+        if (e == EEXIST)
+            return daisy_error_set(err, "already exists (made by another process at the "
+                                   "same time)");
+        return daisy_error_set(err, "cannot link '%s' to '%s': %s", tmp, file, strerror(e));
     }
     if (rename(tmp, file) < 0) {
         int e = errno;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 //  Compressor names -------------------------------------------------------
 
@@ -516,9 +517,18 @@ zarr_meta_write(const char *dir, const daisy_array_spec_t *spec, const codec_con
     int rc = 0;
     if (!zarray || !zattrs)
         rc = daisy_error_set(err, "out of memory");
-    else if (zarr_write_atomic(dir, ".zattrs", zattrs, strlen(zattrs), err)
-             || zarr_write_atomic(dir, ".zarray", zarray, strlen(zarray), err))
+    //  .zarray first, and only if none is there: it makes the array, and
+    //  whoever put it there owns it; .zattrs then, and if that fails
+    //  (a full disk) the .zarray goes again, so that a retry finds nothing
+    //  of this attempt in its way.
+    else if (zarr_write_file(dir, ".zarray", zarray, strlen(zarray), true, err))
         rc = -1;
+    else if (zarr_write_atomic(dir, ".zattrs", zattrs, strlen(zattrs), err)) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/.zarray", dir);
+        unlink(path);
+        rc = -1;
+    }
     free(zarray);
     free(zattrs);
     return rc;

@@ -372,7 +372,7 @@ zarr_v3_write(const char *dir, const daisy_array_spec_t *spec, const unsigned ch
     char *text = s_text(spec, &chain, item);
     if (!text)
         return daisy_error_set(err, "out of memory");
-    int rc = zarr_write_atomic(dir, "zarr.json", text, strlen(text), err);
+    int rc = zarr_write_file(dir, "zarr.json", text, strlen(text), true, err);
     free(text);
     return rc;
 }
