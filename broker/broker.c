@@ -936,10 +936,14 @@ open_markers(daisy_broker_t *self, daisy_error_t *err)
 //  on: they reconnect within liveness x heartbeat and learn that their
 //  blocks are no longer theirs (WELCOME's `held`, or `wrong_run`), and only
 //  then are their commands stopped. Until then no block is handed out, so
-//  that none runs twice at once.
+//  that none runs twice at once. Not on a private socket (ipc://*, daisy
+//  run): it is new, no worker of another run can reach it, and that run's
+//  own workers died with it, their commands too.
 static void
 resume_grace(daisy_broker_t *self)
 {
+    if (self->private_dir[0])
+        return;
     uint64_t marked = 0;
     for (uint32_t t = 0; self->markers && t < daisy_graph_task_count(self->graph); t++)
         marked += self->markers[t] ? daisy_markers_count(self->markers[t]) : 0;

@@ -105,6 +105,16 @@ on_serial_progress(void *arg, const daisy_scheduler_t *s, uint32_t task)
     bars_update(v->bars, states, n, task_done);
 }
 
+//  What the broker and the launcher say (a resume's wait, workers that
+//  cannot start, refused messages, at most a few a second), as
+//  daisy-broker prints it.
+static void
+run_log_line(void *arg, const char *line)
+{
+    (void)arg;
+    fprintf(stderr, "daisy run: %s\n", line);
+}
+
 //  The pipeline's graph, or NULL having said why: its errors are the
 //  pipeline file's (exit 3), told apart here from the run's own.
 static daisy_graph_t *
@@ -232,6 +242,7 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
         return EXIT_USAGE;
     }
     daisy_broker_options_t bo = daisy_broker_options_default();
+    bo.log = lo.log = run_log_line;
     bo.bind = o->bind ? o->bind : "ipc://*";   //  every worker is local
     bo.publish = o->publish;
     char inproc[64];

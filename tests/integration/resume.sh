@@ -32,6 +32,8 @@ timeout 120 "$DAISY" run --quiet --markers m1 --logs logs p.json > out2.txt 2>&1
 check "rerun exits 0" test $? -eq 0
 check "every block ran" test "$(sort -u ran.txt | wc -l)" -eq 118
 check "no block ran twice after SIGINT" test "$(sort ran.txt | uniq -d | wc -l)" -eq 0
+check "daisy run resumes on its private socket at once: no wait for strangers" \
+  bash -c "! grep -q 'resuming from' out2.txt"
 check "rerun counts the done blocks as skipped" grep -q "skipped $(grep -c '^a ' <(head -n "$first" ran.txt)))" out2.txt
 timeout 60 "$DAISY" run --quiet --markers m1 --logs logs p.json > out3.txt 2>&1
 check "a finished run reruns as all skipped" grep -q "completed ✔: 60 (skipped 60)" out3.txt
@@ -56,6 +58,8 @@ wait $broker 2>/dev/null
 sleep 0.3
 "$BROKER" --bind "tcp://127.0.0.1:$port" --markers m2 --heartbeat 200 --quiet p.json > b2.txt 2>&1
 check "restarted broker completes the run" test $? -eq 0
+check "on a shared endpoint it waited for the killed run's workers, and said so" \
+  grep -q "resuming from [0-9]* done blocks: the first blocks go out in 0.6 s" b2.txt
 for w in "${workers[@]}"; do timeout 20 tail --pid=$w -f /dev/null; done
 check "every block ran after the broker was killed" test "$(sort -u ran.txt | wc -l)" -eq 118
 twice=$(sort ran.txt | uniq -d | wc -l)
