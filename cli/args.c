@@ -59,6 +59,29 @@ cli_getopt(const char *prog, int argc, char **argv, const char *shorts,
 }
 
 int
+cli_endpoint(const char *prog, const char *opt, const char *ep)
+{
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return 0;
+    const char *colon = strrchr(ep + 6, ':');
+    if (!colon || colon == ep + 6) {
+        cli_usage_error(prog, "%s: '%s' is not tcp://HOST:PORT", opt, ep);
+        return -1;
+    }
+    const char *port = colon + 1;
+    if (!strcmp(port, "*") || !strcmp(port, "!"))
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(port, &end, 10);
+    if (*port >= '0' && *port <= '9' && !*end && errno == 0 && n >= 1 && n <= 65535)
+        return 0;
+    cli_usage_error(prog, "%s: '%s': port '%s' is not 1 to 65535 (or * for any free port)",
+                    opt, ep, port);
+    return -1;
+}
+
+int
 cli_usage_error(const char *prog, const char *fmt, ...)
 {
     va_list args;

@@ -20,6 +20,10 @@
 //  An integer in min..max. 0, or -1 after printing "PROG: OPT: ...".
 int cli_uint(const char *prog, const char *opt, const char *text, uint32_t min, uint32_t max,
              uint32_t *out);
+//  An endpoint to bind: a tcp:// one's port must be 1..65535, * or ! (the
+//  kernel's pick): libzmq would take 99999 as 34463 (modulo 2^16) and
+//  serve where nobody looks. 0, or -1 after printing.
+int cli_endpoint(const char *prog, const char *opt, const char *ep);
 //  A finite number of seconds >= 0 (fractions allowed).
 int cli_seconds(const char *prog, const char *opt, const char *text, double *out);
 

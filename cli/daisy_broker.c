@@ -218,8 +218,8 @@ parse(int argc, char **argv, options_t *o)
     double interval = 5;
     while ((c = cli_getopt(P, argc, argv, "qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'b': o->broker.bind = optarg; break;
-        case 'p': o->broker.publish = optarg; break;
+        case 'b': bad |= cli_endpoint(P, "--bind", o->broker.bind = optarg); break;
+        case 'p': bad |= cli_endpoint(P, "--publish", o->broker.publish = optarg); break;
         case 'W': o->http = optarg; break;
         case 'X': o->http_public = true; break;
         case 'a': o->broker.advertise = optarg; break;

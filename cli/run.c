@@ -321,8 +321,8 @@ cli_run(int argc, char **argv)
         switch (c) {
         case 's': o.serial = true; break;
         case 'l': o.logs = optarg; break;
-        case 'b': o.bind = optarg; break;
-        case 'p': o.publish = optarg; break;
+        case 'b': bad |= cli_endpoint(P, "--bind", o.bind = optarg); break;
+        case 'p': bad |= cli_endpoint(P, "--publish", o.publish = optarg); break;
         case 'W': o.http = optarg; break;
         case 'X': o.http_public = true; break;
         case 'm': o.markers = optarg; break;

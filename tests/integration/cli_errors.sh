@@ -140,4 +140,11 @@ check "a missing --curve-allow" \
 timeout 20 "$BROKER" --curve-secret a.json --curve-allow allow a.json > /dev/null 2> err.txt
 check "a --curve-secret with no key in it: exit 2" test $? -eq 2
 check "... saying so" grep -qx "daisy-broker: --curve-secret: 'a.json' holds no secret key (\`daisy keygen NAME\` writes it as NAME_secret)" err.txt
+# A port out of range is a mistake, not a port libzmq picks modulo 2^16.
+"$BROKER" --bind tcp://127.0.0.1:99999 a.json > /dev/null 2> err.txt
+check "daisy-broker --bind with port 99999: exit 2" test $? -eq 2
+check "... naming the port" grep -q "^daisy-broker: --bind: 'tcp://127.0.0.1:99999': port '99999' is not 1 to 65535" err.txt
+"$DAISY" run --publish tcp://127.0.0.1:abc a.json > /dev/null 2> err.txt
+check "daisy run --publish with port abc: exit 2" test $? -eq 2
+check "... naming it" grep -q "^daisy run: --publish: 'tcp://127.0.0.1:abc': port 'abc'" err.txt
 finish
