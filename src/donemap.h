@@ -1,0 +1,72 @@
+/*  donemap.h - which blocks of a huge task are resolved: bits over tiles
+
+    A count per waiting block (countmap_t) costs about 17 bytes per
+    waiting block, and a run's frontier grows like the surface of the
+    region done (bench/README.md, "Why rss_growth cannot reach 1.2"). A
+    task whose blocks wait only for blocks of their own task (read/write
+    conflicts, no upstream task with work left) can do without counts:
+    a block is ready when every block it waits for is resolved, which a
+    bit per block answers. So this map keeps a resolved bit per block
+    (and, only where some block failed, a failed bit) over tiles of the
+    grid, 2^side_log2 blocks a side: a tile's bits are made when a first
+    block of it is resolved, and a tile whose blocks are all resolved
+    keeps no bits, only its entry (its blocks answer "resolved"). That
+    entry goes too once no block may ask about the tile any more: when
+    the tiles within `reach` of it are all complete as well. Then the map
+    holds the tiles along the border of the region done, and memory
+    follows that border, at a few bytes per border tile.
+
+    Why a tile that is gone is never asked about again: a block asks
+    about the blocks it waits for, which lie within `reach` of it along
+    each dimension, and only while it is not resolved itself. A tile goes
+    only when every tile within `reach` of it is complete, so no block
+    that could ask about it is left. And a tile never made answers "not
+    resolved", truthfully: a tile that went was complete, so nothing in
+    it is resolved again, and it is never made again.
+
+    To know when a complete tile may go without looking at its
+    neighbours again, every entry counts its neighbours (tiles within
+    `reach`, in the grid) that are not complete yet: set when the entry
+    is made (a neighbour without an entry is not complete: a complete
+    tile goes only after all its neighbours are complete, and the new
+    tile was not), and counted down by each neighbour as it completes.
+*/
+#ifndef DAISY_DONEMAP_H
+#define DAISY_DONEMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _donemap_t donemap_t;
+
+//  What donemap_get says of a block.
+#define DONEMAP_WAITING 0     //  not resolved
+#define DONEMAP_OK 1          //  resolved, succeeded
+#define DONEMAP_FAILED 2      //  resolved, failed or orphaned
+
+//  The tile side by default: 2^side_log2 with about 512 blocks a tile.
+unsigned donemap_side_log2(int dims);
+
+//  A map over a grid of n[0..dims) blocks whose blocks wait for blocks at
+//  most reach[d] away along dimension d. With `cell` (NULL: none), the
+//  grid is made of whole cells of cell[d] blocks (powers of two, at most
+//  2^side_log2, dividing n[d]), one block of each level (at most 15), in
+//  which every level but the first waits for the level before it (see
+//  donemap.c). NULL when memory runs out.
+donemap_t *donemap_new(int dims, const int64_t *n, const int64_t *reach, const int64_t *cell,
+                       unsigned side_log2);
+void donemap_destroy(donemap_t **self_p);
+//  The block at k, of level `level` (within its cell; any without cells),
+//  is resolved (failed or not); each block once. -1 when memory runs out.
+int donemap_set(donemap_t *self, const int64_t *k, uint64_t level, bool failed);
+//  DONEMAP_WAITING, DONEMAP_OK or DONEMAP_FAILED for the block at k, of
+//  level `level`, which must be a block that some unresolved block waits
+//  for (see the opening comment).
+int donemap_get(donemap_t *self, const int64_t *k, uint64_t level);
+//  Tiles held, and of those the ones with bits (not complete, or with a
+//  failure); for tests and statistics.
+size_t donemap_tiles(const donemap_t *self);
+size_t donemap_tiles_with_bits(const donemap_t *self);
+
+#endif
