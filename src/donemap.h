@@ -68,5 +68,7 @@ int donemap_get(donemap_t *self, const int64_t *k, uint64_t level);
 //  failure); for tests and statistics.
 size_t donemap_tiles(const donemap_t *self);
 size_t donemap_tiles_with_bits(const donemap_t *self);
+//  Bytes of its hash and the records it used at most.
+size_t donemap_bytes(const donemap_t *self);
 
 #endif
