@@ -3,7 +3,12 @@
     See donemap.h for what and why. Tiles are keyed by their index in the
     grid of tiles and held in an open-addressing hash with linear probing
     and backward-shift deletion (as blockmap.c, kept between 1/8 and 1/2
-    full), a 16-byte slot each.
+    full). A slot is one 64-bit word, since the hash holds every tile
+    along the border and its slots were a quarter of the map: the key
+    (plus one, so that 0 is a free slot), whether the tile is complete,
+    and either its directory or, for a complete tile without one, its
+    count of neighbours not complete (a directory keeps that count in
+    its header). donemap_fits says whether a grid's keys fit.
 
     Inside a tile only a thin layer is being worked on: the region done
     has a border about one cell thick, and a tile across it is mostly
@@ -48,14 +53,19 @@
 //  In a directory, for a part without a record.
 #define PART_UNTOUCHED UINT32_MAX
 #define PART_COMPLETE (UINT32_MAX - 1)
-//  In a slot's `unfull`: the tile itself is complete.
-#define COMPLETE 0x80000000u
-
-typedef struct {
-    uint64_t key;        //  tile index, or NO_TILE: a free slot
-    uint32_t dir;        //  its directory, or NO_REC: complete, without failures
-    uint32_t unfull;     //  neighbours not complete, and COMPLETE
-} slot_t;
+//  A slot: key + 1 in bits 33.., then COMPLETE, HAS_DIR and the payload
+//  (the directory with HAS_DIR, else the count of neighbours not
+//  complete). 0 is a free slot.
+typedef uint64_t slot_t;
+#define KEY_SHIFT 33
+#define COMPLETE ((uint64_t)1 << 32)
+#define HAS_DIR ((uint64_t)1 << 31)
+#define PAYLOAD 0x7fffffffu
+#define MAX_TILES (((uint64_t)1 << (64 - KEY_SHIFT)) - 1)
+//  In a directory's header: parts complete (bits 0-15), neighbours not
+//  complete (16-31), the failures' record (32-63).
+#define UNFULL_SHIFT 16
+#define MAX_NEIGHBOURS 0xffffu
 
 //  Equal records of `size` words; free ones chained through word 0.
 typedef struct {
@@ -122,7 +132,7 @@ pool_new(pool_t *pool)
         pool->free = (uint32_t)pool_at(pool, i)[0];
     } else {
         if (pool->n == pool->cap) {
-            if (pool->cap >= PART_COMPLETE / 2)
+            if (pool->cap >= PAYLOAD / 2)
                 return NO_REC;
             uint32_t cap = pool->cap ? pool->cap * 2 : 64;
             uint64_t *words = realloc(pool->words, (size_t)cap * pool->size * sizeof *words);
@@ -276,16 +286,17 @@ part_complete(const donemap_t *self, const uint64_t *r)
     return true;
 }
 
-//  A directory for tile t: parts outside the grid complete, the others
-//  untouched. NO_REC when memory runs out.
+//  A directory for tile t, with `unfull` neighbours not complete: parts
+//  outside the grid complete, the others untouched. NO_REC when memory
+//  runs out.
 static uint32_t
-dir_new(donemap_t *self, const int64_t *t)
+dir_new(donemap_t *self, const int64_t *t, uint32_t unfull)
 {
     uint32_t rec = pool_new(&self->dirs);
     if (rec == NO_REC)
         return NO_REC;
     uint64_t *dir = pool_at(&self->dirs, rec);
-    dir[0] = (uint64_t)NO_REC << 32;
+    dir[0] = (uint64_t)NO_REC << 32 | (uint64_t)unfull << UNFULL_SHIFT;
     for (unsigned part = 0; part < self->nparts; part++) {
         int64_t o[D];
         bool cut;
@@ -318,10 +329,19 @@ dir_free(donemap_t *self, uint32_t rec)
 static slot_t *
 slots_new(size_t n)
 {
-    slot_t *slots = malloc(n * sizeof *slots);
-    for (size_t i = 0; slots && i < n; i++)
-        slots[i] = (slot_t){.key = NO_TILE};
-    return slots;
+    return calloc(n, sizeof(slot_t));
+}
+
+static uint64_t
+slot_key(slot_t slot)
+{
+    return (slot >> KEY_SHIFT) - 1;
+}
+
+static slot_t
+slot_make(uint64_t key, uint64_t flags, uint32_t payload)
+{
+    return (key + 1) << KEY_SHIFT | flags | payload;
 }
 
 //  Units, their width and final value, and the pools' record sizes.
@@ -347,10 +367,27 @@ set_units(donemap_t *self, const int64_t *cell)
     self->dirs.free = self->parts.free = self->fails.free = NO_REC;
 }
 
+bool
+donemap_fits(int dims, const int64_t *n, const int64_t *reach, unsigned side_log2)
+{
+    uint64_t tiles = 1, neighbours = 1;
+    int64_t side = (int64_t)1 << side_log2;
+    for (int d = 0; d < dims; d++) {
+        uint64_t across = (uint64_t)((n[d] + side - 1) >> side_log2);
+        uint64_t r = (uint64_t)((reach[d] + side - 1) >> side_log2);
+        if (__builtin_mul_overflow(tiles, across, &tiles)
+            || __builtin_mul_overflow(neighbours, 2 * r + 1, &neighbours))
+            return false;
+    }
+    return tiles <= MAX_TILES && neighbours <= MAX_NEIGHBOURS;
+}
+
 donemap_t *
 donemap_new(int dims, const int64_t *n, const int64_t *reach, const int64_t *cell,
             unsigned side_log2)
 {
+    if (!donemap_fits(dims, n, reach, side_log2))
+        return NULL;
     donemap_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -403,7 +440,7 @@ find_slot(const donemap_t *self, uint64_t key)
 {
     size_t mask = ((size_t)1 << self->log2) - 1;
     size_t i = home(key, self->log2);
-    while (self->slots[i].key != NO_TILE && self->slots[i].key != key)
+    while (self->slots[i] != 0 && slot_key(self->slots[i]) != key)
         i = (i + 1) & mask;
     return i;
 }
@@ -415,7 +452,7 @@ lookup(donemap_t *self, uint64_t key)
     if (key == self->last_key)
         return &self->slots[self->last_slot];
     size_t i = find_slot(self, key);
-    if (self->slots[i].key == NO_TILE)
+    if (self->slots[i] == 0)
         return NULL;
     self->last_key = key;
     self->last_slot = i;
@@ -434,8 +471,8 @@ resize(donemap_t *self, unsigned log2)
     self->log2 = log2;
     self->last_key = NO_TILE;
     for (size_t i = 0; i < old_capacity; i++)
-        if (old[i].key != NO_TILE)
-            self->slots[find_slot(self, old[i].key)] = old[i];
+        if (old[i] != 0)
+            self->slots[find_slot(self, slot_key(old[i]))] = old[i];
     free(old);
     return 0;
 }
@@ -445,23 +482,23 @@ resize(donemap_t *self, unsigned log2)
 static void
 remove_at(donemap_t *self, size_t i)
 {
-    if (self->slots[i].dir != NO_REC)
-        dir_free(self, self->slots[i].dir);
+    if (self->slots[i] & HAS_DIR)
+        dir_free(self, self->slots[i] & PAYLOAD);
     size_t mask = ((size_t)1 << self->log2) - 1;
     size_t j = i;
     self->last_key = NO_TILE;
     for (;;) {
         j = (j + 1) & mask;
-        if (self->slots[j].key == NO_TILE)
+        if (self->slots[j] == 0)
             break;
-        size_t h = home(self->slots[j].key, self->log2);
+        size_t h = home(slot_key(self->slots[j]), self->log2);
         bool between = i <= j ? (i < h && h <= j) : (i < h || h <= j);
         if (!between) {
             self->slots[i] = self->slots[j];
             i = j;
         }
     }
-    self->slots[i] = (slot_t){.key = NO_TILE};
+    self->slots[i] = 0;
     self->size--;
     if (self->log2 > MIN_LOG2 && self->size * 8 < (size_t)1 << self->log2)
         resize(self, self->log2 - 1);   //  on failure the map just stays large
@@ -529,19 +566,40 @@ tile_new(donemap_t *self, uint64_t key, const int64_t *t)
     do {
         uint64_t other = key_of(self, q);
         slot_t *slot = other == key ? NULL : lookup(self, other);
-        unfull += other != key && !(slot && slot->unfull & COMPLETE);
+        unfull += other != key && !(slot && *slot & COMPLETE);
     } while (next_tile(self, lo, hi, q));
     if ((self->size + 1) * 2 > (size_t)1 << self->log2 && resize(self, self->log2 + 1) != 0)
         return NULL;
-    uint32_t dir = dir_new(self, t);
+    uint32_t dir = dir_new(self, t, unfull);
     if (dir == NO_REC)
         return NULL;
     size_t i = find_slot(self, key);
-    self->slots[i] = (slot_t){.key = key, .dir = dir, .unfull = unfull};
+    self->slots[i] = slot_make(key, HAS_DIR, dir);
     self->size++;
     self->with_dir++;
     self->last_key = NO_TILE;
     return &self->slots[i];
+}
+
+//  A tile's count of neighbours not complete, where its slot keeps it.
+static uint32_t
+unfull_of(const donemap_t *self, slot_t slot)
+{
+    if (!(slot & HAS_DIR))
+        return (uint32_t)(slot & PAYLOAD);
+    return (uint32_t)(pool_at(&self->dirs, slot & PAYLOAD)[0] >> UNFULL_SHIFT) & MAX_NEIGHBOURS;
+}
+
+//  One more neighbour of the tile is complete: true when the tile is
+//  complete and waits for no neighbour any more.
+static bool
+unfull_down(donemap_t *self, slot_t *slot)
+{
+    if (*slot & HAS_DIR)
+        pool_at(&self->dirs, *slot & PAYLOAD)[0] -= (uint64_t)1 << UNFULL_SHIFT;
+    else
+        *slot -= 1;
+    return *slot & COMPLETE && unfull_of(self, *slot) == 0;
 }
 
 //  Remove tile `key` when it is complete and so are all its neighbours.
@@ -549,7 +607,8 @@ static void
 drop_if_done(donemap_t *self, uint64_t key)
 {
     size_t i = find_slot(self, key);
-    if (self->slots[i].key == key && self->slots[i].unfull == COMPLETE)
+    slot_t slot = self->slots[i];
+    if (slot != 0 && slot & COMPLETE && unfull_of(self, slot) == 0)
         remove_at(self, i);
 }
 
@@ -560,20 +619,19 @@ static void
 tile_complete(donemap_t *self, uint64_t key, const int64_t *t)
 {
     slot_t *slot = lookup(self, key);
-    slot->unfull |= COMPLETE;
-    if (dir_fails(pool_at(&self->dirs, slot->dir)) == NO_REC) {
-        dir_free(self, slot->dir);
-        slot->dir = NO_REC;
+    uint32_t dir = *slot & PAYLOAD;
+    *slot |= COMPLETE;
+    if (dir_fails(pool_at(&self->dirs, dir)) == NO_REC) {
+        uint32_t unfull = unfull_of(self, *slot);
+        dir_free(self, dir);
+        *slot = slot_make(key, COMPLETE, unfull);
     }
     int64_t lo[D], hi[D], q[D];
     neighbourhood(self, t, lo, hi, q);
     do {
         uint64_t other = key_of(self, q);
         slot_t *n = other == key ? NULL : lookup(self, other);
-        if (!n)
-            continue;
-        n->unfull--;
-        if (n->unfull == COMPLETE)
+        if (n && unfull_down(self, n))
             drop_if_done(self, other);
     } while (next_tile(self, lo, hi, q));
     drop_if_done(self, key);
@@ -588,7 +646,7 @@ part_done(donemap_t *self, uint64_t key, const int64_t *t, uint32_t dir, unsigne
     uint64_t *d = pool_at(&self->dirs, dir);
     pool_free(&self->parts, rec);
     dir_set_part(d, part, PART_COMPLETE);
-    if ((uint32_t)++d[0] == self->nparts)
+    if ((++d[0] & ((1u << UNFULL_SHIFT) - 1)) == self->nparts)
         tile_complete(self, key, t);
 }
 
@@ -621,9 +679,9 @@ donemap_set(donemap_t *self, const int64_t *k, uint64_t level, bool failed)
     slot_t *slot = lookup(self, key);
     if (!slot && !(slot = tile_new(self, key, t)))
         return -1;
-    uint32_t dir = slot->dir;
-    if (dir == NO_REC)
+    if (!(*slot & HAS_DIR))
         return 0;   //  complete already: never happens when each block comes once
+    uint32_t dir = *slot & PAYLOAD;
     place_t pl;
     place_of(self, k, &pl);
     uint32_t rec = dir_part(pool_at(&self->dirs, dir), pl.part);
@@ -655,12 +713,12 @@ donemap_get(donemap_t *self, const int64_t *k, uint64_t level)
     slot_t *slot = lookup(self, tile_of(self, k, t));
     if (!slot)
         return DONEMAP_WAITING;
-    if (slot->dir == NO_REC)
+    if (!(*slot & HAS_DIR))
         return DONEMAP_OK;
     place_t pl;
     place_of(self, k, &pl);
     unsigned lv = self->width == 1 ? 0 : (unsigned)level;
-    const uint64_t *dir = pool_at(&self->dirs, slot->dir);
+    const uint64_t *dir = pool_at(&self->dirs, *slot & PAYLOAD);
     uint32_t rec = dir_part(dir, pl.part);
     if (rec == PART_UNTOUCHED)
         return DONEMAP_WAITING;

@@ -56,6 +56,10 @@ unsigned donemap_side_log2(int dims);
 //  donemap.c). NULL when memory runs out.
 donemap_t *donemap_new(int dims, const int64_t *n, const int64_t *reach, const int64_t *cell,
                        unsigned side_log2);
+//  Whether such a map can be made with tiles of that side (its tiles
+//  are numbered in 31 bits, its tiles' neighbours in 16); donemap_new
+//  returns NULL when not.
+bool donemap_fits(int dims, const int64_t *n, const int64_t *reach, unsigned side_log2);
 void donemap_destroy(donemap_t **self_p);
 //  The block at k, of level `level` (within its cell; any without cells),
 //  is resolved (failed or not); each block once. -1 when memory runs out.

@@ -260,9 +260,11 @@ wants_donemap(const daisy_graph_t *g, uint32_t task, const bool *complete)
 //  blocks two such steps away from a block all lie in the grid. Its
 //  cells are the boxes of a level stride (one block of each level) when
 //  the grid is made of whole ones, with at most 15 levels (donemap.h);
-//  a tile holds about as many cells as it would hold blocks without.
+//  a tile holds about as many cells as it would hold blocks without,
+//  and more where the grid has too many tiles to number. *fits is false
+//  (and the result NULL) when even those are too many.
 static donemap_t *
-make_donemap(const graph_task_t *v, interior_t *in)
+make_donemap(const graph_task_t *v, interior_t *in, bool *fits)
 {
     int64_t reach[D] = {0};
     unsigned side = donemap_side_log2(v->dims), cell = 0;
@@ -274,7 +276,11 @@ make_donemap(const graph_task_t *v, interior_t *in)
         cells &= v->n[d] % v->m[d] == 0;
         cell = v->m[d] > (int64_t)1 << cell ? (unsigned)__builtin_ctzll((uint64_t)v->m[d]) : cell;
     }
-    return donemap_new(v->dims, v->n, reach, cells ? v->m : NULL, side + (cells ? cell : 0));
+    side += cells ? cell : 0;
+    for (unsigned more = 0; more < 4 && !donemap_fits(v->dims, v->n, reach, side); more++)
+        side++;
+    *fits = donemap_fits(v->dims, v->n, reach, side);
+    return *fits ? donemap_new(v->dims, v->n, reach, cells ? v->m : NULL, side) : NULL;
 }
 
 //  Each task's counts or done map: dense arrays while the budget lasts,
@@ -293,11 +299,15 @@ make_maps(daisy_resolver_t *self)
         if (total <= budget && most <= COUNTMAP_DENSE_MAX) {
             budget -= total;
             ok = (self->counts[t] = countmap_new_dense(total)) != NULL;
-        } else if (wants_donemap(graph, t, self->complete)) {
-            ok = (self->done[t] = make_donemap(&graph->tasks[t], &self->interior[t])) != NULL;
-        } else {
-            ok = (self->counts[t] = countmap_new()) != NULL;
+            continue;
         }
+        bool fits = false;
+        if (wants_donemap(graph, t, self->complete))
+            self->done[t] = make_donemap(&graph->tasks[t], &self->interior[t], &fits);
+        if (fits)
+            ok = self->done[t] != NULL;
+        else
+            ok = (self->counts[t] = countmap_new()) != NULL;
     }
     return ok;
 }
