@@ -82,6 +82,7 @@ typedef struct {
 } place_t;
 
 struct _donemap_t {
+    donemap_fast_t fast;         //  first: donemap_get reads it (donemap.h)
     int dims;
     unsigned s;                  //  tile side log2
     unsigned cell_log2[D];       //  cell side log2 (0 without cells)
@@ -361,6 +362,15 @@ set_units(donemap_t *self, const int64_t *cell)
     for (unsigned i = 0; i < 64; i += self->width)
         self->pattern |= (uint64_t)self->final << i;
     self->nparts = 1u << self->dims;
+    donemap_fast_t *f = &self->fast;
+    f->dims = self->dims;
+    f->part_log2 = self->s - 1;
+    f->width = self->width;
+    f->gen = 1;
+    for (int d = 0; d < self->dims; d++) {
+        f->cell_log2[d] = self->cell_log2[d];
+        f->within[d] = self->unit_bits[d] - 1;
+    }
     self->dirs.size = 1 + (self->nparts + 1) / 2;
     self->parts.size = (units / self->nparts * self->width + 63) / 64;
     self->fails.size = (units * self->width + 63) / 64;
@@ -670,13 +680,48 @@ mark_failed(donemap_t *self, uint32_t dir, uint64_t tile_at, unsigned level)
 
 //  The calls --------------------------------------------------------------
 
+//  donemap_set's usual case, from the part seen (donemap.h) last: a
+//  level of a cell but its last resolved, without failure, in a part with
+//  a record. false when not that case.
+static bool
+set_seen(donemap_t *self, const int64_t *k, unsigned lv)
+{
+    donemap_fast_t *f = &self->fast;
+    unsigned parity = 0;
+    for (int d = 0; d < f->dims; d++)
+        parity |= (unsigned)((k[d] >> f->part_log2) & 1) << d;
+    donemap_seen_t *seen = &f->seen[parity];
+    bool hit = seen->gen == f->gen && seen->units && lv + 1 < self->final;
+    for (int d = 0; d < f->dims; d++)
+        hit &= seen->part[d] == k[d] >> f->part_log2;
+    if (!hit)
+        return false;
+    uint64_t at = 0;
+    for (int d = 0; d < f->dims; d++)
+        at = (at << f->within[d])
+           | (((uint64_t)k[d] >> f->cell_log2[d]) & (((uint64_t)1 << f->within[d]) - 1));
+    at *= f->width;
+    //  The record is the pool's, writable; seen keeps it as const.
+    uint64_t *units = (uint64_t *)(uintptr_t)seen->units;
+    if (unit_get(self, units, at) != lv)
+        return false;
+    unit_put(self, units, at, lv + 1);
+    return true;
+}
+
 int
 donemap_set(donemap_t *self, const int64_t *k, uint64_t level, bool failed)
 {
+    if (!failed && set_seen(self, k, self->width == 1 ? 0 : (unsigned)level))
+        return 0;
     int64_t t[D];
     uint64_t key = tile_of(self, k, t);
     unsigned lv = self->width == 1 ? 0 : (unsigned)level;
     slot_t *slot = lookup(self, key);
+    //  The parts donemap_get has seen stay valid while records are only
+    //  written: any record made or freed, or slot moved, forgets them.
+    if (!slot)
+        self->fast.gen++;
     if (!slot && !(slot = tile_new(self, key, t)))
         return -1;
     if (!(*slot & HAS_DIR))
@@ -688,6 +733,7 @@ donemap_set(donemap_t *self, const int64_t *k, uint64_t level, bool failed)
     if (rec == PART_COMPLETE)
         return 0;
     if (rec == PART_UNTOUCHED) {
+        self->fast.gen++;
         if ((rec = part_new(self, t, pl.part)) == NO_REC)
             return -1;
         dir_set_part(pool_at(&self->dirs, dir), pl.part, rec);
@@ -699,32 +745,52 @@ donemap_set(donemap_t *self, const int64_t *k, uint64_t level, bool failed)
     if (value < lv)
         return -1;  //  a level of a cell before the one below it: cannot happen
     unit_put(self, r, pl.at, lv + 1);
+    self->fast.gen += failed;   //  a tile with failures is not seen
     if (failed && mark_failed(self, dir, pl.tile_at, lv) != 0)
         return -1;
-    if (lv + 1 == self->final && part_complete(self, pool_at(&self->parts, rec)))
+    if (lv + 1 == self->final && part_complete(self, pool_at(&self->parts, rec))) {
+        self->fast.gen++;
         part_done(self, key, t, dir, pl.part, rec);
+    }
     return 0;
 }
 
+//  Remember the part of block k for donemap_get: its units, or the value
+//  of all of them.
+static void
+seen_part(donemap_t *self, const int64_t *k, const uint64_t *units, unsigned value)
+{
+    donemap_fast_t *f = &self->fast;
+    unsigned parity = 0;
+    for (int d = 0; d < f->dims; d++)
+        parity |= (unsigned)((k[d] >> f->part_log2) & 1) << d;
+    donemap_seen_t *seen = &f->seen[parity];
+    for (int d = 0; d < f->dims; d++)
+        seen->part[d] = k[d] >> f->part_log2;
+    seen->units = units;
+    seen->value = value;
+    seen->gen = f->gen;
+}
+
 int
-donemap_get(donemap_t *self, const int64_t *k, uint64_t level)
+donemap_get_slow(donemap_t *self, const int64_t *k, uint64_t level)
 {
     int64_t t[D];
     slot_t *slot = lookup(self, tile_of(self, k, t));
-    if (!slot)
-        return DONEMAP_WAITING;
-    if (!(*slot & HAS_DIR))
-        return DONEMAP_OK;
+    if (!slot || !(*slot & HAS_DIR)) {
+        seen_part(self, k, NULL, slot ? self->final : 0);
+        return slot ? DONEMAP_OK : DONEMAP_WAITING;
+    }
     place_t pl;
     place_of(self, k, &pl);
     unsigned lv = self->width == 1 ? 0 : (unsigned)level;
     const uint64_t *dir = pool_at(&self->dirs, *slot & PAYLOAD);
-    uint32_t rec = dir_part(dir, pl.part);
-    if (rec == PART_UNTOUCHED)
+    uint32_t rec = dir_part(dir, pl.part), f = dir_fails(dir);
+    const uint64_t *units = rec < PART_COMPLETE ? pool_at(&self->parts, rec) : NULL;
+    if (f == NO_REC)   //  failures are answered here only
+        seen_part(self, k, units, rec == PART_COMPLETE ? self->final : 0);
+    if (rec == PART_UNTOUCHED || (units && unit_get(self, units, pl.at) <= lv))
         return DONEMAP_WAITING;
-    if (rec != PART_COMPLETE && unit_get(self, pool_at(&self->parts, rec), pl.at) <= lv)
-        return DONEMAP_WAITING;
-    uint32_t f = dir_fails(dir);
     unsigned first = f == NO_REC ? 0 : unit_get(self, pool_at(&self->fails, f), pl.tile_at);
     return first != 0 && lv + 1 >= first ? DONEMAP_FAILED : DONEMAP_OK;
 }

@@ -38,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daisy/geometry.h"
+
 typedef struct _donemap_t donemap_t;
 
 //  What donemap_get says of a block.
@@ -66,13 +68,72 @@ void donemap_destroy(donemap_t **self_p);
 int donemap_set(donemap_t *self, const int64_t *k, uint64_t level, bool failed);
 //  DONEMAP_WAITING, DONEMAP_OK or DONEMAP_FAILED for the block at k, of
 //  level `level`, which must be a block that some unresolved block waits
-//  for (see the opening comment).
-int donemap_get(donemap_t *self, const int64_t *k, uint64_t level);
+//  for (see the opening comment). Below.
+static inline int donemap_get(donemap_t *self, const int64_t *k, uint64_t level);
+//  The same, the long way (donemap.c), remembering the block's part.
+int donemap_get_slow(donemap_t *self, const int64_t *k, uint64_t level);
 //  Tiles held, and of those the ones with bits (not complete, or with a
 //  failure); for tests and statistics.
 size_t donemap_tiles(const donemap_t *self);
 size_t donemap_tiles_with_bits(const donemap_t *self);
 //  Bytes of its hash and the records it used at most.
 size_t donemap_bytes(const donemap_t *self);
+
+//  The resolver asks about the blocks around each block it resolves,
+//  several times a block, so the answer comes inline from the parts
+//  (donemap.c) seen since records were last made or freed: one per parity of the
+//  part's position, so that the 2^dims parts around a block (questions
+//  reach less than a part's side away) stay apart. The layout is here,
+//  the rest in donemap.c; a donemap_t begins with a donemap_fast_t.
+typedef struct {
+    int64_t part[DAISY_MAX_DIMS];   //  the part's position (k >> part_log2)
+    const uint64_t *units;          //  its units, or NULL: `value` in each
+    unsigned value;                 //  0 (nothing resolved) or final
+    uint64_t gen;                   //  valid while it is the map's
+} donemap_seen_t;
+
+typedef struct {
+    int dims;
+    unsigned part_log2;                   //  part side log2
+    unsigned cell_log2[DAISY_MAX_DIMS];   //  unit side log2
+    unsigned within[DAISY_MAX_DIMS];      //  log2 of units along d in a part
+    unsigned width;                       //  bits per unit
+    uint64_t gen;                         //  one more when records are made or freed
+    donemap_seen_t seen[1 << DAISY_MAX_DIMS];
+} donemap_fast_t;
+
+//  donemap_get for `dims` dimensions: with a constant, the loops unroll.
+static inline __attribute__((always_inline)) int
+donemap_get_dims(donemap_t *self, const int64_t *k, uint64_t level, int dims)
+{
+    donemap_fast_t *f = (donemap_fast_t *)self;
+    unsigned parity = 0, shift = f->part_log2;
+    for (int d = 0; d < dims; d++)
+        parity |= (unsigned)((k[d] >> shift) & 1) << d;
+    const donemap_seen_t *seen = &f->seen[parity];
+    bool hit = seen->gen == f->gen;
+    for (int d = 0; d < dims; d++)
+        hit &= seen->part[d] == k[d] >> shift;
+    if (__builtin_expect(!hit, 0))
+        return donemap_get_slow(self, k, level);
+    unsigned lv = f->width == 1 ? 0 : (unsigned)level, value = seen->value;
+    if (seen->units) {
+        uint64_t at = 0;
+        for (int d = 0; d < dims; d++)
+            at = (at << f->within[d])
+               | (((uint64_t)k[d] >> f->cell_log2[d]) & (((uint64_t)1 << f->within[d]) - 1));
+        at *= f->width;
+        value = (unsigned)(seen->units[at / 64] >> (at % 64)) & ((1u << f->width) - 1);
+    }
+    return value > lv ? DONEMAP_OK : DONEMAP_WAITING;
+}
+
+static inline int
+donemap_get(donemap_t *self, const int64_t *k, uint64_t level)
+{
+    int dims = ((donemap_fast_t *)self)->dims;
+    return dims == 3 ? donemap_get_dims(self, k, level, 3)
+                     : donemap_get_dims(self, k, level, dims);
+}
 
 #endif
