@@ -906,6 +906,34 @@ release_conflicts_listed(daisy_resolver_t *self, uint32_t task, const int64_t *k
     }
 }
 
+//  release_conflicts_done away from the edges: the blocks of level
+//  `later` at the task's cached combinations of offsets from k, and the
+//  blocks each waits for at the same offsets from it; for `dims`
+//  dimensions (with a constant, the loops unroll).
+static inline __attribute__((always_inline)) void
+release_combos(daisy_resolver_t *self, uint32_t task, const int64_t *k, uint64_t at,
+               uint64_t later, const graph_conflict_t *c, int dims)
+{
+    const graph_task_t *u = &self->graph->tasks[task];
+    const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
+    const uint64_t *delta = &u->combo_delta[c->first];
+    donemap_t *done = self->done[task];
+    for (uint64_t i = 0; i < c->all; i++) {
+        int64_t q[D] = {0}, p[D] = {0};   //  zero past dims: positions travel whole
+        upstream_t s = {false, false, false};
+        for (int d = 0; d < dims; d++)
+            q[d] = k[d] - off[i][d];
+        for (uint64_t j = 0; j < c->all && !(s.open && s.others); j++) {
+            if (j == i)
+                continue;   //  the block at k
+            for (int d = 0; d < dims; d++)
+                p[d] = q[d] + off[j][d];
+            look_up(done, p, later - 1, &s);
+        }
+        settle(self, task, at - delta[i], q, later, &s);
+    }
+}
+
 //  The block at k (index `at`) of a task with a done map was resolved
 //  (its bit set): each block of level `later` that conflicts with it is
 //  ready, or orphaned, if the blocks it waits for are all resolved now.
@@ -923,22 +951,9 @@ release_conflicts_done(daisy_resolver_t *self, uint32_t task, const int64_t *k, 
         inside = (uint64_t)(k[d] - in->deep_lo[d]) < in->deep_span[d];
     if (!inside)
         return release_conflicts_listed(self, task, k, at, later);
-    const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
-    const uint64_t *delta = &u->combo_delta[c->first];
-    for (uint64_t i = 0; i < c->all; i++) {
-        int64_t q[D], p[D];
-        upstream_t s = {false, false, false};
-        for (int d = 0; d < D; d++)   //  past dims both are 0
-            q[d] = k[d] - off[i][d];
-        for (uint64_t j = 0; j < c->all && !(s.open && s.others); j++) {
-            if (j == i)
-                continue;   //  the block at k
-            for (int d = 0; d < D; d++)
-                p[d] = q[d] + off[j][d];
-            look_up(self->done[task], p, later - 1, &s);
-        }
-        settle(self, task, at - delta[i], q, later, &s);
-    }
+    if (u->dims == 3)
+        return release_combos(self, task, k, at, later, c, 3);
+    release_combos(self, task, k, at, later, c, u->dims);
 }
 
 //  The block at k of `task` was resolved: count down the blocks of its
