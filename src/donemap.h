@@ -1,4 +1,4 @@
-/*  donemap.h - which blocks of a huge task are resolved: bits over tiles
+/*  donemap.h - which blocks of a huge task are resolved, over tiles
 
     A count per waiting block (countmap_t) costs about 17 bytes per
     waiting block, and a run's frontier grows like the surface of the
@@ -6,15 +6,18 @@
     task whose blocks wait only for blocks of their own task (read/write
     conflicts, no upstream task with work left) can do without counts:
     a block is ready when every block it waits for is resolved, which a
-    bit per block answers. So this map keeps a resolved bit per block
-    (and, only where some block failed, a failed bit) over tiles of the
-    grid, 2^side_log2 blocks a side: a tile's bits are made when a first
-    block of it is resolved, and a tile whose blocks are all resolved
-    keeps no bits, only its entry (its blocks answer "resolved"). That
-    entry goes too once no block may ask about the tile any more: when
-    the tiles within `reach` of it are all complete as well. Then the map
-    holds the tiles along the border of the region done, and memory
-    follows that border, at a few bytes per border tile.
+    bit per block answers (or 4 bits per cell of one block of each level:
+    donemap.c). So this map keeps whether blocks are resolved (and, only
+    where some block failed, which failed) over tiles of the grid,
+    2^side_log2 blocks a side, and of a tile only the parts being worked
+    on: a tile is made when a first block of it is resolved, and a tile
+    whose blocks are all resolved keeps no units, only its entry (its
+    blocks answer "resolved"). That entry goes too once no block may ask
+    about the tile any more: when the tiles within `reach` of it are all
+    complete as well. Then the map holds the tiles along the border of
+    the region done, and memory follows that border: after 10^8 blocks
+    of a 10^12-block task, 0.95 MB for 500,000 waiting blocks (2 bytes
+    each, where counts took 17).
 
     Why a tile that is gone is never asked about again: a block asks
     about the blocks it waits for, which lie within `reach` of it along

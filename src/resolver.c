@@ -21,6 +21,18 @@
     (prefill), so counting down there is one byte operation per block
     with nothing to ask the graph on the way.
 
+    A task beyond that budget whose blocks wait only for blocks of their
+    own task (conflicts, no upstream task with work left: a 10^12-block
+    task) counts nothing: it keeps a done map (donemap.h), which says of
+    each block near the border of the region done whether it is resolved,
+    at about 2 bytes per waiting block where counts took 17. When a block
+    is resolved its bit is set first; then each block of the next level
+    that conflicts with it is ready (or orphaned) if every block it waits
+    for is resolved now, which only the last of them finds, so each is
+    reported once. Blocks start and stop waiting as those questions say,
+    so daisy_resolver_waiting stays exact. Blocks of downstream tasks
+    still count the blocks of such a task as they are resolved.
+
     A block's full count is asked for once: when it is first reached in a
     hashed map, at prefill in a dense array. Away from the edges of its
     grid it is the same for every block of a level:
@@ -938,8 +950,9 @@ release_combos(daisy_resolver_t *self, uint32_t task, const int64_t *k, uint64_t
 //  (its bit set): each block of level `later` that conflicts with it is
 //  ready, or orphaned, if the blocks it waits for are all resolved now.
 //  Only this resolution, its last, finds them so: each is reported once.
-//  Away from the edges, the task's cached combinations of offsets.
-static void
+//  Away from the edges, the task's cached combinations of offsets. Not
+//  inlined into propagate: counting tasks do not carry its code.
+static __attribute__((noinline)) void
 release_conflicts_done(daisy_resolver_t *self, uint32_t task, const int64_t *k, uint64_t at,
                        uint64_t later)
 {
@@ -965,12 +978,15 @@ propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k, 
     const graph_task_t *u = &self->graph->tasks[task];
     if (level == UINT64_MAX)
         level = graph_level_of(u, k);
-    if (self->done[task] && donemap_set(self->done[task], k, level, !self->current_ok) != 0)
-        self->oom = true;
-    if (level + 1 < u->levels && self->done[task])
-        release_conflicts_done(self, task, k, at, level + 1);
-    else if (level + 1 < u->levels)
+    if (__builtin_expect(self->done[task] != NULL, 0)) {
+        //  Out of the way of counting tasks: one test for them.
+        if (donemap_set(self->done[task], k, level, !self->current_ok) != 0)
+            self->oom = true;
+        if (level + 1 < u->levels)
+            release_conflicts_done(self, task, k, at, level + 1);
+    } else if (level + 1 < u->levels) {
         count_down_conflicts(self, task, k, at, level + 1);
+    }
     for (uint32_t i = 0; i < u->n_down; i++) {
         const graph_readers_t *r = &u->readers[i];
         countmap_t *map = self->counts[u->down[i]];
