@@ -367,9 +367,11 @@ set_units(donemap_t *self, const int64_t *cell)
     f->part_log2 = self->s - 1;
     f->width = self->width;
     f->gen = 1;
-    for (int d = 0; d < self->dims; d++) {
+    unsigned shift = 0;
+    for (int d = self->dims - 1; d >= 0; d--) {
         f->cell_log2[d] = self->cell_log2[d];
-        f->within[d] = self->unit_bits[d] - 1;
+        f->bit_shift[d] = shift + (self->width == 4 ? 2 : 0);
+        shift += self->unit_bits[d] - 1;
     }
     self->dirs.size = 1 + (self->nparts + 1) / 2;
     self->parts.size = (units / self->nparts * self->width + 63) / 64;
@@ -687,20 +689,11 @@ static bool
 set_seen(donemap_t *self, const int64_t *k, unsigned lv)
 {
     donemap_fast_t *f = &self->fast;
-    unsigned parity = 0;
-    for (int d = 0; d < f->dims; d++)
-        parity |= (unsigned)((k[d] >> f->part_log2) & 1) << d;
-    donemap_seen_t *seen = &f->seen[parity];
-    bool hit = seen->gen == f->gen && seen->units && lv + 1 < self->final;
-    for (int d = 0; d < f->dims; d++)
-        hit &= seen->part[d] == k[d] >> f->part_log2;
-    if (!hit)
+    uint64_t local[D];
+    const donemap_seen_t *seen = donemap_seen_find(f, k, local, f->dims);
+    if (!seen || !seen->units || lv + 1 >= self->final)
         return false;
-    uint64_t at = 0;
-    for (int d = 0; d < f->dims; d++)
-        at = (at << f->within[d])
-           | (((uint64_t)k[d] >> f->cell_log2[d]) & (((uint64_t)1 << f->within[d]) - 1));
-    at *= f->width;
+    uint64_t at = donemap_seen_bit(f, local, f->dims);
     //  The record is the pool's, writable; seen keeps it as const.
     uint64_t *units = (uint64_t *)(uintptr_t)seen->units;
     if (unit_get(self, units, at) != lv)
@@ -766,10 +759,11 @@ seen_part(donemap_t *self, const int64_t *k, const uint64_t *units, unsigned val
         parity |= (unsigned)((k[d] >> f->part_log2) & 1) << d;
     donemap_seen_t *seen = &f->seen[parity];
     for (int d = 0; d < f->dims; d++)
-        seen->part[d] = k[d] >> f->part_log2;
+        seen->origin[d] = k[d] >> f->part_log2 << f->part_log2;
     seen->units = units;
     seen->value = value;
     seen->gen = f->gen;
+    f->last = parity;
 }
 
 int

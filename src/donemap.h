@@ -89,44 +89,73 @@ size_t donemap_bytes(const donemap_t *self);
 //  reach less than a part's side away) stay apart. The layout is here,
 //  the rest in donemap.c; a donemap_t begins with a donemap_fast_t.
 typedef struct {
-    int64_t part[DAISY_MAX_DIMS];   //  the part's position (k >> part_log2)
-    const uint64_t *units;          //  its units, or NULL: `value` in each
-    unsigned value;                 //  0 (nothing resolved) or final
-    uint64_t gen;                   //  valid while it is the map's
+    int64_t origin[DAISY_MAX_DIMS];  //  the part's first block
+    const uint64_t *units;           //  its units, or NULL: `value` in each
+    unsigned value;                  //  0 (nothing resolved) or final
+    uint64_t gen;                    //  valid while it is the map's
 } donemap_seen_t;
 
 typedef struct {
     int dims;
     unsigned part_log2;                   //  part side log2
     unsigned cell_log2[DAISY_MAX_DIMS];   //  unit side log2
-    unsigned within[DAISY_MAX_DIMS];      //  log2 of units along d in a part
+    unsigned bit_shift[DAISY_MAX_DIMS];   //  a unit's first bit: sum of unit << bit_shift
     unsigned width;                       //  bits per unit
     uint64_t gen;                         //  one more when records are made or freed
+    unsigned last;                        //  the entry that answered last
     donemap_seen_t seen[1 << DAISY_MAX_DIMS];
 } donemap_fast_t;
+
+//  The part seen that holds block k, and k's place in it (local), or
+//  NULL. The entry that answered last first: questions come in runs
+//  about one part. A block is in a part when its offsets from the part's
+//  first block are all below the side, a power of two: when their bits
+//  or'ed are (a negative offset has the top bit).
+static inline __attribute__((always_inline)) const donemap_seen_t *
+donemap_seen_find(donemap_fast_t *f, const int64_t *k, uint64_t *local, int dims)
+{
+    const donemap_seen_t *seen = &f->seen[f->last];
+    uint64_t out = 0;
+    for (int d = 0; d < dims; d++)
+        out |= local[d] = (uint64_t)(k[d] - seen->origin[d]);
+    if (__builtin_expect((out >> f->part_log2) == 0 && seen->gen == f->gen, 1))
+        return seen;
+    unsigned parity = 0;
+    for (int d = 0; d < dims; d++)
+        parity |= (unsigned)((k[d] >> f->part_log2) & 1) << d;
+    seen = &f->seen[parity];
+    out = 0;
+    for (int d = 0; d < dims; d++)
+        out |= local[d] = (uint64_t)(k[d] - seen->origin[d]);
+    if ((out >> f->part_log2) != 0 || seen->gen != f->gen)
+        return NULL;
+    f->last = parity;
+    return seen;
+}
+
+//  The first bit of the unit at `local` in its part's record.
+static inline __attribute__((always_inline)) uint64_t
+donemap_seen_bit(const donemap_fast_t *f, const uint64_t *local, int dims)
+{
+    uint64_t bit = 0;
+    for (int d = 0; d < dims; d++)
+        bit |= (local[d] >> f->cell_log2[d]) << f->bit_shift[d];
+    return bit;
+}
 
 //  donemap_get for `dims` dimensions: with a constant, the loops unroll.
 static inline __attribute__((always_inline)) int
 donemap_get_dims(donemap_t *self, const int64_t *k, uint64_t level, int dims)
 {
     donemap_fast_t *f = (donemap_fast_t *)self;
-    unsigned parity = 0, shift = f->part_log2;
-    for (int d = 0; d < dims; d++)
-        parity |= (unsigned)((k[d] >> shift) & 1) << d;
-    const donemap_seen_t *seen = &f->seen[parity];
-    bool hit = seen->gen == f->gen;
-    for (int d = 0; d < dims; d++)
-        hit &= seen->part[d] == k[d] >> shift;
-    if (__builtin_expect(!hit, 0))
+    uint64_t local[DAISY_MAX_DIMS];
+    const donemap_seen_t *seen = donemap_seen_find(f, k, local, dims);
+    if (__builtin_expect(!seen, 0))
         return donemap_get_slow(self, k, level);
     unsigned lv = f->width == 1 ? 0 : (unsigned)level, value = seen->value;
     if (seen->units) {
-        uint64_t at = 0;
-        for (int d = 0; d < dims; d++)
-            at = (at << f->within[d])
-               | (((uint64_t)k[d] >> f->cell_log2[d]) & (((uint64_t)1 << f->within[d]) - 1));
-        at *= f->width;
-        value = (unsigned)(seen->units[at / 64] >> (at % 64)) & ((1u << f->width) - 1);
+        uint64_t bit = donemap_seen_bit(f, local, dims);
+        value = (unsigned)(seen->units[bit / 64] >> (bit % 64)) & ((1u << f->width) - 1);
     }
     return value > lv ? DONEMAP_OK : DONEMAP_WAITING;
 }
