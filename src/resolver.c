@@ -21,6 +21,18 @@
     (prefill), so counting down there is one byte operation per block
     with nothing to ask the graph on the way.
 
+    A task beyond that budget whose blocks wait only for blocks of their
+    own task (conflicts, no upstream task with work left: a 10^12-block
+    task) counts nothing: it keeps a done map (donemap.h), which says of
+    each block near the border of the region done whether it is resolved,
+    at about 2 bytes per waiting block where counts took 17. When a block
+    is resolved its bit is set first; then each block of the next level
+    that conflicts with it is ready (or orphaned) if every block it waits
+    for is resolved now, which only the last of them finds, so each is
+    reported once. Blocks start and stop waiting as those questions say,
+    so daisy_resolver_waiting stays exact. Blocks of downstream tasks
+    still count the blocks of such a task as they are resolved.
+
     A block's full count is asked for once: when it is first reached in a
     hashed map, at prefill in a dense array. Away from the edges of its
     grid it is the same for every block of a level:
@@ -51,6 +63,7 @@
 #include <string.h>
 
 #include "blockmap.h"
+#include "donemap.h"
 #include "graph_internal.h"
 #include "resolver_internal.h"
 #include "root_cursor.h"
@@ -73,11 +86,18 @@ typedef struct {
 typedef struct {
     int64_t lo[D], hi[D];
     uint64_t up;
+    //  For a task with a done map: where the blocks of every level that
+    //  conflict with a block, and the blocks those wait for, all lie in
+    //  the grid (k[d] - deep_lo[d] < deep_span[d], unsigned).
+    int64_t deep_lo[D];
+    uint64_t deep_span[D];
 } interior_t;
 
 struct _daisy_resolver_t {
     const daisy_graph_t *graph;
-    countmap_t **counts;  //  per task: its waiting blocks, or NULL: in `waiting`
+    countmap_t **counts;  //  per task: its waiting blocks, or NULL: in `waiting` or `done`
+    donemap_t **done;     //  per task: its resolved blocks, or NULL: it counts
+    size_t done_waiting;  //  blocks of tasks with a done map that wait
     blockmap_t *waiting;
     root_cursor_t **roots;
     work_t *work;
@@ -234,6 +254,76 @@ prefill(const daisy_resolver_t *self, uint32_t task, uint8_t *count)
     }
 }
 
+//  Whether a task beyond the dense budget keeps a done map (donemap.h)
+//  instead of counts: one whose blocks wait only for blocks of their own
+//  task (conflicts, and no upstream task with work left).
+static bool
+wants_donemap(const daisy_graph_t *g, uint32_t task, const bool *complete)
+{
+    const graph_task_t *v = &g->tasks[task];
+    bool alone = v->levels > 1 && !complete[task];
+    for (uint32_t i = 0; alone && i < v->n_up; i++)
+        alone = complete[v->up[i]];
+    return alone;
+}
+
+//  A task's done map: its blocks wait for blocks less than a level
+//  stride away (conflict offsets lie in (-m, m)); and the box where the
+//  blocks two such steps away from a block all lie in the grid. Its
+//  cells are the boxes of a level stride (one block of each level) when
+//  the grid is made of whole ones, with at most 15 levels (donemap.h);
+//  a tile holds about as many cells as it would hold blocks without,
+//  and more where the grid has too many tiles to number. *fits is false
+//  (and the result NULL) when even those are too many.
+static donemap_t *
+make_donemap(const graph_task_t *v, interior_t *in, bool *fits)
+{
+    int64_t reach[D] = {0};
+    unsigned side = donemap_side_log2(v->dims), cell = 0;
+    bool cells = v->m_pow2 && v->levels <= 15;
+    for (int d = 0; d < v->dims; d++) {
+        reach[d] = v->m[d] - 1;
+        in->deep_lo[d] = 2 * reach[d];
+        in->deep_span[d] = (uint64_t)max64(v->n[d] - 4 * reach[d], 0);
+        cells &= v->n[d] % v->m[d] == 0;
+        cell = v->m[d] > (int64_t)1 << cell ? (unsigned)__builtin_ctzll((uint64_t)v->m[d]) : cell;
+    }
+    side += cells ? cell : 0;
+    for (unsigned more = 0; more < 4 && !donemap_fits(v->dims, v->n, reach, side); more++)
+        side++;
+    *fits = donemap_fits(v->dims, v->n, reach, side);
+    return *fits ? donemap_new(v->dims, v->n, reach, cells ? v->m : NULL, side) : NULL;
+}
+
+//  Each task's counts or done map: dense arrays while the budget lasts,
+//  then done maps where they do, then hashed counts (none for a task
+//  whose counts would not fit a byte: it counts in `waiting`).
+static bool
+make_maps(daisy_resolver_t *self)
+{
+    const daisy_graph_t *graph = self->graph;
+    uint64_t budget = DENSE_BUDGET;
+    bool ok = true;
+    for (uint32_t t = 0; ok && t < graph->ntasks; t++) {
+        uint64_t total = graph->tasks[t].total, most = max_upstream(&graph->tasks[t], graph);
+        if (most > COUNTMAP_MAX)
+            continue;
+        if (total <= budget && most <= COUNTMAP_DENSE_MAX) {
+            budget -= total;
+            ok = (self->counts[t] = countmap_new_dense(total)) != NULL;
+            continue;
+        }
+        bool fits = false;
+        if (wants_donemap(graph, t, self->complete))
+            self->done[t] = make_donemap(&graph->tasks[t], &self->interior[t], &fits);
+        if (fits)
+            ok = self->done[t] != NULL;
+        else
+            ok = (self->counts[t] = countmap_new()) != NULL;
+    }
+    return ok;
+}
+
 //  Roots of a task: its level-0 blocks not covered by an upstream task that
 //  still has work; none for a task that is complete already.
 static root_cursor_t *
@@ -292,22 +382,12 @@ daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
     self->complete = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->complete);
     self->interior = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->interior);
     self->queue = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->queue);
+    self->done = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->done);
     bool ok = self->waiting && self->counts && self->roots && self->complete && self->interior
-           && self->queue;
-    uint64_t budget = DENSE_BUDGET;
-    for (uint32_t t = 0; ok && t < graph->ntasks; t++) {
-        uint64_t total = graph->tasks[t].total, most = max_upstream(&graph->tasks[t], graph);
-        if (most > COUNTMAP_MAX)
-            continue;
-        if (total <= budget && most <= COUNTMAP_DENSE_MAX) {
-            budget -= total;
-            ok = (self->counts[t] = countmap_new_dense(total)) != NULL;
-        } else {
-            ok = (self->counts[t] = countmap_new()) != NULL;
-        }
-    }
+           && self->queue && self->done;
     for (uint32_t t = 0; ok && complete && t < graph->ntasks; t++)
         self->complete[t] = complete[t];
+    ok = ok && make_maps(self);
     for (uint32_t t = 0; ok && t < graph->ntasks; t++)
         make_interior(graph, t, self->complete, &self->interior[t]);
     for (uint32_t t = 0; ok && t < graph->ntasks; t++)
@@ -332,7 +412,10 @@ daisy_resolver_destroy(daisy_resolver_t **self_p)
         root_cursor_destroy(&self->roots[t]);
     for (uint32_t t = 0; self->counts && t < self->graph->ntasks; t++)
         countmap_destroy(&self->counts[t]);
+    for (uint32_t t = 0; self->done && t < self->graph->ntasks; t++)
+        donemap_destroy(&self->done[t]);
     free(self->counts);
+    free(self->done);
     free(self->roots);
     free(self->complete);
     free(self->interior);
@@ -781,6 +864,111 @@ count_down_conflicts(daisy_resolver_t *self, uint32_t task, const int64_t *k, ui
     }
 }
 
+//  Done maps ---------------------------------------------------------------
+
+//  How the upstream blocks of a block of a task with a done map stand,
+//  once the block at k (one of them) is resolved: whether another one is
+//  resolved (then the block waited already), one is not (it waits now),
+//  and one failed.
+typedef struct {
+    bool others, open, failed;
+} upstream_t;
+
+static inline void
+look_up(donemap_t *done, const int64_t *p, uint64_t level, upstream_t *s)
+{
+    int state = donemap_get(done, p, level);
+    s->open |= state == DONEMAP_WAITING;
+    s->others |= state != DONEMAP_WAITING;
+    s->failed |= state == DONEMAP_FAILED;
+}
+
+//  Block (task, index) at q, of level `later`, as its upstream blocks
+//  stand (s): ready, or orphaned, when none is open, else waiting; the
+//  tally of waiting blocks follows.
+static inline void
+settle(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *q,
+       uint64_t later, const upstream_t *s)
+{
+    if (s->open) {
+        self->done_waiting += !s->others;
+        return;
+    }
+    self->done_waiting -= s->others;
+    report(self, task, index, q, (uint32_t)later, s->failed || !self->current_ok);
+}
+
+//  release_conflicts_done near the edges of the grid, or for a task
+//  without cached combinations: downstream and upstream blocks listed.
+static __attribute__((noinline)) void
+release_conflicts_listed(daisy_resolver_t *self, uint32_t task, const int64_t *k,
+                         uint64_t at, uint64_t later)
+{
+    const graph_task_t *u = &self->graph->tasks[task];
+    int64_t q[GRAPH_MAX_CONFLICTS][D], up[GRAPH_MAX_CONFLICTS][D];
+    uint64_t index[GRAPH_MAX_CONFLICTS], upindex[GRAPH_MAX_CONFLICTS];
+    int n = graph_conflict_blocks(u, k, at, later, -1, q, index);
+    for (int i = 0; i < n; i++) {
+        upstream_t s = {false, false, false};
+        int m = graph_conflict_blocks(u, q[i], index[i], later, 1, up, upindex);
+        for (int j = 0; j < m && !(s.open && s.others); j++)
+            if (upindex[j] != at)
+                look_up(self->done[task], up[j], later - 1, &s);
+        settle(self, task, index[i], q[i], later, &s);
+    }
+}
+
+//  release_conflicts_done away from the edges: the blocks of level
+//  `later` at the task's cached combinations of offsets from k, and the
+//  blocks each waits for at the same offsets from it; for `dims`
+//  dimensions (with a constant, the loops unroll).
+static inline __attribute__((always_inline)) void
+release_combos(daisy_resolver_t *self, uint32_t task, const int64_t *k, uint64_t at,
+               uint64_t later, const graph_conflict_t *c, int dims)
+{
+    const graph_task_t *u = &self->graph->tasks[task];
+    const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
+    const uint64_t *delta = &u->combo_delta[c->first];
+    donemap_t *done = self->done[task];
+    for (uint64_t i = 0; i < c->all; i++) {
+        int64_t q[D] = {0}, p[D] = {0};   //  zero past dims: positions travel whole
+        upstream_t s = {false, false, false};
+        for (int d = 0; d < dims; d++)
+            q[d] = k[d] - off[i][d];
+        for (uint64_t j = 0; j < c->all && !(s.open && s.others); j++) {
+            if (j == i)
+                continue;   //  the block at k
+            for (int d = 0; d < dims; d++)
+                p[d] = q[d] + off[j][d];
+            look_up(done, p, later - 1, &s);
+        }
+        settle(self, task, at - delta[i], q, later, &s);
+    }
+}
+
+//  The block at k (index `at`) of a task with a done map was resolved
+//  (its bit set): each block of level `later` that conflicts with it is
+//  ready, or orphaned, if the blocks it waits for are all resolved now.
+//  Only this resolution, its last, finds them so: each is reported once.
+//  Away from the edges, the task's cached combinations of offsets. Not
+//  inlined into propagate: counting tasks do not carry its code.
+static __attribute__((noinline)) void
+release_conflicts_done(daisy_resolver_t *self, uint32_t task, const int64_t *k, uint64_t at,
+                       uint64_t later)
+{
+    const graph_task_t *u = &self->graph->tasks[task];
+    const graph_conflict_t *c = u->conflicts ? &u->conflicts[later] : NULL;
+    const interior_t *in = &self->interior[task];
+    bool inside = c && c->first != UINT32_MAX;
+    for (int d = 0; inside && d < u->dims; d++)
+        inside = (uint64_t)(k[d] - in->deep_lo[d]) < in->deep_span[d];
+    if (!inside)
+        return release_conflicts_listed(self, task, k, at, later);
+    if (u->dims == 3)
+        return release_combos(self, task, k, at, later, c, 3);
+    release_combos(self, task, k, at, later, c, u->dims);
+}
+
 //  The block at k of `task` was resolved: count down the blocks of its
 //  task's next level that conflict with it, then the blocks of
 //  downstream tasks that read it (graph_each_downstream's order).
@@ -790,8 +978,15 @@ propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k, 
     const graph_task_t *u = &self->graph->tasks[task];
     if (level == UINT64_MAX)
         level = graph_level_of(u, k);
-    if (level + 1 < u->levels)
+    if (__builtin_expect(self->done[task] != NULL, 0)) {
+        //  Out of the way of counting tasks: one test for them.
+        if (donemap_set(self->done[task], k, level, !self->current_ok) != 0)
+            self->oom = true;
+        if (level + 1 < u->levels)
+            release_conflicts_done(self, task, k, at, level + 1);
+    } else if (level + 1 < u->levels) {
         count_down_conflicts(self, task, k, at, level + 1);
+    }
     for (uint32_t i = 0; i < u->n_down; i++) {
         const graph_readers_t *r = &u->readers[i];
         countmap_t *map = self->counts[u->down[i]];
@@ -879,7 +1074,7 @@ daisy_resolver_resolve(daisy_resolver_t *self, daisy_block_ref_t ref, bool ok,
 size_t
 daisy_resolver_waiting(const daisy_resolver_t *self)
 {
-    size_t n = blockmap_size(self->waiting);
+    size_t n = blockmap_size(self->waiting) + self->done_waiting;
     for (uint32_t t = 0; t < self->graph->ntasks; t++)
         n += self->counts[t] ? countmap_size(self->counts[t]) : 0;
     return n;

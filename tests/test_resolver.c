@@ -381,6 +381,47 @@ frontier_chain_round(uint64_t *rng, int round)
     frontier_run(rng, round, p, false);
 }
 
+//  A round on a task with conflicts large enough for several tiles of
+//  the done map the resolver gives it (src/donemap.h: tasks beyond the
+//  dense budget whose blocks wait only within the task), in one to three
+//  dimensions, its grid sometimes made of whole cells (then a unit is a
+//  cell), with a task reading it (hashed counts) half the time.
+static void
+frontier_large_round(uint64_t *rng, int round)
+{
+    int dims = 1 + round % 3;
+    //  Whole cells: a level stride of two blocks (context at most the
+    //  write shape), an even number of blocks, fit valid.
+    bool cells = round / 3 % 2 == 0;
+    int64_t ws[DAISY_MAX_DIMS], wo[DAISY_MAX_DIMS], rs[DAISY_MAX_DIMS], ro[DAISY_MAX_DIMS];
+    int64_t to[DAISY_MAX_DIMS], ts[DAISY_MAX_DIMS];
+    for (int d = 0; d < dims; d++) {
+        int64_t blocks = dims == 1 ? tu_range(rng, 600, 1500)
+                       : dims == 2 ? tu_range(rng, 34, 70) : tu_range(rng, 17, 20);
+        ws[d] = tu_range(rng, 1, 3);
+        ro[d] = 0;
+        wo[d] = cells ? tu_range(rng, 1, ws[d]) : tu_range(rng, 0, 2 * ws[d]);
+        rs[d] = wo[d] + ws[d] + (cells ? tu_range(rng, 1, ws[d]) : tu_range(rng, 0, 2 * ws[d]));
+        to[d] = tu_range(rng, -10, 10);
+        ts[d] = rs[d] + ws[d] * ((blocks & ~(int64_t)cells) - 1)
+              + (cells ? 0 : tu_range(rng, 0, ws[d] - 1));
+    }
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *big = tu_task_1d("big", 0, (int64_t)1 << 23, 1, 0, 1);
+    daisy_task_set_read_write_conflict(big, false);
+    daisy_pipeline_add(p, &big);
+    daisy_task_t *t = daisy_task_new("t0", tu_roi(dims, to, ts), tu_roi(dims, ro, rs),
+                                     tu_roi(dims, wo, ws));
+    daisy_task_set_fit(t, cells ? DAISY_FIT_VALID : (daisy_fit_t)tu_range(rng, 0, 2));
+    daisy_pipeline_add(p, &t);
+    if (tu_range(rng, 0, 1)) {
+        t = tu_random_task(rng, "t1", dims, 4);
+        daisy_task_add_upstream(t, "t0");
+        daisy_pipeline_add(p, &t);
+    }
+    frontier_run(rng, round, p, true);
+}
+
 //  Resolve every block of p in a random valid order, one in ten failing,
 //  and check the resolver against the oracle after every step.
 static void
@@ -452,4 +493,11 @@ Test(resolver, frontier_and_outcomes_follow_the_dependency_lists_hashed, .timeou
     uint64_t rng = 14;
     for (int round = 0; round < 24; round++)
         frontier_round(&rng, round, true);
+}
+
+Test(resolver, frontier_and_outcomes_follow_the_dependency_lists_in_done_maps, .timeout = 240)
+{
+    uint64_t rng = 16;
+    for (int round = 0; round < 12; round++)
+        frontier_large_round(&rng, round);
 }
