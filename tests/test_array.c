@@ -790,6 +790,35 @@ truncate_chunk(daisy_array_t *a, const char *key)
     cr_assert_eq(truncate(file, st.st_size / 2), 0);
 }
 
+//  A FIFO or a directory in a chunk's place, or in .zarray's: an error
+//  naming it, never a reader waiting for a writer that does not come.
+Test(array, a_chunk_or_metadata_that_is_not_a_file_is_refused, .timeout = 30)
+{
+    daisy_array_t *a = small_array("fifo.zarr", &comps[0]);
+    daisy_roi_t whole = daisy_array_roi(a);
+    uint16_t got[64];
+    daisy_error_t err;
+    cr_assert_eq(mkfifo(path_of("fifo.zarr/0.1"), 0600), 0);
+    cr_assert_eq(mkdir(path_of("fifo.zarr/1.0"), 0700), 0);
+    int64_t o[2] = {0, 8}, sh[2] = {8, 8};
+    daisy_roi_t right = daisy_roi_make(2, o, sh);
+    cr_assert_eq(daisy_array_read(a, &right, got, &err), -1);
+    cr_assert(strstr(err.msg, "chunk '0.1'") && strstr(err.msg, "not a regular file"), "%s",
+              err.msg);
+    int64_t o2[2] = {8, 0};
+    daisy_roi_t lower = daisy_roi_make(2, o2, sh);
+    cr_assert_eq(daisy_array_read(a, &lower, got, &err), -1);
+    cr_assert(strstr(err.msg, "chunk '1.0'") && strstr(err.msg, "not a regular file"), "%s",
+              err.msg);
+    (void)whole;
+    daisy_array_destroy(&a);
+    cr_assert_eq(rename(path_of("fifo.zarr/.zarray"), path_of("fifo.zarr/zarray.txt")), 0);
+    cr_assert_eq(mkfifo(path_of("fifo.zarr/.zarray"), 0600), 0);
+    cr_assert_null(daisy_array_open(path_of("fifo.zarr"), false, &err));
+    cr_assert(strstr(err.msg, ".zarray") && strstr(err.msg, "not a regular file"), "%s",
+              err.msg);
+}
+
 Test(array, corrupt_chunks_name_the_chunk_and_roi)
 {
     for (int c = 0; c < NCOMPS; c++) {

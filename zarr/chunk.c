@@ -200,7 +200,9 @@ chunk_fill_buf(daisy_array_t *self, daisy_error_t *err)
 int
 chunk_load(daisy_array_t *self, unsigned char *dst, daisy_error_t *err)
 {
-    int fd = open(self->file, O_RDONLY | O_CLOEXEC);
+    //  Without blocking, and only a regular file: a FIFO in a chunk's place
+    //  hung the reader, a directory read as a chunk of 4096 bytes.
+    int fd = open(self->file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
@@ -211,6 +213,10 @@ chunk_load(daisy_array_t *self, unsigned char *dst, daisy_error_t *err)
         int e = errno;
         close(fd);
         return daisy_error_set(err, "cannot stat: %s", strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return daisy_error_set(err, "is not a regular file");
     }
     size_t size = (size_t)st.st_size;
     int rc = 0;

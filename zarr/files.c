@@ -66,18 +66,20 @@ zarr_write_full(int fd, const void *buf, size_t len)
 }
 
 //  A whole small file (metadata) as a NUL-terminated string; NULL with
-//  errno set on failure.
+//  errno set on failure, EINVAL when it is not a regular file. Opened
+//  without blocking: a FIFO in its place (a hostile or broken store) must
+//  not hang the reader until someone writes to it.
 char *
 zarr_slurp(const char *file, size_t *len_out)
 {
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return NULL;
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
+    int bad = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+    if (bad) {
         close(fd);
-        errno = e;
+        errno = bad;
         return NULL;
     }
     size_t len = (size_t)st.st_size;

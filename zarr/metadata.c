@@ -296,7 +296,9 @@ zarr_json_load(const daisy_array_t *self, const char *name, size_t flags, zarr_j
     size_t len = 0;
     if (!(f->text = zarr_slurp(file, &len)))
         return errno == ENOENT ? 1
-                               : daisy_error_set(err, "cannot read %s: %s", name, strerror(errno));
+                               : daisy_error_set(err, "cannot read %s: %s", name,
+                                                 errno == EINVAL ? "not a regular file"
+                                                                 : strerror(errno));
     json_error_t jerr;
     f->ints_as_real = false;
     f->root = json_loadb(f->text, len, flags, &jerr);
