@@ -139,6 +139,7 @@ struct _daisy_broker_t {
     tstats_t *tstats;           //  per task
     wstats_t *wstats;           //  per worker that ever joined
     size_t nwstats, capwstats;
+    zhashx_t *wstats_by_id;     //  worker id -> its index in wstats, plus 1
     daisy_wire_task_stats_t *report_tasks;      //  daisy_broker_run_stats()
     daisy_wire_worker_stats_t *report_workers;
     int64_t last_snapshot;

@@ -53,7 +53,8 @@ int
 stats_init(daisy_broker_t *self)
 {
     self->tstats = calloc(self->ntasks ? self->ntasks : 1, sizeof *self->tstats);
-    return self->tstats ? 0 : -1;
+    self->wstats_by_id = zhashx_new();
+    return self->tstats && self->wstats_by_id ? 0 : -1;
 }
 
 void
@@ -64,6 +65,7 @@ stats_destroy(daisy_broker_t *self)
         free(self->wstats[i].host);
     }
     free(self->wstats);
+    zhashx_destroy(&self->wstats_by_id);
     free(self->tstats);
     free(self->report_tasks);
     free(self->report_workers);
@@ -95,11 +97,19 @@ stats_held(daisy_broker_t *self, uint32_t task, uint64_t processing)
         ts->peak = processing > UINT32_MAX ? UINT32_MAX : (uint32_t)processing;
 }
 
-//  A worker joined: its entry, kept after it leaves.
+//  A worker joined: its entry, kept after it leaves. A worker that joins
+//  again (lost, then back with the same id) keeps its entry: counted once
+//  in the statistics, where each join used to add one.
 void
 stats_worker(daisy_broker_t *self, worker_t *w)
 {
     w->stats = SIZE_MAX;
+    const char *id = w->worker_id ? w->worker_id : "";
+    uintptr_t known = (uintptr_t)zhashx_lookup(self->wstats_by_id, id);
+    if (known && self->wstats[known - 1].task == w->task) {
+        w->stats = known - 1;
+        return;
+    }
     if (self->nwstats == self->capwstats) {
         size_t cap = self->capwstats ? 2 * self->capwstats : 64;
         wstats_t *more = realloc(self->wstats, cap * sizeof *more);
@@ -117,6 +127,7 @@ stats_worker(daisy_broker_t *self, worker_t *w)
         return;
     }
     w->stats = self->nwstats++;
+    zhashx_update(self->wstats_by_id, id, (void *)(uintptr_t)self->nwstats);
 }
 
 void

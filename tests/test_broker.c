@@ -1127,6 +1127,32 @@ Test(broker, a_resume_hands_out_no_block_before_liveness_heartbeats)
     cr_assert_float_eq(done.blocks_per_s, 3.0 / done.elapsed_s, 1e-6 * done.blocks_per_s);
 }
 
+//  A worker that leaves and joins again under its id (a reconnect after it
+//  was lost) is one worker of the statistics, its blocks together.
+Test(broker, a_worker_joining_again_is_one_worker_of_the_statistics)
+{
+    start((cfg_t){.blocks = 4, .run_id = RUN});
+    void *s = join("w1");
+    daisy_wire_block_t b[2];
+    take(s, 1, b, 1);
+    daisy_wire_result_t r = ok(&b[0]);
+    release(s, &r, 1, 0, NULL);
+    POLL_UNTIL(counts().completed == 1);
+    daisy_msg_t bye = {.type = DAISY_MSG_BYE};
+    send_msg(s, &bye);
+    POLL_UNTIL(daisy_broker_worker_count(fx.broker, 0) == 0);
+    daisy_msg_t hello = hello_msg("a", "w1", RUN);
+    exchange(s, &hello, DAISY_MSG_WELCOME);
+    take(s, 1, b + 1, 1);
+    r = ok(&b[1]);
+    release(s, &r, 1, 0, NULL);
+    POLL_UNTIL(counts().completed == 2);
+    daisy_wire_run_stats_t rs;
+    cr_assert_eq(daisy_broker_run_stats(fx.broker, &rs), 0);
+    cr_assert_eq(rs.nworkers, 1, "one worker, joined twice");
+    cr_assert_eq(rs.workers[0].blocks, 2);
+}
+
 //  Private directories ---------------------------------------------------------
 
 //  A socket file at dir/broker, as a broker leaves it: listening (alive) or
