@@ -756,6 +756,14 @@ Test(array, corrupt_or_unsupported_metadata)
     expect_open_error("attrs3", ZA("\"dtype\": \"<u2\""), "{\"resolution\": [0, 2]}",
                       "has an entry below 1");
     expect_open_error("attrs4", ZA("\"dtype\": \"<u2\""), "{\"offset\": ", ".zattrs is not valid JSON");
+    //  Hostile sizes: a chunk a read would allocate whole, an extent past
+    //  64 bits (every ROI computation overflowed).
+    expect_open_error("hugechunk", "{\"chunks\": [8589934592], \"compressor\": null, "
+                      "\"fill_value\": 0, \"shape\": [10], \"zarr_format\": 2, "
+                      "\"dtype\": \"|u1\"}", NULL, "make chunks of more than 4294967296 bytes");
+    expect_open_error("hugeextent", "{\"chunks\": [2], \"compressor\": null, \"fill_value\": 0, "
+                      "\"shape\": [4611686018427387904], \"zarr_format\": 2, \"dtype\": \"|u1\"}",
+                      "{\"resolution\": [4]}", "does not fit 64 bits");
     //  A directory with a zarr.json is read as Zarr v3 (test_zarr_v3.c).
     const char *p = path_of("v3dir");
     mkdir(p, 0777);

@@ -113,6 +113,11 @@ int zarr_read_full(int fd, void *buf, size_t len);
 int zarr_write_full(int fd, const void *buf, size_t len);
 char *zarr_slurp(const char *file, size_t *len_out);
 bool zarr_exists(const char *dir, const char *name);
+//  The largest chunk (decoded) an array may have: 4 GiB. A read allocates
+//  and fills a whole chunk, so a hostile .zarray with chunks of 2^40
+//  voxels took the machine's memory for a read of 4 bytes.
+#define ZARR_MAX_CHUNK_BYTES ((uint64_t)1 << 32)
+
 int zarr_write_atomic(const char *dir, const char *name, const char *data, size_t len,
                       daisy_error_t *err);
 //  The same, put in place with link(2) when `exclusive`: fails ("already

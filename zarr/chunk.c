@@ -72,9 +72,12 @@ s_chunk_bytes(daisy_array_t *self, daisy_error_t *err)
 {
     size_t bytes = self->itemsize;
     for (int d = 0; d < self->dims; d++) {
-        if ((uint64_t)self->chunks[d] > SIZE_MAX / 2 / bytes)
-            return daisy_error_set(err, "chunks of %lld voxels in dimension %d are too large",
-                                   (long long)self->chunks[d], d);
+        if ((uint64_t)self->chunks[d] > ZARR_MAX_CHUNK_BYTES / bytes)
+            return daisy_error_set(err, "%s: chunks of %lld voxels in dimension %d make "
+                                   "chunks of more than %llu bytes, which a read would "
+                                   "allocate and fill whole", self->format == 3 ? "zarr.json"
+                                   : ".zarray", (long long)self->chunks[d], d,
+                                   (unsigned long long)ZARR_MAX_CHUNK_BYTES);
         bytes *= (size_t)self->chunks[d];
     }
     self->chunk_bytes = bytes;
@@ -85,10 +88,26 @@ s_chunk_bytes(daisy_array_t *self, daisy_error_t *err)
 //  codec, the buffers for chunk file names and whether replaced chunk files
 //  may be kept. What it made is freed by chunk_teardown(), also when it
 //  fails half-way.
+//  The array's extent in world units, offset + shape x voxel size, must
+//  fit 64 bits: hostile metadata made every ROI computation overflow.
+static int
+s_check_extent(const daisy_array_t *self, daisy_error_t *err)
+{
+    for (int d = 0; d < self->dims; d++) {
+        int64_t size, end;
+        if (__builtin_mul_overflow(self->shape[d], self->voxel[d], &size)
+            || __builtin_add_overflow(self->offset[d], size, &end))
+            return daisy_error_set(err, "dimension %d: offset %lld + shape %lld x voxel size "
+                                   "%lld does not fit 64 bits", d, (long long)self->offset[d],
+                                   (long long)self->shape[d], (long long)self->voxel[d]);
+    }
+    return 0;
+}
+
 int
 chunk_setup(daisy_array_t *self, daisy_error_t *err)
 {
-    if (s_chunk_bytes(self, err))
+    if (s_check_extent(self, err) || s_chunk_bytes(self, err))
         return -1;
     if (self->format == 3 ? v3_chain_open(&self->chain, err)
                           : !(self->codec = codec_new(&self->codec_config, self->itemsize, err)))
