@@ -1153,6 +1153,60 @@ Test(broker, a_worker_joining_again_is_one_worker_of_the_statistics)
     cr_assert_eq(rs.workers[0].blocks, 2);
 }
 
+//  The feed's block snapshots send each grid at most once an interval: a
+//  small grid went round and round, 64 compressed copies a second (5 % of
+//  a core for an idle broker). Counted against the task_state events of
+//  the same intervals (one per task each), so no clock is asserted on.
+Test(broker, block_snapshots_send_a_small_grid_once_an_interval)
+{
+    daisy_error_t err;
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_task_t *task = tu_task_1d("a", 0, 320, 10, 0, 10);
+    daisy_pipeline_add(p, &task);
+    daisy_graph_t *g = daisy_graph_new(p, &err);
+    daisy_broker_options_t opt = daisy_broker_options_default();
+    opt.bind = "tcp://127.0.0.1:*";
+    opt.publish = "tcp://127.0.0.1:*";
+    opt.snapshot_ms = 50;
+    opt.run_id = RUN;
+    daisy_broker_t *b = daisy_broker_new(g, &opt, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    cr_assert_eq(zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "block_snapshot", 14), 0);
+    cr_assert_eq(zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "task_state", 10), 0);
+    cr_assert_eq(zmq_connect(sub, daisy_broker_publish_endpoint(b)), 0);
+    int snapshots = 0, states = 0;
+    while (states < 10) {
+        daisy_broker_poll(b, 10);
+        char topic[64];
+        int n;
+        while ((n = zmq_recv(sub, topic, sizeof topic - 1, ZMQ_DONTWAIT)) >= 0) {
+            topic[n < 63 ? n : 63] = '\0';
+            snapshots += !strcmp(topic, "block_snapshot");
+            states += !strcmp(topic, "task_state");
+            char body[4096];
+            while (zmq_recv(sub, body, sizeof body, ZMQ_DONTWAIT) >= 0) {
+                int more = 0;
+                size_t len = sizeof more;
+                zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &len);
+                if (!more)
+                    break;
+            }
+        }
+    }
+    cr_assert_leq(snapshots, states + 1, "%d snapshots of a 32-block grid in %d intervals",
+                  snapshots, states);
+    cr_assert_geq(snapshots, states - 1, "and one each interval");
+    int linger = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    daisy_broker_destroy(&b);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
 //  Private directories ---------------------------------------------------------
 
 //  A socket file at dir/broker, as a broker leaves it: listening (alive) or
