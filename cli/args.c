@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,15 @@ cli_getopt(const char *prog, int argc, char **argv, const char *shorts,
     return '?';
 }
 
+static bool
+port_ok(const char *port)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(port, &end, 10);
+    return *port >= '0' && *port <= '9' && !*end && errno == 0 && n >= 1 && n <= 65535;
+}
+
 int
 cli_endpoint(const char *prog, const char *opt, const char *ep)
 {
@@ -69,15 +79,38 @@ cli_endpoint(const char *prog, const char *opt, const char *ep)
         return -1;
     }
     const char *port = colon + 1;
-    if (!strcmp(port, "*") || !strcmp(port, "!"))
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long n = strtoul(port, &end, 10);
-    if (*port >= '0' && *port <= '9' && !*end && errno == 0 && n >= 1 && n <= 65535)
+    if (!strcmp(port, "*") || !strcmp(port, "!") || port_ok(port))
         return 0;
     cli_usage_error(prog, "%s: '%s': port '%s' is not 1 to 65535 (or * for any free port)",
                     opt, ep, port);
+    return -1;
+}
+
+int
+cli_connect_endpoint(const char *prog, const char *opt, const char *ep)
+{
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return 0;
+    const char *host = ep + 6, *colon = strrchr(host, ':');
+    if (!colon || colon == host || !port_ok(colon + 1)) {
+        cli_usage_error(prog, "%s: '%s' is not tcp://HOST:PORT, PORT 1 to 65535", opt, ep);
+        return -1;
+    }
+    char name[256];
+    size_t len = (size_t)(colon - host);
+    if (len >= sizeof name)
+        return 0;
+    memcpy(name, host, len);
+    name[len] = '\0';
+    if (len > 1 && name[0] == '[' && name[len - 1] == ']')     //  [::1]
+        memmove(name, name + 1, len - 2), name[len - 2] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(name, NULL, &hints, &res);
+    if (res)
+        freeaddrinfo(res);
+    if (rc != EAI_NONAME)
+        return 0;
+    cli_usage_error(prog, "%s: '%s': host '%s' is not known", opt, ep, name);
     return -1;
 }
 

@@ -24,6 +24,11 @@ int cli_uint(const char *prog, const char *opt, const char *text, uint32_t min, 
 //  kernel's pick): libzmq would take 99999 as 34463 (modulo 2^16) and
 //  serve where nobody looks. 0, or -1 after printing.
 int cli_endpoint(const char *prog, const char *opt, const char *ep);
+//  An endpoint to connect to: a tcp:// one's port must be 1..65535 and its
+//  host known (a name the resolver says does not exist is a typo, and the
+//  worker would retry it silently for ever; a resolver that cannot answer
+//  now is let through). 0, or -1 after printing.
+int cli_connect_endpoint(const char *prog, const char *opt, const char *ep);
 //  A finite number of seconds >= 0 (fractions allowed).
 int cli_seconds(const char *prog, const char *opt, const char *text, double *out);
 

@@ -389,6 +389,8 @@ cli_monitor(int argc, char **argv)
         return cli_usage_error(P, "expected one endpoint");
     if (broker_key && cli_readable(P, "--broker-key", broker_key, false) != 0)
         return EXIT_USAGE;
+    if (cli_connect_endpoint(P, "ENDPOINT", argv[optind]) != 0)
+        return EXIT_USAGE;
     zsys_catch_interrupts();    //  Ctrl-C ends the watch (zsys_interrupted)
     if (!http_addr)
         return watch(argv[optind], json, timeout_s, broker_key);

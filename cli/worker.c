@@ -352,6 +352,8 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
     if (!a->opt.endpoint)
         return wcli_usage_error(prog, "no broker endpoint: use --connect EP or set DAISY_BROKER",
                                 NULL);
+    if (cli_connect_endpoint(prog, "--connect", a->opt.endpoint) != 0)
+        return 2;
     if (!a->opt.task_id)
         return wcli_usage_error(prog, "no task: use --task ID or set DAISY_TASK_ID", NULL);
     if (!a->opt.curve_secret != !a->opt.broker_key)

@@ -147,4 +147,11 @@ check "... naming the port" grep -q "^daisy-broker: --bind: 'tcp://127.0.0.1:999
 "$DAISY" run --publish tcp://127.0.0.1:abc a.json > /dev/null 2> err.txt
 check "daisy run --publish with port abc: exit 2" test $? -eq 2
 check "... naming it" grep -q "^daisy run: --publish: 'tcp://127.0.0.1:abc': port 'abc'" err.txt
+# A host the resolver does not know is a typo, said at once, not retried
+# silently for ever.
+timeout 20 "$WORKER" --connect tcp://nonexistent.invalid:5555 --task t --exec true > /dev/null 2> err.txt
+check "daisy-worker --connect to an unknown host: exit 2" test $? -eq 2
+check "... naming the host" grep -q "host 'nonexistent.invalid' is not known" err.txt
+timeout 20 "$DAISY" monitor tcp://127.0.0.1:99999 > /dev/null 2> err.txt
+check "daisy monitor of a port out of range: exit 2" test $? -eq 2
 finish
