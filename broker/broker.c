@@ -807,13 +807,15 @@ work(daisy_broker_t *self)
 int
 daisy_broker_poll(daisy_broker_t *self, int timeout_ms)
 {
-    account_pause(self, zclock_mono());     //  the caller's time counts too
-    if (!self->armed)
+    if (self->armed)    //  the caller's time counts too (a round of work counts it)
+        account_pause(self, zclock_mono());
+    else
         work(self);
-    int64_t wait = self->armed ? next_timer(self, zclock_mono()) : 0;
+    int64_t now = zclock_mono();
+    int64_t wait = self->armed ? next_timer(self, now) : 0;
     if (timeout_ms >= 0 && wait > timeout_ms)
         wait = timeout_ms;
-    self->awake_until = zclock_mono() + wait;
+    self->awake_until = now + wait;
     struct pollfd fds[3] = {
         {.fd = self->router_fd, .events = POLLIN},
         {.fd = self->zap ? zsock_fd(self->zap) : -1, .events = POLLIN},
