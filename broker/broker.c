@@ -13,6 +13,7 @@
     reply and counted, and changes nothing.
 */
 #include "broker_internal.h"
+#include "daisy/block_exec.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -107,6 +108,9 @@ log_refusal(daisy_broker_t *self, const uint8_t *identity, size_t size,
 //  Answer a refused message with ERROR. A message counts as refused once,
 //  under the code of its first refusal (a RELEASE may carry several stale
 //  results), so that "refused N of M messages" compares like with like.
+static void answer_error(daisy_broker_t *self, const uint8_t *identity, size_t size,
+                         daisy_proto_error_t code, const char *text);
+
 static void
 reject(daisy_broker_t *self, const uint8_t *identity, size_t size,
        daisy_proto_error_t code, const char *text)
@@ -118,6 +122,14 @@ reject(daisy_broker_t *self, const uint8_t *identity, size_t size,
             self->stats.rejected_by_code[code]++;
     }
     log_refusal(self, identity, size, code, text);
+    answer_error(self, identity, size, code, text);
+}
+
+//  ERROR in answer to a message, without counting or logging a refusal.
+static void
+answer_error(daisy_broker_t *self, const uint8_t *identity, size_t size,
+             daisy_proto_error_t code, const char *text)
+{
     daisy_msg_t msg = {.type = DAISY_MSG_ERROR};
     msg.u.error.code = code;
     msg.u.error.text = text;
@@ -455,6 +467,19 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
         resend_leases(self, w, now);
 }
 
+//  A result for the attempt this broker timed out first: the worker's
+//  report of the same timeout (or of a finish too late), refused as
+//  unknown_block as always, but not a fault to log. Whether it was one.
+static bool
+late_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
+{
+    if (!w->is_late || w->late_block != r->block_id || w->late_attempt != r->attempt)
+        return false;
+    roster_late_clear(self, w);
+    self->stats.late_results++;
+    return true;
+}
+
 static void
 on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
 {
@@ -463,7 +488,10 @@ on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
         char text[256];
         snprintf(text, sizeof text, "release: block %llu attempt %u is not held by this worker",
                  (unsigned long long)r->block_id, r->attempt);
-        reject(self, w->identity, w->identity_size, DAISY_PROTO_UNKNOWN_BLOCK, text);
+        if (late_result(self, w, r))    //  expected: its timeout was told already
+            answer_error(self, w->identity, w->identity_size, DAISY_PROTO_UNKNOWN_BLOCK, text);
+        else
+            reject(self, w->identity, w->identity_size, DAISY_PROTO_UNKNOWN_BLOCK, text);
         return;
     }
     daisy_block_ref_t ref = {w->task, l->index};
@@ -498,6 +526,7 @@ set_running(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s, int6
     }
     if (!s)
         return;
+    roster_late_clear(self, w);         //  it has moved on to another block
     for (lease_t *l = w->leases; l; l = l->next_in_worker)
         if (l->block_id == s->block_id && l->attempt == s->attempt) {
             //  A task's timeout counts from the start, not from the hand-out:
@@ -635,26 +664,49 @@ check_markers(daisy_broker_t *self)
         }
 }
 
-//  A running block overran its task's timeout: a failed attempt. The
-//  worker is stuck in it, so the blocks queued behind it go back too, at no
-//  cost (they never started); if it ever comes back, their results are
-//  refused as stale, which returns its credits.
+//  A running block overran its task's timeout: a failed attempt, handed
+//  out again at once. The blocks queued behind it stay with the worker:
+//  told the timeout in WELCOME, it stops the block (a command: SIGTERM,
+//  SIGKILL DAISY_EXEC_GRACE_MS later), reports it (late_result) and goes
+//  on with them. Taking them back here had them run twice, the worker's
+//  run beside the new holder's and its conflicting neighbours'. A worker
+//  that has not reported the block by late_until cannot stop it (a
+//  function that does not return): it is lost, and its queue goes back.
 static void
-time_out(daisy_broker_t *self, lease_t *l, uint32_t t, int64_t timeout_ms)
+time_out(daisy_broker_t *self, lease_t *l, uint32_t t, int64_t timeout_ms, int64_t now)
 {
     worker_t *w = l->worker;
     roster_take_lease(self, w, l->block_id, l->attempt);
     uint64_t index = l->index, block_id = l->block_id;
     uint32_t attempt = l->attempt;
+    if (w->running == l)
+        w->running = NULL;
     roster_free_lease(self, l);
     self->stats.timeouts++;
     char text[128];
     snprintf(text, sizeof text, "timeout: still running after %.3g s",
              (double)timeout_ms / 1000.0);
     block_failed(self, w, t, index, block_id, attempt, text);
-    take_back(self, w, NULL);
     roster_unpark(self, w);     //  no more blocks until it shows life
     w->credits = 0;
+    int64_t grace = DAISY_EXEC_GRACE_MS + (int64_t)self->hb_ms * self->opt.liveness;
+    roster_late(self, w, block_id, attempt, now + grace);
+}
+
+//  Workers that did not report a timed-out block within the grace.
+static void
+expire_late(daisy_broker_t *self, int64_t now)
+{
+    while (!dlist_empty(&self->late)) {
+        worker_t *w = dlist_entry(self->late.next, worker_t, by_late);
+        if (w->late_until > now)
+            break;
+        char text[160];
+        snprintf(text, sizeof text, "stuck in block %llu %.3g s past its timeout",
+                 (unsigned long long)w->late_block,
+                 (double)(DAISY_EXEC_GRACE_MS + (int64_t)self->hb_ms * self->opt.liveness) / 1e3);
+        lose_worker(self, w, text);
+    }
 }
 
 //  Workers silent for `liveness` heartbeats are lost. Called only when the
@@ -706,9 +758,10 @@ run_timers(daisy_broker_t *self, int64_t now)
             lease_t *l = dlist_entry(bt->leases.next, lease_t, by_start);
             if (l->started + bt->timeout_ms > now)
                 break;
-            time_out(self, l, t, bt->timeout_ms);
+            time_out(self, l, t, bt->timeout_ms, now);
         }
     }
+    expire_late(self, now);
     if (self->changes_pending > 0 && now - self->last_changes >= CHANGES_MS)
         progress_flush_changes(self, now);
     if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms) {
@@ -742,6 +795,10 @@ next_timer(daisy_broker_t *self, int64_t now)
             lease_t *l = dlist_entry(bt->leases.next, lease_t, by_start);
             next = l->started + bt->timeout_ms < next ? l->started + bt->timeout_ms : next;
         }
+    }
+    if (!dlist_empty(&self->late)) {
+        worker_t *w = dlist_entry(self->late.next, worker_t, by_late);
+        next = w->late_until < next ? w->late_until : next;
     }
     if (self->serve_from > now && self->serve_from < next)
         next = self->serve_from;
@@ -1036,6 +1093,7 @@ daisy_broker_new(const daisy_graph_t *graph, const daisy_broker_options_t *optio
     }
     dlist_init(&self->by_heard);
     dlist_init(&self->by_sent);
+    dlist_init(&self->late);
     int rc = open_markers(self, err);
     if (rc == 0 && !(self->scheduler = daisy_scheduler_new_resumed(graph, self->markers, err)))
         rc = -1;

@@ -59,6 +59,14 @@ struct worker {
     dnode_t by_sent;            //  roster list, least recently sent to first
     dnode_t parked;             //  in its task's waiting list while credits > 0
     bool is_parked;
+    //  Its running block passed the task's timeout here first: the result
+    //  it may still send for that attempt is expected, and it keeps what
+    //  it holds behind it (see time_out in broker.c) until late_until.
+    bool is_late;
+    uint64_t late_block;
+    uint32_t late_attempt;
+    int64_t late_until;
+    dnode_t by_late;            //  in the broker's late list, while is_late
     size_t stats;               //  its entry in the run statistics (SIZE_MAX: none)
 };
 
@@ -127,6 +135,7 @@ struct _daisy_broker_t {
     zhashx_t *by_id;            //  worker_id -> worker_t (the first of that id)
     dnode_t by_heard;
     dnode_t by_sent;
+    dnode_t late;               //  workers stuck past a timeout, earliest late_until first
     uint32_t hb_ms;             //  heartbeat interval workers are told now (pace.c)
     uint32_t sweep_ms;          //  the smallest any worker knows: heartbeats go out at it
     uint32_t hb_stale;          //  workers told an older interval
@@ -196,6 +205,11 @@ void roster_destroy_all(daisy_broker_t *self);
 //  towards a block's timeout. Shifts every worker's last_heard and every
 //  lease's start, which keeps the time-ordered lists in order.
 void roster_pause(daisy_broker_t *self, int64_t gap);
+//  A worker whose running block timed out first here (broker.c time_out),
+//  until it reports the block or moves on (roster_late_clear).
+void roster_late(daisy_broker_t *self, worker_t *w, uint64_t block_id, uint32_t attempt,
+                 int64_t until);
+void roster_late_clear(daisy_broker_t *self, worker_t *w);
 
 //  advertise.c: the endpoint to tell workers for the `bound` one: `given`
 //  if set, else `bound` with a wildcard host made this host's routable

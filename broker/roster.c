@@ -103,6 +103,7 @@ roster_remove(daisy_broker_t *self, worker_t *w)
         roster_free_lease(self, l);
     }
     roster_unpark(self, w);
+    roster_late_clear(self, w);
     pace_told(self, w);         //  no longer waits for a new interval
     dlist_remove(&w->by_heard);
     dlist_remove(&w->by_sent);
@@ -150,6 +151,33 @@ roster_pause(daisy_broker_t *self, int64_t gap)
         for (lease_t *l = w->leases; l; l = l->next_in_worker)
             l->started += gap;
     }
+    for (dnode_t *n = self->late.next; n != &self->late; n = n->next)
+        dlist_entry(n, worker_t, by_late)->late_until += gap;
+}
+
+//  The worker's running block timed out here; it has until `until` to
+//  say so. The grace changes only with the heartbeat interval, so the list
+//  is in order, near enough: a worker behind one due later waits for it.
+void
+roster_late(daisy_broker_t *self, worker_t *w, uint64_t block_id, uint32_t attempt,
+            int64_t until)
+{
+    roster_late_clear(self, w);
+    w->is_late = true;
+    w->late_block = block_id;
+    w->late_attempt = attempt;
+    w->late_until = until;
+    dlist_push_tail(&self->late, &w->by_late);
+}
+
+void
+roster_late_clear(daisy_broker_t *self, worker_t *w)
+{
+    (void)self;
+    if (!w->is_late)
+        return;
+    dlist_remove(&w->by_late);
+    w->is_late = false;
 }
 
 void

@@ -234,6 +234,23 @@ check "run with a timed-out block exits 0" test $? -eq 0
 check "the overrun block ran again as attempt 1" grep -q "^2 1$" timeout.txt
 check "every block counted once" grep -q "completed ✔: 6 (skipped 0)" out8.txt
 
+# 8c. Blocks queued behind one that overran stay with its worker, which
+#     stops the overrun command and goes on with them: none runs twice
+#     (taking them back had them run on two workers at once), and the
+#     worker's own report of the timeout is not logged as a refusal.
+cat > p8c.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [200]},
+  "read_roi": {"offset": [0], "shape": [10]}, "write_roi": {"offset": [0], "shape": [10]},
+  "read_write_conflict": false, "timeout": 2, "max_retries": 1, "workers": 2,
+  "command": "echo \$DAISY_BLOCK_ID \$DAISY_ATTEMPT >> $tmpdir/queued.txt; if [ \$DAISY_BLOCK_ID = 1 ]; then sleep 30; fi; sleep 0.5"}]}
+JSON
+timeout 60 "$DAISY" run --prefetch 4 --logs logs8c p8c.json > out8c.txt 2> err8c.txt
+check "a run with a block past its timeout and a queue behind it exits 1" test $? -eq 1
+check "only the overrun block ran twice (queued.txt)" \
+  test "$(cut -d' ' -f1 queued.txt | sort -n | uniq -d | tr '\n' ' ')" = "1 "
+check "the other 19 blocks completed" grep -q "completed ✔: 19" out8c.txt
+check "no refusal logged (err8c.txt)" bash -c "! grep -q refused err8c.txt out8c.txt"
+
 # 8b. A block that never ends: its command is stopped at the task's
 #    timeout (SIGTERM to its group), so the worker is free for the retry,
 #    and once the retries are used up the run ends with the block failed
