@@ -123,10 +123,23 @@ s_find_key(const char *key, const s_key_t *keys)
     return NULL;
 }
 
-//  "unknown key", with "(did you mean 'fit'?)" when a known key is close.
+//  daisy 1.x's names for a task's arguments, for users bringing their
+//  Python pipelines over: none is close to ours by spelling.
+static const char *const s_daisy1_names[][2] = {
+    {"num_workers", "workers"},     {"task_id", "id"},
+    {"upstream_tasks", "upstream"}, {"check_function", "check"},
+    {"process_function", "command' or 'worker"},
+    {NULL, NULL}};
+
+//  "unknown key", with "(did you mean 'fit'?)" when a known key is close,
+//  or "(daisy 1.x's name: here 'workers')" for a name from daisy's Task.
 static int
 s_unknown_key(const char *key, const s_key_t *keys, daisy_error_t *err)
 {
+    for (size_t i = 0; s_daisy1_names[i][0]; i++)
+        if (strcmp(key, s_daisy1_names[i][0]) == 0 && s_find_key("upstream", keys))
+            return daisy_error_set(err, "key '%s': unknown key (daisy 1.x's name: here "
+                                   "'%s')", key, s_daisy1_names[i][1]);
     //  Suggest keys up to a third of the key's length away (at least 2).
     size_t len = strlen(key);
     size_t best_distance = (len / 3 > 2 ? len / 3 : 2) + 1;

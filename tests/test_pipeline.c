@@ -737,6 +737,8 @@ static const bad_file_t bad_files[] = {
     {"cycle.json", "task 'a': upstream cycle: 'a' -> 'c' -> 'b' -> 'a'"},
     {"negative_max_retries.json", "task 'a': max_retries -1 is negative"},
     {"zero_workers.json", "task 'a': workers 0 is less than 1"},
+    {"daisy1_num_workers.json", "task 'a': key 'num_workers': unknown key (daisy 1.x's "
+                                "name: here 'workers')"},
     {"negative_timeout.json", "task 'a': timeout -5 is not a number of "
                               "seconds >= 0"},
     {"command_and_worker.json", "task 'a': command and worker are both set"},
