@@ -378,11 +378,12 @@ main(int argc, char **argv)
         //  The secret key file holds the public key too.
         http_options_t ho = {o.http, o.http_public, daisy_broker_publish_endpoint(broker),
                              o.broker.curve_secret};
-        if (!(http = http_open("daisy-broker", &ho))) {
+        int status;
+        if (!(http = http_open("daisy-broker", &ho, &status))) {
             daisy_broker_destroy(&broker);
             daisy_graph_destroy(&graph);
             daisy_pipeline_destroy(&p);
-            return 2;
+            return status;
         }
     }
     daisy_launcher_t *launcher = NULL;

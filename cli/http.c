@@ -28,6 +28,7 @@
     index and state arrays.
 */
 #include "http.h"
+#include "cli.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -726,9 +727,10 @@ set_url(http_t *h, const struct sockaddr_storage *sa)
 }
 
 http_t *
-http_start(const http_options_t *o, bool *exposed, char *err, size_t errsize)
+http_start(const http_options_t *o, bool *exposed, bool *bad_option, char *err, size_t errsize)
 {
     struct sockaddr_storage sa;
+    *bad_option = true;
     if (parse_listen(o->listen, &sa, err, errsize) != 0)
         return NULL;
     *exposed = !is_loopback(&sa);
@@ -737,6 +739,7 @@ http_start(const http_options_t *o, bool *exposed, char *err, size_t errsize)
                  "would see the run (add --http-public to serve it anyway)", o->listen);
         return NULL;
     }
+    *bad_option = false;        //  from here on, what fails is the system
     http_t *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, errsize, "out of memory");
@@ -843,13 +846,14 @@ http_stop(http_t **self_p, int linger_ms)
 }
 
 http_t *
-http_open(const char *prog, const http_options_t *options)
+http_open(const char *prog, const http_options_t *options, int *status)
 {
-    bool exposed = false;
+    bool exposed = false, bad_option = false;
     char err[1024] = "";
-    http_t *h = http_start(options, &exposed, err, sizeof err);
+    http_t *h = http_start(options, &exposed, &bad_option, err, sizeof err);
     if (!h) {
         fprintf(stderr, "%s: %s\n", prog, err);
+        *status = bad_option ? EXIT_USAGE : EXIT_INTERNAL;
         return NULL;
     }
     if (exposed)

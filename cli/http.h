@@ -23,15 +23,19 @@ typedef struct {
 //  Start serving; NULL with a message in err (naming the option and value
 //  at fault). *exposed is set when the address is not loopback (the
 //  caller warns).
-http_t *http_start(const http_options_t *options, bool *exposed, char *err, size_t errsize);
+//  *bad_option tells a wrong --http (exit 2) from a port that cannot be
+//  served, busy or forbidden (exit 4, as an endpoint --bind cannot bind).
+http_t *http_start(const http_options_t *options, bool *exposed, bool *bad_option, char *err,
+                   size_t errsize);
 //  "http://ADDR:PORT/" as bound (a port 0 replaced by the kernel's).
 const char *http_url(const http_t *self);
 //  Stop: first waits up to linger_ms for the end of the run to reach the
 //  feed and the pages that are open, so that they show the final state.
 void http_stop(http_t **self_p, int linger_ms);
 //  http_start() for a program: prints the error, the warning for an
-//  exposed address, and "PROG: live view on URL" on stderr.
-http_t *http_open(const char *prog, const http_options_t *options);
+//  exposed address, and "PROG: live view on URL" on stderr. NULL with
+//  *status the exit status to end with.
+http_t *http_open(const char *prog, const http_options_t *options, int *status);
 
 //  The options' help text, the same in every program.
 #define HTTP_USAGE \

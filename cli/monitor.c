@@ -395,9 +395,10 @@ cli_monitor(int argc, char **argv)
     if (!http_addr)
         return watch(argv[optind], json, timeout_s, broker_key);
     http_options_t ho = {http_addr, http_public, argv[optind], broker_key};
-    http_t *http = http_open("daisy monitor", &ho);
+    int status;
+    http_t *http = http_open("daisy monitor", &ho, &status);
     if (!http)
-        return EXIT_USAGE;
+        return status;
     int rc = watch(argv[optind], json, timeout_s, broker_key);
     if (rc == EXIT_OK || rc == EXIT_FAILED) {
         fprintf(stderr, "daisy monitor: the run ended; the live view stays at %s until "

@@ -262,10 +262,11 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
     http_t *http = NULL;
     if (broker && o->http) {
         http_options_t ho = {o->http, o->http_public, daisy_broker_publish_endpoint(broker), NULL};
-        if (!(http = http_open("daisy run", &ho))) {
+        int status;
+        if (!(http = http_open("daisy run", &ho, &status))) {
             daisy_broker_destroy(&broker);
             daisy_graph_destroy(&graph);
-            return EXIT_USAGE;
+            return status;
         }
     }
     daisy_launcher_t *launcher = broker ? daisy_launcher_new(broker, &lo, &err) : NULL;

@@ -154,4 +154,17 @@ check "daisy-worker --connect to an unknown host: exit 2" test $? -eq 2
 check "... naming the host" grep -q "host 'nonexistent.invalid' is not known" err.txt
 timeout 20 "$DAISY" monitor tcp://127.0.0.1:99999 > /dev/null 2> err.txt
 check "daisy monitor of a port out of range: exit 2" test $? -eq 2
+# A port in use is not a mistake on the command line: exit 4, for --http
+# as for --bind.
+port=$(free_port)
+/usr/bin/python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" &
+holder=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+timeout 20 "$DAISY" run --http "127.0.0.1:$port" a.json > /dev/null 2> err.txt
+check "daisy run --http on a port in use: exit 4" test $? -eq 4
+check "... saying so" grep -q "^daisy run: --http '127.0.0.1:$port': cannot serve there (Address already in use)" err.txt
+timeout 20 "$BROKER" --bind "tcp://127.0.0.1:$port" a.json > /dev/null 2> err.txt
+check "daisy-broker --bind on a port in use: exit 4" test $? -eq 4
+kill $holder
 finish
