@@ -208,6 +208,25 @@ def _check_str(name, value, low, high):
     return value
 
 
+def _check_tcp_endpoint(endpoint):
+    """A tcp:// endpoint's port and host, as daisy-worker checks them: a
+    host the resolver does not know is a typo, said at once, where libzmq
+    would retry it silently for ever. A resolver that cannot answer now
+    (no network yet) is not a verdict: the connection retries as usual."""
+    if not endpoint.startswith("tcp://"):
+        return
+    host, sep, port = endpoint[6:].rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _Config(f"broker endpoint '{endpoint}' is not tcp://HOST:PORT, PORT 1 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        if e.errno == socket.EAI_NONAME:
+            raise _Config(f"broker endpoint '{endpoint}': host '{host}' is not known") from None
+
+
 def _cert_key(path, name):
     """The Z85 key `name = "..."` of a czmq certificate file (daisy keygen)."""
     try:
@@ -896,6 +915,7 @@ def run(process, *, broker=None, task_id=None, worker_id=None, run_id=None, pref
         if "://" not in broker:
             raise _Config(f"broker endpoint '{broker}' is not a ZeroMQ endpoint "
                           f"(e.g. tcp://host:5555)")
+        _check_tcp_endpoint(broker)
         task_id = _check_str("task id", task_id or _env("DAISY_TASK_ID") or "", 1, MAX_TEXT)
         worker_id = worker_id or _env("DAISY_WORKER_ID") or (
             f"{socket.gethostname() or 'localhost'}:{os.getpid()}:{random.getrandbits(16):04x}")

@@ -299,7 +299,8 @@ check "no endpoint: exit 2, pointing at --connect" \
 
 # 7. Run ids and refusals: a worker of another run, of an unknown task,
 #    with CurveZMQ keys at a clear-text broker, or with no broker, exits 1
-#    saying why; the right one finishes the run.
+#    saying why; an unknown host or a bad port exits 2; the right one
+#    finishes the run.
 "$DAISY" keygen broker >/dev/null && "$DAISY" keygen good >/dev/null && "$DAISY" keygen bad >/dev/null
 port=$(free_port)
 task1d p7.json t 10 1 0 true
@@ -317,6 +318,13 @@ check "a CurveZMQ worker at a clear-text broker exits 1" test "$rc" -eq 1
 check "saying why" grep -q "daisy_worker: broker at tcp://127.0.0.1:$port speaks clear text and this worker CurveZMQ" w7d.err
 rc=0; timeout 20 $PY pw.py --connect "tcp://127.0.0.1:$(free_port)" --task t --give-up 1 >w7c.out 2>w7c.err || rc=$?
 check "a worker without a broker gives up and exits 1" test "$rc" -eq 1 -a -n "$(grep 'broker unreachable' w7c.err)"
+# A host the resolver does not know, or a port out of range: exit 2 at
+# once, as daisy-worker, not retried silently for ever.
+rc=0; timeout 20 $PY pw.py --connect "tcp://nonexistent.invalid:$port" --task t >w7e.out 2>w7e.err || rc=$?
+check "a worker given an unknown host exits 2" test "$rc" -eq 2
+check "naming the host" grep -q "host 'nonexistent.invalid' is not known" w7e.err
+rc=0; timeout 20 $PY pw.py --connect "tcp://127.0.0.1:99999" --task t >w7f.out 2>w7f.err || rc=$?
+check "a worker given port 99999 exits 2" test "$rc" -eq 2
 rc=0; timeout 60 $PY pw.py --connect "tcp://127.0.0.1:$port" --task t --run-id run-7 --pids "$tmpdir/run7.txt" >w7.out 2>w7.err || rc=$?
 check "the worker of this run finishes it" test "$rc" -eq 0
 reap $broker
