@@ -58,6 +58,7 @@
       state as it checks any other field.
 */
 #include "daisy/protocol.h"
+#include "daisy/text.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -354,33 +355,12 @@ s_alloc(walk_t *w, const char *field, size_t size, void **out)
     return DAISY_PROTO_OK;
 }
 
-//  Bytes of the well-formed UTF-8 character at p (of n bytes left): 1 to
-//  4, or 0 where none starts (a stray continuation byte, an overlong form,
-//  a surrogate, past U+10FFFF, or cut short).
-static size_t
-s_utf8_char(const unsigned char *p, size_t n)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t len = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f)
-        || (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
-        return 0;
-    return len;
-}
-
 //  Where the first byte that is not well-formed UTF-8 is, or n.
 static size_t
 s_utf8_bad(const unsigned char *p, size_t n)
 {
     size_t at = 0, len;
-    while (at < n && (len = s_utf8_char(p + at, n - at)) > 0)
+    while (at < n && (len = daisy_utf8_char(p + at, n - at)) > 0)
         at += len;
     return at;
 }
@@ -1070,7 +1050,7 @@ s_pack_text(msgpack_packer *pk, const char *s)
         return msgpack_pack_str_with_body(pk, s, n);
     char clean[DAISY_MAX_TEXT];
     for (size_t at = 0, len; at < n; at += len) {
-        len = s_utf8_char(u + at, n - at);
+        len = daisy_utf8_char(u + at, n - at);
         if (len == 0) {
             clean[at] = '?';
             len = 1;

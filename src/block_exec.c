@@ -36,6 +36,7 @@
     leaves a background process holding the pipe must not hang its worker.
 */
 #include "daisy/block_exec.h"
+#include "daisy/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,11 +124,8 @@ tail_feed(tail_t *t, const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '\n' || p[i] == '\r') {
-            if (t->used > 0) {
-                size_t keep = t->used < t->size - 1 ? t->used : t->size - 1;
-                memcpy(t->tail, t->line, keep);
-                t->tail[keep] = '\0';
-            }
+            if (t->used > 0)    //  any bytes: cleaned for the summary and the wire
+                daisy_text_clean(t->tail, t->size, t->line, t->used);
             t->used = 0;
         } else if (t->used < sizeof t->line)
             t->line[t->used++] = p[i];

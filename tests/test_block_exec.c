@@ -106,6 +106,27 @@ Test(block_exec, a_grouped_command_is_our_child_in_a_group_of_its_own)
     cr_assert_eq(id, 5);
 }
 
+//  The tail becomes an error in the summary, the feed and on the wire:
+//  bytes that are not UTF-8 (Latin-1 here), escapes and a NUL come out as
+//  '?', well-formed characters as they were, and a tail too small for the
+//  line ends before a character, never inside one.
+Test(block_exec, the_tail_is_cleaned_to_one_line_of_utf8)
+{
+    char tail[256], small[6];
+    daisy_exec_env_t env = {.out_fd = -1, .err_fd = -1, .tail = tail, .tail_size = sizeof tail};
+    daisy_block_t b = block();
+    daisy_error_t err;
+    int status = -1;
+    cr_assert_eq(daisy_block_exec("printf 'caf\\351 \\033[31mred\\000 \\303\\251t\\303\\251\\n' >&2",
+                                  &b, &env, &status, &err), 0);
+    cr_assert_str_eq(tail, "caf? ?[31mred? \u00e9t\u00e9");
+    env.tail = small;
+    env.tail_size = sizeof small;
+    cr_assert_eq(daisy_block_exec("printf 'ab\\303\\251\\303\\251\\n' >&2", &b, &env, &status,
+                                  &err), 0);
+    cr_assert_str_eq(small, "ab\u00e9", "the second 2-byte character does not fit");
+}
+
 //  The guard holds none of the caller's descriptors (here: a file open
 //  without close-on-exec) beyond stdin, stdout and stderr, once started.
 Test(block_exec, the_guard_holds_only_the_standard_descriptors)

@@ -17,6 +17,7 @@
 
 #include "daisy/version.h"
 #include "daisy/error.h"
+#include "daisy/text.h"
 #include "daisy/geometry.h"
 #include "daisy/block.h"
 #include "daisy/counts.h"
