@@ -831,14 +831,12 @@ daisy_launcher_signal(daisy_launcher_t *self, int sig)
             signal_worker(self->procs[i].pid, sig);
 }
 
-void
-daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
+//  Reap the workers that exit within ms (1 ms steps); how many remain.
+static size_t
+reap_for(daisy_launcher_t *self, int ms)
 {
-    cancel_jobs(self);
-    for (size_t i = 0; i < self->nprocs; i++)
-        signal_worker(self->procs[i].pid, SIGTERM);
     struct timespec step = {0, 1000 * 1000};
-    for (int waited = 0; self->nprocs > 0 && waited < grace_ms; waited++) {
+    for (int waited = 0; self->nprocs > 0 && waited < ms; waited++) {
         int status;
         pid_t pid;
         if (reap_one(self, &pid, &status)) {
@@ -851,6 +849,22 @@ daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
         }
         nanosleep(&step, NULL);
     }
+    return self->nprocs;
+}
+
+size_t
+daisy_launcher_wait(daisy_launcher_t *self, int ms)
+{
+    return self ? reap_for(self, ms) : 0;
+}
+
+void
+daisy_launcher_stop(daisy_launcher_t *self, int grace_ms)
+{
+    cancel_jobs(self);
+    for (size_t i = 0; i < self->nprocs; i++)
+        signal_worker(self->procs[i].pid, SIGTERM);
+    reap_for(self, grace_ms);
     while (self->nprocs > 0) {
         proc_t p = take_proc(self, self->nprocs - 1);
         signal_worker(p.pid, SIGKILL);

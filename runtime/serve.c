@@ -18,6 +18,7 @@
 #include <string.h>
 
 #define DRAIN_MS 10000
+#define WORKERS_END_MS 10000     //  how long a done run waits for its workers to end
 
 //  A stop signal (Ctrl-Z) to act on, under daisy_serve_interruptible only.
 static volatile sig_atomic_t s_suspend;
@@ -95,6 +96,11 @@ daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, daisy_serve_fn *
     daisy_broker_finish(broker, interrupted);
     if (progress)
         progress(arg, broker);
+    //  Done, its workers told to shut down: they end on their own, as a
+    //  program's clean-up may take a while (an ASan build's leak scan
+    //  took 3 s under load, and SIGKILL lost its buffered output).
+    if (launcher && !interrupted)
+        daisy_launcher_wait(launcher, WORKERS_END_MS);
     if (launcher)
         daisy_launcher_stop(launcher, interrupted ? 500 : 3000);
     if (interrupted)

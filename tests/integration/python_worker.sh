@@ -78,6 +78,7 @@ p.add_argument("--run-id")
 p.add_argument("--give-up", type=float)
 p.add_argument("--curve-secret")
 p.add_argument("--broker-key")
+p.add_argument("--linger", type=float)   # after run(): clean up this long, then say so
 a = p.parse_args()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -138,6 +139,9 @@ rc = daisy_worker.run(process, broker=a.connect, task_id=a.task, run_id=a.run_id
                       broker_key=a.broker_key)
 print(f"run returned {rc}, stop requested {daisy_worker.stop_requested()}, pid {os.getpid()}",
       flush=True)
+if a.linger:
+    time.sleep(a.linger)
+    append(os.path.join(a.once, "cleaned"), f"{os.getpid()}\n")
 sys.exit(rc)
 PY
 mkdir locks
@@ -445,4 +449,13 @@ rc=0; timeout 60 tail --pid=$broker -f /dev/null || rc=$?
 check "the broker, stopped and continued, completes the run" grep -q "completed ✔: 30" b11.out
 check "every block ran once" test "$(cut -d' ' -f1 run11.txt | sort | uniq -d | wc -l)" -eq 0
 kill $broker $pyworker 2>/dev/null || true
+
+# 12. At the end of a run the workers, told to shut down, end on their
+#     own: a worker program's clean-up after run() returns (4 s here) is
+#     not cut short, as it was when the run SIGTERMed them at once and
+#     SIGKILLed them 3 s later.
+task1d p12.json t 8 2 0 "$(worker --linger 4)"
+rc=0; timeout 60 "$DAISY" run --quiet --logs logs12 p12.json >r12.out 2>r12.err || rc=$?
+check "the run with lingering workers exits 0" test "$rc" -eq 0
+check "both workers finished their clean-up" test "$(wc -l < locks/cleaned)" -eq 2
 finish
