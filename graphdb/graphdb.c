@@ -198,7 +198,9 @@ static int
 resolve_filters(const daisy_graphdb_t *self, bool edges, const daisy_attr_filter_t *f, size_t n,
                 graphdb_filters_t *out, daisy_error_t *err)
 {
-    const char *names[DAISY_GRAPH_MAX_ATTRS];
+    //  Zeroed: under -fsanitize gcc no longer sees that resolve() reads
+    //  only the n set (-Werror=maybe-uninitialized).
+    const char *names[DAISY_GRAPH_MAX_ATTRS] = {0};
     out->f = f;
     out->n = n;
     for (size_t j = 0; j < n && j < DAISY_GRAPH_MAX_ATTRS; j++)
