@@ -34,6 +34,29 @@
 
     Reads: a cursor WITH HOLD (the server keeps the result; writes may go
     on meanwhile on the same connection), fetched a page of rows at a time.
+
+    Many processes open one graph at once (the workers of a run starting):
+    whatever changes the graph's tables on opening (OVERWRITE creating
+    them, READ_WRITE adding or completing the spatial key) is one
+    transaction that first takes an advisory lock of the database's
+    (GRAPH_LOCK), so they take turns, and each finds what the one before
+    it made; DDL alone would not do, as two CREATE TABLE IF NOT EXISTS at
+    once fail on the catalog's unique index. Reading the metadata takes
+    the lock shared: never from a graph half made. A database two create
+    at once is taken as made by the one that loses.
+
+    A lost connection (the server restarted, the backend was terminated)
+    is found when a call fails with the connection marked bad; the handle
+    connects again (PQreset: the same parameters and connect timeout) and
+    sets the new session up as the first, then runs the call once more
+    where that is safe: a statement outside a transaction, or a
+    transaction whole (the server rolled it back when its session ended).
+    Not run again: a transaction lost at its COMMIT (it may have been
+    stored) unless running it twice stores what once does; a batch of a
+    bulk load, whose earlier batches' asynchronous commits may have gone
+    with the server, so that the load fails, and fails again until
+    bulk_end; a read, whose cursor the session took along. The handle
+    serves later calls either way.
 */
 #include "graphdb_internal.h"
 
@@ -50,6 +73,13 @@
 #define FETCH_ROWS 2048
 #define COPY_FLUSH (1 << 20)
 #define RETRIES 20
+//  Connecting (again) gives up after this many seconds, unless the URL
+//  says otherwise (?connect_timeout=).
+#define CONNECT_TIMEOUT "10"
+//  Why a bulk load whose connection was lost does not go on.
+#define LOAD_LOST "the batches before may be lost with the server (the commits of a bulk " \
+    "load do not wait for the disk), so the load does not go on: end it (bulk_end rebuilds " \
+    "the indexes) and load again"
 //  Parameters of one statement, at most, and the text of each.
 #define MAX_PARAMS (4 * DAISY_MAX_DIMS + 4 + DAISY_GRAPH_MAX_ATTRS)
 #define PARAM_MAX (DAISY_GRAPH_MAX_VEC * 26 + 4)
@@ -60,6 +90,8 @@ typedef struct {
     bool zkey;                  //  the key column, its index and grid exist: reads use them
     zgrid_t grid;
     bool staging;               //  the staging tables exist (this session)
+    unsigned session;           //  sessions that were lost (reconnect)
+    bool load_lost;             //  ... and one during this bulk load
     unsigned cursors;           //  names handed out
     char sql[SQL_MAX];
     char *copy;                 //  COPY data not yet sent
@@ -73,6 +105,7 @@ typedef struct {
 typedef struct {
     daisy_graph_iter_t base;
     char cursor[32];
+    unsigned session;           //  the cursor's: a lost session took it along
     PGresult *page;
     int row, rows;
     bool done;
@@ -114,10 +147,46 @@ ident(const char *name, char *buf, size_t size)
 
 #define ID(name) ident((name), (char[80]){0}, 80)
 
+//  libpq marks a connection lost (the server restarted, the backend was
+//  terminated) when a call on it failed.
+static bool
+lost(const pg_t *self)
+{
+    return PQstatus(self->conn) == CONNECTION_BAD;
+}
+
+//  "NAME: what: the connection to the server was lost (libpq's reason)".
+static int
+lost_error(pg_t *self, daisy_error_t *err, const char *what)
+{
+    const char *why = PQerrorMessage(self->conn);
+    int len = (int)strcspn(why, "\n");
+    return daisy_error_set(err, "%s: %s: the connection to the server was lost (%.*s)",
+                           self->base.name, what, len ? len : 9, len ? why : "no reason");
+}
+
+//  More text after the message in err.
+static int append(daisy_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+append(daisy_error_t *err, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    size_t used = strlen(err->msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg + used, sizeof err->msg - used, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 //  The server's message, one line, after `what`.
 static int
 pg_error(pg_t *self, daisy_error_t *err, const char *what, const PGresult *res)
 {
+    if (lost(self))
+        return lost_error(self, err, what);
     const char *msg = res ? PQresultErrorMessage(res) : "";
     if (!msg || !*msg)
         msg = PQerrorMessage(self->conn);
@@ -170,6 +239,166 @@ exec(pg_t *self, const char *sql, daisy_error_t *err, const char *what)
     PGresult *res = run(self, sql, err, what, NULL);
     PQclear(res);
     return res ? 0 : -1;
+}
+
+//  Sessions: the graph lock, a lost connection, transactions ----------------------
+
+//  Changes to a graph's tables (creating them, adding the spatial key)
+//  are made under this lock, taken first in their transaction and held
+//  to its end (or the end of the session), so that of many processes
+//  opening one graph at once one changes it and the others then find it
+//  done; reading the metadata takes it shared, so that a graph being made
+//  is never seen half made. Advisory locks belong to a database, and
+//  funlib keeps one graph's metadata per database: one key serves (it
+//  is "daisygdb" in ASCII).
+#define GRAPH_LOCK "SELECT pg_advisory_xact_lock(7233178421212701794)"
+#define GRAPH_LOCK_SHARED "SELECT pg_advisory_xact_lock_shared(7233178421212701794)"
+
+static int setup_session(pg_t *self, daisy_error_t *err);
+static const char *connect_failure(const char *msg);
+
+//  A new session for a lost one: PQreset connects with the same
+//  parameters, so within the same connect_timeout, and a server that is
+//  down is an error at once. What the old session held is gone: its
+//  temporary tables (made again when next needed), its settings (set
+//  again), its cursors (`session` tells their reads).
+static int
+reconnect(pg_t *self, daisy_error_t *err)
+{
+    PQreset(self->conn);
+    self->session++;
+    self->staging = false;
+    if (!lost(self))
+        return setup_session(self, err);
+    const char *why = connect_failure(PQerrorMessage(self->conn));
+    return append(err, "; connecting again failed: %.*s", (int)strcspn(why, "\n"), why);
+}
+
+//  After a call failed: if its connection was lost, connect again (the
+//  handle serves later calls either way), and say whether the call may
+//  run once more: it is `safe` to run again whole, and has not been.
+static bool
+again_after_loss(pg_t *self, bool safe, bool *retried, daisy_error_t *err)
+{
+    if (!lost(self) || reconnect(self, err) != 0 || !safe || *retried)
+        return false;
+    *retried = true;
+    return true;
+}
+
+//  A call that succeeded when run again leaves no message of the first try.
+static int
+succeeded(bool again, daisy_error_t *err)
+{
+    if (again && err)
+        *err = (daisy_error_t){0};
+    return 0;
+}
+
+//  An operation of one or more statements, none in an open transaction
+//  or each in one of its own, which may run again whole.
+typedef int (*op_fn)(pg_t *self, void *arg, daisy_error_t *err);
+
+static int
+with_reconnect(pg_t *self, op_fn op, void *arg, daisy_error_t *err)
+{
+    bool retried = false;
+    int rc;
+    while ((rc = op(self, arg, err)) != 0 && again_after_loss(self, true, &retried, err))
+        ;
+    return rc == 0 ? succeeded(retried, err) : rc;
+}
+
+//  The staging tables of writes, temporary: made once a session, outside
+//  a transaction (one rolled back would take them along).
+static int
+ensure_staging(pg_t *self, daisy_error_t *err)
+{
+    if (self->staging)
+        return 0;
+    const daisy_graph_schema_t *s = S(self);
+    snprintf(self->sql, sizeof self->sql, "CREATE TEMP TABLE IF NOT EXISTS daisy_stage_nodes "
+             "(LIKE %s) ON COMMIT DELETE ROWS; CREATE TEMP TABLE IF NOT EXISTS daisy_stage_edges "
+             "(LIKE %s) ON COMMIT DELETE ROWS", ID(s->nodes_table), ID(s->edges_table));
+    if (exec(self, self->sql, err, "creating the staging tables") != 0)
+        return -1;
+    self->staging = true;
+    return 0;
+}
+
+//  The statements of a transaction (`body`, between BEGIN and COMMIT),
+//  with the failed result when the server refused one.
+typedef int (*body_fn)(pg_t *self, void *arg, daisy_error_t *err, PGresult **failed);
+
+typedef struct {
+    const char *what;           //  for messages: "writing nodes"
+    body_fn body;
+    void *arg;
+    bool staged;                //  it uses the staging tables
+    bool repeatable;            //  run twice, it leaves what it leaves once
+} txn_t;
+
+static int
+attempt(pg_t *self, const txn_t *t, bool *committing, daisy_error_t *err, PGresult **failed)
+{
+    if ((t->staged && ensure_staging(self, err) != 0)
+        || exec(self, "BEGIN", err, "BEGIN") != 0 || t->body(self, t->arg, err, failed) != 0)
+        return -1;
+    *committing = true;
+    PGresult *res = run(self, "COMMIT", err, "COMMIT", failed);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+//  Why a transaction whose connection was lost is not run again, after
+//  the message (connecting again failing says so itself).
+static int
+not_again(pg_t *self, const txn_t *t, bool committing, daisy_error_t *err)
+{
+    if (lost(self))
+        return -1;
+    if (self->base.bulk) {
+        self->load_lost = true;
+        return append(err, "; a bulk load cannot go on past it: %s", LOAD_LOST);
+    }
+    if (committing && !t->repeatable)
+        return append(err, " at COMMIT: whether the batch was stored is unknown (not "
+                      "written again: with fail_if_exists it would fail on its own rows)");
+    return append(err, ", again after connecting again");
+}
+
+//  Run a transaction. The server aborting it for a transient conflict
+//  (serialization failure, deadlock), it runs again, up to RETRIES times.
+//  Its connection lost, nothing of it is stored (the server rolls back a
+//  transaction whose session ends) unless it was lost at COMMIT, when
+//  nobody knows: it runs again, whole and once, on a new connection,
+//  when that is harmless (`repeatable`, or not lost at COMMIT) and no
+//  bulk load is under way (see LOAD_LOST).
+static int
+transaction(pg_t *self, const txn_t *t, daisy_error_t *err)
+{
+    if (self->base.bulk && self->load_lost)
+        return daisy_error_set(err, "%s: %s: the connection to the server was lost during this "
+                               "bulk load: %s", self->base.name, t->what, LOAD_LOST);
+    bool retried = false;
+    for (int tries = 0;; tries++) {
+        PGresult *failed = NULL;
+        bool committing = false;
+        if (attempt(self, t, &committing, err, &failed) == 0)
+            return succeeded(tries > 0, err);
+        bool conflict = transient(failed);
+        PQclear(failed);
+        if (lost(self)) {
+            lost_error(self, err, t->what);
+            bool safe = !self->base.bulk && (!committing || t->repeatable);
+            if (!again_after_loss(self, safe, &retried, err))
+                return not_again(self, t, committing, err);
+            continue;
+        }
+        PQclear(PQexec(self->conn, "ROLLBACK"));
+        if (!conflict || tries >= RETRIES)
+            return -1;
+    }
 }
 
 //  Parameters (text) --------------------------------------------------------------
@@ -403,15 +632,22 @@ create_indexes(pg_t *self, daisy_error_t *err)
 static int fill_keys(pg_t *self, daisy_error_t *err);
 
 static int
+create_zindex_table(pg_t *self, daisy_error_t *err)
+{
+    return exec(self, "CREATE TABLE IF NOT EXISTS daisy_zindex(nodes_table VARCHAR PRIMARY KEY, "
+                "cell DOUBLE PRECISION, bits INTEGER, origin DOUBLE PRECISION[])", err,
+                "adding the spatial key");
+}
+
+static int
 create_zkey(pg_t *self, daisy_error_t *err)
 {
     const daisy_graph_schema_t *s = S(self);
     zgrid_default(&self->grid, s);
     snprintf(self->sql, sizeof self->sql, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS daisy_zkey "
-             "BIGINT; CREATE TABLE IF NOT EXISTS daisy_zindex(nodes_table VARCHAR PRIMARY KEY, "
-             "cell DOUBLE PRECISION, bits INTEGER, origin DOUBLE PRECISION[])",
-             ID(s->nodes_table));
-    if (exec(self, self->sql, err, "adding the spatial key") != 0)
+             "BIGINT", ID(s->nodes_table));
+    if (exec(self, self->sql, err, "adding the spatial key") != 0
+        || create_zindex_table(self, err) != 0)
         return -1;
     param_str(self, s->nodes_table);
     snprintf(param(self), PARAM_MAX, "%.17g", self->grid.cell);
@@ -493,77 +729,103 @@ store_meta(pg_t *self, daisy_error_t *err)
     return rc;
 }
 
+//  OVERWRITE: the graph made anew, in one transaction under the graph
+//  lock (many creating it at once: one after the other).
 static int
-begin(pg_t *self, daisy_error_t *err)
+create_body(pg_t *self, void *arg, daisy_error_t *err, PGresult **failed)
 {
-    return exec(self, "BEGIN", err, "BEGIN");
-}
-
-static int
-finish(pg_t *self, int rc, daisy_error_t *err)
-{
-    if (rc == 0 && exec(self, "COMMIT", err, "COMMIT") == 0)
-        return 0;
-    PQclear(PQexec(self->conn, "ROLLBACK"));
-    return -1;
+    (void)arg;
+    (void)failed;
+    const daisy_graph_schema_t *s = S(self);
+    snprintf(self->sql, sizeof self->sql, GRAPH_LOCK "; DROP TABLE IF EXISTS %s; DROP TABLE IF "
+             "EXISTS %s; DROP TABLE IF EXISTS metadata; CREATE TABLE metadata (value VARCHAR)",
+             ID(s->nodes_table), ID(s->edges_table));
+    return exec(self, self->sql, err, "dropping the graph") || create_tables(self, err)
+        || create_zkey(self, err) || store_meta(self, err);
 }
 
 static int
 pg_create(daisy_graphdb_t *base, daisy_error_t *err)
 {
-    pg_t *self = (pg_t *)base;
-    const daisy_graph_schema_t *s = S(self);
-    if (begin(self, err) != 0)
+    txn_t t = {"creating the graph", create_body, NULL, false, true};
+    return transaction((pg_t *)base, &t, err);
+}
+
+//  The metadata, under the graph lock shared: never from a graph half
+//  made (funlib's layout: one row in table metadata).
+static int
+load_meta_body(pg_t *self, void *arg, daisy_error_t *err, PGresult **failed)
+{
+    json_t **meta = arg;
+    json_decref(*meta);         //  of an attempt whose COMMIT failed
+    *meta = NULL;
+    if (exec(self, GRAPH_LOCK_SHARED, err, "reading the metadata") != 0)
         return -1;
-    snprintf(self->sql, sizeof self->sql, "DROP TABLE IF EXISTS %s; DROP TABLE IF EXISTS %s; "
-             "DROP TABLE IF EXISTS metadata; CREATE TABLE metadata (value VARCHAR)",
-             ID(s->nodes_table), ID(s->edges_table));
-    int rc = exec(self, self->sql, err, "dropping the graph") || create_tables(self, err)
-          || create_zkey(self, err) || store_meta(self, err);
-    return finish(self, rc, err);
+    PGresult *res = run(self, "SELECT value FROM metadata", err, "reading the metadata", failed);
+    if (!res) {
+        if (sqlstate(*failed, "42P01"))
+            daisy_error_set(err, "%s: no graph here (no metadata table); open it with "
+                            "DAISY_GRAPHDB_OVERWRITE and a schema to create one",
+                            self->base.name);
+        return -1;
+    }
+    json_error_t je;
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+        daisy_error_set(err, "%s: the metadata table holds %d rows (1 expected)",
+                        self->base.name, PQntuples(res));
+    else if (!(*meta = json_loads(PQgetvalue(res, 0, 0), 0, &je)))
+        daisy_error_set(err, "%s: metadata: %s", self->base.name, je.text);
+    PQclear(res);
+    return *meta ? 0 : -1;
 }
 
 static json_t *
 pg_load_meta(daisy_graphdb_t *base, daisy_error_t *err)
 {
-    pg_t *self = (pg_t *)base;
-    PGresult *failed = NULL;
-    PGresult *res = run(self, "SELECT value FROM metadata", err, "reading the metadata",
-                        &failed);
-    if (!res) {
-        if (sqlstate(failed, "42P01"))
-            daisy_error_set(err, "%s: no graph here (no metadata table); open it with "
-                            "DAISY_GRAPHDB_OVERWRITE and a schema to create one",
-                            self->base.name);
-        PQclear(failed);
-        return NULL;
-    }
-    json_error_t je;
     json_t *meta = NULL;
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-        daisy_error_set(err, "%s: the metadata table holds %d rows (1 expected)",
-                        self->base.name, PQntuples(res));
-    else if (!(meta = json_loads(PQgetvalue(res, 0, 0), 0, &je)))
-        daisy_error_set(err, "%s: metadata: %s", self->base.name, je.text);
-    PQclear(res);
-    return meta;
+    txn_t t = {"reading the metadata", load_meta_body, &meta, false, true};
+    if (transaction((pg_t *)base, &t, err) == 0)
+        return meta;
+    json_decref(meta);
+    return NULL;
 }
 
-//  An existing graph: its spatial key, made (funlib made the tables) or
-//  completed (funlib added rows) when it is opened for writing.
+//  An existing graph opened for writing: its spatial key made (funlib
+//  made the tables) or completed (funlib added rows), under the graph
+//  lock: of many opening it at once, one does it, the others find it
+//  done. The key's table first, so that looking for it cannot fail.
 static int
-pg_attach(daisy_graphdb_t *base, daisy_error_t *err)
+attach_body(pg_t *self, void *arg, daisy_error_t *err, PGresult **failed)
 {
-    pg_t *self = (pg_t *)base;
+    (void)arg;
+    (void)failed;
+    if (exec(self, GRAPH_LOCK, err, "adding the spatial key") != 0
+        || create_zindex_table(self, err) != 0)
+        return -1;
     int found = find_zkey(self, err);
     if (found < 0)
         return -1;
     self->zkey = found;
+    return found ? fill_keys(self, err) : create_zkey(self, err);
+}
+
+static int
+find_zkey_op(pg_t *self, void *arg, daisy_error_t *err)
+{
+    (void)arg;
+    int found = find_zkey(self, err);
+    self->zkey = found > 0;
+    return found < 0 ? -1 : 0;
+}
+
+static int
+pg_attach(daisy_graphdb_t *base, daisy_error_t *err)
+{
+    pg_t *self = (pg_t *)base;
     if (self->base.mode != DAISY_GRAPHDB_READ_WRITE)
-        return 0;
-    if (begin(self, err) != 0)
-        return -1;
-    return finish(self, found ? fill_keys(self, err) : create_zkey(self, err), err);
+        return with_reconnect(self, find_zkey_op, NULL, err);
+    txn_t t = {"adding the spatial key", attach_body, NULL, false, true};
+    return transaction(self, &t, err);
 }
 
 //  Connect --------------------------------------------------------------------------
@@ -591,11 +853,15 @@ quiet(void *arg, const char *message)
     (void)message;      //  notices ("already exists, skipping"): a library does not print
 }
 
+//  libpq takes the keywords in order, the last value of one winning: the
+//  URL's connect_timeout over ours, `dbname` over the URL's database.
+//  Without a timeout a host that drops packets would hold a connect (or
+//  a reconnect, which has the same parameters) for minutes.
 static PGconn *
 connect_to(const char *url, const char *dbname)
 {
-    const char *keys[] = {"dbname", dbname ? "dbname" : NULL, NULL};
-    const char *values[] = {url, dbname, NULL};
+    const char *keys[] = {"connect_timeout", "dbname", dbname ? "dbname" : NULL, NULL};
+    const char *values[] = {CONNECT_TIMEOUT, url, dbname, NULL};
     return PQconnectdbParams(keys, values, 1);
 }
 
@@ -613,7 +879,10 @@ create_database(pg_t *self, const char *url, daisy_error_t *err)
     snprintf(self->sql, sizeof self->sql, "CREATE DATABASE %s", name ? name : "\"\"");
     PQfreemem(name);
     PGresult *res = PQexec(admin, self->sql);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK || sqlstate(res, "42P04") ? 0 : -1;
+    //  Made meanwhile by another process: 42P04, or 23505 when both
+    //  inserted the catalog row at once.
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK || sqlstate(res, "42P04")
+          || sqlstate(res, "23505") ? 0 : -1;
     if (rc != 0)
         daisy_error_set(err, "%s: creating the database: %.*s", self->base.name,
                         (int)strcspn(PQresultErrorMessage(res), "\n"),
@@ -661,7 +930,14 @@ connect_db(pg_t *self, const char *url, daisy_graphdb_mode_t mode, daisy_error_t
         return daisy_error_set(err, "%s: cannot connect: %.*s", self->base.name,
                                (int)strcspn(why, "\n"), why);
     }
-    PQsetNoticeProcessor(self->conn, quiet, NULL);
+    PQsetNoticeProcessor(self->conn, quiet, NULL);      //  kept by PQreset
+    return setup_session(self, err);
+}
+
+//  What every session of the handle starts with.
+static int
+setup_session(pg_t *self, daisy_error_t *err)
+{
     return exec(self, "SET client_min_messages TO WARNING", err, "setting up the session");
 }
 
@@ -692,43 +968,6 @@ pg_close(daisy_graphdb_t *base)
 }
 
 //  Writes ----------------------------------------------------------------------------
-
-static int
-ensure_staging(pg_t *self, daisy_error_t *err)
-{
-    if (self->staging)
-        return 0;
-    const daisy_graph_schema_t *s = S(self);
-    snprintf(self->sql, sizeof self->sql, "CREATE TEMP TABLE IF NOT EXISTS daisy_stage_nodes "
-             "(LIKE %s) ON COMMIT DELETE ROWS; CREATE TEMP TABLE IF NOT EXISTS daisy_stage_edges "
-             "(LIKE %s) ON COMMIT DELETE ROWS", ID(s->nodes_table), ID(s->edges_table));
-    if (exec(self, self->sql, err, "creating the staging tables") != 0)
-        return -1;
-    self->staging = true;
-    return 0;
-}
-
-//  Run a write (`body`) in a transaction, again while the server aborts
-//  it for a transient conflict.
-typedef int (*body_fn)(pg_t *self, const void *arg, daisy_error_t *err, PGresult **failed);
-
-static int
-transaction(pg_t *self, body_fn body, const void *arg, daisy_error_t *err)
-{
-    for (int tries = 0;; tries++) {
-        PGresult *failed = NULL;
-        if (ensure_staging(self, err) != 0 || begin(self, err) != 0)
-            return -1;
-        int rc = body(self, arg, err, &failed);
-        if (rc == 0)
-            return finish(self, 0, err);
-        PQclear(PQexec(self->conn, "ROLLBACK"));
-        bool again = transient(failed) && tries < RETRIES;
-        PQclear(failed);
-        if (!again)
-            return -1;
-    }
-}
 
 typedef struct {
     const daisy_node_t *nodes;
@@ -909,7 +1148,7 @@ exists_error(pg_t *self, bool edges, const PGresult *failed, daisy_error_t *err)
 }
 
 static int
-nodes_body(pg_t *self, const void *arg, daisy_error_t *err, PGresult **failed)
+nodes_body(pg_t *self, void *arg, daisy_error_t *err, PGresult **failed)
 {
     int rc = insert_body(self, false, arg, err, failed);
     if (rc != 0 && sqlstate(*failed, "23505"))
@@ -918,7 +1157,7 @@ nodes_body(pg_t *self, const void *arg, daisy_error_t *err, PGresult **failed)
 }
 
 static int
-edges_body(pg_t *self, const void *arg, daisy_error_t *err, PGresult **failed)
+edges_body(pg_t *self, void *arg, daisy_error_t *err, PGresult **failed)
 {
     int rc = insert_body(self, true, arg, err, failed);
     if (rc != 0 && sqlstate(*failed, "23505"))
@@ -931,7 +1170,8 @@ pg_write_nodes(daisy_graphdb_t *base, const daisy_node_t *nodes, size_t n,
                const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
 {
     write_t w = {.nodes = nodes, .n = n, .roi = roi, .fail_if_exists = fail_if_exists};
-    return transaction((pg_t *)base, nodes_body, &w, err);
+    txn_t t = {"writing nodes", nodes_body, &w, true, !fail_if_exists};
+    return transaction((pg_t *)base, &t, err);
 }
 
 static int
@@ -939,12 +1179,13 @@ pg_write_edges(daisy_graphdb_t *base, const daisy_edge_t *edges, size_t n,
                const daisy_roi_t *roi, bool fail_if_exists, daisy_error_t *err)
 {
     write_t w = {.edges = edges, .n = n, .roi = roi, .fail_if_exists = fail_if_exists};
-    return transaction((pg_t *)base, edges_body, &w, err);
+    txn_t t = {"writing edges", edges_body, &w, true, !fail_if_exists};
+    return transaction((pg_t *)base, &t, err);
 }
 
 //  Updates: the attributes staged by COPY, then one UPDATE ... FROM.
 static int
-update_body(pg_t *self, const void *arg, daisy_error_t *err, PGresult **failed)
+update_body(pg_t *self, void *arg, daisy_error_t *err, PGresult **failed)
 {
     const write_t *w = arg;
     const daisy_graph_schema_t *s = S(self);
@@ -981,7 +1222,8 @@ pg_update(daisy_graphdb_t *base, bool edges, const void *rows, size_t n, const i
         w.edges = rows;
     else
         w.nodes = rows;
-    return transaction((pg_t *)base, update_body, &w, err);
+    txn_t t = {"updating attributes", update_body, &w, true, true};
+    return transaction((pg_t *)base, &t, err);
 }
 
 //  Bulk loading, as funlib's bulk_write_mode: the position indexes go and
@@ -1029,9 +1271,9 @@ fill_keys(pg_t *self, daisy_error_t *err)
 }
 
 static int
-pg_bulk_begin(daisy_graphdb_t *base, daisy_error_t *err)
+bulk_begin_op(pg_t *self, void *arg, daisy_error_t *err)
 {
-    pg_t *self = (pg_t *)base;
+    (void)arg;
     char zkey[160];
     zkey_index_name(self, zkey, sizeof zkey);
     snprintf(self->sql, sizeof self->sql, "DROP INDEX IF EXISTS %s; SET synchronous_commit TO "
@@ -1040,14 +1282,34 @@ pg_bulk_begin(daisy_graphdb_t *base, daisy_error_t *err)
 }
 
 static int
-pg_bulk_end(daisy_graphdb_t *base, daisy_error_t *err)
+pg_bulk_begin(daisy_graphdb_t *base, daisy_error_t *err)
 {
     pg_t *self = (pg_t *)base;
+    self->load_lost = false;
+    return with_reconnect(self, bulk_begin_op, NULL, err);
+}
+
+//  Also the end of a load whose connection was lost (the indexes built
+//  on the new one).
+static int
+bulk_end_op(pg_t *self, void *arg, daisy_error_t *err)
+{
+    (void)arg;
     if (create_indexes(self, err) != 0)
         return -1;
     snprintf(self->sql, sizeof self->sql, "SET synchronous_commit TO ON; ANALYZE %s",
              ID(S(self)->nodes_table));
     return exec(self, self->sql, err, "ending a bulk load");
+}
+
+static int
+pg_bulk_end(daisy_graphdb_t *base, daisy_error_t *err)
+{
+    pg_t *self = (pg_t *)base;
+    if (with_reconnect(self, bulk_end_op, NULL, err) != 0)
+        return -1;
+    self->load_lost = false;
+    return 0;
 }
 
 //  Reads ------------------------------------------------------------------------------
@@ -1138,6 +1400,7 @@ open_cursor(pg_t *self, bool edges, daisy_error_t *err)
     }
     it->base.db = &self->base;
     it->base.edges = edges;
+    it->session = self->session;
     snprintf(it->cursor, sizeof it->cursor, "daisy_cursor_%u", ++self->cursors);
     char *query = strdup(self->sql);
     if (!query) {
@@ -1166,11 +1429,20 @@ cut(pg_t *self, size_t mark)
     return text;
 }
 
-static daisy_graph_iter_t *
-pg_nodes(daisy_graphdb_t *base, const daisy_roi_t *roi, const graphdb_filters_t *f,
-         daisy_error_t *err)
+//  A read, opened as an op (which runs again on a new connection).
+typedef struct {
+    const daisy_roi_t *roi;
+    bool fetch_on_v;
+    const graphdb_filters_t *f;
+    daisy_graph_iter_t *it;
+} read_t;
+
+static int
+nodes_op(pg_t *self, void *arg, daisy_error_t *err)
 {
-    pg_t *self = (pg_t *)base;
+    read_t *r = arg;
+    const daisy_roi_t *roi = r->roi;
+    const graphdb_filters_t *f = r->f;
     const daisy_graph_schema_t *s = S(self);
     daisy_attr_t pos = {s->position, s->position_type, s->dims};
     snprintf(self->sql, sizeof self->sql, "n.id");
@@ -1183,14 +1455,26 @@ pg_nodes(daisy_graphdb_t *base, const daisy_roi_t *roi, const graphdb_filters_t 
         add_node_query(self, roi, cols, tail);
     free(cols);
     free(tail);
-    return cols && tail ? open_cursor(self, false, err) : NULL;
+    if (!cols || !tail) {
+        self->nparams = 0;
+        return daisy_error_set(err, "out of memory");
+    }
+    return (r->it = open_cursor(self, false, err)) ? 0 : -1;
 }
 
 static daisy_graph_iter_t *
-pg_edges(daisy_graphdb_t *base, const daisy_roi_t *roi, bool fetch_on_v,
-         const graphdb_filters_t *f, daisy_error_t *err)
+pg_nodes(daisy_graphdb_t *base, const daisy_roi_t *roi, const graphdb_filters_t *f,
+         daisy_error_t *err)
 {
-    pg_t *self = (pg_t *)base;
+    read_t r = {.roi = roi, .f = f};
+    return with_reconnect((pg_t *)base, nodes_op, &r, err) == 0 ? r.it : NULL;
+}
+
+static int
+edges_op(pg_t *self, void *arg, daisy_error_t *err)
+{
+    read_t *r = arg;
+    const daisy_roi_t *roi = r->roi;
     const daisy_graph_schema_t *s = S(self);
     snprintf(self->sql, sizeof self->sql, "SELECT e.%s, e.%s", ID(s->endpoints[0]),
              ID(s->endpoints[1]));
@@ -1201,15 +1485,23 @@ pg_edges(daisy_graphdb_t *base, const daisy_roi_t *roi, bool fetch_on_v,
         add(self, " AND (e.%s IN (", ID(s->endpoints[0]));
         add_node_query(self, roi, "n.id", "");
         add(self, ")");
-        if (fetch_on_v) {
+        if (r->fetch_on_v) {
             add(self, " OR e.%s IN (", ID(s->endpoints[1]));
             add_node_query(self, roi, "n.id", "");
             add(self, ")");
         }
         add(self, ")");
     }
-    add_filters(self, s->edge_attrs, "e.", f);
-    return open_cursor(self, true, err);
+    add_filters(self, s->edge_attrs, "e.", r->f);
+    return (r->it = open_cursor(self, true, err)) ? 0 : -1;
+}
+
+static daisy_graph_iter_t *
+pg_edges(daisy_graphdb_t *base, const daisy_roi_t *roi, bool fetch_on_v,
+         const graphdb_filters_t *f, daisy_error_t *err)
+{
+    read_t r = {.roi = roi, .fetch_on_v = fetch_on_v, .f = f};
+    return with_reconnect((pg_t *)base, edges_op, &r, err) == 0 ? r.it : NULL;
 }
 
 //  One attribute's value from columns *col on (text); advances *col.
@@ -1236,15 +1528,24 @@ read_value(PGresult *res, int row, int *col, const daisy_attr_t *a, daisy_value_
     }
 }
 
+//  A read does not resume on a new connection (its cursor is gone, and
+//  what it would read there may differ): it fails, saying so.
 static int
 fetch_page(pg_iter_t *it, daisy_error_t *err)
 {
     pg_t *self = (pg_t *)it->base.db;
     PQclear(it->page);
     it->page = NULL;
+    if (it->session != self->session)
+        return daisy_error_set(err, "%s: reading: the connection to the server was lost since "
+                               "this read began, and its cursor with it: read again",
+                               self->base.name);
     snprintf(self->sql, sizeof self->sql, "FETCH FORWARD %d FROM %s", FETCH_ROWS, it->cursor);
-    if (!(it->page = run(self, NULL, err, "reading", NULL)))
+    if (!(it->page = run(self, NULL, err, "reading", NULL))) {
+        if (lost(self) && reconnect(self, err) == 0)
+            append(err, "; the read's cursor went with it: read again");
         return -1;
+    }
     it->row = 0;
     it->rows = PQntuples(it->page);
     it->done = it->rows < FETCH_ROWS;
@@ -1285,24 +1586,41 @@ pg_iter_destroy(daisy_graph_iter_t *base)
     pg_iter_t *it = (pg_iter_t *)base;
     pg_t *self = (pg_t *)base->db;
     PQclear(it->page);
-    snprintf(self->sql, sizeof self->sql, "CLOSE %s", it->cursor);
-    PQclear(PQexec(self->conn, self->sql));
+    if (it->session == self->session && !lost(self)) {
+        snprintf(self->sql, sizeof self->sql, "CLOSE %s", it->cursor);
+        PQclear(PQexec(self->conn, self->sql));
+    }
     free(it);
+}
+
+typedef struct {
+    const daisy_roi_t *roi;
+    uint64_t count;
+} count_t;
+
+static int
+count_op(pg_t *self, void *arg, daisy_error_t *err)
+{
+    count_t *c = arg;
+    snprintf(self->sql, sizeof self->sql, "SELECT count(*) FROM (");
+    add_node_query(self, c->roi, "n.id", "");
+    add(self, ") AS q");
+    PGresult *res = run(self, NULL, err, "counting nodes", NULL);
+    if (!res)
+        return -1;
+    c->count = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
 }
 
 static int
 pg_count_nodes(daisy_graphdb_t *base, const daisy_roi_t *roi, uint64_t *count,
                daisy_error_t *err)
 {
-    pg_t *self = (pg_t *)base;
-    snprintf(self->sql, sizeof self->sql, "SELECT count(*) FROM (");
-    add_node_query(self, roi, "n.id", "");
-    add(self, ") AS q");
-    PGresult *res = run(self, NULL, err, "counting nodes", NULL);
-    if (!res)
+    count_t c = {.roi = roi};
+    if (with_reconnect((pg_t *)base, count_op, &c, err) != 0)
         return -1;
-    *count = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
+    *count = c.count;
     return 0;
 }
 

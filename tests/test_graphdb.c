@@ -10,6 +10,14 @@
     once without losing a row. Expected sets are computed here from the
     lattice, not written down.
 
+    On PostgreSQL also: many processes opening one graph at once (creating
+    it, and its database; completing a graph funlib made), and a handle
+    whose session the server ends (pg_terminate_backend from another
+    connection, as a restart would, without restarting the server others
+    share): later calls connect again, a write cut off mid-way is written
+    again whole, a bulk load cut off fails saying so and keeps nothing of
+    the batch, a read cut off fails saying so.
+
     Every test runs twice: suite `graphdb` on a SQLite file, suite
     `graphdb_pg` on a database of its own on the PostgreSQL server named
     by DAISY_TEST_POSTGRES (scripts/postgres.sh; the test run starts one),
@@ -22,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daisy/graphdb.h"
@@ -48,12 +57,20 @@ teardown(void)
     strcpy(dir, "/tmp/daisy-graphdb-XXXXXX");
 }
 
+static void
+quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;      //  "does not exist, skipping"
+}
+
 //  A statement on the server's maintenance database.
 static void
 pg_admin_exec(const char *sql)
 {
     PGconn *c = PQconnectdb(pg_admin);
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s: %s", pg_admin, PQerrorMessage(c));
+    PQsetNoticeProcessor(c, quiet, NULL);
     PGresult *r = PQexec(c, sql);
     cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
     PQclear(r);
@@ -86,12 +103,19 @@ setup_pg(void)
     pg_url(path, sizeof path, pg_db);
 }
 
+//  The databases of a test: its own, and those it creates (pg_db_rN).
+#define PG_ROUNDS 3
+
 static void
 teardown_pg(void)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_db);
     pg_admin_exec(sql);
+    for (int r = 0; r < PG_ROUNDS; r++) {
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s_r%d WITH (FORCE)", pg_db, r);
+        pg_admin_exec(sql);
+    }
     teardown();
 }
 
@@ -800,6 +824,369 @@ damaged_graphs_and_other_types_are_refused_naming_the_fault(void)
 }
 
 //  Each test on both back ends.
+//  PostgreSQL: many processes opening one graph at once ---------------------------
+
+//  The first value of a query on a database (the graph's: `path`), as
+//  text ("" for no row).
+static void
+pg_value(const char *url, const char *sql, char *out, size_t size)
+{
+    PGconn *c = PQconnectdb(url);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    snprintf(out, size, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void
+pg_expect(const char *sql, const char *want)
+{
+    char got[256];
+    pg_value(path, sql, got, sizeof got);
+    cr_assert_str_eq(got, want, "%s", sql);
+}
+
+//  `n` processes run child(i) at once (each waits at a gate until all are
+//  forked) and exit with what it returns; every one must return 0.
+static void
+at_once(int n, int (*child)(int))
+{
+    int gate[2];
+    cr_assert_eq(pipe(gate), 0);
+    pid_t pids[16];
+    cr_assert_leq(n, 16);
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        cr_assert_geq(pids[i], 0);
+        if (pids[i] == 0) {
+            close(gate[1]);
+            char c;
+            if (read(gate[0], &c, 1) < 0)   //  0 (EOF) when the parent closes it
+                _exit(3);
+            _exit(child(i));
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    for (int i = 0; i < n; i++) {
+        int status;
+        cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %d failed (status %d)",
+                  i, status);
+    }
+}
+
+static bool
+the_lattice_schema(const daisy_graph_schema_t *s)
+{
+    return s->dims == 3 && !s->directed && s->n_node_attrs == 5 && s->n_edge_attrs == 2
+        && strcmp(s->node_attrs[4].name, "normal") == 0 && s->node_attrs[4].size == 3;
+}
+
+//  Odd processes create the graph (and its database), even ones open it
+//  to read as soon as it is there: no open fails but for the graph not
+//  being there yet, none sees it half made.
+static int
+create_or_read(int i)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema(false);
+    if (i % 2) {
+        daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+        if (!db) {
+            fprintf(stderr, "creator %d: %s\n", i, err.msg);
+            return 1;
+        }
+        daisy_graphdb_close(&db);
+        return 0;
+    }
+    for (int tries = 0; tries < 2000; tries++) {
+        daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_READ, NULL, &err);
+        if (db) {
+            bool right = the_lattice_schema(daisy_graphdb_schema(db));
+            daisy_graphdb_close(&db);
+            return right ? 0 : 4;
+        }
+        if (!strstr(err.msg, "no graph here") && !strstr(err.msg, "does not exist")) {
+            fprintf(stderr, "reader %d: %s\n", i, err.msg);
+            return 1;
+        }
+        usleep(5000);
+    }
+    fprintf(stderr, "reader %d: the graph never appeared\n", i);
+    return 5;
+}
+
+static void
+many_processes_creating_one_graph_at_once_all_succeed(void)
+{
+    char db_name[96], sql[128];
+    for (int r = 0; r < PG_ROUNDS; r++) {
+        snprintf(db_name, sizeof db_name, "%s_r%d", pg_db, r);
+        pg_url(path, sizeof path, db_name);
+        at_once(8, create_or_read);
+        pg_expect("SELECT count(*) FROM metadata", "1");
+        pg_expect("SELECT count(*) FROM daisy_zindex", "1");
+        daisy_error_t err;
+        daisy_graph_schema_t s = schema(false);
+        daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_READ_WRITE, &s, &err);
+        cr_assert_not_null(db, "round %d: %s", r, err.msg);
+        daisy_node_t n = lattice_node(5);
+        cr_assert_eq(daisy_graphdb_write_nodes(db, &n, 1, NULL, true, &err), 0, "%s", err.msg);
+        daisy_graphdb_close(&db);
+        snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", db_name);
+        pg_admin_exec(sql);
+    }
+}
+
+//  Every process opens a graph funlib made (no spatial key) or wrote to
+//  (rows without a key) for writing, which adds the key or fills it in:
+//  one does, the others find it done; then reads.
+static int
+open_for_writing(int i)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema(false);
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_READ_WRITE, &s, &err);
+    uint64_t count = 0;
+    daisy_roi_t r = roi(2, 3, 4, 3, 3, 3);
+    if (!db || daisy_graphdb_count_nodes(db, &r, &count, &err) != 0) {
+        fprintf(stderr, "process %d: %s\n", i, err.msg);
+        daisy_graphdb_close(&db);
+        return 1;
+    }
+    daisy_graphdb_close(&db);
+    return count == 27 ? 0 : 4;
+}
+
+static void
+many_processes_completing_a_funlib_graph_at_once_all_succeed(void)
+{
+    daisy_graphdb_t *db = create_lattice(false);
+    daisy_graphdb_close(&db);
+    for (int r = 0; r < PG_ROUNDS; r++) {
+        damage(r % 2 ? "UPDATE nodes SET daisy_zkey = NULL WHERE id % 3 = 0"
+                     : "ALTER TABLE nodes DROP COLUMN daisy_zkey; DROP TABLE daisy_zindex");
+        at_once(8, open_for_writing);
+        pg_expect("SELECT count(*) FROM nodes WHERE daisy_zkey IS NULL", "0");
+        pg_expect("SELECT count(*) FROM daisy_zindex", "1");
+        pg_expect("SELECT count(*) FROM pg_indexes WHERE indexname = 'nodes_daisy_zkey'", "1");
+        pg_expect("SELECT count(*) FROM metadata", "1");
+    }
+}
+
+//  PostgreSQL: a session the server ends ---------------------------------------------
+
+//  Ends the other sessions on the graph's database, as a server restart
+//  would, and waits until they are gone; how many.
+static int
+terminate_sessions(void)
+{
+    char sql[256], n[32];
+    snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid, 5000)) FROM "
+             "pg_stat_activity WHERE datname = '%s' AND pid <> pg_backend_pid()", pg_db);
+    pg_value(pg_admin, sql, n, sizeof n);
+    return atoi(n);
+}
+
+static void
+a_handle_whose_session_ends_connects_again(void)
+{
+    daisy_graphdb_t *db = create_lattice(false);
+    daisy_error_t err;
+    uint64_t count;
+    cr_assert_eq(terminate_sessions(), 1);
+    err = (daisy_error_t){0};
+    cr_assert_eq(daisy_graphdb_count_nodes(db, NULL, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, NODES);
+    cr_assert_str_eq(err.msg, "", "nor a read");
+    //  Writes, updates, reads: each after its session ended.
+    enum { MORE = 3000 };
+    static daisy_node_t more[MORE];
+    for (int i = 0; i < MORE; i++) {
+        more[i] = lattice_node(i % NODES);
+        more[i].id = NODES + 1 + (uint64_t)i;
+    }
+    cr_assert_eq(terminate_sessions(), 1);
+    err = (daisy_error_t){0};
+    cr_assert_eq(daisy_graphdb_write_nodes(db, more, MORE, NULL, true, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(err.msg, "", "a write that succeeds leaves no error behind");
+    daisy_edge_t e = {1, NODES + 1, NULL};
+    cr_assert_eq(terminate_sessions(), 1);
+    cr_assert_eq(daisy_graphdb_write_edges(db, &e, 1, NULL, false, &err), 0, "%s", err.msg);
+    daisy_node_t changed = lattice_node(0);
+    daisy_value_t v[5];
+    memcpy(v, changed.attrs, sizeof v);
+    v[0].v.i[0] = -77;
+    changed.attrs = v;
+    cr_assert_eq(terminate_sessions(), 1);
+    cr_assert_eq(daisy_graphdb_update_nodes(db, &changed, 1, (const char *[]){"label"}, 1, &err),
+                 0, "%s", err.msg);
+    daisy_attr_filter_t f = {"label", {.n = 1, .v.i = {-77}}};
+    cr_assert_eq(terminate_sessions(), 1);
+    daisy_graph_iter_t *it = daisy_graphdb_nodes(db, NULL, &f, 1, &err);
+    cr_assert_not_null(it, "%s", err.msg);
+    daisy_node_t n;
+    cr_assert_eq(daisy_graph_iter_node(it, &n, &err), 1, "%s", err.msg);
+    cr_assert_eq(n.id, 1);
+    daisy_graph_iter_destroy(&it);
+    //  A read whose session ends between its pages fails, saying so; the
+    //  handle goes on.
+    it = daisy_graphdb_nodes(db, NULL, NULL, 0, &err);
+    cr_assert_not_null(it, "%s", err.msg);
+    cr_assert_eq(daisy_graph_iter_node(it, &n, &err), 1, "%s", err.msg);
+    cr_assert_eq(terminate_sessions(), 1);
+    int rc;
+    while ((rc = daisy_graph_iter_node(it, &n, &err)) == 1)
+        ;
+    cr_assert_eq(rc, -1, "%d nodes, a page more than were written?", NODES + MORE);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "was lost") && strstr(err.msg, "read again"),
+              "%s", err.msg);
+    daisy_graph_iter_destroy(&it);
+    cr_assert_eq(daisy_graphdb_count_nodes(db, NULL, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, NODES + MORE);
+    cr_assert_eq(daisy_graphdb_write_nodes(db, more, 1, NULL, true, &err), -1);
+    cr_assert(strstr(err.msg, "exists"), "a write refused for its own reason: %s", err.msg);
+    //  A server that refuses to connect: the call fails at once, naming the
+    //  database and why; the handle comes back when the server does.
+    char sql[160];
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s WITH ALLOW_CONNECTIONS false", pg_db);
+    pg_admin_exec(sql);
+    cr_assert_eq(terminate_sessions(), 1);
+    time_t t0 = time(NULL);
+    cr_assert_eq(daisy_graphdb_count_nodes(db, NULL, &count, &err), -1);
+    cr_assert_leq(time(NULL) - t0, 3, "no waiting");
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "counting nodes")
+              && strstr(err.msg, "connecting again failed") && strstr(err.msg, "not currently "
+              "accepting connections"), "%s", err.msg);
+    cr_assert_eq(daisy_graphdb_write_nodes(db, more, 1, NULL, false, &err), -1);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "writing nodes"), "%s", err.msg);
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s WITH ALLOW_CONNECTIONS true", pg_db);
+    pg_admin_exec(sql);
+    cr_assert_eq(daisy_graphdb_count_nodes(db, NULL, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, NODES + MORE);
+    daisy_graphdb_close(&db);
+}
+
+//  A process that ends the session of the graph's database that is
+//  copying rows in, once (a write cut off mid-way); exits 0 when it did.
+static pid_t
+cut_off_a_copy(void)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid > 0)
+        return pid;
+    PGconn *c = PQconnectdb(pg_admin);
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid, 5000)) FROM "
+             "pg_stat_activity WHERE datname = '%s' AND state = 'active' AND query LIKE "
+             "'COPY %%'", pg_db);
+    for (int i = 0; i < 40000; i++) {
+        PGresult *r = PQexec(c, sql);
+        bool done = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0;
+        PQclear(r);
+        if (done) {
+            PQfinish(c);
+            _exit(0);
+        }
+        usleep(250);
+    }
+    _exit(1);
+}
+
+static void
+cut_off_did_it(pid_t pid)
+{
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "no COPY was cut off");
+}
+
+//  The lattice's graph, empty.
+static daisy_graphdb_t *
+create_empty(void)
+{
+    daisy_error_t err;
+    daisy_graph_schema_t s = schema(false);
+    daisy_graphdb_t *db = daisy_graphdb_open(path, DAISY_GRAPHDB_OVERWRITE, &s, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    return db;
+}
+
+//  Nodes without attributes, ids from `first`, inside the lattice's ROI.
+enum { BIG = 200000 };
+
+static daisy_node_t *
+big_batch(uint64_t first)
+{
+    daisy_node_t *nodes = calloc(BIG, sizeof *nodes);
+    cr_assert_not_null(nodes);
+    for (int i = 0; i < BIG; i++) {
+        nodes[i].id = first + (uint64_t)i;
+        for (int d = 0; d < 3; d++)
+            nodes[i].position[d] = (i >> (3 * d)) % 8 + 0.25 + d * 0.5;
+    }
+    return nodes;
+}
+
+static void
+a_write_cut_off_mid_way_is_written_again_whole(void)
+{
+    daisy_error_t err;
+    daisy_graphdb_t *db = create_empty();
+    daisy_node_t *nodes = big_batch(1);
+    for (int fail_if_exists = 0; fail_if_exists < 2; fail_if_exists++) {
+        pid_t killer = cut_off_a_copy();
+        cr_assert_eq(daisy_graphdb_write_nodes(db, nodes + fail_if_exists * BIG / 2, BIG / 2,
+                                               NULL, fail_if_exists, &err), 0, "%s", err.msg);
+        cut_off_did_it(killer);
+    }
+    uint64_t count;
+    cr_assert_eq(daisy_graphdb_count_nodes(db, NULL, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, BIG);
+    free(nodes);
+    daisy_graphdb_close(&db);
+}
+
+static void
+a_bulk_load_cut_off_fails_saying_so_and_keeps_none_of_the_batch(void)
+{
+    daisy_error_t err;
+    daisy_graphdb_t *db = create_empty();
+    cr_assert_eq(daisy_graphdb_bulk_begin(db, &err), 0, "%s", err.msg);
+    static daisy_node_t first[NODES];
+    for (int i = 0; i < NODES; i++)
+        first[i] = lattice_node(i);
+    cr_assert_eq(daisy_graphdb_write_nodes(db, first, NODES, NULL, false, &err), 0, "%s",
+                 err.msg);
+    daisy_node_t *nodes = big_batch(NODES + 1);
+    pid_t killer = cut_off_a_copy();
+    cr_assert_eq(daisy_graphdb_write_nodes(db, nodes, BIG, NULL, false, &err), -1);
+    cut_off_did_it(killer);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "writing nodes")
+              && strstr(err.msg, "was lost") && strstr(err.msg, "bulk load")
+              && strstr(err.msg, "load again"), "%s", err.msg);
+    //  The load does not go on; its end builds the indexes again.
+    cr_assert_eq(daisy_graphdb_write_nodes(db, nodes, 1, NULL, false, &err), -1);
+    cr_assert(strstr(err.msg, "bulk load"), "%s", err.msg);
+    cr_assert_eq(daisy_graphdb_bulk_end(db, &err), 0, "%s", err.msg);
+    pg_expect("SELECT count(*) FROM pg_indexes WHERE indexname = 'nodes_daisy_zkey'", "1");
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM nodes WHERE id > %d", NODES);
+    pg_expect(sql, "0");
+    pg_expect("SELECT count(*) FROM nodes", "1000");
+    //  After it, the handle writes as before.
+    cr_assert_eq(daisy_graphdb_write_nodes(db, nodes, 10, NULL, false, &err), 0, "%s", err.msg);
+    uint64_t count;
+    cr_assert_eq(daisy_graphdb_count_nodes(db, NULL, &count, &err), 0, "%s", err.msg);
+    cr_assert_eq(count, NODES + 10);
+    free(nodes);
+    daisy_graphdb_close(&db);
+}
+
 Test(graphdb, nodes_of_a_roi_are_those_with_begin_le_p_lt_end) { nodes_of_a_roi_are_those_with_begin_le_p_lt_end(); }
 Test(graphdb_pg, nodes_of_a_roi_are_those_with_begin_le_p_lt_end) { nodes_of_a_roi_are_those_with_begin_le_p_lt_end(); }
 Test(graphdb, edges_belong_to_the_roi_of_their_u_node) { edges_belong_to_the_roi_of_their_u_node(); }
@@ -826,3 +1213,8 @@ Test(graphdb, a_bulk_load_rebuilds_the_indexes) { a_bulk_load_rebuilds_the_index
 Test(graphdb_pg, a_bulk_load_rebuilds_the_indexes) { a_bulk_load_rebuilds_the_indexes(); }
 Test(graphdb, damaged_graphs_and_other_types_are_refused_naming_the_fault) { damaged_graphs_and_other_types_are_refused_naming_the_fault(); }
 Test(graphdb_pg, damaged_graphs_and_other_types_are_refused_naming_the_fault) { damaged_graphs_and_other_types_are_refused_naming_the_fault(); }
+Test(graphdb_pg, many_processes_creating_one_graph_at_once_all_succeed) { many_processes_creating_one_graph_at_once_all_succeed(); }
+Test(graphdb_pg, many_processes_completing_a_funlib_graph_at_once_all_succeed) { many_processes_completing_a_funlib_graph_at_once_all_succeed(); }
+Test(graphdb_pg, a_handle_whose_session_ends_connects_again) { a_handle_whose_session_ends_connects_again(); }
+Test(graphdb_pg, a_write_cut_off_mid_way_is_written_again_whole) { a_write_cut_off_mid_way_is_written_again_whole(); }
+Test(graphdb_pg, a_bulk_load_cut_off_fails_saying_so_and_keeps_none_of_the_batch) { a_bulk_load_cut_off_fails_saying_so_and_keeps_none_of_the_batch(); }

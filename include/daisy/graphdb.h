@@ -134,10 +134,13 @@ typedef struct {
 typedef struct _daisy_graphdb_t daisy_graphdb_t;
 typedef struct _daisy_graph_iter_t daisy_graph_iter_t;
 
-//  Open "sqlite:PATH" (or PATH). READ and READ_WRITE need an existing graph
-//  (schema may be NULL: the stored one is used; given, it must agree);
-//  OVERWRITE needs a schema. NULL with a message naming the spec, key and
-//  value at fault.
+//  Open "sqlite:PATH" (or PATH), or "postgresql://..." . READ and
+//  READ_WRITE need an existing graph (schema may be NULL: the stored one
+//  is used; given, it must agree); OVERWRITE needs a schema. NULL with a
+//  message naming the spec, key and value at fault. On PostgreSQL many
+//  processes may open one graph at once (those that create it take
+//  turns), and a handle whose connection is lost connects again on its
+//  next call (README: Graphs).
 DAISY_EXPORT daisy_graphdb_t *daisy_graphdb_open(const char *spec, daisy_graphdb_mode_t mode,
                                                  const daisy_graph_schema_t *schema,
                                                  daisy_error_t *err);
