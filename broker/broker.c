@@ -762,6 +762,8 @@ run_timers(daisy_broker_t *self, int64_t now)
         }
     }
     expire_late(self, now);
+    if (self->finished)         //  the feed has said its last (daisy_broker_finish)
+        return;
     if (self->changes_pending > 0 && now - self->last_changes >= CHANGES_MS)
         progress_flush_changes(self, now);
     if (now - self->last_snapshot >= (int64_t)self->opt.snapshot_ms) {

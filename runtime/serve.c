@@ -53,6 +53,20 @@ suspend(daisy_launcher_t *launcher)
         daisy_launcher_signal(launcher, SIGCONT);
 }
 
+//  Done, its workers told to shut down: they end on their own, as a
+//  program's clean-up may take a while (an ASan build's leak scan took
+//  3 s under load, and SIGKILL lost its buffered output). The broker
+//  still answers meanwhile, so that a worker that joins only now is told
+//  to shut down too. Another stop request (Ctrl-C) cuts it short.
+static void
+let_workers_end(daisy_broker_t *broker, daisy_launcher_t *launcher)
+{
+    int64_t until = zclock_mono() + WORKERS_END_MS;
+    while (daisy_launcher_wait(launcher, 10) > 0 && zclock_mono() < until
+           && daisy_broker_stop_requests(broker) == 0)
+        daisy_broker_poll(broker, 10);
+}
+
 //  The first stop (Ctrl-C): hand out nothing more and give the blocks in
 //  flight up to DRAIN_MS to come back, so their results are kept (and
 //  marked); a second stop ends the wait at once. Workers are not replaced
@@ -96,11 +110,8 @@ daisy_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, daisy_serve_fn *
     daisy_broker_finish(broker, interrupted);
     if (progress)
         progress(arg, broker);
-    //  Done, its workers told to shut down: they end on their own, as a
-    //  program's clean-up may take a while (an ASan build's leak scan
-    //  took 3 s under load, and SIGKILL lost its buffered output).
     if (launcher && !interrupted)
-        daisy_launcher_wait(launcher, WORKERS_END_MS);
+        let_workers_end(broker, launcher);
     if (launcher)
         daisy_launcher_stop(launcher, interrupted ? 500 : 3000);
     if (interrupted)
