@@ -831,12 +831,23 @@ daisy_launcher_signal(daisy_launcher_t *self, int sig)
             signal_worker(self->procs[i].pid, sig);
 }
 
-//  Reap the workers that exit within ms (1 ms steps); how many remain.
+//  Workers that are processes here (not SLURM jobs, which waitpid never
+//  reports: squeue does, see reap_jobs).
+static size_t
+local_procs(const daisy_launcher_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->nprocs; i++)
+        n += self->procs[i].job <= 0;
+    return n;
+}
+
+//  Reap the processes that exit within ms (1 ms steps); how many remain.
 static size_t
 reap_for(daisy_launcher_t *self, int ms)
 {
     struct timespec step = {0, 1000 * 1000};
-    for (int waited = 0; self->nprocs > 0 && waited < ms; waited++) {
+    for (int waited = 0; local_procs(self) > 0 && waited < ms; waited++) {
         int status;
         pid_t pid;
         if (reap_one(self, &pid, &status)) {
@@ -849,7 +860,7 @@ reap_for(daisy_launcher_t *self, int ms)
         }
         nanosleep(&step, NULL);
     }
-    return self->nprocs;
+    return local_procs(self);
 }
 
 size_t

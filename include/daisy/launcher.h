@@ -115,10 +115,11 @@ DAISY_EXPORT void daisy_launcher_destroy(daisy_launcher_t **self_p);
 //  Start workers of tasks that have work, reap the ones that exited,
 //  report deaths, replace or abandon. Call it after each broker poll.
 DAISY_EXPORT void daisy_launcher_poll(daisy_launcher_t *self);
-//  Wait up to ms for the workers to exit on their own (the broker tells
-//  them SHUTDOWN when their task is done), reaping them; returns how many
-//  still run. A worker's own ending (its program's clean-up, its output
-//  flushed) is then not cut short by daisy_launcher_stop's signals.
+//  Wait up to ms for the worker processes to exit on their own (the
+//  broker tells them SHUTDOWN when their task is done), reaping them;
+//  returns how many still run. A worker's own ending (its program's
+//  clean-up, its output flushed) is then not cut short by
+//  daisy_launcher_stop's signals. SLURM jobs are not waited for here.
 DAISY_EXPORT size_t daisy_launcher_wait(daisy_launcher_t *self, int ms);
 //  SIGTERM every worker still running, wait up to grace_ms for them, then
 //  SIGKILL the rest.
