@@ -336,11 +336,15 @@ cat > p12.json <<JSON
 JSON
 $PY "$here/job_control.py" ev12 2 -- "$DAISY" run --quiet --heartbeat 200 --logs logs12 p12.json \
   > jc12.txt 2>&1
-check "Ctrl-Z and fg of daisy run (see jc12.txt)" test $? -eq 0
+jc=$?
+check "Ctrl-Z and fg of daisy run (see jc12.txt)" test $jc -eq 0
+[ $jc -eq 0 ] || sed 's/^/    /' jc12.txt >&2     # which of its checks, in the test's log
 check "the run completes after fg" grep -qx 0 jc12.txt
 check "every block ran" test "$(grep -c '^end' ev12)" = 8
 sed 's/"workers": 2, //' p12.json | sed "s|ev12|ev13|g" > p13.json
 $PY "$here/job_control.py" ev13 2 -- "$DAISY" run --serial --quiet p13.json > jc13.txt 2>&1
-check "Ctrl-Z and fg of daisy run --serial (see jc13.txt)" test $? -eq 0
+jc=$?
+check "Ctrl-Z and fg of daisy run --serial (see jc13.txt)" test $jc -eq 0
+[ $jc -eq 0 ] || sed 's/^/    /' jc13.txt >&2     # which of its checks, in the test's log
 check "the serial run completes after fg" grep -qx 0 jc13.txt
 finish
