@@ -690,12 +690,17 @@ class _Worker:
     def _timers(self, now):
         # Time this process did not run (stopped by Ctrl-Z with its run, a
         # paused host), beyond a heartbeat interval, is not the broker's
-        # silence (PROTOCOL.md section 8).
+        # silence (PROTOCOL.md section 8). But the broker may have lost us
+        # meanwhile and given our queued blocks to others: say hello again,
+        # and start none of them until the WELCOME says whether they are
+        # still ours.
         gap = now - self.awake_until if self.awake_until else 0.0
+        self.awake_until = now
         if gap > self.heartbeat:
             self.last_recv += gap
             self.last_answer += gap
-        self.awake_until = now
+            if self.link == "ready" and self.sock is not None:
+                self._hello(now)
         if self.give_up and now - self.last_answer >= self.give_up:
             raise _Fatal(f"broker unreachable at {self.endpoint} "
                          f"(no answer for {self.give_up:g} s)")
@@ -836,7 +841,8 @@ class _Worker:
             self._timers(now)
             if self.finished:
                 continue
-            if self.current is None and self.queue and not self.stopping:
+            if self.current is None and self.queue and not self.stopping \
+                    and self.link == "ready":     # not while saying hello again
                 self._start_next(now)
             elif (self.current is not None and not self.told and self.link == "ready"
                   and self.void_block is None and now - self.current_start >= self._takeover()):

@@ -785,22 +785,30 @@ io_timeout(const daisy_worker_t *self, int64_t now)
 //  could not be heard then. Without this a worker continued after its
 //  broker gave up on the broker at once, and was a reconnect's back-off
 //  away from its next word: long enough for the broker to lose it.
+//  But the broker may have lost us meanwhile (SIGSTOP of this worker
+//  alone) and given our blocks to others: we say hello again, and the
+//  loop starts no queued block until the WELCOME says whether they are
+//  still ours. Before, a worker continued started its next queued block
+//  within milliseconds, beside its new holder.
 static void
-io_account_pause(io_t *io, int64_t now)
+io_account_pause(daisy_worker_t *self, int64_t now)
 {
+    io_t *io = &self->io;
     int64_t gap = io->awake_until ? now - io->awake_until : 0;
-    if (gap > (int64_t)io->heartbeat_ms) {
-        io->last_recv += gap;
-        io->last_answer += gap;
-    }
     io->awake_until = now;
+    if (gap <= (int64_t)io->heartbeat_ms)
+        return;
+    io->last_recv += gap;
+    io->last_answer += gap;
+    if (io->link == LINK_READY && io->sock)
+        io_hello(self, now);
 }
 
 void
 io_timers(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
-    io_account_pause(io, now);
+    io_account_pause(self, now);
     int64_t expiry = (int64_t)io->heartbeat_ms * io->liveness;
     if (self->give_up_ms && now - io->last_answer >= self->give_up_ms) {
         io_fatal(self, "broker unreachable at %s (no answer for %g s)", self->endpoint,

@@ -287,7 +287,9 @@ worker_loop(daisy_worker_t *self, daisy_process_fn *fn, void *arg)
         if (io->finished)
             break;
         io_refill(self, now);
-        if (io->qcount) {
+        //  Not welcomed (saying hello again): the queued blocks may have
+        //  gone to other workers, which the WELCOME will tell.
+        if (io->qcount && io->link == LINK_READY) {
             daisy_wire_block_t block = io->queue[io->qhead];
             io->qhead = (io->qhead + 1) % io->qcap;
             io->qcount--;

@@ -450,6 +450,28 @@ check "the broker, stopped and continued, completes the run" grep -q "completed 
 check "every block ran once" test "$(cut -d' ' -f1 run11.txt | sort | uniq -d | wc -l)" -eq 0
 kill $broker $pyworker 2>/dev/null || true
 
+# 11b. A worker holding queued blocks (prefetch 4) stopped past the
+#     broker's patience: continued, it says hello again and starts none of
+#     them until the WELCOME says they went to others. The block its
+#     function was in may run twice: a function cannot be stopped (README).
+#     A guard more than a reproduction: the function is stopped with its
+#     worker, so the old race (the next block started before the broker's
+#     answer) needed it to end just as the worker was continued; runtime.sh
+#     2d, whose commands run on while their worker is stopped, reproduces
+#     it for daisy-worker every time.
+task1d p11b.json t 12 3 2 "$(worker --pids "$tmpdir/run11b.txt" --sleep 0.3 --prefetch 4)"
+timeout 120 "$DAISY" run --quiet --logs logs11b --heartbeat 200 p11b.json >r11b.out 2>r11b.err &
+run=$!
+check "a Python worker finished a block" wait_for 30 test -s run11b.txt
+read -r _ _ stopped < run11b.txt
+kill -STOP "$stopped"
+sleep 1.5       # past liveness x heartbeat (600 ms)
+kill -CONT "$stopped"
+rc=0; wait $run || rc=$?
+check "the run with a stopped Python worker completes" test "$rc" -eq 0
+check "no queued block ran twice (run11b.txt)" \
+  test "$(cut -d' ' -f1,2 run11b.txt | sort | uniq -d | wc -l)" -le 1
+
 # 12. At the end of a run the workers, told to shut down, end on their
 #     own: a worker program's clean-up after run() returns (4 s here) is
 #     not cut short, as it was when the run SIGTERMed them at once and

@@ -103,6 +103,30 @@ check "the stale command never went on" test ! -e outlived2c
 check "the worker said why" grep -rq "the broker gave the running block to another worker .*its command is killed" logs2c/latest/a
 for p in $(pgrep -f "^$held_sleep\$"); do kill "$p"; done
 
+# 2d. A worker with blocks queued (--prefetch 4) stopped past the broker's
+#     patience: the broker gives its blocks to others. Continued, it says
+#     hello again and starts none of them until the WELCOME tells it they
+#     are gone; before, it started the next one within milliseconds, beside
+#     (or after) the worker that now had it: the same attempt ran twice.
+cat > p2d.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [12]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "read_write_conflict": false, "workers": 3,
+  "command": "echo \$DAISY_BLOCK_ID \$DAISY_ATTEMPT \$PPID >> $tmpdir/run2d.txt; sleep 0.3"}]}
+JSON
+timeout 120 "$DAISY" run --quiet --logs logs2d --heartbeat 200 --prefetch 4 p2d.json \
+  > out2d.txt 2> err2d.txt &
+run=$!
+for _ in $(seq 100); do [ -s run2d.txt ] && break; sleep 0.02; done
+read -r _ _ worker_pid < run2d.txt
+kill -STOP "$worker_pid"    # its block ends meanwhile; 3 more are queued
+sleep 1.5                   # past liveness x heartbeat (3 x 200 ms)
+kill -CONT "$worker_pid"
+wait $run
+check "a run with a worker stopped while holding blocks completes" test $? -eq 0
+check "no block and attempt ran twice (run2d.txt)" \
+  test -z "$(cut -d' ' -f1,2 run2d.txt | sort | uniq -d)"
+
 # 3. A failing block: retried max_retries times, then failed; its
 #    downstream orphaned; the summary says so; exit status non-zero.
 fail='[ "$DAISY_TASK_ID$DAISY_BLOCK_ID" = a4 ] && { echo "bad block" >&2; exit 3; }; '
