@@ -184,7 +184,7 @@ serial_report(const daisy_pipeline_t *p, const daisy_summary_t *summary,
     if (s_serial_stop) {
         serve_options_t so = {.prog = "daisy", .argc = o->argc, .argv = o->argv,
                               .markers = opt->markers_dir};
-        cli_report_interrupted(summary, (uint32_t)daisy_pipeline_size(p), &so);
+        cli_report_interrupted(summary, p, &so);
         return EXIT_INTERRUPTED;
     }
     return daisy_summary_success(summary) ? EXIT_OK : EXIT_FAILED;

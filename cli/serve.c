@@ -52,28 +52,57 @@ report_refusals(const daisy_broker_t *broker)
     fputc('\n', stderr);
 }
 
+//  Blocks recorded done in the markers of every task (read after the run
+//  has flushed and closed them), or UINT64_MAX when one cannot be read.
+//  A resumed run skips recorded blocks only as it reaches them, so an
+//  early Ctrl-C had counted none of them, and said "12 blocks were not
+//  run" of a run 10 of 12 done.
+static uint64_t
+recorded_done(const daisy_pipeline_t *p, const char *markers)
+{
+    uint64_t done = 0;
+    for (size_t t = 0; t < daisy_pipeline_size(p); t++) {
+        char dir[4096];
+        daisy_markers_info_t *info = malloc(sizeof *info);
+        snprintf(dir, sizeof dir, "%s/%s", markers, daisy_task_id(daisy_pipeline_task(p, t)));
+        bool ok = info && daisy_markers_inspect(dir, info, NULL) == 0;
+        done += ok ? info->done : 0;
+        free(info);
+        if (!ok)
+            return UINT64_MAX;
+    }
+    return done;
+}
+
 //  After Ctrl-C: what was not run, and how to go on. With done markers a
 //  rerun of the same command skips what completed; without, it starts
 //  over, and the user should know before rerunning a day's work.
 void
-cli_report_interrupted(const daisy_summary_t *summary, uint32_t ntasks,
+cli_report_interrupted(const daisy_summary_t *summary, const daisy_pipeline_t *p,
                        const serve_options_t *options)
 {
-    uint64_t not_run = 0, completed = 0;
-    for (uint32_t t = 0; t < ntasks; t++) {
+    uint64_t left = 0, completed = 0;
+    for (uint32_t t = 0; t < daisy_pipeline_size(p); t++) {
         const daisy_task_counts_t *c = daisy_summary_counts(summary, t);
-        not_run += c->total - c->completed - c->failed - c->orphaned;
+        left += c->total - c->completed - c->failed - c->orphaned;
         completed += c->completed;
     }
-    printf("\nInterrupted: %llu block%s not run.", (unsigned long long)not_run,
-           not_run == 1 ? " was" : "s were");
+    uint64_t done = options->markers ? recorded_done(p, options->markers) : UINT64_MAX;
+    uint64_t earlier = done != UINT64_MAX && done > completed ? done - completed : 0;
+    left -= earlier < left ? earlier : left;
+    printf("\nInterrupted: %llu block%s not run.", (unsigned long long)left,
+           left == 1 ? " was" : "s were");
     if (!options->markers) {
         printf(" No done markers were kept (--markers DIR, or \"markers\" in the pipeline "
                "file): running again starts over.\n");
         return;
     }
-    printf(" The %llu completed are recorded in %s; to resume, run again:\n\n   ",
-           (unsigned long long)completed, options->markers);
+    if (done == UINT64_MAX)
+        printf(" The %llu completed are recorded in %s; to resume, run again:\n\n   ",
+               (unsigned long long)completed, options->markers);
+    else
+        printf(" The %llu done are recorded in %s; to resume, run again:\n\n   ",
+               (unsigned long long)done, options->markers);
     if (options->prog)
         printf(" %s", options->prog);
     for (int i = 0; i < options->argc; i++) {
@@ -160,7 +189,7 @@ cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_option
         return 4;
     }
     if (rc == 2)
-        cli_report_interrupted(daisy_broker_summary(broker), view.ntasks, options);
+        cli_report_interrupted(daisy_broker_summary(broker), daisy_graph_pipeline(graph), options);
     fflush(stdout);
     return rc == 2 ? 130 : rc;
 }

@@ -36,7 +36,7 @@ int cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher,
 //  After Ctrl-C, below the summary: how many blocks were not run, and the
 //  command that resumes (options->prog, argv, markers) or that there are
 //  no done markers to resume from.
-void cli_report_interrupted(const daisy_summary_t *summary, uint32_t ntasks,
+void cli_report_interrupted(const daisy_summary_t *summary, const daisy_pipeline_t *pipeline,
                             const serve_options_t *options);
 
 //  `s` as one shell word on `out`: as it is when it needs no quoting,

@@ -38,6 +38,27 @@ check "rerun counts the done blocks as skipped" grep -q "skipped $(grep -c '^a '
 timeout 60 "$DAISY" run --quiet --markers m1 --logs logs p.json > out3.txt 2>&1
 check "a finished run reruns as all skipped" grep -q "completed ✔: 60 (skipped 60)" out3.txt
 
+# 1b. A resumed broker interrupted before any worker came: the blocks
+#     recorded done are not "not run" (it skips them only as it reaches
+#     them, and had reached none): it says how many are recorded.
+cat > p1b.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [12]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "max_retries": 0, "command": "[ \$DAISY_BLOCK_ID -lt 10 ]"}]}
+JSON
+timeout 60 "$DAISY" run --quiet --markers m1b --logs logs p1b.json > out1b.txt 2>&1
+check "a run with 2 failing blocks of 12 exits 1" test $? -eq 1
+port=$(free_port)
+"$BROKER" --bind "tcp://127.0.0.1:$port" --markers m1b --quiet p1b.json > out1b2.txt 2> err1b2.txt &
+broker=$!
+for _ in $(seq 100); do grep -q "start workers of task t" err1b2.txt && break; sleep 0.1; done
+check "the broker started" grep -q "start workers of task t" err1b2.txt
+kill -INT $broker
+wait $broker
+check "the broker interrupted exits 130" test $? -eq 130
+check "it says 2 blocks were not run, 10 are recorded (out1b2.txt)" \
+  grep -q "Interrupted: 2 blocks were not run. The 10 done are recorded in m1b" out1b2.txt
+
 # 2. SIGKILL of the broker: started again on the same markers, the workers
 #    reconnect by themselves and the run completes. Blocks in flight at the
 #    kill may run twice: at most one per worker.
