@@ -25,7 +25,7 @@ mkdir -p "$out"
 
 if ! $cc -std=gnu11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Iinclude -Isrc protocol/fuzz_decode.c protocol/protocol.c src/error.c \
+    -Iinclude -Isrc protocol/fuzz_decode.c protocol/protocol.c src/error.c src/text.c \
     $(pkg-config --cflags --libs msgpack zlib) -o "$out/fuzz_decode"; then
   echo "fuzz_decode: build failed (is clang with libFuzzer installed?)" >&2
   exit 1
