@@ -108,6 +108,7 @@ struct _daisy_resolver_t {
     resolver_fn *fn;
     void *arg;
     bool current_ok;      //  how the block being propagated was resolved
+    bool any_failed;      //  a block was resolved as failed: counts may carry the flag
     uint8_t fail_flag;    //  COUNTMAP_FLAG when it failed, else 0
     bool oom;
 };
@@ -864,6 +865,52 @@ count_down_conflicts(daisy_resolver_t *self, uint32_t task, const int64_t *k, ui
     }
 }
 
+//  resolver_resolve's usual case: the conflict step of a block resolved
+//  successfully, at k (index `at`) of a task of `dims` dimensions (with
+//  a constant, the test and the copies unroll), when its task counts in
+//  a dense array, its blocks of level `later` that conflict with it are
+//  the cached combinations (away from the edges), its ready blocks go to
+//  a queue with room for all of them, and no block has failed yet (so no
+//  count carries the failed flag, and none of them is orphaned). Then the
+//  loop calls nothing, and keeps what it needs in registers: the counts
+//  are bytes, and a ready block is written straight into the room at its
+//  queue's tail. false, with nothing changed, when it does not apply
+//  (propagate then does the step).
+static inline __attribute__((always_inline)) bool
+count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_task_t *u,
+                          const int64_t *k, uint64_t at, uint64_t later, int dims)
+{
+    const graph_conflict_t *c = u->conflicts ? &u->conflicts[later] : NULL;
+    countmap_t *map = self->counts[task];
+    ready_queue_t *queue = self->queue[task];
+    bool inside = c && c->first != UINT32_MAX && map && map->dense && queue;
+    if (!inside)
+        return false;
+    for (int d = 0; d < dims; d++)   //  every dimension tested, without a branch per test
+        inside &= (uint64_t)(k[d] - c->down_lo[d]) < c->down_span[d];
+    uint64_t all = c->all;
+    if (!inside || !queue->items || queue->mask + 1 - queue->len < all)
+        return false;
+    //  In locals: a store to the array may alias anything.
+    uint8_t *count = map->dense;
+    const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
+    const uint64_t *delta = &u->combo_delta[c->first];
+    ready_block_t *items = queue->items;
+    size_t mask = queue->mask, head = queue->head, tail = head + queue->len;
+    for (uint64_t i = 0; i < all; i++) {
+        uint64_t index = at - delta[i];
+        uint8_t b = dense_down(count[index], 0);
+        if ((b & COUNTMAP_DENSE_MAX) != 0) {
+            count[index] = b;
+            continue;
+        }
+        count[index] = 0;
+        ready_queue_fill(&items[tail++ & mask], index, (uint32_t)later, k, off[i], dims);
+    }
+    queue->len = tail - head;
+    return true;
+}
+
 //  Done maps ---------------------------------------------------------------
 
 //  How the upstream blocks of a block of a task with a done map stand,
@@ -969,6 +1016,9 @@ release_conflicts_done(daisy_resolver_t *self, uint32_t task, const int64_t *k, 
     release_combos(self, task, k, at, later, c, u->dims);
 }
 
+static void count_down_readers(daisy_resolver_t *self, const graph_task_t *u,
+                               const int64_t *k);
+
 //  The block at k of `task` was resolved: count down the blocks of its
 //  task's next level that conflict with it, then the blocks of
 //  downstream tasks that read it (graph_each_downstream's order).
@@ -987,6 +1037,16 @@ propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k, 
     } else if (level + 1 < u->levels) {
         count_down_conflicts(self, task, k, at, level + 1);
     }
+    if (u->n_down > 0)
+        count_down_readers(self, u, k);
+}
+
+//  The blocks of downstream tasks that read the block at k of u, task by
+//  task (graph_each_downstream's order). Out of line: resolver_resolve's
+//  usual case calls it too, and its boxes would swell that small frame.
+static __attribute__((noinline)) void
+count_down_readers(daisy_resolver_t *self, const graph_task_t *u, const int64_t *k)
+{
     for (uint32_t i = 0; i < u->n_down; i++) {
         const graph_readers_t *r = &u->readers[i];
         countmap_t *map = self->counts[u->down[i]];
@@ -1013,11 +1073,13 @@ resolver_set_output(daisy_resolver_t *self, resolver_fn *fn, void *arg)
     self->arg = arg;
 }
 
-int
-resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
-                 uint64_t level, bool ok)
+//  resolver_resolve for any block: at k (NULL: worked out here), then
+//  the orphans found on the way, in turn (rare: only after a failure).
+//  Out of line, away from the usual case's small frame.
+static __attribute__((noinline)) int
+resolve_rest(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
+             uint64_t level, bool ok)
 {
-    self->nwork = 0;
     int64_t pos[D];   //  zeroed where used: positions are zero past dims
     if (!k) {
         memset(pos, 0, sizeof pos);
@@ -1025,8 +1087,7 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
         k = pos;
         level = UINT64_MAX;
     }
-    //  Then the orphans found on the way, in turn (rare: only after a
-    //  failure). One call of propagate, which is then inlined.
+    //  One call of propagate, which is then inlined.
     for (;;) {
         self->current_ok = ok;
         self->fail_flag = ok ? 0 : COUNTMAP_FLAG;
@@ -1042,6 +1103,33 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
         k = pos;
         level = UINT64_MAX;
     }
+    return self->oom ? -1 : 0;
+}
+
+//  The usual block (count_down_conflicts_fast), then its readers in
+//  downstream tasks; the others in resolve_rest.
+int
+resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
+                 uint64_t level, bool ok)
+{
+    self->nwork = 0;
+    self->any_failed |= !ok;
+    if (__builtin_expect(!k || level == UINT64_MAX || self->any_failed || self->done[task], 0))
+        return resolve_rest(self, task, index, k, level, ok);
+    const graph_task_t *u = &self->graph->tasks[task];
+    bool done = level + 1 >= u->levels;   //  the last level: no conflict step
+    if (!done && u->dims == 3)
+        done = count_down_conflicts_fast(self, task, u, k, index, level + 1, 3);
+    else if (!done)
+        done = count_down_conflicts_fast(self, task, u, k, index, level + 1, u->dims);
+    if (!done)
+        return resolve_rest(self, task, index, k, level, ok);
+    if (u->n_down == 0)
+        return 0;
+    //  No block has failed: the readers are counted down, none orphaned.
+    self->current_ok = true;
+    self->fail_flag = 0;
+    count_down_readers(self, u, k);
     return self->oom ? -1 : 0;
 }
 
