@@ -865,17 +865,29 @@ count_down_conflicts(daisy_resolver_t *self, uint32_t task, const int64_t *k, ui
     }
 }
 
+//  Whether the block at k - off lies in u's grid (`dims` dimensions).
+static inline __attribute__((always_inline)) bool
+in_grid(const graph_task_t *u, const int64_t *k, const int64_t *off, int dims)
+{
+    bool in = true;
+    for (int d = 0; d < dims; d++)
+        in &= (uint64_t)(k[d] - off[d]) < (uint64_t)u->n[d];
+    return in;
+}
+
 //  resolver_resolve's usual case: the conflict step of a block resolved
 //  successfully, at k (index `at`) of a task of `dims` dimensions (with
-//  a constant, the test and the copies unroll), when its task counts in
-//  a dense array, its blocks of level `later` that conflict with it are
-//  the cached combinations (away from the edges), its ready blocks go to
-//  a queue with room for all of them, and no block has failed yet (so no
-//  count carries the failed flag, and none of them is orphaned). Then the
-//  loop calls nothing, and keeps what it needs in registers: the counts
-//  are bytes, and a ready block is written straight into the room at its
-//  queue's tail. false, with nothing changed, when it does not apply
-//  (propagate then does the step).
+//  a constant, the tests and the copies unroll), when its task counts in
+//  a dense array with cached combinations of conflict offsets, its ready
+//  blocks go to a queue with room for all of them, and no block has
+//  failed yet (so no count carries the failed flag, and none of them is
+//  orphaned). Then the loop calls nothing, and keeps what it needs in
+//  registers: the counts are bytes, and a ready block is written
+//  straight into the room at its queue's tail. Near the edges of the
+//  grid the blocks are the combinations that lie in it (as
+//  graph_conflict_blocks lists them: the candidates in the grid, per
+//  dimension, combined), so each is tested there. false, with nothing
+//  changed, when it does not apply (propagate then does the step).
 static inline __attribute__((always_inline)) bool
 count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_task_t *u,
                           const int64_t *k, uint64_t at, uint64_t later, int dims)
@@ -883,14 +895,14 @@ count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_tas
     const graph_conflict_t *c = u->conflicts ? &u->conflicts[later] : NULL;
     countmap_t *map = self->counts[task];
     ready_queue_t *queue = self->queue[task];
-    bool inside = c && c->first != UINT32_MAX && map && map->dense && queue;
-    if (!inside)
+    if (!c || c->first == UINT32_MAX || !map || !map->dense || !queue)
         return false;
+    uint64_t all = c->all;
+    if (!queue->items || queue->mask + 1 - queue->len < all)
+        return false;
+    bool inside = true;
     for (int d = 0; d < dims; d++)   //  every dimension tested, without a branch per test
         inside &= (uint64_t)(k[d] - c->down_lo[d]) < c->down_span[d];
-    uint64_t all = c->all;
-    if (!inside || !queue->items || queue->mask + 1 - queue->len < all)
-        return false;
     //  In locals: a store to the array may alias anything.
     uint8_t *count = map->dense;
     const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
@@ -898,6 +910,8 @@ count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_tas
     ready_block_t *items = queue->items;
     size_t mask = queue->mask, head = queue->head, tail = head + queue->len;
     for (uint64_t i = 0; i < all; i++) {
+        if (!inside && !in_grid(u, k, off[i], dims))
+            continue;
         uint64_t index = at - delta[i];
         uint8_t b = dense_down(count[index], 0);
         if ((b & COUNTMAP_DENSE_MAX) != 0) {

@@ -699,6 +699,98 @@ Test(scheduler, block_states_follow_the_run_and_skip_large_tasks)
     }
 }
 
+//  A 3D task with read/write conflicts (2^3 levels), n blocks a side.
+static daisy_pipeline_t *
+conflicting_cube(int64_t n)
+{
+    int64_t zero[3] = {0, 0, 0}, total[3], read[3] = {14, 14, 14};
+    int64_t woff[3] = {2, 2, 2}, wshape[3] = {10, 10, 10};
+    for (int d = 0; d < 3; d++)
+        total[d] = n * 10 + 4;
+    daisy_task_t *t = daisy_task_new("cube", tu_roi(3, zero, total), tu_roi(3, zero, read),
+                                     tu_roi(3, woff, wshape));
+    daisy_task_set_read_write_conflict(t, true);
+    daisy_pipeline_t *p = daisy_pipeline_new();
+    daisy_pipeline_add(p, &t);
+    return p;
+}
+
+//  Whether b, of conflicting_cube, is every other block of level 0 in
+//  each dimension: no two such blocks conflict with one block of level 1.
+static bool
+every_other_root(const daisy_block_t *b)
+{
+    bool other = b->level == 0;
+    for (int d = 0; d < 3; d++)
+        other &= (b->write_roi.offset[d] - 2) / 10 / 2 % 2 == 0;
+    return other;
+}
+
+//  Acquire a block, checked as try_acquire does; false when none is ready.
+static bool
+acquire_checked(run_t *r, daisy_block_t *b)
+{
+    if (daisy_scheduler_acquire(r->s, 0, b) != 1)
+        return false;
+    check_as_listed(r, b);
+    check_may_run(r, b);
+    cr_assert_eq(r->state[0][b->index], NEW, "block %llu handed out again",
+                 (unsigned long long)b->index);
+    r->state[0][b->index] = RUNNING;
+    return true;
+}
+
+static void
+release_checked(run_t *r, const daisy_block_t *b, bool ok, int outcome)
+{
+    daisy_error_t err;
+    cr_assert_eq(daisy_scheduler_release(r->s, (daisy_block_ref_t){b->task, b->index}, ok,
+                                         &err), outcome, "%s", err.msg);
+    r->state[0][b->index] = ok ? DONE : NEW;
+}
+
+//  The resolver's usual path writes ready blocks straight into the room
+//  at their queue's tail, and must leave a queue without room for all of
+//  them to the path that grows it. Here a block is released (its
+//  position known, nothing else held) while its queue is one entry short
+//  of full and two blocks wait for it alone: every other root is held
+//  back while the rest of the grid runs, then retried (its 512 blocks
+//  fill a queue of 512 entries), and then they run one at a time. Each
+//  block is still handed out once, after its upstream blocks, as the
+//  graph's.
+Test(scheduler, ready_blocks_beyond_the_queue_s_room_grow_it)
+{
+    run_t r;
+    run_init(&r, conflicting_cube(32));
+    daisy_task_set_max_retries(daisy_pipeline_task(r.p, 0), 1);
+    daisy_scheduler_destroy(&r.s);
+    daisy_error_t err;
+    r.s = daisy_scheduler_new(r.g, &err);   //  with the retry
+    cr_assert_not_null(r.s, "%s", err.msg);
+    static daisy_block_t held[512];
+    uint64_t nheld = 0;
+    daisy_block_t b;
+    while (acquire_checked(&r, &b)) {
+        if (every_other_root(&b)) {
+            cr_assert_lt(nheld, 512);
+            held[nheld++] = b;
+        } else {
+            release_checked(&r, &b, true, DAISY_RELEASE_SUCCESS);
+        }
+    }
+    cr_assert_eq(nheld, 512);
+    for (uint64_t i = 0; i < nheld; i++)
+        release_checked(&r, &held[i], false, DAISY_RELEASE_RETRY);
+    daisy_task_counts_t c;
+    daisy_scheduler_counts(r.s, 0, &c);
+    cr_assert_eq(c.ready, 512);
+    while (acquire_checked(&r, &b))
+        release_checked(&r, &b, true, DAISY_RELEASE_SUCCESS);
+    cr_assert(daisy_scheduler_done(r.s));
+    check_all_done(&r, 0, 0);
+    run_fini(&r);
+}
+
 //  Small tasks' waiting counts are a byte per block within a budget of the
 //  resolver's (8 MiB); past it they go to the hashed count map, the one
 //  every task of 10^12 blocks uses. A resumed task of 2^23 blocks, all
