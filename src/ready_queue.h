@@ -79,16 +79,17 @@ ready_queue_push_at(ready_queue_t *self, uint64_t index, uint32_t level, const i
     return 0;
 }
 
-//  Take the head into *out; 0 when the queue is empty.
-static inline int
-ready_queue_pop(ready_queue_t *self, ready_block_t *out)
+//  Take the head off: the entry, valid until the queue is pushed to (no
+//  copy for a caller that reads it at once); NULL when the queue is empty.
+static inline const ready_block_t *
+ready_queue_pop(ready_queue_t *self)
 {
     if (self->len == 0)
-        return 0;
-    *out = *ready_queue_at(self, 0);
+        return NULL;
+    const ready_block_t *e = ready_queue_at(self, 0);
     self->head = (self->head + 1) & self->mask;
     self->len--;
-    return 1;
+    return e;
 }
 
 #endif

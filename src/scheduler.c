@@ -96,13 +96,30 @@ known_position(const daisy_scheduler_t *self, daisy_block_ref_t ref)
     return p->task == ref.task && p->index == ref.index ? p : NULL;
 }
 
-//  Hold a block being processed: in its table slot when that is free,
-//  else in the hash map. -1 when memory runs out.
-static int
-hold(daisy_scheduler_t *self, uint32_t task, const daisy_block_t *b, const int64_t *k)
+//  The table slot of a block about to be handed out, its index, task and
+//  position copied in, when no other block is held there (a slot not
+//  held is only a cache: a position depends on the index alone); else
+//  NULL. Acquire fills the block from the slot, and release finds it
+//  there.
+static position_t *
+stage(daisy_scheduler_t *self, uint32_t task, const ready_block_t *e)
 {
-    position_t *p = &self->positions[b->index % POSITION_CACHE];
-    if (p->held) {
+    position_t *p = &self->positions[e->index % POSITION_CACHE];
+    if (p->held)
+        return NULL;
+    p->index = e->index;
+    p->task = task;
+    for (int d = 0; d < D; d++)   //  queued positions are zero past dims: a fixed copy
+        p->k[d] = e->k[d];
+    return p;
+}
+
+//  Hold a block being processed: in its staged table slot p, or when
+//  there is none, in the hash map. -1 when memory runs out.
+static int
+hold(daisy_scheduler_t *self, position_t *p, uint32_t task, const daisy_block_t *b)
+{
+    if (!p) {
         bool created;
         uint32_t *attempt = blockmap_put(self->processing, task, b->index, &created);
         if (!attempt)
@@ -110,23 +127,23 @@ hold(daisy_scheduler_t *self, uint32_t task, const daisy_block_t *b, const int64
         *attempt = b->attempt;
         return 0;
     }
-    p->index = b->index;
-    p->task = task;
     p->level = b->level;
     p->held = true;
     p->attempt = b->attempt;
-    for (int d = 0; d < D; d++)   //  queued positions are zero past dims: a fixed copy
-        p->k[d] = k[d];
     return 0;
 }
 
 //  Take a block out of processing; its attempt, or -1 when not held.
+//  *at: its table slot when it was held there (its position and level
+//  at hand), else NULL.
 static int64_t
-unhold(daisy_scheduler_t *self, daisy_block_ref_t ref)
+unhold(daisy_scheduler_t *self, daisy_block_ref_t ref, const position_t **at)
 {
     position_t *p = &self->positions[ref.index % POSITION_CACHE];
+    *at = NULL;
     if (p->held && p->task == ref.task && p->index == ref.index) {
         p->held = false;
+        *at = p;
         return p->attempt;
     }
     uint32_t *attempt = blockmap_get(self->processing, ref.task, ref.index);
@@ -290,7 +307,8 @@ on_resolved(void *arg, uint32_t task, uint64_t index, const int64_t *k, uint32_t
 }
 
 
-static bool next_ready(daisy_scheduler_t *self, uint32_t task, ready_block_t *next);
+static const ready_block_t *next_ready(daisy_scheduler_t *self, uint32_t task,
+                                       ready_block_t *root);
 static void drain_abandoned(daisy_scheduler_t *self);
 
 //  Resolve a block; `k` is its position, or NULL when not at hand, and
@@ -317,7 +335,9 @@ drain_abandoned(daisy_scheduler_t *self)
         again = false;
         for (uint32_t t = 0; t < self->graph->ntasks; t++) {
             ready_block_t next;
-            while (self->tasks[t].abandoned && next_ready(self, t, &next)) {
+            const ready_block_t *e;
+            while (self->tasks[t].abandoned && (e = next_ready(self, t, &next)) != NULL) {
+                next = *e;   //  resolving may push to its queue
                 self->tasks[t].counts.orphaned++;
                 set_state(self, t, next.index, DAISY_BLOCK_ORPHANED);
                 if (resolver_resolve(self->resolver, t, next.index, next.k, UINT64_MAX, false) != 0)
@@ -363,7 +383,8 @@ daisy_scheduler_abandon(daisy_scheduler_t *self, uint32_t task)
         if (self->positions[i].held && self->positions[i].task == task)
             held.refs[held.count++] = (daisy_block_ref_t){task, self->positions[i].index};
     for (size_t i = 0; i < held.count; i++) {
-        unhold(self, held.refs[i]);
+        const position_t *at;
+        unhold(self, held.refs[i], &at);
         st->counts.processing--;
         st->counts.orphaned++;
         set_state(self, task, held.refs[i].index, DAISY_BLOCK_ORPHANED);
@@ -385,17 +406,19 @@ daisy_scheduler_abandoned(const daisy_scheduler_t *self, uint32_t task)
 //  Acquire and release ----------------------------------------------------
 
 //  The next ready block of the task and its position, retries and
-//  released blocks first.
-static bool
-next_ready(daisy_scheduler_t *self, uint32_t task, ready_block_t *next)
+//  released blocks first: its queue entry (valid until the queue is
+//  pushed to), or a root in *root; NULL when there is none.
+static const ready_block_t *
+next_ready(daisy_scheduler_t *self, uint32_t task, ready_block_t *root)
 {
-    if (ready_queue_pop(&self->ready[task], next))
-        return true;
-    if (!resolver_next_root(self->resolver, task, &next->index, next->k))
-        return false;
-    next->attempt = 0;
-    next->level = 0;   //  roots are of level 0
-    return true;
+    const ready_block_t *e = ready_queue_pop(&self->ready[task]);
+    if (e)
+        return e;
+    if (!resolver_next_root(self->resolver, task, &root->index, root->k))
+        return NULL;
+    root->attempt = 0;
+    root->level = 0;   //  roots are of level 0
+    return root;
 }
 
 int
@@ -404,35 +427,45 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
     if (task >= self->graph->ntasks || self->oom)
         return -1;
     sched_task_t *st = &self->tasks[task];
-    ready_block_t next;
-    while (next_ready(self, task, &next)) {
-        graph_fill_block(self->graph, task, next.k, next.index, next.level, block);
-        block->attempt = next.attempt;
-        bool marked = st->markers && daisy_markers_done(st->markers, next.index);
+    ready_block_t spare;
+    const ready_block_t *next;
+    while ((next = next_ready(self, task, &spare)) != NULL) {
+        //  The position from the table slot, or from a copy of the entry
+        //  (resolving a skipped block may push to its queue).
+        position_t *p = stage(self, task, next);
+        if (!p && next != &spare)
+            spare = *next;
+        uint64_t index = next->index;
+        const int64_t *k = p ? p->k : spare.k;
+        graph_fill_block(self->graph, task, k, index, next->level, block);
+        block->attempt = next->attempt;
+        bool marked = st->markers && daisy_markers_done(st->markers, index);
         if (marked || (st->check && st->check(block, st->check_arg))) {
-            record(st, next.index);
+            record(st, index);
             st->counts.completed++;
             st->counts.skipped++;
-            set_state(self, task, next.index, DAISY_BLOCK_SKIPPED);
-            if (resolve(self, (daisy_block_ref_t){task, next.index}, next.k, block->level,
-                        true) != 0)
+            set_state(self, task, index, DAISY_BLOCK_SKIPPED);
+            if (resolve(self, (daisy_block_ref_t){task, index}, k, block->level, true) != 0)
                 return -1;
             continue;
         }
-        if (hold(self, task, block, next.k) != 0)
+        if (hold(self, p, task, block) != 0)
             return -1;
         st->counts.processing++;
-        set_state(self, task, next.index, DAISY_BLOCK_PROCESSING);
+        set_state(self, task, index, DAISY_BLOCK_PROCESSING);
         return 1;
     }
     return 0;
 }
 
 //  Take the block out of processing; its attempt, or -1 when not there.
+//  *at as unhold says.
 static inline __attribute__((always_inline)) int64_t
-end_attempt(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_error_t *err)
+end_attempt(daisy_scheduler_t *self, daisy_block_ref_t ref, const position_t **at,
+            daisy_error_t *err)
 {
-    int64_t attempt = ref.task < self->graph->ntasks ? unhold(self, ref) : -1;
+    *at = NULL;
+    int64_t attempt = ref.task < self->graph->ntasks ? unhold(self, ref, at) : -1;
     if (attempt < 0) {
         daisy_error_set(err, "block %llu of task %u is not being processed",
                         (unsigned long long)ref.index, ref.task);
@@ -442,20 +475,20 @@ end_attempt(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_error_t *err)
     return attempt;
 }
 
-//  Resolve a block that came back, with its position and level when the
-//  table still has them.
+//  Resolve a block that came back, with its position and level when it
+//  was held in the table (at).
 static inline __attribute__((always_inline)) int
-resolve_known(daisy_scheduler_t *self, daisy_block_ref_t ref, bool ok)
+resolve_known(daisy_scheduler_t *self, daisy_block_ref_t ref, const position_t *at, bool ok)
 {
-    const position_t *p = known_position(self, ref);
-    return p ? resolve(self, ref, p->k, p->level, ok) : resolve(self, ref, NULL, UINT64_MAX, ok);
+    return at ? resolve(self, ref, at->k, at->level, ok) : resolve(self, ref, NULL, UINT64_MAX, ok);
 }
 
 int
 daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool success,
                         daisy_error_t *err)
 {
-    int64_t attempt = end_attempt(self, ref, err);
+    const position_t *at;
+    int64_t attempt = end_attempt(self, ref, &at, err);
     if (attempt < 0)
         return -1;
     sched_task_t *st = &self->tasks[ref.task];
@@ -463,7 +496,7 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
         st->counts.completed++;
         set_state(self, ref.task, ref.index, DAISY_BLOCK_COMPLETED);
         record(st, ref.index);
-        return resolve_known(self, ref, true) == 0
+        return resolve_known(self, ref, at, true) == 0
              ? DAISY_RELEASE_SUCCESS : daisy_error_set(err, "out of memory");
     }
     if ((uint32_t)attempt < st->max_retries) {
@@ -475,14 +508,15 @@ daisy_scheduler_release(daisy_scheduler_t *self, daisy_block_ref_t ref, bool suc
     }
     st->counts.failed++;
     set_state(self, ref.task, ref.index, DAISY_BLOCK_FAILED);
-    return resolve_known(self, ref, false) == 0
+    return resolve_known(self, ref, at, false) == 0
          ? DAISY_RELEASE_FAILED : daisy_error_set(err, "out of memory");
 }
 
 int
 daisy_scheduler_give_back(daisy_scheduler_t *self, daisy_block_ref_t ref, daisy_error_t *err)
 {
-    int64_t attempt = end_attempt(self, ref, err);
+    const position_t *at;
+    int64_t attempt = end_attempt(self, ref, &at, err);
     if (attempt < 0)
         return -1;
     if (queue_push_front(self, ref.task, ref.index, (uint32_t)attempt) != 0)
@@ -495,14 +529,15 @@ int
 daisy_scheduler_release_skipped(daisy_scheduler_t *self, daisy_block_ref_t ref,
                                 daisy_error_t *err)
 {
-    if (end_attempt(self, ref, err) < 0)
+    const position_t *at;
+    if (end_attempt(self, ref, &at, err) < 0)
         return -1;
     sched_task_t *st = &self->tasks[ref.task];
     st->counts.completed++;
     st->counts.skipped++;
     set_state(self, ref.task, ref.index, DAISY_BLOCK_SKIPPED);
     record(st, ref.index);
-    return resolve_known(self, ref, true) == 0
+    return resolve_known(self, ref, at, true) == 0
          ? DAISY_RELEASE_SUCCESS : daisy_error_set(err, "out of memory");
 }
 
