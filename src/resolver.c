@@ -105,6 +105,10 @@ struct _daisy_resolver_t {
     bool *complete;       //  per task: done before the run began
     interior_t *interior; //  per task
     ready_queue_t **queue;   //  per task, or NULL: its ready blocks go to fn too
+    //  Per task: its queue when its blocks may take resolver_resolve's
+    //  usual path (one level, or a dense array and cached combinations
+    //  of conflict offsets), else NULL: one test there.
+    ready_queue_t **usual;
     resolver_fn *fn;
     void *arg;
     bool current_ok;      //  how the block being propagated was resolved
@@ -383,9 +387,10 @@ daisy_resolver_new_resumed(const daisy_graph_t *graph, const bool *complete,
     self->complete = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->complete);
     self->interior = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->interior);
     self->queue = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->queue);
+    self->usual = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->usual);
     self->done = calloc(graph->ntasks ? graph->ntasks : 1, sizeof *self->done);
     bool ok = self->waiting && self->counts && self->roots && self->complete && self->interior
-           && self->queue && self->done;
+           && self->queue && self->usual && self->done;
     for (uint32_t t = 0; ok && complete && t < graph->ntasks; t++)
         self->complete[t] = complete[t];
     ok = ok && make_maps(self);
@@ -421,6 +426,7 @@ daisy_resolver_destroy(daisy_resolver_t **self_p)
     free(self->complete);
     free(self->interior);
     free(self->queue);
+    free(self->usual);
     blockmap_destroy(&self->waiting);
     free(self->work);
     free(self);
@@ -878,8 +884,8 @@ in_grid(const graph_task_t *u, const int64_t *k, const int64_t *off, int dims)
 //  resolver_resolve's usual case: the conflict step of a block resolved
 //  successfully, at k (index `at`) of a task of `dims` dimensions (with
 //  a constant, the tests and the copies unroll), when its task counts in
-//  a dense array with cached combinations of conflict offsets, its ready
-//  blocks go to a queue with room for all of them, and no block has
+//  a dense array with cached combinations of conflict offsets (`usual`),
+//  its ready blocks go to `queue` with room for all of them, and no block has
 //  failed yet (so no count carries the failed flag, and none of them is
 //  orphaned). Then the loop calls nothing, and keeps what it needs in
 //  registers: the counts are bytes, and a ready block is written
@@ -890,13 +896,10 @@ in_grid(const graph_task_t *u, const int64_t *k, const int64_t *off, int dims)
 //  changed, when it does not apply (propagate then does the step).
 static inline __attribute__((always_inline)) bool
 count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_task_t *u,
-                          const int64_t *k, uint64_t at, uint64_t later, int dims)
+                          ready_queue_t *queue, const int64_t *k, uint64_t at, uint64_t later,
+                          int dims)
 {
-    const graph_conflict_t *c = u->conflicts ? &u->conflicts[later] : NULL;
-    countmap_t *map = self->counts[task];
-    ready_queue_t *queue = self->queue[task];
-    if (!c || c->first == UINT32_MAX || !map || !map->dense || !queue)
-        return false;
+    const graph_conflict_t *c = &u->conflicts[later];
     uint64_t all = c->all;
     if (!queue->items || queue->mask + 1 - queue->len < all)
         return false;
@@ -904,7 +907,7 @@ count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_tas
     for (int d = 0; d < dims; d++)   //  every dimension tested, without a branch per test
         inside &= (uint64_t)(k[d] - c->down_lo[d]) < c->down_span[d];
     //  In locals: a store to the array may alias anything.
-    uint8_t *count = map->dense;
+    uint8_t *count = self->counts[task]->dense;
     const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
     const uint64_t *delta = &u->combo_delta[c->first];
     ready_block_t *items = queue->items;
@@ -1077,7 +1080,10 @@ count_down_readers(daisy_resolver_t *self, const graph_task_t *u, const int64_t 
 void
 resolver_set_queue(daisy_resolver_t *self, uint32_t task, ready_queue_t *queue)
 {
+    const graph_task_t *v = &self->graph->tasks[task];
+    bool dense = self->counts[task] && self->counts[task]->dense;
     self->queue[task] = queue;
+    self->usual[task] = v->levels == 1 || (dense && v->combo) ? queue : NULL;
 }
 
 void
@@ -1128,14 +1134,15 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
 {
     self->nwork = 0;
     self->any_failed |= !ok;
-    if (__builtin_expect(!k || level == UINT64_MAX || self->any_failed || self->done[task], 0))
+    ready_queue_t *queue = self->usual[task];
+    if (__builtin_expect(!k || level == UINT64_MAX || self->any_failed || !queue, 0))
         return resolve_rest(self, task, index, k, level, ok);
     const graph_task_t *u = &self->graph->tasks[task];
     bool done = level + 1 >= u->levels;   //  the last level: no conflict step
     if (!done && u->dims == 3)
-        done = count_down_conflicts_fast(self, task, u, k, index, level + 1, 3);
+        done = count_down_conflicts_fast(self, task, u, queue, k, index, level + 1, 3);
     else if (!done)
-        done = count_down_conflicts_fast(self, task, u, k, index, level + 1, u->dims);
+        done = count_down_conflicts_fast(self, task, u, queue, k, index, level + 1, u->dims);
     if (!done)
         return resolve_rest(self, task, index, k, level, ok);
     if (u->n_down == 0)
