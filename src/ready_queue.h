@@ -92,4 +92,12 @@ ready_queue_pop(ready_queue_t *self)
     return e;
 }
 
+//  Put back the entry just popped, unchanged, at the head.
+static inline void
+ready_queue_unpop(ready_queue_t *self)
+{
+    self->head = (self->head + self->mask) & self->mask;
+    self->len++;
+}
+
 #endif

@@ -53,6 +53,15 @@
     an inline append, where a callback per block cost two calls and a
     copy.
 
+    The usual block (the scheduler's release of a success, position and
+    level at hand, in a task of one level or of a dense array with cached
+    combinations of conflict offsets) is resolved in resolver_resolve
+    itself, in a loop that calls nothing: until some block fails no count
+    carries the failed flag, so no block it reaches is orphaned and each
+    block whose count reaches zero is written straight into the room at
+    its queue's tail. Every other block, and all of them once one has
+    failed (any_failed), takes resolve_rest, the general path.
+
     Roots come from one root cursor per task over its level-0 lattice: the
     lattice points no upstream task covers (all of them for tasks without
     upstream tasks).
