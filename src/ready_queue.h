@@ -54,9 +54,8 @@ ready_queue_push(ready_queue_t *self)
     return ready_queue_at(self, self->len++);
 }
 
-//  Fill the entry e: a block made ready at position k - off (off NULL:
-//  at k) of `dims` dimensions, zero past them (with a constant, the copy
-//  unrolls).
+//  Fill the entry e: a block made ready at position k - off of `dims`
+//  dimensions, zero past them (with a constant, the copy unrolls).
 static inline __attribute__((always_inline)) void
 ready_queue_fill(ready_block_t *e, uint64_t index, uint32_t level, const int64_t *k,
                  const int64_t *off, int dims)
@@ -65,17 +64,18 @@ ready_queue_fill(ready_block_t *e, uint64_t index, uint32_t level, const int64_t
     e->attempt = 0;
     e->level = level;
     for (int d = 0; d < DAISY_MAX_DIMS; d++)
-        e->k[d] = d >= dims ? 0 : off ? k[d] - off[d] : k[d];
+        e->k[d] = d >= dims ? 0 : k[d] - off[d];
 }
 
 //  At the tail: a block made ready at position k (whole, zero past dims).
 static inline int
 ready_queue_push_at(ready_queue_t *self, uint64_t index, uint32_t level, const int64_t *k)
 {
+    static const int64_t none[DAISY_MAX_DIMS];
     ready_block_t *e = ready_queue_push(self);
     if (!e)
         return -1;
-    ready_queue_fill(e, index, level, k, NULL, DAISY_MAX_DIMS);
+    ready_queue_fill(e, index, level, k, none, DAISY_MAX_DIMS);
     return 0;
 }
 

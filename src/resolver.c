@@ -890,35 +890,25 @@ in_grid(const graph_task_t *u, const int64_t *k, const int64_t *off, int dims)
     return in;
 }
 
-//  resolver_resolve's usual case: the conflict step of a block resolved
-//  successfully, at k (index `at`) of a task of `dims` dimensions (with
-//  a constant, the tests and the copies unroll), when its task counts in
-//  a dense array with cached combinations of conflict offsets (`usual`),
-//  its ready blocks go to `queue` with room for all of them, and no block has
-//  failed yet (so no count carries the failed flag, and none of them is
-//  orphaned). Then the loop calls nothing, and keeps what it needs in
-//  registers: the counts are bytes, and a ready block is written
-//  straight into the room at its queue's tail. Near the edges of the
-//  grid the blocks are the combinations that lie in it (as
+//  count_down_conflicts_fast's loop: the blocks of level `later` at the
+//  cached combinations of offsets from k (index `at`) counted down, and
+//  those whose count reaches zero written straight into the room at the
+//  queue's tail. The loop calls nothing and keeps what it needs in
+//  registers (a store to a count byte may alias anything). `inside`, a
+//  constant, says whether every combination lies in the grid; near its
+//  edges the blocks are the combinations that do (as
 //  graph_conflict_blocks lists them: the candidates in the grid, per
-//  dimension, combined), so each is tested there. false, with nothing
-//  changed, when it does not apply (propagate then does the step).
-static inline __attribute__((always_inline)) bool
-count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_task_t *u,
-                          ready_queue_t *queue, const int64_t *k, uint64_t at, uint64_t later,
-                          int dims)
+//  dimension, combined), so each is tested there.
+static inline __attribute__((always_inline)) void
+combos_down(daisy_resolver_t *self, uint32_t task, const graph_task_t *u, ready_queue_t *queue,
+            const int64_t *k, uint64_t at, uint64_t later, int dims, bool inside)
 {
     const graph_conflict_t *c = &u->conflicts[later];
-    uint64_t all = c->all;
-    if (!queue->items || queue->mask + 1 - queue->len < all)
-        return false;
-    bool inside = true;
-    for (int d = 0; d < dims; d++)   //  every dimension tested, without a branch per test
-        inside &= (uint64_t)(k[d] - c->down_lo[d]) < c->down_span[d];
     //  In locals: a store to the array may alias anything.
     uint8_t *count = self->counts[task]->dense;
     const int64_t (*off)[D] = (const int64_t (*)[D])&u->combo[c->first];
     const uint64_t *delta = &u->combo_delta[c->first];
+    uint64_t all = c->all;
     ready_block_t *items = queue->items;
     size_t mask = queue->mask, head = queue->head, tail = head + queue->len;
     for (uint64_t i = 0; i < all; i++) {
@@ -934,6 +924,42 @@ count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_tas
         ready_queue_fill(&items[tail++ & mask], index, (uint32_t)later, k, off[i], dims);
     }
     queue->len = tail - head;
+}
+
+//  combos_down for a block near an edge of the grid (a few per cent of
+//  them), each combination tested: out of line, away from the usual loop.
+static __attribute__((noinline)) void
+combos_down_edge(daisy_resolver_t *self, uint32_t task, const graph_task_t *u,
+                 ready_queue_t *queue, const int64_t *k, uint64_t at, uint64_t later)
+{
+    if (u->dims == 3)
+        return combos_down(self, task, u, queue, k, at, later, 3, false);
+    combos_down(self, task, u, queue, k, at, later, u->dims, false);
+}
+
+//  resolver_resolve's usual case: the conflict step of a block resolved
+//  successfully, at k (index `at`) of a task of `dims` dimensions (with
+//  a constant, the tests and the copies unroll), whose task counts in a
+//  dense array with cached combinations of conflict offsets (`usual`),
+//  when its ready blocks' queue has room for all of them and no block
+//  has failed yet (so no count carries the failed flag, and none of them
+//  is orphaned). false, with nothing changed, when it does not apply
+//  (resolve_rest then does the step).
+static inline __attribute__((always_inline)) bool
+count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_task_t *u,
+                          ready_queue_t *queue, const int64_t *k, uint64_t at, uint64_t later,
+                          int dims)
+{
+    const graph_conflict_t *c = &u->conflicts[later];
+    if (!queue->items || queue->mask + 1 - queue->len < c->all)
+        return false;
+    bool inside = true;
+    for (int d = 0; d < dims; d++)   //  every dimension tested, without a branch per test
+        inside &= (uint64_t)(k[d] - c->down_lo[d]) < c->down_span[d];
+    if (inside)
+        combos_down(self, task, u, queue, k, at, later, dims, true);
+    else
+        combos_down_edge(self, task, u, queue, k, at, later);
     return true;
 }
 
@@ -1109,6 +1135,7 @@ static __attribute__((noinline)) int
 resolve_rest(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
              uint64_t level, bool ok)
 {
+    self->nwork = 0;
     int64_t pos[D];   //  zeroed where used: positions are zero past dims
     if (!k) {
         memset(pos, 0, sizeof pos);
@@ -1141,7 +1168,6 @@ int
 resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
                  uint64_t level, bool ok)
 {
-    self->nwork = 0;
     self->any_failed |= !ok;
     ready_queue_t *queue = self->usual[task];
     if (__builtin_expect(!k || level == UINT64_MAX || self->any_failed || !queue, 0))
