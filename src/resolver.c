@@ -890,7 +890,7 @@ in_grid(const graph_task_t *u, const int64_t *k, const int64_t *off, int dims)
     return in;
 }
 
-//  count_down_conflicts_fast's loop: the blocks of level `later` at the
+//  resolver_resolve's usual loop: the blocks of level `later` at the
 //  cached combinations of offsets from k (index `at`) counted down, and
 //  those whose count reaches zero written straight into the room at the
 //  queue's tail. The loop calls nothing and keeps what it needs in
@@ -924,43 +924,6 @@ combos_down(daisy_resolver_t *self, uint32_t task, const graph_task_t *u, ready_
         ready_queue_fill(&items[tail++ & mask], index, (uint32_t)later, k, off[i], dims);
     }
     queue->len = tail - head;
-}
-
-//  combos_down for a block near an edge of the grid (a few per cent of
-//  them), each combination tested: out of line, away from the usual loop.
-static __attribute__((noinline)) void
-combos_down_edge(daisy_resolver_t *self, uint32_t task, const graph_task_t *u,
-                 ready_queue_t *queue, const int64_t *k, uint64_t at, uint64_t later)
-{
-    if (u->dims == 3)
-        return combos_down(self, task, u, queue, k, at, later, 3, false);
-    combos_down(self, task, u, queue, k, at, later, u->dims, false);
-}
-
-//  resolver_resolve's usual case: the conflict step of a block resolved
-//  successfully, at k (index `at`) of a task of `dims` dimensions (with
-//  a constant, the tests and the copies unroll), whose task counts in a
-//  dense array with cached combinations of conflict offsets (`usual`),
-//  when its ready blocks' queue has room for all of them and no block
-//  has failed yet (so no count carries the failed flag, and none of them
-//  is orphaned). false, with nothing changed, when it does not apply
-//  (resolve_rest then does the step).
-static inline __attribute__((always_inline)) bool
-count_down_conflicts_fast(daisy_resolver_t *self, uint32_t task, const graph_task_t *u,
-                          ready_queue_t *queue, const int64_t *k, uint64_t at, uint64_t later,
-                          int dims)
-{
-    const graph_conflict_t *c = &u->conflicts[later];
-    if (!queue->items || queue->mask + 1 - queue->len < c->all)
-        return false;
-    bool inside = true;
-    for (int d = 0; d < dims; d++)   //  every dimension tested, without a branch per test
-        inside &= (uint64_t)(k[d] - c->down_lo[d]) < c->down_span[d];
-    if (inside)
-        combos_down(self, task, u, queue, k, at, later, dims, true);
-    else
-        combos_down_edge(self, task, u, queue, k, at, later);
-    return true;
 }
 
 //  Done maps ---------------------------------------------------------------
@@ -1162,8 +1125,53 @@ resolve_rest(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_
     return self->oom ? -1 : 0;
 }
 
-//  The usual block (count_down_conflicts_fast), then its readers in
-//  downstream tasks; the others in resolve_rest.
+//  Whether every combination of offsets of level `later` (c) from k lies
+//  in the grid, in `dims` dimensions: one test per dimension.
+static inline __attribute__((always_inline)) bool
+combos_inside(const graph_conflict_t *c, const int64_t *k, int dims)
+{
+    bool inside = true;
+    for (int d = 0; d < dims; d++)   //  without a branch per test
+        inside &= (uint64_t)(k[d] - c->down_lo[d]) < c->down_span[d];
+    return inside;
+}
+
+//  The usual block's readers in downstream tasks, after its conflict step
+//  (none is orphaned: no block has failed); resolver_resolve's result.
+//  Out of line and called last, so that resolver_resolve keeps nothing
+//  across a call.
+static __attribute__((noinline)) int
+usual_readers(daisy_resolver_t *self, const graph_task_t *u, const int64_t *k)
+{
+    if (u->n_down > 0) {
+        self->current_ok = true;
+        self->fail_flag = 0;
+        count_down_readers(self, u, k);
+    }
+    return self->oom ? -1 : 0;
+}
+
+//  The usual block near an edge of the grid (a few per cent of them):
+//  combos_down with each combination tested, then usual_readers. Out of
+//  line, away from the usual loop.
+static __attribute__((noinline)) int
+usual_edge(daisy_resolver_t *self, uint32_t task, const graph_task_t *u, ready_queue_t *queue,
+           const int64_t *k, uint64_t at, uint64_t later)
+{
+    if (u->dims == 3)
+        combos_down(self, task, u, queue, k, at, later, 3, false);
+    else
+        combos_down(self, task, u, queue, k, at, later, u->dims, false);
+    return usual_readers(self, u, k);
+}
+
+//  The usual block: resolved successfully, position and level at hand, of
+//  a task whose blocks may take the usual path (usual[task]), when no
+//  block has failed yet (so no count carries the failed flag, and no
+//  block it reaches is orphaned) and its queue has room for every block
+//  its conflict step may make ready. Its conflict step is combos_down,
+//  and every call is a tail call, so that this frame saves little; the
+//  others in resolve_rest.
 int
 resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
                  uint64_t level, bool ok)
@@ -1173,20 +1181,18 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
     if (__builtin_expect(!k || level == UINT64_MAX || self->any_failed || !queue, 0))
         return resolve_rest(self, task, index, k, level, ok);
     const graph_task_t *u = &self->graph->tasks[task];
-    bool done = level + 1 >= u->levels;   //  the last level: no conflict step
-    if (!done && u->dims == 3)
-        done = count_down_conflicts_fast(self, task, u, queue, k, index, level + 1, 3);
-    else if (!done)
-        done = count_down_conflicts_fast(self, task, u, queue, k, index, level + 1, u->dims);
-    if (!done)
-        return resolve_rest(self, task, index, k, level, ok);
-    if (u->n_down == 0)
-        return 0;
-    //  No block has failed: the readers are counted down, none orphaned.
-    self->current_ok = true;
-    self->fail_flag = 0;
-    count_down_readers(self, u, k);
-    return self->oom ? -1 : 0;
+    if (level + 1 < u->levels) {   //  not the last level: a conflict step
+        const graph_conflict_t *c = &u->conflicts[level + 1];
+        if (!queue->items || queue->mask + 1 - queue->len < c->all)
+            return resolve_rest(self, task, index, k, level, ok);
+        if (u->dims == 3 ? !combos_inside(c, k, 3) : !combos_inside(c, k, u->dims))
+            return usual_edge(self, task, u, queue, k, index, level + 1);
+        if (u->dims == 3)
+            combos_down(self, task, u, queue, k, index, level + 1, 3, true);
+        else
+            combos_down(self, task, u, queue, k, index, level + 1, u->dims, true);
+    }
+    return u->n_down == 0 ? 0 : usual_readers(self, u, k);
 }
 
 typedef struct {
