@@ -1173,18 +1173,17 @@ usual_edge(daisy_resolver_t *self, uint32_t task, const graph_task_t *u, ready_q
 //  and every call is a tail call, so that this frame saves little; the
 //  others in resolve_rest.
 int
-resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
-                 uint64_t level, bool ok)
+resolver_resolve_done(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
+                      uint64_t level)
 {
-    self->any_failed |= !ok;
     ready_queue_t *queue = self->usual[task];
-    if (__builtin_expect(!k || level == UINT64_MAX || self->any_failed || !queue, 0))
-        return resolve_rest(self, task, index, k, level, ok);
+    if (__builtin_expect(self->any_failed || !queue, 0))
+        return resolve_rest(self, task, index, k, level, true);
     const graph_task_t *u = &self->graph->tasks[task];
     if (level + 1 < u->levels) {   //  not the last level: a conflict step
         const graph_conflict_t *c = &u->conflicts[level + 1];
         if (!queue->items || queue->mask + 1 - queue->len < c->all)
-            return resolve_rest(self, task, index, k, level, ok);
+            return resolve_rest(self, task, index, k, level, true);
         if (u->dims == 3 ? !combos_inside(c, k, 3) : !combos_inside(c, k, u->dims))
             return usual_edge(self, task, u, queue, k, index, level + 1);
         if (u->dims == 3)
@@ -1193,6 +1192,16 @@ resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const in
             combos_down(self, task, u, queue, k, index, level + 1, u->dims, true);
     }
     return u->n_down == 0 ? 0 : usual_readers(self, u, k);
+}
+
+int
+resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
+                 uint64_t level, bool ok)
+{
+    self->any_failed |= !ok;
+    if (!k || level == UINT64_MAX || !ok)
+        return resolve_rest(self, task, index, k, level, ok);
+    return resolver_resolve_done(self, task, index, k, level);
 }
 
 typedef struct {

@@ -30,5 +30,9 @@ void resolver_set_output(daisy_resolver_t *self, resolver_fn *fn, void *arg);
 //  downstream blocks sent as resolver_set_output says.
 int resolver_resolve(daisy_resolver_t *self, uint32_t task, uint64_t index, const int64_t *k,
                      uint64_t level, bool ok);
+//  resolver_resolve of a success with its position and level at hand
+//  (the scheduler's usual release), without testing for them.
+int resolver_resolve_done(daisy_resolver_t *self, uint32_t task, uint64_t index,
+                          const int64_t *k, uint64_t level);
 
 #endif

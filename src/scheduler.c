@@ -338,7 +338,10 @@ static int
 resolve(daisy_scheduler_t *self, daisy_block_ref_t ref, const int64_t *k, uint64_t level,
         bool ok)
 {
-    if (resolver_resolve(self->resolver, ref.task, ref.index, k, level, ok) != 0)
+    int rc = k && level != UINT64_MAX && ok
+           ? resolver_resolve_done(self->resolver, ref.task, ref.index, k, level)
+           : resolver_resolve(self->resolver, ref.task, ref.index, k, level, ok);
+    if (rc != 0)
         self->oom = true;
     if (self->any_abandoned)
         drain_abandoned(self);
@@ -426,6 +429,17 @@ daisy_scheduler_abandoned(const daisy_scheduler_t *self, uint32_t task)
 
 //  Acquire and release ----------------------------------------------------
 
+//  The task's next root into *root; false when none is left.
+static inline bool
+next_root(daisy_scheduler_t *self, uint32_t task, ready_block_t *root)
+{
+    if (!resolver_next_root(self->resolver, task, &root->index, root->k))
+        return false;
+    root->attempt = 0;
+    root->level = 0;   //  roots are of level 0
+    return true;
+}
+
 //  The next ready block of the task and its position, retries and
 //  released blocks first: its queue entry (valid until the queue is
 //  pushed to), or a root in *root; NULL when there is none.
@@ -435,11 +449,7 @@ next_ready(daisy_scheduler_t *self, uint32_t task, ready_block_t *root)
     const ready_block_t *e = ready_queue_pop(&self->ready[task]);
     if (e)
         return e;
-    if (!resolver_next_root(self->resolver, task, &root->index, root->k))
-        return NULL;
-    root->attempt = 0;
-    root->level = 0;   //  roots are of level 0
-    return root;
+    return next_root(self, task, root) ? root : NULL;
 }
 
 //  daisy_scheduler_acquire for any block.
@@ -478,6 +488,31 @@ acquire_any(daisy_scheduler_t *self, uint32_t task, daisy_block_t *block)
     return 0;
 }
 
+//  Hand out the first attempt at block e, staged in slot p (NULL: none
+//  was free): held before it is filled, so that nothing is left to do
+//  after the fill. 1, or -1 when memory runs out.
+static inline __attribute__((always_inline)) int
+hand_out(daisy_scheduler_t *self, uint32_t task, position_t *p, const ready_block_t *e,
+         daisy_block_t *block)
+{
+    if (hold(self, p, task, e->index, e->level, 0) != 0)
+        return -1;
+    self->tasks[task].counts.processing++;
+    graph_fill_block(self->graph, task, e->k, e->index, e->level, block);
+    return 1;
+}
+
+//  The usual acquire of a root (its task's queue is empty); 0 when there
+//  is none left.
+static __attribute__((noinline)) int
+acquire_root(daisy_scheduler_t *self, uint32_t task, daisy_block_t *block)
+{
+    ready_block_t root;
+    if (!next_root(self, task, &root))
+        return 0;
+    return hand_out(self, task, stage(self, task, &root), &root, block);
+}
+
 //  The usual acquire, a first attempt at a block off the task's queue, of
 //  a known level, whose table slot is free, in a task that keeps no done
 //  markers, completion check or block states: held before it is filled,
@@ -490,8 +525,10 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
         return -1;
     sched_task_t *st = &self->tasks[task];
     ready_queue_t *queue = &self->ready[task];
-    if (queue->len == 0 || st->markers || st->check || st->states)
+    if (st->markers || st->check || st->states)
         return acquire_any(self, task, block);
+    if (queue->len == 0)
+        return acquire_root(self, task, block);
     //  Popped and staged first, and put back when it is not the usual
     //  block (a slot not held is only a cache): fewer values held at once.
     const ready_block_t *e = ready_queue_pop(queue);
@@ -500,10 +537,7 @@ daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *b
         ready_queue_unpop(queue);
         return acquire_any(self, task, block);
     }
-    hold(self, p, task, p->index, e->level, 0);
-    st->counts.processing++;
-    graph_fill_block(self->graph, task, p->k, p->index, p->level, block);
-    return 1;
+    return hand_out(self, task, p, e, block);
 }
 
 //  Take the block out of processing; its attempt, or -1 when not there.
