@@ -11,7 +11,7 @@ int
 ready_queue_grow(ready_queue_t *self)
 {
     size_t cap = self->items ? (self->mask + 1) * 2 : 256;
-    ready_block_t *items = malloc(cap * sizeof *items);
+    ready_block_t *items = calloc(cap, sizeof *items);   //  positions zero past dims
     if (!items)
         return -1;
     for (size_t i = 0; i < self->len; i++)

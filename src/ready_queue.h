@@ -1,7 +1,9 @@
 /*  ready_queue.h - a task's blocks ready to be handed out, in order
 
     A ring whose capacity is a power of two, of one cache line per block:
-    its index, attempt, level and grid position. The resolver appends the
+    its index, attempt, level and grid position. The position is zero past
+    the task's dims in every entry, and the resolver's usual path writes
+    only the task's dims, so a ring is zeroed when it is made. The resolver appends the
     blocks it makes ready straight onto their task's queue (one inline
     store of a position it has in hand, where a callback per block cost
     a call, a second call and a copy), and the scheduler pops them to fill
@@ -55,7 +57,9 @@ ready_queue_push(ready_queue_t *self)
 }
 
 //  Fill the entry e: a block made ready at position k - off of `dims`
-//  dimensions, zero past them (with a constant, the copy unrolls).
+//  dimensions, the task's (with a constant, the copy unrolls). Past them
+//  the entry's position stays zero: rings are zeroed when made, and
+//  every entry is written with a position zero past its task's dims.
 static inline __attribute__((always_inline)) void
 ready_queue_fill(ready_block_t *e, uint64_t index, uint32_t level, const int64_t *k,
                  const int64_t *off, int dims)
@@ -63,8 +67,8 @@ ready_queue_fill(ready_block_t *e, uint64_t index, uint32_t level, const int64_t
     e->index = index;
     e->attempt = 0;
     e->level = level;
-    for (int d = 0; d < DAISY_MAX_DIMS; d++)
-        e->k[d] = d >= dims ? 0 : k[d] - off[d];
+    for (int d = 0; d < dims; d++)
+        e->k[d] = k[d] - off[d];
 }
 
 //  At the tail: a block made ready at position k (whole, zero past dims).

@@ -513,11 +513,11 @@ acquire_root(daisy_scheduler_t *self, uint32_t task, daisy_block_t *block)
     return hand_out(self, task, stage(self, task, &root), &root, block);
 }
 
-//  The usual acquire, a first attempt at a block off the task's queue, of
-//  a known level, whose table slot is free, in a task that keeps no done
-//  markers, completion check or block states: held before it is filled,
-//  so that nothing is left to do after the fill (a small frame); any
-//  other in acquire_any.
+//  The usual acquire, in a task that keeps no done markers, completion
+//  check or block states: a first attempt at a block off the task's queue
+//  of a known level whose table slot is free, or at a root when the queue
+//  is empty (acquire_root), held before it is filled (hand_out) in a
+//  small frame; any other in acquire_any.
 int
 daisy_scheduler_acquire(daisy_scheduler_t *self, uint32_t task, daisy_block_t *block)
 {
