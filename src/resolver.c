@@ -55,12 +55,13 @@
 
     The usual block (the scheduler's release of a success, position and
     level at hand, in a task of one level or of a dense array with cached
-    combinations of conflict offsets) is resolved in resolver_resolve
-    itself, in a loop that calls nothing: until some block fails no count
-    carries the failed flag, so no block it reaches is orphaned and each
-    block whose count reaches zero is written straight into the room at
-    its queue's tail. Every other block, and all of them once one has
-    failed (any_failed), takes resolve_rest, the general path.
+    combinations of conflict offsets) is resolved by resolver_resolve_done
+    in a loop that calls nothing: until some block fails no count carries
+    the failed flag, so no block it reaches is orphaned and each block
+    whose count reaches zero is written straight into the room at its
+    queue's tail. Its other calls are tail calls, so that its frame saves
+    few registers. Every other block, and all of them once one has failed
+    (any_failed), takes resolve_rest, the general path.
 
     Roots come from one root cursor per task over its level-0 lattice: the
     lattice points no upstream task covers (all of them for tasks without
@@ -114,9 +115,9 @@ struct _daisy_resolver_t {
     bool *complete;       //  per task: done before the run began
     interior_t *interior; //  per task
     ready_queue_t **queue;   //  per task, or NULL: its ready blocks go to fn too
-    //  Per task: its queue when its blocks may take resolver_resolve's
-    //  usual path (one level, or a dense array and cached combinations
-    //  of conflict offsets), else NULL: one test there.
+    //  Per task: its queue when its blocks may take the usual path of
+    //  resolver_resolve_done (one level, or a dense array and cached
+    //  combinations of conflict offsets), else NULL: one test there.
     ready_queue_t **usual;
     resolver_fn *fn;
     void *arg;
@@ -890,7 +891,7 @@ in_grid(const graph_task_t *u, const int64_t *k, const int64_t *off, int dims)
     return in;
 }
 
-//  resolver_resolve's usual loop: the blocks of level `later` at the
+//  resolver_resolve_done's loop: the blocks of level `later` at the
 //  cached combinations of offsets from k (index `at`) counted down, and
 //  those whose count reaches zero written straight into the room at the
 //  queue's tail. The loop calls nothing and keeps what it needs in
@@ -1057,8 +1058,8 @@ propagate(daisy_resolver_t *self, uint32_t task, uint64_t at, const int64_t *k, 
 }
 
 //  The blocks of downstream tasks that read the block at k of u, task by
-//  task (graph_each_downstream's order). Out of line: resolver_resolve's
-//  usual case calls it too, and its boxes would swell that small frame.
+//  task (graph_each_downstream's order). Out of line: usual_readers calls
+//  it too.
 static __attribute__((noinline)) void
 count_down_readers(daisy_resolver_t *self, const graph_task_t *u, const int64_t *k)
 {
@@ -1137,9 +1138,9 @@ combos_inside(const graph_conflict_t *c, const int64_t *k, int dims)
 }
 
 //  The usual block's readers in downstream tasks, after its conflict step
-//  (none is orphaned: no block has failed); resolver_resolve's result.
-//  Out of line and called last, so that resolver_resolve keeps nothing
-//  across a call.
+//  (none is orphaned: no block has failed); resolver_resolve_done's
+//  result. Out of line and called last, so that resolver_resolve_done
+//  keeps nothing across a call.
 static __attribute__((noinline)) int
 usual_readers(daisy_resolver_t *self, const graph_task_t *u, const int64_t *k)
 {
