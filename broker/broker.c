@@ -108,9 +108,6 @@ log_refusal(daisy_broker_t *self, const uint8_t *identity, size_t size,
 //  Answer a refused message with ERROR. A message counts as refused once,
 //  under the code of its first refusal (a RELEASE may carry several stale
 //  results), so that "refused N of M messages" compares like with like.
-static void answer_error(daisy_broker_t *self, const uint8_t *identity, size_t size,
-                         daisy_proto_error_t code, const char *text);
-
 static void
 reject(daisy_broker_t *self, const uint8_t *identity, size_t size,
        daisy_proto_error_t code, const char *text)
@@ -122,14 +119,6 @@ reject(daisy_broker_t *self, const uint8_t *identity, size_t size,
             self->stats.rejected_by_code[code]++;
     }
     log_refusal(self, identity, size, code, text);
-    answer_error(self, identity, size, code, text);
-}
-
-//  ERROR in answer to a message, without counting or logging a refusal.
-static void
-answer_error(daisy_broker_t *self, const uint8_t *identity, size_t size,
-             daisy_proto_error_t code, const char *text)
-{
     daisy_msg_t msg = {.type = DAISY_MSG_ERROR};
     msg.u.error.code = code;
     msg.u.error.text = text;
@@ -201,9 +190,12 @@ take_back(daisy_broker_t *self, worker_t *w, const char *reason)
 }
 
 //  A worker gone, its blocks taken back (see take_back).
+static void settle_late(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r);
+
 static void
 drop_worker(daisy_broker_t *self, worker_t *w, const char *reason, bool clean)
 {
+    settle_late(self, w, NULL);     //  a block it overran fails, even on a clean leave
     take_back(self, w, clean ? NULL : reason);
     self->stats.workers_lost++;
     progress_worker(self, w, DAISY_EVT_WORKER_LOST, reason);
@@ -467,16 +459,43 @@ on_hello(daisy_broker_t *self, const uint8_t *id, size_t idsize, worker_t *w,
         resend_leases(self, w, now);
 }
 
-//  A result for the attempt this broker timed out first: the worker's
-//  report of the same timeout (or of a finish too late), refused as
-//  unknown_block as always, but not a fault to log. Whether it was one.
+//  The outcome of a block that timed out here, once its worker is done
+//  with it (time_out): its own report, r (a success counts: the block was
+//  not handed out again), or, when it moved on without one, left or was
+//  lost (r NULL), a failed attempt. Only then is the block retried, so
+//  that its retry never runs beside it.
+static void
+settle_late(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
+{
+    if (!w->is_late)
+        return;
+    daisy_block_ref_t ref = {w->task, w->late_index};
+    uint64_t block_id = w->late_block;
+    uint32_t attempt = w->late_attempt;
+    roster_late_clear(self, w);
+    if (r && r->status == DAISY_RESULT_SUCCESS) {
+        daisy_scheduler_release(self->scheduler, ref, true, NULL);
+        return;
+    }
+    if (r && r->status == DAISY_RESULT_SKIPPED) {
+        daisy_scheduler_release_skipped(self->scheduler, ref, NULL);
+        return;
+    }
+    char text[128];
+    snprintf(text, sizeof text, "timeout: still running after %.3g s",
+             (double)self->tasks[ref.task].timeout_ms / 1000.0);
+    block_failed(self, w, ref.task, ref.index, block_id, attempt, text);
+}
+
+//  A result for the block that timed out: whether r was it.
 static bool
 late_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
 {
     if (!w->is_late || w->late_block != r->block_id || w->late_attempt != r->attempt)
         return false;
-    roster_late_clear(self, w);
     self->stats.late_results++;
+    self->stats.results++;
+    settle_late(self, w, r);
     return true;
 }
 
@@ -484,14 +503,13 @@ static void
 on_result(daisy_broker_t *self, worker_t *w, const daisy_wire_result_t *r)
 {
     lease_t *l = roster_take_lease(self, w, r->block_id, r->attempt);
+    if (!l && late_result(self, w, r))
+        return;
     if (!l) {
         char text[256];
         snprintf(text, sizeof text, "release: block %llu attempt %u is not held by this worker",
                  (unsigned long long)r->block_id, r->attempt);
-        if (late_result(self, w, r))    //  expected: its timeout was told already
-            answer_error(self, w->identity, w->identity_size, DAISY_PROTO_UNKNOWN_BLOCK, text);
-        else
-            reject(self, w->identity, w->identity_size, DAISY_PROTO_UNKNOWN_BLOCK, text);
+        reject(self, w->identity, w->identity_size, DAISY_PROTO_UNKNOWN_BLOCK, text);
         return;
     }
     daisy_block_ref_t ref = {w->task, l->index};
@@ -526,7 +544,7 @@ set_running(daisy_broker_t *self, worker_t *w, const daisy_wire_lease_t *s, int6
     }
     if (!s)
         return;
-    roster_late_clear(self, w);         //  it has moved on to another block
+    settle_late(self, w, NULL);         //  it moved on without a word of it
     for (lease_t *l = w->leases; l; l = l->next_in_worker)
         if (l->block_id == s->block_id && l->attempt == s->attempt) {
             //  A task's timeout counts from the start, not from the hand-out:
@@ -664,16 +682,17 @@ check_markers(daisy_broker_t *self)
         }
 }
 
-//  A running block overran its task's timeout: a failed attempt, handed
-//  out again at once. The blocks queued behind it stay with the worker:
-//  told the timeout in WELCOME, it stops the block (a command: SIGTERM,
-//  SIGKILL DAISY_EXEC_GRACE_MS later), reports it (late_result) and goes
-//  on with them. Taking them back here had them run twice, the worker's
-//  run beside the new holder's and its conflicting neighbours'. A worker
-//  that has not reported the block by late_until cannot stop it (a
-//  function that does not return): it is lost, and its queue goes back.
+//  A running block overran its task's timeout. Told the timeout in
+//  WELCOME, its worker stops it (a command: SIGTERM, SIGKILL
+//  DAISY_EXEC_GRACE_MS later) and reports it: that report settles the
+//  attempt (settle_late), and only then does the block go out again, so
+//  its retry never runs beside it (retrying at once overlapped them).
+//  The blocks queued behind it stay with the worker, which goes on with
+//  them: taking them back had them run twice. A worker that has not
+//  reported the block by late_until cannot stop it (a function that does
+//  not return): it is lost, the block fails, and its queue goes back.
 static void
-time_out(daisy_broker_t *self, lease_t *l, uint32_t t, int64_t timeout_ms, int64_t now)
+time_out(daisy_broker_t *self, lease_t *l, int64_t now)
 {
     worker_t *w = l->worker;
     roster_take_lease(self, w, l->block_id, l->attempt);
@@ -683,14 +702,10 @@ time_out(daisy_broker_t *self, lease_t *l, uint32_t t, int64_t timeout_ms, int64
         w->running = NULL;
     roster_free_lease(self, l);
     self->stats.timeouts++;
-    char text[128];
-    snprintf(text, sizeof text, "timeout: still running after %.3g s",
-             (double)timeout_ms / 1000.0);
-    block_failed(self, w, t, index, block_id, attempt, text);
     roster_unpark(self, w);     //  no more blocks until it shows life
     w->credits = 0;
     int64_t grace = DAISY_EXEC_GRACE_MS + (int64_t)self->hb_ms * self->opt.liveness;
-    roster_late(self, w, block_id, attempt, now + grace);
+    roster_late(self, w, index, block_id, attempt, now + grace);
 }
 
 //  Workers that did not report a timed-out block within the grace.
@@ -758,7 +773,7 @@ run_timers(daisy_broker_t *self, int64_t now)
             lease_t *l = dlist_entry(bt->leases.next, lease_t, by_start);
             if (l->started + bt->timeout_ms > now)
                 break;
-            time_out(self, l, t, bt->timeout_ms, now);
+            time_out(self, l, now);
         }
     }
     expire_late(self, now);

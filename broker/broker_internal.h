@@ -59,10 +59,11 @@ struct worker {
     dnode_t by_sent;            //  roster list, least recently sent to first
     dnode_t parked;             //  in its task's waiting list while credits > 0
     bool is_parked;
-    //  Its running block passed the task's timeout here first: the result
-    //  it may still send for that attempt is expected, and it keeps what
-    //  it holds behind it (see time_out in broker.c) until late_until.
+    //  Its running block passed the task's timeout: not retried until the
+    //  worker reports it or late_until passes; it keeps what it holds
+    //  behind it (see time_out and settle_late in broker.c).
     bool is_late;
+    uint64_t late_index;        //  the block in its task's grid
     uint64_t late_block;
     uint32_t late_attempt;
     int64_t late_until;
@@ -207,8 +208,8 @@ void roster_destroy_all(daisy_broker_t *self);
 void roster_pause(daisy_broker_t *self, int64_t gap);
 //  A worker whose running block timed out first here (broker.c time_out),
 //  until it reports the block or moves on (roster_late_clear).
-void roster_late(daisy_broker_t *self, worker_t *w, uint64_t block_id, uint32_t attempt,
-                 int64_t until);
+void roster_late(daisy_broker_t *self, worker_t *w, uint64_t index, uint64_t block_id,
+                 uint32_t attempt, int64_t until);
 void roster_late_clear(daisy_broker_t *self, worker_t *w);
 
 //  advertise.c: the endpoint to tell workers for the `bound` one: `given`

@@ -159,11 +159,12 @@ roster_pause(daisy_broker_t *self, int64_t gap)
 //  say so. The grace changes only with the heartbeat interval, so the list
 //  is in order, near enough: a worker behind one due later waits for it.
 void
-roster_late(daisy_broker_t *self, worker_t *w, uint64_t block_id, uint32_t attempt,
-            int64_t until)
+roster_late(daisy_broker_t *self, worker_t *w, uint64_t index, uint64_t block_id,
+            uint32_t attempt, int64_t until)
 {
     roster_late_clear(self, w);
     w->is_late = true;
+    w->late_index = index;
     w->late_block = block_id;
     w->late_attempt = attempt;
     w->late_until = until;

@@ -99,8 +99,8 @@ typedef struct {
     uint64_t auth_refused;     //  connections refused by CurveZMQ authentication
     uint64_t blocks_resent;    //  blocks sent again to a worker that said hello
                                //  while holding them (it may have lost them)
-    uint64_t late_results;     //  results of attempts this broker had timed out
-                               //  first: answered unknown_block, not logged
+    uint64_t late_results;     //  results of blocks past their timeout, reported
+                               //  by the worker that stopped them (in results)
 } daisy_broker_stats_t;
 
 typedef struct _daisy_broker_t daisy_broker_t;
