@@ -108,7 +108,7 @@ check "an interrupted serial run exits 130" test $? -eq 130
 first=$(wc -l <"$tmpdir/ran.int")
 check "it stopped part way" test "$first" -lt 20
 check "the interrupted block is not a failure" grep -q "failed    ✗: 0" "$tmpdir/out"
-check "it says how to resume" grep -q "^Interrupted: $((20 - first)) blocks were not run. The $first completed are recorded in $tmpdir/m-int" "$tmpdir/out"
+check "it says how to resume" grep -q "^Interrupted: $((20 - first)) blocks were not run. The $first done are recorded in $tmpdir/m-int" "$tmpdir/out"
 timeout 60 "$DAISY" run --serial --quiet --markers "$tmpdir/m-int" "$tmpdir/int.json" >"$tmpdir/out" 2>"$tmpdir/err"
 check "the rerun exits 0" test $? -eq 0
 check "every block ran once" test "$(sort -u "$tmpdir/ran.int" | wc -l)" -eq 20 -a "$(wc -l <"$tmpdir/ran.int")" -eq 20
