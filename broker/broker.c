@@ -691,6 +691,14 @@ check_markers(daisy_broker_t *self)
 //  them: taking them back had them run twice. A worker that has not
 //  reported the block by late_until cannot stop it (a function that does
 //  not return): it is lost, the block fails, and its queue goes back.
+//  How long a worker has to report a block past its timeout: a command's
+//  time between SIGTERM and SIGKILL, and the broker's patience.
+static int64_t
+late_grace(const daisy_broker_t *self)
+{
+    return DAISY_EXEC_GRACE_MS + (int64_t)self->hb_ms * self->opt.liveness;
+}
+
 static void
 time_out(daisy_broker_t *self, lease_t *l, int64_t now)
 {
@@ -704,8 +712,7 @@ time_out(daisy_broker_t *self, lease_t *l, int64_t now)
     self->stats.timeouts++;
     roster_unpark(self, w);     //  no more blocks until it shows life
     w->credits = 0;
-    int64_t grace = DAISY_EXEC_GRACE_MS + (int64_t)self->hb_ms * self->opt.liveness;
-    roster_late(self, w, index, block_id, attempt, now + grace);
+    roster_late(self, w, index, block_id, attempt, now + late_grace(self));
 }
 
 //  Workers that did not report a timed-out block within the grace.
@@ -718,8 +725,7 @@ expire_late(daisy_broker_t *self, int64_t now)
             break;
         char text[160];
         snprintf(text, sizeof text, "stuck in block %llu %.3g s past its timeout",
-                 (unsigned long long)w->late_block,
-                 (double)(DAISY_EXEC_GRACE_MS + (int64_t)self->hb_ms * self->opt.liveness) / 1e3);
+                 (unsigned long long)w->late_block, (double)late_grace(self) / 1e3);
         lose_worker(self, w, text);
     }
 }
