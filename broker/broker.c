@@ -25,6 +25,7 @@
 
 #define DRAIN_LIMIT 4096    //  messages per wake-up before timers get a turn
 #define LOG_PER_SECOND 10   //  refusal lines logged per second at most
+#define REJOIN_MAX_MS 30000 //  a worker's longest reconnect back-off (PROTOCOL.md s. 8)
 
 daisy_broker_options_t
 daisy_broker_options_default(void)
@@ -839,7 +840,11 @@ account_pause(daisy_broker_t *self, int64_t now)
 {
     int64_t gap = self->awake_until ? now - self->awake_until : 0;
     if (gap > (int64_t)self->hb_ms) {
-        roster_pause(self, gap);
+        //  Workers that gave up on us meanwhile come back after a back-off
+        //  that grew with the silence, up to 30 s (PROTOCOL.md section 8):
+        //  they have that long again, or they would be lost, and their
+        //  blocks retried, just as they reconnect.
+        roster_pause(self, gap, gap < REJOIN_MAX_MS ? gap : REJOIN_MAX_MS);
         broker_log(self, "the broker did not run for %.1f s (stopped, or its host paused): "
                    "workers' silence and blocks' timeouts do not count it", gap / 1000.0);
     }

@@ -203,9 +203,10 @@ void roster_free_lease(daisy_broker_t *self, lease_t *l);
 void roster_destroy_all(daisy_broker_t *self);
 //  The broker did not run for `gap` ms (stopped, suspended with its run by
 //  Ctrl-Z, starved): that time counts neither as a worker's silence nor
-//  towards a block's timeout. Shifts every worker's last_heard and every
-//  lease's start, which keeps the time-ordered lists in order.
-void roster_pause(daisy_broker_t *self, int64_t gap);
+//  towards a block's timeout. Shifts every worker's last_heard (by `gap`
+//  and `rejoin` more) and every lease's start, which keeps the
+//  time-ordered lists in order.
+void roster_pause(daisy_broker_t *self, int64_t gap, int64_t rejoin);
 //  A worker whose running block timed out first here (broker.c time_out),
 //  until it reports the block or moves on (roster_late_clear).
 void roster_late(daisy_broker_t *self, worker_t *w, uint64_t index, uint64_t block_id,

@@ -143,11 +143,11 @@ roster_heard(daisy_broker_t *self, worker_t *w, int64_t now)
 }
 
 void
-roster_pause(daisy_broker_t *self, int64_t gap)
+roster_pause(daisy_broker_t *self, int64_t gap, int64_t rejoin)
 {
     for (dnode_t *n = self->by_heard.next; n != &self->by_heard; n = n->next) {
         worker_t *w = dlist_entry(n, worker_t, by_heard);
-        w->last_heard += gap;
+        w->last_heard += gap + rejoin;
         for (lease_t *l = w->leases; l; l = l->next_in_worker)
             l->started += gap;
     }

@@ -9,9 +9,11 @@
 
     So a stop signal is passed on as SIGSTOP to the command's group (which
     cannot ignore it), and then this process stops itself the default way;
-    when it is continued, so is the group. A process stopped by SIGSTOP
-    itself (no handler can run) still leaves its command running: only
-    fencing at the storage could close that (see README).
+    when it is continued, so is the group, at once (daisy run --serial) or
+    once the broker has said the block is still the worker's (daisy-worker:
+    the broker may have given it away meanwhile). A process stopped by
+    SIGSTOP itself (no handler can run) has its command stopped by the
+    command's guard (daisy_exec_env_t.freeze_with_caller).
 
     The handler makes only async-signal-safe calls. It runs with its own
     signal blocked; the default stop must see it unblocked, so it
@@ -25,6 +27,7 @@
 #include <stddef.h>
 
 static volatile pid_t *volatile s_group;
+static volatile bool s_continue_group;
 
 static void jobctl_on_stop(int sig);
 
@@ -57,14 +60,16 @@ jobctl_on_stop(int sig)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     raise(sig);                 //  stopped here until SIGCONT
     jobctl_handle(sig, jobctl_on_stop);
-    jobctl_signal_group(SIGCONT);
+    if (s_continue_group)
+        jobctl_signal_group(SIGCONT);
     errno = saved;
 }
 
 void
-jobctl_follow(volatile pid_t *group)
+jobctl_follow(volatile pid_t *group, bool continue_group)
 {
     s_group = group;
+    s_continue_group = continue_group;
     jobctl_handle(SIGTSTP, jobctl_on_stop);
     jobctl_handle(SIGTTIN, jobctl_on_stop);
     jobctl_handle(SIGTTOU, jobctl_on_stop);

@@ -214,7 +214,7 @@ run_serial(const daisy_pipeline_t *p, const char *path, const run_options_t *o)
     }
     daisy_error_t err;
     serial_signals(on_serial_signal);
-    jobctl_follow(&s_serial_group);     //  Ctrl-Z stops the block's command too
+    jobctl_follow(&s_serial_group, true);     //  Ctrl-Z stops the block's command too
     daisy_summary_t *summary = daisy_run_serial(p, &opt, &err);
     serial_signals(SIG_DFL);
     if (view.bars)

@@ -216,9 +216,22 @@ wcli_on_signal(int sig)
     if (w)
         daisy_worker_stop(w);
     pid_t group = s_command;
-    if (group > 0)
+    if (group > 0) {
         kill(-group, sig);
+        kill(-group, SIGCONT);  //  a held command must run to take the signal
+    }
     errno = saved;
+}
+
+//  Continued after a stop of any length: the broker may have given the
+//  block away meanwhile (daisy_worker_continued).
+static void
+wcli_on_continue(int sig)
+{
+    (void)sig;
+    daisy_worker_t *w = s_worker;
+    if (w)
+        daisy_worker_continued(w);
 }
 
 //  Whether process `pid` has ended: gone, or a zombie its parent has not
@@ -526,8 +539,25 @@ wcli_abort_block(void *arg)
         kill(-group, SIGKILL);
     }
     fprintf(stderr, "%s: the broker gave the running block to another worker (this one was "
-            "lost, or the broker restarted): %s\n", prog,
+            "lost, the broker restarted, or the run ended): %s\n", prog,
             group > 0 ? "its command is killed" : "its result will be dropped");
+}
+
+//  The worker cannot vouch for the running block (its broker fell silent,
+//  or this worker was stopped): its command waits, stopped, until the
+//  broker says whether the block is still ours. The guard has stopped it
+//  already if this worker was stopped (freeze_with_caller).
+static void
+wcli_hold_block(void *arg, bool hold)
+{
+    const char *prog = arg;
+    pid_t group = s_command;
+    if (group <= 0 || (!hold && s_aborted))
+        return;
+    kill(-group, hold ? SIGSTOP : SIGCONT);
+    fprintf(stderr, hold ? "%s: the broker is silent, or this worker was stopped: the block's "
+                           "command is paused until the broker says the block is still ours\n"
+                         : "%s: the block is still ours: its command goes on\n", prog);
 }
 
 static int
@@ -547,6 +577,7 @@ wcli_run(const wcli_args_t *a, wcli_job_t *job)
     else if (job->check)
         daisy_worker_set_check(w, wcli_plugin_check, job);
     daisy_worker_set_abort(w, wcli_abort_block, (void *)a->prog);
+    daisy_worker_set_hold(w, wcli_hold_block, (void *)a->prog);
     s_worker = w;
     if (s_signal)   //  a signal that came before the worker existed
         daisy_worker_stop(w);
@@ -656,12 +687,16 @@ cli_worker(int argc, char **argv, const char *prog)
     if (a.log && (rc = wcli_open_log(prog, a.log)) >= 0)
         return rc;
     wcli_job_t job = {.prog = prog, .command = a.exec, .check_command = a.check,
-                      .env = {.out_fd = -1, .err_fd = -1, .group = &s_command}};
+                      .env = {.out_fd = -1, .err_fd = -1, .group = &s_command,
+                              .freeze_with_caller = true}};
     job.env.tail = job.tail;
     job.env.tail_size = sizeof job.tail;
     s_signal = 0;
     wcli_signals(wcli_on_signal);
-    jobctl_follow(&s_command);      //  Ctrl-Z stops the block's command too
+    //  Ctrl-Z stops the block's command too; fg continues it once the
+    //  broker has said the block is still ours (wcli_hold_block).
+    jobctl_follow(&s_command, false);
+    signal(SIGCONT, wcli_on_continue);
     if (a.plugin && (rc = wcli_load_plugin(&a, &job)) >= 0) {
         wcli_unload(&job);
         wcli_signals(SIG_DFL);

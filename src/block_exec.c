@@ -24,6 +24,17 @@
     does, as it waits for it. What leaves the group (setsid) is out of
     reach, as it was before. Cost: see block_exec.h.
 
+    A worker stopped alone (SIGSTOP, a debugger) left its command running,
+    and once the broker gave the block to another worker the two ran at
+    once. With freeze_with_caller the guard sleeps DAISY_GUARD_WATCH_MS at
+    a time and reads its caller's state in /proc; when the caller has
+    become stopped it stops the group. It cannot stop a group it is in
+    without stopping itself, and a stopped guard would not see its caller
+    die, so it steps into the caller's group for the kill and back into
+    its own (which lives on in its stopped members) after. Continuing is
+    the caller's choice (it may no longer own the block), so the guard
+    never does it.
+
     A timeout stops the command: SIGTERM to its group, SIGKILL after
     DAISY_EXEC_GRACE_MS. Waiting polls a pidfd of the child (and the
     stderr pipe), so a command's end is seen at once and a deadline needs
@@ -243,12 +254,59 @@ typedef struct {
     int pipe_fd[2];         //  the tail pipe, or -1
     sigset_t mask;          //  the command's signal mask (with a group)
     pid_t guard;            //  the group's leader, or 0
+    bool watch;             //  freeze_with_caller
+    pid_t caller_group;     //  the caller's process group
+    char caller_stat[48];   //  "/proc/<caller>/stat"
 } launch_t;
 
 static void
 guard_woken(int sig)
 {
     (void)sig;      //  only to end sigsuspend()
+}
+
+//  The state letter of the process whose /proc stat file is open as `fd`
+//  ("pid (comm) S ..."; the name may hold parentheses), or 0.
+static char
+guard_caller_state(int fd)
+{
+    char buf[256];
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    ssize_t close_paren = -1;
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == ')')
+            close_paren = i;
+    return close_paren >= 0 && close_paren + 2 < n ? buf[close_paren + 2] : 0;
+}
+
+//  Stop the command's group (see the top of this file), from outside it.
+static void
+guard_freeze(const launch_t *l, pid_t group)
+{
+    if (setpgid(0, l->caller_group) != 0)
+        return;     //  stopping the group would stop the guard with it
+    kill(-group, SIGSTOP);
+    setpgid(0, group);      //  fails only if the command is gone
+}
+
+//  Sleep until a signal (the death signal) or, when watching the caller,
+//  the next look at it; stop the group the moment the caller is found
+//  stopped.
+static void
+guard_sleep(const launch_t *l, pid_t group, int stat_fd, const sigset_t *wait,
+            bool *caller_stopped)
+{
+    if (stat_fd < 0) {
+        sigsuspend(wait);
+        return;
+    }
+    struct timespec tick = {0, DAISY_GUARD_WATCH_MS * 1000000L};
+    ppoll(NULL, 0, &tick, wait);
+    char state = guard_caller_state(stat_fd);
+    bool stopped = state == 'T' || state == 't';
+    if (stopped && !*caller_stopped)
+        guard_freeze(l, group);
+    *caller_stopped = stopped;
 }
 
 //  The guard's life, in the forked child, with every signal blocked on
@@ -258,8 +316,9 @@ guard_woken(int sig)
 //  the command's, not the guard's. A stray death signal while the parent
 //  lives changes nothing.
 static void __attribute__((noreturn))
-guard_main(pid_t parent)
+guard_main(const launch_t *l, pid_t parent)
 {
+    pid_t group = getpid();
     setpgid(0, 0);
     //  The guard needs none of the caller's descriptors: holding its
     //  sockets, pipes and files while the command runs would keep a port
@@ -273,9 +332,11 @@ guard_main(pid_t parent)
     sigset_t wait;
     sigfillset(&wait);
     sigdelset(&wait, GUARD_DEATH_SIGNAL);
+    int stat_fd = l->watch ? open(l->caller_stat, O_RDONLY | O_CLOEXEC) : -1;
+    bool caller_stopped = false;
     while (getppid() == parent)     //  also a parent that died before prctl
-        sigsuspend(&wait);
-    kill(0, SIGKILL);
+        guard_sleep(l, group, stat_fd, &wait, &caller_stopped);
+    kill(-group, SIGKILL);      //  the group, wherever the guard is
     _exit(128 + SIGKILL);
 }
 
@@ -284,9 +345,11 @@ static int
 guard_start(launch_t *l)
 {
     pid_t parent = getpid();
+    l->caller_group = getpgrp();
+    snprintf(l->caller_stat, sizeof l->caller_stat, "/proc/%ld/stat", (long)parent);
     pid_t pid = fork();
     if (pid == 0)
-        guard_main(parent);
+        guard_main(l, parent);
     if (pid < 0)
         return errno;
     setpgid(pid, pid);      //  both sides: the group exists before either goes on
@@ -297,12 +360,16 @@ guard_start(launch_t *l)
 //  The command is over: so is its guard. After a timeout, so is whatever
 //  the command left in its group: /bin/sh may have died of the SIGTERM
 //  while a child that ignores it runs on, and no SIGKILL would follow.
+//  The guard itself is killed by its pid: it may be outside the group
+//  (guard_freeze found the command gone).
 static void
 guard_stop(const launch_t *l, bool stopped)
 {
     if (l->guard <= 0)
         return;
-    kill(stopped ? -l->guard : l->guard, SIGKILL);
+    if (stopped)
+        kill(-l->guard, SIGKILL);
+    kill(l->guard, SIGKILL);
     while (waitpid(l->guard, NULL, 0) < 0 && errno == EINTR)
         ;
 }
@@ -388,6 +455,7 @@ daisy_block_exec(const char *command, const daisy_block_t *block,
     l.out_fd = env ? env->out_fd : -1;
     l.err_fd = tail.tail ? l.pipe_fd[1] : env ? env->err_fd : -1;
     bool group = env && env->group;
+    l.watch = group && env->freeze_with_caller;
     pid_t pid;
     int rc = group ? start_grouped(&l, &pid, env->group) : start_command(&l, &pid);
     free(l.envp);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -269,4 +270,76 @@ Test(block_exec, a_plain_command_runs_in_the_callers_group)
     cr_assert_eq(daisy_block_exec(cmd, &b, &env, &status, &err), 0);
     cr_assert_eq(status, 0);
     cr_assert_str_eq(tail, "ok");
+}
+
+//  Size of the file at `path` (0 when missing).
+static long
+file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+static bool
+process_gone(pid_t pid, int ms)
+{
+    for (int64_t end = tu_now_ms() + ms; tu_now_ms() < end; usleep(20000))
+        if (kill(pid, 0) != 0)
+            return true;
+    return kill(pid, 0) != 0;
+}
+
+//  A worker stopped alone (SIGSTOP, a debugger) while its command runs:
+//  the guard stops the command, so that it does not run on beside the
+//  attempt the broker gives to another worker; it does not continue it
+//  when the caller is continued (that is the caller's call: the block may
+//  be another's by then); and it still kills it when the caller dies.
+Test(block_exec, a_watching_guard_stops_the_command_while_its_caller_is_stopped,
+     .timeout = 30)
+{
+    char dir[] = "/tmp/daisy-test-freeze-XXXXXX", ticks[64], pidfile[64], cmd[512];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(ticks, sizeof ticks, "%s/ticks", dir);
+    snprintf(pidfile, sizeof pidfile, "%s/pid", dir);
+    snprintf(cmd, sizeof cmd, "echo $$ > %s.new; mv %s.new %s; "
+             "while :; do echo x >> %s; sleep 0.02; done", pidfile, pidfile, pidfile, ticks);
+    pid_t caller = fork();
+    cr_assert_geq(caller, 0);
+    if (caller == 0) {
+        daisy_exec_env_t env = {.out_fd = -1, .err_fd = -1, .group = &group,
+                                .freeze_with_caller = true};
+        daisy_block_t b = block();
+        daisy_error_t err;
+        int status;
+        daisy_block_exec(cmd, &b, &env, &status, &err);
+        _exit(0);
+    }
+    long sh = 0;
+    for (int64_t end = tu_now_ms() + 5000; tu_now_ms() < end && file_size(ticks) == 0;)
+        usleep(20000);
+    FILE *f = fopen(pidfile, "r");
+    bool started = f && fscanf(f, "%ld", &sh) == 1;
+    if (f)
+        fclose(f);
+    kill(caller, SIGSTOP);
+    usleep(4 * DAISY_GUARD_WATCH_MS * 1000);
+    long stopped_at = file_size(ticks);
+    usleep(3 * DAISY_GUARD_WATCH_MS * 1000);
+    long later = file_size(ticks);
+    kill(caller, SIGCONT);
+    usleep(3 * DAISY_GUARD_WATCH_MS * 1000);
+    long continued = file_size(ticks);
+    kill(caller, SIGKILL);
+    waitpid(caller, NULL, 0);
+    bool gone = started && process_gone((pid_t)sh, 2000);
+    if (started && !gone)
+        kill((pid_t)sh, SIGKILL);
+    unlink(ticks);
+    unlink(pidfile);
+    rmdir(dir);
+    cr_assert(started, "the command never started");
+    cr_assert_eq(later, stopped_at, "the command ran on while its caller was stopped "
+                 "(%ld bytes, then %ld)", stopped_at, later);
+    cr_assert_eq(continued, later, "the guard continued the command itself");
+    cr_assert(gone, "the stopped command outlived its caller");
 }

@@ -930,20 +930,50 @@ Test(broker, a_worker_saying_hello_again_gets_the_blocks_it_holds_again)
 //  Time the broker was not running (stopped with its run by Ctrl-Z, its
 //  host paused) does not count as its workers' silence: when all resume,
 //  none is lost, and its blocks' results are taken.
-Test(broker, time_the_broker_was_stopped_is_not_its_workers_silence)
+//  Worker w1 holds block *b, then the broker is not polled for 10
+//  heartbeats (a second); returns w1's socket.
+static void *
+stop_broker_holding(daisy_wire_block_t *b)
 {
     start((cfg_t){.blocks = 4, .heartbeat_ms = 100, .liveness = 3, .run_id = RUN});
     void *s = join("w1");
-    daisy_wire_block_t b;
-    take(s, 1, &b, 1);
-    struct timespec stopped = {1, 0};   //  10 heartbeats without a poll
+    take(s, 1, b, 1);
+    struct timespec stopped = {1, 0};
     nanosleep(&stopped, NULL);
+    return s;
+}
+
+Test(broker, time_the_broker_was_stopped_is_not_its_workers_silence)
+{
+    daisy_wire_block_t b;
+    void *s = stop_broker_holding(&b);
     daisy_broker_poll(fx.broker, 0);    //  resumed: finds nothing from the worker yet
     daisy_wire_result_t r = ok(&b);
     release(s, &r, 1, 0, NULL);
     POLL_UNTIL(counts().completed == 1);
     cr_assert_eq(stats().workers_lost, 0);
     cr_assert_eq(stats().rejected, 0);
+}
+
+//  A worker that gave up on a broker stopped for a second reconnects after
+//  a back-off grown with that silence (1 s, then 2 s, ...): the broker,
+//  continued, waits that long again before it takes the worker for lost,
+//  or the worker would be lost, and its running block retried, just as it
+//  came back.
+Test(broker, a_broker_back_from_a_stop_waits_for_its_workers_to_reconnect)
+{
+    daisy_wire_block_t b;
+    void *s = stop_broker_holding(&b);
+    int64_t until = tu_now_ms() + 600;  //  twice its liveness, the worker backing off
+    while (tu_now_ms() < until)
+        daisy_broker_poll(fx.broker, 20);
+    cr_assert_eq(stats().workers_lost, 0, "lost while it was backing off");
+    zmq_close(s);
+    fx.socks[--fx.nsocks] = NULL;
+    void *again = dealer("w1");
+    daisy_msg_t hello = hello_msg("a", "w1", RUN);
+    daisy_msg_t m = exchange(again, &hello, DAISY_MSG_WELCOME);
+    cr_assert_eq(m.u.welcome.held, 1, "its block is still its own");
 }
 
 //  Task state ---------------------------------------------------------------

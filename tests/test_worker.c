@@ -46,7 +46,11 @@ static struct {
     bool wait_rejoin;           //  block 1 runs until the worker said HELLO again,
                                 //  block 2 until the broker saw its start
     bool wait_abort;            //  block 1 runs until the abort hook was called
+    bool wait_unhold;           //  block 1 runs until the hold hook said go on
     atomic_int aborted;         //  abort hook calls
+    atomic_int held, unheld;    //  hold hook calls with true, false
+    atomic_int events;          //  abort and hold hook calls, counted together
+    atomic_int aborted_at, unheld_at;   //  `events` when each was last called
     atomic_int hellos;          //  HELLOs the broker read (wait_rejoin)
     atomic_int running2;        //  block 2 runs (wait_rejoin)
     atomic_int seen_start[MAX_ID];  //  the broker read the block's start
@@ -118,6 +122,8 @@ process(const daisy_block_t *block, void *arg)
     }
     if (sh.wait_abort && block->block_id == 1)
         wait_for(&sh.aborted, 1);
+    if (sh.wait_unhold && block->block_id == 1)
+        wait_for(&sh.unheld, 1);
     if (sh.wait_stop) {
         wait_for(&sh.stop_called, 1);
         return 1;   //  as a command killed by the same SIGTERM would
@@ -159,6 +165,7 @@ typedef struct {
     const char *run_id;
     uint32_t reconnect_max_ms;
     void (*abort)(void *arg);
+    void (*hold)(void *arg, bool hold);
 } cfg_t;
 
 //  Bind the fake broker, then start a worker of task "a" against it.
@@ -191,6 +198,7 @@ start(cfg_t cfg)
     fx.worker = daisy_worker_new(&opt, &err);
     cr_assert_not_null(fx.worker, "%s", err.msg);
     daisy_worker_set_abort(fx.worker, cfg.abort, NULL);
+    daisy_worker_set_hold(fx.worker, cfg.hold, NULL);
     cr_assert_eq(pthread_create(&fx.thread, NULL, worker_main, NULL), 0);
     fx.running = true;
 }
@@ -766,6 +774,7 @@ on_abort(void *arg)
 {
     (void)arg;
     atomic_fetch_add(&sh.aborted, 1);
+    atomic_store(&sh.aborted_at, atomic_fetch_add(&sh.events, 1) + 1);
 }
 
 Test(worker, a_broker_holding_none_of_its_blocks_voids_them)
@@ -900,6 +909,162 @@ Test(worker, blocks_sent_again_after_welcome_run_once_and_a_new_brokers_run)
     welcome_holding(100, 5, 0);     //  a new broker of the run
     send_blocks(1, 3);
     cr_assert_eq(calls_settled(), 6, "the new broker's blocks did not all run");
+    shutdown_worker();
+    join_worker();
+    cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+}
+
+//  The hold hook ----------------------------------------------------------------
+
+static void
+on_hold(void *arg, bool hold)
+{
+    (void)arg;
+    atomic_fetch_add(hold ? &sh.held : &sh.unheld, 1);
+    if (!hold)
+        atomic_store(&sh.unheld_at, atomic_fetch_add(&sh.events, 1) + 1);
+}
+
+//  Block 1 is running: the next HELLO, with the hold hook's calls at the
+//  moment it came (the hold must come first: the block is paused before
+//  the worker asks whether it is still its own).
+static void
+expect_hello_while_held(void)
+{
+    daisy_msg_t m;
+    for (;;) {
+        cr_assert(recv_msg(DEADLINE_MS, &m), "no HELLO came again");
+        if (m.type == DAISY_MSG_HELLO)
+            break;
+        cr_assert(m.type == DAISY_MSG_STARTED || m.type == DAISY_MSG_RELEASE,
+                  "unexpected %s", daisy_msg_name(m.type));
+        cr_assert(m.type != DAISY_MSG_RELEASE || m.u.release.count == 0,
+                  "block 1 ended while held");
+    }
+    cr_assert_eq(atomic_load(&sh.held), 1, "the block was not held before the HELLO");
+    cr_assert_eq(atomic_load(&sh.unheld), 0);
+}
+
+//  The result of block 1, answering a HELLO that a loaded machine may
+//  add (a reconnect) with another WELCOME holding the block.
+static void
+expect_result_of_block_1(void)
+{
+    daisy_msg_t m;
+    for (;;) {
+        cr_assert(recv_msg(DEADLINE_MS, &m), "no result for block 1");
+        if (m.type == DAISY_MSG_HELLO) {
+            welcome_holding(100, 5, 1);
+            continue;
+        }
+        if (m.type == DAISY_MSG_RELEASE && m.u.release.count > 0) {
+            cr_assert_eq(m.u.release.results[0].block_id, 1);
+            return;
+        }
+    }
+}
+
+//  A broker silent for liveness - 1.5 heartbeats (here 350 ms of 500) may
+//  be about to lose the worker: the running block is held and the worker
+//  says hello again; the WELCOME says the broker still holds it, and it
+//  goes on. Before, it ran on through a partition while the broker gave
+//  it to another worker.
+Test(worker, a_silent_broker_holds_the_running_block_until_it_says_it_is_still_ours)
+{
+    sh.wait_unhold = true;
+    start((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100, .hold = on_hold});
+    greet(1, 100, 5);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
+    send_blocks(1, 1);      //  then silence: no heartbeats from the broker
+    expect_hello_while_held();
+    welcome_holding(100, 5, 1);
+    fx.echo = true;
+    expect_result_of_block_1();
+    cr_assert_eq(atomic_load(&sh.held), 1);
+    cr_assert_eq(atomic_load(&sh.unheld), 1);
+    cr_assert_eq(atomic_load(&sh.aborted), 0);
+    cr_assert_eq(atomic_load(&sh.missed), 0);
+    shutdown_worker();
+    join_worker();
+    cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+}
+
+//  A worker continued after a stop, however short, cannot know whether its
+//  broker gave its block away meanwhile: daisy_worker_continued() holds the
+//  block and the worker says hello again, though its broker never fell
+//  silent.
+Test(worker, a_worker_continued_holds_its_block_until_welcomed)
+{
+    sh.wait_unhold = true;
+    start((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100, .hold = on_hold});
+    greet(1, 1000, 3);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
+    fx.echo = true;
+    send_blocks(1, 1);
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
+    while (atomic_load(&sh.calls) == 0)
+        cr_assert_lt(tu_now_ms(), deadline, "block 1 did not start");
+    nap_ms(50);     //  the keeper holds the socket
+    daisy_worker_continued(fx.worker);
+    expect_hello_while_held();
+    welcome_holding(100, 5, 1);
+    expect_result_of_block_1();
+    cr_assert_eq(atomic_load(&sh.unheld), 1);
+    cr_assert_eq(atomic_load(&sh.aborted), 0);
+    shutdown_worker();
+    join_worker();
+    cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+}
+
+//  Held, then told the block is another's: the abort hook runs before the
+//  hold ends, so that a paused command is killed before it could go on.
+Test(worker, a_held_block_given_away_is_aborted_before_it_goes_on)
+{
+    sh.wait_abort = true;
+    start((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100, .abort = on_abort,
+                  .hold = on_hold});
+    greet(1, 100, 5);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
+    send_blocks(1, 1);
+    expect_hello_while_held();
+    welcome(1000, 3);       //  a new session: nothing of the worker's is held
+    daisy_msg_t m;
+    for (int64_t until = tu_now_ms() + QUIET_MS; tu_now_ms() < until;)
+        if (recv_msg(50, &m))
+            cr_assert(m.type != DAISY_MSG_RELEASE || m.u.release.count == 0,
+                      "a result of the block given away was sent");
+    cr_assert_eq(atomic_load(&sh.aborted), 1, "the held block was not stopped");
+    cr_assert_eq(atomic_load(&sh.unheld), 1, "the hold did not end");
+    cr_assert_lt(atomic_load(&sh.aborted_at), atomic_load(&sh.unheld_at),
+                 "the hold ended before the block was stopped");
+    shutdown_worker();
+    join_worker();
+    cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+}
+
+//  While its block is held the worker does not back off past a heartbeat
+//  interval: the block waits for every moment it is away, and a broker
+//  back from a stop waits for it only so long. Its back-off would be 1 s,
+//  then 2 s (the default ceiling is 30 s); held, it says hello again every
+//  liveness + 1 heartbeats (600 ms here).
+Test(worker, a_worker_holding_a_block_reconnects_without_backing_off)
+{
+    sh.wait_unhold = true;
+    start((cfg_t){.prefetch = 1, .run_id = RUN, .hold = on_hold});
+    greet(1, 100, 5);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
+    send_blocks(1, 1);      //  then silence
+    expect_hello_while_held();
+    int hellos = 0;
+    daisy_msg_t m;
+    for (int64_t until = tu_now_ms() + 2000; tu_now_ms() < until;)
+        if (recv_msg(50, &m) && m.type == DAISY_MSG_HELLO)
+            hellos++;
+    cr_assert_geq(hellos, 2, "%d HELLOs in 2 s of silence", hellos);
+    welcome_holding(100, 5, 1);
+    fx.echo = true;
+    expect_result_of_block_1();
+    cr_assert_eq(atomic_load(&sh.unheld), 1);
     shutdown_worker();
     join_worker();
     cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);

@@ -96,6 +96,47 @@ results_reserve(results_t *r, size_t want)
 static void io_fatal(daisy_worker_t *self, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+//  Holding the running block ---------------------------------------------------
+
+//  How long the broker may be silent before the running block is held. It
+//  loses us after `liveness` heartbeats of silence on its side, which may
+//  have begun a heartbeat before ours (our last heartbeat went out just
+//  before a partition); half a heartbeat is left for the hold to take
+//  effect. With liveness under 3 there is no room between the broker's
+//  heartbeat interval and its patience: a hold after 1.25 heartbeats only
+//  narrows the window.
+static int64_t
+io_hold_after(const io_t *io)
+{
+    int64_t hb = io->heartbeat_ms;
+    return io->liveness >= 3 ? hb * io->liveness - hb * 3 / 2 : hb + hb / 4;
+}
+
+//  Held blocks go on.
+void
+io_unhold(daisy_worker_t *self)
+{
+    io_t *io = &self->io;
+    if (!io->holding)
+        return;
+    io->holding = false;
+    if (self->hold)
+        self->hold(self->hold_arg, false);
+}
+
+static void io_void_leases(daisy_worker_t *self);
+
+//  The run ends (SHUTDOWN, a fatal error) with a block held: no WELCOME
+//  will say whether it is ours, and its result could not be sent. It is
+//  stopped, not continued: the broker may have given it to another.
+static void
+io_end_hold(daisy_worker_t *self)
+{
+    if (self->io.holding)
+        io_void_leases(self);
+    io_unhold(self);
+}
+
 //  The run ends with -1 and this message.
 static void
 io_fatal(daisy_worker_t *self, const char *fmt, ...)
@@ -106,6 +147,7 @@ io_fatal(daisy_worker_t *self, const char *fmt, ...)
     va_end(ap);
     self->io.rc = -1;
     self->io.finished = true;
+    io_end_hold(self);
 }
 
 static int
@@ -162,6 +204,29 @@ io_hello(daisy_worker_t *self, int64_t now)
     io_send(self, &msg, now);
     io->link = LINK_HELLO;
     io->last_recv = now;    //  the broker has liveness intervals to answer
+}
+
+//  We cannot vouch for our blocks any more (the broker fell silent, or we
+//  were stopped): the running block is held, and we say hello again; the
+//  WELCOME tells whether the blocks are still ours, and until then no
+//  queued block starts. After a silence the liveness clock runs on, so
+//  that a broker that stays silent is given up at the usual time; after
+//  a stop (`restart_clock`) the broker is given its full liveness.
+static void
+io_doubt(daisy_worker_t *self, int64_t now, bool restart_clock)
+{
+    io_t *io = &self->io;
+    if (io->running && !io->void_running && !io->holding) {
+        io->holding = true;
+        if (self->hold)
+            self->hold(self->hold_arg, true);
+    }
+    if (io->link == LINK_READY && io->sock) {
+        int64_t last_recv = io->last_recv;
+        io_hello(self, now);
+        if (!restart_clock)
+            io->last_recv = last_recv;
+    }
 }
 
 static int
@@ -270,7 +335,12 @@ io_lost(daisy_worker_t *self, int64_t now)
     io_t *io = &self->io;
     io_close(self, 0);
     io_requeue_sent(io);
-    io->retry_at = now + io->backoff_ms;
+    //  A held block waits for every moment we are away, and a broker back
+    //  from a stop waits for us only so long (see roster_pause): no
+    //  backing off past a heartbeat interval then.
+    uint32_t wait = io->holding && io->backoff_ms > io->heartbeat_ms ? io->heartbeat_ms
+                                                                      : io->backoff_ms;
+    io->retry_at = now + wait;
     io->backoff_ms = io->backoff_ms * 2 > self->reconnect_max_ms ? self->reconnect_max_ms
                                                                   : io->backoff_ms * 2;
 }
@@ -587,8 +657,10 @@ io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     if (io->link == LINK_HELLO && msg->u.welcome.held == 0
         && (io->held || io->running || io->sent.count))
         io_void_leases(self);
-    if (io->link == LINK_HELLO)
+    if (io->link == LINK_HELLO) {
         io->resend_left = msg->u.welcome.held;
+        io_unhold(self);    //  still ours, or aborted just above
+    }
     io->heartbeat_ms = msg->u.welcome.heartbeat_ms ? msg->u.welcome.heartbeat_ms
                                                    : WORKER_HEARTBEAT_MS;
     io->liveness = msg->u.welcome.liveness ? msg->u.welcome.liveness : WORKER_LIVENESS;
@@ -719,6 +791,7 @@ io_on_message(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
     case DAISY_MSG_SHUTDOWN:
         io->rc = 0;
         io->finished = true;
+        io_end_hold(self);
         break;
     case DAISY_MSG_ERROR:
         io_on_error(self, msg, now);
@@ -772,6 +845,8 @@ io_timeout(const daisy_worker_t *self, int64_t now)
         due = earliest(due, io->last_send + io->heartbeat_ms);
         if (io->pending.count)
             due = earliest(due, io->flush_at);
+        if (io->running || io->qcount)
+            due = earliest(due, io->last_recv + io_hold_after(io));
     }
     if (self->give_up_ms)
         due = earliest(due, io->last_answer + self->give_up_ms);
@@ -786,22 +861,38 @@ io_timeout(const daisy_worker_t *self, int64_t now)
 //  broker gave up on the broker at once, and was a reconnect's back-off
 //  away from its next word: long enough for the broker to lose it.
 //  But the broker may have lost us meanwhile (SIGSTOP of this worker
-//  alone) and given our blocks to others: we say hello again, and the
-//  loop starts no queued block until the WELCOME says whether they are
-//  still ours. Before, a worker continued started its next queued block
-//  within milliseconds, beside its new holder.
+//  alone) and given our blocks to others: we doubt them (io_doubt). Before,
+//  a worker continued started its next queued block within milliseconds,
+//  beside its new holder. A stop that fell inside a sleep leaves no gap:
+//  daisy_worker_continued() tells of every stop.
 static void
 io_account_pause(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
     int64_t gap = io->awake_until ? now - io->awake_until : 0;
     io->awake_until = now;
-    if (gap <= (int64_t)io->heartbeat_ms)
+    bool continued = __atomic_exchange_n(&self->continued, 0, __ATOMIC_ACQ_REL) != 0;
+    if (gap > (int64_t)io->heartbeat_ms) {
+        io->last_recv += gap;
+        io->last_answer += gap;
+    }
+    if (gap > (int64_t)io->heartbeat_ms || (continued && (io->running || io->qcount)))
+        io_doubt(self, now, true);
+}
+
+//  The broker has been silent long enough that it may be about to lose us
+//  (io_hold_after): while blocks are in our hands, doubt them. A heartbeat
+//  may be waiting unread.
+static void
+io_watch_silence(daisy_worker_t *self, int64_t now)
+{
+    io_t *io = &self->io;
+    if (io->link != LINK_READY || !(io->running || io->qcount)
+        || now - io->last_recv < io_hold_after(io))
         return;
-    io->last_recv += gap;
-    io->last_answer += gap;
-    if (io->link == LINK_READY && io->sock)
-        io_hello(self, now);
+    io_drain(self, now);
+    if (!io->finished && io->link == LINK_READY && now - io->last_recv >= io_hold_after(io))
+        io_doubt(self, now, false);
 }
 
 void
@@ -809,6 +900,9 @@ io_timers(daisy_worker_t *self, int64_t now)
 {
     io_t *io = &self->io;
     io_account_pause(self, now);
+    io_watch_silence(self, now);
+    if (io->finished)
+        return;
     int64_t expiry = (int64_t)io->heartbeat_ms * io->liveness;
     if (self->give_up_ms && now - io->last_answer >= self->give_up_ms) {
         io_fatal(self, "broker unreachable at %s (no answer for %g s)", self->endpoint,

@@ -46,8 +46,10 @@ keeper_session(daisy_worker_t *self)
     int64_t now = now_ms();
     while (!__atomic_load_n(&self->give_back, __ATOMIC_ACQUIRE)) {
         if (!io->finished) {
-            if (worker_stopped(self))
+            if (worker_stopped(self)) {
                 io->stopping = true;    //  no more credits; the caller leaves next
+                io_unhold(self);        //  a held block must run to end
+            }
             io_tell_running(self, now);
             io_maybe_flush(self, now);
             io_timers(self, now);

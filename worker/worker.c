@@ -369,6 +369,7 @@ daisy_worker_run(daisy_worker_t *self, daisy_process_fn *fn, void *arg, daisy_er
     }
     worker_loop(self, fn, arg);
     keeper_stop(self);
+    io_unhold(self);
     rc = io->rc;
     if (rc < 0)
         daisy_error_set(err, "%s", io->err.msg);
@@ -392,6 +393,26 @@ daisy_worker_set_abort(daisy_worker_t *self, void (*fn)(void *arg), void *arg)
         return;
     self->abort = fn;
     self->abort_arg = arg;
+}
+
+void
+daisy_worker_set_hold(daisy_worker_t *self, void (*fn)(void *arg, bool hold), void *arg)
+{
+    if (!self)
+        return;
+    self->hold = fn;
+    self->hold_arg = arg;
+}
+
+void
+daisy_worker_continued(daisy_worker_t *self)
+{
+    if (!self)
+        return;
+    int saved = errno;      //  inside a signal handler
+    __atomic_store_n(&self->continued, 1, __ATOMIC_RELEASE);
+    wake_owner(self);
+    errno = saved;
 }
 
 void

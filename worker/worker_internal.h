@@ -92,6 +92,7 @@ typedef struct {
     //  io_started in io.c).
     bool running;           //  `current` runs now
     bool void_running;      //  ... but the broker gave it to another (io_void_leases)
+    bool holding;           //  ... and is held until a WELCOME (io_doubt)
     daisy_wire_lease_t current;
     bool tell;              //  its start is to be told with the next message
     bool told;              //  its start was told on this connection
@@ -121,6 +122,8 @@ struct _daisy_worker_t {
     void *check_arg;
     void (*abort)(void *arg);   //  daisy_worker_set_abort
     void *abort_arg;
+    void (*hold)(void *arg, bool hold);     //  daisy_worker_set_hold
+    void *hold_arg;
 
     io_t io;
 
@@ -142,6 +145,7 @@ struct _daisy_worker_t {
     //  volatile sig_atomic_t: it is set from a signal handler and read by
     //  both threads.
     int stop;
+    int continued;              //  daisy_worker_continued() was called (atomic)
     int wake_fd;                //  eventfd: stop, and "give the socket back"
 
     //  Caller's thread only.
@@ -198,6 +202,7 @@ void io_add_result(daisy_worker_t *self, result_t *r, int64_t now);
 void io_maybe_flush(daisy_worker_t *self, int64_t now);
 void io_started(daisy_worker_t *self, const daisy_wire_block_t *block, int64_t now);
 void io_tell_running(daisy_worker_t *self, int64_t now);
+void io_unhold(daisy_worker_t *self);
 void io_drain(daisy_worker_t *self, int64_t now);
 long io_timeout(const daisy_worker_t *self, int64_t now);
 void io_timers(daisy_worker_t *self, int64_t now);

@@ -17,7 +17,8 @@
     running after its worker, to run again elsewhere at the same time.
     The guard holds none of the caller's descriptors but stdin, stdout and
     stderr. After a timeout, whatever the command left in its group goes
-    with it.
+    with it. On request the guard also stops the command while its caller
+    is stopped (freeze_with_caller).
 */
 #ifndef DAISY_BLOCK_EXEC_H
 #define DAISY_BLOCK_EXEC_H
@@ -27,6 +28,7 @@
 #error "daisy/block_exec.h belongs to a layer above this one (see the layers in meson.build)"
 #endif
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "daisy/block.h"
@@ -66,7 +68,21 @@ typedef struct {
     //  the block: a check command and the command after it share one
     //  timeout, as the broker counts it, instead of one each.
     int64_t since_ms;
+    //  With a group: the guard also watches the calling process, every
+    //  DAISY_GUARD_WATCH_MS, and stops the command's group with SIGSTOP
+    //  when it finds the caller stopped (SIGSTOP of the caller alone, a
+    //  debugger): a worker that cannot speak for its block must not let
+    //  it run on while its broker gives the block to another. The guard
+    //  never continues the group: the caller does, with
+    //  kill(-*group, SIGCONT), once it knows the block is still its own
+    //  (daisy-worker: once its broker has said so; see
+    //  daisy_worker_set_hold). The guard itself leaves the group to do
+    //  this, and still kills the group when the caller dies.
+    bool freeze_with_caller;
 } daisy_exec_env_t;
+
+//  How often a guard with freeze_with_caller looks at its caller.
+#define DAISY_GUARD_WATCH_MS 100
 
 //  Milliseconds of CLOCK_MONOTONIC, the clock of since_ms.
 DAISY_EXPORT int64_t daisy_exec_clock_ms(void);

@@ -108,6 +108,30 @@ DAISY_EXPORT void daisy_worker_set_error(daisy_worker_t *self, const char *text)
 DAISY_EXPORT void daisy_worker_set_abort(daisy_worker_t *self, void (*fn)(void *arg),
                                          void *arg);
 
+//  Called, from the worker's I/O thread, with hold true when the worker
+//  can no longer vouch that the block being processed is still its own,
+//  and with false once it can again. That is when its broker has been
+//  silent for liveness - 1.5 heartbeats (a broker loses a worker silent
+//  for liveness heartbeats: a partition, a stopped broker), or when this
+//  process was stopped and continued (daisy_worker_continued). The worker
+//  then says HELLO again, and the WELCOME tells: if the broker gave the
+//  block to another worker, the abort hook runs first; so it does when
+//  the run ends (SHUTDOWN, a fatal error) before any WELCOME came. Pause
+//  the block meanwhile, or it may run beside its next attempt
+//  (daisy-worker stops its command's process group with SIGSTOP and
+//  continues it with SIGCONT). Every call with true is followed by one
+//  with false (daisy_worker_stop() ends a hold too: the block is to end).
+//  NULL: none. Set it before daisy_worker_run().
+DAISY_EXPORT void daisy_worker_set_hold(daisy_worker_t *self,
+                                        void (*fn)(void *arg, bool hold), void *arg);
+
+//  Tell the worker that this process was stopped and has been continued:
+//  call it from a SIGCONT handler (it is async-signal-safe). However short
+//  the stop, the broker may have given its blocks to others meanwhile:
+//  the worker holds the block being processed (daisy_worker_set_hold),
+//  says HELLO again and starts no queued block until the WELCOME.
+DAISY_EXPORT void daisy_worker_continued(daisy_worker_t *self);
+
 //  Ask a running worker to finish the current block, release what it
 //  holds and return (safe from a signal handler). A block that fails after
 //  the stop (its command killed by the same SIGTERM) is not reported as a

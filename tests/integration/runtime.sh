@@ -127,6 +127,36 @@ check "a run with a worker stopped while holding blocks completes" test $? -eq 0
 check "no block and attempt ran twice (run2d.txt)" \
   test -z "$(cut -d' ' -f1,2 run2d.txt | sort | uniq -d)"
 
+# 2e. A worker stopped alone (SIGSTOP) while its block's command runs:
+#     the command's guard stops the command too, so that it does not run
+#     on beside the attempt the broker gives to another worker; continued,
+#     the worker learns the block is another's and kills the command, which
+#     never went on. Before, it ran on (and ran beside the retry).
+cat > p2e.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [2]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "read_write_conflict": false, "workers": 2, "max_retries": 2,
+  "command": "if [ \$DAISY_BLOCK_ID\$DAISY_ATTEMPT = 00 ]; then echo \$PPID > $tmpdir/w2e; while :; do echo x >> $tmpdir/ticks2e; sleep 0.02; done; fi; echo \$DAISY_BLOCK_ID \$DAISY_ATTEMPT >> $tmpdir/run2e.txt"}]}
+JSON
+timeout 120 "$DAISY" run --quiet --logs logs2e --heartbeat 200 p2e.json > out2e.txt 2> err2e.txt &
+run=$!
+for _ in $(seq 100); do [ -s ticks2e ] && [ -s w2e ] && break; sleep 0.05; done
+read -r worker_pid < w2e
+kill -STOP "$worker_pid"
+sleep 0.5                   # the guard looks every 100 ms
+ticks_stopped=$(stat -c %s ticks2e)
+for _ in $(seq 100); do grep -q "^0 1$" run2e.txt 2>/dev/null && break; sleep 0.05; done
+check "block 0 ran again elsewhere while its first worker was stopped" grep -q "^0 1$" run2e.txt
+sleep 0.5
+ticks_later=$(stat -c %s ticks2e)
+kill -CONT "$worker_pid"
+wait $run
+check "the run with a worker stopped alone completes" test $? -eq 0
+check "the stopped worker's command was stopped with it ($ticks_stopped, then $ticks_later bytes)" \
+  test "$ticks_stopped" = "$ticks_later"
+check "the command never went on after its worker's return" \
+  test "$(stat -c %s ticks2e)" = "$ticks_stopped"
+
 # 3. A failing block: retried max_retries times, then failed; its
 #    downstream orphaned; the summary says so; exit status non-zero.
 fail='[ "$DAISY_TASK_ID$DAISY_BLOCK_ID" = a4 ] && { echo "bad block" >&2; exit 3; }; '
@@ -348,6 +378,44 @@ timeout 60 tail --pid=$broker -f /dev/null
 check "a broker stopped and continued completes its run" grep -q "completed ✔: 30" out11.txt
 check "every block ran once" test "$(sort ev11 | uniq -d | wc -l)" = 0
 check "no worker was lost" bash -c "! grep -q 'heartbeat timeout' out11.txt"
+kill $worker 2>/dev/null || true
+
+# 11b. A broker stopped (SIGSTOP) while a block's command runs, as a
+#      partition would look to the worker: hearing nothing for liveness -
+#      1.5 heartbeats, the worker pauses the command (the broker may be
+#      about to give the block away) and asks again; the broker, continued,
+#      says the block is still the worker's, and the command goes on:
+#      attempt 0 only, no retry, no block run twice.
+port=$(free_port)
+cmd11b="for i in \$(seq 60); do echo \$DAISY_ATTEMPT >> $tmpdir/ticks11b; sleep 0.05; done"
+cat > p11b.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [1]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "command": "true"}]}
+JSON
+"$BROKER" --bind "tcp://127.0.0.1:$port" --heartbeat 200 --run-id run-11b --quiet p11b.json \
+  > out11b.txt 2>&1 &
+broker=$!
+"$WORKER" --connect "tcp://127.0.0.1:$port" --task t --run-id run-11b --exec "$cmd11b" \
+  > w11b.txt 2>&1 &
+worker=$!
+for _ in $(seq 100); do [ -s ticks11b ] && break; sleep 0.05; done
+kill -STOP $broker
+sleep 1                     # held 300 ms after the broker's last word
+ticks_silent=$(wc -l < ticks11b)
+sleep 1
+ticks_later=$(wc -l < ticks11b)
+kill -CONT $broker
+timeout 60 tail --pid=$broker -f /dev/null
+check "the command paused while its broker was silent ($ticks_silent, then $ticks_later ticks)" \
+  test "$ticks_silent" = "$ticks_later"
+check "the block completed after the broker's return" grep -q "completed ✔: 1" out11b.txt
+ticks=$(sort ticks11b | uniq -c | tr -s ' \n' ' ')
+check "the command went on to its end, attempt 0 only (ticks by attempt:$ticks)" \
+  test "$(grep -c '^0$' ticks11b) $(wc -l < ticks11b)" = "60 60"
+[ "$(wc -l < ticks11b)" = 60 ] || sed 's/^/    /' out11b.txt w11b.txt >&2
+check "the worker said why it paused" grep -q "the block's command is paused" w11b.txt
+check "no worker was lost" bash -c "! grep -q 'heartbeat timeout' out11b.txt"
 kill $worker 2>/dev/null || true
 
 # 12. Ctrl-Z on daisy run stops the run as a whole (the broker, its workers
