@@ -319,6 +319,8 @@ s_read(const char *path, int argc, char **argv)
     void *buf = malloc(size ? size : 1);
     if (daisy_array_read(a, &roi, buf, &err)) {
         fprintf(stderr, "array_tool: %s\n", err.msg);
+        free(buf);
+        daisy_array_destroy(&a);
         return 1;
     }
     FILE *f = fopen(out, "wb");

@@ -755,6 +755,81 @@ Test(array, empty_roi_reads_and_writes_nothing)
     daisy_array_destroy(&a);
 }
 
+//  An empty ROI is inside the array when it lies within its bounds, at
+//  its end too; one that reaches past them is still refused.
+Test(array, empty_roi_at_the_array_end_reads_nothing_past_it_is_refused)
+{
+    int64_t shape[2] = {4, 4}, chunks[2] = {2, 2};
+    daisy_array_t *a = make_array("end", DAISY_DTYPE_UINT8, &comps[0], 2, shape, chunks, NULL,
+                                  NULL, 0);
+    daisy_error_t err;
+    int64_t o[2] = {4, 0}, sz[2] = {0, 4};
+    daisy_roi_t roi = daisy_roi_make(2, o, sz);
+    cr_assert_eq(daisy_array_read(a, &roi, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(daisy_array_write(a, &roi, NULL, &err), 0, "%s", err.msg);
+    int64_t o2[2] = {5, 0};
+    roi = daisy_roi_make(2, o2, sz);
+    cr_assert_eq(daisy_array_read(a, &roi, NULL, &err), -1);
+    cr_assert(strstr(err.msg, "ROI [empty ROI] at (5, 0), shape (0, 4) is outside the "
+                              "array's ROI [0:4, 0:4] (4, 4)"), "%s", err.msg);
+    int64_t o3[2] = {0, 1};
+    roi = daisy_roi_make(2, o3, sz);
+    cr_assert_eq(daisy_array_write(a, &roi, NULL, &err), -1);
+    cr_assert(strstr(err.msg, "is outside the array's ROI"), "%s", err.msg);
+    cr_assert_eq(count_files(daisy_array_path(a), "."), 4);
+    daisy_array_destroy(&a);
+}
+
+//  Arrays with a 0 in their shape, as Python zarr makes them
+//  (zarr.open(..., shape=(0, 5))): they open, their (empty) ROI reads and
+//  writes nothing, and any ROI with voxels is outside them.
+Test(array, arrays_with_a_0_in_their_shape)
+{
+    const char *p = zarray_at("py0.zarr", "{\"chunks\": [2, 3], \"compressor\": {\"blocksize\": "
+                              "0, \"clevel\": 5, \"cname\": \"lz4\", \"id\": \"blosc\", "
+                              "\"shuffle\": 1}, \"dtype\": \"|u1\", \"fill_value\": 0, "
+                              "\"filters\": null, \"order\": \"C\", \"shape\": [0, 5], "
+                              "\"zarr_format\": 2}");
+    daisy_error_t err;
+    daisy_array_t *a = daisy_array_open(p, true, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    int64_t want[2] = {0, 5};
+    cr_assert(daisy_coord_equal(daisy_array_shape(a), daisy_coord_make(2, want)));
+    daisy_roi_t roi = daisy_array_roi(a);
+    cr_assert(daisy_roi_empty(&roi));
+    cr_assert_eq(daisy_array_buffer_size(a, &roi), 0);
+    unsigned char buf[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), 0, "%s", err.msg);
+    cr_assert_eq(buf[0], 9, "nothing read");
+    cr_assert_eq(daisy_array_write(a, &roi, buf, &err), 0, "%s", err.msg);
+    cr_assert_eq(count_files(p, "."), 3, "nothing written");    //  ., .., .zarray
+    int64_t o[2] = {0, 0}, sz[2] = {1, 1};
+    roi = daisy_roi_make(2, o, sz);
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), -1);
+    char msg[512];
+    snprintf(msg, sizeof msg, "array '%s': ROI [0:1, 0:1] (1, 1) is outside the array's ROI "
+             "[empty ROI] at (0, 0), shape (0, 5)", p);
+    cr_assert_str_eq(err.msg, msg);
+    cr_assert_eq(daisy_array_write(a, &roi, buf, &err), -1);
+    cr_assert_str_eq(err.msg, msg);
+    daisy_array_destroy(&a);
+    //  Made here, with a voxel size and an offset, the 0 in the middle.
+    int64_t shape[3] = {3, 0, 4}, chunks[3] = {2, 2, 2}, voxel[3] = {2, 3, 1},
+            offset[3] = {-4, 6, 0};
+    a = make_array("c0.zarr", DAISY_DTYPE_FLOAT32, &comps[3], 3, shape, chunks, voxel, offset,
+                   NAN);
+    roi = daisy_array_roi(a);
+    cr_assert_eq(daisy_roi_offset(&roi).v[1], 6);
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), 0, "%s", err.msg);
+    cr_assert_eq(daisy_array_write(a, &roi, buf, &err), 0, "%s", err.msg);
+    int64_t o2[3] = {-4, 6, 0}, s2[3] = {2, 3, 1};
+    roi = daisy_roi_make(3, o2, s2);
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), -1);
+    cr_assert(strstr(err.msg, "ROI [-4:-2, 6:9, 0:1] (2, 3, 1) is outside the array's ROI "
+                              "[empty ROI] at (-4, 6, 0), shape (6, 0, 4)"), "%s", err.msg);
+    daisy_array_destroy(&a);
+}
+
 //  Errors -----------------------------------------------------------------
 
 static daisy_array_t *

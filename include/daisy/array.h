@@ -20,6 +20,9 @@
     ROI and on its voxel grid (offset and shape multiples of the voxel size,
     counted from the array's offset), and a caller's buffer in C order of
     roi.shape / voxel_size elements. Missing chunks read as the fill value.
+    An empty ROI within the array's bounds (at its end too, and the whole
+    ROI of an array with a 0 in its shape, which Python zarr makes) reads
+    and writes nothing; a ROI with voxels outside the array is an error.
 
     Concurrency: every chunk (or shard) is written to a temporary file in
     the array's directory and renamed into place, so readers never see half

@@ -30,6 +30,9 @@ chunk it writes for the same data (the layout, edge padding included);
 Python zarr writes with chunks missing, and array_tool must read what zarr
 reads, whole and across chunk borders.
 
+And arrays with a 0 in their shape: each side opens the other's and reads
+its (empty) whole ROI; a ROI with voxels is refused as outside the array.
+
 Exits 0 when every case passed, 1 when any failed, and 77 (skip) with the
 reason when python3-zarr is not installed; it never passes silently.
 """
@@ -316,6 +319,41 @@ def f_order_python_to_c(tool, work, dims, dt, cname):
     check(same_bits(got, expect[sub]), "sub-ROI contents differ")
 
 
+ZERO_SHAPES = [(0,), (0, 5), (3, 0, 4)]
+
+
+def zero_python_to_c(tool, work, shape):
+    path = os.path.join(work, "py2c_zero_" + "x".join(map(str, shape)))
+    zarr.open_array(path, mode="w", shape=shape, chunks=(2,) * len(shape), dtype="<f4")
+    out = path + ".out"
+    meta = json.loads(run([tool, "read", path, "--out", out]))
+    check(tuple(meta["shape"]) == shape, f"shape {meta['shape']}")
+    check(os.path.getsize(out) == 0, f"{os.path.getsize(out)} bytes read")
+    roi = ",".join("0" for _ in shape) + ":" + ",".join("1" for _ in shape)
+    p = subprocess.run([tool, "read", path, "--out", out, f"--roi={roi}"], capture_output=True,
+                       text=True)
+    check(p.returncode == 1 and "is outside the array's ROI" in p.stderr,
+          f"a ROI with voxels: exit {p.returncode}: {p.stderr.strip()}")
+
+
+def zero_c_to_python(tool, work, shape):
+    path = os.path.join(work, "c2py_zero_" + "x".join(map(str, shape)))
+    raw = path + ".raw"
+    open(raw, "wb").close()
+    chunks = (2,) * len(shape)
+    run([tool, "write", path, "--dtype", "float32", "--shape", ",".join(map(str, shape)),
+         "--chunks", ",".join(map(str, chunks)), "--data", raw])
+    z = zarr.open_array(path, mode="r")
+    check(z.shape == shape, f"shape {z.shape}")
+    check(z[...].shape == shape, f"read shape {z[...].shape}")
+    ref = path + "_ref"
+    zarr.open_array(ref, mode="w", shape=shape, chunks=chunks, dtype="<f4", compressor=None)
+    with open(os.path.join(path, ".zarray"), "rb") as f1, \
+            open(os.path.join(ref, ".zarray"), "rb") as f2:
+        a, b = f1.read(), f2.read()
+    check(a == b, f".zarray not byte-identical: {a!r} vs {b!r}")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -359,6 +397,9 @@ def main():
              label="u8max")
         case("python->C float fill -inf", python_to_c, "f4", "gzip", fill=float("-inf"),
              label="f4inf")
+        for shape in ZERO_SHAPES:
+            case(f"python->C shape {shape}", zero_python_to_c, shape)
+            case(f"C->python shape {shape}", zero_c_to_python, shape)
         for dims in F_CASES:
             for dt, cname in [("i4", "none"), ("f8", "zstd"), ("u2", "blosc-lz4")]:
                 case(f"C->python order F {dims}D {dt} {cname}", f_order_c_to_python, dims, dt,
