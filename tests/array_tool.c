@@ -7,7 +7,7 @@
 
       array_tool write PATH --dtype T --shape S --chunks C [--voxel-size V]
                  [--offset O] [--fill F] [--compressor none|zlib|gzip|zstd|blosc]
-                 [--level L] [--cname N] [--shuffle S] [--sep ./]
+                 [--level L] [--cname N] [--shuffle S] [--sep ./] [--order C|F]
                  [--format 2|3] [--shards S] [--checksum]
                  [--roi OFF:SHAPE] [--block B] [--overwrite] --data FILE
         creates the array and writes FILE (the raw contents of the ROI,
@@ -126,7 +126,7 @@ s_write(const char *path, int argc, char **argv)
         {"block", required_argument, NULL, 'b'},      {"data", required_argument, NULL, 'D'},
         {"overwrite", no_argument, NULL, 'w'},        {"format", required_argument, NULL, 'F'},
         {"shards", required_argument, NULL, 'S'},     {"checksum", no_argument, NULL, 'k'},
-        {NULL, 0, NULL, 0}};
+        {"order", required_argument, NULL, 'O'},      {NULL, 0, NULL, 0}};
     int64_t shards[DAISY_MAX_DIMS] = {0};
     bool have_shards = false;
     int64_t voxel[DAISY_MAX_DIMS], offset[DAISY_MAX_DIMS], chunks[DAISY_MAX_DIMS];
@@ -175,6 +175,9 @@ s_write(const char *path, int argc, char **argv)
             break;
         case 'p':
             spec.dimension_separator = optarg[0];
+            break;
+        case 'O':
+            spec.order = optarg[0];
             break;
         case 'r':
             roi_text = optarg;
@@ -316,6 +319,8 @@ s_read(const char *path, int argc, char **argv)
     void *buf = malloc(size ? size : 1);
     if (daisy_array_read(a, &roi, buf, &err)) {
         fprintf(stderr, "array_tool: %s\n", err.msg);
+        free(buf);
+        daisy_array_destroy(&a);
         return 1;
     }
     FILE *f = fopen(out, "wb");

@@ -93,6 +93,18 @@ write_text(const char *file, const char *text)
     fclose(f);
 }
 
+//  A directory `name` holding a .zarray of `text`; its path.
+static const char *
+zarray_at(const char *name, const char *text)
+{
+    const char *p = path_of(name);
+    cr_assert_eq(mkdir(p, 0777), 0);
+    char file[256];
+    snprintf(file, sizeof file, "%s/.zarray", p);
+    write_text(file, text);
+    return p;
+}
+
 static char *
 read_text(const char *file)
 {
@@ -245,13 +257,15 @@ static const comp_t comps[] = {
 };
 #define NCOMPS (int)(sizeof comps / sizeof comps[0])
 
+//  An array in `order` ('C' or 'F', v2's "order").
 static daisy_array_t *
-make_array(const char *name, daisy_dtype_t dtype, const comp_t *c, int dims,
-           const int64_t *shape, const int64_t *chunks, const int64_t *voxel,
-           const int64_t *offset, double fill)
+make_array_in(char order, const char *name, daisy_dtype_t dtype, const comp_t *c, int dims,
+              const int64_t *shape, const int64_t *chunks, const int64_t *voxel,
+              const int64_t *offset, double fill)
 {
     daisy_array_spec_t spec;
     daisy_array_spec_init(&spec, dtype, dims, shape, chunks);
+    spec.order = order;
     for (int d = 0; d < dims; d++) {
         if (voxel)
             spec.voxel_size[d] = voxel[d];
@@ -266,6 +280,14 @@ make_array(const char *name, daisy_dtype_t dtype, const comp_t *c, int dims,
     daisy_array_t *a = daisy_array_create(path_of(name), &spec, &err);
     cr_assert_not_null(a, "%s", err.msg);
     return a;
+}
+
+static daisy_array_t *
+make_array(const char *name, daisy_dtype_t dtype, const comp_t *c, int dims,
+           const int64_t *shape, const int64_t *chunks, const int64_t *voxel,
+           const int64_t *offset, double fill)
+{
+    return make_array_in('C', name, dtype, c, dims, shape, chunks, voxel, offset, fill);
 }
 
 //  Round trips: every dtype x every compressor --------------------------
@@ -334,7 +356,7 @@ ParameterizedTest(rt_param_t *p, array, round_trip)
 //  Partial writes and reads across chunk borders ---------------------------
 
 static void
-random_writes(int dims, const comp_t *c, daisy_dtype_t t, uint64_t seed)
+random_writes(char order, int dims, const comp_t *c, daisy_dtype_t t, uint64_t seed)
 {
     uint64_t s = seed;
     int64_t shape[DAISY_MAX_DIMS] = {0}, chunks[DAISY_MAX_DIMS] = {0},
@@ -346,8 +368,9 @@ random_writes(int dims, const comp_t *c, daisy_dtype_t t, uint64_t seed)
         offset[d] = rnd_range(&s, -20, 20);
     }
     char name[64];
-    snprintf(name, sizeof name, "rw_%d_%s_%llu", dims, c->name, (unsigned long long)seed);
-    daisy_array_t *a = make_array(name, t, c, dims, shape, chunks, voxel, offset, 3);
+    snprintf(name, sizeof name, "rw_%c_%d_%s_%llu", order, dims, c->name,
+             (unsigned long long)seed);
+    daisy_array_t *a = make_array_in(order, name, t, c, dims, shape, chunks, voxel, offset, 3);
     model_t m = model_new(a);
     unsigned char *buf = malloc(box_bytes(dims, shape, m.item) + 1);
     daisy_error_t err;
@@ -380,8 +403,123 @@ Test(array, partial_writes_and_reads_across_chunk_borders)
 {
     for (int dims = 1; dims <= DAISY_MAX_DIMS; dims++)
         for (int c = 0; c < NCOMPS; c++)
-            random_writes(dims, &comps[c], dims % 2 ? DAISY_DTYPE_UINT16 : DAISY_DTYPE_FLOAT32,
+            random_writes('C', dims, &comps[c],
+                          dims % 2 ? DAISY_DTYPE_UINT16 : DAISY_DTYPE_FLOAT32,
                           (uint64_t)(dims * 100 + c + 1));
+}
+
+//  Fortran order (v2 "order": "F") -----------------------------------------
+
+Test(array, order_f_partial_writes_and_reads_across_chunk_borders)
+{
+    for (int dims = 1; dims <= DAISY_MAX_DIMS; dims++)
+        for (int c = 0; c < NCOMPS; c += 3)
+            random_writes('F', dims, &comps[c],
+                          dims % 2 ? DAISY_DTYPE_INT32 : DAISY_DTYPE_FLOAT64,
+                          (uint64_t)(dims * 100 + c + 7));
+}
+
+//  Writes `bytes` over chunk `key` of array `a`.
+static void
+clobber_chunk(daisy_array_t *a, const char *key, const void *bytes, size_t len)
+{
+    char file[256];
+    snprintf(file, sizeof file, "%s/%s", daisy_array_path(a), key);
+    FILE *f = fopen(file, "wb");
+    cr_assert_not_null(f);
+    if (len)
+        fwrite(bytes, 1, len, f);
+    fclose(f);
+}
+
+//  Chunk `key` of array `a` as its file holds it (uncompressed), into buf.
+static void
+read_chunk_file(const daisy_array_t *a, const char *key, void *buf, size_t len)
+{
+    char file[256];
+    snprintf(file, sizeof file, "%s/%s", daisy_array_path(a), key);
+    FILE *f = fopen(file, "rb");
+    cr_assert_not_null(f, "no chunk file %s", file);
+    cr_assert_eq(fread(buf, 1, len, f), len, "%s is short", file);
+    cr_assert_eq(fgetc(f), EOF, "%s is longer than %zu bytes", file, len);
+    fclose(f);
+}
+
+//  What Python zarr 2.13 stores for order='F' (tests/integration/
+//  zarr_interop.py checks the same against it): each chunk, its padding
+//  included, with the first axis fastest.
+Test(array, order_f_chunks_are_stored_first_axis_fastest)
+{
+    int64_t shape[2] = {5, 7}, chunks[2] = {2, 3};
+    daisy_array_t *a = make_array_in('F', "f2.zarr", DAISY_DTYPE_INT16, &comps[0], 2, shape,
+                                     chunks, NULL, NULL, -1);
+    int16_t all[35];
+    for (int i = 0; i < 35; i++)
+        all[i] = (int16_t)i;
+    daisy_roi_t whole = daisy_array_roi(a);
+    daisy_error_t err;
+    cr_assert_eq(daisy_array_write(a, &whole, all, &err), 0, "%s", err.msg);
+    int16_t got[6];
+    read_chunk_file(a, "0.0", got, sizeof got);
+    int16_t want00[6] = {0, 7, 1, 8, 2, 9};
+    cr_assert_arr_eq(got, want00, sizeof got);
+    read_chunk_file(a, "1.1", got, sizeof got);
+    int16_t want11[6] = {17, 24, 18, 25, 19, 26};
+    cr_assert_arr_eq(got, want11, sizeof got);
+    read_chunk_file(a, "2.2", got, sizeof got);
+    int16_t want22[6] = {34, -1, -1, -1, -1, -1};      //  the edge chunk's padding: fill
+    cr_assert_arr_eq(got, want22, sizeof got);
+    cr_assert(strstr(read_text(path_of("f2.zarr/.zarray")), "\"order\": \"F\""), "%s",
+              read_text(path_of("f2.zarr/.zarray")));
+    daisy_array_destroy(&a);
+    //  Reopened: C order in the caller's buffer, whole and across chunks.
+    a = daisy_array_open(path_of("f2.zarr"), false, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    int16_t back[35];
+    cr_assert_eq(daisy_array_read(a, &whole, back, &err), 0, "%s", err.msg);
+    cr_assert_arr_eq(back, all, sizeof all);
+    int64_t o[2] = {1, 2}, sz[2] = {3, 4};
+    daisy_roi_t part = daisy_roi_make(2, o, sz);
+    int16_t p[12], wantp[12] = {9, 10, 11, 12, 16, 17, 18, 19, 23, 24, 25, 26};
+    cr_assert_eq(daisy_array_read(a, &part, p, &err), 0, "%s", err.msg);
+    cr_assert_arr_eq(p, wantp, sizeof p);
+    daisy_array_destroy(&a);
+}
+
+//  A chunk written by another program in F order (here by hand: 3D, big
+//  endian, uncompressed) reads as the transpose of its bytes; written
+//  back, the file holds the same bytes.
+Test(array, order_f_chunk_written_elsewhere_is_transposed)
+{
+    const char *p = zarray_at("f3.zarr", "{\"chunks\": [2, 3, 4], \"compressor\": null, "
+                              "\"dtype\": \">u2\", \"fill_value\": 0, \"filters\": null, "
+                              "\"order\": \"F\", \"shape\": [2, 3, 4], \"zarr_format\": 2}");
+    //  Element (i, j, k) holds 100 i + 10 j + k and is stored at
+    //  i + 2 j + 6 k, big endian.
+    unsigned char raw[48];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 4; k++) {
+                int v = 100 * i + 10 * j + k, at = i + 2 * j + 6 * k;
+                raw[2 * at] = (unsigned char)(v >> 8);
+                raw[2 * at + 1] = (unsigned char)v;
+            }
+    daisy_error_t err;
+    daisy_array_t *a = daisy_array_open(p, true, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    clobber_chunk(a, "0.0.0", raw, sizeof raw);
+    uint16_t got[24];
+    daisy_roi_t whole = daisy_array_roi(a);
+    cr_assert_eq(daisy_array_read(a, &whole, got, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 24; i++)
+        cr_assert_eq(got[i], 100 * (i / 12) + 10 * (i / 4 % 3) + i % 4, "element %d: %u", i,
+                     got[i]);
+    cr_assert_eq(daisy_array_write(a, &whole, got, &err), 0, "%s", err.msg);
+    cr_assert_eq(got[23], 123, "the caller's buffer is not touched");
+    unsigned char back[48];
+    read_chunk_file(a, "0.0.0", back, sizeof back);
+    cr_assert_arr_eq(back, raw, sizeof raw);
+    daisy_array_destroy(&a);
 }
 
 Test(array, partial_write_into_one_chunk_keeps_the_rest)
@@ -617,6 +755,81 @@ Test(array, empty_roi_reads_and_writes_nothing)
     daisy_array_destroy(&a);
 }
 
+//  An empty ROI is inside the array when it lies within its bounds, at
+//  its end too; one that reaches past them is still refused.
+Test(array, empty_roi_at_the_array_end_reads_nothing_past_it_is_refused)
+{
+    int64_t shape[2] = {4, 4}, chunks[2] = {2, 2};
+    daisy_array_t *a = make_array("end", DAISY_DTYPE_UINT8, &comps[0], 2, shape, chunks, NULL,
+                                  NULL, 0);
+    daisy_error_t err;
+    int64_t o[2] = {4, 0}, sz[2] = {0, 4};
+    daisy_roi_t roi = daisy_roi_make(2, o, sz);
+    cr_assert_eq(daisy_array_read(a, &roi, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(daisy_array_write(a, &roi, NULL, &err), 0, "%s", err.msg);
+    int64_t o2[2] = {5, 0};
+    roi = daisy_roi_make(2, o2, sz);
+    cr_assert_eq(daisy_array_read(a, &roi, NULL, &err), -1);
+    cr_assert(strstr(err.msg, "ROI [empty ROI] at (5, 0), shape (0, 4) is outside the "
+                              "array's ROI [0:4, 0:4] (4, 4)"), "%s", err.msg);
+    int64_t o3[2] = {0, 1};
+    roi = daisy_roi_make(2, o3, sz);
+    cr_assert_eq(daisy_array_write(a, &roi, NULL, &err), -1);
+    cr_assert(strstr(err.msg, "is outside the array's ROI"), "%s", err.msg);
+    cr_assert_eq(count_files(daisy_array_path(a), "."), 4);
+    daisy_array_destroy(&a);
+}
+
+//  Arrays with a 0 in their shape, as Python zarr makes them
+//  (zarr.open(..., shape=(0, 5))): they open, their (empty) ROI reads and
+//  writes nothing, and any ROI with voxels is outside them.
+Test(array, arrays_with_a_0_in_their_shape)
+{
+    const char *p = zarray_at("py0.zarr", "{\"chunks\": [2, 3], \"compressor\": {\"blocksize\": "
+                              "0, \"clevel\": 5, \"cname\": \"lz4\", \"id\": \"blosc\", "
+                              "\"shuffle\": 1}, \"dtype\": \"|u1\", \"fill_value\": 0, "
+                              "\"filters\": null, \"order\": \"C\", \"shape\": [0, 5], "
+                              "\"zarr_format\": 2}");
+    daisy_error_t err;
+    daisy_array_t *a = daisy_array_open(p, true, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    int64_t want[2] = {0, 5};
+    cr_assert(daisy_coord_equal(daisy_array_shape(a), daisy_coord_make(2, want)));
+    daisy_roi_t roi = daisy_array_roi(a);
+    cr_assert(daisy_roi_empty(&roi));
+    cr_assert_eq(daisy_array_buffer_size(a, &roi), 0);
+    unsigned char buf[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), 0, "%s", err.msg);
+    cr_assert_eq(buf[0], 9, "nothing read");
+    cr_assert_eq(daisy_array_write(a, &roi, buf, &err), 0, "%s", err.msg);
+    cr_assert_eq(count_files(p, "."), 3, "nothing written");    //  ., .., .zarray
+    int64_t o[2] = {0, 0}, sz[2] = {1, 1};
+    roi = daisy_roi_make(2, o, sz);
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), -1);
+    char msg[512];
+    snprintf(msg, sizeof msg, "array '%s': ROI [0:1, 0:1] (1, 1) is outside the array's ROI "
+             "[empty ROI] at (0, 0), shape (0, 5)", p);
+    cr_assert_str_eq(err.msg, msg);
+    cr_assert_eq(daisy_array_write(a, &roi, buf, &err), -1);
+    cr_assert_str_eq(err.msg, msg);
+    daisy_array_destroy(&a);
+    //  Made here, with a voxel size and an offset, the 0 in the middle.
+    int64_t shape[3] = {3, 0, 4}, chunks[3] = {2, 2, 2}, voxel[3] = {2, 3, 1},
+            offset[3] = {-4, 6, 0};
+    a = make_array("c0.zarr", DAISY_DTYPE_FLOAT32, &comps[3], 3, shape, chunks, voxel, offset,
+                   NAN);
+    roi = daisy_array_roi(a);
+    cr_assert_eq(daisy_roi_offset(&roi).v[1], 6);
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), 0, "%s", err.msg);
+    cr_assert_eq(daisy_array_write(a, &roi, buf, &err), 0, "%s", err.msg);
+    int64_t o2[3] = {-4, 6, 0}, s2[3] = {2, 3, 1};
+    roi = daisy_roi_make(3, o2, s2);
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), -1);
+    cr_assert(strstr(err.msg, "ROI [-4:-2, 6:9, 0:1] (2, 3, 1) is outside the array's ROI "
+                              "[empty ROI] at (-4, 6, 0), shape (6, 0, 4)"), "%s", err.msg);
+    daisy_array_destroy(&a);
+}
+
 //  Errors -----------------------------------------------------------------
 
 static daisy_array_t *
@@ -715,8 +928,10 @@ Test(array, corrupt_or_unsupported_metadata)
     expect_open_error("missing", NULL, NULL, "no .zarray");
     expect_open_error("notjson", "{\"chunks\": [2, 2], ", NULL, ".zarray is not valid JSON");
     expect_open_error("notobj", "[1, 2]", NULL, "not a JSON object");
-    expect_open_error("order", ZA("\"dtype\": \"<u2\", \"order\": \"F\", \"filters\": null"), NULL,
-                      "order 'F' is not supported");
+    expect_open_error("order", ZA("\"dtype\": \"<u2\", \"order\": \"A\", \"filters\": null"), NULL,
+                      ".zarray: order 'A' is neither \"C\" nor \"F\"");
+    expect_open_error("order2", ZA("\"dtype\": \"<u2\", \"order\": 1, \"filters\": null"), NULL,
+                      ".zarray: order (not a string) is neither");
     expect_open_error("filters",
                       ZA("\"dtype\": \"<u2\", \"order\": \"C\", \"filters\": [{\"id\": \"delta\", \"dtype\": \"<u2\"}]"),
                       NULL, "filters [{");
@@ -773,19 +988,6 @@ Test(array, corrupt_or_unsupported_metadata)
     daisy_error_t err;
     cr_assert_null(daisy_array_open(p, false, &err));
     cr_assert(strstr(err.msg, "zarr.json: 'zarr_format' is missing"), "%s", err.msg);
-}
-
-//  Writes `bytes` over chunk `key` of array `a`.
-static void
-clobber_chunk(daisy_array_t *a, const char *key, const void *bytes, size_t len)
-{
-    char file[256];
-    snprintf(file, sizeof file, "%s/%s", daisy_array_path(a), key);
-    FILE *f = fopen(file, "wb");
-    cr_assert_not_null(f);
-    if (len)
-        fwrite(bytes, 1, len, f);
-    fclose(f);
 }
 
 static void
@@ -1024,10 +1226,19 @@ Test(array, bad_specs)
     cr_assert_null(daisy_array_create(path_of("s6"), &spec, &err));
     cr_assert(strstr(err.msg, "blosc compressor 'lzma' is not available"), "%s", err.msg);
     spec.blosc_cname = "zstd";
+    spec.order = 'X';
+    cr_assert_null(daisy_array_create(path_of("s8"), &spec, &err));
+    cr_assert(strstr(err.msg, "order 'X' is neither 'C' nor 'F'"), "%s", err.msg);
+    spec.order = 'F';
+    spec.zarr_format = 3;
+    cr_assert_null(daisy_array_create(path_of("s9"), &spec, &err));
+    cr_assert(strstr(err.msg, "order 'F' needs zarr_format 2"), "%s", err.msg);
+    spec.zarr_format = 2;
     spec.dims = 7;
     cr_assert_null(daisy_array_create(path_of("s7"), &spec, &err));
     cr_assert(strstr(err.msg, "7 dimensions"), "%s", err.msg);
-    cr_assert(!file_exists(path_of("s1")) && !file_exists(path_of("s7")),
+    cr_assert(!file_exists(path_of("s1")) && !file_exists(path_of("s7"))
+              && !file_exists(path_of("s8")) && !file_exists(path_of("s9")),
               "failed creates leave nothing behind");
 }
 

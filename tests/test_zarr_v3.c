@@ -710,6 +710,39 @@ Test(zarr_v3, bad_specs)
     daisy_array_destroy(&a);
 }
 
+//  A 0 in the shape (zarr-python makes such arrays): the array opens, its
+//  empty ROI reads and writes nothing, sharded or not, and a ROI with
+//  voxels is outside it.
+Test(zarr_v3, shape_with_a_0_sharded_and_not)
+{
+    for (int sharded = 0; sharded < 2; sharded++) {
+        int64_t shape[2] = {5, 0}, chunks[2] = {2, 2};
+        daisy_array_spec_t spec;
+        daisy_array_spec_init(&spec, DAISY_DTYPE_UINT16, 2, shape, chunks);
+        spec.zarr_format = 3;
+        spec.shard_shape[0] = spec.shard_shape[1] = sharded ? 4 : 0;
+        char name[32];
+        snprintf(name, sizeof name, "zero%d", sharded);
+        daisy_error_t err;
+        daisy_array_t *a = daisy_array_create(path_of(name), &spec, &err);
+        cr_assert_not_null(a, "%s", err.msg);
+        daisy_array_destroy(&a);
+        a = daisy_array_open(path_of(name), true, &err);
+        cr_assert_not_null(a, "%s", err.msg);
+        daisy_roi_t roi = daisy_array_roi(a);
+        uint16_t buf[4] = {0};
+        cr_assert_eq(daisy_array_read(a, &roi, buf, &err), 0, "%s", err.msg);
+        cr_assert_eq(daisy_array_write(a, &roi, buf, &err), 0, "%s", err.msg);
+        cr_assert_eq(count_files(path_of(name)), 1, "only zarr.json");
+        int64_t o[2] = {0, 0}, n[2] = {1, 1};
+        roi = daisy_roi_make(2, o, n);
+        cr_assert_eq(daisy_array_write(a, &roi, buf, &err), -1);
+        cr_assert(strstr(err.msg, "ROI [0:1, 0:1] (1, 1) is outside the array's ROI [empty ROI] "
+                                  "at (0, 0), shape (5, 0)"), "%s", err.msg);
+        daisy_array_destroy(&a);
+    }
+}
+
 Test(zarr_v3, files_per_shard)
 {
     //  A 64^3 volume in shards of 32^3 of inner chunks of 8^3: 8 files.

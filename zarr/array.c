@@ -106,6 +106,7 @@ daisy_array_spec_init(daisy_array_spec_t *spec, daisy_dtype_t dtype, int dims,
     spec->blosc_cname = "lz4";
     spec->blosc_shuffle = 1;
     spec->dimension_separator = '.';
+    spec->order = 'C';
     spec->zarr_format = 2;
 }
 

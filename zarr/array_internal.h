@@ -51,6 +51,12 @@ struct _daisy_array_t {
     int64_t voxel[DAISY_MAX_DIMS];      //  world units
     int64_t offset[DAISY_MAX_DIMS];     //  world units
     char sep;                           //  '.' or '/'
+    //  v2 "order": "F": chunks are stored with the first axis fastest and
+    //  are transposed to C order as they are decoded (back as they are
+    //  encoded). Only with 2 or more dimensions: in 1 the two are the same.
+    bool order_f;
+    unsigned char *order_buf;           //  a chunk in F order (made on first use)
+    size_t order_cap;
     int format;                         //  2 or 3
     bool key_prefix;                    //  v3 "default" keys: "c" + sep first
     char *dim_names[DAISY_MAX_DIMS];    //  v3 dimension_names (NULL: none)
@@ -186,8 +192,9 @@ void shard_teardown(daisy_array_t *self);
 int shard_copy(daisy_array_t *self, const daisy_roi_t *roi, const int64_t *b, const int64_t *n,
                unsigned char *out, const unsigned char *in, daisy_error_t *err);
 
-//  roi_copy.c: ROIs to and from chunks, and the walk over a chunk grid
-//  that shard.c shares. zarr_walk_t iterates over the chunks (of shape
+//  roi_copy.c: ROIs to and from chunks, the walk over a chunk grid that
+//  shard.c shares, and the transposition of a chunk (zarr_permute) that
+//  v3_codecs.c and chunk.c share. zarr_walk_t iterates over the chunks (of shape
 //  `chunks`, in an array of `shape`) that the box [b, b + n) touches. For
 //  each: the chunk's grid index c, the box's count, its start in the chunk
 //  and in the box.
@@ -206,6 +213,8 @@ bool zarr_walk_next(zarr_walk_t *w, const int64_t *b, const int64_t *n);
 void zarr_copy_box(int dims, size_t item, const int64_t *cnt, const unsigned char *src,
                    const int64_t *sshape, const int64_t *sstart, unsigned char *dst,
                    const int64_t *dshape, const int64_t *dstart);
+void zarr_permute(int dims, const int64_t *shape, const int *order, size_t item,
+                  const unsigned char *src, unsigned char *dst, bool encode);
 int roi_copy_check(const daisy_array_t *self, const daisy_roi_t *roi, int64_t *b, int64_t *n,
                    daisy_error_t *err);
 int roi_copy_read(daisy_array_t *self, const daisy_roi_t *roi, const int64_t *b,

@@ -27,6 +27,14 @@
     disk. Big-endian arrays written elsewhere (">u2") are read and written
     by swapping bytes after decoding and before encoding.
 
+    v2 arrays in Fortran order ("order": "F", which Python zarr writes when
+    asked) store each chunk, the padding of edge chunks included, with its
+    first axis fastest. They are decoded into a buffer of the handle and
+    transposed from there into C order, and transposed into that buffer
+    before they are encoded, so everything above the store (ROI copies,
+    the direct path into the caller's buffer) sees C order only, and a C
+    order array pays one test of a flag per chunk.
+
     Zarr v3 arrays use the same store: their keys start with "c" and the
     separator (c/0/1/2), and their chunks go through the v3 codec chain
     (v3_codecs.c) instead. chunk_put(), the atomic replacement, also puts
@@ -141,6 +149,7 @@ chunk_teardown(daisy_array_t *self)
     free(self->chunk_buf);
     free(self->fill_buf);
     free(self->file_buf);
+    free(self->order_buf);
     free(self->file);
     free(self->tmp);
     free(self->spare);
@@ -214,8 +223,19 @@ chunk_fill_buf(daisy_array_t *self, daisy_error_t *err)
     return self->fill_buf;
 }
 
-//  Decode the chunk in self->file into dst (chunk_bytes, native order).
-//  1 when loaded, 0 when the chunk does not exist, -1 on error.
+//  Between a chunk in C order and in F order (self->order_buf): the axes
+//  reversed.
+static void
+s_order_f(const daisy_array_t *self, const unsigned char *src, unsigned char *dst, bool encode)
+{
+    int axes[DAISY_MAX_DIMS];
+    for (int d = 0; d < self->dims; d++)
+        axes[d] = self->dims - 1 - d;
+    zarr_permute(self->dims, self->chunks, axes, self->itemsize, src, dst, encode);
+}
+
+//  Decode the chunk in self->file into dst (chunk_bytes, native order,
+//  C order). 1 when loaded, 0 when the chunk does not exist, -1 on error.
 int
 chunk_load(daisy_array_t *self, unsigned char *dst, daisy_error_t *err)
 {
@@ -249,11 +269,20 @@ chunk_load(daisy_array_t *self, unsigned char *dst, daisy_error_t *err)
         close(fd);
         return rc < 0 ? -1 : 1;
     }
+    //  F order decodes aside, to be transposed into dst.
+    unsigned char *into = dst;
+    if (self->order_f
+        && chunk_reserve(&self->order_buf, &self->order_cap, self->chunk_bytes, err)) {
+        close(fd);
+        return -1;
+    }
+    if (self->order_f)
+        into = self->order_buf;
     if (self->codec_config.id == DAISY_COMPRESSOR_NONE) {
         if (size != self->chunk_bytes)
             rc = daisy_error_set(err, "uncompressed chunk file has %zu bytes, expected %zu",
                                  size, self->chunk_bytes);
-        else if (zarr_read_full(fd, dst, size) < 0)
+        else if (zarr_read_full(fd, into, size) < 0)
             rc = daisy_error_set(err, "cannot read: %s", strerror(errno));
     } else {
         if (chunk_reserve(&self->file_buf, &self->file_cap, size, err))
@@ -261,13 +290,15 @@ chunk_load(daisy_array_t *self, unsigned char *dst, daisy_error_t *err)
         else if (zarr_read_full(fd, self->file_buf, size) < 0)
             rc = daisy_error_set(err, "cannot read: %s", strerror(errno));
         else
-            rc = codec_decode(self->codec, self->file_buf, size, dst, self->chunk_bytes, err);
+            rc = codec_decode(self->codec, self->file_buf, size, into, self->chunk_bytes, err);
     }
     close(fd);
     if (rc < 0)
         return -1;
     if (self->swap)
-        zarr_dtype_swap(dst, self->chunk_bytes / self->itemsize, self->itemsize);
+        zarr_dtype_swap(into, self->chunk_bytes / self->itemsize, self->itemsize);
+    if (self->order_f)
+        s_order_f(self, into, dst, false);
     return 1;
 }
 
@@ -355,9 +386,9 @@ s_spare_take(daisy_array_t *self)
     return -1;
 }
 
-//  Encode `data` (one chunk, native order; swapped in place when the array
-//  is big endian, so it must then be the handle's buffer) and put it in
-//  place of self->file atomically.
+//  Encode `data` (one chunk, native order, C order; swapped in place when
+//  the array is big endian and in C order, so it must then be the handle's
+//  buffer) and put it in place of self->file atomically.
 //
 //  Overwriting a chunk leaves the old chunk's file under the temporary
 //  name. Instead of unlinking it, the handle keeps it as its spare and
@@ -377,6 +408,12 @@ chunk_store(daisy_array_t *self, unsigned char *data, daisy_error_t *err)
         if (v3_chain_encode(&self->chain, self, data, &out, &out_len, err))
             return -1;
         return chunk_put(self, out, out_len, err);
+    }
+    if (self->order_f) {
+        if (chunk_reserve(&self->order_buf, &self->order_cap, self->chunk_bytes, err))
+            return -1;
+        s_order_f(self, data, self->order_buf, true);
+        data = self->order_buf;
     }
     if (self->swap)
         zarr_dtype_swap(data, self->chunk_bytes / self->itemsize, self->itemsize);

@@ -260,9 +260,12 @@ s_parse_layout(daisy_array_t *self, const json_t *root, daisy_error_t *err)
         return daisy_error_set(err, ".zarray: dtype '%s' is not supported (only integers of "
                                "1, 2, 4 or 8 bytes, float32 and float64)", dtype);
     self->itemsize = daisy_dtype_size(self->dtype);
-    const char *order = json_string_value(json_object_get(root, "order"));
-    if (order && strcmp(order, "C") != 0)
-        return daisy_error_set(err, ".zarray: order '%s' is not supported (only C)", order);
+    const json_t *order = json_object_get(root, "order");
+    const char *o = json_string_value(order);
+    if (order && (!o || (strcmp(o, "C") != 0 && strcmp(o, "F") != 0)))
+        return daisy_error_set(err, ".zarray: order %s%s%s is neither \"C\" nor \"F\"",
+                               o ? "'" : "", o ? o : "(not a string)", o ? "'" : "");
+    self->order_f = o && o[0] == 'F' && self->dims > 1;
     const json_t *filters = json_object_get(root, "filters");
     if (filters && !json_is_null(filters)
         && !(json_is_array(filters) && json_array_size(filters) == 0)) {
@@ -423,6 +426,8 @@ zarr_meta_check_spec(const daisy_array_spec_t *spec, codec_config_t *cfg,
         && spec->dimension_separator != 0)
         return daisy_error_set(err, "dimension separator '%c' is neither '.' nor '/'",
                                spec->dimension_separator);
+    if (spec->order != 'C' && spec->order != 'F' && spec->order != 0)
+        return daisy_error_set(err, "order '%c' is neither 'C' nor 'F'", spec->order);
     memset(cfg, 0, sizeof *cfg);
     cfg->id = spec->compressor;
     if ((unsigned)spec->compressor > DAISY_COMPRESSOR_BLOSC)
@@ -470,7 +475,7 @@ s_zarray_text(const daisy_array_spec_t *spec, const codec_config_t *cfg,
     json_object_set_new(meta, "shape", zarr_json_list(spec->dims, spec->shape));
     json_object_set_new(meta, "chunks", zarr_json_list(spec->dims, spec->chunks));
     json_object_set_new(meta, "dtype", json_string(dtype));
-    json_object_set_new(meta, "order", json_string("C"));
+    json_object_set_new(meta, "order", json_string(spec->order == 'F' ? "F" : "C"));
     json_object_set_new(meta, "filters", json_null());
     json_object_set_new(meta, "fill_value", json_string("@FILL@"));
     if (spec->dimension_separator == '/')

@@ -1,8 +1,10 @@
 /*  roi_copy.c - copying between a ROI in world units and the chunks it touches
 
     A ROI is checked against the array and turned into voxels once: it
-    must lie inside the array's ROI and on its voxel grid. Then reads and
-    writes go chunk by chunk over the chunks the ROI touches. The copy
+    must lie inside the array's ROI and on its voxel grid (an empty ROI
+    within the array's bounds is a no-op, so that arrays with a 0 in their
+    shape can be read whole). Then reads and writes go chunk by chunk
+    over the chunks the ROI touches. The copy
     between a chunk and the caller's buffer moves whole contiguous runs
     with memcpy: trailing dimensions that span both buffers fully are
     merged into one run, so a chunk-shaped ROI is a single memcpy. When a
@@ -27,16 +29,51 @@ s_coord_text(int dims, const int64_t *v, char *out, size_t len)
     daisy_coord_format(daisy_coord_make(dims, v), out, len);
 }
 
+//  A ROI as daisy_roi_format() writes it, and for an empty one (which it
+//  writes as "[empty ROI]") its offset and shape too: the ROI of an array
+//  with a 0 in its shape is empty, and an error about it must say where.
+static void
+s_roi_text(const daisy_roi_t *roi, char *out, size_t len)
+{
+    int n = daisy_roi_format(roi, out, len);
+    if (!daisy_roi_empty(roi) || n < 0 || (size_t)n >= len)
+        return;
+    char off[80], shape[80];
+    s_coord_text(roi->dims, roi->offset, off, sizeof off);
+    s_coord_text(roi->dims, roi->shape, shape, sizeof shape);
+    snprintf(out + n, len - (size_t)n, " at %s, shape %s", off, shape);
+}
+
+//  True when `roi` lies inside the array's ROI `aroi`. An empty ROI does
+//  when it lies within the array's bounds, faces included:
+//  daisy_roi_contains() (funlib's rule) wants its begin to be a point of
+//  the array, which an array with a 0 in its shape has none of, and an
+//  empty ROI at the array's end is not.
+static bool
+s_inside(const daisy_roi_t *aroi, const daisy_roi_t *roi)
+{
+    if (!daisy_roi_empty(roi))
+        return daisy_roi_contains(aroi, roi);
+    for (int d = 0; d < roi->dims; d++) {
+        int64_t rel;
+        if (roi->offset[d] < aroi->offset[d]
+            || __builtin_sub_overflow(roi->offset[d], aroi->offset[d], &rel)
+            || rel > aroi->shape[d] - roi->shape[d])
+            return false;
+    }
+    return true;
+}
+
 //  Checks `roi` against the array and converts it to voxels relative to the
 //  array's origin: begin in b, shape in n. Returns 1 when the ROI is empty.
 int
 roi_copy_check(const daisy_array_t *self, const daisy_roi_t *roi, int64_t *b, int64_t *n,
                daisy_error_t *err)
 {
-    char rtext[160], atext[160];
+    char rtext[200], atext[200];
     if (!roi)
         return daisy_error_set(err, "array '%s': no ROI given", self->path);
-    daisy_roi_format(roi, rtext, sizeof rtext);
+    s_roi_text(roi, rtext, sizeof rtext);
     if (roi->dims != self->dims)
         return daisy_error_set(err, "array '%s': ROI %s has %d dimensions, the array has %d",
                                self->path, rtext, roi->dims, self->dims);
@@ -45,8 +82,8 @@ roi_copy_check(const daisy_array_t *self, const daisy_roi_t *roi, int64_t *b, in
             return daisy_error_set(err, "array '%s': ROI %s has a negative shape", self->path,
                                    rtext);
     daisy_roi_t aroi = daisy_array_roi(self);
-    if (!daisy_roi_contains(&aroi, roi)) {
-        daisy_roi_format(&aroi, atext, sizeof atext);
+    if (!s_inside(&aroi, roi)) {
+        s_roi_text(&aroi, atext, sizeof atext);
         return daisy_error_set(err, "array '%s': ROI %s is outside the array's ROI %s",
                                self->path, rtext, atext);
     }
@@ -124,6 +161,41 @@ zarr_copy_box(int dims, size_t item, const int64_t *cnt, const unsigned char *sr
         }
         if (d < 0)
             break;
+    }
+}
+
+//  Between a chunk (C order, shape `shape`) and its transpose by `order`
+//  (encoded axis i is decoded axis order[i]): encode copies decoded `src`
+//  into encoded `dst`, decode the reverse. v3's transpose codec and v2's
+//  order "F" (the axes reversed) both come here.
+void
+zarr_permute(int dims, const int64_t *shape, const int *order, size_t item,
+             const unsigned char *src, unsigned char *dst, bool encode)
+{
+    size_t dstride[DAISY_MAX_DIMS], estride[DAISY_MAX_DIMS];
+    int64_t eshape[DAISY_MAX_DIMS], idx[DAISY_MAX_DIMS] = {0};
+    size_t total = 1;
+    dstride[dims - 1] = item;
+    for (int d = dims - 2; d >= 0; d--)
+        dstride[d] = dstride[d + 1] * (size_t)shape[d + 1];
+    for (int i = 0; i < dims; i++) {
+        eshape[i] = shape[order[i]];
+        estride[i] = dstride[order[i]];     //  decoded offset step per encoded axis
+        total *= (size_t)eshape[i];
+    }
+    size_t doff = 0;
+    for (size_t e = 0; e < total; e++) {
+        if (encode)
+            memcpy(dst + e * item, src + doff, item);
+        else
+            memcpy(dst + doff, src + e * item, item);
+        for (int i = dims - 1; i >= 0; i--) {
+            doff += estride[i];
+            if (++idx[i] < eshape[i])
+                break;
+            doff -= (size_t)eshape[i] * estride[i];
+            idx[i] = 0;
+        }
     }
 }
 

@@ -337,40 +337,6 @@ s_scratch(v3_chain_t *chain, int k, size_t size, daisy_error_t *err)
     return chain->scratch[k];
 }
 
-//  Between a chunk (C order, shape `shape`) and its transpose by `order`
-//  (encoded axis i is decoded axis order[i]): encode copies decoded `src`
-//  into encoded `dst`, decode the reverse.
-static void
-s_permute(int dims, const int64_t *shape, const int *order, size_t item,
-          const unsigned char *src, unsigned char *dst, bool encode)
-{
-    size_t dstride[DAISY_MAX_DIMS], estride[DAISY_MAX_DIMS];
-    int64_t eshape[DAISY_MAX_DIMS], idx[DAISY_MAX_DIMS] = {0};
-    size_t total = 1;
-    dstride[dims - 1] = item;
-    for (int d = dims - 2; d >= 0; d--)
-        dstride[d] = dstride[d + 1] * (size_t)shape[d + 1];
-    for (int i = 0; i < dims; i++) {
-        eshape[i] = shape[order[i]];
-        estride[i] = dstride[order[i]];     //  decoded offset step per encoded axis
-        total *= (size_t)eshape[i];
-    }
-    size_t doff = 0;
-    for (size_t e = 0; e < total; e++) {
-        if (encode)
-            memcpy(dst + e * item, src + doff, item);
-        else
-            memcpy(dst + doff, src + e * item, item);
-        for (int i = dims - 1; i >= 0; i--) {
-            doff += estride[i];
-            if (++idx[i] < eshape[i])
-                break;
-            doff -= (size_t)eshape[i] * estride[i];
-            idx[i] = 0;
-        }
-    }
-}
-
 //  Encode one chunk (self->chunk_bytes, native order, C order) at `src`,
 //  which is left as it is. *out points into the chain's or the codec's
 //  buffers (valid until the next call) or at `src` itself.
@@ -385,7 +351,7 @@ v3_chain_encode(v3_chain_t *chain, const daisy_array_t *self, const unsigned cha
         if (!t)
             return -1;
         if (chain->transpose)
-            s_permute(self->dims, self->chunks, chain->order, item, src, t, true);
+            zarr_permute(self->dims, self->chunks, chain->order, item, src, t, true);
         else
             memcpy(t, src, len);
         if (chain->big && item > 1)
@@ -466,7 +432,7 @@ v3_chain_decode(v3_chain_t *chain, const daisy_array_t *self, const unsigned cha
             memcpy(t, src, len);
         if (chain->big && item > 1)
             zarr_dtype_swap(t, len / item, item);
-        s_permute(self->dims, self->chunks, chain->order, item, t, dst, false);
+        zarr_permute(self->dims, self->chunks, chain->order, item, t, dst, false);
         return 0;
     }
     if (p != dst)

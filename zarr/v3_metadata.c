@@ -279,6 +279,9 @@ zarr_v3_check_spec(const daisy_array_spec_t *spec, int format, daisy_error_t *er
     if (format != 3)
         return any || spec->checksum ? daisy_error_set(err, "shard shape and checksum need "
                                                        "zarr_format 3") : 0;
+    if (spec->order == 'F')
+        return daisy_error_set(err, "order 'F' needs zarr_format 2 (v3 spells it as a "
+                               "transpose codec, which is read but not written)");
     v3_chain_t chain;
     if (v3_chain_from_spec(&chain, spec, err))
         return -1;

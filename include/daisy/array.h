@@ -9,7 +9,8 @@
     shape; each shard is one file holding its chunks, the "inner chunks",
     and an index, and inner chunks that are all fill value are not stored).
     daisy_array_open() tells the two apart (zarr.json or .zarray); reads
-    and writes are the same for both. Voxel size and offset live in .zattrs
+    and writes are the same for both, and for v2 arrays whose chunks are
+    stored in Fortran order ("order": "F"). Voxel size and offset live in .zattrs
     (v2) or zarr.json's "attributes" (v3) as funlib users store them
     ({"resolution": [...], "offset": [...]}, world units; "voxel_size" is
     read when "resolution" is absent). The array's ROI, in world units, is
@@ -19,6 +20,9 @@
     ROI and on its voxel grid (offset and shape multiples of the voxel size,
     counted from the array's offset), and a caller's buffer in C order of
     roi.shape / voxel_size elements. Missing chunks read as the fill value.
+    An empty ROI within the array's bounds (at its end too, and the whole
+    ROI of an array with a 0 in its shape, which Python zarr makes) reads
+    and writes nothing; a ROI with voxels outside the array is an error.
 
     Concurrency: every chunk (or shard) is written to a temporary file in
     the array's directory and renamed into place, so readers never see half
@@ -112,6 +116,10 @@ typedef struct {
     int blosc_shuffle;                     //  0 none, 1 byte (default), 2 bit, -1 auto
     char dimension_separator;              //  v2: '.' (default) or '/' (nested chunk keys)
     bool overwrite;                        //  replace an existing Zarr array at the path
+    //  v2: 'C' (default) or 'F': chunks stored in Fortran order (first axis
+    //  fastest), as Python zarr's order='F'. Buffers are C order either way.
+    //  After `overwrite`, where the struct had padding: no field moved.
+    char order;
     //  Zarr v3 (zarr_format 3) ------------------------------------------
     int zarr_format;                       //  2 (default) or 3
     //  Voxels, each a multiple of chunks[d]; all 0 (the default): unsharded.
@@ -122,10 +130,12 @@ typedef struct {
 } daisy_array_spec_t;
 
 //  Defaults for an array of `dims` dimensions: Zarr v2, voxel size 1,
-//  offset 0, fill 0, no compression. `shape` and `chunks` are copied.
-//  Zarr v3 arrays take the same fields, with these differences: chunk keys
-//  are always c/I/J/K ('/' separated), compressor zlib is refused (v3 has
-//  gzip), blosc's automatic shuffle (-1) is resolved when written.
+//  offset 0, fill 0, no compression, C order. `shape` and `chunks` are
+//  copied. Zarr v3 arrays take the same fields, with these differences:
+//  chunk keys are always c/I/J/K ('/' separated), compressor zlib is
+//  refused (v3 has gzip), blosc's automatic shuffle (-1) is resolved when
+//  written, order 'F' is refused (v3 spells it as a transpose codec, which
+//  is read but not written).
 DAISY_EXPORT void daisy_array_spec_init(daisy_array_spec_t *spec, daisy_dtype_t dtype, int dims,
                                         const int64_t *shape, const int64_t *chunks);
 

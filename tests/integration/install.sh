@@ -28,6 +28,27 @@ export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR="$stage"
 cc -o "$tmpdir/remote_worker" "$EXAMPLES/remote_worker.c" $(pkg-config --cflags --libs daisy) \
   -Wl,-rpath,"$lib" > "$tmpdir/cc.log" 2>&1
 check "a program builds against the installed library" test -x "$tmpdir/remote_worker"
+# The public headers need nothing of daisy's dependencies, so neither do
+# the flags: pkg-config gives daisy's include directory alone (it gave
+# those of libpq, pgm, libxml2, krb5 ... from Requires.private), every
+# header compiles by itself with it, and none includes more than the C
+# library's headers (a dependency's, in /usr/include, would compile anyway).
+inc=$(dirname "$(find "$stage" -path '*/include/daisy/daisy.h')")
+extra=$(for f in $(pkg-config --cflags daisy); do [ "$f" = "-I${inc%/daisy}" ] || echo "$f"; done)
+[ -z "$extra" ] || echo "pkg-config --cflags daisy also gives:" $extra
+check "pkg-config --cflags daisy gives daisy's include directory alone" test -z "$extra"
+bad=""
+for h in "$inc"/*.h; do
+  echo "#include <daisy/${h##*/}>" > "$tmpdir/one_header.c"
+  cc -c -o /dev/null -Wall -Werror $(pkg-config --cflags daisy) "$tmpdir/one_header.c" \
+    >> "$tmpdir/cc.log" 2>&1 || bad="$bad ${h##*/}"
+done
+[ -z "$bad" ] || echo "headers that do not compile by themselves:$bad"
+check "each installed header compiles by itself with pkg-config's flags" test -z "$bad"
+foreign=$(sed -n 's/^ *# *include *<\(.*\)>.*/\1/p' "$inc"/*.h | sort -u \
+  | grep -vxE '(std(arg|bool|def|int|io|lib)|inttypes|limits|signal|time|sys/types)\.h')
+[ -z "$foreign" ] || echo "installed headers include:" $foreign
+check "the installed headers include only the C library's headers" test -z "$foreign"
 bin=$(dirname "$(find "$stage" -path '*/bin/daisy' -type f)")
 # No LD_LIBRARY_PATH: the installed programs find their library themselves,
 # wherever the tree is (here a DESTDIR staging copy, then moved elsewhere).

@@ -22,6 +22,17 @@ zlib, gzip, zstd, blosc-lz4, blosc-zstd), both directions:
 Plus: big-endian arrays, nested chunk keys ("/"), blosc auto-shuffle, other
 blosc compressors and a uint64 fill value above 2^63.
 
+And Fortran order (order='F'), in 1 to 4 dimensions with shapes that are
+not multiples of the chunks (edge chunks): array_tool writes in unaligned
+blocks, and Python zarr must read the same values, find .zarray
+byte-identical to its own and every chunk, decoded, byte-identical to the
+chunk it writes for the same data (the layout, edge padding included);
+Python zarr writes with chunks missing, and array_tool must read what zarr
+reads, whole and across chunk borders.
+
+And arrays with a 0 in their shape: each side opens the other's and reads
+its (empty) whole ROI; a ROI with voxels is refused as outside the array.
+
 Exits 0 when every case passed, 1 when any failed, and 77 (skip) with the
 reason when python3-zarr is not installed; it never passes silently.
 """
@@ -237,6 +248,112 @@ def autoshuffle_c_to_python(tool, work):
     check(same_bits(z[:], data), "contents differ")
 
 
+# Fortran order: dims -> (shape, chunks, block), none a multiple of the next.
+F_CASES = {
+    1: ((13,), (4,), (5,)),
+    2: ((13, 10), (4, 3), (5, 4)),
+    3: ((13, 10, 7), (4, 3, 5), (5, 4, 3)),
+    4: ((7, 6, 5, 4), (3, 4, 2, 3), (2, 5, 3, 2)),
+}
+
+
+def f_order_c_to_python(tool, work, dims, dt, cname):
+    shape, chunks, block = F_CASES[dims]
+    codec, opts = COMPRESSORS[cname]
+    path = os.path.join(work, f"c2py_F{dims}_{dt}_{cname}")
+    data = make_data(dt, shape, zlib.crc32(f"F {dims} {dt} {cname}".encode()))
+    raw = path + ".raw"
+    data.astype("<" + dt).tofile(raw)
+    fill = fill_for(dt)
+    run([tool, "write", path, "--dtype", NUMPY_NAMES[dt], "--order", "F",
+         "--shape", ",".join(map(str, shape)), "--chunks", ",".join(map(str, chunks)),
+         f"--fill={fill}", "--block", ",".join(map(str, block)), "--data", raw] + opts)
+    z = zarr.open_array(path, mode="r")
+    check(z.order == "F", f"order {z.order}")
+    check(z.shape == shape and z.chunks == chunks, f"shape/chunks {z.shape} {z.chunks}")
+    check(same_bits(z[:], data), "contents differ")
+    # What Python zarr writes for the same array, in one go.
+    ref = path + "_ref"
+    r = zarr.open_array(ref, mode="w", shape=shape, chunks=chunks, dtype="<" + dt,
+                        compressor=codec, fill_value=fill, order="F")
+    r[...] = data
+    with open(os.path.join(path, ".zarray"), "rb") as f1, \
+            open(os.path.join(ref, ".zarray"), "rb") as f2:
+        a, b = f1.read(), f2.read()
+    check(a == b, f".zarray not byte-identical: {a!r} vs {b!r}")
+    keys = sorted(k for k in os.listdir(ref) if not k.startswith("."))
+    mine = sorted(k for k in os.listdir(path) if not k.startswith("."))
+    check(keys == mine, f"chunk keys {mine} != {keys}")
+
+    def decoded(d, k):
+        with open(os.path.join(d, k), "rb") as f:
+            b = f.read()
+        return bytes(codec.decode(b)) if codec else b
+    for k in keys:
+        check(decoded(path, k) == decoded(ref, k), f"chunk {k} differs from Python zarr's")
+
+
+def f_order_python_to_c(tool, work, dims, dt, cname):
+    shape, chunks, _ = F_CASES[dims]
+    codec = COMPRESSORS[cname][0]
+    path = os.path.join(work, f"py2c_F{dims}_{dt}_{cname}")
+    fill = fill_for(dt)
+    z = zarr.open_array(path, mode="w", shape=shape, chunks=chunks, dtype="<" + dt,
+                        compressor=codec, fill_value=fill, order="F")
+    data = make_data(dt, shape, zlib.crc32(f"F {dims} {dt} {cname} 2".encode()))
+    # From the second chunk on in every dimension: the first chunks stay
+    # missing, the edge chunks are written.
+    region = tuple(slice(c, n) for c, n in zip(chunks, shape))
+    z[region] = data[region]
+    expect = z[:]
+    out = path + ".out"
+    meta = json.loads(run([tool, "read", path, "--out", out]))
+    check(tuple(meta["shape"]) == shape, f"shape {meta['shape']}")
+    got = np.fromfile(out, dtype="<" + dt).reshape(shape)
+    check(same_bits(got, expect), "contents differ")
+    sub = tuple(slice(1, n - 1) for n in shape)
+    roi = ",".join(str(s.start) for s in sub) + ":" + ",".join(str(s.stop - s.start)
+                                                               for s in sub)
+    run([tool, "read", path, "--out", out, f"--roi={roi}"])
+    got = np.fromfile(out, dtype="<" + dt).reshape(tuple(s.stop - s.start for s in sub))
+    check(same_bits(got, expect[sub]), "sub-ROI contents differ")
+
+
+ZERO_SHAPES = [(0,), (0, 5), (3, 0, 4)]
+
+
+def zero_python_to_c(tool, work, shape):
+    path = os.path.join(work, "py2c_zero_" + "x".join(map(str, shape)))
+    zarr.open_array(path, mode="w", shape=shape, chunks=(2,) * len(shape), dtype="<f4")
+    out = path + ".out"
+    meta = json.loads(run([tool, "read", path, "--out", out]))
+    check(tuple(meta["shape"]) == shape, f"shape {meta['shape']}")
+    check(os.path.getsize(out) == 0, f"{os.path.getsize(out)} bytes read")
+    roi = ",".join("0" for _ in shape) + ":" + ",".join("1" for _ in shape)
+    p = subprocess.run([tool, "read", path, "--out", out, f"--roi={roi}"], capture_output=True,
+                       text=True)
+    check(p.returncode == 1 and "is outside the array's ROI" in p.stderr,
+          f"a ROI with voxels: exit {p.returncode}: {p.stderr.strip()}")
+
+
+def zero_c_to_python(tool, work, shape):
+    path = os.path.join(work, "c2py_zero_" + "x".join(map(str, shape)))
+    raw = path + ".raw"
+    open(raw, "wb").close()
+    chunks = (2,) * len(shape)
+    run([tool, "write", path, "--dtype", "float32", "--shape", ",".join(map(str, shape)),
+         "--chunks", ",".join(map(str, chunks)), "--data", raw])
+    z = zarr.open_array(path, mode="r")
+    check(z.shape == shape, f"shape {z.shape}")
+    check(z[...].shape == shape, f"read shape {z[...].shape}")
+    ref = path + "_ref"
+    zarr.open_array(ref, mode="w", shape=shape, chunks=chunks, dtype="<f4", compressor=None)
+    with open(os.path.join(path, ".zarray"), "rb") as f1, \
+            open(os.path.join(ref, ".zarray"), "rb") as f2:
+        a, b = f1.read(), f2.read()
+    check(a == b, f".zarray not byte-identical: {a!r} vs {b!r}")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -280,6 +397,15 @@ def main():
              label="u8max")
         case("python->C float fill -inf", python_to_c, "f4", "gzip", fill=float("-inf"),
              label="f4inf")
+        for shape in ZERO_SHAPES:
+            case(f"python->C shape {shape}", zero_python_to_c, shape)
+            case(f"C->python shape {shape}", zero_c_to_python, shape)
+        for dims in F_CASES:
+            for dt, cname in [("i4", "none"), ("f8", "zstd"), ("u2", "blosc-lz4")]:
+                case(f"C->python order F {dims}D {dt} {cname}", f_order_c_to_python, dims, dt,
+                     cname)
+                case(f"python->C order F {dims}D {dt} {cname}", f_order_python_to_c, dims, dt,
+                     cname)
     finally:
         if failures and os.environ.get("KEEP_INTEROP_DIR"):
             print(f"# kept {work}")
