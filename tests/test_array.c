@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1131,6 +1134,43 @@ Test(array, create_refuses_to_clobber_and_overwrite_replaces)
     write_text(path_of("afile"), "x");
     cr_assert_null(daisy_array_create(path_of("afile"), &spec, &err));
     cr_assert(strstr(err.msg, "not a directory"), "%s", err.msg);
+}
+
+//  A disk that fills up between .zarray and .zattrs (a private tmpfs of
+//  one page, in a mount namespace of this test's own process): the create
+//  fails naming .zattrs and the disk's complaint, and takes its .zarray
+//  away again, so that once there is room a retry is not told the array
+//  already exists (an array without its voxel size and offset would read
+//  in the wrong world units).
+Test(array, a_disk_full_after_zarray_leaves_no_half_made_array)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0
+        || mount("tmpfs", dir, "tmpfs", 0, "size=4k") != 0)
+        cr_skip_test("no private tmpfs here (needs root and mount namespaces): %s",
+                     strerror(errno));
+    daisy_array_spec_t spec;
+    int64_t shape[2] = {8, 8}, chunks[2] = {4, 4}, voxel[2] = {4, 2};
+    daisy_array_spec_init(&spec, DAISY_DTYPE_UINT8, 2, shape, chunks);
+    memcpy(spec.voxel_size, voxel, sizeof voxel);
+    daisy_error_t err;
+    daisy_array_t *a = daisy_array_create(path_of("f.zarr"), &spec, &err);
+    bool made = a != NULL;
+    daisy_array_destroy(&a);
+    char first[sizeof err.msg];
+    memcpy(first, err.msg, sizeof first);
+    bool zarray_left = file_exists(path_of("f.zarr/.zarray"));
+    int remounted = mount("tmpfs", dir, "tmpfs", MS_REMOUNT, "size=64k");
+    daisy_array_t *retry = daisy_array_create(path_of("f.zarr"), &spec, &err);
+    bool retried = retry != NULL;
+    daisy_roi_t roi = retried ? daisy_array_roi(retry) : (daisy_roi_t){0};
+    daisy_array_destroy(&retry);
+    umount2(dir, MNT_DETACH);
+    cr_assert_not(made, "a one-page disk held .zarray and .zattrs");
+    cr_assert(strstr(first, ".zattrs") && strstr(first, "No space left"), "%s", first);
+    cr_assert_not(zarray_left, "the .zarray of the failed create was left");
+    cr_assert_eq(remounted, 0, "%s", strerror(errno));
+    cr_assert(retried, "the retry with room failed: %s", err.msg);
+    cr_assert_eq(roi.shape[0], 32, "the retried array has its voxel size");
 }
 
 //  Processes creating the same new array at once: exactly one gets it in
