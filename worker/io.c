@@ -871,7 +871,8 @@ io_account_pause(daisy_worker_t *self, int64_t now)
     io_t *io = &self->io;
     int64_t gap = io->awake_until ? now - io->awake_until : 0;
     io->awake_until = now;
-    bool continued = __atomic_exchange_n(&self->continued, 0, __ATOMIC_ACQ_REL) != 0;
+    bool continued = __atomic_load_n(&self->continued, __ATOMIC_RELAXED)
+                     && __atomic_exchange_n(&self->continued, 0, __ATOMIC_ACQ_REL);
     if (gap > (int64_t)io->heartbeat_ms) {
         io->last_recv += gap;
         io->last_answer += gap;
