@@ -1018,7 +1018,8 @@ open_markers(daisy_broker_t *self, daisy_error_t *err)
     return 0;
 }
 
-//  A resume (the markers hold marks) may follow a broker killed while
+//  A resume (markers recorded before, with or without marks) may follow a
+//  broker killed while
 //  workers ran blocks, and those workers, launched apart from it, may live
 //  on: they reconnect within liveness x heartbeat and learn that their
 //  blocks are no longer theirs (WELCOME's `held`, or `wrong_run`), and only
@@ -1032,9 +1033,12 @@ resume_grace(daisy_broker_t *self)
     if (self->private_dir[0])
         return;
     uint64_t marked = 0;
-    for (uint32_t t = 0; self->markers && t < daisy_graph_task_count(self->graph); t++)
+    bool resumed = false;
+    for (uint32_t t = 0; self->markers && t < daisy_graph_task_count(self->graph); t++) {
         marked += self->markers[t] ? daisy_markers_count(self->markers[t]) : 0;
-    if (marked == 0)
+        resumed |= daisy_markers_resumed(self->markers[t]);
+    }
+    if (!resumed)       //  new markers: no run of this pipeline was here
         return;
     int64_t grace = (int64_t)self->opt.liveness * self->opt.heartbeat_ms;
     self->serve_from = zclock_mono() + grace;

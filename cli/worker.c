@@ -161,8 +161,9 @@ static const char *usage_text =
     "                    defaults of --connect, --task, --worker-id and\n"
     "                    --run-id (set by `daisy run` and `daisy-broker` for\n"
     "                    the workers they start)\n"
-    "  DAISY_BROKER_PID  when it is this process's parent: exit (as on\n"
-    "                    SIGTERM) when the parent dies\n"
+    "  DAISY_BROKER_PID  when it is this process's parent: when the parent\n"
+    "                    dies, die at once with the block's command (a\n"
+    "                    --run program gets SIGTERM)\n"
     "\n"
     "EXIT STATUS\n"
     "  0      the broker said there is no more work\n"
@@ -220,10 +221,8 @@ wcli_on_signal(int sig)
     if (w)
         daisy_worker_stop(w);
     pid_t group = s_command;
-    if (group > 0) {
-        kill(-group, sig);
-        kill(-group, SIGCONT);  //  a held command must run to take the signal
-    }
+    if (group > 0)
+        kill(-group, sig);  //  a held command takes it when it goes on, or is killed
     errno = saved;
 }
 
@@ -262,14 +261,18 @@ wcli_ended(pid_t pid)
 //  (we were handed to init, or it is a zombie not yet waited for) ends us
 //  at once.
 static int
-wcli_die_with_broker(const char *prog)
+wcli_die_with_broker(const char *prog, bool program)
 {
     const char *var = getenv("DAISY_BROKER_PID");
     pid_t pid = var ? (pid_t)atol(var) : 0;
     if (pid <= 0)
         return -1;
+    //  A --run program gets SIGTERM, to clean up. A command or plugin goes
+    //  at once (the guard kills the command): the run is dead, and a
+    //  resumed one may hand its block out now; a command that takes its
+    //  time over a SIGTERM ran on beside it.
     if (getppid() == pid)
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        prctl(PR_SET_PDEATHSIG, program ? SIGTERM : SIGKILL);
     if (wcli_ended(pid)) {
         fprintf(stderr, "%s: the broker that started this worker (pid %s) is gone\n", prog, var);
         return WCLI_REFUSED;
@@ -684,7 +687,7 @@ cli_worker(int argc, char **argv, const char *prog)
     if (rc >= 0)
         return rc;
     //  Before --run's exec: the parent-death signal survives it.
-    if ((rc = wcli_die_with_broker(prog)) >= 0)
+    if ((rc = wcli_die_with_broker(prog, a.run != NULL)) >= 0)
         return rc;
     if (a.run)
         return wcli_run_program(&a);

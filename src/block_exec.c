@@ -357,18 +357,19 @@ guard_start(launch_t *l)
     return 0;
 }
 
-//  The command is over: so is its guard. After a timeout, so is whatever
-//  the command left in its group: /bin/sh may have died of the SIGTERM
-//  while a child that ignores it runs on, and no SIGKILL would follow.
-//  The guard itself is killed by its pid: it may be outside the group
+//  The command is over: so is its guard, and whatever the command left in
+//  its group. /bin/sh may have died of a SIGTERM (a timeout, the worker
+//  stopped) while a child that takes its time over it, or ignores it,
+//  runs on; or the command left a process in the background. Either would
+//  run on after the block was reported, beside its next attempt. The
+//  guard itself is killed by its pid: it may be outside the group
 //  (guard_freeze found the command gone).
 static void
-guard_stop(const launch_t *l, bool stopped)
+guard_stop(const launch_t *l)
 {
     if (l->guard <= 0)
         return;
-    if (stopped)
-        kill(-l->guard, SIGKILL);
+    kill(-l->guard, SIGKILL);
     kill(l->guard, SIGKILL);
     while (waitpid(l->guard, NULL, 0) < 0 && errno == EINTR)
         ;
@@ -411,7 +412,7 @@ start_grouped(launch_t *l, pid_t *pid, volatile pid_t *group)
     pthread_sigmask(SIG_BLOCK, &all, &l->mask);
     int rc = guard_start(l);
     if (rc == 0 && (rc = start_command(l, pid)) != 0)
-        guard_stop(l, false);
+        guard_stop(l);
     if (rc == 0)
         *group = l->guard;
     pthread_sigmask(SIG_SETMASK, &l->mask, NULL);
@@ -478,6 +479,6 @@ daisy_block_exec(const char *command, const daisy_block_t *block,
         close(l.pipe_fd[0]);
     if (group)
         *env->group = 0;
-    guard_stop(&l, c.stopped != 0);
+    guard_stop(&l);
     return outcome(command, &c, waited, wstatus, env, status, err);
 }

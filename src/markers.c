@@ -55,6 +55,7 @@ struct _daisy_markers_t {
     int failed;                 //  errno of the first failure, then nothing is stored
     int lock_fd;                //  the task's .daisy-lock, held (flock) while open
     char path[PATH_MAX + 64];   //  the chunk file
+    bool resumed;               //  they were recorded here before this open
 };
 
 //  FNV-1a over the numbers that decide the block layout.
@@ -459,7 +460,14 @@ markers_open_locked(const char *tdir, const daisy_graph_t *graph, uint32_t task,
         return NULL;
     }
     self->count = self->size ? count_marked(self) : 0;
+    self->resumed = found && !discard;
     return self;
+}
+
+bool
+daisy_markers_resumed(const daisy_markers_t *self)
+{
+    return self && self->resumed;
 }
 
 void

@@ -231,6 +231,26 @@ Test(block_exec, a_child_that_ignores_sigterm_goes_with_the_timed_out_command)
     cr_assert(gone, "'%s' outlived its timeout", sleep);
 }
 
+//  What a command leaves in its group when it ends (a process in the
+//  background, or a child still handling the SIGTERM that ended its shell)
+//  goes with it: it would run on after the block was reported, beside the
+//  block's next attempt.
+Test(block_exec, what_a_command_leaves_behind_goes_with_it)
+{
+    char sleep[64], cmd[128];
+    unique_sleep(sleep, sizeof sleep, 6);
+    snprintf(cmd, sizeof cmd, "%s & exit 0", sleep);
+    daisy_error_t err;
+    int status = -1;
+    int64_t took;
+    int rc = run_timed(cmd, 0, &status, &err, &took);
+    bool gone = wait_running(sleep, false, 1000);
+    stop(sleep);
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_assert_eq(status, 0);
+    cr_assert(gone, "'%s' outlived its command", sleep);
+}
+
 //  The worker's fate: a caller killed with SIGKILL while its command runs.
 //  The command (a grandchild of the caller, under sh) goes within 2 s.
 Test(block_exec, a_command_dies_with_its_caller_killed_by_sigkill)

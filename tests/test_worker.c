@@ -1016,9 +1016,10 @@ Test(worker, a_worker_continued_holds_its_block_until_welcomed)
     cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
 }
 
-//  Held, then told the block is another's: the abort hook runs before the
-//  hold ends, so that a paused command is killed before it could go on.
-Test(worker, a_held_block_given_away_is_aborted_before_it_goes_on)
+//  Block 1 runs until the abort hook is called; the broker falls silent
+//  and the worker holds it and says hello again.
+static void
+hold_block_1_until_aborted(void)
 {
     sh.wait_abort = true;
     start((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100, .abort = on_abort,
@@ -1027,6 +1028,13 @@ Test(worker, a_held_block_given_away_is_aborted_before_it_goes_on)
     cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
     send_blocks(1, 1);
     expect_hello_while_held();
+}
+
+//  Held, then told the block is another's: the abort hook runs before the
+//  hold ends, so that a paused command is killed before it could go on.
+Test(worker, a_held_block_given_away_is_aborted_before_it_goes_on)
+{
+    hold_block_1_until_aborted();
     welcome(1000, 3);       //  a new session: nothing of the worker's is held
     daisy_msg_t m;
     for (int64_t until = tu_now_ms() + QUIET_MS; tu_now_ms() < until;)
@@ -1068,4 +1076,19 @@ Test(worker, a_worker_holding_a_block_reconnects_without_backing_off)
     shutdown_worker();
     join_worker();
     cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+}
+
+//  Asked to stop (SIGTERM, preemption) while its block is held, the worker
+//  stops the block instead of letting it go on to take the signal: the
+//  broker may have given it to another worker meanwhile.
+Test(worker, a_held_block_is_aborted_when_the_worker_is_stopped)
+{
+    hold_block_1_until_aborted();
+    daisy_worker_stop(fx.worker);
+    join_worker();
+    cr_assert_eq(atomic_load(&sh.aborted), 1, "the held block was not stopped");
+    cr_assert_eq(atomic_load(&sh.unheld), 1, "the hold did not end");
+    cr_assert_lt(atomic_load(&sh.aborted_at), atomic_load(&sh.unheld_at),
+                 "the hold ended before the block was stopped");
+    cr_assert_eq(atomic_load(&sh.missed), 0);
 }

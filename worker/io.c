@@ -125,6 +125,7 @@ io_unhold(daisy_worker_t *self)
 }
 
 static void io_void_leases(daisy_worker_t *self);
+static void io_abandon_running(daisy_worker_t *self);
 
 //  The run ends (SHUTDOWN, a fatal error) with a block held: no WELCOME
 //  will say whether it is ours, and its result could not be sent. It is
@@ -640,12 +641,33 @@ io_void_leases(daisy_worker_t *self)
         sent_pop(&io->sent);
     io->held = 0;
     io->marked = false;
-    if (!io->running)
+    io_abandon_running(self);
+}
+
+//  The block being processed is stopped through the caller's hook; its
+//  result will not be sent.
+static void
+io_abandon_running(daisy_worker_t *self)
+{
+    io_t *io = &self->io;
+    if (!io->running || io->void_running)
         return;
     io->void_running = true;
     io->tell = io->told = false;
     if (self->abort)
         self->abort(self->abort_arg);
+}
+
+//  Asked to stop (SIGTERM, preemption) while the running block is held:
+//  it may be another worker's by now, so it is stopped, not continued to
+//  take the signal. The blocks we hold go back when we say BYE.
+void
+io_stop_held(daisy_worker_t *self)
+{
+    if (!self->io.holding)
+        return;
+    io_abandon_running(self);
+    io_unhold(self);
 }
 
 static void

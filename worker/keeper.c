@@ -48,7 +48,7 @@ keeper_session(daisy_worker_t *self)
         if (!io->finished) {
             if (worker_stopped(self)) {
                 io->stopping = true;    //  no more credits; the caller leaves next
-                io_unhold(self);        //  a held block must run to end
+                io_stop_held(self);
             }
             io_tell_running(self, now);
             io_maybe_flush(self, now);

@@ -203,6 +203,7 @@ void io_maybe_flush(daisy_worker_t *self, int64_t now);
 void io_started(daisy_worker_t *self, const daisy_wire_block_t *block, int64_t now);
 void io_tell_running(daisy_worker_t *self, int64_t now);
 void io_unhold(daisy_worker_t *self);
+void io_stop_held(daisy_worker_t *self);
 void io_drain(daisy_worker_t *self, int64_t now);
 long io_timeout(const daisy_worker_t *self, int64_t now);
 void io_timers(daisy_worker_t *self, int64_t now);

@@ -16,8 +16,8 @@
     dies, by any means (SIGKILL, the OOM killer): a block is never left
     running after its worker, to run again elsewhere at the same time.
     The guard holds none of the caller's descriptors but stdin, stdout and
-    stderr. After a timeout, whatever the command left in its group goes
-    with it. On request the guard also stops the command while its caller
+    stderr. When the command ends, whatever it left in its group (a
+    background process, a child still handling a SIGTERM) goes with it. On request the guard also stops the command while its caller
     is stopped (freeze_with_caller).
 */
 #ifndef DAISY_BLOCK_EXEC_H

@@ -37,6 +37,10 @@ typedef struct _daisy_markers_t daisy_markers_t;
 //  ours are.
 DAISY_EXPORT daisy_markers_t *daisy_markers_open(const char *dir, const daisy_graph_t *graph,
                                                  uint32_t task, bool reset, daisy_error_t *err);
+//  Whether this task's markers were recorded in the directory before this
+//  open, for the same layout (a run that resumes, though perhaps with no
+//  block done yet); false for new ones and for those `reset` discarded.
+DAISY_EXPORT bool daisy_markers_resumed(const daisy_markers_t *self);
 //  Flushes and closes.
 DAISY_EXPORT void daisy_markers_close(daisy_markers_t **self_p);
 

@@ -120,8 +120,9 @@ DAISY_EXPORT void daisy_worker_set_abort(daisy_worker_t *self, void (*fn)(void *
 //  the block meanwhile, or it may run beside its next attempt
 //  (daisy-worker stops its command's process group with SIGSTOP and
 //  continues it with SIGCONT). Every call with true is followed by one
-//  with false (daisy_worker_stop() ends a hold too: the block is to end).
-//  NULL: none. Set it before daisy_worker_run().
+//  with false (daisy_worker_stop() ends a hold too, after the abort hook:
+//  the block may be another's). NULL: none. Set it before
+//  daisy_worker_run().
 DAISY_EXPORT void daisy_worker_set_hold(daisy_worker_t *self,
                                         void (*fn)(void *arg, bool hold), void *arg);
 

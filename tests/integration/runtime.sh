@@ -163,6 +163,28 @@ check "the stopped worker's command was stopped with it ($ticks_stopped, then $t
 check "the command never went on after its worker's return" \
   test "$(stat -c %s ticks2e)" = "$ticks_stopped"
 
+# 2f. daisy run killed with SIGKILL while a block's command runs, one that
+#     takes its time over SIGTERM: its worker dies at once, and with it the
+#     command (its guard kills it). Before, the worker took the death of
+#     its run for a SIGTERM and waited for the command, which ran on beside
+#     the block's attempt in a run resumed at once.
+cat > p2f.json <<JSON
+{"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [1]},
+  "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+  "command": "trap '' TERM; for i in \$(seq 100); do echo x >> $tmpdir/ticks2f; sleep 0.05; done"}]}
+JSON
+"$DAISY" run --quiet --logs logs2f p2f.json > out2f.txt 2>&1 &
+run=$!
+for _ in $(seq 100); do [ -s ticks2f ] && break; sleep 0.05; done
+kill -9 $run
+wait $run 2>/dev/null
+sleep 1
+ticks_after=$(stat -c %s ticks2f)
+sleep 0.5
+check "the command went with its killed run ($ticks_after, then $(stat -c %s ticks2f) bytes)" \
+  test "$(stat -c %s ticks2f)" = "$ticks_after"
+pkill -f "ticks2f" 2>/dev/null || true
+
 # 3. A failing block: retried max_retries times, then failed; its
 #    downstream orphaned; the summary says so; exit status non-zero.
 fail='[ "$DAISY_TASK_ID$DAISY_BLOCK_ID" = a4 ] && { echo "bad block" >&2; exit 3; }; '
