@@ -16,7 +16,8 @@
     when its parent dies (PR_SET_PDEATHSIG), checks its parent once more
     for one that died before it asked, and sleeps; on that signal it kills
     its whole group, grandchildren included. When the command ends, the
-    caller kills and reaps the guard. The guard is forked, not spawned
+    caller kills the guard and whatever the command left in its group (see
+    guard_stop), and reaps the guard. The guard is forked, not spawned
     (there is no program to exec), from a multi-threaded caller, so it
     makes only async-signal-safe calls and keeps every other signal
     blocked. The kernel sends the signal when the *thread* that forked the
