@@ -701,6 +701,19 @@ class _Worker:
             self.last_answer += gap
             if self.link == "ready" and self.sock is not None:
                 self._hello(now)
+        # A broker silent for liveness - 1.5 heartbeats may be about to lose
+        # us and give our blocks to others (PROTOCOL.md section 8, holding a
+        # block): with blocks queued, say hello again, and start none of
+        # them until the WELCOME. The liveness clock runs on. (A running
+        # function cannot be paused.)
+        if self.link == "ready" and self.queue and now - self.last_recv >= self._hold_after():
+            self._recv_all(now)                 # a heartbeat may be waiting unread
+            if self.finished:
+                return
+            if self.link == "ready" and now - self.last_recv >= self._hold_after():
+                last_recv = self.last_recv
+                self._hello(now)
+                self.last_recv = last_recv
         if self.give_up and now - self.last_answer >= self.give_up:
             raise _Fatal(f"broker unreachable at {self.endpoint} "
                          f"(no answer for {self.give_up:g} s)")
@@ -716,11 +729,19 @@ class _Worker:
         if self.link == "ready" and now - self.last_send >= self.heartbeat:
             self._send(HEARTBEAT)
 
+    def _hold_after(self):
+        # As the C worker's io_hold_after (worker/io.c).
+        if self.liveness >= 3:
+            return self.heartbeat * (self.liveness - 1.5)
+        return self.heartbeat * 1.25
+
     def _timeout(self, now):
         due = [self.retry_at if self.link == "idle"
                else self.last_recv + self.heartbeat * self.liveness]
         if self.link == "ready":
             due.append(self.last_send + self.heartbeat)
+            if self.queue:
+                due.append(self.last_recv + self._hold_after())
             if self.pending:
                 due.append(self.flush_at)
             if self.current is not None and not self.told:

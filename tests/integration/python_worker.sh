@@ -472,6 +472,32 @@ check "the run with a stopped Python worker completes" test "$rc" -eq 0
 check "no queued block ran twice (run11b.txt)" \
   test "$(cut -d' ' -f1,2 run11b.txt | sort | uniq -d | wc -l)" -le 1
 
+# 11c. A broker silent for liveness - 1.5 heartbeats (1.5 s here) may be
+#      about to lose its worker and give the worker's queued blocks to
+#      others: the worker says hello again and starts no queued block
+#      until the WELCOME. Before, it went on starting them until it gave
+#      the broker up (3 s). The broker is stopped for 3 s; a block started
+#      1.6-2.0 s into the stop would have been started past the hold.
+port=$(free_port)
+task1d p11c.json t 40 1 0 true
+"$BROKER" --bind "tcp://127.0.0.1:$port" --run-id run-11c --quiet p11c.json \
+  >b11c.out 2>b11c.err &
+broker=$!
+$PY pw.py --connect "tcp://127.0.0.1:$port" --task t --run-id run-11c --prefetch 16 --sleep 0.2 \
+  --records "$tmpdir/rec11c.txt" >w11c.out 2>w11c.err &
+pyworker=$!
+check "the Python worker started" wait_for 20 test -s rec11c.txt
+stopped_at=$(date +%s%N)
+kill -STOP $broker
+sleep 3
+kill -CONT $broker
+rc=0; timeout 60 tail --pid=$broker -f /dev/null || rc=$?
+late=$(awk -v t="$stopped_at" '$4 >= t + 1600000000 && $4 <= t + 2000000000' rec11c.txt | wc -l)
+check "no queued block started 1.6-2.0 s into the broker's silence ($late did)" test "$late" -eq 0
+check "the run completes" grep -q "completed ✔: 40" b11c.out
+check "every block ran once" test "$(cut -d' ' -f2 rec11c.txt | sort | uniq -d | wc -l)" -eq 0
+kill $broker $pyworker 2>/dev/null || true
+
 # 12. At the end of a run the workers, told to shut down, end on their
 #     own: a worker program's clean-up after run() returns (4 s here) is
 #     not cut short, as it was when the run SIGTERMed them at once and
