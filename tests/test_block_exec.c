@@ -300,6 +300,25 @@ file_size(const char *path)
     return stat(path, &st) == 0 ? (long)st.st_size : 0;
 }
 
+//  Whether process `pid` is stopped (state T) within ms milliseconds.
+static bool
+process_stopped(pid_t pid, int ms)
+{
+    char path[64], stat[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    for (int64_t end = tu_now_ms() + ms;; usleep(20000)) {
+        FILE *f = fopen(path, "r");
+        bool got = f && fgets(stat, sizeof stat, f);
+        if (f)
+            fclose(f);
+        const char *paren = got ? strrchr(stat, ')') : NULL;
+        if (paren && paren[1] && paren[2] == 'T')
+            return true;
+        if (tu_now_ms() >= end)
+            return false;
+    }
+}
+
 static bool
 process_gone(pid_t pid, int ms)
 {
@@ -342,7 +361,7 @@ Test(block_exec, a_watching_guard_stops_the_command_while_its_caller_is_stopped,
     if (f)
         fclose(f);
     kill(caller, SIGSTOP);
-    usleep(4 * DAISY_GUARD_WATCH_MS * 1000);
+    bool frozen = started && process_stopped((pid_t)sh, 5000);
     long stopped_at = file_size(ticks);
     usleep(3 * DAISY_GUARD_WATCH_MS * 1000);
     long later = file_size(ticks);
@@ -358,6 +377,7 @@ Test(block_exec, a_watching_guard_stops_the_command_while_its_caller_is_stopped,
     unlink(pidfile);
     rmdir(dir);
     cr_assert(started, "the command never started");
+    cr_assert(frozen, "the command was not stopped with its caller");
     cr_assert_eq(later, stopped_at, "the command ran on while its caller was stopped "
                  "(%ld bytes, then %ld)", stopped_at, later);
     cr_assert_eq(continued, later, "the guard continued the command itself");

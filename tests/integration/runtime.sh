@@ -10,6 +10,15 @@ cd "$tmpdir"
 # times, and the ROIs; used by check_run.py.
 record='s=$(date +%s%N); sleep 0.01; echo "$DAISY_TASK_ID $DAISY_BLOCK_ID $DAISY_ATTEMPT $s $(date +%s%N) $DAISY_READ_OFFSET $DAISY_READ_SHAPE $DAISY_WRITE_OFFSET $DAISY_WRITE_SHAPE" >> '
 
+wait_stopped() {  # seconds, pid: true once the process is stopped (state T)
+  local _
+  for _ in $(seq $(($1 * 20))); do
+    [ "$(sed 's/.*) //' "/proc/$2/stat" 2>/dev/null | cut -d' ' -f1)" = T ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 pipeline() {  # file, records file, extra command prefix for task a
   cat >"$1" <<JSON
 {"tasks": [
@@ -142,14 +151,15 @@ cat > p2e.json <<JSON
 {"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [2]},
   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
   "read_write_conflict": false, "workers": 2, "max_retries": 2,
-  "command": "if [ \$DAISY_BLOCK_ID\$DAISY_ATTEMPT = 00 ]; then echo \$PPID > $tmpdir/w2e; while :; do echo x >> $tmpdir/ticks2e; sleep 0.02; done; fi; echo \$DAISY_BLOCK_ID \$DAISY_ATTEMPT >> $tmpdir/run2e.txt"}]}
+  "command": "if [ \$DAISY_BLOCK_ID\$DAISY_ATTEMPT = 00 ]; then echo \$\$ > $tmpdir/c2e; echo \$PPID > $tmpdir/w2e; while :; do echo x >> $tmpdir/ticks2e; sleep 0.02; done; fi; echo \$DAISY_BLOCK_ID \$DAISY_ATTEMPT >> $tmpdir/run2e.txt"}]}
 JSON
 timeout 120 "$DAISY" run --quiet --logs logs2e --heartbeat 200 p2e.json > out2e.txt 2> err2e.txt &
 run=$!
 for _ in $(seq 100); do [ -s ticks2e ] && [ -s w2e ] && break; sleep 0.05; done
 read -r worker_pid < w2e
+read -r command_pid < c2e
 kill -STOP "$worker_pid"
-sleep 0.5                   # the guard looks every 100 ms
+check "the stopped worker's command was stopped too" wait_stopped 5 "$command_pid"
 ticks_stopped=$(stat -c %s ticks2e)
 for _ in $(seq 100); do grep -q "^0 1$" run2e.txt 2>/dev/null && break; sleep 0.05; done
 check "block 0 ran again elsewhere while its first worker was stopped" grep -q "^0 1$" run2e.txt
@@ -415,7 +425,7 @@ kill $worker 2>/dev/null || true
 #      says the block is still the worker's, and the command goes on:
 #      attempt 0 only, no retry, no block run twice.
 port=$(free_port)
-cmd11b="for i in \$(seq 60); do echo \$DAISY_ATTEMPT >> $tmpdir/ticks11b; sleep 0.05; done"
+cmd11b="echo \$\$ > $tmpdir/c11b; for i in \$(seq 60); do echo \$DAISY_ATTEMPT >> $tmpdir/ticks11b; sleep 0.05; done"
 cat > p11b.json <<JSON
 {"tasks": [{"id": "t", "total_roi": {"offset": [0], "shape": [1]},
   "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
@@ -429,7 +439,8 @@ broker=$!
 worker=$!
 for _ in $(seq 100); do [ -s ticks11b ] && break; sleep 0.05; done
 kill -STOP $broker
-sleep 1                     # held 300 ms after the broker's last word
+read -r command_pid < c11b
+check "the command was paused while its broker was silent" wait_stopped 5 "$command_pid"
 ticks_silent=$(wc -l < ticks11b)
 sleep 1
 ticks_later=$(wc -l < ticks11b)
