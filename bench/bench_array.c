@@ -52,6 +52,25 @@
                      v2 throughput, and the files each copy created.
                      Targets: ratio >= 0.8 and >= 100x fewer files.
 
+    order_f_read     What Fortran order costs: two uncompressed v2 arrays of
+    order_f_write    128 MiB (--quick: 2 MiB) in chunks of 64^3 (--quick:
+                     32^3) elements, one in order "F", one in order "C",
+                     for each element size (uint8, uint16, float32, uint64;
+                     the volume's axes halved in turn as items grow).
+                     Timed as chunk_read/chunk_write: every chunk read,
+                     ROI = the chunk, and every chunk written, each write
+                     pass after syncfs() (not timed). The reference is the
+                     C-order array in the same run, in pairs of alternating
+                     order (--pairs); `ratio` is the median over pairs of
+                     F's MiB/s over C's, `pair_ratios` all of them. A C read
+                     goes straight into the caller's buffer; an F read
+                     decodes aside and transposes, an F write transposes
+                     before it encodes (zarr_permute), so uncompressed data
+                     in the page cache shows the transposition at its
+                     dearest. Both arrays are read back and compared, and
+                     a chunk file of the F array is checked to hold the
+                     chunk transposed. Target: ratio >= 0.70.
+
     Data lives in a fresh directory under /tmp (or --dir), removed at the
     end. The exit status is 1 when a check fails (a copy that differs, an
     error from the library); a missed target does not change it. The
@@ -717,6 +736,167 @@ case_sharded_copy(const char *dir, bool quick, int rounds)
     return 0;
 }
 
+//  Case: order_f ----------------------------------------------------------
+
+//  The volume of order_f for elements of `item` bytes: 128 MiB (--quick:
+//  2 MiB) whatever the type, halving the axes in turn as items grow, in
+//  chunks of 64^3 (--quick: 32^3) elements.
+static void
+order_f_shape(bool quick, size_t item, int64_t *shape, int64_t *chunk)
+{
+    int64_t edge = quick ? 128 : 512;
+    for (int d = 0; d < 3; d++) {
+        shape[d] = edge;
+        chunk[d] = quick ? 32 : 64;
+    }
+    for (int d = 0; item > 1; d++, item /= 2)
+        shape[d] /= 2;
+}
+
+//  The first chunk file of the F-order array holds `buf` transposed, x
+//  slowest: a bug that wrote C order would otherwise pass for fast F order.
+static int
+order_f_check_file(const char *path, const int64_t *chunk, size_t item,
+                   const unsigned char *buf)
+{
+    char file[600];
+    snprintf(file, sizeof file, "%s/0.0.0", path);
+    size_t bytes = (size_t)(chunk[0] * chunk[1] * chunk[2]) * item;
+    unsigned char *raw = malloc(bytes);
+    int fd = open(file, O_RDONLY);
+    bool ok = raw && fd >= 0 && bench_read_full(fd, raw, bytes);
+    if (fd >= 0)
+        close(fd);
+    for (int64_t z = 0; ok && z < chunk[0]; z++)
+        for (int64_t y = 0; ok && y < chunk[1]; y++)
+            for (int64_t x = 0; ok && x < chunk[2]; x++) {
+                size_t c = (size_t)((z * chunk[1] + y) * chunk[2] + x) * item;
+                size_t f = (size_t)((x * chunk[1] + y) * chunk[0] + z) * item;
+                ok = memcmp(raw + f, buf + c, item) == 0;
+            }
+    free(raw);
+    return ok ? 0 : -1;
+}
+
+//  Read back every chunk of `a` and compare it with `buf`.
+static int
+order_f_check(daisy_array_t *a, const grid_t *g, const unsigned char *buf, size_t bytes)
+{
+    unsigned char *check = malloc(bytes);
+    daisy_error_t err;
+    int rc = check ? 0 : -1;
+    for (int64_t i = 0; i < g->count && rc == 0; i++) {
+        daisy_roi_t roi = grid_roi(g, i);
+        if (daisy_array_read(a, &roi, check, &err) || memcmp(check, buf, bytes) != 0)
+            rc = -1;
+    }
+    free(check);
+    return rc;
+}
+
+static void
+order_f_print(const char *name, bool quick, daisy_dtype_t dtype, const int64_t *shape,
+              const int64_t *chunk, int64_t chunks, size_t volume, int pairs, double *f,
+              double *c, double *ratio)
+{
+    size_t n = (size_t)pairs;
+    size_t chunk_bytes = (size_t)(chunk[0] * chunk[1] * chunk[2]) * daisy_dtype_size(dtype);
+    printf("{\"case\": \"%s\", \"quick\": %s, \"dtype\": \"%s\", \"compressor\": \"none\", "
+           "\"shape\": [%lld, %lld, %lld], \"chunk\": [%lld, %lld, %lld], "
+           "\"chunk_bytes\": %zu, \"chunks\": %lld, \"bytes\": %zu, \"pairs\": %d, ",
+           name, bench_bool(quick), daisy_dtype_name(dtype), (long long)shape[0],
+           (long long)shape[1], (long long)shape[2], (long long)chunk[0], (long long)chunk[1],
+           (long long)chunk[2], chunk_bytes, (long long)chunks, volume, pairs);
+    bench_json_numbers("pair_ratios", ratio, n, 3);
+    double r = bench_median(ratio, n);
+    printf("\"mib_per_s\": %.1f, \"reference\": \"the same array in order C\", "
+           "\"reference_mib_per_s\": %.1f, \"ratio\": %.3f, \"target_ratio\": 0.70, "
+           "\"meets_target\": %s}\n",
+           bench_median(f, n), bench_median(c, n), r, bench_bool(r >= 0.70));
+}
+
+//  One pair of passes over `arr` ([0] order C, [1] order F), writing
+//  every chunk from `in` or reading every chunk into `out`, which goes
+//  first alternating with `p`: MiB/s of each into c[p] and f[p].
+static int
+order_f_pair(daisy_array_t **arr, const grid_t *g, const unsigned char *in, unsigned char *out,
+             size_t volume, const char *dir, bool write, int p, double *c, double *f)
+{
+    double t[2];
+    for (int i = 0; i < 2; i++) {
+        int k = (p + i) % 2;
+        if (write)
+            s_sync(dir);
+        t[k] = write ? daisy_write_all(arr[k], g, in) : daisy_read_all(arr[k], g, out);
+        if (t[k] < 0)
+            return -1;
+    }
+    c[p] = (double)volume / t[0] / 1048576.0;
+    f[p] = (double)volume / t[1] / 1048576.0;
+    return 0;
+}
+
+static int
+case_order_f(const char *dir, bool quick, int pairs, daisy_dtype_t dtype)
+{
+    size_t item = daisy_dtype_size(dtype);
+    int64_t shape[3], chunk[3];
+    order_f_shape(quick, item, shape, chunk);
+    grid_t g = grid_make(shape, chunk);
+    size_t bytes = (size_t)(chunk[0] * chunk[1] * chunk[2]) * item;
+    size_t volume = (size_t)(shape[0] * shape[1] * shape[2]) * item;
+    char path[2][512];
+    daisy_array_t *arr[2] = {NULL, NULL};
+    unsigned char *buf = malloc(bytes), *out = malloc(bytes);
+    uint64_t s = 7;
+    for (size_t i = 0; i < bytes; i++)
+        buf[i] = (unsigned char)xorshift(&s);
+    int rc = 0;
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        snprintf(path[k], sizeof path[k], "%s/order_%c_%s.zarr", dir, "CF"[k],
+                 daisy_dtype_name(dtype));
+        daisy_array_spec_t spec;
+        daisy_array_spec_init(&spec, dtype, 3, shape, chunk);
+        spec.order = "CF"[k];
+        spec.overwrite = true;
+        daisy_error_t err;
+        if (!(arr[k] = daisy_array_create(path[k], &spec, &err)))
+            rc = (fprintf(stderr, "bench_array: %s\n", err.msg), -1);
+        else if (daisy_write_all(arr[k], &g, buf) < 0)
+            rc = -1;
+    }
+    double rcr[64], rf[64], rr[64], wc[64], wf[64], wr[64];
+    for (int p = 0; p < pairs && rc == 0; p++) {
+        if (order_f_pair(arr, &g, buf, out, volume, dir, false, p, rcr, rf)
+            || order_f_pair(arr, &g, buf, out, volume, dir, true, p, wc, wf)) {
+            fprintf(stderr, "bench_array: order_f failed\n");
+            rc = -1;
+        }
+        rr[p] = rf[p] / rcr[p];
+        wr[p] = wf[p] / wc[p];
+    }
+    //  Both read back what was written, and the F array holds F order.
+    if (rc == 0 && (order_f_check(arr[0], &g, buf, bytes) || order_f_check(arr[1], &g, buf, bytes)
+                    || order_f_check_file(path[1], chunk, item, buf))) {
+        fprintf(stderr, "bench_array: order_f: %s contents differ\n", daisy_dtype_name(dtype));
+        rc = -1;
+    }
+    if (rc == 0) {
+        order_f_print("order_f_read", quick, dtype, shape, chunk, g.count, volume, pairs, rf,
+                      rcr, rr);
+        order_f_print("order_f_write", quick, dtype, shape, chunk, g.count, volume, pairs, wf,
+                      wc, wr);
+        fflush(stdout);
+    }
+    for (int k = 0; k < 2; k++) {
+        daisy_array_destroy(&arr[k]);
+        bench_remove_tree(path[k]);
+    }
+    free(buf);
+    free(out);
+    return rc;
+}
+
 //  Main -------------------------------------------------------------------
 
 //  Set by the command line and main() for the cases.
@@ -762,10 +942,25 @@ typedef struct {
     int (*run)(bool quick);
 } bench_case_t;
 
+//  order_f is one run per element size (1, 2, 4, 8 bytes); all run even
+//  if one fails.
+static int
+run_order_f(bool quick)
+{
+    static const daisy_dtype_t types[] = {DAISY_DTYPE_UINT8, DAISY_DTYPE_UINT16,
+                                          DAISY_DTYPE_FLOAT32, DAISY_DTYPE_UINT64};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (case_order_f(data_dir, quick, pairs, types[i]))
+            rc = -1;
+    return rc;
+}
+
 static const bench_case_t cases[] = {
     {"chunk_io", run_chunk_io},
     {"blockwise_copy", run_blockwise_copy},
     {"sharded_copy", run_sharded_copy},
+    {"order_f", run_order_f},
 };
 
 static int
@@ -787,10 +982,11 @@ main(int argc, char **argv)
     static const bench_prog_t prog = {
         .name = "bench_array",
         .usage = "usage: bench_array [--case NAME] [--quick] [--pairs N] [--rounds N] [--dir DIR]\n"
-                 "  --case NAME  chunk_io (chunk_read + chunk_write), blockwise_copy or\n"
-                 "               sharded_copy\n"
+                 "  --case NAME  chunk_io (chunk_read + chunk_write), blockwise_copy,\n"
+                 "               sharded_copy or order_f (order_f_read + order_f_write)\n"
                  "  --quick      small volumes (smoke test, a few seconds)\n"
-                 "  --pairs N    daisy/dd pairs for chunk_io (default 5, 2 with --quick)\n"
+                 "  --pairs N    daisy/dd pairs for chunk_io, F/C pairs for order_f (default 5,\n"
+                 "               2 with --quick)\n"
                  "  --rounds N   rounds of blockwise_copy and sharded_copy, best kept (default 2,\n"
                  "               1 with --quick)\n"
                  "  --dir DIR    where the data goes (default a new directory under /tmp)\n",
