@@ -21,6 +21,7 @@
 
 #include "daisy/array.h"
 #include "codec.h"
+#include "permute.h"       //  zarr_permute: chunk.c and v3_codecs.c transpose chunks
 
 //  A Zarr v3 codec chain for one chunk: optional transpose, bytes (with
 //  its endianness), then bytes-to-bytes codecs: at most one compressor and
@@ -192,9 +193,8 @@ void shard_teardown(daisy_array_t *self);
 int shard_copy(daisy_array_t *self, const daisy_roi_t *roi, const int64_t *b, const int64_t *n,
                unsigned char *out, const unsigned char *in, daisy_error_t *err);
 
-//  roi_copy.c: ROIs to and from chunks, the walk over a chunk grid that
-//  shard.c shares, and the transposition of a chunk (zarr_permute) that
-//  v3_codecs.c and chunk.c share. zarr_walk_t iterates over the chunks (of shape
+//  roi_copy.c: ROIs to and from chunks, and the walk over a chunk grid that
+//  shard.c shares. zarr_walk_t iterates over the chunks (of shape
 //  `chunks`, in an array of `shape`) that the box [b, b + n) touches. For
 //  each: the chunk's grid index c, the box's count, its start in the chunk
 //  and in the box.
@@ -213,8 +213,6 @@ bool zarr_walk_next(zarr_walk_t *w, const int64_t *b, const int64_t *n);
 void zarr_copy_box(int dims, size_t item, const int64_t *cnt, const unsigned char *src,
                    const int64_t *sshape, const int64_t *sstart, unsigned char *dst,
                    const int64_t *dshape, const int64_t *dstart);
-void zarr_permute(int dims, const int64_t *shape, const int *order, size_t item,
-                  const unsigned char *src, unsigned char *dst, bool encode);
 int roi_copy_check(const daisy_array_t *self, const daisy_roi_t *roi, int64_t *b, int64_t *n,
                    daisy_error_t *err);
 int roi_copy_read(daisy_array_t *self, const daisy_roi_t *roi, const int64_t *b,

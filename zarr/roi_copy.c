@@ -164,41 +164,6 @@ zarr_copy_box(int dims, size_t item, const int64_t *cnt, const unsigned char *sr
     }
 }
 
-//  Between a chunk (C order, shape `shape`) and its transpose by `order`
-//  (encoded axis i is decoded axis order[i]): encode copies decoded `src`
-//  into encoded `dst`, decode the reverse. v3's transpose codec and v2's
-//  order "F" (the axes reversed) both come here.
-void
-zarr_permute(int dims, const int64_t *shape, const int *order, size_t item,
-             const unsigned char *src, unsigned char *dst, bool encode)
-{
-    size_t dstride[DAISY_MAX_DIMS], estride[DAISY_MAX_DIMS];
-    int64_t eshape[DAISY_MAX_DIMS], idx[DAISY_MAX_DIMS] = {0};
-    size_t total = 1;
-    dstride[dims - 1] = item;
-    for (int d = dims - 2; d >= 0; d--)
-        dstride[d] = dstride[d + 1] * (size_t)shape[d + 1];
-    for (int i = 0; i < dims; i++) {
-        eshape[i] = shape[order[i]];
-        estride[i] = dstride[order[i]];     //  decoded offset step per encoded axis
-        total *= (size_t)eshape[i];
-    }
-    size_t doff = 0;
-    for (size_t e = 0; e < total; e++) {
-        if (encode)
-            memcpy(dst + e * item, src + doff, item);
-        else
-            memcpy(dst + doff, src + e * item, item);
-        for (int i = dims - 1; i >= 0; i--) {
-            doff += estride[i];
-            if (++idx[i] < eshape[i])
-                break;
-            doff -= (size_t)eshape[i] * estride[i];
-            idx[i] = 0;
-        }
-    }
-}
-
 //  Byte offset of `start` in a C-order buffer of `shape`.
 static size_t
 s_offset_of(int dims, size_t item, const int64_t *shape, const int64_t *start)
