@@ -69,8 +69,9 @@
                      in the page cache shows the transposition at its
                      dearest. Both arrays are read back and compared, and
                      a chunk file of the F array is checked to hold the
-                     chunk transposed. Target: ratio >= 0.50 (an F read
-                     makes a second pass over each chunk, C's only one).
+                     chunk transposed. No target: an F read makes a
+                     second pass over each chunk (C's only one), so the
+                     ratio says what that pass costs.
 
     Data lives in a fresh directory under /tmp (or --dir), removed at the
     end. The exit status is 1 when a check fails (a copy that differs, an
@@ -811,9 +812,9 @@ order_f_print(const char *name, bool quick, daisy_dtype_t dtype, const int64_t *
     bench_json_numbers("pair_ratios", ratio, n, 3);
     double r = bench_median(ratio, n);
     printf("\"mib_per_s\": %.1f, \"reference\": \"the same array in order C\", "
-           "\"reference_mib_per_s\": %.1f, \"ratio\": %.3f, \"target_ratio\": 0.50, "
-           "\"meets_target\": %s}\n",
-           bench_median(f, n), bench_median(c, n), r, bench_bool(r >= 0.50));
+           "\"reference_mib_per_s\": %.1f, \"ratio\": %.3f, \"target_ratio\": null, "
+           "\"meets_target\": null}\n",
+           bench_median(f, n), bench_median(c, n), r);
 }
 
 //  One pair of passes over `arr` ([0] order C, [1] order F), writing
