@@ -41,6 +41,15 @@
     That no-op process function, the command line, the case loop and the
     forked children are bench_util's, shared with bench_resume.
 
+    CPU. `broker_cpu_us_per_block` is the broker process's CPU time
+    (getrusage, every thread: its loop's and libzmq's I/O thread) per
+    block, `broker_thread_cpu_us_per_block` its loop thread's alone.
+    The probe's ROUTER is measured alike: `transport_cpu_us_per_round_trip`
+    (the process) and `transport_thread_cpu_us_per_round_trip` (the thread
+    that calls zmq_poll, zmq_recv and zmq_send, i.e. libzmq's share on the
+    caller's side). The loop thread against the probe's thread is what
+    daisy's decoding, scheduling and encoding add to a bare ROUTER.
+
     Output is one JSON object per case per line on stdout; errors go to
     stderr. The exit status is 1 when a run did not complete every block
     or a process failed; a missed target does not change it (read
@@ -127,6 +136,7 @@ typedef struct {
     uint64_t probe_round_trips; //  0 when no probe ran
     double probe_seconds;
     double probe_cpu_seconds;   //  the probe's ROUTER process
+    double probe_thread_cpu_seconds;    //  its thread that calls libzmq
     long rss_kib;               //  the case child's (broker's) peak RSS
     double cpu_seconds;         //  the broker process's CPU time (all its threads) in the run
     double thread_cpu_seconds;  //  its loop's thread alone
@@ -222,6 +232,7 @@ typedef struct {
     char msg[256];
     double seconds;
     double cpu_seconds;         //  the ROUTER process, its I/O thread too
+    double thread_cpu_seconds;  //  the thread that calls zmq_poll/recv/send
 } probe_result_t;
 
 //  The ROUTER side, in the probe process (after the DEALERs were forked).
@@ -266,6 +277,7 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
         idlen[i] = (size_t)n;
     }
     double t0 = bench_now(), cpu0 = bench_cpu_seconds(RUSAGE_SELF);
+    double thread0 = bench_cpu_seconds(RUSAGE_THREAD);
     for (uint32_t i = 0; i < workers; i++)
         if (zmq_send(r, ids[i], idlen[i], ZMQ_SNDMORE) < 0 || zmq_send(r, "go", 2, 0) < 0)
             return snprintf(pr->msg, sizeof pr->msg, "probe: send go failed"), -1;
@@ -290,6 +302,7 @@ probe_router(const pid_t *pids, int port_fd, uint32_t workers, uint64_t total,
     }
     pr->seconds = bench_now() - t0;
     pr->cpu_seconds = bench_cpu_seconds(RUSAGE_SELF) - cpu0;
+    pr->thread_cpu_seconds = bench_cpu_seconds(RUSAGE_THREAD) - thread0;
     for (uint32_t i = 0; i < workers; i++) {
         int status;
         if (bench_wait(pids[i], &status, NULL) != 0 || !WIFEXITED(status)
@@ -366,6 +379,7 @@ run_probe(uint32_t workers, uint32_t window, uint64_t total, uint64_t blocks, re
     r->probe_round_trips = total;
     r->probe_seconds = pr.seconds;
     r->probe_cpu_seconds = pr.cpu_seconds;
+    r->probe_thread_cpu_seconds = pr.thread_cpu_seconds;
     return 0;
 }
 
@@ -487,6 +501,13 @@ print_common(const bench_case_t *c, bool quick, const result_t *r)
            bench_rate(r->blocks, r->steady_seconds), r->startup_seconds, r->shutdown_seconds);
 }
 
+//  Microseconds of `seconds` per probe round trip, 0 when no probe ran.
+static double
+per_round_trip(const result_t *r, double seconds)
+{
+    return r->probe_round_trips ? seconds * 1e6 / (double)r->probe_round_trips : 0;
+}
+
 static void
 print_case(const bench_case_t *c, bool quick, const result_t *r)
 {
@@ -498,13 +519,14 @@ print_case(const bench_case_t *c, bool quick, const result_t *r)
            "\"transport_limit_per_s\": %.0f, \"ratio\": %.4f, \"steady_ratio\": %.4f, "
            "\"broker_peak_rss_kib\": %ld, \"broker_cpu_us_per_block\": %.2f, "
            "\"broker_thread_cpu_us_per_block\": %.2f, "
-           "\"transport_cpu_us_per_round_trip\": %.2f, ",
+           "\"transport_cpu_us_per_round_trip\": %.2f, "
+           "\"transport_thread_cpu_us_per_round_trip\": %.2f, ",
            (unsigned long long)r->probe_round_trips, r->probe_seconds, limit, ratio,
            limit > 0 ? bench_rate(r->blocks, r->steady_seconds) / limit : 0, r->rss_kib,
            r->blocks ? r->cpu_seconds * 1e6 / (double)r->blocks : 0,
            r->blocks ? r->thread_cpu_seconds * 1e6 / (double)r->blocks : 0,
-           r->probe_round_trips ? r->probe_cpu_seconds * 1e6 / (double)r->probe_round_trips
-                                : 0);
+           per_round_trip(r, r->probe_cpu_seconds),
+           per_round_trip(r, r->probe_thread_cpu_seconds));
     if (c->target == TARGET_RATIO)
         printf("\"target\": \"ratio >= %.2f\", \"meets_target\": %s}\n", c->target_value,
                bench_bool(ratio >= c->target_value));
