@@ -50,6 +50,36 @@ refuse_existing(const char *name)
     return EXIT_FAILED;
 }
 
+//  Whether `path` holds the key `key` as `field` ("public-key" or
+//  "secret-key"). zcert_save() checks neither its writes nor its fclose:
+//  on a full disk it returns 0 and leaves empty files.
+static bool
+holds_key(const char *path, const char *field, const char *key)
+{
+    zconfig_t *config = zconfig_load(path);
+    char where[32];
+    snprintf(where, sizeof where, "curve/%s", field);
+    const char *found = config ? zconfig_get(config, where, NULL) : NULL;
+    bool same = found && strcmp(found, key) == 0;
+    zconfig_destroy(&config);
+    return same;
+}
+
+//  Both files read back as written, else -1 with neither left behind:
+//  an empty NAME would pass for a key until a worker is refused.
+static int
+check_pair(zcert_t *cert, const char *name, const char *secret, int error)
+{
+    if (holds_key(name, "public-key", zcert_public_txt(cert))
+        && holds_key(secret, "secret-key", zcert_secret_txt(cert)))
+        return 0;
+    unlink(name);
+    unlink(secret);
+    fprintf(stderr, P ": cannot write '%s' and '%s': %s\n", name, secret,
+            error ? strerror(error) : "they do not read back as written");
+    return -1;
+}
+
 //  NAME and NAME_secret, the secret one readable by its owner only, even
 //  where --force replaces a pair someone had made readable to all.
 static int
@@ -66,17 +96,21 @@ write_pair(const char *name)
     unlink(name);       //  (--force) files made anew: an old mode or link stays behind
     unlink(secret);
     mode_t old = umask(077);
+    errno = 0;
     int rc = zcert_save(cert, name);
     int error = errno;
     umask(old);
-    if (rc == 0)
-        chmod(name, 0644);   //  the public half may be read by anyone
-    zcert_destroy(&cert);
     if (rc != 0) {
+        zcert_destroy(&cert);
         fprintf(stderr, P ": cannot write '%s' and '%s_secret': %s\n", name, name,
                 strerror(error));
         return EXIT_INTERNAL;
     }
+    chmod(name, 0644);   //  the public half may be read by anyone
+    rc = check_pair(cert, name, secret, error);
+    zcert_destroy(&cert);
+    if (rc != 0)
+        return EXIT_INTERNAL;
     printf("wrote %s (public key) and %s_secret (secret key)\n", name, name);
     return EXIT_OK;
 }

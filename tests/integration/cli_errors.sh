@@ -78,6 +78,14 @@ check "keygen --force overwrites" says 0 "" "$DAISY" keygen --force k
 check "... a new pair" test "$(cat k k_secret | md5sum)" != "$before"
 check "... whose secret is again readable by its owner only" test "$(stat -c %a k_secret)" = 600
 check "--force is in keygen's help" bash -c "'$DAISY' keygen --help | grep -q -- '^  --force '"
+# Writes that fail (a full disk; here a file size limit of 0, which fails
+# them the same way without root): exit 4 with the reason, and no empty
+# files left to pass for keys. (The message goes through a pipe, which
+# the limit does not cover.)
+check "keygen whose files cannot be written" says 4 \
+  "daisy keygen: cannot write 'full' and 'full_secret': File too large" \
+  bash -c "set -o pipefail; (trap '' XFSZ; ulimit -f 0; exec '$DAISY' keygen full) 2>&1 >/dev/null | cat >&2"
+check "... leaves neither file" test ! -e full -a ! -e full_secret
 
 # 4. daisy run --serial refuses what only the broker uses, naming it.
 touch f
