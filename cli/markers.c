@@ -16,8 +16,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -330,6 +332,13 @@ write_chunks(daisy_array_t *a, int fd, const daisy_markers_info_t *info, const i
 }
 
 static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static int
 export(const char *dir, const char *task, const char *out)
 {
     daisy_markers_info_t info;
@@ -355,6 +364,9 @@ export(const char *dir, const char *task, const char *out)
     daisy_array_destroy(&a);
     close(fd);
     if (rc != 0) {
+        //  OUT.zarr did not exist: what is there is this export's, half
+        //  written, and left in place it would refuse the next attempt.
+        nftw(out, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         fprintf(stderr, P ": %s: %s\n", out, err.msg);
         return EXIT_INTERNAL;
     }

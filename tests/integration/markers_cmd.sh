@@ -74,6 +74,17 @@ check "... naming it" grep -q "'a.zarr' exists" exists.err
 check "an unknown task: exit 1" test $? -eq 1
 check "... naming the task and the tasks there" grep -q "no markers of task 'nope' in 'm'; tasks there: a b" unknown.err
 check "... and nothing written" test ! -e n.zarr
+# An export that cannot be written (a full disk; here a file size limit
+# of 0, without root): exit 4, and no half-made OUT.zarr left to refuse
+# the next attempt as existing. (stderr through a pipe: the limit covers
+# regular files only.)
+bash -c "set -o pipefail; (trap '' XFSZ; ulimit -f 0; exec '$DAISY' markers --export a m f.zarr) \
+  2>&1 >/dev/null | cat > full.err"
+check "an export that cannot be written: exit 4" test $? -eq 4
+check "... saying why" grep -q "File too large" full.err
+check "... leaving no f.zarr" test ! -e f.zarr
+"$DAISY" markers --export a m f.zarr
+check "... so the same command, run again, writes it" test $? -eq 0 -a -e f.zarr/.zarray
 
 # 3. Resume: the fixed command runs only what failed.
 sed -i 's/test \$((DAISY_BLOCK_ID % 5)) -ne 0 \&\& //' p.json
