@@ -134,8 +134,11 @@ markers_write_metadata(const char *tdir, json_t *meta, daisy_error_t *err)
     char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s/zarr.json.tmp", tdir);
     snprintf(path, sizeof path, "%s/zarr.json", tdir);
-    if (json_dump_file(meta, tmp, JSON_INDENT(2)) != 0 || rename(tmp, path) != 0)
-        return daisy_error_set(err, "cannot write '%s': %s", path, strerror(errno));
+    if (json_dump_file(meta, tmp, JSON_INDENT(2)) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);    //  a half-written zarr.json.tmp is nobody's
+        return daisy_error_set(err, "cannot write '%s': %s", path, strerror(e));
+    }
     return 0;
 }
 

@@ -46,4 +46,11 @@ check "every block ran" test "$(sort -u ran.txt | wc -l)" -eq 40
 check "the rerun completed all 40" grep -q "completed ✔: 40" out2.txt
 check "a read-only markers directory exits 4" test "$(cat rc3)" -eq 4
 check "naming the directory and the reason" grep -q "ro/a': Read-only file system" err3.txt
+# A zarr.json that cannot be written (a file size limit of 0 fails the
+# write as a full disk does): exit 4, and no zarr.json.tmp left behind.
+bash -c "set -o pipefail; (trap '' XFSZ; ulimit -f 0; exec '$DAISY' run --quiet --markers m4 \
+  --logs logs p.json) 2>&1 >/dev/null | cat > err4.txt"
+check "markers whose zarr.json cannot be written: exit 4" test $? -eq 4
+check "... naming it and the reason" grep -q "m4/a/zarr.json': File too large" err4.txt
+check "... leaving no zarr.json.tmp" test ! -e m4/a/zarr.json.tmp
 finish
