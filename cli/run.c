@@ -280,7 +280,8 @@ run_distributed(const daisy_pipeline_t *p, const char *path, const run_options_t
             fprintf(stderr, "daisy run: progress on %s\n", daisy_broker_publish_endpoint(broker));
         serve_options_t so = {.quiet = o->quiet, .interval_ms = (int)(o->interval_s * 1000),
                               .prog = "daisy", .argc = o->argc, .argv = o->argv,
-                              .markers = bo.markers_dir, .log_dir = bo.log_dir};
+                              .markers = bo.markers_dir, .log_dir = bo.log_dir,
+                              .name = "daisy run"};
         rc = cli_serve(broker, launcher, &so);
     }
     http_stop(&http, HTTP_LINGER_MS);

@@ -5,6 +5,7 @@
 */
 #include "serve.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -37,13 +38,13 @@ show(void *arg, daisy_broker_t *broker)
 //  Refused messages are worth a line: they point at a broken or foreign
 //  client, or at workers that outlived their blocks.
 static void
-report_refusals(const daisy_broker_t *broker)
+report_refusals(const daisy_broker_t *broker, const char *prog)
 {
     daisy_broker_stats_t st;
     daisy_broker_stats(broker, &st);
     if (st.rejected == 0)
         return;
-    fprintf(stderr, "refused %llu of %llu messages:", (unsigned long long)st.rejected,
+    fprintf(stderr, "%s: refused %llu of %llu messages:", prog, (unsigned long long)st.rejected,
             (unsigned long long)st.messages);
     for (int code = 1; code < 16; code++)
         if (st.rejected_by_code[code])
@@ -126,6 +127,13 @@ cli_shell_word(FILE *out, const char *s)
     fputc('\'', out);
 }
 
+//  The name every line on stderr begins with.
+static const char *
+serve_prog(const serve_options_t *options)
+{
+    return options->name ? options->name : "daisy-broker";
+}
+
 //  The statistics after the summary, and as JSON beside the logs.
 static void
 report_stats(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_options_t *options)
@@ -146,7 +154,8 @@ report_stats(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_opt
     if (stats_write(path, &stats) == 0)
         printf("\n  (all of it in %s)\n", path);
     else
-        fprintf(stderr, "cannot write the run statistics to %s\n", path);
+        fprintf(stderr, "%s: cannot write the run statistics to '%s': %s\n", serve_prog(options),
+                path, strerror(errno));
 }
 
 //  Every worker is a connection, a descriptor of this process: the soft
@@ -176,7 +185,7 @@ cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_option
     if (view.bars)
         bars_finish(view.bars);
     bars_destroy(&view.bars);
-    report_refusals(broker);
+    report_refusals(broker, serve_prog(options));
     char *text = daisy_summary_format(daisy_broker_summary(broker));
     if (text)
         fputs(text, stdout);
@@ -185,7 +194,7 @@ cli_serve(daisy_broker_t *broker, daisy_launcher_t *launcher, const serve_option
     const char *failure = daisy_broker_failure(broker);
     if (failure) {      //  recording failed: stopped on its own, not interrupted
         fflush(stdout);
-        fprintf(stderr, "%s: %s\n", options->prog ? options->prog : "daisy-broker", failure);
+        fprintf(stderr, "%s: %s\n", serve_prog(options), failure);
         return 4;
     }
     if (rc == 2)

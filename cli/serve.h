@@ -26,6 +26,8 @@ typedef struct {
     //  Where run statistics go without a launcher: LOG_DIR/stats-RUNID.json
     //  (with one, they go into the run's log folder as stats.json).
     const char *log_dir;
+    //  What this program's lines on stderr begin with (NULL: daisy-broker).
+    const char *name;
 } serve_options_t;
 
 //  0 when every block completed, 1 when some failed or were orphaned,

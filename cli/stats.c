@@ -9,6 +9,7 @@
 */
 #include "stats.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,8 +201,11 @@ stats_write(const char *path, const daisy_wire_run_stats_t *s)
     json_decref(o);
     if (rc == 0 && rename(tmp, path) != 0)
         rc = -1;
-    if (rc != 0)
+    if (rc != 0) {
+        int e = errno;      //  the caller says why
         remove(tmp);
+        errno = e;
+    }
     return rc;
 }
 

@@ -20,7 +20,8 @@ json_t *stats_json(const daisy_wire_run_stats_t *stats);
 //  A task's state (its counters, rate, elapsed time, workers and jobs) as
 //  a JSON object {"task": ..., "total": ..., ...}.
 json_t *stats_task_state_json(const daisy_wire_task_state_t *state);
-//  stats_json() into `path` (written whole, then renamed). 0 or -1.
+//  stats_json() into `path` (written whole, then renamed). 0, or -1 with
+//  errno set.
 int stats_write(const char *path, const daisy_wire_run_stats_t *stats);
 
 #endif

@@ -176,6 +176,16 @@ assert names[-2:] == ["run_stats", "run_finished"], names[-3:]
 assert sum(w["blocks"] for w in events[-2]["workers"]) == 12, events[-2]
 PY
 
+# A stats.json that cannot be written (a file size limit of 0 fails it as
+# a full disk would; stderr through a pipe, which the limit spares) is
+# said as every line of the program is, with the file and the reason.
+task f 4 1 command true > f.json
+bash -c "set -o pipefail; (trap '' XFSZ; ulimit -f 0; exec '$DAISY' run --quiet --logs flogs f.json) \
+  2>&1 >/dev/null | cat > f.err"
+check "a run whose stats.json cannot be written still exits 0" test $? -eq 0
+check "... saying so as daisy run, naming the file and the reason" \
+  grep -q "^daisy run: cannot write the run statistics to 'flogs/.*/stats.json': File too large$" f.err
+
 # 6. Numbers on the command line are checked whole.
 "$DAISY" run --heartbeat 1s p.json > /dev/null 2> n1.err
 check "a mistyped number is a usage error" test $? -eq 2
