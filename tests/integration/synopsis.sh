@@ -25,6 +25,29 @@ if missing or unknown:
     sys.exit(f"{heading}: README synopsis misses {sorted(missing)}, lists unknown {sorted(unknown)}")
 PY
 }
+# Each option's text in --help gives its default once: two (one left from
+# an edit) would leave the reader to guess which holds.
+defaults_once() {
+  "$@" --help 2>&1 | /usr/bin/python3 -c '
+import re, sys
+opts, cur = {}, None
+for line in sys.stdin:
+    m = re.match(r"\s+(?:-\w,\s+)?(--[a-z][a-z-]*)", line)
+    if m:
+        cur = m.group(1)
+    elif not line.strip():
+        cur = None
+    if cur:
+        opts[cur] = opts.get(cur, "") + line
+twice = [o for o, text in opts.items() if len(re.findall(r"\(default", text)) > 1]
+sys.exit(f"defaults given twice: {twice}" if twice else 0)'
+}
+for c in plan run monitor markers keygen; do
+  check "daisy $c --help gives each default once" defaults_once "$DAISY" $c
+done
+check "daisy-broker --help gives each default once" defaults_once "$BROKER"
+check "daisy-worker --help gives each default once" defaults_once "$WORKER"
+
 check "daisy plan synopsis" compare "daisy plan" "$DAISY" plan
 check "daisy run synopsis" compare "daisy run" "$DAISY" run
 check "daisy monitor synopsis" compare "daisy monitor" "$DAISY" monitor
