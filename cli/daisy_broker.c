@@ -217,7 +217,7 @@ parse(int argc, char **argv, options_t *o)
     };
     int c, bad = 0;
     double interval = 5;
-    while ((c = cli_getopt(P, argc, argv, "qh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(P, argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': bad |= cli_endpoint(P, "--bind", o->broker.bind = optarg); break;
         case 'p': bad |= cli_endpoint(P, "--publish", o->broker.publish = optarg); break;

@@ -402,7 +402,7 @@ cli_markers(int argc, char **argv)
     bool json = false;
     const char *task = NULL;
     int c;
-    while ((c = cli_getopt(P, argc, argv, "jh", options, NULL)) != -1) {
+    while ((c = cli_getopt(P, argc, argv, "h", options, NULL)) != -1) {
         if (c == 'j')
             json = true;
         else if (c == 'e')

@@ -372,7 +372,7 @@ cli_monitor(int argc, char **argv)
     const char *broker_key = NULL, *http_addr = NULL;
     bool http_public = false;
     int c;
-    while ((c = cli_getopt(P, argc, argv, "jh", options, NULL)) != -1) {
+    while ((c = cli_getopt(P, argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 't':

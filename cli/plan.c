@@ -171,7 +171,7 @@ cli_plan(int argc, char **argv)
     };
     bool json = false;
     int c;
-    while ((c = cli_getopt("daisy plan", argc, argv, "jh", options, NULL)) != -1) {
+    while ((c = cli_getopt("daisy plan", argc, argv, "h", options, NULL)) != -1) {
         if (c == 'j')
             json = true;
         else

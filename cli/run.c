@@ -318,7 +318,7 @@ cli_run(int argc, char **argv)
     //  The options only a broker has a use for: --serial has none.
     const char *broker_only = NULL;
     int c, i = -1, bad = 0;
-    while ((c = cli_getopt(P, argc, argv, "sl:qh", options, &i)) != -1) {
+    while ((c = cli_getopt(P, argc, argv, "h", options, &i)) != -1) {
         if (strchr("bpWXfrBH", c))
             broker_only = options[i].name;
         switch (c) {

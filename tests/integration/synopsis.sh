@@ -48,6 +48,26 @@ done
 check "daisy-broker --help gives each default once" defaults_once "$BROKER"
 check "daisy-worker --help gives each default once" defaults_once "$WORKER"
 
+# A short option the program takes is one its --help shows ("-X, --long"):
+# none is accepted in secret. Probed: the first letter of each long option
+# the help describes, where a hidden short form would be (a probe costs a
+# program start).
+shorts_shown() {
+  local help letter hidden=""
+  help=$("$@" --help 2>&1)
+  for letter in $(grep -oE -- '^ +(-[a-zA-Z], +)?--[a-z]' <<< "$help" | grep -oE '[a-z]$' | sort -u); do
+    timeout 5 "$@" "-$letter" --help < /dev/null 2>&1 | grep -q "invalid option -- '$letter'" \
+      && continue
+    grep -Eq "^ +-$letter," <<< "$help" || hidden+=" -$letter"
+  done
+  [ -z "$hidden" ] || { echo "  $*: accepted, not in --help:$hidden" >&2; return 1; }
+}
+for c in plan run monitor markers keygen; do
+  check "daisy $c takes only the short options its --help shows" shorts_shown "$DAISY" $c
+done
+check "daisy-broker takes only the short options its --help shows" shorts_shown "$BROKER"
+check "daisy-worker takes only the short options its --help shows" shorts_shown "$WORKER"
+
 check "daisy plan synopsis" compare "daisy plan" "$DAISY" plan
 check "daisy run synopsis" compare "daisy run" "$DAISY" run
 check "daisy monitor synopsis" compare "daisy monitor" "$DAISY" monitor
