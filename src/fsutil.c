@@ -6,11 +6,13 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 //  One level: made, or there already as a directory (ENOTDIR otherwise).
 static int
@@ -60,4 +62,23 @@ fsutil_remove_tree(const char *path)
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? 0 : -1;
     return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+fsutil_open_regular(const char *path, int flags)
+{
+    //  O_NONBLOCK: opening a FIFO for reading waits for a writer.
+    int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int rc = fstat(fd, &st) != 0 ? -1
+           : !S_ISREG(st.st_mode) ? FSUTIL_NOT_REGULAR
+           : fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 ? -1 : 0;
+    if (rc == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
 }

@@ -142,6 +142,21 @@ markers_write_metadata(const char *tdir, json_t *meta, daisy_error_t *err)
     return 0;
 }
 
+json_t *
+markers_load_json(const char *path, json_error_t *jerr)
+{
+    int fd = fsutil_open_regular(path, O_RDONLY);
+    if (fd < 0) {
+        memset(jerr, 0, sizeof *jerr);
+        snprintf(jerr->text, sizeof jerr->text, "%s",
+                 fd == FSUTIL_NOT_REGULAR ? "not a regular file" : strerror(errno));
+        return NULL;
+    }
+    json_t *json = json_loadfd(fd, 0, jerr);
+    close(fd);
+    return json;
+}
+
 void
 markers_chunk_path(const char *tdir, int dims, char *out, size_t size)
 {
@@ -160,7 +175,7 @@ recorded_layout(const char *tdir, uint64_t *layout, json_t **daisy2, daisy_error
     if (access(path, F_OK) != 0)
         return 0;
     json_error_t jerr;
-    json_t *meta = json_load_file(path, 0, &jerr);
+    json_t *meta = markers_load_json(path, &jerr);
     const char *hash = NULL, *theirs = NULL;
     if (meta && json_unpack(meta, "{s:{s:{s:s}}}", "attributes", "daisy", "layout", &hash) != 0)
         json_unpack(meta, "{s:{s:s}}", "attributes", "daisy_task_hash", &theirs);
@@ -320,6 +335,13 @@ chunk_whole(const char *tdir, const graph_task_t *t, bool reset, bool *discard,
     char path[PATH_MAX + 64];
     markers_chunk_path(tdir, t->dims, path, sizeof path);
     struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+        //  A FIFO would block the run's open, a directory map nothing.
+        return reset ? (*discard = true)
+                     : (daisy_error_input(err, "task '%s': markers chunk '%s' is not a regular "
+                                          "file: damaged; use --reset-markers to discard it "
+                                          "(its blocks run again)", t->id, path), false);
+    }
     if (stat(path, &st) != 0 || st.st_size == 0 || (uint64_t)st.st_size == t->total)
         return true;
     if (reset)

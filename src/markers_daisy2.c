@@ -207,13 +207,15 @@ convert(const char *tmp, const char *theirs, const daisy_graph_t *graph, uint32_
     uint64_t size = 1;
     for (int d = 0; d < t->dims; d++)
         size *= (uint64_t)grid[d];
-    int in = open(theirs, O_RDONLY | O_CLOEXEC);
+    int in = fsutil_open_regular(theirs, O_RDONLY);
     struct stat st;
     if (in < 0 || fstat(in, &st) != 0 || (uint64_t)st.st_size != size) {
         int e = errno;
         if (in >= 0)
             close(in);
-        return in < 0 ? daisy_error_set(err, "cannot read '%s': %s", theirs, strerror(e))
+        return in < 0 ? daisy_error_set(err, "cannot read '%s': %s", theirs,
+                                        in == FSUTIL_NOT_REGULAR ? "not a regular file"
+                                                                 : strerror(e))
                       : daisy_error_input(err, "'%s' holds %lld bytes, daisy 2.0's grid of task "
                                         "'%s' %llu; nothing changed", theirs,
                                         (long long)st.st_size, t->id, (unsigned long long)size);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "markers_internal.h"
 
 //  Bytes not 0 in the file, reading only its data extents; -1 on error.
@@ -112,13 +113,14 @@ static int
 read_chunk(const char *task_dir, daisy_markers_info_t *info, daisy_error_t *err)
 {
     markers_chunk_path(task_dir, info->dims, info->chunk, sizeof info->chunk);
-    int fd = open(info->chunk, O_RDONLY | O_CLOEXEC);
+    int fd = fsutil_open_regular(info->chunk, O_RDONLY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
-        return daisy_error_set(err, "cannot read '%s': %s", info->chunk, strerror(e));
+        return daisy_error_set(err, "cannot read '%s': %s", info->chunk,
+                               fd == FSUTIL_NOT_REGULAR ? "not a regular file" : strerror(e));
     }
     int rc = 0;
     if ((uint64_t)st.st_size != info->blocks)
@@ -139,9 +141,11 @@ daisy_markers_inspect(const char *task_dir, daisy_markers_info_t *info, daisy_er
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/zarr.json", task_dir);
     json_error_t jerr;
-    json_t *meta = json_load_file(path, 0, &jerr);
+    json_t *meta = markers_load_json(path, &jerr);
     if (!meta && access(path, F_OK) != 0)
         return daisy_error_set(err, "cannot read '%s': %s", path, strerror(errno));
+    if (!meta && jerr.line <= 0)
+        return daisy_error_set(err, "cannot read '%s': %s", path, jerr.text);
     if (!meta)
         return daisy_error_set(err, "'%s' is damaged: line %d: %s", path, jerr.line,
                                jerr.text);

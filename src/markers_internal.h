@@ -14,6 +14,9 @@ void markers_task_dir(const char *dir, const char *id, char *out, size_t size);
 json_t *markers_metadata(const daisy_graph_t *graph, uint32_t task, uint64_t layout);
 //  Written to a temporary file and renamed into place.
 int markers_write_metadata(const char *tdir, json_t *meta, daisy_error_t *err);
+//  A zarr.json, as json_load_file() reads it, but only from a regular
+//  file (a FIFO in its place would block for ever); NULL with `jerr` set.
+json_t *markers_load_json(const char *path, json_error_t *jerr);
 //  TDIR/c/0/.../0 (one 0 per dimension).
 void markers_chunk_path(const char *tdir, int dims, char *out, size_t size);
 

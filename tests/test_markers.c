@@ -403,6 +403,46 @@ Test(markers, a_chunk_of_the_wrong_size_is_refused_unless_reset)
     daisy_pipeline_destroy(&p);
 }
 
+//  A FIFO in place of a chunk or a zarr.json (a damaged or hostile
+//  directory) is refused, naming it, instead of blocking the open for
+//  ever; a reset replaces the chunk. (The test's timeout is the hang.)
+Test(markers, a_fifo_in_place_of_a_file_is_refused_not_waited_on, .timeout = 30)
+{
+    make_dir();
+    daisy_pipeline_t *p = two_tasks(100, 10);
+    daisy_graph_t *g = daisy_graph_new(p, NULL);
+    daisy_error_t err;
+    daisy_markers_t *m = daisy_markers_open(dir, g, 0, false, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    daisy_markers_set(m, 2);
+    daisy_markers_close(&m);
+    char chunk[128], meta[128], tdir[128];
+    snprintf(tdir, sizeof tdir, "%s/a", dir);
+    snprintf(chunk, sizeof chunk, "%s/a/c/0", dir);
+    snprintf(meta, sizeof meta, "%s/a/zarr.json", dir);
+    cr_assert_eq(unlink(chunk), 0);
+    cr_assert_eq(mkfifo(chunk, 0600), 0);
+    cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
+    cr_assert(strstr(err.msg, chunk) && strstr(err.msg, "not a regular file"), "%s", err.msg);
+    cr_assert_eq(err.kind, DAISY_ERROR_INPUT, "the user's to mend, not the system's");
+    daisy_markers_info_t info;
+    cr_assert_eq(daisy_markers_inspect(tdir, &info, &err), -1);
+    cr_assert(strstr(err.msg, chunk) && strstr(err.msg, "not a regular file"), "%s", err.msg);
+    m = daisy_markers_open(dir, g, 0, true, &err);
+    cr_assert_not_null(m, "a reset replaces it: %s", err.msg);
+    daisy_markers_close(&m);
+    struct stat st;
+    cr_assert(stat(chunk, &st) == 0 && S_ISREG(st.st_mode));
+    cr_assert_eq(unlink(meta), 0);
+    cr_assert_eq(mkfifo(meta, 0600), 0);
+    cr_assert_null(daisy_markers_open(dir, g, 0, false, &err));
+    cr_assert(strstr(err.msg, meta), "%s", err.msg);
+    cr_assert_eq(daisy_markers_inspect(tdir, &info, &err), -1);
+    cr_assert(strstr(err.msg, meta) && strstr(err.msg, "not a regular file"), "%s", err.msg);
+    daisy_graph_destroy(&g);
+    daisy_pipeline_destroy(&p);
+}
+
 //  Marks without their zarr.json (a copy cut short, the file deleted) fit
 //  no layout: refused, not trusted; a reset discards them.
 Test(markers, marks_without_metadata_are_refused_unless_reset)
