@@ -754,12 +754,32 @@ s_expand(const char *text, const char *dir)
     return out;
 }
 
+//  Whether a command, worker or check of the pipeline holds the marker.
+static bool
+s_uses_dir(const daisy_pipeline_t *pipeline)
+{
+    for (size_t i = 0; i < daisy_pipeline_size(pipeline); i++) {
+        const daisy_task_t *t = daisy_pipeline_task(pipeline, i);
+        const char *texts[] = {daisy_task_command(t), daisy_task_worker(t),
+                               daisy_task_check_command(t)};
+        for (size_t k = 0; k < 3; k++)
+            if (texts[k] && strstr(texts[k], PIPELINE_DIR))
+                return true;
+    }
+    return false;
+}
+
 static int
 s_expand_dirs(daisy_pipeline_t *pipeline, const char *path, daisy_error_t *err)
 {
+    //  Only a pipeline that names its directory needs one: a file read
+    //  from a pipe (`daisy plan <(gen)`, /dev/stdin) has none.
+    if (!s_uses_dir(pipeline))
+        return 0;
     char *abs = realpath(path, NULL);
     if (!abs)
-        return daisy_error_set(err, "%s: %s", path, strerror(errno));
+        return daisy_error_set(err, "%s: %s names the file's directory, which cannot be "
+                               "found: %s", path, PIPELINE_DIR, strerror(errno));
     char *slash = strrchr(abs, '/');
     if (slash)
         *(slash == abs ? slash + 1 : slash) = '\0';

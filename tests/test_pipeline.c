@@ -1043,6 +1043,37 @@ Test(pipeline, pipeline_dir_is_the_files_directory)
     rmdir(dir);
 }
 
+//  A file read from a pipe (`daisy plan <(generate)`, /dev/stdin) has no
+//  directory: it loads as long as nothing asks for {pipeline_dir}, and a
+//  pipeline that does is told why it cannot have one.
+static daisy_pipeline_t *
+load_from_pipe(const char *command, daisy_error_t *err)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    dprintf(fds[1], "{\"tasks\": [{\"id\": \"a\", \"total_roi\": {\"offset\": [0], "
+            "\"shape\": [4]}, \"read_roi\": {\"offset\": [0], \"shape\": [1]}, "
+            "\"write_roi\": {\"offset\": [0], \"shape\": [1]}, \"command\": \"%s\"}]}",
+            command);
+    close(fds[1]);
+    char path[64];
+    snprintf(path, sizeof path, "/dev/fd/%d", fds[0]);
+    daisy_pipeline_t *p = daisy_pipeline_load(path, err);
+    close(fds[0]);
+    return p;
+}
+
+Test(pipeline, a_file_from_a_pipe_loads_unless_it_needs_its_directory)
+{
+    daisy_error_t err;
+    daisy_pipeline_t *p = load_from_pipe("true", &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cr_assert_str_eq(daisy_task_command(daisy_pipeline_task(p, 0)), "true");
+    daisy_pipeline_destroy(&p);
+    cr_assert_null(load_from_pipe("{pipeline_dir}/x", &err));
+    cr_assert(strstr(err.msg, "/dev/fd/") && strstr(err.msg, "{pipeline_dir}"), "%s", err.msg);
+}
+
 //  Every destructor takes NULL, and a pointer to NULL, as czmq's do (a
 //  cleanup path frees what it may not have made).
 Test(api, every_destructor_takes_null_and_a_pointer_to_null)
