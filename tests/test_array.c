@@ -887,6 +887,37 @@ Test(array, roi_not_a_multiple_of_the_voxel_size)
     daisy_array_destroy(&a);
 }
 
+//  A ROI of more bytes than any buffer (metadata of 2^62 x 2^62 x 4
+//  voxels, as a hostile .zarray can claim) is refused: its byte count
+//  wrapped around, and a read wrote past the caller's buffer.
+Test(array, a_roi_larger_than_any_buffer_is_refused)
+{
+    const char *p = path_of("huge.zarr");
+    cr_assert_eq(mkdir(p, 0777), 0);
+    char file[256];
+    snprintf(file, sizeof file, "%s/.zarray", p);
+    write_text(file, "{\"chunks\": [2, 2, 2], \"compressor\": null, \"fill_value\": 0, "
+               "\"shape\": [4611686018427387904, 4611686018427387904, 4], "
+               "\"zarr_format\": 2, \"dtype\": \"|u1\", \"order\": \"C\", "
+               "\"filters\": null}");
+    daisy_error_t err;
+    daisy_array_t *a = daisy_array_open(p, true, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    daisy_roi_t roi = daisy_array_roi(a);
+    cr_assert_eq(daisy_array_buffer_size(a, &roi), 0, "no buffer holds it");
+    uint8_t buf[64] = {0};
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), -1);
+    cr_assert(strstr(err.msg, p) && strstr(err.msg, "more bytes than a buffer can"),
+              "%s", err.msg);
+    cr_assert_eq(daisy_array_write(a, &roi, buf, &err), -1);
+    cr_assert(strstr(err.msg, "more bytes than a buffer can"), "%s", err.msg);
+    //  A block of it is read as usual.
+    int64_t o[3] = {0, 0, 0}, sh[3] = {4, 4, 4};
+    roi = daisy_roi_make(3, o, sh);
+    cr_assert_eq(daisy_array_read(a, &roi, buf, &err), 0, "%s", err.msg);
+    daisy_array_destroy(&a);
+}
+
 Test(array, write_to_read_only_handle_fails)
 {
     daisy_array_t *a = small_array("ro.zarr", &comps[0]);
