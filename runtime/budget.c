@@ -6,6 +6,7 @@
 */
 #include "budget.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +22,27 @@ struct budget {
 static int
 parse_entry(budget_t *self, const char *key, size_t klen, const char *val, daisy_error_t *err)
 {
+    //  Digits only: strtol would take " 5" and "+5", and saturate
+    //  99999999999999999999 into a budget no one asked for.
     char *end;
-    long n = strtol(val, &end, 10);
-    if (end == val || (*end && *end != ',') || n < 0)
+    errno = 0;
+    long n = *val >= '0' && *val <= '9' ? strtol(val, &end, 10) : -1;
+    if (n >= 0 && errno == ERANGE)
+        return daisy_error_set(err, "--resources: %.*s=%.*s is more than any machine has",
+                               (int)klen, key, (int)strcspn(val, ","), val);
+    if (n < 0 || errno || (*end && *end != ','))
         return daisy_error_set(err, "--resources: '%.*s' needs a count >= 0, got '%.*s'",
                                (int)klen, key, (int)strcspn(val, ","), val);
-    if ((klen == 3 && !strncmp(key, "cpu", 3)) || (klen == 4 && !strncmp(key, "cpus", 4)))
-        self->cpus = n;
-    else if ((klen == 3 && !strncmp(key, "gpu", 3)) || (klen == 4 && !strncmp(key, "gpus", 4))) {
-        if (n > MAX_GPUS)
-            return daisy_error_set(err, "--resources: gpu=%ld, at most %d", n, MAX_GPUS);
-        self->gpus = n;
-    } else
+    bool cpu = (klen == 3 && !strncmp(key, "cpu", 3)) || (klen == 4 && !strncmp(key, "cpus", 4));
+    bool gpu = (klen == 3 && !strncmp(key, "gpu", 3)) || (klen == 4 && !strncmp(key, "gpus", 4));
+    if (!cpu && !gpu)
         return daisy_error_set(err, "--resources: unknown resource '%.*s' (cpu, gpu)",
                                (int)klen, key);
+    if ((cpu ? self->cpus : self->gpus) >= 0)    //  which of two would hold?
+        return daisy_error_set(err, "--resources: %s given twice", cpu ? "cpu" : "gpu");
+    if (gpu && n > MAX_GPUS)
+        return daisy_error_set(err, "--resources: gpu=%ld, at most %d", n, MAX_GPUS);
+    *(cpu ? &self->cpus : &self->gpus) = n;
     return 0;
 }
 

@@ -161,4 +161,12 @@ check "never the same device twice at once" test "$(awk '$3 != 0' seen.txt | wc 
 check "a task that can never fit is refused as a usage error" test $? -eq 2
 check "naming the budget, the task and the figures" grep -q "budget 'gpu=0': task 'h': one worker needs 1 GPUs, the run's budget has 0" never.err
 check "before anything starts" test ! -e never-logs
+# A budget is whole counts, each resource once: a count out of range was
+# taken as the largest long (no budget at all), a second cpu= silently won.
+for spec in cpu=99999999999999999999 "cpu= 4" cpu=+4 cpu=0x10 cpu=2,cpu=4 gpu=1,gpus=2; do
+  "$DAISY" run --quiet --resources "$spec" --logs never-logs h.json > /dev/null 2> bad.err
+  check "--resources '$spec' is a usage error" test $? -eq 2
+  check "... naming the budget" grep -q "^daisy run: budget '$spec': --resources: " bad.err
+done
+check "... before anything starts" test ! -e never-logs
 finish
