@@ -377,6 +377,11 @@ check "every host of the list was used" test "$(sort -u hosts.txt | tr '\n' ' ')
 timeout 60 "$BROKER" --bind "tcp://127.0.0.1:*" --quiet --logs logs9b \
   --worker-program "$WORKER" --launch "env {cmd}" p9.json > out9b.txt 2>&1
 check "a launcher that execs {cmd} directly (like srun) works too" grep -q "completed ✔: 12" out9b.txt
+timeout 60 "$BROKER" --bind "tcp://127.0.0.1:*" --quiet --logs logs9c \
+  --worker-program "$WORKER" --launch "echo on {host} >> $tmpdir/hosts9c.txt; sh -c '{cmd}'" \
+  p9.json > out9c.txt 2>&1
+check "without --hosts, {host} is localhost (as the README says)" \
+  test "$(sort -u hosts9c.txt)" = "on localhost"
 # The default endpoint is a Unix socket in a private directory under
 # $TMPDIR (mode 0700 while the run lasts), gone when the run ends.
 mkdir -p tmpd
