@@ -369,12 +369,19 @@ wcli_parse(int argc, char **argv, wcli_args_t *a)
     if (!a->exec + !a->plugin + !a->run != 2)
         return wcli_usage_error(prog, "give exactly one of --exec CMD, --plugin LIB.so and "
                                 "--run PROGRAM", NULL);
+    //  An empty one is a script's variable left unset: sh -c '' succeeds
+    //  at every block and does nothing.
+    const char *names[] = {"--exec", "--plugin", "--run", "--check"};
+    const char *given[] = {a->exec, a->plugin, a->run, a->check};
+    for (size_t i = 0; i < 4; i++)
+        if (given[i] && !*given[i])
+            return cli_usage_error(prog, "%s: an empty string", names[i]);
     if (!a->opt.endpoint)
         return wcli_usage_error(prog, "no broker endpoint: use --connect EP or set DAISY_BROKER",
                                 NULL);
     if (cli_connect_endpoint(prog, "--connect", a->opt.endpoint) != 0)
         return 2;
-    if (!a->opt.task_id)
+    if (!a->opt.task_id || !*a->opt.task_id)
         return wcli_usage_error(prog, "no task: use --task ID or set DAISY_TASK_ID", NULL);
     if (!a->opt.curve_secret != !a->opt.broker_key)
         return wcli_usage_error(prog, "--curve-secret and --broker-key go together", NULL);

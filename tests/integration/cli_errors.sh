@@ -32,6 +32,16 @@ check "daisy-broker --bogus" says 2 "$(hint daisy-broker "daisy-broker: unrecogn
   "$BROKER" --bogus a.json
 check "daisy-worker --bogus" says 2 "$(hint daisy-worker "daisy-worker: unrecognized option '--bogus'")" \
   "$WORKER" --bogus
+# An empty command or task (a script's variable left unset) is a mistake:
+# sh -c '' would "succeed" at every block having done nothing.
+for opt in --exec --run --check; do
+  extra=(); [ "$opt" = --check ] && extra=(--exec true)
+  check "daisy-worker $opt ''" says 2 "$(hint daisy-worker "daisy-worker: $opt: an empty string")" \
+    "$WORKER" --connect tcp://127.0.0.1:9 --task a "${extra[@]}" "$opt" ''
+done
+check "daisy-worker --task ''" \
+  says 2 "$(hint daisy-worker "daisy-worker: no task: use --task ID or set DAISY_TASK_ID")" \
+  "$WORKER" --connect tcp://127.0.0.1:9 --task '' --exec true
 check "daisy worker --bogus" says 2 "$(hint "daisy worker" "daisy worker: unrecognized option '--bogus'")" \
   "$DAISY" worker --bogus
 check "a missing value" says 2 "$(hint "daisy run" "daisy run: option '--logs' requires an argument")" \
