@@ -26,6 +26,7 @@
 #define DRAIN_LIMIT 4096    //  messages per wake-up before timers get a turn
 #define LOG_PER_SECOND 10   //  refusal lines logged per second at most
 #define REJOIN_MAX_MS 30000 //  a worker's longest reconnect back-off (PROTOCOL.md s. 8)
+#define PAUSE_LOG_MS 1000   //  shorter pauses are accounted for, not said
 
 daisy_broker_options_t
 daisy_broker_options_default(void)
@@ -845,8 +846,13 @@ account_pause(daisy_broker_t *self, int64_t now)
         //  they have that long again, or they would be lost, and their
         //  blocks retried, just as they reconnect.
         roster_pause(self, gap, gap < REJOIN_MAX_MS ? gap : REJOIN_MAX_MS);
-        broker_log(self, "the broker did not run for %.1f s (stopped, or its host paused): "
-                   "workers' silence and blocks' timeouts do not count it", gap / 1000.0);
+        //  With a heartbeat of a few ms, the loop late by that much on a
+        //  loaded machine is no stop worth a line ("did not run for 0.0 s",
+        //  dozens of times a run).
+        if (gap >= PAUSE_LOG_MS)
+            broker_log(self, "the broker did not run for %.1f s (stopped, or its host "
+                       "paused): workers' silence and blocks' timeouts do not count it",
+                       gap / 1000.0);
     }
     self->awake_until = now;
 }

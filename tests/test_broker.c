@@ -62,7 +62,16 @@ static struct {
     int nsocks;
     daisy_decoder_t *dec;
     daisy_buffer_t buf;
+    char log[8192];         //  the broker's log lines, each ending in '\n'
 } fx;
+
+static void
+on_log(void *arg, const char *line)
+{
+    (void)arg;
+    size_t used = strlen(fx.log);
+    snprintf(fx.log + used, sizeof fx.log - used, "%s\n", line);
+}
 
 static char frame[DAISY_MAX_FRAME];
 
@@ -105,6 +114,7 @@ start(cfg_t cfg)
     opt.max_held = cfg.max_held ? cfg.max_held : 8;
     opt.run_id = cfg.run_id;
     opt.markers_dir = cfg.markers;
+    opt.log = on_log;
     fx.broker = daisy_broker_new(fx.graph, &opt, &err);
     cr_assert_not_null(fx.broker, "%s", err.msg);
     fx.ctx = zmq_ctx_new();
@@ -953,6 +963,22 @@ Test(broker, time_the_broker_was_stopped_is_not_its_workers_silence)
     POLL_UNTIL(counts().completed == 1);
     cr_assert_eq(stats().workers_lost, 0);
     cr_assert_eq(stats().rejected, 0);
+}
+
+//  A loop late by a few heartbeats of a few ms (a loaded machine) is
+//  accounted as a pause but not said: with --heartbeat 1 the run's stderr
+//  filled with "the broker did not run for 0.0 s". A real stop is said.
+Test(broker, only_a_pause_of_a_second_or_more_is_said)
+{
+    start((cfg_t){.blocks = 4, .heartbeat_ms = 100, .liveness = 3, .run_id = RUN});
+    daisy_broker_poll(fx.broker, 0);
+    struct timespec late = {0, 300 * 1000 * 1000}, stopped = {1, 200 * 1000 * 1000};
+    nanosleep(&late, NULL);
+    daisy_broker_poll(fx.broker, 0);
+    cr_assert_null(strstr(fx.log, "did not run"), "%s", fx.log);
+    nanosleep(&stopped, NULL);
+    daisy_broker_poll(fx.broker, 0);
+    cr_assert_not_null(strstr(fx.log, "the broker did not run for 1."), "%s", fx.log);
 }
 
 //  A worker that gave up on a broker stopped for a second reconnects after
