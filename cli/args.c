@@ -134,6 +134,20 @@ cli_version(const char *prog)
 }
 
 int
+cli_stdout_done(const char *prog, int rc)
+{
+    errno = 0;
+    bool failed = ferror(stdout);
+    if (fflush(stdout) != 0)
+        failed = true;
+    if (!failed)
+        return rc;
+    fprintf(stderr, "%s: cannot write the output: %s\n", prog,
+            errno ? strerror(errno) : "a write failed");
+    return rc ? rc : 4;
+}
+
+int
 cli_final_option(const char *prog, int c, const char *usage)
 {
     if (c == 'V')

@@ -43,6 +43,10 @@ int cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((forma
 
 //  "PROG VERSION" on stdout; returns 0.
 int cli_version(const char *prog);
+//  `rc`, once what went to stdout has reached it; else, having said why,
+//  4 (or `rc` when that already says a failure): a plan or a summary cut
+//  short by a full disk must not pass for a whole one.
+int cli_stdout_done(const char *prog, int rc);
 
 //  The options that end parsing, shared by every program: 'h' (--help:
 //  USAGE on stdout), 'V' (--version) and '?' (a mistake, said by

@@ -29,8 +29,8 @@ static const char *usage =
     "Exit status: 0 success, 1 blocks failed, 2 bad command line,\n"
     "3 bad pipeline file, 4 internal error, 130 interrupted.\n";
 
-int
-main(int argc, char **argv)
+static int
+dispatch(int argc, char **argv)
 {
     if (argc < 2)
         return cli_usage_error("daisy", "expected a command: plan, run, monitor, markers, "
@@ -55,4 +55,17 @@ main(int argc, char **argv)
     if (!strcmp(cmd, "worker"))
         return cli_worker(argc - 1, argv + 1, "daisy worker");
     return cli_usage_error("daisy", "unknown command '%s'", cmd);
+}
+
+int
+main(int argc, char **argv)
+{
+    int rc = dispatch(argc, argv);
+    static const char *const commands[] = {"plan", "run", "keygen", "markers", "monitor",
+                                            "worker"};
+    char prog[32] = "daisy";
+    for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i]))
+            snprintf(prog, sizeof prog, "daisy %s", commands[i]);
+    return cli_stdout_done(prog, rc);
 }

@@ -259,7 +259,7 @@ parse(int argc, char **argv, options_t *o)
             break;
         case 'q': o->serve.quiet = true; break;
         case 'V':
-        case 'h': exit(cli_final_option(P, c, usage));
+        case 'h': exit(cli_stdout_done(P, cli_final_option(P, c, usage)));
         default: return -1;
         }
     }
@@ -334,8 +334,8 @@ log_line(void *arg, const char *line)
     fprintf(stderr, "daisy-broker: %s\n", line);
 }
 
-int
-main(int argc, char **argv)
+static int
+broker_main(int argc, char **argv)
 {
     options_t o = {.broker = daisy_broker_options_default(), .serve = {.interval_ms = 5000}};
     o.broker.log = log_line;
@@ -422,4 +422,10 @@ main(int argc, char **argv)
     daisy_graph_destroy(&graph);
     daisy_pipeline_destroy(&p);
     return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    return cli_stdout_done(P, broker_main(argc, argv));
 }

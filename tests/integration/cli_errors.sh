@@ -64,6 +64,22 @@ check "daisy keygen without NAME" says 2 "$(hint "daisy keygen" "$keygen_usage")
 check "daisy keygen with two" says 2 "$(hint "daisy keygen" "$keygen_usage")" "$DAISY" keygen k1 k2
 check "neither written" test ! -e k1 -a ! -e k2
 
+# 1b. Output that cannot be written (a full disk: /dev/full) is a failure,
+#     not a plan or a summary cut short that passes for whole.
+if [ -w /dev/full ]; then
+  for args in "plan --json a.json" "plan a.json" "--help" "keygen --help"; do
+    # shellcheck disable=SC2086
+    "$DAISY" $args > /dev/full 2> full.err
+    check "daisy $args > /dev/full: exit 4" test $? -eq 4
+    check "... saying so" grep -q "^daisy[a-z ]*: cannot write the output: " full.err
+  done
+  "$BROKER" --version > /dev/full 2> full.err
+  check "daisy-broker --version > /dev/full: exit 4" test $? -eq 4
+  "$WORKER" --help > /dev/full 2> full.err
+  check "daisy-worker --help > /dev/full: exit 4" test $? -eq 4
+  check "... saying so" grep -q "^daisy-worker: cannot write the output: " full.err
+fi
+
 # 2. Files that cannot be used: named, with the reason.
 check "monitor: an unreadable --broker-key" \
   says 2 "daisy monitor: --broker-key: cannot read 'nope': No such file or directory" \
