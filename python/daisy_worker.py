@@ -114,6 +114,7 @@ BAD_VERSION, UNKNOWN_TASK, UNKNOWN_BLOCK, NOT_READY, WRONG_RUN = 4, 7, 8, 9, 10
 MAX_FRAME = 1 << 20
 MAX_BATCH = 1024
 MAX_TEXT = 4096
+MAX_RUN_ID = 32           # DAISY_MAX_RUN_ID: letters, digits, -_. only
 
 HEARTBEAT_S, LIVENESS = 1.0, 3      # until WELCOME says otherwise
 BACKOFF_MIN_S, BACKOFF_MAX_S = 1.0, 30.0
@@ -949,6 +950,12 @@ def run(process, *, broker=None, task_id=None, worker_id=None, run_id=None, pref
         worker_id = _check_str("worker id", worker_id, 1, 255)
         run_id = _check_str("run id", run_id if run_id is not None
                             else (_env("DAISY_RUN_ID") or ""), 0, 64)
+        # As daisy-worker and the broker's --run-id: one no broker can
+        # have ("a b") would only be refused later, as another run's.
+        if run_id and not (len(run_id) <= MAX_RUN_ID and all(
+                c.isascii() and (c.isalnum() or c in "-_.") for c in run_id)):
+            raise _Config(f"run id {run_id[:64]!r}: expected 1 to {MAX_RUN_ID} letters, "
+                          f"digits, '-', '_' or '.' (as the broker's --run-id)")
         if prefetch is None:
             text = _env("DAISY_PREFETCH") or "1"
             prefetch = int(text) if text.isdigit() else text

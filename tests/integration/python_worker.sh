@@ -329,6 +329,9 @@ check "a worker given an unknown host exits 2" test "$rc" -eq 2
 check "naming the host" grep -q "host 'nonexistent.invalid' is not known" w7e.err
 rc=0; timeout 20 $PY pw.py --connect "tcp://127.0.0.1:99999" --task t >w7f.out 2>w7f.err || rc=$?
 check "a worker given port 99999 exits 2" test "$rc" -eq 2
+rc=0; timeout 20 $PY pw.py --connect "tcp://127.0.0.1:$port" --task t --run-id 'run 7' >w7g.out 2>w7g.err || rc=$?
+check "a run id no broker can have exits 2, as daisy-worker" test "$rc" -eq 2
+check "naming it" grep -q "run id 'run 7': expected 1 to 32 letters" w7g.err
 rc=0; timeout 60 $PY pw.py --connect "tcp://127.0.0.1:$port" --task t --run-id run-7 --pids "$tmpdir/run7.txt" >w7.out 2>w7.err || rc=$?
 check "the worker of this run finishes it" test "$rc" -eq 0
 reap $broker
