@@ -135,6 +135,10 @@ cli_keygen(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage_error(P, "expected one NAME (the key pair is written to NAME and "
                                "NAME_secret)");
+    //  '' and 'dir/' name no file: the pair would be '_secret' and ''.
+    const char *base = strrchr(argv[optind], '/');
+    if (!*(base ? base + 1 : argv[optind]))
+        return cli_usage_error(P, "NAME '%s' is not a file name", argv[optind]);
     if (!zsys_has_curve()) {
         fprintf(stderr, P ": this libzmq was built without CurveZMQ\n");
         return EXIT_INTERNAL;

@@ -63,6 +63,11 @@ keygen_usage="daisy keygen: expected one NAME (the key pair is written to NAME a
 check "daisy keygen without NAME" says 2 "$(hint "daisy keygen" "$keygen_usage")" "$DAISY" keygen
 check "daisy keygen with two" says 2 "$(hint "daisy keygen" "$keygen_usage")" "$DAISY" keygen k1 k2
 check "neither written" test ! -e k1 -a ! -e k2
+check "daisy keygen ''" says 2 "$(hint "daisy keygen" "daisy keygen: NAME '' is not a file name")" \
+  "$DAISY" keygen ''
+check "daisy keygen dir/" says 2 "$(hint "daisy keygen" "daisy keygen: NAME 'kd/' is not a file name")" \
+  "$DAISY" keygen kd/
+check "... nothing written" test ! -e _secret -a ! -e kd
 
 # 1b. Output that cannot be written (a full disk: /dev/full) is a failure,
 #     not a plan or a summary cut short that passes for whole.
