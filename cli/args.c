@@ -71,6 +71,14 @@ port_ok(const char *port)
 int
 cli_endpoint(const char *prog, const char *opt, const char *ep)
 {
+    //  A path or a bare host:port is a mistake here, not an endpoint that
+    //  cannot be bound (libzmq says only "Invalid argument").
+    const char *scheme_end = strstr(ep, "://");
+    if (!scheme_end || scheme_end == ep) {
+        cli_usage_error(prog, "%s: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT, "
+                        "ipc://PATH)", opt, ep);
+        return -1;
+    }
     if (strncmp(ep, "tcp://", 6) != 0)
         return 0;
     const char *colon = strrchr(ep + 6, ':');

@@ -183,6 +183,14 @@ check "... saying so" grep -qx "daisy-broker: --curve-secret: 'a.json' holds no 
 "$BROKER" --bind tcp://127.0.0.1:99999 a.json > /dev/null 2> err.txt
 check "daisy-broker --bind with port 99999: exit 2" test $? -eq 2
 check "... naming the port" grep -q "^daisy-broker: --bind: 'tcp://127.0.0.1:99999': port '99999' is not 1 to 65535" err.txt
+for ep in '' 127.0.0.1:5555 ://x; do
+  check "daisy run --bind '$ep': a usage error" \
+    says 2 "$(hint "daisy run" "daisy run: --bind: '$ep' is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)")" \
+    "$DAISY" run --bind "$ep" a.json
+done
+check "daisy-broker --publish 5556: a usage error" \
+  says 2 "$(hint daisy-broker "daisy-broker: --publish: '5556' is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)")" \
+  "$BROKER" --publish 5556 a.json
 "$DAISY" run --publish tcp://127.0.0.1:abc a.json > /dev/null 2> err.txt
 check "daisy run --publish with port abc: exit 2" test $? -eq 2
 check "... naming it" grep -q "^daisy run: --publish: 'tcp://127.0.0.1:abc': port 'abc'" err.txt
