@@ -524,7 +524,20 @@ restart_cap(const daisy_launcher_t *self, uint32_t t)
     if (self->opt.restart_cap)
         return self->opt.restart_cap;
     const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
-    return 3 * (uint32_t)daisy_task_workers(task);
+    uint64_t cap = 3 * (uint64_t)daisy_task_workers(task);    //  2e9 workers: no wrap
+    return cap < UINT32_MAX ? (uint32_t)cap : UINT32_MAX;
+}
+
+//  The workers a task starts with: its `workers`, but never more than it
+//  has blocks, which is all the work they could share ("workers":
+//  2000000000 for 4 blocks started processes until the machine gave out).
+static uint32_t
+task_want(const daisy_launcher_t *self, uint32_t t)
+{
+    const daisy_task_t *task = daisy_pipeline_task(daisy_graph_pipeline(self->graph), t);
+    uint64_t workers = (uint64_t)daisy_task_workers(task);
+    uint64_t blocks = daisy_graph_block_count(self->graph, t);
+    return (uint32_t)(workers < blocks ? workers : blocks);
 }
 
 static void
@@ -799,8 +812,7 @@ daisy_launcher_poll(daisy_launcher_t *self)
             if (c.ready == 0)
                 continue;
             lt->started = true;
-            lt->want = (uint32_t)daisy_task_workers(
-                daisy_pipeline_task(daisy_graph_pipeline(self->graph), t));
+            lt->want = task_want(self, t);
         }
         fill(self, t);
     }

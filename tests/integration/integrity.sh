@@ -169,4 +169,16 @@ for spec in cpu=99999999999999999999 "cpu= 4" cpu=+4 cpu=0x10 cpu=2,cpu=4 gpu=1,
   check "... naming the budget" grep -q "^daisy run: budget '$spec': --resources: " bad.err
 done
 check "... before anything starts" test ! -e never-logs
+
+# 8. A task starts no more workers than it has blocks: the others could
+#    get nothing ("workers": 2000000000 in a pipeline file started
+#    processes until the machine gave out). 50 asked, 3 blocks: 3 workers.
+cat > many.json <<JSON
+{"tasks": [{"id": "m", "total_roi": {"offset": [0], "shape": [3]}, "read_roi": {"offset": [0], "shape": [1]},
+  "write_roi": {"offset": [0], "shape": [1]}, "workers": 50, "read_write_conflict": false,
+  "command": "true"}]}
+JSON
+timeout 120 "$DAISY" run --quiet --logs logs-many many.json > many.out 2> many.err
+check "a task of 3 blocks with 50 workers completes" test $? -eq 0
+check "having started 3 workers, not 50" test "$(ls logs-many/latest/m/*.err | wc -l)" -eq 3
 finish
