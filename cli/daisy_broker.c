@@ -60,7 +60,8 @@ static const char *usage =
     "  --curve-allow DIR     CurveZMQ: directory of the public keys of the workers\n"
     "                        allowed in (files written by `daisy keygen`)\n"
     "  --prefetch N          blocks each started command worker holds at once\n"
-    "  --restart-cap N       worker deaths before a task is abandoned\n"
+    "  --restart-cap N       worker deaths before a task is abandoned (1 or\n"
+    "                        more; default 3 x its workers)\n"
     "  --max-held N          most blocks one worker holds at once (default 64;\n"
     "                        larger requests are served as blocks come back)\n"
     "  --run-id ID           this run's id (default: 16 random hex digits); the\n"
@@ -244,7 +245,7 @@ parse(int argc, char **argv, options_t *o)
             bad |= cli_uint(P, "--prefetch", optarg, 1, DAISY_MAX_BATCH, &o->launcher.prefetch);
             break;
         case 'r':
-            bad |= cli_uint(P, "--restart-cap", optarg, 0, UINT32_MAX, &o->launcher.restart_cap);
+            bad |= cli_uint(P, "--restart-cap", optarg, 1, UINT32_MAX, &o->launcher.restart_cap);
             break;
         case 'H': bad |= cli_uint(P, "--heartbeat", optarg, 1, 3600000, &o->broker.heartbeat_ms); break;
         case 'M': bad |= cli_uint(P, "--max-held", optarg, 1, UINT32_MAX, &o->broker.max_held); break;

@@ -49,7 +49,7 @@ static const char *usage =
     "  --reset-markers       discard markers recorded for another block layout\n"
     "  --prefetch N          blocks each command worker holds at once (default 1)\n"
     "  --restart-cap N       worker deaths before a task is abandoned\n"
-    "                        (default 3 x its workers)\n"
+    "                        (1 or more; default 3 x its workers)\n"
     "  --resources cpu=N,gpu=M  the run's budget: each worker takes its task's\n"
     "                        resources.cpus (1 if unset) and resources.gpus, so a\n"
     "                        task runs min(workers, what is left); workers get\n"
@@ -331,7 +331,7 @@ cli_run(int argc, char **argv)
         case 'm': o.markers = optarg; break;
         case 'R': o.reset_markers = true; break;
         case 'f': bad |= cli_uint(P, "--prefetch", optarg, 1, DAISY_MAX_BATCH, &o.prefetch); break;
-        case 'r': bad |= cli_uint(P, "--restart-cap", optarg, 0, UINT32_MAX, &o.restart_cap); break;
+        case 'r': bad |= cli_uint(P, "--restart-cap", optarg, 1, UINT32_MAX, &o.restart_cap); break;
         case 'B': o.resources = optarg; break;
         case 'H': bad |= cli_uint(P, "--heartbeat", optarg, 1, 3600000, &o.heartbeat_ms); break;
         case 'i': bad |= cli_seconds(P, "--progress-interval", optarg, &o.interval_s); break;

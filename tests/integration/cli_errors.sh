@@ -121,12 +121,21 @@ check "... leaves neither file" test ! -e full -a ! -e full_secret
 # 4. daisy run --serial refuses what only the broker uses, naming it.
 touch f
 for opt in "--bind ipc://*" "--publish tcp://127.0.0.1:9" "--http 127.0.0.1:0" "--http-public" \
-           "--prefetch 2" "--restart-cap 0" "--resources cpu=1" "--heartbeat 100"; do
+           "--prefetch 2" "--restart-cap 1" "--resources cpu=1" "--heartbeat 100"; do
   # shellcheck disable=SC2086
   check "--serial $opt" says 2 "$(hint "daisy run" "daisy run: ${opt%% *} needs the broker: it does not go with --serial")" \
     "$DAISY" run --serial $opt a.json
 done
 check "nothing ran" test ! -e ran
+
+# 4b. --restart-cap 0 was taken as the default (3 x the task's workers),
+#     which no help said: a cap is at least one death.
+check "daisy run --restart-cap 0" says 2 \
+  "daisy run: --restart-cap: '0' is not an integer from 1 to 4294967295" \
+  "$DAISY" run --restart-cap 0 a.json
+check "daisy-broker --restart-cap 0" says 2 \
+  "daisy-broker: --restart-cap: '0' is not an integer from 1 to 4294967295" \
+  "$BROKER" --restart-cap 0 a.json
 
 # 5. A log directory that cannot be made: the run's failure (4), not the
 #    pipeline file's, said the same with and without --serial.
