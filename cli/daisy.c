@@ -24,7 +24,8 @@ static const char *usage =
     "  worker   a worker for any host (the same as daisy-worker)\n"
     "  keygen   write a CurveZMQ key pair (for daisy-broker, workers, monitors)\n"
     "\n"
-    "Run `daisy COMMAND --help` for the options of a command.\n"
+    "Run `daisy COMMAND --help` (or `daisy help COMMAND`) for the options of a\n"
+    "command.\n"
     "\n"
     "Exit status: 0 success, 1 blocks failed, 2 bad command line,\n"
     "3 bad pipeline file, 4 internal error, 130 interrupted.\n";
@@ -36,6 +37,13 @@ dispatch(int argc, char **argv)
         return cli_usage_error("daisy", "expected a command: plan, run, monitor, markers, "
                                "worker or keygen");
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") && argc == 3) {
+        //  `daisy help run` is `daisy run --help`, as git's and systemctl's.
+        char *help_argv[] = {argv[0], argv[2], "--help", NULL};
+        return dispatch(3, help_argv);
+    }
+    if (!strcmp(cmd, "help") && argc > 3)
+        return cli_usage_error("daisy", "help takes one command, got %d", argc - 2);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage, stdout);
         return EXIT_OK;
@@ -64,8 +72,9 @@ main(int argc, char **argv)
     static const char *const commands[] = {"plan", "run", "keygen", "markers", "monitor",
                                             "worker"};
     char prog[32] = "daisy";
-    for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i]))
+    const char *cmd = argc == 3 && !strcmp(argv[1], "help") ? argv[2] : argc >= 2 ? argv[1] : "";
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i]))
             snprintf(prog, sizeof prog, "daisy %s", commands[i]);
     return cli_stdout_done(prog, rc);
 }

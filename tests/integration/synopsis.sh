@@ -68,6 +68,12 @@ done
 check "daisy-broker takes only the short options its --help shows" shorts_shown "$BROKER"
 check "daisy-worker takes only the short options its --help shows" shorts_shown "$WORKER"
 
+# `daisy help COMMAND` is `daisy COMMAND --help` (it printed the overview).
+for c in plan run monitor markers worker keygen; do
+  check "daisy help $c is daisy $c --help" \
+    test "$("$DAISY" help $c 2>&1)" = "$("$DAISY" $c --help 2>&1)"
+done
+
 check "daisy plan synopsis" compare "daisy plan" "$DAISY" plan
 check "daisy run synopsis" compare "daisy run" "$DAISY" run
 check "daisy monitor synopsis" compare "daisy monitor" "$DAISY" monitor
