@@ -68,6 +68,19 @@ port_ok(const char *port)
     return *port >= '0' && *port <= '9' && !*end && errno == 0 && n >= 1 && n <= 65535;
 }
 
+//  A transport libzmq knows by name (whether this build has it or not, it
+//  says so when binding); any other scheme is a typo such as "tpc://".
+static bool
+transport_known(const char *ep, size_t len)
+{
+    static const char *const known[] = {"tcp", "ipc", "inproc", "pgm", "epgm", "tipc",
+                                        "vmci", "norm", "udp", "ws", "wss"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strlen(known[i]) == len && !strncmp(ep, known[i], len))
+            return true;
+    return false;
+}
+
 int
 cli_endpoint(const char *prog, const char *opt, const char *ep)
 {
@@ -77,6 +90,11 @@ cli_endpoint(const char *prog, const char *opt, const char *ep)
     if (!scheme_end || scheme_end == ep) {
         cli_usage_error(prog, "%s: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT, "
                         "ipc://PATH)", opt, ep);
+        return -1;
+    }
+    if (!transport_known(ep, (size_t)(scheme_end - ep))) {
+        cli_usage_error(prog, "%s: '%s': unknown transport '%.*s' (tcp://HOST:PORT, "
+                        "ipc://PATH)", opt, ep, (int)(scheme_end - ep), ep);
         return -1;
     }
     if (strncmp(ep, "tcp://", 6) != 0)

@@ -197,6 +197,9 @@ for ep in '' 127.0.0.1:5555 ://x; do
     says 2 "$(hint "daisy run" "daisy run: --bind: '$ep' is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)")" \
     "$DAISY" run --bind "$ep" a.json
 done
+check "daisy run --bind tpc://127.0.0.1:5555 (a typo): a usage error" \
+  says 2 "$(hint "daisy run" "daisy run: --bind: 'tpc://127.0.0.1:5555': unknown transport 'tpc' (tcp://HOST:PORT, ipc://PATH)")" \
+  "$DAISY" run --bind tpc://127.0.0.1:5555 a.json
 check "daisy-broker --publish 5556: a usage error" \
   says 2 "$(hint daisy-broker "daisy-broker: --publish: '5556' is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)")" \
   "$BROKER" --publish 5556 a.json
