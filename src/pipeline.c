@@ -304,6 +304,12 @@ s_check_options(const s_check_t *c, daisy_error_t *err)
         return daisy_error_set(err,
             "%s: timeout %g is not a number of seconds >= 0 "
             "(0 means no limit)", c->who, timeout);
+    //  The protocol carries a timeout in 32-bit milliseconds: a longer one
+    //  would quietly become 49.7 days.
+    if (timeout > (double)UINT32_MAX / 1000)
+        return daisy_error_set(err,
+            "%s: timeout %g is more than %u seconds, the longest a block "
+            "can be given (0 means no limit)", c->who, timeout, UINT32_MAX / 1000);
     if (daisy_task_command(t) && daisy_task_worker(t))
         return daisy_error_set(err,
             "%s: command and worker are both set (a task runs one or the "

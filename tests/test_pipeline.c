@@ -741,6 +741,7 @@ static const bad_file_t bad_files[] = {
                                 "name: here 'workers')"},
     {"negative_timeout.json", "task 'a': timeout -5 is not a number of "
                               "seconds >= 0"},
+    {"huge_timeout.json", "task 'a': timeout 1e+300 is more than 4294967 seconds"},
     {"command_and_worker.json", "task 'a': command and worker are both set"},
     //  Resources (for batch systems)
     {"resources_not_object.json", "task 'a': key 'resources': expected an object"},
