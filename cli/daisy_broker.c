@@ -218,6 +218,9 @@ parse(int argc, char **argv, options_t *o)
     };
     int c, bad = 0;
     double interval = 5;
+    //  An option about the workers this broker starts, without --local or
+    //  --launch, would be ignored: the operator's workers never see it.
+    const char *launch_only = NULL;
     while ((c = cli_getopt(P, argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': bad |= cli_endpoint(P, "--bind", o->broker.bind = optarg); break;
@@ -225,17 +228,21 @@ parse(int argc, char **argv, options_t *o)
         case 'W': o->http = optarg; break;
         case 'X': o->http_public = true; break;
         case 'a': o->broker.advertise = optarg; break;
-        case 'G': bad |= cli_seconds(P, "--worker-give-up", optarg, &o->launcher.give_up_s); break;
+        case 'G':
+            bad |= cli_seconds(P, "--worker-give-up", optarg, &o->launcher.give_up_s);
+            launch_only = "--worker-give-up";
+            break;
         case 'C':
             bad |= cli_seconds(P, "--connect-timeout", optarg, &o->launcher.connect_timeout_s);
+            launch_only = "--connect-timeout";
             break;
-        case 'E': o->launcher.resources = optarg; break;
+        case 'E': o->launcher.resources = optarg; launch_only = "--resources"; break;
         case 'L': o->launch = o->local = true; break;
         case 'T': o->launch = true; launch_backend(o, optarg); break;
-        case 'B': o->launcher.sbatch_options = optarg; break;
+        case 'B': o->launcher.sbatch_options = optarg; launch_only = "--sbatch-options"; break;
         case 'J': o->print_task = optarg; break;
-        case 'o': o->launcher.hosts = optarg; break;
-        case 'w': o->launcher.worker_program = optarg; break;
+        case 'o': o->launcher.hosts = optarg; launch_only = "--hosts"; break;
+        case 'w': o->launcher.worker_program = optarg; launch_only = "--worker-program"; break;
         case 'l': o->launcher.log_dir = o->broker.log_dir = optarg; break;
         case 'm': o->broker.markers_dir = optarg; break;
         case 'R': o->broker.reset_markers = true; break;
@@ -243,9 +250,11 @@ parse(int argc, char **argv, options_t *o)
         case 'A': o->broker.curve_allow = optarg; break;
         case 'f':
             bad |= cli_uint(P, "--prefetch", optarg, 1, DAISY_MAX_BATCH, &o->launcher.prefetch);
+            launch_only = "--prefetch";
             break;
         case 'r':
             bad |= cli_uint(P, "--restart-cap", optarg, 1, UINT32_MAX, &o->launcher.restart_cap);
+            launch_only = "--restart-cap";
             break;
         case 'H': bad |= cli_uint(P, "--heartbeat", optarg, 1, 3600000, &o->broker.heartbeat_ms); break;
         case 'M': bad |= cli_uint(P, "--max-held", optarg, 1, UINT32_MAX, &o->broker.max_held); break;
@@ -268,6 +277,11 @@ parse(int argc, char **argv, options_t *o)
         return -1;
     if (optind != argc - 1) {
         cli_usage_error(P, "expected one pipeline file");
+        return -1;
+    }
+    if (launch_only && !o->launch) {
+        cli_usage_error(P, "%s is for the workers this broker starts: it goes with --local "
+                        "or --launch", launch_only);
         return -1;
     }
     if (o->local && (o->launcher.launch_template || o->launcher.slurm)) {

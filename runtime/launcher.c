@@ -950,7 +950,9 @@ daisy_launcher_check(const daisy_launcher_options_t *options, const daisy_pipeli
     if (check_template(options->launch_template, err) != 0)
         return -1;
     budget_t *budget = budget_new(options->resources, err);
-    int rc = budget ? check_budget(budget, pipeline, err) : -1;
+    if (!budget)
+        return -1;      //  the error names --resources and the part at fault
+    int rc = check_budget(budget, pipeline, err);
     if (rc != 0)
         daisy_error_prefix(err, "budget '%s'", options->resources);
     budget_destroy(&budget);

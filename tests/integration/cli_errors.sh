@@ -137,6 +137,17 @@ check "daisy-broker --restart-cap 0" says 2 \
   "daisy-broker: --restart-cap: '0' is not an integer from 1 to 4294967295" \
   "$BROKER" --restart-cap 0 a.json
 
+# 4c. An option about the workers daisy-broker starts, without --local or
+#     --launch, was ignored (an invalid --resources too): the operator's
+#     workers never see it.
+for opt in "--resources cpu=2" "--worker-give-up 5" "--prefetch 2" "--restart-cap 3" \
+           "--hosts a,b" "--worker-program /bin/true" "--connect-timeout 5"; do
+  # shellcheck disable=SC2086
+  check "daisy-broker $opt without a launcher" says 2 \
+    "$(hint daisy-broker "daisy-broker: ${opt%% *} is for the workers this broker starts: it goes with --local or --launch")" \
+    "$BROKER" $opt a.json
+done
+
 # 5. A log directory that cannot be made: the run's failure (4), not the
 #    pipeline file's, said the same with and without --serial.
 for mode in --serial --quiet; do

@@ -166,7 +166,7 @@ check "before anything starts" test ! -e never-logs
 for spec in cpu=99999999999999999999 "cpu= 4" cpu=+4 cpu=0x10 cpu=2,cpu=4 gpu=1,gpus=2; do
   "$DAISY" run --quiet --resources "$spec" --logs never-logs h.json > /dev/null 2> bad.err
   check "--resources '$spec' is a usage error" test $? -eq 2
-  check "... naming the budget" grep -q "^daisy run: budget '$spec': --resources: " bad.err
+  check "... naming the option" grep -q "^daisy run: --resources: " bad.err
 done
 check "... before anything starts" test ! -e never-logs
 
