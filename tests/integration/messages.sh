@@ -54,7 +54,9 @@ check "stdout is not quoted" test "$(grep -c 'loading model' w.txt)" -eq 0
 #     missing): each failure is logged with its reason, and the abandonment
 #     quotes the last one, since there is no log of theirs to quote.
 mkdir -p nosbatch && ln -sf "$BROKER" "$WORKER" nosbatch/
-PATH=$tmpdir/nosbatch /usr/bin/timeout 60 "$BROKER" --launch slurm --logs slogs2 w.json > sb.txt 2>&1
+#     On a port of its own: the default 5555 may be anyone's on this host.
+PATH=$tmpdir/nosbatch /usr/bin/timeout 60 "$BROKER" --bind "tcp://127.0.0.1:$(free_port)" \
+  --launch slurm --logs slogs2 w.json > sb.txt 2>&1
 check "a task whose workers cannot be submitted ends the run with status 1" test $? -eq 1
 check "each failed submission is logged with its reason" \
   grep -q "cannot start a worker of task w: sbatch .*/w-0.sbatch: cannot run sbatch (is SLURM installed?)" sb.txt
