@@ -218,8 +218,9 @@ parse(int argc, char **argv, options_t *o)
     };
     int c, bad = 0;
     double interval = 5;
-    //  An option about the workers this broker starts, without --local or
-    //  --launch, would be ignored: the operator's workers never see it.
+    //  An option about the workers this broker starts (or the job script it
+    //  prints), without --local, --launch or --print-job-script, would be
+    //  ignored: the operator's workers never see it.
     const char *launch_only = NULL;
     while ((c = cli_getopt(P, argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -279,9 +280,9 @@ parse(int argc, char **argv, options_t *o)
         cli_usage_error(P, "expected one pipeline file");
         return -1;
     }
-    if (launch_only && !o->launch) {
-        cli_usage_error(P, "%s is for the workers this broker starts: it goes with --local "
-                        "or --launch", launch_only);
+    if (launch_only && !o->launch && !o->print_task) {
+        cli_usage_error(P, "%s is for the workers this broker starts: it goes with --local, "
+                        "--launch or --print-job-script", launch_only);
         return -1;
     }
     if (o->local && (o->launcher.launch_template || o->launcher.slurm)) {

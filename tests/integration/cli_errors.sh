@@ -144,7 +144,7 @@ for opt in "--resources cpu=2" "--worker-give-up 5" "--prefetch 2" "--restart-ca
            "--hosts a,b" "--worker-program /bin/true" "--connect-timeout 5"; do
   # shellcheck disable=SC2086
   check "daisy-broker $opt without a launcher" says 2 \
-    "$(hint daisy-broker "daisy-broker: ${opt%% *} is for the workers this broker starts: it goes with --local or --launch")" \
+    "$(hint daisy-broker "daisy-broker: ${opt%% *} is for the workers this broker starts: it goes with --local, --launch or --print-job-script")" \
     "$BROKER" $opt a.json
 done
 
