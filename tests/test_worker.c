@@ -47,6 +47,8 @@ static struct {
                                 //  block 2 until the broker saw its start
     bool wait_abort;            //  block 1 runs until the abort hook was called
     bool wait_unhold;           //  block 1 runs until the hold hook said go on
+    bool wait_go;               //  block 1 runs until the test says `go`
+    atomic_int go;
     atomic_int aborted;         //  abort hook calls
     atomic_int held, unheld;    //  hold hook calls with true, false
     atomic_int events;          //  abort and hold hook calls, counted together
@@ -124,6 +126,8 @@ process(const daisy_block_t *block, void *arg)
         wait_for(&sh.aborted, 1);
     if (sh.wait_unhold && block->block_id == 1)
         wait_for(&sh.unheld, 1);
+    if (sh.wait_go && block->block_id == 1)
+        wait_for(&sh.go, 1);
     if (sh.wait_stop) {
         wait_for(&sh.stop_called, 1);
         return 1;   //  as a command killed by the same SIGTERM would
@@ -1011,6 +1015,39 @@ Test(worker, a_worker_continued_holds_its_block_until_welcomed)
     expect_result_of_block_1();
     cr_assert_eq(atomic_load(&sh.unheld), 1);
     cr_assert_eq(atomic_load(&sh.aborted), 0);
+    shutdown_worker();
+    join_worker();
+    cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
+}
+
+//  Two WELCOMEs, each followed by the running block sent again, as when
+//  a WELCOME answering a hello made on a connection given up since comes
+//  before the one answering the hello made on the new one: the first took
+//  the count of blocks sent again, and the second resend looked like new
+//  blocks. Block 1 ran again once it had ended (daisy run after Ctrl-Z and
+//  fg, 3 runs in 30 under load). It runs once.
+Test(worker, a_second_resend_of_the_running_block_does_not_run_it_again)
+{
+    sh.wait_go = true;
+    start((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100});
+    greet(1, 1000, 3);
+    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
+    fx.echo = true;
+    send_blocks(1, 1);
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
+    while (atomic_load(&sh.calls) == 0)
+        cr_assert_lt(tu_now_ms(), deadline, "block 1 did not start");
+    nap_ms(50);     //  the keeper holds the socket
+    daisy_worker_continued(fx.worker);
+    await_hello();
+    for (int i = 0; i < 2; i++) {
+        welcome_holding(1000, 3, 1);
+        send_blocks(1, 1);
+    }
+    nap_ms(200);    //  both read while block 1 runs
+    atomic_store(&sh.go, 1);
+    int calls = calls_settled();
+    cr_assert_eq(calls, 1, "block 1 ran %d times", calls);
     shutdown_worker();
     join_worker();
     cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);

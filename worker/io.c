@@ -699,14 +699,20 @@ io_on_welcome(daisy_worker_t *self, const daisy_msg_t *msg, int64_t now)
 }
 
 //  Whether we hold this block and attempt already: queued, running, its
-//  result waiting or recently sent. Asked only of the blocks a broker we
-//  said hello to again sends after its WELCOME (every block it holds for
-//  us: some may have been lost on the way), so that those we have are not
-//  taken twice. Not of other BLOCKS: a new broker of the run may hand out
-//  a block and attempt whose result we sent to the old one, and it must
-//  run.
+//  result waiting, or among the `recent` newest results sent. The blocks
+//  a broker we said hello to again sends after its WELCOME (every block it
+//  holds for us: some may have been lost on the way) are checked against
+//  every result remembered, so that those we have are not taken twice.
+//  Other BLOCKS only against those in our hands (`recent` 0): a new
+//  broker of the run may hand out a block and attempt whose result we
+//  sent to the old one, and it must run; but no broker hands out one we
+//  hold. That catches a resend taken for new blocks: a WELCOME that
+//  answers an earlier hello (sent on a connection given up since) can
+//  come first and take the count, and the resend that follows the later
+//  one then looks new (after Ctrl-Z and fg, the running block ran again
+//  once it had ended, 3 runs in 30 under load).
 static bool
-io_holds(const io_t *io, const daisy_wire_block_t *b)
+io_holds(const io_t *io, const daisy_wire_block_t *b, size_t recent)
 {
     for (size_t i = 0; i < io->qcount; i++) {
         const daisy_wire_block_t *q = &io->queue[(io->qhead + i) % io->qcap];
@@ -720,7 +726,8 @@ io_holds(const io_t *io, const daisy_wire_block_t *b)
         if (io->pending.items[i].block_id == b->block_id
             && io->pending.items[i].attempt == b->attempt)
             return true;
-    for (size_t i = 0; i < io->sent.count; i++) {
+    size_t from = recent < io->sent.count ? io->sent.count - recent : 0;
+    for (size_t i = from; i < io->sent.count; i++) {
         const result_t *r = sent_at(&io->sent, i);
         if (r->block_id == b->block_id && r->attempt == b->attempt)
             return true;
@@ -752,8 +759,9 @@ io_on_blocks(daisy_worker_t *self, const daisy_msg_t *msg)
     bool resent = io->resend_left > 0;
     io->resend_left = resent && n < io->resend_left ? io->resend_left - n : 0;
     uint32_t fresh = 0;
+    size_t recent = resent ? io->sent.count : 0;
     for (uint32_t i = 0; i < n; i++)
-        if (!resent || !io_holds(io, &msg->u.blocks.blocks[i])) {
+        if (!io_holds(io, &msg->u.blocks.blocks[i], recent)) {
             io->queue[(io->qhead + io->qcount++) % io->qcap] = msg->u.blocks.blocks[i];
             fresh++;
         }
