@@ -993,14 +993,12 @@ Test(worker, a_silent_broker_holds_the_running_block_until_it_says_it_is_still_o
     cr_assert_eq(fx.rc, 0, "%s", fx.err.msg);
 }
 
-//  A worker continued after a stop, however short, cannot know whether its
-//  broker gave its block away meanwhile: daisy_worker_continued() holds the
-//  block and the worker says hello again, though its broker never fell
-//  silent.
-Test(worker, a_worker_continued_holds_its_block_until_welcomed)
+//  A worker of window 1 runs block 1 (the broker answering its heartbeats),
+//  and is told it was continued after a stop while the block runs.
+static void
+continue_while_block_1_runs(cfg_t cfg)
 {
-    sh.wait_unhold = true;
-    start((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100, .hold = on_hold});
+    start(cfg);
     greet(1, 1000, 3);
     cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
     fx.echo = true;
@@ -1010,6 +1008,17 @@ Test(worker, a_worker_continued_holds_its_block_until_welcomed)
         cr_assert_lt(tu_now_ms(), deadline, "block 1 did not start");
     nap_ms(50);     //  the keeper holds the socket
     daisy_worker_continued(fx.worker);
+}
+
+//  A worker continued after a stop, however short, cannot know whether its
+//  broker gave its block away meanwhile: daisy_worker_continued() holds the
+//  block and the worker says hello again, though its broker never fell
+//  silent.
+Test(worker, a_worker_continued_holds_its_block_until_welcomed)
+{
+    sh.wait_unhold = true;
+    continue_while_block_1_runs(
+        (cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100, .hold = on_hold});
     expect_hello_while_held();
     welcome_holding(100, 5, 1);
     expect_result_of_block_1();
@@ -1029,16 +1038,7 @@ Test(worker, a_worker_continued_holds_its_block_until_welcomed)
 Test(worker, a_second_resend_of_the_running_block_does_not_run_it_again)
 {
     sh.wait_go = true;
-    start((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100});
-    greet(1, 1000, 3);
-    cr_assert_eq(expect(DAISY_MSG_REQUEST).u.request.credits, 1);
-    fx.echo = true;
-    send_blocks(1, 1);
-    int64_t deadline = tu_now_ms() + DEADLINE_MS;
-    while (atomic_load(&sh.calls) == 0)
-        cr_assert_lt(tu_now_ms(), deadline, "block 1 did not start");
-    nap_ms(50);     //  the keeper holds the socket
-    daisy_worker_continued(fx.worker);
+    continue_while_block_1_runs((cfg_t){.prefetch = 1, .run_id = RUN, .reconnect_max_ms = 100});
     await_hello();
     for (int i = 0; i < 2; i++) {
         welcome_holding(1000, 3, 1);
