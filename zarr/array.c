@@ -39,6 +39,7 @@
 */
 #include "array_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,7 +248,7 @@ daisy_array_buffer_size(const daisy_array_t *self, const daisy_roi_t *roi)
         if (roi->shape[d] < 0 || roi->shape[d] % self->voxel[d] != 0)
             return 0;
         uint64_t n = (uint64_t)(roi->shape[d] / self->voxel[d]);
-        if (n && bytes > SIZE_MAX / n)
+        if (n && bytes > PTRDIFF_MAX / n)     //  offsets into it are signed
             return 0;
         bytes *= n;
     }

@@ -19,7 +19,6 @@
 */
 #include "array_internal.h"
 
-#include <stdint.h>
 #include <string.h>
 
 //  ROIs -------------------------------------------------------------------
@@ -104,13 +103,11 @@ roi_copy_check(const daisy_array_t *self, const daisy_roi_t *roi, int64_t *b, in
         if (n[d] == 0)
             empty = true;
     }
-    //  No caller's buffer holds more (daisy_array_buffer_size() says 0):
-    //  the copy's offsets into it would wrap around, and write past it.
-    size_t bytes = self->itemsize;
-    for (int d = 0; !empty && d < self->dims; d++)
-        if (__builtin_mul_overflow(bytes, (size_t)n[d], &bytes) || bytes > PTRDIFF_MAX)
-            return daisy_error_set(err, "array '%s': ROI %s holds more bytes than a buffer "
-                                   "can (read and write it by blocks)", self->path, rtext);
+    //  No caller's buffer holds more: the copy's offsets into it would wrap
+    //  around, and write past it.
+    if (!empty && daisy_array_buffer_size(self, roi) == 0)
+        return daisy_error_set(err, "array '%s': ROI %s holds more bytes than a buffer "
+                               "can (read and write it by blocks)", self->path, rtext);
     return empty ? 1 : 0;
 }
 

@@ -183,8 +183,8 @@ DAISY_EXPORT daisy_coord_t daisy_array_shards(const daisy_array_t *self);
 DAISY_EXPORT const char *daisy_array_dimension_name(const daisy_array_t *self, int d);
 //  Bytes of a buffer for `roi`, or 0 when its shape is not a multiple of
 //  the voxel size, its dimensions are not the array's, or the bytes do not
-//  fit in a size_t (an array may be far larger than any one buffer: read
-//  it by blocks).
+//  fit in a ptrdiff_t (an array may be far larger than any one buffer:
+//  read it by blocks; reads and writes of such a ROI are refused).
 DAISY_EXPORT size_t daisy_array_buffer_size(const daisy_array_t *self, const daisy_roi_t *roi);
 
 //  numpy names: "uint8", ..., "float64".
